@@ -1,0 +1,117 @@
+//! ringway's config: the TOML schema, its validation, and the typed
+//! [`Config`] the gateway runs on.
+//!
+//! Loading is two stages. First the TOML is read into serde structs that
+//! mirror the file, rejecting unknown keys and wrong types; then validation
+//! checks what the values mean (units, ranges, addresses, references between
+//! sections, uniqueness) and builds the typed [`Config`]. A `Config` can only
+//! come out of that second stage, so code holding one never re-checks it.
+//!
+//! Every error in a file is reported in one go, each with its field path and
+//! `line:column`, like a compiler would, because `ringway validate FILE` is
+//! meant to be run once per fix session rather than once per typo.
+//!
+//! ```
+//! use ringway_config::{Action, Config, PathMatch};
+//!
+//! let config = Config::from_toml_str(r#"
+//!     [[listeners]]
+//!     address = "127.0.0.1:8080"
+//!
+//!     [[upstreams]]
+//!     name = "app"
+//!     servers = ["127.0.0.1:3000", { address = "127.0.0.1:3001", weight = 3 }]
+//!
+//!     [[routes]]
+//!     path-prefix = "/api/"
+//!     upstream = "app"
+//!     limits.max-body-size = "10MiB"
+//! "#).expect("valid config");
+//!
+//! let route = &config.routes[0];
+//! assert_eq!(route.name, "route-0");
+//! assert_eq!(route.path, PathMatch::Prefix("/api/".into()));
+//! assert_eq!(route.action, Action::Upstream(0));
+//! assert_eq!(route.limits.max_body_size, 10 << 20);
+//! assert_eq!(config.upstreams[0].servers[1].weight.get(), 3);
+//!
+//! // Every error is reported, with where it is.
+//! let errors = Config::from_toml_str(r#"
+//!     [[listeners]]
+//!     address = "localhost:8080"
+//!
+//!     [[routes]]
+//!     upstream = "billing"
+//! "#).unwrap_err();
+//! let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+//! assert_eq!(lines.len(), 2);
+//! assert!(lines[0].starts_with("3:15: listeners[0].address: \"localhost:8080\" is not an IP:port"));
+//! assert_eq!(lines[1], "6:16: routes[0].upstream: no upstream named \"billing\" (no [[upstreams]] are defined)");
+//! ```
+//!
+//! [`EXAMPLE_CONFIG`] documents every key; [`DEFAULT_CONFIG`] is what
+//! `ringway` serves when started without a config file.
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod model;
+mod parse;
+mod raw;
+mod span;
+mod units;
+mod validate;
+
+use std::path::Path;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use model::{
+    Action, Config, HostMatch, Limits, Listener, PathMatch, Responder, Route, RouteLimits, Server,
+    Upstream, Workers,
+};
+
+/// The config used when none is given: one listener on `127.0.0.1:8080`
+/// answering a few routes from the built-in responder.
+pub const DEFAULT_CONFIG: &str = include_str!("../default.toml");
+
+/// A commented config documenting every key, its default and its units.
+pub const EXAMPLE_CONFIG: &str = include_str!("../example.toml");
+
+impl Config {
+    /// Parses and validates a config. `Err` holds every error found, in
+    /// source order.
+    pub fn from_toml_str(src: &str) -> Result<Config, ConfigErrors> {
+        let mut reporter = error::Reporter::new(src);
+        let config =
+            parse::parse(src, &mut reporter).and_then(|doc| validate::validate(doc, &mut reporter));
+        match config {
+            Some(config) if !reporter.has_errors() => Ok(config),
+            _ => {
+                let errors = reporter.finish();
+                if errors.is_empty() {
+                    // Validation yields no config only after reporting why;
+                    // this keeps an `Err` from ever being empty regardless.
+                    Err(ConfigErrors(vec![ConfigError::unplaced(
+                        "",
+                        "invalid config",
+                    )]))
+                } else {
+                    Err(errors)
+                }
+            }
+        }
+    }
+
+    /// Reads and validates a config file. A file that cannot be read gives
+    /// one error with an empty path; use [`ConfigErrors::with_file`] to
+    /// prefix errors with the file name.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigErrors> {
+        match std::fs::read_to_string(path) {
+            Ok(src) => Config::from_toml_str(&src),
+            Err(e) => Err(ConfigErrors(vec![ConfigError::unplaced(
+                "",
+                format!("cannot read {}: {e}", path.display()),
+            )])),
+        }
+    }
+}

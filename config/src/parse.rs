@@ -1,0 +1,358 @@
+//! TOML text → [`RawDocument`], reporting every syntax, key and type error.
+//!
+//! Deserializing the whole document with one `serde` call would stop at the
+//! first bad value anywhere. Instead this module parses the TOML into a
+//! spanned tree (`toml::de::DeTable`), walks the top level itself, and
+//! deserializes each top-level key and each element of an array of tables
+//! (`[[listeners]]`, `[[upstreams]]`, `[[routes]]`) on its own. A typo in
+//! `routes[0]` then still lets `routes[3]` and `[limits]` be checked in the
+//! same run. The cost is a clone of each element's tree per attempt (a few
+//! hundred bytes per route), paid once per load. Within one element, every
+//! unknown key is reported but only the first wrong-typed value.
+//!
+//! serde errors carry a byte span but not the key path, so the path is
+//! recovered by finding the deepest key or value in the element's tree whose
+//! span holds the error.
+
+use std::ops::Range;
+
+use serde::de::DeserializeOwned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::Spanned;
+
+use crate::error::Reporter;
+use crate::raw::{Item, RawDocument, Section};
+
+/// The top-level keys, as they are written, for "unknown key" messages.
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "workers",
+    "force-epoll",
+    "drain-timeout",
+    "limits",
+    "listeners",
+    "upstreams",
+    "routes",
+];
+
+/// Parses `src` into a raw document. Returns `None` on a TOML syntax error
+/// (after reporting every one found), since the tree is then unreliable; on
+/// key or type errors returns what did deserialize, so validation can still
+/// check it.
+pub(crate) fn parse(src: &str, r: &mut Reporter<'_>) -> Option<RawDocument> {
+    let (root, syntax_errors) = DeTable::parse_recoverable(src);
+    if !syntax_errors.is_empty() {
+        let mut seen = Vec::new();
+        for e in syntax_errors {
+            let key = (e.span().map(|s| s.start), e.message().to_owned());
+            if !seen.contains(&key) {
+                r.error("", e.span(), e.message());
+                seen.push(key);
+            }
+        }
+        return None;
+    }
+
+    let mut doc = RawDocument::default();
+    for (key, value) in root.into_inner() {
+        let name: &str = key.get_ref();
+        match name {
+            "workers" => doc.workers = de(value, name, r),
+            "force-epoll" => doc.force_epoll = de(value, name, r),
+            "drain-timeout" => doc.drain_timeout = de(value, name, r),
+            "limits" => {
+                if value.get_ref().is_table() {
+                    doc.limits = de(value, name, r);
+                } else {
+                    r.error(
+                        name,
+                        Some(value.span()),
+                        format!(
+                            "expected a table, found {}; write the keys under a [limits] header",
+                            value.get_ref().type_str()
+                        ),
+                    );
+                }
+            }
+            "listeners" => doc.listeners = section(value, name, key.span(), r),
+            "upstreams" => doc.upstreams = section(value, name, key.span(), r),
+            "routes" => doc.routes = section(value, name, key.span(), r),
+            _ => {
+                let mut message = format!(
+                    "unknown key; the top level may hold {}",
+                    TOP_LEVEL_KEYS.join(", ")
+                );
+                if let Some(near) = suggest(name, TOP_LEVEL_KEYS) {
+                    message.push_str(&format!("; did you mean `{near}`?"));
+                }
+                r.error(key_path("", name), Some(key.span()), message);
+            }
+        }
+    }
+    Some(doc)
+}
+
+/// An array of tables: each element deserialized on its own.
+fn section<T: DeserializeOwned>(
+    value: Spanned<DeValue<'_>>,
+    name: &str,
+    key_span: Range<usize>,
+    r: &mut Reporter<'_>,
+) -> Section<T> {
+    let span = value.span();
+    let DeValue::Array(elements) = value.into_inner() else {
+        r.error(
+            name,
+            Some(span),
+            format!("expected an array of tables; write each entry under a [[{name}]] header"),
+        );
+        return Section {
+            span: Some(key_span),
+            items: Vec::new(),
+            malformed: true,
+        };
+    };
+    let items = elements
+        .into_iter()
+        .enumerate()
+        .map(|(i, element)| {
+            let path = format!("{name}[{i}]");
+            let span = element.span();
+            let name = element
+                .get_ref()
+                .as_table()
+                .and_then(|t| t.get("name"))
+                .and_then(|n| n.get_ref().as_str())
+                .map(str::to_owned);
+            let value = if element.get_ref().is_table() {
+                de(element, &path, r)
+            } else {
+                r.error(
+                    &path,
+                    Some(span.clone()),
+                    format!("expected a table, found {}", element.get_ref().type_str()),
+                );
+                None
+            };
+            Item { span, value, name }
+        })
+        .collect();
+    Section {
+        span: Some(key_span),
+        items,
+        malformed: false,
+    }
+}
+
+/// Deserializes one value, reporting a failure with the path of the
+/// innermost key it happened at.
+///
+/// An unknown key is reported, dropped from the tree, and deserialization
+/// retried, so one typo in `[limits]` does not hide the rest of `[limits]`.
+/// That is safe because an unknown key has no meaning to lose; any other
+/// error ends the attempt, since dropping a known key would make validation
+/// report it as missing on top of the real problem.
+fn de<T: DeserializeOwned>(
+    mut value: Spanned<DeValue<'_>>,
+    path: &str,
+    r: &mut Reporter<'_>,
+) -> Option<T> {
+    loop {
+        let e = match T::deserialize(ValueDeserializer::from(value.clone())) {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        let span = e.span().unwrap_or_else(|| value.span());
+        let at = locate(&value, span.start, path).unwrap_or_else(|| path.to_owned());
+        r.error(at, Some(span.clone()), describe(e.message()));
+        let unknown = e.message().starts_with("unknown field");
+        if !(unknown && remove_key_at(value.get_mut(), span.start)) {
+            return None;
+        }
+    }
+}
+
+/// Removes the key written at byte `offset` from the tree under `value`.
+/// Returns whether one was found; each removal shrinks the tree, so the
+/// retry loop in [`de`] ends.
+fn remove_key_at(value: &mut DeValue<'_>, offset: usize) -> bool {
+    match value {
+        DeValue::Table(table) => {
+            let here = table
+                .keys()
+                .find(|key| key.span().start == offset)
+                .map(|key| key.get_ref().to_string());
+            match here {
+                Some(key) => table.remove(key.as_str()).is_some(),
+                None => table
+                    .iter_mut()
+                    .any(|(_, child)| remove_key_at(child.get_mut(), offset)),
+            }
+        }
+        DeValue::Array(items) => items
+            .iter_mut()
+            .any(|child| remove_key_at(child.get_mut(), offset)),
+        _ => false,
+    }
+}
+
+/// The path of the deepest key or value under `value` whose span holds
+/// `offset`, or `None` when nothing below `value` does.
+///
+/// Tables opened with a header (`[routes.respond]`) have the header as their
+/// span, not the keys under it, so the search visits every child rather than
+/// only those whose span holds the offset.
+fn locate(value: &Spanned<DeValue<'_>>, offset: usize, path: &str) -> Option<String> {
+    let holds = |s: Range<usize>| s.start <= offset && (offset < s.end || s.is_empty());
+    match value.get_ref() {
+        DeValue::Table(table) => table.iter().find_map(|(key, child)| {
+            let child_path = key_path(path, key.get_ref());
+            locate(child, offset, &child_path)
+                .or_else(|| (holds(key.span()) || holds(child.span())).then_some(child_path))
+        }),
+        DeValue::Array(items) => items.iter().enumerate().find_map(|(i, child)| {
+            let child_path = format!("{path}[{i}]");
+            locate(child, offset, &child_path).or_else(|| holds(child.span()).then_some(child_path))
+        }),
+        _ => None,
+    }
+}
+
+/// Appends `key` to `path` the way TOML writes it: bare when it can be,
+/// quoted otherwise (`headers."x.y"`).
+pub(crate) fn key_path(path: &str, key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let key = if bare {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    };
+    if path.is_empty() {
+        key
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// serde's message in TOML's vocabulary ("key", "array", "table" rather
+/// than "field", "sequence", "map"), with a suggestion when an unknown key is
+/// a likely typo of a known one.
+fn describe(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message
+            .replace("invalid type: sequence", "invalid type: array")
+            .replace("invalid type: map", "invalid type: table")
+            .replace("expected a sequence", "expected an array");
+    };
+    let mut out = format!("unknown key `{rest}");
+    let Some((unknown, expected)) = rest.split_once("`, expected ") else {
+        return out;
+    };
+    let expected = expected.strip_prefix("one of ").unwrap_or(expected);
+    let candidates: Vec<&str> = expected.split(", ").map(|c| c.trim_matches('`')).collect();
+    if let Some(near) = suggest(unknown, &candidates) {
+        out.push_str(&format!("; did you mean `{near}`?"));
+    }
+    out
+}
+
+/// The candidate closest to `word`, if it is close enough to be a typo: at
+/// most 2 edits, and fewer than a third of the word's length.
+fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let limit = 2.min(word.chars().count() / 3);
+    candidates
+        .iter()
+        .map(|&c| (edit_distance(word, c), c))
+        .filter(|&(d, _)| d > 0 && d <= limit.max(1))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance; keys are short, so the O(n·m) table is tiny.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_paths() {
+        let cases = [
+            ("", "workers", "workers"),
+            ("routes[0]", "upstream", "routes[0].upstream"),
+            (
+                "routes[0].respond.headers",
+                "x.y",
+                "routes[0].respond.headers.\"x.y\"",
+            ),
+            ("limits", "", "limits.\"\""),
+        ];
+        for (path, key, want) in cases {
+            assert_eq!(key_path(path, key), want);
+        }
+    }
+
+    #[test]
+    fn suggestions() {
+        let keys = ["max-body-size", "connect-timeout", "response-head-timeout"];
+        let cases = [
+            ("max-body-sise", Some("max-body-size")),
+            ("conect-timeout", Some("connect-timeout")),
+            ("timeout", None),
+            ("max-body-size", None), // an exact match is not a typo
+            ("xy", None),
+        ];
+        for (word, want) in cases {
+            assert_eq!(suggest(word, &keys), want, "{word}");
+        }
+    }
+
+    #[test]
+    fn edit_distances() {
+        let cases = [
+            ("", "", 0),
+            ("abc", "", 3),
+            ("kitten", "sitting", 3),
+            ("rout", "route", 1),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(edit_distance(a, b), want, "{a} {b}");
+            assert_eq!(edit_distance(b, a), want, "{b} {a}");
+        }
+    }
+
+    #[test]
+    fn describes_unknown_fields() {
+        let cases = [
+            (
+                "unknown field `bodi`, expected one of `status`, `headers`, `body`",
+                "unknown key `bodi`, expected one of `status`, `headers`, `body`; did you mean `body`?",
+            ),
+            (
+                "unknown field `zzz`, expected `address`",
+                "unknown key `zzz`, expected `address`",
+            ),
+            ("invalid type: integer `3`, expected a string", "invalid type: integer `3`, expected a string"),
+            ("invalid type: string \"GET\", expected a sequence", "invalid type: string \"GET\", expected an array"),
+            ("invalid type: map, expected a string", "invalid type: table, expected a string"),
+        ];
+        for (message, want) in cases {
+            assert_eq!(describe(message), want);
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The config as written: serde structs mirroring the TOML, nothing checked
+//! beyond types and key names.
+//!
+//! This is the first of two stages. These structs reject unknown keys
+//! (`deny_unknown_fields`) and wrong TOML types, and otherwise accept
+//! anything, keeping each value's byte span (`Spanned`) so that the second
+//! stage, `validate`, can point at the exact spot when a value is wrong.
+//! Values whose meaning depends on the text (durations, sizes, addresses)
+//! stay strings here; turning them into typed values is validation's job,
+//! which lets it report every bad value instead of serde's first one.
+//!
+//! Every field is optional at this stage, even the required ones, so that a
+//! missing key is reported by validation with a sentence that says why the
+//! key is needed, instead of serde's bare "missing field".
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawLimits {
+    pub(crate) max_target_length: Option<Spanned<Scalar>>,
+    pub(crate) max_head_size: Option<Spanned<Scalar>>,
+    pub(crate) max_headers: Option<Spanned<Scalar>>,
+    pub(crate) max_body_size: Option<Spanned<Scalar>>,
+    pub(crate) header_read_timeout: Option<Spanned<Scalar>>,
+    pub(crate) keepalive_timeout: Option<Spanned<Scalar>>,
+    pub(crate) connect_timeout: Option<Spanned<Scalar>>,
+    pub(crate) response_head_timeout: Option<Spanned<Scalar>>,
+    pub(crate) upstream_idle_timeout: Option<Spanned<Scalar>>,
+    pub(crate) upstream_max_idle: Option<Spanned<Scalar>>,
+}
+
+/// One `[[listeners]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawListener {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) address: Option<Spanned<String>>,
+}
+
+/// One `[[upstreams]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawUpstream {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) servers: Option<Spanned<Vec<Spanned<RawServer>>>>,
+}
+
+/// One entry of `servers`: `"IP:port"` or `{ address = "IP:port", weight = N }`.
+#[derive(Debug)]
+pub(crate) enum RawServer {
+    Address(String),
+    Table(RawServerTable),
+}
+
+/// The table form of a server.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawServerTable {
+    pub(crate) address: Option<Spanned<String>>,
+    pub(crate) weight: Option<Spanned<Scalar>>,
+}
+
+impl<'de> Deserialize<'de> for RawServer {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ServerVisitor;
+
+        impl<'de> Visitor<'de> for ServerVisitor {
+            type Value = RawServer;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"a server: "IP:port" or { address = "IP:port", weight = N }"#)
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawServer, E> {
+                Ok(RawServer::Address(v.to_owned()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawServer, A::Error> {
+                RawServerTable::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawServer::Table)
+            }
+        }
+
+        deserializer.deserialize_any(ServerVisitor)
+    }
+}
+
+/// One `[[routes]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawRoute {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) host: Option<Spanned<String>>,
+    pub(crate) path: Option<Spanned<String>>,
+    pub(crate) path_prefix: Option<Spanned<String>>,
+    pub(crate) methods: Option<Vec<Spanned<String>>>,
+    pub(crate) upstream: Option<Spanned<String>>,
+    pub(crate) respond: Option<Spanned<RawRespond>>,
+    pub(crate) host_header: Option<Spanned<String>>,
+    pub(crate) limits: Option<Spanned<RawRouteLimits>>,
+}
+
+/// `[routes.respond]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawRespond {
+    pub(crate) status: Option<Spanned<Scalar>>,
+    pub(crate) headers: Option<RawHeaders>,
+    pub(crate) body: Option<Spanned<String>>,
+}
+
+/// `headers = { name = "value", ... }`, in the order the TOML map yields them.
+#[derive(Debug, Default)]
+pub(crate) struct RawHeaders(pub(crate) Vec<(String, Spanned<String>)>);
+
+impl<'de> Deserialize<'de> for RawHeaders {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HeadersVisitor;
+
+        impl<'de> Visitor<'de> for HeadersVisitor {
+            type Value = RawHeaders;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"a table of header names to string values, e.g. { "content-type" = "text/plain" }"#)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeaders, A::Error> {
+                let mut headers = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Spanned<String>>()? {
+                    headers.push(entry);
+                }
+                Ok(RawHeaders(headers))
+            }
+        }
+
+        deserializer.deserialize_map(HeadersVisitor)
+    }
+}
+
+/// `[routes.limits]`: the subset of `[limits]` a route may override.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawRouteLimits {
+    pub(crate) max_body_size: Option<Spanned<Scalar>>,
+    pub(crate) connect_timeout: Option<Spanned<Scalar>>,
+    pub(crate) response_head_timeout: Option<Spanned<Scalar>>,
+}
+
+/// A scalar whose accepted forms depend on the key (`workers = "auto" | 4`,
+/// sizes as `"64KiB"` or an integer, durations as `"10s"`, integers in a
+/// range). Taking any scalar here lets validation explain the accepted forms
+/// for that key, e.g. that `drain-timeout = 10` needs a unit, where serde
+/// could only say "expected a string".
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Scalar {
+    Str(String),
+    Int(i128),
+    Float(f64),
+    Bool(bool),
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+
+        impl<'de> Visitor<'de> for ScalarVisitor {
+            type Value = Scalar;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a number")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v.to_owned()))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v.into()))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v.into()))
+            }
+
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Float(v))
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Bool(v))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<Scalar, A::Error> {
+                Err(de::Error::invalid_type(de::Unexpected::Seq, &self))
+            }
+        }
+
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// The document's top level, gathered key by key (see `parse`): each array
+/// element is kept by index, `None` where it failed to deserialize, so the
+/// paths of later elements stay right.
+#[derive(Debug, Default)]
+pub(crate) struct RawDocument {
+    pub(crate) workers: Option<Spanned<Scalar>>,
+    pub(crate) force_epoll: Option<Spanned<bool>>,
+    pub(crate) drain_timeout: Option<Spanned<Scalar>>,
+    pub(crate) limits: Option<Spanned<RawLimits>>,
+    pub(crate) listeners: Section<RawListener>,
+    pub(crate) upstreams: Section<RawUpstream>,
+    pub(crate) routes: Section<RawRoute>,
+}
+
+/// One array of tables (`[[routes]]`).
+#[derive(Debug)]
+pub(crate) struct Section<T> {
+    /// Span of the key where it was first written, for "at least one" errors.
+    pub(crate) span: Option<std::ops::Range<usize>>,
+    pub(crate) items: Vec<Item<T>>,
+    /// The key was present but not an array (already reported), so it
+    /// should not also be reported as missing.
+    pub(crate) malformed: bool,
+}
+
+impl<T> Default for Section<T> {
+    fn default() -> Self {
+        Section {
+            span: None,
+            items: Vec::new(),
+            malformed: false,
+        }
+    }
+}
+
+/// One element of an array of tables.
+#[derive(Debug)]
+pub(crate) struct Item<T> {
+    /// Span of the element (for `[[x]]` tables, the header line).
+    pub(crate) span: std::ops::Range<usize>,
+    /// The element, or `None` when it did not deserialize (already reported).
+    pub(crate) value: Option<T>,
+    /// The element's `name` string if it has one, even when `value` is
+    /// `None`, so a broken `[[upstreams]]` does not also make every route
+    /// that uses it report "no upstream named ...".
+    pub(crate) name: Option<String>,
+}

@@ -1,0 +1,271 @@
+//! Durations and byte sizes written with units: `"250ms"`, `"1m30s"`, `"64KiB"`.
+//!
+//! A bare `30` in a config is a bug waiting to happen (seconds? millis?
+//! bytes? KiB?), so durations must always carry a unit, and sizes must carry
+//! one unless written as a plain TOML integer (which means bytes). The unit
+//! sets are deliberately small — `ms s m h` and `B KB MB GB TB KiB MiB GiB TiB`,
+//! case-sensitive — so that `"10M"` (minutes? megabytes?) is rejected rather
+//! than guessed. Only whole numbers are accepted; `"1.5s"` is written `"1500ms"`,
+//! which keeps every accepted value exact.
+//!
+//! The parsers return plain `String` messages; the caller adds the field path
+//! and the source position.
+
+use std::time::Duration;
+
+/// Units a duration may use, for error messages.
+pub(crate) const DURATION_UNITS: &str = "ms, s, m, h";
+/// Units a size may use, for error messages.
+pub(crate) const SIZE_UNITS: &str =
+    "B, KB, MB, GB, TB (powers of 1000), KiB, MiB, GiB, TiB (powers of 1024)";
+
+/// Milliseconds per duration unit.
+fn duration_unit(unit: &str) -> Option<u64> {
+    Some(match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    })
+}
+
+fn size_unit(unit: &str) -> Option<u64> {
+    Some(match unit {
+        "B" => 1,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        _ => return None,
+    })
+}
+
+/// One `<whole number><unit>` group, with optional spaces between the two.
+struct Group<'a> {
+    number: u64,
+    unit: &'a str,
+}
+
+/// Splits `text` (surrounding spaces allowed) into groups.
+fn groups<'a>(text: &'a str, example: &str) -> Result<Vec<Group<'a>>, String> {
+    let mut out = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let digits_end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (digits, tail) = rest.split_at(digits_end);
+        if digits.is_empty() {
+            return Err(format!(
+                "{text:?}: expected a whole number followed by a unit, e.g. {example:?}"
+            ));
+        }
+        let tail = tail.trim_start();
+        if tail.starts_with(['.', ',']) {
+            return Err(format!(
+                "{text:?}: only whole numbers are allowed; use a smaller unit instead of a fraction"
+            ));
+        }
+        let unit_end = tail
+            .find(|c: char| c.is_ascii_digit() || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_end);
+        let number = digits
+            .parse::<u64>()
+            .map_err(|_| format!("{text:?}: number is too large"))?;
+        out.push(Group { number, unit });
+        rest = tail.trim_start();
+    }
+    Ok(out)
+}
+
+/// Parses a duration such as `"250ms"`, `"10s"`, `"5m"`, `"1h"` or `"1m30s"`.
+/// Zero (`"0s"`) parses; callers that need a positive value check for it.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    if text.trim().is_empty() {
+        return Err(format!(
+            "empty duration; write a number with a unit ({DURATION_UNITS}), e.g. \"10s\""
+        ));
+    }
+    let mut total_ms: u64 = 0;
+    for group in groups(text, "10s")? {
+        if group.unit.is_empty() {
+            return Err(format!(
+                "{text:?} has no unit; write e.g. \"{}s\" (units: {DURATION_UNITS})",
+                group.number
+            ));
+        }
+        let Some(unit) = duration_unit(group.unit) else {
+            return Err(format!(
+                "unknown duration unit {:?} in {text:?}; use one of {DURATION_UNITS}",
+                group.unit
+            ));
+        };
+        total_ms = group
+            .number
+            .checked_mul(unit)
+            .and_then(|part| total_ms.checked_add(part))
+            .ok_or_else(|| format!("{text:?}: duration is too large"))?;
+    }
+    Ok(Duration::from_millis(total_ms))
+}
+
+/// Parses a size such as `"512B"`, `"64KiB"`, `"1MiB"` or `"10MB"` into bytes.
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    if text.trim().is_empty() {
+        return Err(format!(
+            "empty size; write a number with a unit, e.g. \"64KiB\" (units: {SIZE_UNITS})"
+        ));
+    }
+    let parts = groups(text, "64KiB")?;
+    let [group] = parts.as_slice() else {
+        return Err(format!(
+            "{text:?}: write a size as one number and one unit, e.g. \"1536KiB\""
+        ));
+    };
+    if group.unit.is_empty() {
+        return Err(format!(
+            "{text:?} has no unit; write e.g. \"{}B\", or a plain integer for bytes (units: {SIZE_UNITS})",
+            group.number
+        ));
+    }
+    let Some(unit) = size_unit(group.unit) else {
+        return Err(format!(
+            "unknown size unit {:?} in {text:?}; use one of {SIZE_UNITS}",
+            group.unit
+        ));
+    };
+    group
+        .number
+        .checked_mul(unit)
+        .ok_or_else(|| format!("{text:?}: size is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn durations() {
+        let ok: &[(&str, Duration)] = &[
+            ("0s", Duration::ZERO),
+            ("1ms", Duration::from_millis(1)),
+            ("250ms", Duration::from_millis(250)),
+            ("10s", Duration::from_secs(10)),
+            ("5m", Duration::from_secs(300)),
+            ("1h", Duration::from_secs(3600)),
+            ("1m30s", Duration::from_secs(90)),
+            ("1h 30m", Duration::from_secs(5400)),
+            ("2s500ms", Duration::from_millis(2500)),
+            ("10 s", Duration::from_secs(10)),
+            (" 10s ", Duration::from_secs(10)),
+            ("007s", Duration::from_secs(7)),
+        ];
+        for &(text, want) in ok {
+            assert_eq!(parse_duration(text), Ok(want), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn bad_durations() {
+        // (input, a fragment the message must contain)
+        let bad: &[(&str, &str)] = &[
+            ("", "empty duration"),
+            ("   ", "empty duration"),
+            ("10", "has no unit"),
+            ("10sec", "unknown duration unit \"sec\""),
+            ("10S", "unknown duration unit \"S\""),
+            ("1us", "unknown duration unit \"us\""),
+            ("1ns", "unknown duration unit \"ns\""),
+            ("1d", "unknown duration unit \"d\""),
+            ("1.5s", "only whole numbers"),
+            ("-1s", "expected a whole number"),
+            ("s", "expected a whole number"),
+            ("ten seconds", "expected a whole number"),
+            ("1m30", "has no unit"),
+            ("99999999999999999999s", "too large"),
+            ("6000000000000h", "too large"),
+            ("18446744073709551615s", "too large"),
+        ];
+        for &(text, fragment) in bad {
+            let err = parse_duration(text).expect_err(text);
+            assert!(err.contains(fragment), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        let ok: &[(&str, u64)] = &[
+            ("0B", 0),
+            ("512B", 512),
+            ("1KB", 1_000),
+            ("64KiB", 65_536),
+            ("1MiB", 1_048_576),
+            ("10MB", 10_000_000),
+            ("1GiB", 1_073_741_824),
+            ("2GB", 2_000_000_000),
+            ("1TiB", 1 << 40),
+            ("3TB", 3_000_000_000_000),
+            ("8 KiB", 8192),
+        ];
+        for &(text, want) in ok {
+            assert_eq!(parse_size(text), Ok(want), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn bad_sizes() {
+        let bad: &[(&str, &str)] = &[
+            ("", "empty size"),
+            ("1024", "has no unit"),
+            ("64kib", "unknown size unit \"kib\""),
+            ("64K", "unknown size unit \"K\""),
+            ("1M", "unknown size unit \"M\""),
+            ("1.5MiB", "only whole numbers"),
+            ("1MiB512KiB", "one number and one unit"),
+            ("KiB", "expected a whole number"),
+            ("99999999TiB", "too large"),
+        ];
+        for &(text, fragment) in bad {
+            let err = parse_size(text).expect_err(text);
+            assert!(err.contains(fragment), "{text:?}: {err}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn duration_round_trips(ms in 0u64..10_000_000_000) {
+            prop_assert_eq!(parse_duration(&format!("{ms}ms")), Ok(Duration::from_millis(ms)));
+        }
+
+        #[test]
+        fn compound_duration_is_the_sum(h in 0u64..1000, m in 0u64..1000, s in 0u64..1000, ms in 0u64..1000) {
+            let want = Duration::from_millis(((h * 60 + m) * 60 + s) * 1000 + ms);
+            prop_assert_eq!(parse_duration(&format!("{h}h{m}m{s}s{ms}ms")), Ok(want));
+        }
+
+        #[test]
+        fn binary_and_decimal_sizes(n in 0u64..1_000_000) {
+            prop_assert_eq!(parse_size(&format!("{n}KiB")), Ok(n * 1024));
+            prop_assert_eq!(parse_size(&format!("{n}MB")), Ok(n * 1_000_000));
+        }
+
+        #[test]
+        fn errors_quote_what_was_written(text in ".{0,24}") {
+            prop_assume!(!text.trim().is_empty());
+            let quoted = format!("{text:?}");
+            if let Err(err) = parse_duration(&text) {
+                prop_assert!(err.contains(&quoted), "{}", err);
+            }
+            if let Err(err) = parse_size(&text) {
+                prop_assert!(err.contains(&quoted), "{}", err);
+            }
+        }
+    }
+}

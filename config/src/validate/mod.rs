@@ -1,0 +1,662 @@
+//! Raw config → typed [`Config`], collecting every error on the way.
+//!
+//! This is the second stage: `parse` has already reported syntax, key and
+//! type errors; here each value is checked for meaning (units, ranges,
+//! addresses, references between sections, uniqueness) and converted.
+//! Nothing stops at the first problem: each check reports and yields `None`,
+//! later checks carry on with what is left, and a [`Config`] is assembled
+//! only when every piece converted. Checks that need a value which failed
+//! stay silent rather than pile a second error onto the first.
+//!
+//! Global settings, `[limits]`, listeners and upstreams live here; routes,
+//! which depend on all of them, in [`route`]; checks on single strings in
+//! [`text`].
+
+mod route;
+mod text;
+
+use std::collections::HashMap;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::ops::{Range, RangeInclusive};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use crate::error::Reporter;
+use crate::model::{Config, Limits, Listener, Server, Upstream, Workers};
+use crate::raw::{Item, RawDocument, RawLimits, RawListener, RawServer, RawUpstream, Scalar};
+use crate::units;
+
+/// Defaults for every key that has one. `example.toml` documents the same
+/// values, and a test holds the two together.
+mod defaults {
+    use std::time::Duration;
+
+    pub(super) const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+    pub(super) const MAX_TARGET_LENGTH: u64 = 8 << 10;
+    pub(super) const MAX_HEAD_SIZE: u64 = 32 << 10;
+    pub(super) const MAX_HEADERS: i64 = 100;
+    pub(super) const MAX_BODY_SIZE: u64 = 1 << 30;
+    pub(super) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+    pub(super) const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
+    pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+    pub(super) const RESPONSE_HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+    pub(super) const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+    pub(super) const UPSTREAM_MAX_IDLE: i64 = 64;
+}
+
+/// `workers = N` bounds. 1024 is far above any core count ringway targets,
+/// and low enough to catch a stray extra digit.
+const WORKERS: RangeInclusive<i64> = 1..=1024;
+/// `max-headers` bounds: RFC 9110 sets no limit; 512 is several times what
+/// real clients send and keeps the per-request header array small.
+const MAX_HEADERS: RangeInclusive<i64> = 1..=512;
+/// `max-head-size` ceiling: a head is buffered whole per connection, so
+/// this bounds per-connection memory before any body is read.
+const MAX_HEAD_SIZE_CEILING: u64 = 1 << 20;
+/// `upstream-max-idle` bounds; 0 turns pooling off.
+const UPSTREAM_MAX_IDLE: RangeInclusive<i64> = 0..=10_000;
+/// Server `weight` bounds; the ceiling keeps a balancer's weight sums far
+/// from overflow while allowing ratios as fine as 1:10000.
+const WEIGHT: RangeInclusive<i64> = 1..=10_000;
+
+/// Validates a parsed document. Returns `Some` only when nothing was
+/// reported (by `parse` or here).
+pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config> {
+    let workers = workers(doc.workers.as_ref(), r);
+    let force_epoll = doc.force_epoll.is_some_and(Spanned::into_inner);
+    // Zero is allowed: it means "close connections at once on shutdown".
+    let drain_timeout = doc
+        .drain_timeout
+        .as_ref()
+        .map_or(Some(defaults::DRAIN_TIMEOUT), |v| {
+            duration(v, "drain-timeout", AllowZero::Yes, r)
+        });
+    let limits = limits(doc.limits.as_ref(), r);
+    let listeners = listeners(&doc.listeners.items, r);
+    let upstreams = upstreams(&doc.upstreams.items, r);
+
+    if doc.listeners.items.is_empty() && !doc.listeners.malformed {
+        r.error(
+            "listeners",
+            doc.listeners.span.clone(),
+            "at least one [[listeners]] table is required, e.g. address = \"127.0.0.1:8080\"",
+        );
+    }
+    if doc.routes.items.is_empty() && !doc.routes.malformed {
+        r.error(
+            "routes",
+            doc.routes.span.clone(),
+            "at least one [[routes]] table is required",
+        );
+    }
+
+    let routes = route::routes(&doc.routes.items, limits.as_ref(), &doc.upstreams.items, r);
+
+    if r.has_errors() {
+        return None;
+    }
+    Some(Config {
+        workers: workers?,
+        force_epoll,
+        drain_timeout: drain_timeout?,
+        limits: limits?,
+        listeners: listeners?,
+        upstreams: upstreams?,
+        routes: routes?,
+    })
+}
+
+fn workers(value: Option<&Spanned<Scalar>>, r: &mut Reporter<'_>) -> Option<Workers> {
+    let Some(value) = value else {
+        return Some(Workers::Auto);
+    };
+    let parsed = match value.get_ref() {
+        Scalar::Str(s) if s == "auto" => Some(Workers::Auto),
+        Scalar::Int(n) if WORKERS.contains(&i64::try_from(*n).unwrap_or(0)) => usize::try_from(*n)
+            .ok()
+            .and_then(NonZeroUsize::new)
+            .map(Workers::Count),
+        _ => None,
+    };
+    if parsed.is_none() {
+        r.error(
+            "workers",
+            Some(value.span()),
+            format!(
+                "expected \"auto\" or a number of workers from {} to {}, found {}",
+                WORKERS.start(),
+                WORKERS.end(),
+                show(value.get_ref())
+            ),
+        );
+    }
+    parsed
+}
+
+/// How a scalar looked in the file, for messages.
+fn show(value: &Scalar) -> String {
+    match value {
+        Scalar::Str(s) => format!("{s:?}"),
+        Scalar::Int(n) => n.to_string(),
+        Scalar::Float(f) => f.to_string(),
+        Scalar::Bool(b) => b.to_string(),
+    }
+}
+
+/// Whether a duration may be zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AllowZero {
+    Yes,
+    No,
+}
+
+/// A duration value such as `"10s"`. Reports and returns `None` when bad.
+pub(super) fn duration(
+    value: &Spanned<Scalar>,
+    path: &str,
+    zero: AllowZero,
+    r: &mut Reporter<'_>,
+) -> Option<Duration> {
+    let parsed = match value.get_ref() {
+        Scalar::Str(s) => units::parse_duration(s),
+        Scalar::Int(n) => Err(format!(
+            "a duration needs a unit: write \"{n}s\" or \"{n}ms\" (units: {})",
+            units::DURATION_UNITS
+        )),
+        other => Err(format!(
+            "expected a duration such as \"10s\" or \"250ms\", found {}",
+            show(other)
+        )),
+    };
+    match parsed {
+        Ok(d) if d.is_zero() && zero == AllowZero::No => {
+            r.error(path, Some(value.span()), "must be greater than zero");
+            None
+        }
+        Ok(d) => Some(d),
+        Err(message) => {
+            r.error(path, Some(value.span()), message);
+            None
+        }
+    }
+}
+
+/// A size value: `"64KiB"` or an integer number of bytes.
+pub(super) fn size(value: &Spanned<Scalar>, path: &str, r: &mut Reporter<'_>) -> Option<u64> {
+    let parsed = match value.get_ref() {
+        Scalar::Str(s) => units::parse_size(s),
+        Scalar::Int(n) => u64::try_from(*n).map_err(|_| {
+            if *n < 0 {
+                "must not be negative".to_owned()
+            } else {
+                "is too large".to_owned()
+            }
+        }),
+        other => Err(format!(
+            "expected a size such as \"64KiB\" or a number of bytes, found {}",
+            show(other)
+        )),
+    };
+    parsed
+        .map_err(|message| r.error(path, Some(value.span()), message))
+        .ok()
+}
+
+/// An integer value within `range`.
+pub(super) fn integer(
+    value: &Spanned<Scalar>,
+    path: &str,
+    range: RangeInclusive<i64>,
+    r: &mut Reporter<'_>,
+) -> Option<i64> {
+    match value.get_ref() {
+        Scalar::Int(n) => {
+            if let Some(n) = i64::try_from(*n).ok().filter(|n| range.contains(n)) {
+                return Some(n);
+            }
+        }
+        Scalar::Str(s) if s.trim().parse::<i64>().is_ok() => {
+            r.error(
+                path,
+                Some(value.span()),
+                format!("write the number without quotes: {}", s.trim()),
+            );
+            return None;
+        }
+        _ => {}
+    }
+    r.error(
+        path,
+        Some(value.span()),
+        format!(
+            "expected an integer from {} to {}, found {}",
+            range.start(),
+            range.end(),
+            show(value.get_ref())
+        ),
+    );
+    None
+}
+
+/// `usize` from a checked size, for limits the engine indexes buffers with.
+fn to_usize(
+    bytes: Option<u64>,
+    path: &str,
+    span: Option<Range<usize>>,
+    r: &mut Reporter<'_>,
+) -> Option<usize> {
+    let bytes = bytes?;
+    usize::try_from(bytes)
+        .map_err(|_| r.error(path, span, "is too large for this platform"))
+        .ok()
+}
+
+fn limits(raw: Option<&Spanned<RawLimits>>, r: &mut Reporter<'_>) -> Option<Limits> {
+    let empty = RawLimits::default();
+    let l = raw.map_or(&empty, Spanned::get_ref);
+    let span_of = |v: &Option<Spanned<Scalar>>| v.as_ref().map(Spanned::span);
+    let size_or = |v: &Option<Spanned<Scalar>>, key: &str, default: u64, r: &mut Reporter<'_>| {
+        v.as_ref()
+            .map_or(Some(default), |v| size(v, &format!("limits.{key}"), r))
+    };
+    let timeout_or =
+        |v: &Option<Spanned<Scalar>>, key: &str, default: Duration, r: &mut Reporter<'_>| {
+            v.as_ref().map_or(Some(default), |v| {
+                duration(v, &format!("limits.{key}"), AllowZero::No, r)
+            })
+        };
+
+    let target = size_or(
+        &l.max_target_length,
+        "max-target-length",
+        defaults::MAX_TARGET_LENGTH,
+        r,
+    );
+    let head = size_or(
+        &l.max_head_size,
+        "max-head-size",
+        defaults::MAX_HEAD_SIZE,
+        r,
+    );
+    let target = match target {
+        Some(0) => {
+            r.error(
+                "limits.max-target-length",
+                span_of(&l.max_target_length),
+                "must be greater than zero",
+            );
+            None
+        }
+        t => t,
+    };
+    let head = match head {
+        Some(0) => {
+            r.error(
+                "limits.max-head-size",
+                span_of(&l.max_head_size),
+                "must be greater than zero",
+            );
+            None
+        }
+        Some(h) if h > MAX_HEAD_SIZE_CEILING => {
+            r.error(
+                "limits.max-head-size",
+                span_of(&l.max_head_size),
+                "must be at most 1MiB; a request head is buffered whole on every connection",
+            );
+            None
+        }
+        h => h,
+    };
+    if let (Some(t), Some(h)) = (target, head) {
+        if t > h {
+            // Point at whichever of the two was written; the target if both.
+            let (path, span) = match (&l.max_target_length, &l.max_head_size) {
+                (None, Some(head)) => ("limits.max-head-size", Some(head.span())),
+                (target, _) => ("limits.max-target-length", span_of(target)),
+            };
+            r.error(
+                path,
+                span,
+                format!(
+                    "max-target-length ({t} bytes) must not exceed max-head-size ({h} bytes): \
+                     the request target is part of the head"
+                ),
+            );
+        }
+    }
+
+    let header_read_timeout = timeout_or(
+        &l.header_read_timeout,
+        "header-read-timeout",
+        defaults::HEADER_READ_TIMEOUT,
+        r,
+    );
+    let keepalive_timeout = timeout_or(
+        &l.keepalive_timeout,
+        "keepalive-timeout",
+        defaults::KEEPALIVE_TIMEOUT,
+        r,
+    );
+    let connect_timeout = timeout_or(
+        &l.connect_timeout,
+        "connect-timeout",
+        defaults::CONNECT_TIMEOUT,
+        r,
+    );
+    let response_head_timeout = timeout_or(
+        &l.response_head_timeout,
+        "response-head-timeout",
+        defaults::RESPONSE_HEAD_TIMEOUT,
+        r,
+    );
+    let upstream_idle_timeout = timeout_or(
+        &l.upstream_idle_timeout,
+        "upstream-idle-timeout",
+        defaults::UPSTREAM_IDLE_TIMEOUT,
+        r,
+    );
+    let max_headers = l
+        .max_headers
+        .as_ref()
+        .map_or(Some(defaults::MAX_HEADERS), |v| {
+            integer(v, "limits.max-headers", MAX_HEADERS, r)
+        });
+    let upstream_max_idle = l
+        .upstream_max_idle
+        .as_ref()
+        .map_or(Some(defaults::UPSTREAM_MAX_IDLE), |v| {
+            integer(v, "limits.upstream-max-idle", UPSTREAM_MAX_IDLE, r)
+        });
+    let max_body_size = size_or(
+        &l.max_body_size,
+        "max-body-size",
+        defaults::MAX_BODY_SIZE,
+        r,
+    );
+    let max_target_len = to_usize(
+        target,
+        "limits.max-target-length",
+        span_of(&l.max_target_length),
+        r,
+    );
+    let max_head_size = to_usize(head, "limits.max-head-size", span_of(&l.max_head_size), r);
+
+    Some(Limits {
+        max_target_len: max_target_len?,
+        max_head_size: max_head_size?,
+        max_headers: usize::try_from(max_headers?).ok()?,
+        max_body_size: max_body_size?,
+        header_read_timeout: header_read_timeout?,
+        keepalive_timeout: keepalive_timeout?,
+        connect_timeout: connect_timeout?,
+        response_head_timeout: response_head_timeout?,
+        upstream_idle_timeout: upstream_idle_timeout?,
+        upstream_max_idle: usize::try_from(upstream_max_idle?).ok()?,
+    })
+}
+
+/// Tracks the names used in one section, reporting the second use of each.
+pub(super) struct Names {
+    section: &'static str,
+    first: HashMap<String, usize>,
+}
+
+impl Names {
+    pub(super) fn new(section: &'static str) -> Self {
+        Names {
+            section,
+            first: HashMap::new(),
+        }
+    }
+
+    /// Claims `name` for element `index`. `written` is the span of an
+    /// explicit `name` key, `None` when the name is the default one (then
+    /// `element` locates the report).
+    pub(super) fn claim(
+        &mut self,
+        name: &str,
+        index: usize,
+        written: Option<Range<usize>>,
+        element: &Range<usize>,
+        r: &mut Reporter<'_>,
+    ) {
+        let Some(&first) = self.first.get(name) else {
+            self.first.insert(name.to_owned(), index);
+            return;
+        };
+        let path = format!("{}[{index}].name", self.section);
+        let section = self.section;
+        match written {
+            Some(span) => r.error(
+                path,
+                Some(span),
+                format!("{name:?} is already the name of {section}[{first}]; names must be unique"),
+            ),
+            None => r.error(
+                path,
+                Some(element.clone()),
+                format!(
+                    "the default name {name:?} is already taken by {section}[{first}]; give this one a `name`"
+                ),
+            ),
+        }
+    }
+}
+
+/// A `name` key if present and valid, else the default `{prefix}-{index}`.
+/// `None` when a written name is invalid (reported).
+pub(super) fn name_or_default(
+    name: Option<&Spanned<String>>,
+    path: &str,
+    prefix: &str,
+    index: usize,
+    r: &mut Reporter<'_>,
+) -> Option<String> {
+    match name {
+        None => Some(format!("{prefix}-{index}")),
+        Some(n) => match text::name(n.get_ref()) {
+            Ok(()) => Some(n.get_ref().clone()),
+            Err(message) => {
+                r.error(format!("{path}.name"), Some(n.span()), message);
+                None
+            }
+        },
+    }
+}
+
+fn listeners(items: &[Item<RawListener>], r: &mut Reporter<'_>) -> Option<Vec<Listener>> {
+    let mut names = Names::new("listeners");
+    let mut addresses: HashMap<std::net::SocketAddr, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let Some(raw) = &item.value else {
+            out.push(None);
+            continue;
+        };
+        let path = format!("listeners[{i}]");
+        let name = name_or_default(raw.name.as_ref(), &path, "listener", i, r);
+        if let Some(name) = &name {
+            let written = raw.name.as_ref().map(Spanned::span);
+            names.claim(name, i, written, &item.span, r);
+        }
+        let address = match &raw.address {
+            None => {
+                r.error(
+                    format!("{path}.address"),
+                    Some(item.span.clone()),
+                    "missing; write the IP:port to listen on, e.g. address = \"127.0.0.1:8080\"",
+                );
+                None
+            }
+            Some(a) => match text::socket_addr(a.get_ref(), "127.0.0.1:8080") {
+                Ok(addr) => {
+                    if let Some(&first) = addresses.get(&addr) {
+                        r.error(
+                            format!("{path}.address"),
+                            Some(a.span()),
+                            format!("{addr} is already used by listeners[{first}]"),
+                        );
+                    } else {
+                        addresses.insert(addr, i);
+                    }
+                    Some(addr)
+                }
+                Err(message) => {
+                    r.error(format!("{path}.address"), Some(a.span()), message);
+                    None
+                }
+            },
+        };
+        out.push(
+            name.zip(address)
+                .map(|(name, address)| Listener { name, address }),
+        );
+    }
+    out.into_iter().collect()
+}
+
+fn upstreams(items: &[Item<RawUpstream>], r: &mut Reporter<'_>) -> Option<Vec<Upstream>> {
+    let mut names = Names::new("upstreams");
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let Some(raw) = &item.value else {
+            out.push(None);
+            continue;
+        };
+        let path = format!("upstreams[{i}]");
+        let name = match &raw.name {
+            None => {
+                r.error(
+                    format!("{path}.name"),
+                    Some(item.span.clone()),
+                    "missing; an upstream needs a name for routes to refer to it by",
+                );
+                None
+            }
+            Some(n) => match text::name(n.get_ref()) {
+                Ok(()) => {
+                    names.claim(n.get_ref(), i, Some(n.span()), &item.span, r);
+                    Some(n.get_ref().clone())
+                }
+                Err(message) => {
+                    r.error(format!("{path}.name"), Some(n.span()), message);
+                    None
+                }
+            },
+        };
+        let servers = servers(raw, &path, &item.span, r);
+        out.push(
+            name.zip(servers)
+                .map(|(name, servers)| Upstream { name, servers }),
+        );
+    }
+    out.into_iter().collect()
+}
+
+fn servers(
+    raw: &RawUpstream,
+    path: &str,
+    element: &Range<usize>,
+    r: &mut Reporter<'_>,
+) -> Option<Vec<Server>> {
+    let Some(list) = &raw.servers else {
+        r.error(
+            format!("{path}.servers"),
+            Some(element.clone()),
+            "missing; list at least one server, e.g. servers = [\"127.0.0.1:3000\"]",
+        );
+        return None;
+    };
+    if list.get_ref().is_empty() {
+        r.error(
+            format!("{path}.servers"),
+            Some(list.span()),
+            "must list at least one server, e.g. servers = [\"127.0.0.1:3000\"]",
+        );
+        return None;
+    }
+    let mut seen: HashMap<std::net::SocketAddr, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(list.get_ref().len());
+    for (j, entry) in list.get_ref().iter().enumerate() {
+        let entry_path = format!("{path}.servers[{j}]");
+        let (address, address_path, weight) = match entry.get_ref() {
+            RawServer::Address(text) => (
+                Some(Spanned::new(entry.span(), text.clone())),
+                entry_path.clone(),
+                None,
+            ),
+            RawServer::Table(t) => (
+                t.address.clone(),
+                format!("{entry_path}.address"),
+                t.weight.as_ref(),
+            ),
+        };
+        let address = match address {
+            None => {
+                r.error(
+                    format!("{entry_path}.address"),
+                    Some(entry.span()),
+                    "missing; write the server's IP:port, e.g. address = \"127.0.0.1:3000\"",
+                );
+                None
+            }
+            Some(a) => server_address(&a, &address_path, j, &mut seen, r),
+        };
+        let weight = weight
+            .map_or(Some(1), |w| {
+                integer(w, &format!("{entry_path}.weight"), WEIGHT, r)
+            })
+            .and_then(|w| u32::try_from(w).ok())
+            .and_then(NonZeroU32::new);
+        out.push(
+            address
+                .zip(weight)
+                .map(|(address, weight)| Server { address, weight }),
+        );
+    }
+    out.into_iter().collect()
+}
+
+fn server_address(
+    text: &Spanned<String>,
+    path: &str,
+    index: usize,
+    seen: &mut HashMap<std::net::SocketAddr, usize>,
+    r: &mut Reporter<'_>,
+) -> Option<std::net::SocketAddr> {
+    let addr = match text::socket_addr(text.get_ref(), "127.0.0.1:3000") {
+        Ok(addr) => addr,
+        Err(message) => {
+            r.error(path, Some(text.span()), message);
+            return None;
+        }
+    };
+    if addr.port() == 0 {
+        r.error(
+            path,
+            Some(text.span()),
+            "port 0 cannot be connected to; write the server's port",
+        );
+        return None;
+    }
+    if addr.ip().is_unspecified() {
+        r.error(
+            path,
+            Some(text.span()),
+            format!("{} is not an address a server can be reached at", addr.ip()),
+        );
+        return None;
+    }
+    if let Some(&first) = seen.get(&addr) {
+        r.error(
+            path,
+            Some(text.span()),
+            format!("{addr} is already listed as servers[{first}]; raise its weight instead"),
+        );
+        return None;
+    }
+    seen.insert(addr, index);
+    Some(addr)
+}

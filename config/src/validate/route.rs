@@ -1,0 +1,358 @@
+//! `[[routes]]` → [`Route`]: matchers, action, per-route limits.
+//!
+//! Routes are checked last because they refer to everything else: an
+//! `upstream` name must resolve to an index into `Config::upstreams`, and
+//! `[routes.limits]` falls back to the global `[limits]`. This module also
+//! owns the one check that spans routes: two routes with the same host, path
+//! and method set are an error, since the router breaks that tie by file
+//! order and the later route could never be chosen.
+//!
+//! A route's own settings that cannot take effect are errors too, such as
+//! `host-header` or `connect-timeout` on a route answered by
+//! `[routes.respond]`, which never contacts an upstream: a setting that
+//! silently does nothing is a misconfiguration nobody finds.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use toml::Spanned;
+
+use super::{duration, integer, name_or_default, size, text, AllowZero, Names};
+use crate::error::Reporter;
+use crate::model::{Action, HostMatch, Limits, PathMatch, Responder, Route, RouteLimits};
+use crate::parse::key_path;
+use crate::raw::{Item, RawRespond, RawRoute, RawRouteLimits, RawUpstream, Scalar};
+
+/// Statuses whose responses never carry content (RFC 9110 §15.3.5, §15.3.6,
+/// §15.4.5), so a `body` for them could not be sent.
+const NO_CONTENT_STATUSES: &[u16] = &[204, 205, 304];
+
+/// What makes two routes the same match: host, path, and the method set
+/// (sorted, so `["GET", "POST"]` equals `["POST", "GET"]`).
+type MatchKey = (Option<HostMatch>, PathMatch, Vec<String>);
+/// A route's match key and its name, for "same match as" messages.
+type NamedKey = (MatchKey, String);
+
+pub(super) fn routes(
+    items: &[Item<RawRoute>],
+    limits: Option<&Limits>,
+    upstreams: &[Item<RawUpstream>],
+    r: &mut Reporter<'_>,
+) -> Option<Vec<Route>> {
+    // Built from every `[[upstreams]]` element that has a name, even one
+    // that failed validation, so its routes do not report it as missing.
+    let mut upstream_index: HashMap<&str, usize> = HashMap::new();
+    for (i, item) in upstreams.iter().enumerate() {
+        if let Some(name) = &item.name {
+            upstream_index.entry(name.as_str()).or_insert(i);
+        }
+    }
+    let mut names = Names::new("routes");
+    let mut matches: HashMap<MatchKey, (usize, String)> = HashMap::new();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let Some(raw) = &item.value else {
+            out.push(None);
+            continue;
+        };
+        let (key, route) = route(raw, i, &item.span, limits, &upstream_index, &mut names, r);
+        if let Some((key, name)) = key {
+            if let Some((first, first_name)) = matches.get(&key) {
+                r.error(
+                    format!("routes[{i}]"),
+                    Some(item.span.clone()),
+                    format!(
+                        "same match as routes[{first}] ({first_name:?}): same host, path and methods, \
+                         so this route could never be chosen"
+                    ),
+                );
+            } else {
+                matches.insert(key, (i, name));
+            }
+        }
+        out.push(route);
+    }
+    out.into_iter().collect()
+}
+
+/// One route; `None` when anything in it was reported. Also returns the
+/// route's match key and name whenever its matchers are valid, even if
+/// something else in it is not, so duplicate matches are still found.
+fn route(
+    raw: &RawRoute,
+    i: usize,
+    element: &Range<usize>,
+    limits: Option<&Limits>,
+    upstream_index: &HashMap<&str, usize>,
+    names: &mut Names,
+    r: &mut Reporter<'_>,
+) -> (Option<NamedKey>, Option<Route>) {
+    let path = format!("routes[{i}]");
+    let name = name_or_default(raw.name.as_ref(), &path, "route", i, r);
+    if let Some(name) = &name {
+        names.claim(name, i, raw.name.as_ref().map(Spanned::span), element, r);
+    }
+
+    let host = match &raw.host {
+        None => Some(None),
+        Some(h) => text::host_match(h.get_ref())
+            .map(Some)
+            .map_err(|message| r.error(format!("{path}.host"), Some(h.span()), message))
+            .ok(),
+    };
+    let path_match = path_match(raw, &path, r);
+    let methods = methods(raw.methods.as_deref(), &path, r);
+
+    // Whether this route proxies; `None` when its action is unclear, which
+    // is reported below, so proxy-only settings are not judged against it.
+    let proxies = match (&raw.upstream, &raw.respond) {
+        (Some(_), None) => Some(true),
+        (None, Some(_)) => Some(false),
+        _ => None,
+    };
+    let action = action(raw, &path, element, upstream_index, r);
+
+    let host_header = match &raw.host_header {
+        None => Some(None),
+        Some(h) => {
+            let key = format!("{path}.host-header");
+            if proxies == Some(false) {
+                r.error(key, Some(h.span()), PROXY_ONLY);
+                None
+            } else {
+                text::host_header(h.get_ref())
+                    .map(|()| Some(h.get_ref().clone()))
+                    .map_err(|message| r.error(key, Some(h.span()), message))
+                    .ok()
+            }
+        }
+    };
+    let route_limits = route_limits(raw.limits.as_ref(), limits, &path, proxies, r);
+
+    let key = match (&host, &path_match, &methods) {
+        (Some(host), Some(path_match), Some(methods)) => {
+            let mut sorted = methods.clone();
+            sorted.sort();
+            let shown = name.clone().unwrap_or_else(|| format!("route-{i}"));
+            Some(((host.clone(), path_match.clone(), sorted), shown))
+        }
+        _ => None,
+    };
+    let route = match (name, host, path_match, methods) {
+        (Some(name), Some(host), Some(path), Some(methods)) => {
+            match (action, host_header, route_limits) {
+                (Some(action), Some(host_header), Some(limits)) => Some(Route {
+                    name,
+                    host,
+                    path,
+                    methods,
+                    action,
+                    host_header,
+                    limits,
+                }),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    (key, route)
+}
+
+const PROXY_ONLY: &str =
+    "applies only to routes that proxy to an upstream; a [routes.respond] route contacts none";
+
+fn path_match(raw: &RawRoute, path: &str, r: &mut Reporter<'_>) -> Option<PathMatch> {
+    let (text, key, make): (&Spanned<String>, &str, fn(String) -> PathMatch) =
+        match (&raw.path, &raw.path_prefix) {
+            (None, None) => return Some(PathMatch::Prefix("/".into())),
+            (Some(_), Some(prefix)) => {
+                r.error(
+                    format!("{path}.path-prefix"),
+                    Some(prefix.span()),
+                    "set either `path` (exact match) or `path-prefix`, not both",
+                );
+                return None;
+            }
+            (Some(exact), None) => (exact, "path", PathMatch::Exact),
+            (None, Some(prefix)) => (prefix, "path-prefix", PathMatch::Prefix),
+        };
+    match text::path(text.get_ref()) {
+        Ok(()) => Some(make(text.get_ref().clone())),
+        Err(message) => {
+            r.error(format!("{path}.{key}"), Some(text.span()), message);
+            None
+        }
+    }
+}
+
+fn methods(
+    raw: Option<&[Spanned<String>]>,
+    path: &str,
+    r: &mut Reporter<'_>,
+) -> Option<Vec<String>> {
+    let raw = raw.unwrap_or_default();
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    let mut ok = true;
+    for (j, m) in raw.iter().enumerate() {
+        let key = format!("{path}.methods[{j}]");
+        if let Err(message) = text::method(m.get_ref()) {
+            r.error(key, Some(m.span()), message);
+            ok = false;
+        } else if let Some(first) = out.iter().position(|seen| seen == m.get_ref()) {
+            r.error(
+                key,
+                Some(m.span()),
+                format!("{:?} is already listed as methods[{first}]", m.get_ref()),
+            );
+            ok = false;
+        } else {
+            out.push(m.get_ref().clone());
+        }
+    }
+    ok.then_some(out)
+}
+
+fn action(
+    raw: &RawRoute,
+    path: &str,
+    element: &Range<usize>,
+    upstream_index: &HashMap<&str, usize>,
+    r: &mut Reporter<'_>,
+) -> Option<Action> {
+    match (&raw.upstream, &raw.respond) {
+        (None, None) => {
+            r.error(
+                path,
+                Some(element.clone()),
+                "no action: set `upstream = \"NAME\"` to proxy, or add a [routes.respond] table to answer directly",
+            );
+            None
+        }
+        (Some(_), Some(respond)) => {
+            r.error(
+                format!("{path}.respond"),
+                Some(respond.span()),
+                "set either `upstream` (proxy) or [routes.respond] (answer directly), not both",
+            );
+            None
+        }
+        (Some(name), None) => match upstream_index.get(name.get_ref().as_str()) {
+            Some(&index) => Some(Action::Upstream(index)),
+            None => {
+                let mut message = format!("no upstream named {:?}", name.get_ref());
+                if upstream_index.is_empty() {
+                    message.push_str(" (no [[upstreams]] are defined)");
+                } else {
+                    let mut known: Vec<&str> = upstream_index.keys().copied().collect();
+                    known.sort_unstable();
+                    message.push_str(&format!("; defined upstreams: {}", known.join(", ")));
+                }
+                r.error(format!("{path}.upstream"), Some(name.span()), message);
+                None
+            }
+        },
+        (None, Some(respond)) => {
+            responder(respond.get_ref(), &format!("{path}.respond"), r).map(Action::Respond)
+        }
+    }
+}
+
+fn responder(raw: &RawRespond, path: &str, r: &mut Reporter<'_>) -> Option<Responder> {
+    let status = match &raw.status {
+        None => Some(200),
+        Some(s) if matches!(s.get_ref(), Scalar::Int(100..=199)) => {
+            r.error(
+                format!("{path}.status"),
+                Some(s.span()),
+                "an interim (1xx) status cannot end a request; use 200 to 599",
+            );
+            None
+        }
+        Some(s) => {
+            integer(s, &format!("{path}.status"), 200..=599, r).and_then(|n| u16::try_from(n).ok())
+        }
+    };
+
+    let mut ok = true;
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for (name, value) in raw.headers.iter().flat_map(|h| &h.0) {
+        let key = key_path(&format!("{path}.headers"), name);
+        // Key spans are not kept for map entries; the value sits on the
+        // same line, which is what a reader needs.
+        let problem = text::header_name(name).err().or_else(|| {
+            headers
+                .iter()
+                .find(|(seen, _)| seen.eq_ignore_ascii_case(name))
+                .map(|(seen, _)| format!("{name:?} repeats header {seen:?} (names ignore case)"))
+        });
+        let problem = problem.or_else(|| text::header_value(value.get_ref()).err());
+        match problem {
+            Some(message) => {
+                r.error(key, Some(value.span()), message);
+                ok = false;
+            }
+            None => headers.push((name.clone(), value.get_ref().clone())),
+        }
+    }
+
+    let body = raw
+        .body
+        .as_ref()
+        .map_or_else(String::new, |b| b.get_ref().clone());
+    if let (Some(b), Some(s)) = (&raw.body, status) {
+        if !b.get_ref().is_empty() && NO_CONTENT_STATUSES.contains(&s) {
+            r.error(
+                format!("{path}.body"),
+                Some(b.span()),
+                format!("a {s} response has no content (RFC 9110); remove `body`"),
+            );
+            ok = false;
+        }
+    }
+    Some(Responder {
+        status: status?,
+        headers: ok.then_some(headers)?,
+        body,
+    })
+}
+
+fn route_limits(
+    raw: Option<&Spanned<RawRouteLimits>>,
+    global: Option<&Limits>,
+    path: &str,
+    proxies: Option<bool>,
+    r: &mut Reporter<'_>,
+) -> Option<RouteLimits> {
+    let empty = RawRouteLimits::default();
+    let l = raw.map_or(&empty, Spanned::get_ref);
+    let key = |k: &str| format!("{path}.limits.{k}");
+
+    let max_body_size = match &l.max_body_size {
+        Some(v) => size(v, &key("max-body-size"), r),
+        None => global.map(|g| g.max_body_size),
+    };
+    let mut timeout =
+        |v: &Option<Spanned<_>>, k: &str, fallback: Option<std::time::Duration>| match v {
+            Some(v) if proxies == Some(false) => {
+                r.error(key(k), Some(Spanned::span(v)), PROXY_ONLY);
+                None
+            }
+            Some(v) => duration(v, &key(k), AllowZero::No, r),
+            None => fallback,
+        };
+    let connect_timeout = timeout(
+        &l.connect_timeout,
+        "connect-timeout",
+        global.map(|g| g.connect_timeout),
+    );
+    let response_head_timeout = timeout(
+        &l.response_head_timeout,
+        "response-head-timeout",
+        global.map(|g| g.response_head_timeout),
+    );
+    Some(RouteLimits {
+        max_body_size: max_body_size?,
+        connect_timeout: connect_timeout?,
+        response_head_timeout: response_head_timeout?,
+    })
+}

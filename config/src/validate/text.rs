@@ -1,0 +1,405 @@
+//! Checks on single strings: names, addresses, hosts, paths, methods, header
+//! fields.
+//!
+//! Each check is a pure function from the text to a typed value or a
+//! message, so each can be tested with a plain table and reused wherever the
+//! same kind of string appears (listener and server addresses share one).
+//! The HTTP checks follow RFC 9110: methods and header names are tokens
+//! (§5.6.2), methods are case-sensitive (§9.1), field values are visible
+//! characters, spaces and tabs (§5.5). Anything these accept can be written
+//! to the wire verbatim by the engine.
+
+use std::net::{Ipv6Addr, SocketAddr};
+
+use crate::model::HostMatch;
+
+/// Longest name for a listener, upstream or route. Names become metric
+/// labels and log fields, where a bounded length keeps lines readable.
+const MAX_NAME_LEN: usize = 64;
+
+/// Names of listeners, upstreams and routes: 1 to 64 letters, digits,
+/// `-`, `_` or `.`, so they are safe in metric labels, logs and URLs.
+pub(crate) fn name(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if text.len() > MAX_NAME_LEN {
+        return Err(format!("{text:?} is longer than {MAX_NAME_LEN} characters"));
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "{text:?} contains {c:?}; names may hold only letters, digits, '-', '_' and '.'"
+        ));
+    }
+    Ok(())
+}
+
+/// An `IP:port` address. `example` is shown in messages ("127.0.0.1:8080").
+/// Hostnames are refused rather than resolved: resolution at load time would
+/// freeze one answer of a changing DNS record into the running config.
+pub(crate) fn socket_addr(text: &str, example: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let hint = if text.is_empty() {
+        format!("empty address; write an IP:port such as {example:?}")
+    } else if !text.starts_with('[') && text.matches(':').count() > 1 {
+        format!(
+            "{text:?}: write an IPv6 address in brackets with the port after, as in \"[::1]:8080\""
+        )
+    } else if text.parse::<std::net::IpAddr>().is_ok() || !text.contains(':') {
+        format!("{text:?} has no port; write an IP:port such as {example:?}")
+    } else if text.chars().any(|c| c.is_ascii_alphabetic()) && !text.starts_with('[') {
+        format!(
+            "{text:?} is not an IP:port address; hostnames are not resolved, \
+             write an IP address such as {example:?} or \"[::1]:8080\""
+        )
+    } else {
+        format!("{text:?} is not a valid IP:port address, e.g. {example:?} or \"[::1]:8080\"")
+    };
+    Err(hint)
+}
+
+/// `host = "api.example.com"` or `"*.example.com"`, lower-cased.
+pub(crate) fn host_match(text: &str) -> Result<HostMatch, String> {
+    if text.is_empty() {
+        return Err("empty host; leave `host` out to match any host".into());
+    }
+    if text == "*" {
+        return Err("\"*\" would match every host; leave `host` out instead".into());
+    }
+    if !text.is_ascii() {
+        return Err(format!(
+            "{text:?} is not ASCII; write an internationalized name in its xn-- (punycode) form"
+        ));
+    }
+    let lower = text.to_ascii_lowercase();
+    if let Some(inner) = lower.strip_prefix('[') {
+        return match inner.strip_suffix(']') {
+            Some(ip) if ip.parse::<Ipv6Addr>().is_ok() => Ok(HostMatch::Exact(lower)),
+            _ if inner.contains("]:") => Err(port_not_allowed(text)),
+            _ => Err(format!("{text:?} is not a valid bracketed IPv6 address")),
+        };
+    }
+    if lower.contains(':') {
+        return Err(port_not_allowed(text));
+    }
+    if let Some(rest) = lower.strip_prefix("*.") {
+        hostname(rest).map_err(|e| format!("{text:?}: {e}"))?;
+        return Ok(HostMatch::Suffix(format!(".{rest}")));
+    }
+    if lower.contains('*') {
+        return Err(format!(
+            "{text:?}: a wildcard may only be the whole first label, as in \"*.example.com\""
+        ));
+    }
+    hostname(&lower).map_err(|e| format!("{text:?}: {e}"))?;
+    Ok(HostMatch::Exact(lower))
+}
+
+fn port_not_allowed(text: &str) -> String {
+    format!("{text:?}: leave out the port; routes match the host name whatever the port")
+}
+
+/// A lower-case DNS name (or IPv4 literal): dot-separated labels of
+/// letters, digits, `-` and `_`, at most 63 bytes each and 253 in all.
+fn hostname(text: &str) -> Result<(), String> {
+    if text.len() > 253 {
+        return Err("host names are at most 253 characters".into());
+    }
+    if text.ends_with('.') {
+        return Err("remove the trailing dot".into());
+    }
+    for label in text.split('.') {
+        if label.is_empty() {
+            return Err("empty label (two dots in a row, or a leading dot)".into());
+        }
+        if label.len() > 63 {
+            return Err(format!("label {label:?} is longer than 63 characters"));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            return Err(format!("{c:?} is not allowed in a host name"));
+        }
+    }
+    Ok(())
+}
+
+/// `path` / `path-prefix`: starts with `/`, no query or fragment, and only
+/// the visible ASCII a request target can carry (RFC 9112 §3.2), so the
+/// engine can compare it byte-wise with the target as received.
+pub(crate) fn path(text: &str) -> Result<(), String> {
+    if !text.starts_with('/') {
+        return Err(format!("{text:?} must start with \"/\""));
+    }
+    if let Some(c) = text.chars().find(|&c| c == '?' || c == '#') {
+        return Err(format!(
+            "{text:?}: remove the {c:?} part; routes match the path only"
+        ));
+    }
+    if let Some(c) = text.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!(
+            "{text:?} contains {c:?}; percent-encode spaces, control and non-ASCII characters"
+        ));
+    }
+    Ok(())
+}
+
+/// RFC 9110 §5.6.2 `tchar`.
+fn is_tchar(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
+/// A method: a token, upper-case as methods are case-sensitive (RFC 9110
+/// §9.1) and every standard one is upper-case.
+pub(crate) fn method(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("empty method".into());
+    }
+    if let Some(c) = text.chars().find(|&c| !is_tchar(c)) {
+        return Err(format!(
+            "{text:?} contains {c:?}, which a method cannot hold"
+        ));
+    }
+    if text.chars().any(|c| c.is_ascii_lowercase()) {
+        return Err(format!(
+            "{text:?}: methods are case-sensitive; write {:?}",
+            text.to_ascii_uppercase()
+        ));
+    }
+    Ok(())
+}
+
+/// Header names the responder must not set, lower-case, with the reason.
+const GATEWAY_OWNED_HEADERS: &[(&str, &str)] = &[
+    ("content-length", "the gateway frames the body itself"),
+    ("transfer-encoding", "the gateway frames the body itself"),
+    ("connection", "the gateway manages the connection itself"),
+];
+
+/// A response header name set by `[routes.respond]`.
+pub(crate) fn header_name(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("empty header name".into());
+    }
+    if let Some(c) = text.chars().find(|&c| !is_tchar(c)) {
+        return Err(format!(
+            "{text:?} contains {c:?}, which a header name cannot hold"
+        ));
+    }
+    let lower = text.to_ascii_lowercase();
+    if let Some((_, why)) = GATEWAY_OWNED_HEADERS.iter().find(|(n, _)| *n == lower) {
+        return Err(format!("{text:?} cannot be set here: {why}"));
+    }
+    Ok(())
+}
+
+/// A header value: visible characters, spaces and tabs (RFC 9110 §5.5); in
+/// particular no CR, LF or NUL, which would let a value forge more headers.
+pub(crate) fn header_value(text: &str) -> Result<(), String> {
+    match text.chars().find(|&c| c.is_ascii_control() && c != '\t') {
+        Some(c) => Err(format!("header values cannot contain {c:?}")),
+        None => Ok(()),
+    }
+}
+
+/// `host-header`: the Host value sent upstream, `name` or `name:port`.
+pub(crate) fn host_header(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("empty; leave `host-header` out to keep the client's Host".into());
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|&c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '?' | '#' | '@'))
+    {
+        return Err(format!(
+            "{text:?} contains {c:?}, which a Host value cannot hold"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a check over `(input, Ok(())|Err(fragment))` cases.
+    fn table<T: std::fmt::Debug>(
+        check: impl Fn(&str) -> Result<T, String>,
+        cases: &[(&str, Result<(), &str>)],
+    ) {
+        for &(input, want) in cases {
+            match (check(input), want) {
+                (Ok(_), Ok(())) => {}
+                (Err(e), Err(fragment)) => {
+                    assert!(e.contains(fragment), "{input:?}: {e:?} lacks {fragment:?}")
+                }
+                (got, want) => panic!("{input:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn names() {
+        table(
+            name,
+            &[
+                ("main", Ok(())),
+                ("api-v2.internal_1", Ok(())),
+                ("", Err("must not be empty")),
+                ("has space", Err("contains ' '")),
+                ("ümlaut", Err("contains 'ü'")),
+                (&"x".repeat(65), Err("longer than 64")),
+            ],
+        );
+    }
+
+    #[test]
+    fn socket_addrs() {
+        table(
+            |t| socket_addr(t, "127.0.0.1:8080"),
+            &[
+                ("127.0.0.1:8080", Ok(())),
+                ("[::1]:8080", Ok(())),
+                ("0.0.0.0:0", Ok(())),
+                ("", Err("empty address")),
+                ("127.0.0.1", Err("has no port")),
+                ("::1", Err("in brackets")),
+                ("localhost", Err("has no port")),
+                ("localhost:8080", Err("hostnames are not resolved")),
+                ("api.internal:80", Err("hostnames are not resolved")),
+                ("::1:8080", Err("in brackets")),
+                ("127.0.0.1:99999", Err("not a valid IP:port")),
+                ("[::1]:x", Err("not a valid IP:port")),
+            ],
+        );
+    }
+
+    #[test]
+    fn host_matches() {
+        let typed = [
+            (
+                "api.example.com",
+                HostMatch::Exact("api.example.com".into()),
+            ),
+            (
+                "API.Example.COM",
+                HostMatch::Exact("api.example.com".into()),
+            ),
+            ("*.example.com", HostMatch::Suffix(".example.com".into())),
+            ("*.Example.com", HostMatch::Suffix(".example.com".into())),
+            ("10.0.0.1", HostMatch::Exact("10.0.0.1".into())),
+            ("[::1]", HostMatch::Exact("[::1]".into())),
+            ("localhost", HostMatch::Exact("localhost".into())),
+        ];
+        for (input, want) in typed {
+            assert_eq!(host_match(input), Ok(want), "{input:?}");
+        }
+        table(
+            host_match,
+            &[
+                ("", Err("leave `host` out")),
+                ("*", Err("leave `host` out")),
+                ("example.com:8080", Err("leave out the port")),
+                ("[::1]:8080", Err("leave out the port")),
+                ("[::1", Err("bracketed IPv6")),
+                ("a.*.example.com", Err("wildcard")),
+                ("*example.com", Err("wildcard")),
+                ("*.", Err("empty label")),
+                ("example.com.", Err("trailing dot")),
+                ("a..b", Err("empty label")),
+                ("exa mple.com", Err("' ' is not allowed")),
+                ("bücher.de", Err("punycode")),
+                (&format!("{}.com", "a".repeat(64)), Err("longer than 63")),
+            ],
+        );
+    }
+
+    #[test]
+    fn paths() {
+        table(
+            path,
+            &[
+                ("/", Ok(())),
+                ("/api/", Ok(())),
+                ("/a%20b/~x", Ok(())),
+                ("", Err("must start with \"/\"")),
+                ("api/", Err("must start with \"/\"")),
+                ("/search?q=1", Err("remove the '?' part")),
+                ("/page#top", Err("remove the '#' part")),
+                ("/a b", Err("percent-encode")),
+                ("/ä", Err("percent-encode")),
+            ],
+        );
+    }
+
+    #[test]
+    fn methods() {
+        table(
+            method,
+            &[
+                ("GET", Ok(())),
+                ("M-SEARCH", Ok(())),
+                ("PROPFIND", Ok(())),
+                ("", Err("empty method")),
+                ("get", Err("write \"GET\"")),
+                ("Post", Err("write \"POST\"")),
+                ("GE T", Err("contains ' '")),
+                ("GET,POST", Err("contains ','")),
+            ],
+        );
+    }
+
+    #[test]
+    fn header_names() {
+        table(
+            header_name,
+            &[
+                ("content-type", Ok(())),
+                ("X-Request-Id", Ok(())),
+                ("", Err("empty header name")),
+                ("bad name", Err("contains ' '")),
+                ("x:y", Err("contains ':'")),
+                ("Content-Length", Err("frames the body")),
+                ("transfer-encoding", Err("frames the body")),
+                ("Connection", Err("manages the connection")),
+            ],
+        );
+    }
+
+    #[test]
+    fn header_values() {
+        table(
+            header_value,
+            &[
+                ("text/plain; charset=utf-8", Ok(())),
+                ("a\tb", Ok(())),
+                ("", Ok(())),
+                ("ok\r\nSet-Cookie: x", Err("'\\r'")),
+                ("a\nb", Err("'\\n'")),
+                ("a\0b", Err("'\\0'")),
+                ("a\u{7f}", Err("'\\u{7f}'")),
+            ],
+        );
+    }
+
+    #[test]
+    fn host_headers() {
+        table(
+            host_header,
+            &[
+                ("internal.svc", Ok(())),
+                ("internal.svc:8443", Ok(())),
+                ("", Err("empty")),
+                ("a b", Err("contains ' '")),
+                ("a/b", Err("contains '/'")),
+                ("a\r\nb", Err("contains '\\r'")),
+            ],
+        );
+    }
+}

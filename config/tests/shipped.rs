@@ -1,0 +1,162 @@
+//! The configs shipped inside the crate: the built-in default and the
+//! documented example must always validate and say what they claim.
+
+mod common;
+
+use common::valid;
+use ringway_config::{Action, Config, PathMatch, Workers, DEFAULT_CONFIG, EXAMPLE_CONFIG};
+
+fn respond<'a>(config: &'a Config, path: &str) -> &'a ringway_config::Responder {
+    let route = config
+        .routes
+        .iter()
+        .find(|r| r.path == PathMatch::Exact(path.into()))
+        .unwrap_or_else(|| panic!("default config has no route for {path}"));
+    match &route.action {
+        Action::Respond(responder) => responder,
+        other => panic!("{path} should answer from the responder, got {other:?}"),
+    }
+}
+
+fn header<'a>(responder: &'a ringway_config::Responder, name: &str) -> Option<&'a str> {
+    responder
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn default_config_serves_its_routes_on_localhost_8080() {
+    let c = valid(DEFAULT_CONFIG);
+    assert_eq!(c.listeners.len(), 1);
+    assert_eq!(
+        c.listeners[0].address,
+        "127.0.0.1:8080".parse().expect("address")
+    );
+    assert!(c.upstreams.is_empty());
+
+    let welcome = respond(&c, "/");
+    assert_eq!(welcome.status, 200);
+    assert!(header(welcome, "content-type").is_some_and(|v| v.starts_with("text/plain")));
+    for mention in ["/healthz", "/hello", "ringway -c", "ringway validate"] {
+        assert!(
+            welcome.body.contains(mention),
+            "welcome text lacks {mention:?}"
+        );
+    }
+
+    let health = respond(&c, "/healthz");
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+
+    let hello = respond(&c, "/hello");
+    assert_eq!(hello.status, 200);
+    assert_eq!(header(hello, "content-type"), Some("application/json"));
+    assert!(hello.body.trim_start().starts_with('{') && hello.body.trim_end().ends_with('}'));
+}
+
+#[test]
+fn default_config_commented_proxy_example_works_when_uncommented() {
+    let commented_start = DEFAULT_CONFIG
+        .find("# [[upstreams]]")
+        .expect("default config shows an upstream example");
+    let mut src = DEFAULT_CONFIG[..commented_start].to_owned();
+    for line in DEFAULT_CONFIG[commented_start..].lines() {
+        src.push_str(
+            line.strip_prefix("# ")
+                .unwrap_or(line.trim_start_matches('#')),
+        );
+        src.push('\n');
+    }
+    let c = valid(&src);
+    assert_eq!(c.upstreams.len(), 1);
+    assert_eq!(
+        c.upstreams[0].servers[0].address,
+        "127.0.0.1:3000".parse().expect("address")
+    );
+    let api = c.routes.last().expect("the uncommented route");
+    assert_eq!(api.path, PathMatch::Prefix("/api/".into()));
+    assert_eq!(api.action, Action::Upstream(0));
+}
+
+#[test]
+fn example_config_validates() {
+    let c = valid(EXAMPLE_CONFIG);
+    assert_eq!(c.workers, Workers::Auto);
+    assert!(c.listeners.len() >= 2 && c.upstreams.len() >= 2 && c.routes.len() >= 3);
+}
+
+#[test]
+fn example_config_shows_the_true_defaults() {
+    // The example sets every global key to its documented default, so it
+    // must equal a config that leaves them all out.
+    let example = valid(EXAMPLE_CONFIG);
+    let minimal = valid("[[listeners]]\naddress = \"127.0.0.1:1\"\n[[routes]]\n[routes.respond]\n");
+    assert_eq!(example.limits, minimal.limits);
+    assert_eq!(example.workers, minimal.workers);
+    assert_eq!(example.force_epoll, minimal.force_epoll);
+    assert_eq!(example.drain_timeout, minimal.drain_timeout);
+}
+
+#[test]
+fn example_config_documents_every_key() {
+    let keys = [
+        "workers =",
+        "force-epoll =",
+        "drain-timeout =",
+        "[limits]",
+        "max-target-length =",
+        "max-head-size =",
+        "max-headers =",
+        "max-body-size =",
+        "header-read-timeout =",
+        "keepalive-timeout =",
+        "connect-timeout =",
+        "response-head-timeout =",
+        "upstream-idle-timeout =",
+        "upstream-max-idle =",
+        "[[listeners]]",
+        "[[upstreams]]",
+        "servers =",
+        "weight =",
+        "[[routes]]",
+        "host =",
+        "path =",
+        "path-prefix =",
+        "methods =",
+        "upstream =",
+        "host-header =",
+        "[routes.respond]",
+        "status =",
+        "headers =",
+        "body =",
+        "[routes.limits]",
+        "name =",
+        "address =",
+    ];
+    // Set, not only mentioned in a comment, so the example proves it parses.
+    let set: Vec<&str> = EXAMPLE_CONFIG
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    for key in keys {
+        assert!(
+            set.iter()
+                .any(|l| l.starts_with(key) || l.contains(&format!(" {key}"))),
+            "example.toml never sets {key:?}"
+        );
+    }
+    for rule in [
+        "exact host",
+        "wildcard host",
+        "longer prefix",
+        "listing methods",
+        "written first",
+    ] {
+        assert!(
+            EXAMPLE_CONFIG.contains(rule),
+            "example.toml does not explain {rule:?}"
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! What a valid config turns into: defaults, typed values, indexes.
+
+mod common;
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use common::valid;
+use proptest::prelude::*;
+use ringway_config::{Action, Config, HostMatch, PathMatch, Responder, RouteLimits, Workers};
+
+const MINIMAL: &str = r#"
+[[listeners]]
+address = "127.0.0.1:8080"
+
+[[routes]]
+[routes.respond]
+"#;
+
+#[test]
+fn minimal_config_gets_every_default() {
+    let c = valid(MINIMAL);
+    assert_eq!(c.workers, Workers::Auto);
+    assert!(!c.force_epoll);
+    assert_eq!(c.drain_timeout, Duration::from_secs(10));
+    let l = &c.limits;
+    assert_eq!(l.max_target_len, 8 * 1024);
+    assert_eq!(l.max_head_size, 32 * 1024);
+    assert_eq!(l.max_headers, 100);
+    assert_eq!(l.max_body_size, 1 << 30);
+    assert_eq!(l.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(l.keepalive_timeout, Duration::from_secs(60));
+    assert_eq!(l.connect_timeout, Duration::from_secs(3));
+    assert_eq!(l.response_head_timeout, Duration::from_secs(30));
+    assert_eq!(l.upstream_idle_timeout, Duration::from_secs(60));
+    assert_eq!(l.upstream_max_idle, 64);
+
+    assert_eq!(c.listeners[0].name, "listener-0");
+    assert!(c.upstreams.is_empty());
+    let route = &c.routes[0];
+    assert_eq!(route.name, "route-0");
+    assert_eq!(route.host, None);
+    assert_eq!(route.path, PathMatch::Prefix("/".into()));
+    assert!(route.methods.is_empty());
+    assert_eq!(
+        route.action,
+        Action::Respond(Responder {
+            status: 200,
+            headers: vec![],
+            body: String::new()
+        })
+    );
+    assert_eq!(route.host_header, None);
+    assert_eq!(
+        route.limits,
+        RouteLimits {
+            max_body_size: 1 << 30,
+            connect_timeout: Duration::from_secs(3),
+            response_head_timeout: Duration::from_secs(30),
+        }
+    );
+}
+
+#[test]
+fn values_convert_to_their_types() {
+    let c = valid(
+        r#"
+workers = 4
+force-epoll = true
+drain-timeout = "0s"
+
+[limits]
+max-target-length = 4096
+max-head-size = "16KiB"
+max-headers = 64
+max-body-size = "10MB"
+header-read-timeout = "1m30s"
+keepalive-timeout = "250ms"
+connect-timeout = "1s"
+response-head-timeout = "2m"
+upstream-idle-timeout = "1h"
+upstream-max-idle = 0
+
+[[listeners]]
+name = "v6"
+address = "[::1]:9000"
+
+[[upstreams]]
+name = "a"
+servers = ["10.0.0.1:80"]
+
+[[upstreams]]
+name = "b"
+servers = ["10.0.0.2:80", { address = "[fe80::1]:8080", weight = 5 }]
+
+[[routes]]
+name = "to-b"
+host = "API.Example.com"
+path-prefix = "/v1/"
+methods = ["POST", "GET"]
+upstream = "b"
+host-header = "b.internal:8080"
+[routes.limits]
+max-body-size = 1
+response-head-timeout = "5s"
+
+[[routes]]
+host = "*.Example.com"
+path = "/x"
+[routes.respond]
+status = 404
+headers = { "Content-Type" = "text/plain", x-why = "gone" }
+body = "not here\n"
+"#,
+    );
+    assert_eq!(
+        c.workers,
+        Workers::Count(NonZeroUsize::new(4).expect("4 > 0"))
+    );
+    assert!(c.force_epoll);
+    assert_eq!(c.drain_timeout, Duration::ZERO);
+    assert_eq!(c.limits.max_target_len, 4096);
+    assert_eq!(c.limits.max_head_size, 16384);
+    assert_eq!(c.limits.max_body_size, 10_000_000);
+    assert_eq!(c.limits.header_read_timeout, Duration::from_secs(90));
+    assert_eq!(c.limits.keepalive_timeout, Duration::from_millis(250));
+    assert_eq!(c.limits.upstream_idle_timeout, Duration::from_secs(3600));
+    assert_eq!(c.limits.upstream_max_idle, 0);
+
+    assert_eq!(
+        c.listeners[0].address,
+        "[::1]:9000".parse().expect("address")
+    );
+    let b = &c.upstreams[1];
+    assert_eq!(b.servers.len(), 2);
+    assert_eq!(b.servers[0].weight.get(), 1);
+    assert_eq!(
+        b.servers[1].address,
+        "[fe80::1]:8080".parse().expect("address")
+    );
+    assert_eq!(b.servers[1].weight.get(), 5);
+
+    let to_b = &c.routes[0];
+    assert_eq!(to_b.host, Some(HostMatch::Exact("api.example.com".into())));
+    assert_eq!(to_b.path, PathMatch::Prefix("/v1/".into()));
+    assert_eq!(to_b.methods, ["POST", "GET"], "file order is kept");
+    assert_eq!(to_b.action, Action::Upstream(1));
+    assert_eq!(to_b.host_header.as_deref(), Some("b.internal:8080"));
+    assert_eq!(
+        to_b.limits,
+        RouteLimits {
+            max_body_size: 1,
+            connect_timeout: Duration::from_secs(1), // from [limits]
+            response_head_timeout: Duration::from_secs(5),
+        }
+    );
+
+    let fixed = &c.routes[1];
+    assert_eq!(fixed.name, "route-1");
+    assert_eq!(fixed.host, Some(HostMatch::Suffix(".example.com".into())));
+    assert_eq!(fixed.path, PathMatch::Exact("/x".into()));
+    let Action::Respond(responder) = &fixed.action else {
+        panic!("respond route, got {:?}", fixed.action);
+    };
+    assert_eq!(responder.status, 404);
+    assert_eq!(responder.body, "not here\n");
+    let mut headers = responder.headers.clone();
+    headers.sort();
+    assert_eq!(
+        headers,
+        [
+            ("Content-Type".to_owned(), "text/plain".to_owned()),
+            ("x-why".to_owned(), "gone".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn equal_files_give_equal_configs() {
+    // A reload compares configs with ==; layout and defaults spelled out
+    // must not make a difference.
+    let spelled_out = r#"
+workers = "auto"
+[limits]
+max-body-size = "1GiB"
+[[listeners]]
+name = "listener-0"
+address = "127.0.0.1:8080"
+[[routes]]
+path-prefix = "/"
+methods = []
+respond = { status = 200, body = "" }
+"#;
+    assert_eq!(valid(spelled_out), valid(MINIMAL));
+    assert_ne!(valid(&MINIMAL.replace("8080", "8081")), valid(MINIMAL));
+}
+
+#[test]
+fn the_crate_doc_example_shape_holds_for_listener_port_zero() {
+    // Tests bind 127.0.0.1:0 to get a free port; a listener may use port 0.
+    let c = valid(&MINIMAL.replace("8080", "0"));
+    assert_eq!(c.listeners[0].address.port(), 0);
+}
+
+proptest! {
+    #[test]
+    fn listener_ports_round_trip(port in 1u16..) {
+        let c = Config::from_toml_str(&MINIMAL.replace("8080", &port.to_string()))
+            .expect("valid port");
+        prop_assert_eq!(c.listeners[0].address.port(), port);
+    }
+
+    #[test]
+    fn server_weights_in_range_are_kept(weight in 1u32..=10_000) {
+        let src = format!(
+            "{MINIMAL}\n[[upstreams]]\nname = \"u\"\nservers = [{{ address = \"127.0.0.1:1\", weight = {weight} }}]\n"
+        );
+        let c = Config::from_toml_str(&src).expect("valid weight");
+        prop_assert_eq!(c.upstreams[0].servers[0].weight.get(), weight);
+    }
+
+    #[test]
+    fn errors_point_inside_the_source(src in "[a-z\\[\\]=\" .0-9\n]{0,80}") {
+        // Whatever the input, every reported position is a real line and
+        // column, and errors come in source order.
+        if let Err(errors) = Config::from_toml_str(&src) {
+            prop_assert!(!errors.is_empty());
+            let lines: Vec<&str> = src.split('\n').collect();
+            let mut last = (0, 0);
+            for e in &errors {
+                if e.line == 0 {
+                    continue;
+                }
+                prop_assert!(e.line <= lines.len(), "{} in {:?}", e, src);
+                prop_assert!(e.column <= lines[e.line - 1].chars().count() + 1, "{} in {:?}", e, src);
+                prop_assert!((e.line, e.column) >= last, "out of order: {}", errors);
+                last = (e.line, e.column);
+            }
+        }
+    }
+}

@@ -1,0 +1,861 @@
+//! One table per section: each row breaks one rule and names the path and
+//! message the single resulting error must carry.
+
+mod common;
+
+use common::{assert_one_error, errors, with_base, BASE};
+use ringway_config::Config;
+
+/// `(case, top-level keys, tables appended, path, message fragment)`.
+type Case<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
+
+fn run(cases: &[Case<'_>]) {
+    for &(case, top, tail, path, fragment) in cases {
+        assert_one_error(case, &with_base(top, tail), path, fragment);
+    }
+}
+
+#[test]
+fn global_settings() {
+    run(&[
+        (
+            "zero workers",
+            "workers = 0",
+            "",
+            "workers",
+            "from 1 to 1024",
+        ),
+        (
+            "too many workers",
+            "workers = 2000",
+            "",
+            "workers",
+            "from 1 to 1024",
+        ),
+        (
+            "workers word",
+            "workers = \"all\"",
+            "",
+            "workers",
+            "found \"all\"",
+        ),
+        (
+            "epoll type",
+            "force-epoll = \"yes\"",
+            "",
+            "force-epoll",
+            "expected a boolean",
+        ),
+        (
+            "drain bare number",
+            "drain-timeout = 10",
+            "",
+            "drain-timeout",
+            "needs a unit: write \"10s\"",
+        ),
+        (
+            "drain bad unit",
+            "drain-timeout = \"10 secs\"",
+            "",
+            "drain-timeout",
+            "unknown duration unit \"secs\"",
+        ),
+        (
+            "drain negative",
+            "drain-timeout = \"-1s\"",
+            "",
+            "drain-timeout",
+            "whole number",
+        ),
+        (
+            "limits not a table",
+            "limits = 5",
+            "",
+            "limits",
+            "expected a table",
+        ),
+    ]);
+}
+
+#[test]
+fn limits() {
+    run(&[
+        (
+            "target over head",
+            "",
+            "[limits]\nmax-target-length = \"64KiB\"",
+            "limits.max-target-length",
+            "must not exceed max-head-size",
+        ),
+        (
+            "head under default target",
+            "",
+            "[limits]\nmax-head-size = \"4KiB\"",
+            "limits.max-head-size",
+            "must not exceed max-head-size",
+        ),
+        (
+            "head too big",
+            "",
+            "[limits]\nmax-head-size = \"2MiB\"",
+            "limits.max-head-size",
+            "at most 1MiB",
+        ),
+        (
+            "head zero",
+            "",
+            "[limits]\nmax-head-size = 0",
+            "limits.max-head-size",
+            "greater than zero",
+        ),
+        (
+            "target zero",
+            "",
+            "[limits]\nmax-target-length = \"0B\"",
+            "limits.max-target-length",
+            "greater than zero",
+        ),
+        (
+            "headers zero",
+            "",
+            "[limits]\nmax-headers = 0",
+            "limits.max-headers",
+            "from 1 to 512, found 0",
+        ),
+        (
+            "headers too many",
+            "",
+            "[limits]\nmax-headers = 513",
+            "limits.max-headers",
+            "from 1 to 512",
+        ),
+        (
+            "headers quoted",
+            "",
+            "[limits]\nmax-headers = \"50\"",
+            "limits.max-headers",
+            "without quotes",
+        ),
+        (
+            "body negative",
+            "",
+            "[limits]\nmax-body-size = -1",
+            "limits.max-body-size",
+            "negative",
+        ),
+        (
+            "body ambiguous unit",
+            "",
+            "[limits]\nmax-body-size = \"1M\"",
+            "limits.max-body-size",
+            "unknown size unit \"M\"",
+        ),
+        (
+            "body float",
+            "",
+            "[limits]\nmax-body-size = 1.5",
+            "limits.max-body-size",
+            "expected a size",
+        ),
+        (
+            "body no unit",
+            "",
+            "[limits]\nmax-body-size = \"1024\"",
+            "limits.max-body-size",
+            "has no unit",
+        ),
+        (
+            "header read zero",
+            "",
+            "[limits]\nheader-read-timeout = \"0s\"",
+            "limits.header-read-timeout",
+            "greater than zero",
+        ),
+        (
+            "keepalive fraction",
+            "",
+            "[limits]\nkeepalive-timeout = \"1.5s\"",
+            "limits.keepalive-timeout",
+            "whole numbers",
+        ),
+        (
+            "connect bare",
+            "",
+            "[limits]\nconnect-timeout = 3",
+            "limits.connect-timeout",
+            "needs a unit",
+        ),
+        (
+            "response head bool",
+            "",
+            "[limits]\nresponse-head-timeout = true",
+            "limits.response-head-timeout",
+            "expected a duration",
+        ),
+        (
+            "idle zero",
+            "",
+            "[limits]\nupstream-idle-timeout = \"0ms\"",
+            "limits.upstream-idle-timeout",
+            "greater than zero",
+        ),
+        (
+            "max idle negative",
+            "",
+            "[limits]\nupstream-max-idle = -1",
+            "limits.upstream-max-idle",
+            "from 0 to 10000",
+        ),
+        (
+            "max idle huge",
+            "",
+            "[limits]\nupstream-max-idle = 10001",
+            "limits.upstream-max-idle",
+            "from 0 to 10000",
+        ),
+        (
+            "limits array",
+            "",
+            "[[limits]]\nmax-headers = 5",
+            "limits",
+            "expected a table",
+        ),
+    ]);
+}
+
+#[test]
+fn listeners() {
+    let second = |body: &str| format!("[[listeners]]\n{body}");
+    let cases = [
+        (
+            "same address",
+            second("address = \"127.0.0.1:8080\""),
+            "listeners[1].address",
+            "already used by listeners[0]",
+        ),
+        (
+            "hostname",
+            second("address = \"localhost:8081\""),
+            "listeners[1].address",
+            "hostnames are not resolved",
+        ),
+        (
+            "no port",
+            second("address = \"127.0.0.1\""),
+            "listeners[1].address",
+            "has no port",
+        ),
+        (
+            "bare ipv6",
+            second("address = \"::1:8080\""),
+            "listeners[1].address",
+            "in brackets",
+        ),
+        (
+            "missing address",
+            second("name = \"admin\""),
+            "listeners[1].address",
+            "missing",
+        ),
+        (
+            "bad name",
+            second("name = \"my listener\"\naddress = \"127.0.0.1:8081\""),
+            "listeners[1].name",
+            "contains ' '",
+        ),
+        (
+            "taken name",
+            second("name = \"listener-0\"\naddress = \"127.0.0.1:8081\""),
+            "listeners[1].name",
+            "already the name of listeners[0]",
+        ),
+        (
+            "address type",
+            second("address = 8080"),
+            "listeners[1].address",
+            "expected a string",
+        ),
+    ];
+    for (case, tail, path, fragment) in &cases {
+        assert_one_error(case, &with_base("", tail), path, fragment);
+    }
+
+    // Cases that need the whole file.
+    let route = "[[routes]]\nupstream = \"app\"\n[[upstreams]]\nname = \"app\"\nservers = [\"127.0.0.1:3000\"]";
+    let whole = [
+        ("none", route.to_owned(), "listeners", "at least one [[listeners]]"),
+        ("empty array", format!("listeners = []\n{route}"), "listeners", "at least one [[listeners]]"),
+        ("not an array", format!("listeners = 1\n{route}"), "listeners", "expected an array of tables"),
+        ("element not a table", format!("listeners = [1]\n{route}"), "listeners[0]", "expected a table, found integer"),
+        (
+            "default name taken",
+            format!("[[listeners]]\nname = \"listener-1\"\naddress = \"127.0.0.1:1\"\n[[listeners]]\naddress = \"127.0.0.1:2\"\n{route}"),
+            "listeners[1].name",
+            "default name \"listener-1\" is already taken by listeners[0]",
+        ),
+    ];
+    for (case, src, path, fragment) in &whole {
+        assert_one_error(case, src, path, fragment);
+    }
+}
+
+#[test]
+fn upstreams() {
+    let up = |body: &str| format!("[[upstreams]]\n{body}");
+    let cases = [
+        (
+            "missing name",
+            up("servers = [\"127.0.0.1:3001\"]"),
+            "upstreams[1].name",
+            "missing",
+        ),
+        (
+            "taken name",
+            up("name = \"app\"\nservers = [\"127.0.0.1:3001\"]"),
+            "upstreams[1].name",
+            "already the name of upstreams[0]",
+        ),
+        (
+            "bad name",
+            up("name = \"a/b\"\nservers = [\"127.0.0.1:3001\"]"),
+            "upstreams[1].name",
+            "contains '/'",
+        ),
+        (
+            "missing servers",
+            up("name = \"b\""),
+            "upstreams[1].servers",
+            "missing",
+        ),
+        (
+            "no servers",
+            up("name = \"b\"\nservers = []"),
+            "upstreams[1].servers",
+            "at least one server",
+        ),
+        (
+            "hostname",
+            up("name = \"b\"\nservers = [\"db.internal:5432\"]"),
+            "upstreams[1].servers[0]",
+            "hostnames are not resolved",
+        ),
+        (
+            "table hostname",
+            up("name = \"b\"\nservers = [{ address = \"db:1\" }]"),
+            "upstreams[1].servers[0].address",
+            "hostnames are not resolved",
+        ),
+        (
+            "table no address",
+            up("name = \"b\"\nservers = [{ weight = 2 }]"),
+            "upstreams[1].servers[0].address",
+            "missing",
+        ),
+        (
+            "weight zero",
+            up("name = \"b\"\nservers = [{ address = \"127.0.0.1:1\", weight = 0 }]"),
+            "upstreams[1].servers[0].weight",
+            "from 1 to 10000",
+        ),
+        (
+            "weight huge",
+            up("name = \"b\"\nservers = [{ address = \"127.0.0.1:1\", weight = 10001 }]"),
+            "upstreams[1].servers[0].weight",
+            "from 1 to 10000",
+        ),
+        (
+            "port zero",
+            up("name = \"b\"\nservers = [\"127.0.0.1:0\"]"),
+            "upstreams[1].servers[0]",
+            "port 0",
+        ),
+        (
+            "unspecified",
+            up("name = \"b\"\nservers = [\"0.0.0.0:80\"]"),
+            "upstreams[1].servers[0]",
+            "0.0.0.0 is not an address",
+        ),
+        (
+            "same server",
+            up("name = \"b\"\nservers = [\"127.0.0.1:1\", { address = \"127.0.0.1:1\" }]"),
+            "upstreams[1].servers[1].address",
+            "already listed as servers[0]",
+        ),
+        (
+            "server type",
+            up("name = \"b\"\nservers = [5]"),
+            "upstreams[1].servers[0]",
+            "expected a server",
+        ),
+        (
+            "servers not array",
+            up("name = \"b\"\nservers = \"127.0.0.1:1\""),
+            "upstreams[1].servers",
+            "expected an array",
+        ),
+    ];
+    for (case, tail, path, fragment) in &cases {
+        assert_one_error(case, &with_base("", tail), path, fragment);
+    }
+}
+
+#[test]
+fn routes() {
+    let route = |body: &str| format!("[[routes]]\n{body}");
+    let cases = [
+        (
+            "unknown upstream",
+            route("upstream = \"billing\""),
+            "routes[1].upstream",
+            "no upstream named \"billing\"; defined upstreams: app",
+        ),
+        (
+            "no action",
+            route("path = \"/x\""),
+            "routes[1]",
+            "no action",
+        ),
+        (
+            "two actions",
+            route("upstream = \"app\"\n[routes.respond]\nbody = \"x\""),
+            "routes[1].respond",
+            "not both",
+        ),
+        (
+            "path and prefix",
+            route("path = \"/a\"\npath-prefix = \"/b\"\nupstream = \"app\""),
+            "routes[1].path-prefix",
+            "not both",
+        ),
+        (
+            "relative path",
+            route("path = \"api\"\nupstream = \"app\""),
+            "routes[1].path",
+            "must start with \"/\"",
+        ),
+        (
+            "prefix with query",
+            route("path-prefix = \"/a?b\"\nupstream = \"app\""),
+            "routes[1].path-prefix",
+            "remove the '?' part",
+        ),
+        (
+            "host with port",
+            route("host = \"example.com:443\"\nupstream = \"app\""),
+            "routes[1].host",
+            "leave out the port",
+        ),
+        (
+            "inner wildcard",
+            route("host = \"a.*.com\"\nupstream = \"app\""),
+            "routes[1].host",
+            "whole first label",
+        ),
+        (
+            "lower-case method",
+            route("methods = [\"GET\", \"post\"]\nupstream = \"app\""),
+            "routes[1].methods[1]",
+            "write \"POST\"",
+        ),
+        (
+            "repeated method",
+            route("methods = [\"GET\", \"GET\"]\nupstream = \"app\""),
+            "routes[1].methods[1]",
+            "already listed as methods[0]",
+        ),
+        (
+            "taken name",
+            route("name = \"base\"\npath = \"/x\"\nupstream = \"app\""),
+            "routes[1].name",
+            "already the name of routes[0]",
+        ),
+        (
+            "bad name",
+            route("name = \"\"\npath = \"/x\"\nupstream = \"app\""),
+            "routes[1].name",
+            "must not be empty",
+        ),
+        (
+            "same match",
+            route("path = \"/base\"\nupstream = \"app\""),
+            "routes[1]",
+            "same match as routes[0] (\"base\")",
+        ),
+        (
+            "status 1xx",
+            route("[routes.respond]\nstatus = 101"),
+            "routes[1].respond.status",
+            "interim",
+        ),
+        (
+            "status low",
+            route("[routes.respond]\nstatus = 99"),
+            "routes[1].respond.status",
+            "from 200 to 599",
+        ),
+        (
+            "status high",
+            route("[routes.respond]\nstatus = 600"),
+            "routes[1].respond.status",
+            "from 200 to 599",
+        ),
+        (
+            "status quoted",
+            route("[routes.respond]\nstatus = \"404\""),
+            "routes[1].respond.status",
+            "without quotes",
+        ),
+        (
+            "framing header",
+            route("[routes.respond]\nheaders = { Content-Length = \"3\" }"),
+            "routes[1].respond.headers.Content-Length",
+            "frames the body",
+        ),
+        (
+            "connection header",
+            route("[routes.respond]\nheaders = { connection = \"close\" }"),
+            "routes[1].respond.headers.connection",
+            "manages the connection",
+        ),
+        (
+            "header injection",
+            route("[routes.respond]\nheaders = { x-a = \"1\\r\\nx-b: 2\" }"),
+            "routes[1].respond.headers.x-a",
+            "'\\r'",
+        ),
+        (
+            "header name",
+            route("[routes.respond]\nheaders = { \"x a\" = \"1\" }"),
+            "routes[1].respond.headers.\"x a\"",
+            "contains ' '",
+        ),
+        (
+            "header twice",
+            route("[routes.respond]\nheaders = { X-A = \"1\", x-a = \"2\" }"),
+            "routes[1].respond.headers.x-a",
+            "repeats header \"X-A\"",
+        ),
+        (
+            "header type",
+            route("[routes.respond]\nheaders = { x-a = 1 }"),
+            "routes[1].respond.headers.x-a",
+            "expected a string",
+        ),
+        (
+            "body on 204",
+            route("[routes.respond]\nstatus = 204\nbody = \"x\""),
+            "routes[1].respond.body",
+            "has no content",
+        ),
+        (
+            "body on 304",
+            route("[routes.respond]\nstatus = 304\nbody = \"x\""),
+            "routes[1].respond.body",
+            "has no content",
+        ),
+        (
+            "host-header on respond",
+            route("host-header = \"x\"\n[routes.respond]"),
+            "routes[1].host-header",
+            "only to routes that proxy",
+        ),
+        (
+            "host-header value",
+            route("host-header = \"a b\"\nupstream = \"app\""),
+            "routes[1].host-header",
+            "contains ' '",
+        ),
+        (
+            "timeout on respond",
+            route("[routes.respond]\n[routes.limits]\nconnect-timeout = \"1s\""),
+            "routes[1].limits.connect-timeout",
+            "only to routes that proxy",
+        ),
+        (
+            "route body size",
+            route("upstream = \"app\"\nlimits.max-body-size = \"1M\""),
+            "routes[1].limits.max-body-size",
+            "unknown size unit",
+        ),
+        (
+            "route timeout zero",
+            route("upstream = \"app\"\nlimits.response-head-timeout = \"0s\""),
+            "routes[1].limits.response-head-timeout",
+            "greater than zero",
+        ),
+        (
+            "route head size",
+            route("upstream = \"app\"\nlimits.max-head-size = \"1KiB\""),
+            "routes[1].limits.max-head-size",
+            "unknown key `max-head-size`",
+        ),
+    ];
+    for (case, tail, path, fragment) in &cases {
+        assert_one_error(case, &with_base("", tail), path, fragment);
+    }
+
+    let listener = "[[listeners]]\naddress = \"127.0.0.1:8080\"";
+    let whole = [
+        ("none", listener.to_owned(), "routes", "at least one [[routes]]"),
+        ("empty array", format!("routes = []\n{listener}"), "routes", "at least one [[routes]]"),
+        (
+            "no upstreams at all",
+            format!("{listener}\n[[routes]]\nupstream = \"app\""),
+            "routes[0].upstream",
+            "no upstream named \"app\" (no [[upstreams]] are defined)",
+        ),
+        (
+            "default name taken",
+            format!("{listener}\n[[routes]]\nname = \"route-1\"\npath = \"/a\"\n[routes.respond]\n[[routes]]\npath = \"/b\"\n[routes.respond]"),
+            "routes[1].name",
+            "default name \"route-1\" is already taken by routes[0]",
+        ),
+        (
+            "same match, methods in another order",
+            format!("{listener}\n[[routes]]\nmethods = [\"GET\", \"POST\"]\n[routes.respond]\n[[routes]]\nname = \"b\"\nmethods = [\"POST\", \"GET\"]\n[routes.respond]"),
+            "routes[1]",
+            "same match as routes[0] (\"route-0\")",
+        ),
+        (
+            "same match, host differs only in case",
+            format!("{listener}\n[[routes]]\nhost = \"*.Example.com\"\n[routes.respond]\n[[routes]]\nhost = \"*.example.COM\"\n[routes.respond]"),
+            "routes[1]",
+            "same match as routes[0]",
+        ),
+    ];
+    for (case, src, path, fragment) in &whole {
+        assert_one_error(case, src, path, fragment);
+    }
+}
+
+#[test]
+fn matches_that_differ_are_not_duplicates() {
+    let tails = [
+        "[[routes]]\npath-prefix = \"/base\"\nupstream = \"app\"", // prefix vs exact
+        "[[routes]]\npath = \"/base\"\nmethods = [\"GET\"]\nupstream = \"app\"",
+        "[[routes]]\npath = \"/base\"\nhost = \"a.example.com\"\nupstream = \"app\"",
+        "[[routes]]\npath = \"/base\"\nhost = \"*.a.example.com\"\nupstream = \"app\"",
+    ];
+    for tail in tails {
+        common::valid(&with_base("", tail));
+    }
+}
+
+#[test]
+fn unknown_keys_at_every_depth_are_all_reported() {
+    let src = r#"
+colour = "blue"
+[limits]
+max-header = 10
+[[listeners]]
+address = "127.0.0.1:8080"
+port = 8080
+[[upstreams]]
+name = "app"
+servers = [{ address = "127.0.0.1:3000", wieght = 2 }]
+[[routes]]
+upstream = "app"
+[routes.limits]
+max-head-size = "1KiB"
+[[routes]]
+path = "/x"
+[routes.respond]
+bodi = "hi"
+"#;
+    let got: Vec<(String, usize)> = errors(src).into_iter().map(|e| (e.path, e.line)).collect();
+    let want = [
+        ("colour", 2),
+        ("limits.max-header", 4),
+        ("listeners[0].port", 7),
+        ("upstreams[0].servers[0].wieght", 10),
+        ("routes[0].limits.max-head-size", 14),
+        ("routes[1].respond.bodi", 18),
+    ];
+    let want: Vec<(String, usize)> = want.iter().map(|&(p, l)| (p.to_owned(), l)).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn unknown_keys_suggest_the_likely_key() {
+    let cases = [
+        (
+            "force-epol = true",
+            "",
+            "force-epol",
+            "did you mean `force-epoll`?",
+        ),
+        (
+            "",
+            "[limits]\nconect-timeout = \"1s\"",
+            "limits.conect-timeout",
+            "did you mean `connect-timeout`?",
+        ),
+        (
+            "",
+            "[[routes]]\npath-prefx = \"/a\"\nupstream = \"app\"",
+            "routes[1].path-prefx",
+            "did you mean `path-prefix`?",
+        ),
+    ];
+    for (top, tail, path, fragment) in cases {
+        assert_one_error(path, &with_base(top, tail), path, fragment);
+    }
+}
+
+#[test]
+fn every_error_in_a_file_is_reported_in_source_order() {
+    let src = r#"workers = 0
+drain-timeout = "soon"
+
+[limits]
+unknown = 1
+max-headers = 0
+
+[[listeners]]
+address = "localhost:8080"
+
+[[upstreams]]
+name = "app"
+servers = []
+
+[[routes]]
+upstream = "billing"
+
+[[routes]]
+path = "nope"
+methods = ["get"]
+[routes.respond]
+status = 42
+"#;
+    let got: Vec<String> = errors(src).iter().map(ToString::to_string).collect();
+    let paths: Vec<&str> = got
+        .iter()
+        .map(|l| l.split(": ").nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "workers",
+            "drain-timeout",
+            "limits.unknown",
+            "limits.max-headers",
+            "listeners[0].address",
+            "upstreams[0].servers",
+            "routes[0].upstream",
+            "routes[1].path",
+            "routes[1].methods[0]",
+            "routes[1].respond.status",
+        ],
+        "{got:#?}"
+    );
+    // A route whose upstream exists but is itself broken is not blamed.
+    let broken_upstream = with_base(
+        "",
+        "[[upstreams]]\nname = \"b\"\nservers = []\n[[routes]]\npath = \"/b\"\nupstream = \"b\"",
+    );
+    let paths: Vec<String> = errors(&broken_upstream)
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+    assert_eq!(paths, ["upstreams[1].servers"]);
+}
+
+#[test]
+fn one_bad_element_does_not_hide_the_next() {
+    let tail = r#"
+[[routes]]
+path = 5
+upstream = "app"
+
+[[routes]]
+path = "/ok"
+upstream = "missing"
+"#;
+    let paths: Vec<String> = errors(&with_base("", tail))
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+    assert_eq!(paths, ["routes[1].path", "routes[2].upstream"]);
+}
+
+#[test]
+fn positions_point_at_the_value() {
+    // (source, want "line:column: path")
+    let cases = [
+        ("workers = 0\n", "1:11: workers"),
+        (
+            "[[listeners]]\naddress = \"127.0.0.1:8080\"\n[[routes]]\nname = \"x\"\n\n  upstream   = \"nope\"\n",
+            "6:16: routes[0].upstream",
+        ),
+        // Columns count characters: the two-byte 'é' moves the value by one.
+        ("[[listeners]]\naddress = \"127.0.0.1:80\"\n[[routes]]\n[routes.respond]\nheaders = { \"x-é\" = \"v\" }\n", "5:21: routes[0].respond.headers.\"x-é\""),
+        // An element-level error points at its [[routes]] header.
+        ("[[listeners]]\naddress = \"127.0.0.1:80\"\n\n[[routes]]\npath = \"/\"\n", "4:1: routes[0]"),
+    ];
+    for (src, want) in cases {
+        let errors = errors(src);
+        let e = &errors[0];
+        assert_eq!(
+            format!("{}:{}: {}", e.line, e.column, e.path),
+            want,
+            "{errors:#?}"
+        );
+    }
+}
+
+#[test]
+fn syntax_errors_have_a_position_and_no_path() {
+    let errors = errors("[[listeners]]\naddress = \"127.0.0.1:8080\n");
+    assert!(!errors.is_empty());
+    assert!(
+        errors.iter().all(|e| e.path.is_empty() && e.line == 2),
+        "{errors:#?}"
+    );
+
+    let errors = common::errors("a = 1\na = 2\n");
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!((errors[0].line, errors[0].column), (2, 1));
+    assert!(errors[0].message.contains("duplicate key"), "{}", errors[0]);
+}
+
+#[test]
+fn with_file_renders_compiler_style_lines() {
+    let errors = Config::from_toml_str("workers = 0\nbogus = 1\n").expect_err("invalid");
+    let text = errors.with_file("gw.toml");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].starts_with("gw.toml:1:11: workers: expected \"auto\""),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("gw.toml:2:1: bogus: unknown key"),
+        "{text}"
+    );
+    assert_eq!(lines[2], "gw.toml: listeners: at least one [[listeners]] table is required, e.g. address = \"127.0.0.1:8080\"");
+    assert_eq!(
+        lines[3],
+        "gw.toml: routes: at least one [[routes]] table is required"
+    );
+    assert_eq!(errors.to_string().lines().count(), 4);
+}
+
+#[test]
+fn unreadable_file_is_one_error_without_a_path() {
+    let path = std::path::Path::new("/nonexistent/ringway.toml");
+    let errors = Config::from_file(path).expect_err("missing file");
+    assert_eq!(errors.len(), 1);
+    let e = &errors.0[0];
+    assert_eq!((e.path.as_str(), e.line, e.column), ("", 0, 0));
+    assert!(e.message.contains("/nonexistent/ringway.toml"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("cannot read /nonexistent/ringway.toml: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_base_used_by_these_tests_is_valid() {
+    common::valid(BASE);
+}

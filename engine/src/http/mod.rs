@@ -1,0 +1,7 @@
+//! HTTP/1.1 message syntax (RFC 9112): heads, chunked bodies, and the bytes
+//! the gateway writes itself.
+
+pub mod chunked;
+pub mod date;
+pub mod head;
+pub mod write;

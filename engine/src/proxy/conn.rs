@@ -1,0 +1,334 @@
+//! One client connection: read a head, route it, answer or forward, repeat
+//! while keep-alive allows (RFC 9112 §9).
+//!
+//! Requests on a connection are handled strictly one after another, so
+//! pipelined requests are answered in order by construction. Between
+//! requests the connection gives its buffers back to the worker's pool and
+//! waits for readability, so an idle client pins no buffer.
+//!
+//! Every rejection answers with its status and closes the connection when
+//! the request's body was not read, because the bytes that follow are then
+//! of unknown meaning.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use ringway_config::Action;
+
+use crate::error::{Error, Kind, Side};
+use crate::http::head::{self, BodyKind, HeadLimits, Header, RequestHead, Version};
+use crate::http::{date, write};
+use crate::io::{read_more, write_all_buf, Transport};
+use crate::proxy::body::{Copy, Discard, Framing, Output};
+use crate::proxy::forward;
+use crate::router::Match;
+use crate::runtime::worker::Worker;
+use crate::snapshot::Prebuilt;
+
+/// What happens to the connection after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    KeepAlive,
+    Close,
+}
+
+/// State of one client connection.
+pub struct Conn {
+    pub w: Rc<Worker>,
+    pub peer: SocketAddr,
+    /// Bytes read from the client and not yet consumed.
+    pub rbuf: BytesMut,
+    /// Bytes being written to the client or an upstream.
+    pub wbuf: BytesMut,
+    /// Scratch for re-framing bodies; usually empty.
+    pub scratch: BytesMut,
+    pub headers: Vec<Header>,
+    /// Bytes of the current head received so far (for 408 vs silent close).
+    head_bytes: usize,
+}
+
+/// Serves a client connection until it closes, errs, or the worker drains.
+pub async fn serve<S: Transport>(w: Rc<Worker>, mut io: S, peer: SocketAddr) {
+    let mut conn = Conn {
+        w,
+        peer,
+        rbuf: BytesMut::new(),
+        wbuf: BytesMut::new(),
+        scratch: BytesMut::new(),
+        headers: Vec::new(),
+        head_bytes: 0,
+    };
+    conn.run(&mut io).await;
+    conn.release();
+}
+
+impl Conn {
+    async fn run<S: Transport>(&mut self, io: &mut S) {
+        let mut first = true;
+        loop {
+            if self.rbuf.is_empty() {
+                self.release();
+                if !self.wait_for_request(io, first).await {
+                    return;
+                }
+                self.rbuf = self.w.pool.buf();
+            }
+            first = false;
+            let limits = &self.w.snapshot.config.limits;
+            let deadline = Instant::now() + limits.header_read_timeout;
+            let head = match monoio::time::timeout_at(deadline.into(), self.read_head(io)).await {
+                Ok(Ok(Some(head))) => head,
+                Ok(Ok(None)) => return,
+                Ok(Err(e)) => {
+                    self.w.stats.requests.inc();
+                    self.reject(io, e, None).await;
+                    return;
+                }
+                Err(_) => {
+                    // The read in flight was dropped with its buffer. A
+                    // client that sent nothing is closed without an answer
+                    // (readiness can be spurious); one stuck mid-head gets 408.
+                    self.rbuf = BytesMut::new();
+                    if self.head_bytes > 0 {
+                        self.w.stats.requests.inc();
+                        let e =
+                            Error::new(Kind::HeadTimeout, Side::Downstream, "head read timeout");
+                        self.reject(io, e, None).await;
+                    }
+                    return;
+                }
+            };
+            self.w.stats.requests.inc();
+            let next = self.handle(io, head).await;
+            if next == Next::Close || self.w.shutdown.is_fired() {
+                return;
+            }
+        }
+    }
+
+    /// Waits until the client sends something, without holding a buffer.
+    /// False when the connection should close instead (idle timeout, EOF
+    /// race, or drain).
+    async fn wait_for_request<S: Transport>(&mut self, io: &mut S, first: bool) -> bool {
+        let limits = &self.w.snapshot.config.limits;
+        let idle = if first {
+            limits.header_read_timeout
+        } else {
+            limits.keepalive_timeout
+        };
+        let w = self.w.clone();
+        monoio::select! {
+            r = monoio::time::timeout(idle, io.wait_readable()) => matches!(r, Ok(Ok(()))),
+            _ = w.shutdown.wait() => false,
+        }
+    }
+
+    /// Gives the buffers back to the worker's pool.
+    pub fn release(&mut self) {
+        let pool = &self.w.pool;
+        for b in [&mut self.rbuf, &mut self.wbuf, &mut self.scratch] {
+            if b.capacity() > 0 {
+                pool.put_buf(std::mem::take(b));
+            }
+        }
+        if self.headers.capacity() > 0 {
+            pool.put_headers(std::mem::take(&mut self.headers));
+        }
+    }
+
+    /// Reads until a whole head is buffered. `Ok(None)`: the client closed
+    /// cleanly between requests.
+    async fn read_head<S: Transport>(&mut self, io: &mut S) -> Result<Option<RequestHead>, Error> {
+        let limits = &self.w.snapshot.config.limits;
+        let hl = HeadLimits {
+            max_head: limits.max_head_size,
+            max_headers: limits.max_headers,
+            max_target: limits.max_target_len,
+        };
+        if self.headers.capacity() == 0 {
+            self.headers = self.w.pool.headers();
+        }
+        self.head_bytes = self.rbuf.len();
+        loop {
+            if !self.rbuf.is_empty() {
+                if let Some(head) = head::parse_request(&mut self.rbuf, hl, &mut self.headers)? {
+                    return Ok(Some(head));
+                }
+            }
+            let n = read_more(io, &mut self.rbuf)
+                .await
+                .map_err(|_| Error::client_gone("read failed"))?;
+            self.head_bytes += n;
+            if n == 0 {
+                return if self.rbuf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(Error::client_gone("closed inside a request head"))
+                };
+            }
+        }
+    }
+
+    /// Routes and answers one request.
+    async fn handle<S: Transport>(&mut self, io: &mut S, head: RequestHead) -> Next {
+        let snap = self.w.snapshot.clone();
+        let hooks = self.w.hooks.clone();
+        if let Some(p) = &hooks.panic_on_path {
+            if head.bytes(head.path) == p.as_bytes() {
+                panic!("panic requested by test hook");
+            }
+        }
+        let m = snap.router.route(
+            head.authority(),
+            head.bytes(head.path),
+            head.bytes(head.method_span),
+        );
+        let index = match m {
+            Match::Route(i) => i,
+            Match::NotFound => return self.answer_status(io, head, 404).await,
+            Match::MethodNotAllowed => return self.answer_status(io, head, 405).await,
+        };
+        let route = &snap.config.routes[index];
+        if let BodyKind::Length(n) = head.body {
+            if n > route.limits.max_body_size {
+                let e = Error::new(Kind::BodyTooLarge, Side::Downstream, "body over limit");
+                return self.reject(io, e, Some(head)).await;
+            }
+        }
+        let next = match &route.action {
+            Action::Respond(_) => {
+                let pre = snap.responders[index]
+                    .as_ref()
+                    .expect("responder prebuilt for every respond route");
+                self.respond(io, head, pre, route.limits.max_body_size)
+                    .await
+            }
+            Action::Upstream(group) => forward::forward(self, io, head, route, *group).await,
+        };
+        next
+    }
+
+    /// Answers from a built-in responder.
+    async fn respond<S: Transport>(
+        &mut self,
+        io: &mut S,
+        head: RequestHead,
+        pre: &Prebuilt,
+        limit: u64,
+    ) -> Next {
+        let mut keep = head.keep_alive;
+        if head.body != BodyKind::None {
+            if head.expect_continue {
+                // The client waits before sending a body we do not need.
+                keep = false;
+            } else if self.discard_body(io, head.body, limit).await.is_err() {
+                return self.finish(head, Next::Close);
+            }
+        }
+        keep &= !self.w.shutdown.is_fired();
+        let wbuf = &mut self.wbuf;
+        wbuf.extend_from_slice(&pre.head);
+        date::append_date_line(wbuf);
+        connection_line(wbuf, head.version, keep);
+        wbuf.extend_from_slice(b"\r\n");
+        if head.method != head::Method::Head {
+            wbuf.extend_from_slice(&pre.body);
+        }
+        self.w.stats.response(pre.status);
+        let ok = write_all_buf(io, &mut self.wbuf).await.is_ok();
+        let next = if ok && keep {
+            Next::KeepAlive
+        } else {
+            Next::Close
+        };
+        self.finish(head, next)
+    }
+
+    async fn discard_body<S: Transport>(
+        &mut self,
+        io: &mut S,
+        body: BodyKind,
+        limit: u64,
+    ) -> Result<u64, ()> {
+        let framing = match body {
+            BodyKind::Length(n) => Framing::Length(n),
+            BodyKind::Chunked => Framing::Chunked,
+            _ => return Ok(0),
+        };
+        let copy = Copy {
+            framing,
+            output: Output::Discard,
+            limit,
+            idle: self.w.snapshot.config.limits.header_read_timeout,
+            scratch: &mut self.scratch,
+        };
+        copy.run(io, &mut self.rbuf, &mut Discard)
+            .await
+            .map_err(|_| ())
+    }
+
+    /// Answers a bare status (404, 405) to a well-formed request.
+    async fn answer_status<S: Transport>(
+        &mut self,
+        io: &mut S,
+        head: RequestHead,
+        status: u16,
+    ) -> Next {
+        self.w.stats.rejection(status);
+        self.w.stats.response(status);
+        let keep = head.keep_alive && head.body == BodyKind::None && !self.w.shutdown.is_fired();
+        write::error_response(&mut self.wbuf, status, !keep);
+        let ok = write_all_buf(io, &mut self.wbuf).await.is_ok();
+        self.finish(
+            head,
+            if ok && keep {
+                Next::KeepAlive
+            } else {
+                Next::Close
+            },
+        )
+    }
+
+    /// Answers an error and closes. `head` is given back for reuse when the
+    /// error came after parsing.
+    pub async fn reject<S: Transport>(
+        &mut self,
+        io: &mut S,
+        e: Error,
+        head: Option<RequestHead>,
+    ) -> Next {
+        if let Some(head) = head {
+            self.finish(head, Next::Close);
+        }
+        let Some(status) = e.status() else {
+            return Next::Close;
+        };
+        tracing::debug!(peer = %self.peer, status, reason = e.context, "request rejected");
+        self.w.stats.rejection(status);
+        self.w.stats.response(status);
+        self.wbuf.clear();
+        write::error_response(&mut self.wbuf, status, true);
+        let _ = write_all_buf(io, &mut self.wbuf).await;
+        Next::Close
+    }
+
+    /// Returns the head's span list to the connection for the next request.
+    pub fn finish(&mut self, head: RequestHead, next: Next) -> Next {
+        let headers = head.into_headers();
+        if self.headers.capacity() == 0 {
+            self.headers = headers;
+        }
+        next
+    }
+}
+
+/// The Connection line a response needs, if any (RFC 9112 §9.3).
+pub fn connection_line(out: &mut BytesMut, version: Version, keep: bool) {
+    match (version, keep) {
+        (_, false) => out.extend_from_slice(b"Connection: close\r\n"),
+        (Version::Http10, true) => out.extend_from_slice(b"Connection: keep-alive\r\n"),
+        (Version::Http11, true) => {}
+    }
+}

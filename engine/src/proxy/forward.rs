@@ -1,0 +1,501 @@
+//! Forwarding one request to an upstream and its response back (RFC 9110
+//! §7.6, RFC 9112).
+//!
+//! The request head is rewritten, not copied: hop-by-hop fields go, framing
+//! is written by us, and X-Forwarded-For/-Proto/-Host and Via are added.
+//! Small bodies travel in the same write as their head (one syscall for a
+//! typical request or response); larger ones stream through a pooled
+//! buffer.
+//!
+//! A pooled upstream connection may have been closed by the upstream while
+//! idle. If such a connection fails before any response byte arrives and
+//! resending is safe (idempotent method, no body), the request is sent once
+//! more on a fresh connection; otherwise the client gets 502.
+
+use std::fmt::Write as _;
+use std::io;
+
+use bytes::BytesMut;
+use monoio::io::AsyncWriteRentExt;
+use monoio::net::TcpStream;
+use ringway_config::Route;
+
+use crate::error::{Error, Kind, Side};
+use crate::http::head::{self, BodyKind, Class, RequestHead, ResponseHead, Version};
+use crate::http::write;
+use crate::io::{read_more, write_all_buf, Transport};
+use crate::proxy::body::{Copy, CopyError, Framing, Output};
+use crate::proxy::conn::{connection_line, Conn, Next};
+
+/// Bodies up to this size that are already buffered ride in the same write
+/// as their head.
+const COALESCE_MAX: usize = 8 * 1024;
+
+/// The outcome of sending the request and reading the response head.
+/// Returned by value once per request; boxing it would cost an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Exchange {
+    Ok {
+        up: TcpStream,
+        server: usize,
+        ubuf: BytesMut,
+        resp: ResponseHead,
+    },
+    /// The client connection is unusable (already answered or gone).
+    Done(Next),
+}
+
+/// Forwards `head` to upstream group `group` and relays the answer.
+pub async fn forward<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    head: RequestHead,
+    route: &Route,
+    group: usize,
+) -> Next {
+    conn.wbuf.clear();
+    write_request_head(conn, &head, route);
+    // Coalesce a small, already-buffered body with the head.
+    let mut body_pending = head.body;
+    if let BodyKind::Length(n) = head.body {
+        if n as usize <= COALESCE_MAX && conn.rbuf.len() as u64 >= n {
+            conn.wbuf.extend_from_slice(&conn.rbuf[..n as usize]);
+            let _ = conn.rbuf.split_to(n as usize);
+            body_pending = BodyKind::None;
+        }
+    }
+    let (mut up, server, mut ubuf, resp) =
+        match exchange(conn, io, &head, route, group, body_pending).await {
+            Exchange::Ok {
+                up,
+                server,
+                ubuf,
+                resp,
+            } => (up, server, ubuf, resp),
+            Exchange::Done(next) => return conn.finish(head, next),
+        };
+
+    // Response head to the client.
+    let status = resp.status;
+    let client_11 = head.version == Version::Http11;
+    let (output, mut keep) = match resp.body {
+        BodyKind::Chunked if client_11 => (Output::Same, head.keep_alive),
+        BodyKind::Chunked => (Output::Dechunk, false),
+        BodyKind::UntilClose if client_11 => (Output::Chunk, head.keep_alive),
+        BodyKind::UntilClose => (Output::Same, false),
+        _ => (Output::Same, head.keep_alive),
+    };
+    keep &= !conn.w.shutdown.is_fired();
+    conn.wbuf.clear();
+    write_response_head(&mut conn.wbuf, &resp, head.version, keep, output);
+    let mut body_left = resp.body;
+    if let BodyKind::Length(n) = resp.body {
+        if n as usize <= COALESCE_MAX && ubuf.len() as u64 >= n {
+            conn.wbuf.extend_from_slice(&ubuf[..n as usize]);
+            let _ = ubuf.split_to(n as usize);
+            body_left = BodyKind::None;
+        }
+    }
+    let reusable = resp.reusable;
+    conn.w.pool.put_headers(resp.into_headers());
+    conn.w.stats.response(status);
+    if write_all_buf(io, &mut conn.wbuf).await.is_err() {
+        conn.w.pool.put_buf(ubuf);
+        return conn.finish(head, Next::Close);
+    }
+
+    // Response body.
+    let framing = match body_left {
+        BodyKind::None => None,
+        BodyKind::Length(n) => Some(Framing::Length(n)),
+        BodyKind::Chunked => Some(Framing::Chunked),
+        BodyKind::UntilClose => Some(Framing::UntilClose),
+    };
+    let mut body_ok = true;
+    if let Some(framing) = framing {
+        let copy = Copy {
+            framing,
+            output,
+            limit: u64::MAX,
+            idle: route.limits.response_head_timeout,
+            scratch: &mut conn.scratch,
+        };
+        if let Err(e) = copy.run(&mut up, &mut ubuf, io).await {
+            tracing::debug!(peer = %conn.peer, error = ?e, "response body aborted");
+            body_ok = false;
+            keep = false;
+            if !matches!(e, CopyError::Sink(_)) {
+                conn.w.stats.upstream_502.inc();
+            }
+        }
+    }
+    if reusable && body_ok && ubuf.is_empty() {
+        conn.w.upstreams.put_idle(server, up);
+    }
+    conn.w.pool.put_buf(ubuf);
+    conn.finish(head, if keep { Next::KeepAlive } else { Next::Close })
+}
+
+/// Sends the request (retrying once on a fresh connection when safe) and
+/// reads the final response head, relaying interim 1xx responses.
+async fn exchange<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    head: &RequestHead,
+    route: &Route,
+    group: usize,
+    body: BodyKind,
+) -> Exchange {
+    let retry_safe = head.body == BodyKind::None && head.method.is_idempotent();
+    let mut attempt = 0;
+    loop {
+        let ups = &conn.w.upstreams;
+        let server = ups.pick(group);
+        let pooled = if attempt == 0 {
+            ups.take_idle(server)
+        } else {
+            None
+        };
+        let reused = pooled.is_some();
+        let mut up = match pooled {
+            Some(up) => {
+                conn.w.stats.upstream_reuses.inc();
+                up
+            }
+            None => match connect(conn, server, route).await {
+                Ok(up) => up,
+                Err(e) => return Exchange::Done(fail(conn, io, e).await),
+            },
+        };
+        let can_retry = reused && retry_safe && attempt == 0;
+
+        // Head (and coalesced body). The buffer comes back for a retry.
+        let (res, buf) = up.write_all(std::mem::take(&mut conn.wbuf)).await;
+        conn.wbuf = buf;
+        if res.is_err() {
+            if can_retry {
+                conn.w.stats.upstream_retries.inc();
+                attempt += 1;
+                continue;
+            }
+            let e = Error::bad_gateway("upstream write failed");
+            return Exchange::Done(fail(conn, io, e).await);
+        }
+
+        // Streamed body.
+        if body != BodyKind::None {
+            if head.expect_continue && head.version == Version::Http11 {
+                let mut cont = BytesMut::from(&b"HTTP/1.1 100 Continue\r\n\r\n"[..]);
+                if write_all_buf(io, &mut cont).await.is_err() {
+                    return Exchange::Done(Next::Close);
+                }
+            }
+            let framing = match body {
+                BodyKind::Length(n) => Framing::Length(n),
+                _ => Framing::Chunked,
+            };
+            let copy = Copy {
+                framing,
+                output: Output::Same,
+                limit: route.limits.max_body_size,
+                idle: conn.w.snapshot.config.limits.header_read_timeout,
+                scratch: &mut conn.scratch,
+            };
+            if let Err(e) = copy.run(io, &mut conn.rbuf, &mut up).await {
+                let e = match e {
+                    CopyError::TooLarge => {
+                        Error::new(Kind::BodyTooLarge, Side::Downstream, "body over limit")
+                    }
+                    CopyError::Framing(f) => Error::bad_request(f.as_str()),
+                    CopyError::Sink(_) => Error::bad_gateway("upstream write failed"),
+                    CopyError::Source(_) => Error::client_gone("client body read failed"),
+                    CopyError::SourceTimeout => {
+                        Error::new(Kind::HeadTimeout, Side::Downstream, "body read timeout")
+                    }
+                };
+                return Exchange::Done(fail(conn, io, e).await);
+            }
+        }
+
+        // Response head, skipping or relaying interim responses.
+        let mut ubuf = conn.w.pool.buf();
+        let timeout = route.limits.response_head_timeout;
+        loop {
+            let read =
+                monoio::time::timeout(timeout, read_response_head(conn, &mut up, &mut ubuf, head))
+                    .await;
+            let resp = match read {
+                Ok(Ok(resp)) => resp,
+                Ok(Err(e)) => {
+                    conn.w.pool.put_buf(ubuf);
+                    if can_retry && e.retryable {
+                        conn.w.stats.upstream_retries.inc();
+                        attempt += 1;
+                        break;
+                    }
+                    return Exchange::Done(fail(conn, io, e).await);
+                }
+                Err(_) => {
+                    let e = Error::new(
+                        Kind::GatewayTimeout,
+                        Side::Upstream,
+                        "upstream response head timeout",
+                    );
+                    return Exchange::Done(fail(conn, io, e).await);
+                }
+            };
+            if !(100..200).contains(&resp.status) {
+                return Exchange::Ok {
+                    up,
+                    server,
+                    ubuf,
+                    resp,
+                };
+            }
+            if resp.status == 101 {
+                conn.w.pool.put_headers(resp.into_headers());
+                let e = Error::bad_gateway("upstream switched protocols unasked");
+                return Exchange::Done(fail(conn, io, e).await);
+            }
+            // 100 answers an Expect we did not forward; others (103) are
+            // relayed to clients that understand them.
+            if resp.status != 100 && head.version == Version::Http11 {
+                conn.scratch.clear();
+                write_response_head(
+                    &mut conn.scratch,
+                    &resp,
+                    Version::Http11,
+                    true,
+                    Output::Same,
+                );
+                conn.w.stats.response(resp.status);
+                if write_all_buf(io, &mut conn.scratch).await.is_err() {
+                    conn.w.pool.put_headers(resp.into_headers());
+                    return Exchange::Done(Next::Close);
+                }
+            }
+            conn.w.pool.put_headers(resp.into_headers());
+        }
+    }
+}
+
+async fn connect(conn: &Conn, server: usize, route: &Route) -> Result<TcpStream, Error> {
+    let addr = conn.w.upstreams.address(server);
+    conn.w.stats.upstream_connects.inc();
+    match monoio::time::timeout(route.limits.connect_timeout, TcpStream::connect_addr(addr)).await {
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(upstream = %addr, error = %e, "upstream connect failed");
+            Err(Error::bad_gateway("upstream connect failed"))
+        }
+        Err(_) => Err(Error::new(
+            Kind::GatewayTimeout,
+            Side::Upstream,
+            "upstream connect timeout",
+        )),
+    }
+}
+
+async fn read_response_head(
+    conn: &mut Conn,
+    up: &mut TcpStream,
+    ubuf: &mut BytesMut,
+    head: &RequestHead,
+) -> Result<ResponseHead, Error> {
+    let max = conn.w.snapshot.config.limits.max_head_size;
+    let is_head = head.method == head::Method::Head;
+    let mut headers = conn.w.pool.headers();
+    loop {
+        if !ubuf.is_empty() {
+            match head::parse_response(ubuf, max, is_head, &mut headers) {
+                Ok(Some(resp)) => {
+                    conn.w.pool.put_headers(headers);
+                    return Ok(resp);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    conn.w.pool.put_headers(headers);
+                    return Err(e);
+                }
+            }
+        }
+        let nothing_yet = ubuf.is_empty();
+        let n = match read_more(up, ubuf).await {
+            Ok(n) => n,
+            Err(e) => {
+                conn.w.pool.put_headers(headers);
+                let err = Error::upstream_io(&e, "upstream read failed");
+                return Err(if nothing_yet && is_reset(&e) {
+                    err.retryable()
+                } else {
+                    err
+                });
+            }
+        };
+        if n == 0 {
+            conn.w.pool.put_headers(headers);
+            let err = Error::bad_gateway("upstream closed before a response");
+            return Err(if nothing_yet { err.retryable() } else { err });
+        }
+    }
+}
+
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
+}
+
+/// Answers an upstream-side or body failure; the connection closes.
+async fn fail<S: Transport>(conn: &mut Conn, io: &mut S, e: Error) -> Next {
+    if e.side == Side::Upstream {
+        tracing::debug!(peer = %conn.peer, error = %e, "upstream failure");
+    }
+    conn.reject(io, e, None).await
+}
+
+/// Writes the request head sent upstream into `conn.wbuf`.
+fn write_request_head(conn: &mut Conn, head: &RequestHead, route: &Route) {
+    let out = &mut conn.wbuf;
+    out.extend_from_slice(head.bytes(head.method_span));
+    out.extend_from_slice(b" ");
+    let target = head.bytes(head.target);
+    if head.target_authority.is_some() {
+        // Absolute-form becomes origin-form (RFC 9112 §3.2.2).
+        let path_start = head.path.start as usize - head.target.start as usize;
+        let origin = &target[path_start..];
+        if origin.first() != Some(&b'/') {
+            out.extend_from_slice(b"/");
+        }
+        out.extend_from_slice(origin);
+    } else {
+        out.extend_from_slice(target);
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+
+    let authority = head.authority();
+    match &route.host_header {
+        Some(h) => write::header(out, b"Host", h.as_bytes()),
+        None => write::header(out, b"Host", authority),
+    }
+    let mut xff_done = false;
+    let mut via_done = false;
+    for h in &head.headers {
+        match h.class {
+            Class::Host | Class::Expect | Class::XForwardedProto | Class::XForwardedHost => {
+                continue
+            }
+            c if c.is_hop_by_hop() => continue,
+            Class::XForwardedFor => {
+                // Append the peer to the first XFF line, keeping the chain.
+                if xff_done {
+                    write::header(out, b"X-Forwarded-For", head.bytes(h.value));
+                    continue;
+                }
+                xff_done = true;
+                out.extend_from_slice(b"X-Forwarded-For: ");
+                out.extend_from_slice(head.bytes(h.value));
+                let _ = write!(out, ", {}\r\n", conn.peer.ip());
+                continue;
+            }
+            Class::Via if !via_done => {
+                via_done = true;
+                out.extend_from_slice(b"Via: ");
+                out.extend_from_slice(head.bytes(h.value));
+                out.extend_from_slice(if head.version == Version::Http10 {
+                    b", 1.0 ringway\r\n"
+                } else {
+                    b", 1.1 ringway\r\n"
+                });
+                continue;
+            }
+            _ => {}
+        }
+        let name = head.bytes(h.name);
+        if head.has_connection_header && head.connection_lists(name) {
+            continue;
+        }
+        write::header(out, name, head.bytes(h.value));
+    }
+    if !xff_done {
+        let _ = write!(out, "X-Forwarded-For: {}\r\n", conn.peer.ip());
+    }
+    out.extend_from_slice(b"X-Forwarded-Proto: http\r\n");
+    write::header(out, b"X-Forwarded-Host", authority);
+    if !via_done {
+        out.extend_from_slice(if head.version == Version::Http10 {
+            b"Via: 1.0 ringway\r\n"
+        } else {
+            b"Via: 1.1 ringway\r\n"
+        });
+    }
+    match head.body {
+        BodyKind::Length(n) => write::content_length(out, n),
+        BodyKind::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        _ => {}
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes the response head sent to the client.
+fn write_response_head(
+    out: &mut BytesMut,
+    resp: &ResponseHead,
+    client: Version,
+    keep: bool,
+    output: Output,
+) {
+    let reason = resp.bytes(resp.reason);
+    let reason = if reason.is_empty() {
+        write::reason(resp.status).as_bytes()
+    } else {
+        reason
+    };
+    write::status_line(out, resp.status, reason);
+    let interim = (100..200).contains(&resp.status);
+    let mut via_done = false;
+    for h in &resp.headers {
+        let value = resp.bytes(h.value);
+        match h.class {
+            // A bodiless response keeps the length it announces (HEAD, 304).
+            Class::ContentLength if resp.body == BodyKind::None && !interim => {
+                write::header(out, b"Content-Length", value);
+                continue;
+            }
+            c if c.is_hop_by_hop() => continue,
+            Class::Via if !via_done => {
+                via_done = true;
+                out.extend_from_slice(b"Via: ");
+                out.extend_from_slice(value);
+                out.extend_from_slice(b", 1.1 ringway\r\n");
+                continue;
+            }
+            _ => {}
+        }
+        let name = resp.bytes(h.name);
+        if resp.has_connection_header && resp.connection_lists(name) {
+            continue;
+        }
+        write::header(out, name, value);
+    }
+    if !via_done {
+        out.extend_from_slice(b"Via: 1.1 ringway\r\n");
+    }
+    if !interim {
+        match (resp.body, output) {
+            (BodyKind::Length(n), _) => write::content_length(out, n),
+            (BodyKind::Chunked, Output::Same) | (BodyKind::UntilClose, Output::Chunk) => {
+                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n")
+            }
+            _ => {}
+        }
+        connection_line(out, client, keep);
+    }
+    out.extend_from_slice(b"\r\n");
+}

@@ -1,0 +1,137 @@
+//! Upstream servers as one worker sees them: smooth weighted round robin
+//! over a group's servers and a keep-alive pool per server.
+//!
+//! Everything here is worker-local (`Cell`/`RefCell`, never held across an
+//! await), so picking a server and reusing a connection cost no atomic and
+//! no lock. Each pool is bounded in idle count and idle time; a connection
+//! idle past its time is closed on the next take or by the worker's sweep.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use monoio::net::TcpStream;
+use ringway_config::Config;
+
+/// One pooled keep-alive connection.
+pub struct Idle {
+    pub io: TcpStream,
+    since: Instant,
+}
+
+struct ServerState {
+    address: SocketAddr,
+    weight: i64,
+    current: Cell<i64>,
+    idle: RefCell<Vec<Idle>>,
+}
+
+struct GroupState {
+    /// Indexes into `Upstreams::servers`.
+    servers: Vec<usize>,
+    total_weight: i64,
+}
+
+/// Per-worker upstream state for one config.
+pub struct Upstreams {
+    servers: Vec<ServerState>,
+    groups: Vec<GroupState>,
+    max_idle: usize,
+    idle_timeout: Duration,
+}
+
+impl Upstreams {
+    pub fn new(config: &Config) -> Upstreams {
+        let mut servers = Vec::new();
+        let mut groups = Vec::new();
+        for up in &config.upstreams {
+            let mut ids = Vec::new();
+            let mut total = 0;
+            for s in &up.servers {
+                ids.push(servers.len());
+                let weight = i64::from(s.weight.get());
+                total += weight;
+                servers.push(ServerState {
+                    address: s.address,
+                    weight,
+                    current: Cell::new(0),
+                    idle: RefCell::new(Vec::new()),
+                });
+            }
+            groups.push(GroupState {
+                servers: ids,
+                total_weight: total,
+            });
+        }
+        Upstreams {
+            servers,
+            groups,
+            max_idle: config.limits.upstream_max_idle,
+            idle_timeout: config.limits.upstream_idle_timeout,
+        }
+    }
+
+    /// Smooth weighted round robin (as nginx does it): every server gains
+    /// its weight, the highest is picked and pays the total back. Spreads
+    /// picks evenly within each cycle instead of in bursts.
+    pub fn pick(&self, group: usize) -> usize {
+        let g = &self.groups[group];
+        if let [only] = g.servers[..] {
+            return only;
+        }
+        let mut best = g.servers[0];
+        let mut best_weight = i64::MIN;
+        for &id in &g.servers {
+            let s = &self.servers[id];
+            let cur = s.current.get() + s.weight;
+            s.current.set(cur);
+            if cur > best_weight {
+                best_weight = cur;
+                best = id;
+            }
+        }
+        let s = &self.servers[best];
+        s.current.set(s.current.get() - g.total_weight);
+        best
+    }
+
+    pub fn address(&self, server: usize) -> SocketAddr {
+        self.servers[server].address
+    }
+
+    /// The most recently used idle connection that has not expired.
+    pub fn take_idle(&self, server: usize) -> Option<TcpStream> {
+        let mut idle = self.servers[server].idle.borrow_mut();
+        while let Some(conn) = idle.pop() {
+            if conn.since.elapsed() < self.idle_timeout {
+                return Some(conn.io);
+            }
+        }
+        None
+    }
+
+    /// Returns a connection for reuse; closes it when the pool is full.
+    pub fn put_idle(&self, server: usize, io: TcpStream) {
+        let mut idle = self.servers[server].idle.borrow_mut();
+        if idle.len() < self.max_idle {
+            idle.push(Idle {
+                io,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// Closes idle connections past their time. Called periodically.
+    pub fn sweep(&self) {
+        for s in &self.servers {
+            s.idle
+                .borrow_mut()
+                .retain(|c| c.since.elapsed() < self.idle_timeout);
+        }
+    }
+
+    /// Idle connections held right now, over all servers.
+    pub fn idle_count(&self) -> usize {
+        self.servers.iter().map(|s| s.idle.borrow().len()).sum()
+    }
+}

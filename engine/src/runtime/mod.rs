@@ -1,0 +1,7 @@
+//! Threads and lifecycles: which CPUs we may use, one pinned monoio worker
+//! per CPU, and orderly shutdown.
+
+pub mod cpus;
+pub mod notify;
+pub mod server;
+pub mod worker;

@@ -1,0 +1,88 @@
+//! A one-shot, worker-local notification: many tasks wait, one call wakes
+//! them all, and every later wait returns at once.
+//!
+//! Used for shutdown. Waiting registers a waker in a slot that is reused
+//! after the wait ends, so the idle wait of every keep-alive cycle costs no
+//! allocation once the slot table has grown to the connection count.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+#[derive(Default)]
+pub struct LocalNotify {
+    fired: Cell<bool>,
+    slots: RefCell<Slots>,
+}
+
+#[derive(Default)]
+struct Slots {
+    wakers: Vec<Option<Waker>>,
+    free: Vec<usize>,
+}
+
+impl LocalNotify {
+    pub fn is_fired(&self) -> bool {
+        self.fired.get()
+    }
+
+    /// Wakes every waiter, now and later.
+    pub fn fire(&self) {
+        self.fired.set(true);
+        let wakers: Vec<Waker> = self
+            .slots
+            .borrow_mut()
+            .wakers
+            .iter_mut()
+            .filter_map(Option::take)
+            .collect();
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    pub fn wait(&self) -> Wait<'_> {
+        Wait {
+            notify: self,
+            slot: None,
+        }
+    }
+}
+
+pub struct Wait<'a> {
+    notify: &'a LocalNotify,
+    slot: Option<usize>,
+}
+
+impl Future for Wait<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.notify.fired.get() {
+            return Poll::Ready(());
+        }
+        let mut slots = self.notify.slots.borrow_mut();
+        let slot = match self.slot {
+            Some(s) => s,
+            None => slots.free.pop().unwrap_or_else(|| {
+                slots.wakers.push(None);
+                slots.wakers.len() - 1
+            }),
+        };
+        slots.wakers[slot] = Some(cx.waker().clone());
+        drop(slots);
+        self.slot = Some(slot);
+        Poll::Pending
+    }
+}
+
+impl Drop for Wait<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot {
+            let mut slots = self.notify.slots.borrow_mut();
+            slots.wakers[slot] = None;
+            slots.free.push(slot);
+        }
+    }
+}

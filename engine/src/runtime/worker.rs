@@ -1,0 +1,241 @@
+//! One worker: a thread pinned to one CPU, running its own monoio runtime,
+//! accepting on its own SO_REUSEPORT listeners, owning its pools.
+//!
+//! Nothing here is shared with other workers except the read-only snapshot,
+//! the single-writer counters and the shutdown signal, so the request path
+//! never waits on another core.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use monoio::net::TcpListener;
+use monoio::time::TimeDriver;
+use monoio::{FusionDriver, FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
+
+use crate::io::Pool;
+use crate::proxy::conn;
+use crate::proxy::upstream::Upstreams;
+use crate::runtime::notify::LocalNotify;
+use crate::snapshot::Snapshot;
+use crate::stats::WorkerStats;
+
+/// Hooks for exercising failure paths from tests; all off by default.
+#[derive(Debug, Default, Clone)]
+pub struct Hooks {
+    /// A request for exactly this path panics inside its connection task.
+    pub panic_on_path: Option<String>,
+}
+
+/// Cross-thread shutdown signal.
+#[derive(Default)]
+pub struct Control {
+    draining: AtomicBool,
+    event: event_listener::Event,
+}
+
+impl Control {
+    pub fn begin_drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.event.notify(usize::MAX);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once draining has begun.
+    pub async fn drained(&self) {
+        loop {
+            let listener = self.event.listen();
+            if self.is_draining() {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+/// What a worker reports once it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerInfo {
+    pub id: usize,
+    pub cpu: usize,
+    /// "io_uring" or "epoll".
+    pub driver: &'static str,
+}
+
+/// The state one worker's connections share.
+pub struct Worker {
+    pub id: usize,
+    pub pool: Pool,
+    pub stats: Arc<WorkerStats>,
+    pub snapshot: Arc<Snapshot>,
+    pub upstreams: Upstreams,
+    pub shutdown: LocalNotify,
+    pub hooks: Arc<Hooks>,
+}
+
+/// Everything a worker thread needs to start.
+pub struct Spec {
+    pub id: usize,
+    pub cpu: usize,
+    pub listeners: Vec<std::net::TcpListener>,
+    pub snapshot: Arc<Snapshot>,
+    pub stats: Arc<WorkerStats>,
+    pub control: Arc<Control>,
+    pub hooks: Arc<Hooks>,
+    pub force_epoll: bool,
+}
+
+type Runtime = FusionRuntime<TimeDriver<IoUringDriver>, TimeDriver<LegacyDriver>>;
+
+fn build_runtime(force_epoll: bool) -> std::io::Result<Runtime> {
+    if force_epoll {
+        let rt = RuntimeBuilder::<LegacyDriver>::new()
+            .enable_timer()
+            .build()?;
+        Ok(FusionRuntime::Legacy(rt))
+    } else {
+        RuntimeBuilder::<FusionDriver>::new().enable_timer().build()
+    }
+}
+
+/// Runs a worker on the current thread until it has drained. `ready` is
+/// called once the runtime is up (or failed to come up).
+pub fn run(spec: Spec, ready: impl FnOnce(Result<WorkerInfo, String>)) {
+    if let Err(e) = monoio::utils::bind_to_cpu_set([spec.cpu]) {
+        tracing::warn!(worker = spec.id, cpu = spec.cpu, error = ?e, "could not pin worker");
+    }
+    let mut rt = match build_runtime(spec.force_epoll) {
+        Ok(rt) => rt,
+        Err(e) => return ready(Err(format!("worker {}: runtime: {e}", spec.id))),
+    };
+    let driver = match &rt {
+        FusionRuntime::Uring(_) => "io_uring",
+        FusionRuntime::Legacy(_) => "epoll",
+    };
+    let info = WorkerInfo {
+        id: spec.id,
+        cpu: spec.cpu,
+        driver,
+    };
+    rt.block_on(async move {
+        let mut listeners = Vec::with_capacity(spec.listeners.len());
+        for l in spec.listeners {
+            match TcpListener::from_std(l) {
+                Ok(l) => listeners.push(l),
+                Err(e) => return ready(Err(format!("worker {}: listener: {e}", spec.id))),
+            }
+        }
+        tracing::info!(
+            worker = info.id,
+            cpu = info.cpu,
+            driver = info.driver,
+            "worker started"
+        );
+        ready(Ok(info));
+        let w = Rc::new(Worker {
+            id: spec.id,
+            pool: Pool::default(),
+            upstreams: Upstreams::new(&spec.snapshot.config),
+            stats: spec.stats,
+            snapshot: spec.snapshot,
+            shutdown: LocalNotify::default(),
+            hooks: spec.hooks,
+        });
+        serve(w, listeners, spec.control).await;
+    });
+}
+
+async fn serve(w: Rc<Worker>, listeners: Vec<TcpListener>, control: Arc<Control>) {
+    let watcher = w.clone();
+    monoio::spawn(async move {
+        control.drained().await;
+        watcher.shutdown.fire();
+    });
+    let sweeper = w.clone();
+    monoio::spawn(async move {
+        loop {
+            monoio::select! {
+                _ = monoio::time::sleep(Duration::from_secs(1)) => sweeper.upstreams.sweep(),
+                _ = sweeper.shutdown.wait() => return,
+            }
+        }
+    });
+    let accepting: Vec<_> = listeners
+        .into_iter()
+        .map(|l| monoio::spawn(accept_loop(w.clone(), l)))
+        .collect();
+    w.shutdown.wait().await;
+    // Each accept loop hands its listener back to be dropped here, while
+    // the runtime still runs: on io_uring a close is an operation that
+    // must be submitted, and a socket left for the runtime's own teardown
+    // would keep listening after the worker is gone.
+    for handle in accepting {
+        drop(handle.await);
+    }
+    // Drain: in-flight requests finish, idle connections close themselves.
+    while w.stats.connections_open.get() > 0 {
+        monoio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // One more turn of the driver submits the last closes.
+    monoio::time::sleep(Duration::from_millis(1)).await;
+    tracing::debug!(worker = w.id, "worker drained");
+}
+
+async fn accept_loop(w: Rc<Worker>, listener: TcpListener) -> TcpListener {
+    loop {
+        let accepted = monoio::select! {
+            r = listener.accept() => r,
+            _ = w.shutdown.wait() => return listener,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                w.stats.connections_accepted.inc();
+                monoio::spawn(connection(w.clone(), stream, peer));
+            }
+            Err(e) => {
+                w.stats.accept_errors.inc();
+                tracing::warn!(worker = w.id, error = %e, "accept failed");
+                // Out of descriptors: back off instead of spinning.
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// One connection task: a panic inside is caught here, counted and logged,
+/// and only this connection is lost.
+async fn connection(w: Rc<Worker>, stream: monoio::net::TcpStream, peer: SocketAddr) {
+    w.stats.connections_open.inc();
+    let result = catch_unwind(conn::serve(w.clone(), stream, peer)).await;
+    w.stats.connections_open.dec();
+    if let Err(panic) = result {
+        w.stats.panics.inc();
+        let msg = panic
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("non-string panic");
+        tracing::error!(worker = w.id, %peer, panic = msg, "panic while serving a connection; connection closed");
+    }
+}
+
+async fn catch_unwind<F: Future>(f: F) -> Result<F::Output, Box<dyn std::any::Any + Send>> {
+    let mut f = std::pin::pin!(f);
+    std::future::poll_fn(move |cx| {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| f.as_mut().poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(p) => Poll::Ready(Err(p)),
+        }
+    })
+    .await
+}

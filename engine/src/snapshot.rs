@@ -1,0 +1,69 @@
+//! A compiled config: everything a worker consults per request, built once
+//! when a config is accepted and never mutated afterwards.
+//!
+//! The validated `Config` comes from `ringway-config`; compiling it adds the
+//! router and the responders' prebuilt bytes, so answering from the
+//! built-in responder is one buffer append plus the Date line.
+
+use bytes::{Bytes, BytesMut};
+use ringway_config::{Action, Config};
+
+use crate::http::write;
+use crate::router::Router;
+
+/// A built-in answer with its bytes laid out ahead of time.
+#[derive(Debug)]
+pub struct Prebuilt {
+    pub status: u16,
+    /// Status line, configured headers, Server and Content-Length; the
+    /// Date and Connection lines and the blank line follow per response.
+    pub head: Bytes,
+    pub body: Bytes,
+}
+
+/// An immutable compiled config.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub generation: u64,
+    pub config: Config,
+    pub router: Router,
+    /// Per route: its prebuilt answer when the route responds itself.
+    pub responders: Vec<Option<Prebuilt>>,
+}
+
+impl Snapshot {
+    pub fn compile(config: Config, generation: u64) -> Snapshot {
+        let router = Router::new(&config);
+        let responders = config
+            .routes
+            .iter()
+            .map(|r| match &r.action {
+                Action::Respond(resp) => {
+                    let mut head = BytesMut::new();
+                    write::status_line(
+                        &mut head,
+                        resp.status,
+                        write::reason(resp.status).as_bytes(),
+                    );
+                    head.extend_from_slice(b"Server: ringway\r\n");
+                    for (name, value) in &resp.headers {
+                        write::header(&mut head, name.as_bytes(), value.as_bytes());
+                    }
+                    write::content_length(&mut head, resp.body.len() as u64);
+                    Some(Prebuilt {
+                        status: resp.status,
+                        head: head.freeze(),
+                        body: Bytes::copy_from_slice(resp.body.as_bytes()),
+                    })
+                }
+                Action::Upstream(_) => None,
+            })
+            .collect();
+        Snapshot {
+            generation,
+            config,
+            router,
+            responders,
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Per-worker counters, read by other threads when scraped.
+//!
+//! Each counter has exactly one writer (its worker), so an increment is a
+//! relaxed load and store — a plain `mov` on x86 — rather than a locked
+//! read-modify-write. Readers sum the workers' values; a reading may be a
+//! moment old, never torn.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// One worker's counters.
+        #[derive(Debug, Default)]
+        pub struct WorkerStats {
+            $($(#[$doc])* pub $name: Counter,)*
+        }
+
+        /// Counters summed over workers.
+        #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+        pub struct Totals {
+            $($(#[$doc])* pub $name: u64,)*
+        }
+
+        impl Totals {
+            pub fn add(&mut self, w: &WorkerStats) {
+                $(self.$name += w.$name.get();)*
+            }
+        }
+    };
+}
+
+counters! {
+    /// Client connections accepted.
+    connections_accepted,
+    /// Client connections open now (gauge).
+    connections_open,
+    /// Requests whose head parsed and were routed or rejected.
+    requests,
+    /// Responses by status class.
+    responses_1xx, responses_2xx, responses_3xx, responses_4xx, responses_5xx,
+    /// Rejections of malformed or over-limit requests, by status.
+    rejected_400, rejected_404, rejected_405, rejected_408, rejected_413,
+    rejected_414, rejected_431, rejected_501,
+    /// Upstream failures, by the status they produced.
+    upstream_502, upstream_503, upstream_504,
+    /// New upstream connections opened.
+    upstream_connects,
+    /// Requests sent on a pooled upstream connection.
+    upstream_reuses,
+    /// Requests sent again after a pooled connection turned out dead.
+    upstream_retries,
+    /// Panics caught while serving a connection.
+    panics,
+    /// Accept errors (e.g. out of file descriptors).
+    accept_errors,
+}
+
+/// A single-writer counter.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
+    #[inline]
+    pub fn dec(&self) {
+        self.0.store(self.0.load(Relaxed).wrapping_sub(1), Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+impl WorkerStats {
+    /// Counts a response by class.
+    pub fn response(&self, status: u16) {
+        match status {
+            100..=199 => self.responses_1xx.inc(),
+            200..=299 => self.responses_2xx.inc(),
+            300..=399 => self.responses_3xx.inc(),
+            400..=499 => self.responses_4xx.inc(),
+            _ => self.responses_5xx.inc(),
+        }
+    }
+
+    /// Counts a rejection or upstream failure by the status it produced.
+    pub fn rejection(&self, status: u16) {
+        let c = match status {
+            400 => &self.rejected_400,
+            404 => &self.rejected_404,
+            405 => &self.rejected_405,
+            408 => &self.rejected_408,
+            413 => &self.rejected_413,
+            414 => &self.rejected_414,
+            431 => &self.rejected_431,
+            501 => &self.rejected_501,
+            502 => &self.upstream_502,
+            503 => &self.upstream_503,
+            504 => &self.upstream_504,
+            _ => return,
+        };
+        c.inc();
+    }
+}

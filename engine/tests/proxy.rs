@@ -1,0 +1,429 @@
+//! Proxying over real sockets: methods, bodies, keep-alive, pipelining,
+//! header rewriting, and upstream failures — on io_uring and on epoll.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+#[test]
+fn get_and_post_are_proxied() {
+    for epoll in DRIVERS {
+        let up = TestUpstream::start(|req| {
+            let body = format!(
+                "{} {} {}",
+                req.method,
+                req.target,
+                String::from_utf8_lossy(&req.body)
+            );
+            Reply::Raw(response(200, &body))
+        });
+        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let mut c = gw.client();
+        let r = c.get("/a/b?x=1");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), "GET /a/b?x=1 ");
+        c.send(b"POST /submit HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nhello");
+        let r = c.read_response(false).expect("response");
+        assert_eq!(r.text(), "POST /submit hello");
+        assert_eq!(up.last().header("content-length"), Some("5"));
+    }
+}
+
+#[test]
+fn keep_alive_reuses_one_upstream_connection_for_1000_requests() {
+    for epoll in DRIVERS {
+        let up = TestUpstream::ok("pong");
+        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let mut c = gw.client();
+        for _ in 0..1000 {
+            let r = c.get("/ping");
+            assert_eq!(r.status, 200);
+            assert_eq!(r.body, b"pong");
+        }
+        assert_eq!(up.request_count(), 1000);
+        assert_eq!(up.connection_count(), 1, "epoll={epoll}");
+        gw.wait_for("reuse counter", |t| t.upstream_reuses == 999);
+    }
+}
+
+#[test]
+fn chunked_request_and_response_stream_through() {
+    for epoll in DRIVERS {
+        let up = TestUpstream::start(|req| {
+            assert!(req.chunked, "upstream should get the body chunked");
+            let mut out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            out.extend_from_slice(format!("{:x};ext=1\r\n", req.body.len()).as_bytes());
+            out.extend_from_slice(&req.body);
+            out.extend_from_slice(b"\r\n3\r\nEND\r\n0\r\nX-Trailer: yes\r\n\r\n");
+            Reply::Raw(out)
+        });
+        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let mut c = gw.client();
+        c.send(b"POST /up HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5;a=b\r\npedia\r\n0\r\nX-Req-Trailer: 1\r\n\r\n");
+        let r = c.read_response(false).expect("response");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+        assert_eq!(r.text(), "WikipediaEND");
+        let seen = up.last();
+        assert_eq!(seen.body, b"Wikipedia");
+        assert_eq!(
+            String::from_utf8_lossy(&seen.trailers),
+            "X-Req-Trailer: 1\r\n"
+        );
+        // The connection is still usable.
+        c.send(b"POST /up HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
+        assert_eq!(c.read_response(false).expect("second").text(), "okEND");
+    }
+}
+
+#[test]
+fn http10_client_gets_dechunked_body_and_close() {
+    for epoll in DRIVERS {
+        let up = TestUpstream::start(|_| {
+            Reply::Raw(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                    .to_vec(),
+            )
+        });
+        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let mut c = gw.client();
+        c.send(b"GET / HTTP/1.0\r\n\r\n");
+        let r = c.read_response(false).expect("response");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("transfer-encoding"), None);
+        assert_eq!(r.text(), "hello");
+        assert_eq!(up.last().version, 1, "upstream always gets HTTP/1.1");
+    }
+}
+
+#[test]
+fn http10_keep_alive_when_asked() {
+    for epoll in DRIVERS {
+        let up = TestUpstream::ok("x");
+        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let mut c = gw.client();
+        for _ in 0..3 {
+            c.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+            let r = c.read_response(false).expect("response");
+            assert_eq!(r.header("connection"), Some("keep-alive"));
+        }
+        c.send(b"GET / HTTP/1.0\r\n\r\n");
+        let r = c.read_response(false).expect("response");
+        assert_eq!(r.header("connection"), Some("close"));
+        assert!(c.is_closed());
+    }
+}
+
+#[test]
+fn close_delimited_upstream_is_rechunked_for_http11() {
+    for epoll in DRIVERS {
+        let up = TestUpstream::start(|_| {
+            Reply::RawClose(b"HTTP/1.1 200 OK\r\n\r\nuntil close".to_vec())
+        });
+        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let mut c = gw.client();
+        let r = c.get("/");
+        assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+        assert_eq!(r.text(), "until close");
+        // Client connection survives.
+        assert_eq!(c.get("/").text(), "until close");
+    }
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    for epoll in DRIVERS {
+        let up = TestUpstream::start(|req| {
+            // Later requests answer sooner: order must still hold.
+            let n: u64 = req.target.trim_start_matches('/').parse().unwrap_or(0);
+            Reply::Delay(
+                Duration::from_millis(10 * (5 - n.min(5))),
+                response(200, &req.target),
+            )
+        });
+        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let mut c = gw.client();
+        let mut batch = Vec::new();
+        for i in 0..5 {
+            batch.extend_from_slice(format!("GET /{i} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        }
+        batch.extend_from_slice(b"POST /5 HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
+        c.send(&batch);
+        for i in 0..6 {
+            let r = c.read_response(false).expect("response");
+            assert_eq!(r.text(), format!("/{i}"));
+        }
+    }
+}
+
+#[test]
+fn hop_by_hop_headers_are_dropped_and_forwarding_headers_added() {
+    for epoll in DRIVERS {
+        let up = TestUpstream::start(|_| {
+            Reply::Raw(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: X-Up-Hop\r\nX-Up-Hop: 1\r\nKeep-Alive: timeout=5\r\nX-Kept: yes\r\n\r\nok"
+                    .to_vec(),
+            )
+        });
+        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let mut c = gw.client();
+        c.send(
+            b"GET /h HTTP/1.1\r\nHost: Example.org\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\n\
+              Keep-Alive: 300\r\nTE: trailers\r\nTrailer: X\r\nUpgrade: websocket\r\nProxy-Connection: keep-alive\r\n\
+              X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\nVia: 1.0 edge\r\nX-Custom: c\r\n\r\n",
+        );
+        let r = c.read_response(false).expect("response");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-up-hop"), None);
+        assert_eq!(r.header("keep-alive"), None);
+        assert_eq!(r.header("x-kept"), Some("yes"));
+        assert_eq!(r.header("via"), Some("1.1 ringway"));
+        let seen = up.last();
+        for gone in [
+            "connection",
+            "x-secret",
+            "keep-alive",
+            "te",
+            "trailer",
+            "upgrade",
+            "proxy-connection",
+        ] {
+            assert!(
+                !seen.has(gone),
+                "{gone} must not be forwarded: {:?}",
+                seen.headers
+            );
+        }
+        assert_eq!(seen.header("host"), Some("Example.org"));
+        assert_eq!(seen.header("x-forwarded-for"), Some("10.0.0.1, 127.0.0.1"));
+        assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
+        assert_eq!(seen.header("x-forwarded-host"), Some("Example.org"));
+        assert_eq!(seen.header("via"), Some("1.0 edge, 1.1 ringway"));
+        assert_eq!(seen.header("x-custom"), Some("c"));
+    }
+}
+
+#[test]
+fn route_can_override_host() {
+    for epoll in DRIVERS {
+        let up = TestUpstream::ok("ok");
+        let toml = format!(
+            "[[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n[[routes]]\nupstream = \"up\"\nhost-header = \"internal.svc\"\n",
+            up.addr
+        );
+        let gw = TestGateway::start(&toml, epoll);
+        gw.client().get("/");
+        assert_eq!(up.last().header("host"), Some("internal.svc"));
+        assert_eq!(up.last().header("x-forwarded-host"), Some("test"));
+    }
+}
+
+#[test]
+fn absolute_form_target_becomes_origin_form() {
+    for epoll in DRIVERS {
+        let up = TestUpstream::ok("ok");
+        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let mut c = gw.client();
+        c.send(b"GET http://abs.example/p?q=1 HTTP/1.1\r\nHost: other\r\n\r\n");
+        assert_eq!(c.read_response(false).expect("response").status, 200);
+        let seen = up.last();
+        assert_eq!(seen.target, "/p?q=1");
+        assert_eq!(seen.header("host"), Some("abs.example"));
+    }
+}
+
+#[test]
+fn head_204_and_304_carry_no_body() {
+    for epoll in DRIVERS {
+        let up = TestUpstream::start(|req| {
+            Reply::Raw(match req.target.as_str() {
+                "/204" => b"HTTP/1.1 204 No Content\r\n\r\n".to_vec(),
+                "/304" => b"HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\n\r\n".to_vec(),
+                _ => b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n".to_vec(),
+            })
+        });
+        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let mut c = gw.client();
+        c.send(b"HEAD /x HTTP/1.1\r\nHost: t\r\n\r\n");
+        let r = c.read_response(true).expect("head");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-length"), Some("11"));
+        assert_eq!(c.get("/204").status, 204);
+        let r = c.get("/304");
+        assert_eq!(r.status, 304);
+        assert_eq!(r.header("etag"), Some("\"a\""));
+        // Nothing stray on the wire: the next request still lines up.
+        c.send(b"HEAD /x HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(c.read_response(true).expect("head").status, 200);
+    }
+}
+
+#[test]
+fn expect_100_continue_is_answered_before_the_body() {
+    for epoll in DRIVERS {
+        let up = TestUpstream::start(|req| {
+            Reply::Raw(response(200, &String::from_utf8_lossy(&req.body)))
+        });
+        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let mut c = gw.client();
+        c.send(b"PUT /u HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+        let interim = c.read_response(false).expect("100");
+        assert_eq!(interim.status, 100);
+        c.send(b"data");
+        let r = c.read_response(false).expect("final");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), "data");
+        assert!(!up.last().has("expect"));
+    }
+}
+
+#[test]
+fn interim_103_is_relayed() {
+    for epoll in DRIVERS {
+        let up = TestUpstream::start(|_| {
+            Reply::Raw(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx".to_vec())
+        });
+        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let mut c = gw.client();
+        let first = c.get("/");
+        assert_eq!(first.status, 103);
+        assert_eq!(first.header("link"), Some("</s.css>"));
+        let r = c.read_response(false).expect("final");
+        assert_eq!((r.status, r.text().as_str()), (200, "x"));
+    }
+}
+
+#[test]
+fn weighted_round_robin_spreads_by_weight() {
+    for epoll in DRIVERS {
+        let a = TestUpstream::ok("a");
+        let b = TestUpstream::ok("b");
+        let toml = format!(
+            "workers = 1\n[[upstreams]]\nname = \"up\"\nservers = [\"{}\", {{ address = \"{}\", weight = 3 }}]\n[[routes]]\nupstream = \"up\"\n",
+            a.addr, b.addr
+        );
+        let gw = TestGateway::start(&toml, epoll);
+        let mut c = gw.client();
+        let bodies: String = (0..8).map(|_| c.get("/").text()).collect();
+        assert_eq!(bodies.matches('a').count(), 2, "{bodies}");
+        assert_eq!(bodies.matches('b').count(), 6, "{bodies}");
+    }
+}
+
+#[test]
+fn upstream_down_is_502_and_counted() {
+    for epoll in DRIVERS {
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = dead.local_addr().expect("addr");
+        drop(dead);
+        let gw = TestGateway::proxy_to(addr, "", epoll);
+        let r = gw.client().get("/");
+        assert_eq!(r.status, 502);
+        gw.wait_for("502 counted", |t| t.upstream_502 == 1);
+    }
+}
+
+#[test]
+fn slow_upstream_is_504() {
+    for epoll in DRIVERS {
+        let up =
+            TestUpstream::start(|_| Reply::Delay(Duration::from_secs(3), response(200, "late")));
+        let gw = TestGateway::proxy_to(
+            up.addr,
+            "[limits]\nresponse-head-timeout = \"200ms\"",
+            epoll,
+        );
+        let r = gw.client().get("/");
+        assert_eq!(r.status, 504);
+        gw.wait_for("504 counted", |t| t.upstream_504 == 1);
+    }
+}
+
+#[test]
+fn garbage_from_upstream_is_502() {
+    for epoll in DRIVERS {
+        let up = TestUpstream::start(|req| {
+            Reply::Raw(match req.target.as_str() {
+                "/smuggle" => {
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        .to_vec()
+                }
+                _ => b"SSH-2.0-OpenSSH\r\n\r\n".to_vec(),
+            })
+        });
+        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        assert_eq!(gw.client().get("/").status, 502);
+        assert_eq!(gw.client().get("/smuggle").status, 502);
+    }
+}
+
+#[test]
+fn upstream_reset_mid_response_truncates_and_closes() {
+    for epoll in DRIVERS {
+        let up = TestUpstream::start(|_| {
+            Reply::RawReset(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial".to_vec())
+        });
+        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let mut c = gw.client();
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        // The head went out; the body cannot complete, so the client sees
+        // the connection close short of Content-Length.
+        assert!(c.read_response(false).is_none());
+        // The gateway keeps serving.
+        let up2 = TestUpstream::ok("fine");
+        let gw2 = TestGateway::proxy_to(up2.addr, "", epoll);
+        assert_eq!(gw2.client().get("/").text(), "fine");
+    }
+}
+
+#[test]
+fn stale_pooled_connection_is_retried_once_for_idempotent_requests() {
+    for epoll in DRIVERS {
+        // The upstream answers, then closes every connection: the pooled
+        // connection is dead when the next request takes it.
+        let up = TestUpstream::start(|_| {
+            Reply::RawClose(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec())
+        });
+        let gw = TestGateway::proxy_to(up.addr, "workers = 1", epoll);
+        let mut c = gw.client();
+        for _ in 0..5 {
+            let r = c.get("/");
+            assert_eq!(r.status, 200);
+            // Give the upstream's FIN time to arrive so reuse meets a dead socket.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(up.request_count(), 5);
+        gw.wait_for("retries counted", |t| t.upstream_retries >= 1);
+    }
+}
+
+#[test]
+fn large_upload_and_download_stream() {
+    for epoll in DRIVERS {
+        let up = TestUpstream::start(|req| {
+            if req.method == "POST" {
+                Reply::Raw(response(200, &req.body.len().to_string()))
+            } else {
+                Reply::Stream(8 << 20)
+            }
+        });
+        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let mut c = gw.client();
+        let r = c.get("/big");
+        assert_eq!(r.body.len(), 8 << 20);
+        let body = vec![b'y'; 3 << 20];
+        c.send(
+            format!(
+                "POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        c.send(&body);
+        let r = c.read_response(false).expect("response");
+        // The test upstream keeps at most 1 MiB of what it received.
+        assert_eq!(r.text(), (1 << 20).to_string());
+    }
+}
