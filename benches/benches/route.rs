@@ -8,7 +8,9 @@ use ringway_config::Config;
 fn route(c: &mut Criterion) {
     let config = Config::from_toml_str(&route_table(1000)).expect("valid generated config");
     let router = Router::new(&config);
-    let cases: &[(&str, &[u8], &[u8], &[u8])] = &[
+    // (name, authority, path, method)
+    type Case = (&'static str, &'static [u8], &'static [u8], &'static [u8]);
+    let cases: &[Case] = &[
         (
             "exact-host-exact-path",
             b"svc0.example.com",

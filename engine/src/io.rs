@@ -50,16 +50,23 @@ pub struct Pool {
 
 impl Pool {
     pub fn buf(&self) -> BytesMut {
-        let mut b = self.bufs.borrow_mut().pop().unwrap_or_default();
-        // Reclaims the original allocation once every slice of it is gone.
-        b.reserve(BUF_SIZE);
-        b
+        self.bufs
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| BytesMut::with_capacity(BUF_SIZE))
     }
 
+    /// Takes a buffer back. Heads split off it may have shrunk its visible
+    /// capacity; once they are dropped the whole allocation is reclaimed
+    /// without allocating. A buffer still shared, or grown past 4× the
+    /// usual size by a large head, is freed instead.
     pub fn put_buf(&self, mut b: BytesMut) {
         b.clear();
+        if !b.try_reclaim(BUF_SIZE) || b.capacity() > 4 * BUF_SIZE {
+            return;
+        }
         let mut bufs = self.bufs.borrow_mut();
-        if bufs.len() < POOL_MAX && b.capacity() >= BUF_SIZE && b.capacity() <= 4 * BUF_SIZE {
+        if bufs.len() < POOL_MAX {
             bufs.push(b);
         }
     }
@@ -80,7 +87,7 @@ impl Pool {
 /// Reads more bytes onto the end of `buf`, growing it if it is full.
 /// Returns the number of bytes read (0 at EOF).
 pub async fn read_more<S: AsyncReadRent>(io: &mut S, buf: &mut BytesMut) -> io::Result<usize> {
-    if buf.capacity() - buf.len() < 1024 {
+    if buf.capacity() - buf.len() < 1024 && !buf.try_reclaim(BUF_SIZE) {
         buf.reserve(BUF_SIZE);
     }
     let len = buf.len();

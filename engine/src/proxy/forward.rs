@@ -384,56 +384,49 @@ fn write_request_head(conn: &mut Conn, head: &RequestHead, route: &Route) {
         Some(h) => write::header(out, b"Host", h.as_bytes()),
         None => write::header(out, b"Host", authority),
     }
-    let mut xff_done = false;
-    let mut via_done = false;
-    for h in &head.headers {
+    // The peer joins the end of the last X-Forwarded-For line and our
+    // hop the end of the last Via line, so each list stays in hop order.
+    let last_of = |class| head.headers.iter().rposition(|h| h.class == class);
+    let last_xff = last_of(Class::XForwardedFor);
+    let last_via = last_of(Class::Via);
+    let via_hop: &[u8] = if head.version == Version::Http10 {
+        b"1.0 ringway"
+    } else {
+        b"1.1 ringway"
+    };
+    for (i, h) in head.headers.iter().enumerate() {
         match h.class {
             Class::Host | Class::Expect | Class::XForwardedProto | Class::XForwardedHost => {
                 continue
             }
             c if c.is_hop_by_hop() => continue,
-            Class::XForwardedFor => {
-                // Append the peer to the first XFF line, keeping the chain.
-                if xff_done {
-                    write::header(out, b"X-Forwarded-For", head.bytes(h.value));
-                    continue;
-                }
-                xff_done = true;
-                out.extend_from_slice(b"X-Forwarded-For: ");
-                out.extend_from_slice(head.bytes(h.value));
-                let _ = write!(out, ", {}\r\n", conn.peer.ip());
-                continue;
-            }
-            Class::Via if !via_done => {
-                via_done = true;
-                out.extend_from_slice(b"Via: ");
-                out.extend_from_slice(head.bytes(h.value));
-                out.extend_from_slice(if head.version == Version::Http10 {
-                    b", 1.0 ringway\r\n"
-                } else {
-                    b", 1.1 ringway\r\n"
-                });
-                continue;
-            }
             _ => {}
         }
         let name = head.bytes(h.name);
         if head.has_connection_header && head.connection_lists(name) {
             continue;
         }
-        write::header(out, name, head.bytes(h.value));
+        if Some(i) == last_xff {
+            out.extend_from_slice(b"X-Forwarded-For: ");
+            out.extend_from_slice(head.bytes(h.value));
+            let _ = write!(out, ", {}\r\n", conn.peer.ip());
+        } else if Some(i) == last_via {
+            out.extend_from_slice(b"Via: ");
+            out.extend_from_slice(head.bytes(h.value));
+            out.extend_from_slice(b", ");
+            out.extend_from_slice(via_hop);
+            out.extend_from_slice(b"\r\n");
+        } else {
+            write::header(out, name, head.bytes(h.value));
+        }
     }
-    if !xff_done {
+    if last_xff.is_none() {
         let _ = write!(out, "X-Forwarded-For: {}\r\n", conn.peer.ip());
     }
     out.extend_from_slice(b"X-Forwarded-Proto: http\r\n");
     write::header(out, b"X-Forwarded-Host", authority);
-    if !via_done {
-        out.extend_from_slice(if head.version == Version::Http10 {
-            b"Via: 1.0 ringway\r\n"
-        } else {
-            b"Via: 1.1 ringway\r\n"
-        });
+    if last_via.is_none() {
+        write::header(out, b"Via", via_hop);
     }
     match head.body {
         BodyKind::Length(n) => write::content_length(out, n),
@@ -459,8 +452,8 @@ fn write_response_head(
     };
     write::status_line(out, resp.status, reason);
     let interim = (100..200).contains(&resp.status);
-    let mut via_done = false;
-    for h in &resp.headers {
+    let last_via = resp.headers.iter().rposition(|h| h.class == Class::Via);
+    for (i, h) in resp.headers.iter().enumerate() {
         let value = resp.bytes(h.value);
         match h.class {
             // A bodiless response keeps the length it announces (HEAD, 304).
@@ -469,22 +462,21 @@ fn write_response_head(
                 continue;
             }
             c if c.is_hop_by_hop() => continue,
-            Class::Via if !via_done => {
-                via_done = true;
-                out.extend_from_slice(b"Via: ");
-                out.extend_from_slice(value);
-                out.extend_from_slice(b", 1.1 ringway\r\n");
-                continue;
-            }
             _ => {}
         }
         let name = resp.bytes(h.name);
         if resp.has_connection_header && resp.connection_lists(name) {
             continue;
         }
-        write::header(out, name, value);
+        if Some(i) == last_via {
+            out.extend_from_slice(b"Via: ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b", 1.1 ringway\r\n");
+        } else {
+            write::header(out, name, value);
+        }
     }
-    if !via_done {
+    if last_via.is_none() {
         out.extend_from_slice(b"Via: 1.1 ringway\r\n");
     }
     if !interim {
