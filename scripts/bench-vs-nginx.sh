@@ -257,6 +257,7 @@ run_one() {
     local name=$1 pid=$2 port=$3 dur=$4 out=$5 pids t0 t1 parsed
     kill -0 "$pid" 2>/dev/null || die "$name is not running (logs in $TMP; rerun with KEEP_TMP=1)"
     mapfile -t pids < <(proxy_pids "$pid")
+    [[ $name != nginx || ${#pids[@]} -ge 2 ]] || die "nginx worker process not found under master $pid"
     t0=$(cpu_ticks "${pids[@]}")
     taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$dur" --latency "http://127.0.0.1:$port/" >"$out" 2>&1 \
         || die "wrk failed against $name: $(cat "$out")"

@@ -438,3 +438,37 @@ fn large_upload_and_download_stream() {
         assert_eq!(r.text(), (1 << 20).to_string());
     }
 }
+
+#[test]
+fn upstream_connect_timeout_is_504() {
+    for epoll in DRIVERS {
+        // A listener that never accepts, its backlog already full: further
+        // SYNs go unanswered, so connecting hangs until our timeout.
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        socket
+            .bind(
+                &"127.0.0.1:0"
+                    .parse::<std::net::SocketAddr>()
+                    .expect("addr")
+                    .into(),
+            )
+            .expect("bind");
+        socket.listen(0).expect("listen");
+        let addr = socket
+            .local_addr()
+            .expect("addr")
+            .as_socket()
+            .expect("inet");
+        let mut fillers = Vec::new();
+        for _ in 0..4 {
+            if let Ok(s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                fillers.push(s);
+            }
+        }
+        let gw = TestGateway::proxy_to(addr, "[limits]\nconnect-timeout = \"200ms\"", epoll);
+        let r = gw.client().get("/");
+        assert_eq!(r.status, 504);
+        gw.wait_for("504 counted", |t| t.upstream_504 == 1);
+    }
+}
