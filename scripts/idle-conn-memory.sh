@@ -14,7 +14,9 @@
 #      open and prints READY,
 #   3. waits SETTLE seconds, measures RSS again and reports
 #      (after - before) / CONNS in bytes per idle connection,
-#   4. closes the connections and stops the server.
+#   4. closes all the connections at once (the helper exits), waits SETTLE
+#      seconds, measures RSS once more ("RSS closed": how much of the growth
+#      the server gives back), and stops the server.
 #
 # RSS for nginx is the sum over its master and its worker (the master does not
 # change with connections, so the growth is the worker's). For ringway it is
@@ -210,7 +212,7 @@ RESULTS=$TMP/results.txt
 
 # measure NAME PORT SERVER_PID: open the connections, append a result line
 measure() {
-    local name=$1 port=$2 pid=$3 pids before after fd0 fd1 client ready=""
+    local name=$1 port=$2 pid=$3 pids before after closed fd0 fd1 client ready=""
     wait_200 "http://127.0.0.1:$port/" "$name" "$pid"
     sleep 1
     # after it answers, so that nginx's worker exists
@@ -234,7 +236,11 @@ measure() {
     fd1=$(sock_fds "${pids[@]}")
     log "$name: RSS after ${after} KiB, $((fd1 - fd0)) more sockets"
     stop_pid "$client"
-    echo "$name $before $after $((fd1 - fd0))" >>"$RESULTS"
+    sleep "$SETTLE"
+    kill -0 "$pid" 2>/dev/null || die "$name died after the connections closed"
+    closed=$(rss_kib "${pids[@]}")
+    log "$name: RSS ${closed} KiB ${SETTLE}s after the client closed them all"
+    echo "$name $before $after $((fd1 - fd0)) $closed" >>"$RESULTS"
 }
 
 # ------------------------------------------------------------------ ringway
@@ -303,17 +309,17 @@ python3 - "$RESULTS" "$CONNS" "$TARGET_BYTES" <<'EOF'
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 n, target = int(sys.argv[2]), int(sys.argv[3])
-hdr = f"{'server':<8} {'RSS before':>12} {'RSS after':>12} {'held':>7} {'bytes/idle conn':>16}"
+hdr = f"{'server':<8} {'RSS before':>12} {'RSS after':>12} {'held':>7} {'bytes/idle conn':>16} {'RSS closed':>12}"
 print()
 print(hdr)
 print("-" * len(hdr))
-for name, before, after, held in rows:
+for name, before, after, held, closed in rows:
     before, after = int(before), int(after)
     per = (after - before) * 1024 / n
     note = ""
     if name == "ringway":
         note = "  (target <= %d: %s)" % (target, "met" if per <= target else "NOT met")
-    print(f"{name:<8} {before:>8} KiB {after:>8} KiB {held:>7} {per:>16.0f}{note}")
+    print(f"{name:<8} {before:>8} KiB {after:>8} KiB {held:>7} {per:>16.0f} {int(closed):>8} KiB{note}")
 EOF
 for name in ringway nginx; do
     held=$(awk -v n="$name" '$1 == n {print $4}' "$RESULTS")
