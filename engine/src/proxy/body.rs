@@ -14,7 +14,8 @@ use bytes::BytesMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 
 use crate::http::chunked::{write_chunk_header, ChunkError, ChunkedDecoder};
-use crate::io::{read_more, write_all_buf};
+use crate::io::{read_more, write_all_buf, Pool};
+use crate::runtime::deadline::Deadlines;
 
 /// How the incoming body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +62,11 @@ pub struct Copy<'a> {
     pub idle: Duration,
     /// Scratch for re-framing; empty on the common paths.
     pub scratch: &'a mut BytesMut,
+    /// The worker's deadlines, for the idle limit on each read.
+    pub deadlines: &'a Deadlines,
+    /// The worker's buffers: a head-sized source buffer is swapped for a
+    /// body-sized one first.
+    pub pool: &'a Pool,
 }
 
 impl Copy<'_> {
@@ -83,7 +89,10 @@ impl Copy<'_> {
             limit,
             idle,
             scratch,
+            deadlines,
+            pool,
         } = self;
+        pool.upsize(buf);
         let mut remaining = match framing {
             Framing::Length(n) => n,
             _ => u64::MAX,
@@ -100,7 +109,7 @@ impl Copy<'_> {
                 break;
             }
             if buf.is_empty() {
-                let n = match monoio::time::timeout(idle, read_more(src, buf)).await {
+                let n = match deadlines.within_for(idle, read_more(src, buf)).await {
                     Ok(Ok(n)) => n,
                     Ok(Err(e)) => return Err(CopyError::Source(e)),
                     Err(_) => return Err(CopyError::SourceTimeout),

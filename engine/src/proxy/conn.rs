@@ -73,12 +73,23 @@ impl Conn {
                 if !self.wait_for_request(io, first).await {
                     return;
                 }
-                self.rbuf = self.w.pool.buf();
+                self.rbuf = self.w.pool.head_buf();
+            }
+            if self.wbuf.capacity() == 0 {
+                self.wbuf = self.w.pool.head_buf();
             }
             first = false;
             let limits = &self.w.snapshot.config.limits;
             let deadline = Instant::now() + limits.header_read_timeout;
-            let head = match monoio::time::timeout_at(deadline.into(), self.read_head(io)).await {
+            let w = self.w.clone();
+            let reading = Self::read_head(
+                &w,
+                &mut self.rbuf,
+                &mut self.headers,
+                &mut self.head_bytes,
+                io,
+            );
+            let head = match w.deadlines.within(deadline, reading).await {
                 Ok(Ok(Some(head))) => head,
                 Ok(Ok(None)) => return,
                 Ok(Err(e)) => {
@@ -119,8 +130,9 @@ impl Conn {
             limits.keepalive_timeout
         };
         let w = self.w.clone();
+        let readable = w.deadlines.within_for(idle, io.wait_readable());
         monoio::select! {
-            r = monoio::time::timeout(idle, io.wait_readable()) => matches!(r, Ok(Ok(()))),
+            r = readable => matches!(r, Ok(Ok(()))),
             _ = w.shutdown.wait() => false,
         }
     }
@@ -140,29 +152,35 @@ impl Conn {
 
     /// Reads until a whole head is buffered. `Ok(None)`: the client closed
     /// cleanly between requests.
-    async fn read_head<S: Transport>(&mut self, io: &mut S) -> Result<Option<RequestHead>, Error> {
-        let limits = &self.w.snapshot.config.limits;
+    async fn read_head<S: Transport>(
+        w: &Worker,
+        rbuf: &mut BytesMut,
+        headers: &mut Vec<Header>,
+        head_bytes: &mut usize,
+        io: &mut S,
+    ) -> Result<Option<RequestHead>, Error> {
+        let limits = &w.snapshot.config.limits;
         let hl = HeadLimits {
             max_head: limits.max_head_size,
             max_headers: limits.max_headers,
             max_target: limits.max_target_len,
         };
-        if self.headers.capacity() == 0 {
-            self.headers = self.w.pool.headers();
+        if headers.capacity() == 0 {
+            *headers = w.pool.headers();
         }
-        self.head_bytes = self.rbuf.len();
+        *head_bytes = rbuf.len();
         loop {
-            if !self.rbuf.is_empty() {
-                if let Some(head) = head::parse_request(&mut self.rbuf, hl, &mut self.headers)? {
+            if !rbuf.is_empty() {
+                if let Some(head) = head::parse_request(rbuf, hl, headers)? {
                     return Ok(Some(head));
                 }
             }
-            let n = read_more(io, &mut self.rbuf)
+            let n = read_more(io, rbuf)
                 .await
                 .map_err(|_| Error::client_gone("read failed"))?;
-            self.head_bytes += n;
+            *head_bytes += n;
             if n == 0 {
-                return if self.rbuf.is_empty() {
+                return if rbuf.is_empty() {
                     Ok(None)
                 } else {
                     Err(Error::client_gone("closed inside a request head"))
@@ -263,6 +281,8 @@ impl Conn {
             limit,
             idle: self.w.snapshot.config.limits.header_read_timeout,
             scratch: &mut self.scratch,
+            deadlines: &self.w.deadlines,
+            pool: &self.w.pool,
         };
         copy.run(io, &mut self.rbuf, &mut Discard)
             .await

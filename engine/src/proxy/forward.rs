@@ -14,6 +14,7 @@
 
 use std::fmt::Write as _;
 use std::io;
+use std::time::Instant;
 
 use bytes::BytesMut;
 use monoio::io::AsyncWriteRentExt;
@@ -26,6 +27,7 @@ use crate::http::write;
 use crate::io::{read_more, write_all_buf, Transport};
 use crate::proxy::body::{Copy, CopyError, Framing, Output};
 use crate::proxy::conn::{connection_line, Conn, Next};
+use crate::runtime::worker::Worker;
 
 /// Bodies up to this size that are already buffered ride in the same write
 /// as their head.
@@ -119,6 +121,8 @@ pub async fn forward<S: Transport>(
             limit: u64::MAX,
             idle: route.limits.response_head_timeout,
             scratch: &mut conn.scratch,
+            deadlines: &conn.w.deadlines,
+            pool: &conn.w.pool,
         };
         if let Err(e) = copy.run(&mut up, &mut ubuf, io).await {
             tracing::debug!(peer = %conn.peer, error = ?e, "response body aborted");
@@ -162,7 +166,7 @@ async fn exchange<S: Transport>(
                 conn.w.stats.upstream_reuses.inc();
                 up
             }
-            None => match connect(conn, server, route).await {
+            None => match connect(&conn.w, server, route).await {
                 Ok(up) => up,
                 Err(e) => return Exchange::Done(fail(conn, io, e).await),
             },
@@ -200,6 +204,8 @@ async fn exchange<S: Transport>(
                 limit: route.limits.max_body_size,
                 idle: conn.w.snapshot.config.limits.header_read_timeout,
                 scratch: &mut conn.scratch,
+                deadlines: &conn.w.deadlines,
+                pool: &conn.w.pool,
             };
             if let Err(e) = copy.run(io, &mut conn.rbuf, &mut up).await {
                 let e = match e {
@@ -219,11 +225,14 @@ async fn exchange<S: Transport>(
 
         // Response head, skipping or relaying interim responses.
         let mut ubuf = conn.w.pool.buf();
-        let timeout = route.limits.response_head_timeout;
+        // One deadline for the final head, however many 1xx come first.
+        let deadline = Instant::now() + route.limits.response_head_timeout;
         loop {
-            let read =
-                monoio::time::timeout(timeout, read_response_head(conn, &mut up, &mut ubuf, head))
-                    .await;
+            let w = conn.w.clone();
+            let read = w
+                .deadlines
+                .within(deadline, read_response_head(&w, &mut up, &mut ubuf, head))
+                .await;
             let resp = match read {
                 Ok(Ok(resp)) => resp,
                 Ok(Err(e)) => {
@@ -279,10 +288,15 @@ async fn exchange<S: Transport>(
     }
 }
 
-async fn connect(conn: &Conn, server: usize, route: &Route) -> Result<TcpStream, Error> {
-    let addr = conn.w.upstreams.address(server);
-    conn.w.stats.upstream_connects.inc();
-    match monoio::time::timeout(route.limits.connect_timeout, TcpStream::connect_addr(addr)).await {
+async fn connect(w: &Worker, server: usize, route: &Route) -> Result<TcpStream, Error> {
+    let addr = w.upstreams.address(server);
+    w.stats.upstream_connects.inc();
+    let connecting = TcpStream::connect_addr(addr);
+    match w
+        .deadlines
+        .within_for(route.limits.connect_timeout, connecting)
+        .await
+    {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
             Ok(s)
@@ -300,24 +314,24 @@ async fn connect(conn: &Conn, server: usize, route: &Route) -> Result<TcpStream,
 }
 
 async fn read_response_head(
-    conn: &mut Conn,
+    w: &Worker,
     up: &mut TcpStream,
     ubuf: &mut BytesMut,
     head: &RequestHead,
 ) -> Result<ResponseHead, Error> {
-    let max = conn.w.snapshot.config.limits.max_head_size;
+    let max = w.snapshot.config.limits.max_head_size;
     let is_head = head.method == head::Method::Head;
-    let mut headers = conn.w.pool.headers();
+    let mut headers = w.pool.headers();
     loop {
         if !ubuf.is_empty() {
             match head::parse_response(ubuf, max, is_head, &mut headers) {
                 Ok(Some(resp)) => {
-                    conn.w.pool.put_headers(headers);
+                    w.pool.put_headers(headers);
                     return Ok(resp);
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    conn.w.pool.put_headers(headers);
+                    w.pool.put_headers(headers);
                     return Err(e);
                 }
             }
@@ -326,7 +340,7 @@ async fn read_response_head(
         let n = match read_more(up, ubuf).await {
             Ok(n) => n,
             Err(e) => {
-                conn.w.pool.put_headers(headers);
+                w.pool.put_headers(headers);
                 let err = Error::upstream_io(&e, "upstream read failed");
                 return Err(if nothing_yet && is_reset(&e) {
                     err.retryable()
@@ -336,7 +350,7 @@ async fn read_response_head(
             }
         };
         if n == 0 {
-            conn.w.pool.put_headers(headers);
+            w.pool.put_headers(headers);
             let err = Error::bad_gateway("upstream closed before a response");
             return Err(if nothing_yet { err.retryable() } else { err });
         }

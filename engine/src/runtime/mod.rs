@@ -2,6 +2,7 @@
 //! per CPU, and orderly shutdown.
 
 pub mod cpus;
+pub mod deadline;
 pub mod notify;
 pub mod server;
 pub mod worker;

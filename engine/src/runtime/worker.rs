@@ -8,10 +8,11 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use monoio::net::TcpListener;
@@ -21,6 +22,7 @@ use monoio::{FusionDriver, FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBu
 use crate::io::Pool;
 use crate::proxy::conn;
 use crate::proxy::upstream::Upstreams;
+use crate::runtime::deadline::{run_ticker, Deadlines};
 use crate::runtime::notify::LocalNotify;
 use crate::snapshot::Snapshot;
 use crate::stats::WorkerStats;
@@ -78,6 +80,7 @@ pub struct Worker {
     pub snapshot: Arc<Snapshot>,
     pub upstreams: Upstreams,
     pub shutdown: LocalNotify,
+    pub deadlines: Deadlines,
     pub hooks: Arc<Hooks>,
 }
 
@@ -147,6 +150,7 @@ pub fn run(spec: Spec, ready: impl FnOnce(Result<WorkerInfo, String>)) {
             stats: spec.stats,
             snapshot: spec.snapshot,
             shutdown: LocalNotify::default(),
+            deadlines: Deadlines::default(),
             hooks: spec.hooks,
         });
         serve(w, listeners, spec.control).await;
@@ -158,6 +162,19 @@ async fn serve(w: Rc<Worker>, listeners: Vec<TcpListener>, control: Arc<Control>
     monoio::spawn(async move {
         control.drained().await;
         watcher.shutdown.fire();
+    });
+    let ticker = w.clone();
+    monoio::spawn(async move {
+        // Runs until the worker's last connection is gone: draining
+        // connections still need their timeouts.
+        let done = std::future::poll_fn(|_| {
+            if ticker.shutdown.is_fired() && ticker.stats.connections_open.get() == 0 {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        });
+        run_ticker(&ticker.deadlines, done).await;
     });
     let sweeper = w.clone();
     monoio::spawn(async move {
@@ -228,14 +245,28 @@ async fn connection(w: Rc<Worker>, stream: monoio::net::TcpStream, peer: SocketA
     }
 }
 
-async fn catch_unwind<F: Future>(f: F) -> Result<F::Output, Box<dyn std::any::Any + Send>> {
-    let mut f = std::pin::pin!(f);
-    std::future::poll_fn(move |cx| {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| f.as_mut().poll(cx))) {
+pin_project_lite::pin_project! {
+    /// Polls a future, turning a panic inside it into an `Err`. Hand-written
+    /// so the (large) connection future is stored once.
+    struct CatchUnwind<F> {
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn std::any::Any + Send>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = self.project().fut;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
             Ok(Poll::Pending) => Poll::Pending,
             Err(p) => Poll::Ready(Err(p)),
         }
-    })
-    .await
+    }
+}
+
+fn catch_unwind<F: Future>(fut: F) -> CatchUnwind<F> {
+    CatchUnwind { fut }
 }
