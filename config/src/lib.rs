@@ -66,8 +66,8 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    Action, Config, HostMatch, Limits, Listener, PathMatch, Responder, Route, RouteLimits, Server,
-    Upstream, Workers,
+    Action, Config, Driver, HostMatch, Limits, Listener, PathMatch, Responder, Route, RouteLimits,
+    Server, Upstream, Workers,
 };
 
 /// The config used when none is given: one listener on `127.0.0.1:8080`

@@ -18,8 +18,8 @@ use std::time::Duration;
 pub struct Config {
     /// `workers`: how many worker threads (one runtime each) to start.
     pub workers: Workers,
-    /// `force-epoll`: use epoll even where io_uring is available.
-    pub force_epoll: bool,
+    /// `driver`: the I/O driver each worker's runtime uses.
+    pub driver: Driver,
     /// `drain-timeout`: how long a shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
     /// `[limits]`: global protocol limits and timeouts.
@@ -30,6 +30,16 @@ pub struct Config {
     pub upstreams: Vec<Upstream>,
     /// `[[routes]]`, in file order, at least one.
     pub routes: Vec<Route>,
+}
+
+/// `driver = "io_uring" | "epoll"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Driver {
+    /// io_uring where the kernel allows it, epoll otherwise (the default).
+    #[default]
+    IoUring,
+    /// epoll readiness with non-blocking syscalls, always.
+    Epoll,
 }
 
 /// `workers = "auto" | 1..=1024`.

@@ -26,7 +26,7 @@ use crate::raw::{Item, RawDocument, Section};
 /// The top-level keys, as they are written, for "unknown key" messages.
 const TOP_LEVEL_KEYS: &[&str] = &[
     "workers",
-    "force-epoll",
+    "driver",
     "drain-timeout",
     "limits",
     "listeners",
@@ -57,7 +57,7 @@ pub(crate) fn parse(src: &str, r: &mut Reporter<'_>) -> Option<RawDocument> {
         let name: &str = key.get_ref();
         match name {
             "workers" => doc.workers = de(value, name, r),
-            "force-epoll" => doc.force_epoll = de(value, name, r),
+            "driver" => doc.driver = de(value, name, r),
             "drain-timeout" => doc.drain_timeout = de(value, name, r),
             "limits" => {
                 if value.get_ref().is_table() {

@@ -215,7 +215,7 @@ impl<'de> Deserialize<'de> for Scalar {
 #[derive(Debug, Default)]
 pub(crate) struct RawDocument {
     pub(crate) workers: Option<Spanned<Scalar>>,
-    pub(crate) force_epoll: Option<Spanned<bool>>,
+    pub(crate) driver: Option<Spanned<String>>,
     pub(crate) drain_timeout: Option<Spanned<Scalar>>,
     pub(crate) limits: Option<Spanned<RawLimits>>,
     pub(crate) listeners: Section<RawListener>,

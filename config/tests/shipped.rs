@@ -94,7 +94,7 @@ fn example_config_shows_the_true_defaults() {
     let minimal = valid("[[listeners]]\naddress = \"127.0.0.1:1\"\n[[routes]]\n[routes.respond]\n");
     assert_eq!(example.limits, minimal.limits);
     assert_eq!(example.workers, minimal.workers);
-    assert_eq!(example.force_epoll, minimal.force_epoll);
+    assert_eq!(example.driver, minimal.driver);
     assert_eq!(example.drain_timeout, minimal.drain_timeout);
 }
 
@@ -102,7 +102,7 @@ fn example_config_shows_the_true_defaults() {
 fn example_config_documents_every_key() {
     let keys = [
         "workers =",
-        "force-epoll =",
+        "driver =",
         "drain-timeout =",
         "[limits]",
         "max-target-length =",

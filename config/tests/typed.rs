@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use common::valid;
 use proptest::prelude::*;
-use ringway_config::{Action, Config, HostMatch, PathMatch, Responder, RouteLimits, Workers};
+use ringway_config::{
+    Action, Config, Driver, HostMatch, PathMatch, Responder, RouteLimits, Workers,
+};
 
 const MINIMAL: &str = r#"
 [[listeners]]
@@ -21,7 +23,7 @@ address = "127.0.0.1:8080"
 fn minimal_config_gets_every_default() {
     let c = valid(MINIMAL);
     assert_eq!(c.workers, Workers::Auto);
-    assert!(!c.force_epoll);
+    assert_eq!(c.driver, Driver::IoUring);
     assert_eq!(c.drain_timeout, Duration::from_secs(10));
     let l = &c.limits;
     assert_eq!(l.max_target_len, 8 * 1024);
@@ -66,7 +68,7 @@ fn values_convert_to_their_types() {
     let c = valid(
         r#"
 workers = 4
-force-epoll = true
+driver = "epoll"
 drain-timeout = "0s"
 
 [limits]
@@ -117,7 +119,7 @@ body = "not here\n"
         c.workers,
         Workers::Count(NonZeroUsize::new(4).expect("4 > 0"))
     );
-    assert!(c.force_epoll);
+    assert_eq!(c.driver, Driver::Epoll);
     assert_eq!(c.drain_timeout, Duration::ZERO);
     assert_eq!(c.limits.max_target_len, 4096);
     assert_eq!(c.limits.max_head_size, 16384);

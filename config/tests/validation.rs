@@ -40,11 +40,11 @@ fn global_settings() {
             "found \"all\"",
         ),
         (
-            "epoll type",
-            "force-epoll = \"yes\"",
+            "driver word",
+            "driver = \"uring\"",
             "",
-            "force-epoll",
-            "expected a boolean",
+            "driver",
+            "expected \"epoll\" or \"io_uring\", found \"uring\"",
         ),
         (
             "drain bare number",
@@ -678,12 +678,7 @@ bodi = "hi"
 #[test]
 fn unknown_keys_suggest_the_likely_key() {
     let cases = [
-        (
-            "force-epol = true",
-            "",
-            "force-epol",
-            "did you mean `force-epoll`?",
-        ),
+        ("drivr = \"epoll\"", "", "drivr", "did you mean `driver`?"),
         (
             "",
             "[limits]\nconect-timeout = \"1s\"",

@@ -14,11 +14,11 @@ use support::*;
 
 #[test]
 fn graceful_shutdown_finishes_in_flight_request_and_closes_idle() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::start(|_| {
             Reply::Delay(Duration::from_millis(500), response(200, "slow"))
         });
-        let mut gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let mut gw = TestGateway::proxy_to(up.addr, "", driver);
         let mut idle = gw.client();
         let mut busy = gw.client();
         // Make `idle` a keep-alive connection that has served a request.
@@ -45,13 +45,13 @@ fn graceful_shutdown_finishes_in_flight_request_and_closes_idle() {
 
 #[test]
 fn a_panic_loses_only_its_connection() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let hooks = Hooks {
             panic_on_path: Some("/boom".into()),
         };
         let gw = TestGateway::start_with(
             "workers = 1\n[[routes]]\n[routes.respond]\nbody = \"alive\"\n",
-            epoll,
+            driver,
             hooks,
         );
         let mut other = gw.client();
@@ -71,7 +71,7 @@ fn a_panic_loses_only_its_connection() {
 
 #[test]
 fn workers_report_their_driver_and_cpu() {
-    let gw = TestGateway::start("workers = 3\n[[routes]]\n[routes.respond]\n", true);
+    let gw = TestGateway::start("workers = 3\n[[routes]]\n[routes.respond]\n", "epoll");
     let workers = gw.server.as_ref().expect("running").workers().to_vec();
     assert_eq!(workers.len(), 3);
     assert!(workers.iter().all(|w| w.driver == "epoll"));

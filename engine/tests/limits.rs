@@ -9,12 +9,12 @@ use std::io::Write;
 
 use support::*;
 
-fn gateway(epoll: bool, up: &TestUpstream) -> TestGateway {
+fn gateway(driver: &str, up: &TestUpstream) -> TestGateway {
     TestGateway::proxy_to(
         up.addr,
         "[limits]\nmax-target-length = \"1KiB\"\nmax-head-size = \"4KiB\"\nmax-headers = 20\n\
          max-body-size = \"1KiB\"\nheader-read-timeout = \"300ms\"\nkeepalive-timeout = \"300ms\"",
-        epoll,
+        driver,
     )
 }
 
@@ -51,9 +51,9 @@ fn malformed_and_smuggling_requests_get_400_and_close() {
         b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
     ];
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::ok("ok");
-        let gw = gateway(epoll, &up);
+        let gw = gateway(driver, &up);
         for raw in cases {
             expect_reject(&gw, raw, 400);
         }
@@ -68,9 +68,9 @@ fn malformed_and_smuggling_requests_get_400_and_close() {
 
 #[test]
 fn size_limits_get_their_status() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::ok("ok");
-        let gw = gateway(epoll, &up);
+        let gw = gateway(driver, &up);
         let long_target = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(1100));
         expect_reject(&gw, long_target.as_bytes(), 414);
         let big_head = format!(
@@ -110,7 +110,7 @@ fn size_limits_get_their_status() {
 
 #[test]
 fn per_route_body_limit_overrides_global() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::start(|req| Reply::Raw(response(200, &req.body.len().to_string())));
         let toml = format!(
             "[limits]\nmax-body-size = \"10B\"\n[[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n\
@@ -118,7 +118,7 @@ fn per_route_body_limit_overrides_global() {
              [[routes]]\nupstream = \"up\"\n",
             up.addr
         );
-        let gw = TestGateway::start(&toml, epoll);
+        let gw = TestGateway::start(&toml, driver);
         let body = "b".repeat(100);
         let req = |path: &str| {
             format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{body}")
@@ -132,9 +132,9 @@ fn per_route_body_limit_overrides_global() {
 
 #[test]
 fn slow_head_gets_408() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::ok("ok");
-        let gw = gateway(epoll, &up);
+        let gw = gateway(driver, &up);
         let mut c = gw.client();
         // Slowloris: a head that never ends.
         c.send(b"GET / HTTP/1.1\r\nHost: t\r\n");
@@ -147,9 +147,9 @@ fn slow_head_gets_408() {
 
 #[test]
 fn idle_keep_alive_connection_is_closed() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::ok("ok");
-        let gw = gateway(epoll, &up);
+        let gw = gateway(driver, &up);
         let mut c = gw.client();
         assert_eq!(c.get("/").status, 200);
         // keepalive-timeout is 300ms: the gateway closes without a response.
@@ -162,9 +162,9 @@ fn idle_keep_alive_connection_is_closed() {
 
 #[test]
 fn unknown_route_is_404_and_wrong_method_405() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let toml = "[[routes]]\npath = \"/only-get\"\nmethods = [\"GET\"]\n[routes.respond]\nbody = \"ok\"\n";
-        let gw = TestGateway::start(toml, epoll);
+        let gw = TestGateway::start(toml, driver);
         let mut c = gw.client();
         assert_eq!(c.get("/missing").status, 404);
         c.send(b"DELETE /only-get HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -177,9 +177,9 @@ fn unknown_route_is_404_and_wrong_method_405() {
 
 #[test]
 fn rejections_do_not_disturb_other_connections() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::ok("ok");
-        let gw = gateway(epoll, &up);
+        let gw = gateway(driver, &up);
         let mut good = gw.client();
         assert_eq!(good.get("/").status, 200);
         let mut bad = gw.client();

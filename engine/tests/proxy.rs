@@ -1,5 +1,5 @@
 //! Proxying over real sockets: methods, bodies, keep-alive, pipelining,
-//! header rewriting, and upstream failures — on io_uring and on epoll.
+//! header rewriting, and upstream failures — on io_uring and on driver.
 
 mod support;
 
@@ -9,7 +9,7 @@ use support::*;
 
 #[test]
 fn get_and_post_are_proxied() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::start(|req| {
             let body = format!(
                 "{} {} {}",
@@ -19,7 +19,7 @@ fn get_and_post_are_proxied() {
             );
             Reply::Raw(response(200, &body))
         });
-        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
         let mut c = gw.client();
         let r = c.get("/a/b?x=1");
         assert_eq!(r.status, 200);
@@ -33,9 +33,9 @@ fn get_and_post_are_proxied() {
 
 #[test]
 fn keep_alive_reuses_one_upstream_connection_for_1000_requests() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::ok("pong");
-        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
         let mut c = gw.client();
         for _ in 0..1000 {
             let r = c.get("/ping");
@@ -43,14 +43,14 @@ fn keep_alive_reuses_one_upstream_connection_for_1000_requests() {
             assert_eq!(r.body, b"pong");
         }
         assert_eq!(up.request_count(), 1000);
-        assert_eq!(up.connection_count(), 1, "epoll={epoll}");
+        assert_eq!(up.connection_count(), 1, "driver={driver}");
         gw.wait_for("reuse counter", |t| t.upstream_reuses == 999);
     }
 }
 
 #[test]
 fn chunked_request_and_response_stream_through() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::start(|req| {
             assert!(req.chunked, "upstream should get the body chunked");
             let mut out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
@@ -59,7 +59,7 @@ fn chunked_request_and_response_stream_through() {
             out.extend_from_slice(b"\r\n3\r\nEND\r\n0\r\nX-Trailer: yes\r\n\r\n");
             Reply::Raw(out)
         });
-        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
         let mut c = gw.client();
         c.send(b"POST /up HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5;a=b\r\npedia\r\n0\r\nX-Req-Trailer: 1\r\n\r\n");
         let r = c.read_response(false).expect("response");
@@ -80,14 +80,14 @@ fn chunked_request_and_response_stream_through() {
 
 #[test]
 fn http10_client_gets_dechunked_body_and_close() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::start(|_| {
             Reply::Raw(
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
                     .to_vec(),
             )
         });
-        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
         let mut c = gw.client();
         c.send(b"GET / HTTP/1.0\r\n\r\n");
         let r = c.read_response(false).expect("response");
@@ -100,9 +100,9 @@ fn http10_client_gets_dechunked_body_and_close() {
 
 #[test]
 fn http10_keep_alive_when_asked() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::ok("x");
-        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
         let mut c = gw.client();
         for _ in 0..3 {
             c.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
@@ -118,11 +118,11 @@ fn http10_keep_alive_when_asked() {
 
 #[test]
 fn close_delimited_upstream_is_rechunked_for_http11() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::start(|_| {
             Reply::RawClose(b"HTTP/1.1 200 OK\r\n\r\nuntil close".to_vec())
         });
-        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
         let mut c = gw.client();
         let r = c.get("/");
         assert_eq!(r.header("transfer-encoding"), Some("chunked"));
@@ -134,7 +134,7 @@ fn close_delimited_upstream_is_rechunked_for_http11() {
 
 #[test]
 fn pipelined_requests_are_answered_in_order() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::start(|req| {
             // Later requests answer sooner: order must still hold.
             let n: u64 = req.target.trim_start_matches('/').parse().unwrap_or(0);
@@ -143,7 +143,7 @@ fn pipelined_requests_are_answered_in_order() {
                 response(200, &req.target),
             )
         });
-        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
         let mut c = gw.client();
         let mut batch = Vec::new();
         for i in 0..5 {
@@ -160,14 +160,14 @@ fn pipelined_requests_are_answered_in_order() {
 
 #[test]
 fn hop_by_hop_headers_are_dropped_and_forwarding_headers_added() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::start(|_| {
             Reply::Raw(
                 b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: X-Up-Hop\r\nX-Up-Hop: 1\r\nKeep-Alive: timeout=5\r\nX-Kept: yes\r\n\r\nok"
                     .to_vec(),
             )
         });
-        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
         let mut c = gw.client();
         c.send(
             b"GET /h HTTP/1.1\r\nHost: Example.org\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\n\
@@ -218,13 +218,13 @@ fn hop_by_hop_headers_are_dropped_and_forwarding_headers_added() {
 
 #[test]
 fn route_can_override_host() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::ok("ok");
         let toml = format!(
             "[[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n[[routes]]\nupstream = \"up\"\nhost-header = \"internal.svc\"\n",
             up.addr
         );
-        let gw = TestGateway::start(&toml, epoll);
+        let gw = TestGateway::start(&toml, driver);
         gw.client().get("/");
         assert_eq!(up.last().header("host"), Some("internal.svc"));
         assert_eq!(up.last().header("x-forwarded-host"), Some("test"));
@@ -233,9 +233,9 @@ fn route_can_override_host() {
 
 #[test]
 fn absolute_form_target_becomes_origin_form() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::ok("ok");
-        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
         let mut c = gw.client();
         c.send(b"GET http://abs.example/p?q=1 HTTP/1.1\r\nHost: other\r\n\r\n");
         assert_eq!(c.read_response(false).expect("response").status, 200);
@@ -247,7 +247,7 @@ fn absolute_form_target_becomes_origin_form() {
 
 #[test]
 fn head_204_and_304_carry_no_body() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::start(|req| {
             Reply::Raw(match req.target.as_str() {
                 "/204" => b"HTTP/1.1 204 No Content\r\n\r\n".to_vec(),
@@ -255,7 +255,7 @@ fn head_204_and_304_carry_no_body() {
                 _ => b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n".to_vec(),
             })
         });
-        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
         let mut c = gw.client();
         c.send(b"HEAD /x HTTP/1.1\r\nHost: t\r\n\r\n");
         let r = c.read_response(true).expect("head");
@@ -273,11 +273,11 @@ fn head_204_and_304_carry_no_body() {
 
 #[test]
 fn expect_100_continue_is_answered_before_the_body() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::start(|req| {
             Reply::Raw(response(200, &String::from_utf8_lossy(&req.body)))
         });
-        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
         let mut c = gw.client();
         c.send(b"PUT /u HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
         let interim = c.read_response(false).expect("100");
@@ -292,11 +292,11 @@ fn expect_100_continue_is_answered_before_the_body() {
 
 #[test]
 fn interim_103_is_relayed() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::start(|_| {
             Reply::Raw(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx".to_vec())
         });
-        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
         let mut c = gw.client();
         let first = c.get("/");
         assert_eq!(first.status, 103);
@@ -308,14 +308,14 @@ fn interim_103_is_relayed() {
 
 #[test]
 fn weighted_round_robin_spreads_by_weight() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let a = TestUpstream::ok("a");
         let b = TestUpstream::ok("b");
         let toml = format!(
             "workers = 1\n[[upstreams]]\nname = \"up\"\nservers = [\"{}\", {{ address = \"{}\", weight = 3 }}]\n[[routes]]\nupstream = \"up\"\n",
             a.addr, b.addr
         );
-        let gw = TestGateway::start(&toml, epoll);
+        let gw = TestGateway::start(&toml, driver);
         let mut c = gw.client();
         let bodies: String = (0..8).map(|_| c.get("/").text()).collect();
         assert_eq!(bodies.matches('a').count(), 2, "{bodies}");
@@ -325,11 +325,11 @@ fn weighted_round_robin_spreads_by_weight() {
 
 #[test]
 fn upstream_down_is_502_and_counted() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = dead.local_addr().expect("addr");
         drop(dead);
-        let gw = TestGateway::proxy_to(addr, "", epoll);
+        let gw = TestGateway::proxy_to(addr, "", driver);
         let r = gw.client().get("/");
         assert_eq!(r.status, 502);
         gw.wait_for("502 counted", |t| t.upstream_502 == 1);
@@ -338,13 +338,13 @@ fn upstream_down_is_502_and_counted() {
 
 #[test]
 fn slow_upstream_is_504() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up =
             TestUpstream::start(|_| Reply::Delay(Duration::from_secs(3), response(200, "late")));
         let gw = TestGateway::proxy_to(
             up.addr,
             "[limits]\nresponse-head-timeout = \"200ms\"",
-            epoll,
+            driver,
         );
         let r = gw.client().get("/");
         assert_eq!(r.status, 504);
@@ -354,7 +354,7 @@ fn slow_upstream_is_504() {
 
 #[test]
 fn garbage_from_upstream_is_502() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::start(|req| {
             Reply::Raw(match req.target.as_str() {
                 "/smuggle" => {
@@ -364,7 +364,7 @@ fn garbage_from_upstream_is_502() {
                 _ => b"SSH-2.0-OpenSSH\r\n\r\n".to_vec(),
             })
         });
-        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
         assert_eq!(gw.client().get("/").status, 502);
         assert_eq!(gw.client().get("/smuggle").status, 502);
     }
@@ -372,11 +372,11 @@ fn garbage_from_upstream_is_502() {
 
 #[test]
 fn upstream_reset_mid_response_truncates_and_closes() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::start(|_| {
             Reply::RawReset(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial".to_vec())
         });
-        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
         let mut c = gw.client();
         c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
         // The head went out; the body cannot complete, so the client sees
@@ -384,20 +384,20 @@ fn upstream_reset_mid_response_truncates_and_closes() {
         assert!(c.read_response(false).is_none());
         // The gateway keeps serving.
         let up2 = TestUpstream::ok("fine");
-        let gw2 = TestGateway::proxy_to(up2.addr, "", epoll);
+        let gw2 = TestGateway::proxy_to(up2.addr, "", driver);
         assert_eq!(gw2.client().get("/").text(), "fine");
     }
 }
 
 #[test]
 fn stale_pooled_connection_is_retried_once_for_idempotent_requests() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         // The upstream answers, then closes every connection: the pooled
         // connection is dead when the next request takes it.
         let up = TestUpstream::start(|_| {
             Reply::RawClose(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec())
         });
-        let gw = TestGateway::proxy_to(up.addr, "workers = 1", epoll);
+        let gw = TestGateway::proxy_to(up.addr, "workers = 1", driver);
         let mut c = gw.client();
         for _ in 0..5 {
             let r = c.get("/");
@@ -412,7 +412,7 @@ fn stale_pooled_connection_is_retried_once_for_idempotent_requests() {
 
 #[test]
 fn large_upload_and_download_stream() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::start(|req| {
             if req.method == "POST" {
                 Reply::Raw(response(200, &req.body.len().to_string()))
@@ -420,7 +420,7 @@ fn large_upload_and_download_stream() {
                 Reply::Stream(8 << 20)
             }
         });
-        let gw = TestGateway::proxy_to(up.addr, "", epoll);
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
         let mut c = gw.client();
         let r = c.get("/big");
         assert_eq!(r.body.len(), 8 << 20);
@@ -441,7 +441,7 @@ fn large_upload_and_download_stream() {
 
 #[test]
 fn upstream_connect_timeout_is_504() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         // A listener that never accepts, its backlog already full: further
         // SYNs go unanswered, so connecting hangs until our timeout.
         let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
@@ -466,7 +466,7 @@ fn upstream_connect_timeout_is_504() {
                 fillers.push(s);
             }
         }
-        let gw = TestGateway::proxy_to(addr, "[limits]\nconnect-timeout = \"200ms\"", epoll);
+        let gw = TestGateway::proxy_to(addr, "[limits]\nconnect-timeout = \"200ms\"", driver);
         let r = gw.client().get("/");
         assert_eq!(r.status, 504);
         gw.wait_for("504 counted", |t| t.upstream_504 == 1);

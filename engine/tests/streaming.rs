@@ -27,7 +27,7 @@ fn rss() -> u64 {
 
 #[test]
 fn two_hundred_mib_each_way_with_flat_memory() {
-    for epoll in DRIVERS {
+    for driver in DRIVERS {
         let up = TestUpstream::start(|req| {
             if req.method == "POST" {
                 Reply::Raw(response(200, "stored"))
@@ -35,7 +35,7 @@ fn two_hundred_mib_each_way_with_flat_memory() {
                 Reply::Stream(BODY)
             }
         });
-        let gw = TestGateway::proxy_to(up.addr, "[limits]\nmax-body-size = \"1GiB\"", epoll);
+        let gw = TestGateway::proxy_to(up.addr, "[limits]\nmax-body-size = \"1GiB\"", driver);
         // Warm up pools and threads before the baseline.
         let mut c = gw.client();
         c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx");
@@ -83,7 +83,7 @@ fn two_hundred_mib_each_way_with_flat_memory() {
         let r = c.read_response(false).expect("upload response");
         assert_eq!(r.text(), "stored");
         let growth = peak.saturating_sub(before);
-        eprintln!("epoll={epoll}: RSS before {before} peak {peak} growth {growth}");
+        eprintln!("driver={driver}: RSS before {before} peak {peak} growth {growth}");
         assert!(
             growth < FLAT,
             "RSS grew by {growth} bytes while streaming 2×200 MiB"

@@ -23,7 +23,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::error::Reporter;
-use crate::model::{Config, Limits, Listener, Server, Upstream, Workers};
+use crate::model::{Config, Driver, Limits, Listener, Server, Upstream, Workers};
 use crate::raw::{Item, RawDocument, RawLimits, RawListener, RawServer, RawUpstream, Scalar};
 use crate::units;
 
@@ -64,7 +64,7 @@ const WEIGHT: RangeInclusive<i64> = 1..=10_000;
 /// reported (by `parse` or here).
 pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config> {
     let workers = workers(doc.workers.as_ref(), r);
-    let force_epoll = doc.force_epoll.is_some_and(Spanned::into_inner);
+    let driver = driver(doc.driver.as_ref(), r);
     // Zero is allowed: it means "close connections at once on shutdown".
     let drain_timeout = doc
         .drain_timeout
@@ -98,13 +98,31 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
     }
     Some(Config {
         workers: workers?,
-        force_epoll,
+        driver: driver?,
         drain_timeout: drain_timeout?,
         limits: limits?,
         listeners: listeners?,
         upstreams: upstreams?,
         routes: routes?,
     })
+}
+
+fn driver(value: Option<&Spanned<String>>, r: &mut Reporter<'_>) -> Option<Driver> {
+    let Some(value) = value else {
+        return Some(Driver::default());
+    };
+    match value.get_ref().as_str() {
+        "epoll" => Some(Driver::Epoll),
+        "io_uring" => Some(Driver::IoUring),
+        other => {
+            r.error(
+                "driver",
+                Some(value.span()),
+                format!("expected \"epoll\" or \"io_uring\", found {other:?}"),
+            );
+            None
+        }
+    }
 }
 
 fn workers(value: Option<&Spanned<Scalar>>, r: &mut Reporter<'_>) -> Option<Workers> {

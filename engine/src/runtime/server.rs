@@ -82,7 +82,7 @@ impl Server {
             addrs.push(address);
         }
 
-        let force_epoll = config.force_epoll;
+        let driver = config.driver;
         let drain = config.drain_timeout;
         let snapshot = Arc::new(Snapshot::compile(config, 1));
         let control = Arc::new(Control::default());
@@ -101,7 +101,7 @@ impl Server {
                 stats: s,
                 control: control.clone(),
                 hooks: hooks.clone(),
-                force_epoll,
+                driver,
             };
             let tx = ready_tx.clone();
             let t = std::thread::Builder::new()

@@ -18,6 +18,7 @@ use std::time::Duration;
 use monoio::net::TcpListener;
 use monoio::time::TimeDriver;
 use monoio::{FusionDriver, FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
+use ringway_config::Driver;
 
 use crate::io::Pool;
 use crate::proxy::conn;
@@ -93,19 +94,41 @@ pub struct Spec {
     pub stats: Arc<WorkerStats>,
     pub control: Arc<Control>,
     pub hooks: Arc<Hooks>,
-    pub force_epoll: bool,
+    pub driver: Driver,
 }
 
 type Runtime = FusionRuntime<TimeDriver<IoUringDriver>, TimeDriver<LegacyDriver>>;
 
-fn build_runtime(force_epoll: bool) -> std::io::Result<Runtime> {
-    if force_epoll {
-        let rt = RuntimeBuilder::<LegacyDriver>::new()
-            .enable_timer()
-            .build()?;
-        Ok(FusionRuntime::Legacy(rt))
-    } else {
-        RuntimeBuilder::<FusionDriver>::new().enable_timer().build()
+/// Builds the worker's runtime. `io_uring` goes through monoio's
+/// FusionDriver, which falls back to epoll where the kernel refuses
+/// io_uring (or `MONOIO_FORCE_LEGACY_DRIVER=1` says so).
+fn build_runtime(driver: Driver) -> std::io::Result<Runtime> {
+    match driver {
+        Driver::Epoll => {
+            let rt = RuntimeBuilder::<LegacyDriver>::new()
+                .enable_timer()
+                .build()?;
+            Ok(FusionRuntime::Legacy(rt))
+        }
+        Driver::IoUring => {
+            // Cooperative task running: completions are processed when the
+            // worker next enters the kernel instead of interrupting it with
+            // an IPI. Measured on the benchmark machine (2 vCPU, kernel
+            // 6.18, proxied 12-byte responses): 16.3 → 10.6 µs CPU per
+            // request. Needs Linux 5.19; older kernels get the default ring.
+            let mut b = io_uring::IoUring::builder();
+            b.setup_coop_taskrun().setup_taskrun_flag();
+            match RuntimeBuilder::<FusionDriver>::new()
+                .uring_builder(b)
+                .enable_timer()
+                .build()
+            {
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    RuntimeBuilder::<FusionDriver>::new().enable_timer().build()
+                }
+                built => built,
+            }
+        }
     }
 }
 
@@ -115,7 +138,7 @@ pub fn run(spec: Spec, ready: impl FnOnce(Result<WorkerInfo, String>)) {
     if let Err(e) = monoio::utils::bind_to_cpu_set([spec.cpu]) {
         tracing::warn!(worker = spec.id, cpu = spec.cpu, error = ?e, "could not pin worker");
     }
-    let mut rt = match build_runtime(spec.force_epoll) {
+    let mut rt = match build_runtime(spec.driver) {
         Ok(rt) => rt,
         Err(e) => return ready(Err(format!("worker {}: runtime: {e}", spec.id))),
     };

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use ringway::{Hooks, Server};
 use ringway_config::Config;
 
-/// Both drivers: io_uring (when the kernel allows) and epoll.
-pub const DRIVERS: [bool; 2] = [false, true];
+/// Both drivers, as `driver` config values: io_uring (where the kernel
+/// allows it) and epoll.
+pub const DRIVERS: [&str; 2] = ["io_uring", "epoll"];
 
 /// A request as the upstream saw it.
 #[derive(Debug, Clone, Default)]
@@ -261,14 +262,14 @@ pub struct TestGateway {
 
 impl TestGateway {
     /// `toml` is a config without `[[listeners]]`; one is added on
-    /// 127.0.0.1:0, with `force-epoll` set from `epoll`.
-    pub fn start(toml: &str, epoll: bool) -> TestGateway {
-        TestGateway::start_with(toml, epoll, Hooks::default())
+    /// 127.0.0.1:0, with `driver` set to `driver`.
+    pub fn start(toml: &str, driver: &str) -> TestGateway {
+        TestGateway::start_with(toml, driver, Hooks::default())
     }
 
-    pub fn start_with(toml: &str, epoll: bool, hooks: Hooks) -> TestGateway {
+    pub fn start_with(toml: &str, driver: &str, hooks: Hooks) -> TestGateway {
         let src =
-            format!("force-epoll = {epoll}\n{toml}\n[[listeners]]\naddress = \"127.0.0.1:0\"\n");
+            format!("driver = \"{driver}\"\n{toml}\n[[listeners]]\naddress = \"127.0.0.1:0\"\n");
         let config = Config::from_toml_str(&src)
             .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n---\n{src}"));
         let server = Server::start_with(config, hooks).expect("gateway starts");
@@ -280,7 +281,7 @@ impl TestGateway {
     }
 
     /// A config proxying everything to `upstream`, plus extra top-level TOML.
-    pub fn proxy_to(upstream: SocketAddr, extra: &str, epoll: bool) -> TestGateway {
+    pub fn proxy_to(upstream: SocketAddr, extra: &str, driver: &str) -> TestGateway {
         let workers = if extra.contains("workers") {
             ""
         } else {
@@ -290,7 +291,7 @@ impl TestGateway {
             "{workers}\n{extra}\n[[upstreams]]\nname = \"up\"\nservers = [\"{upstream}\"]\n\
              [[routes]]\nname = \"all\"\nupstream = \"up\"\n"
         );
-        TestGateway::start(&toml, epoll)
+        TestGateway::start(&toml, driver)
     }
 
     pub fn client(&self) -> TestClient {
