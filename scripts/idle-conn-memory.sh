@@ -36,12 +36,14 @@
 #   SETTLE       seconds to wait before measuring     (default 2)
 #   NOFILE       open-files limit to ask for          (default 65536; capped
 #                at the hard limit, which a container may set lower)
+#   RINGWAY_DRIVER  ringway's I/O driver: io_uring or epoll (default io_uring)
 #   KEEP_TMP=1   keep the temp dir (configs, logs)
 #
 # Only 127.0.0.1 is used; ports are picked by asking the OS for free ones.
 set -euo pipefail
 
 CONNS=${CONNS:-10000}
+RINGWAY_DRIVER=${RINGWAY_DRIVER:-io_uring}
 SETTLE=${SETTLE:-2}
 NOFILE=${NOFILE:-65536}
 TARGET_BYTES=4096   # goal for ringway: at most this many bytes per idle connection
@@ -247,6 +249,7 @@ measure() {
 
 cat >"$TMP/ringway.toml" <<EOF
 workers = 1
+driver = "$RINGWAY_DRIVER"
 
 [limits]
 keepalive-timeout = "300s"
