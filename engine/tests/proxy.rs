@@ -472,3 +472,34 @@ fn upstream_connect_timeout_is_504() {
         gw.wait_for("504 counted", |t| t.upstream_504 == 1);
     }
 }
+
+#[test]
+fn idle_upstream_connections_expire_and_the_pool_is_bounded() {
+    for driver in DRIVERS {
+        let up = TestUpstream::ok("ok");
+        let gw = TestGateway::proxy_to(
+            up.addr,
+            "workers = 1\n[limits]\nupstream-idle-timeout = \"100ms\"",
+            driver,
+        );
+        let mut c = gw.client();
+        assert_eq!(c.get("/").status, 200);
+        // The pooled connection is closed by the gateway once idle too long.
+        wait_until("idle upstream connection closed", || up.closed_count() == 1);
+        assert_eq!(c.get("/").status, 200);
+        assert_eq!(up.connection_count(), 2);
+
+        // upstream-max-idle = 0: nothing is pooled, a connection per request.
+        let up = TestUpstream::ok("ok");
+        let gw = TestGateway::proxy_to(
+            up.addr,
+            "workers = 1\n[limits]\nupstream-max-idle = 0",
+            driver,
+        );
+        let mut c = gw.client();
+        for _ in 0..3 {
+            assert_eq!(c.get("/").status, 200);
+        }
+        assert_eq!(up.connection_count(), 3);
+    }
+}

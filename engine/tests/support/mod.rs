@@ -65,6 +65,8 @@ type Handler = dyn Fn(&Seen) -> Reply + Send + Sync;
 pub struct TestUpstream {
     pub addr: SocketAddr,
     pub connections: Arc<AtomicUsize>,
+    /// Connections that have ended (EOF from the gateway, or closed here).
+    pub closed: Arc<AtomicUsize>,
     pub requests: Arc<AtomicUsize>,
     pub seen: Arc<Mutex<Vec<Seen>>>,
 }
@@ -74,21 +76,31 @@ impl TestUpstream {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
         let addr = listener.local_addr().expect("addr");
         let connections = Arc::new(AtomicUsize::new(0));
+        let closed = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Handler> = Arc::new(handler);
-        let (c, r, s) = (connections.clone(), requests.clone(), seen.clone());
+        let (c, r, s, d) = (
+            connections.clone(),
+            requests.clone(),
+            seen.clone(),
+            closed.clone(),
+        );
         thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 c.fetch_add(1, Ordering::SeqCst);
-                let (h, r, s) = (handler.clone(), r.clone(), s.clone());
-                thread::spawn(move || serve_upstream(stream, &*h, &r, &s));
+                let (h, r, s, d) = (handler.clone(), r.clone(), s.clone(), d.clone());
+                thread::spawn(move || {
+                    serve_upstream(stream, &*h, &r, &s);
+                    d.fetch_add(1, Ordering::SeqCst);
+                });
             }
         });
         TestUpstream {
             addr,
             connections,
+            closed,
             requests,
             seen,
         }
@@ -114,6 +126,10 @@ impl TestUpstream {
 
     pub fn connection_count(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn closed_count(&self) -> usize {
+        self.closed.load(Ordering::SeqCst)
     }
 }
 
