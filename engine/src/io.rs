@@ -108,6 +108,10 @@ impl Pool {
     }
 
     pub fn put_headers(&self, mut h: Vec<Header>) {
+        if h.capacity() == 0 {
+            // A list whose storage moved into a parsed head: nothing to keep.
+            return;
+        }
         h.clear();
         let mut pool = self.headers.borrow_mut();
         if pool.len() < POOL_MAX {

@@ -5,6 +5,7 @@
 //! rebuilds it only when the wall-clock second changes.
 
 use std::cell::RefCell;
+use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n` is 37 bytes.
@@ -29,9 +30,12 @@ pub fn append_date_line(out: &mut bytes::BytesMut) {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.second != second {
-            let text = format!("Date: {}\r\n", httpdate::fmt_http_date(now));
-            if text.len() == LINE_LEN {
-                c.line.copy_from_slice(text.as_bytes());
+            // Formatted in place: no allocation even once a second.
+            let mut line = [0u8; LINE_LEN];
+            let mut cursor = &mut line[..];
+            let written = write!(cursor, "Date: {}\r\n", httpdate::HttpDate::from(now));
+            if written.is_ok() && cursor.is_empty() {
+                c.line = line;
                 c.second = second;
             }
         }

@@ -1,0 +1,104 @@
+//! Steady-state requests allocate nothing on the worker threads.
+//!
+//! A counting global allocator tallies the allocations made on threads
+//! named `ringway-w*` (the workers). After a warm-up that fills the pools,
+//! a thousand more keep-alive requests — answered by the built-in responder
+//! and proxied to an upstream — must not allocate at all.
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use support::*;
+
+struct Counting;
+
+static WORKER_ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// 0 unknown, 1 worker, 2 other, 3 being decided.
+    static KIND: Cell<u8> = const { Cell::new(0) };
+}
+
+fn on_worker() -> bool {
+    KIND.with(|k| match k.get() {
+        1 => true,
+        2 | 3 => false,
+        _ => {
+            k.set(3);
+            let worker = std::thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("ringway-w"));
+            k.set(if worker { 1 } else { 2 });
+            worker
+        }
+    })
+}
+
+// SAFETY: defers every operation to the system allocator unchanged; the
+// counting touches only an atomic and a const-initialised thread local.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if on_worker() {
+            WORKER_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if on_worker() {
+            WORKER_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> u64 {
+    WORKER_ALLOCS.load(Ordering::Relaxed)
+}
+
+#[test]
+fn steady_state_requests_do_not_allocate() {
+    for driver in DRIVERS {
+        let up = TestUpstream::ok("hello world\n");
+        let toml = format!(
+            "workers = 1\n[[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n\
+             [[routes]]\npath-prefix = \"/proxy/\"\nupstream = \"up\"\n\
+             [[routes]]\npath = \"/local\"\n[routes.respond]\nbody = \"hi\"\n",
+            up.addr
+        );
+        let gw = TestGateway::start(&toml, driver);
+        let mut c = gw.client();
+        let post = b"POST /proxy/p HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
+        let round = |c: &mut TestClient| {
+            assert_eq!(c.get("/local").status, 200);
+            assert_eq!(c.get("/proxy/x?y=1").status, 200);
+            c.send(post);
+            assert_eq!(c.read_response(false).expect("post").status, 200);
+        };
+        for _ in 0..200 {
+            round(&mut c);
+        }
+        let before = allocs();
+        for _ in 0..1000 {
+            round(&mut c);
+        }
+        let during = allocs() - before;
+        assert_eq!(
+            during, 0,
+            "driver={driver}: {during} allocations on the worker over 3000 requests"
+        );
+    }
+}
