@@ -73,6 +73,10 @@ pub struct Limits {
     /// `response-head-timeout`: time from sending a request upstream to
     /// receiving the response head; 504 after.
     pub response_head_timeout: Duration,
+    /// `send-timeout`: longest wait for a client or upstream to accept more
+    /// bytes of a head or body being written to it; the connection is
+    /// closed after (504 if the upstream stalls before a response).
+    pub send_timeout: Duration,
     /// `upstream-idle-timeout`: how long an idle pooled upstream connection
     /// is kept.
     pub upstream_idle_timeout: Duration,

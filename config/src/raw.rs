@@ -31,6 +31,7 @@ pub(crate) struct RawLimits {
     pub(crate) keepalive_timeout: Option<Spanned<Scalar>>,
     pub(crate) connect_timeout: Option<Spanned<Scalar>>,
     pub(crate) response_head_timeout: Option<Spanned<Scalar>>,
+    pub(crate) send_timeout: Option<Spanned<Scalar>>,
     pub(crate) upstream_idle_timeout: Option<Spanned<Scalar>>,
     pub(crate) upstream_max_idle: Option<Spanned<Scalar>>,
 }

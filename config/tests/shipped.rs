@@ -113,6 +113,7 @@ fn example_config_documents_every_key() {
         "keepalive-timeout =",
         "connect-timeout =",
         "response-head-timeout =",
+        "send-timeout =",
         "upstream-idle-timeout =",
         "upstream-max-idle =",
         "[[listeners]]",

@@ -34,6 +34,7 @@ fn minimal_config_gets_every_default() {
     assert_eq!(l.keepalive_timeout, Duration::from_secs(60));
     assert_eq!(l.connect_timeout, Duration::from_secs(3));
     assert_eq!(l.response_head_timeout, Duration::from_secs(30));
+    assert_eq!(l.send_timeout, Duration::from_secs(30));
     assert_eq!(l.upstream_idle_timeout, Duration::from_secs(60));
     assert_eq!(l.upstream_max_idle, 64);
 

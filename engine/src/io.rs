@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use monoio::buf::IoBufMut;
@@ -16,6 +17,8 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use crate::http::head::Header;
+use crate::runtime::deadline::Deadlines;
+use crate::runtime::worker::Worker;
 
 /// A bidirectional byte stream a connection can run over.
 pub trait Transport: AsyncReadRent + AsyncWriteRent {
@@ -138,11 +141,62 @@ pub async fn read_more<S: AsyncReadRent>(io: &mut S, buf: &mut BytesMut) -> io::
     res
 }
 
-/// Writes all of `buf` and clears it, keeping its allocation.
-pub async fn write_all_buf<S: AsyncWriteRent>(io: &mut S, buf: &mut BytesMut) -> io::Result<()> {
+/// How long a peer may take to accept what we write to it.
+#[derive(Clone, Copy)]
+pub struct SendLimit<'a> {
+    pub deadlines: &'a Deadlines,
+    pub limit: Duration,
+}
+
+impl<'a> SendLimit<'a> {
+    /// The worker's deadlines with the configured `send-timeout`.
+    pub fn of(w: &'a Worker) -> SendLimit<'a> {
+        SendLimit {
+            deadlines: &w.deadlines,
+            limit: w.snapshot.config.limits.send_timeout,
+        }
+    }
+}
+
+/// Writes all of `buf` and clears it, keeping its allocation. A peer that
+/// accepts nothing for `send.limit` gets `TimedOut` (and the buffer is
+/// lost with the dropped write).
+pub async fn write_all_buf<S: AsyncWriteRent>(
+    io: &mut S,
+    buf: &mut BytesMut,
+    send: SendLimit<'_>,
+) -> io::Result<()> {
     let owned = std::mem::take(buf);
-    let (res, mut owned) = io.write_all(owned).await;
-    owned.clear();
-    *buf = owned;
-    res.map(|_| ())
+    match send
+        .deadlines
+        .within_for(send.limit, io.write_all(owned))
+        .await
+    {
+        Ok((res, mut owned)) => {
+            owned.clear();
+            *buf = owned;
+            res.map(|_| ())
+        }
+        Err(_) => Err(io::ErrorKind::TimedOut.into()),
+    }
+}
+
+/// Like [`write_all_buf`], but leaves the bytes in `buf` (for a resend).
+pub async fn write_all_keep<S: AsyncWriteRent>(
+    io: &mut S,
+    buf: &mut BytesMut,
+    send: SendLimit<'_>,
+) -> io::Result<()> {
+    let owned = std::mem::take(buf);
+    match send
+        .deadlines
+        .within_for(send.limit, io.write_all(owned))
+        .await
+    {
+        Ok((res, owned)) => {
+            *buf = owned;
+            res.map(|_| ())
+        }
+        Err(_) => Err(io::ErrorKind::TimedOut.into()),
+    }
 }

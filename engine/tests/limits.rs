@@ -190,3 +190,41 @@ fn rejections_do_not_disturb_other_connections() {
         assert_eq!(good.get("/").status, 200);
     }
 }
+
+#[test]
+fn head_error_answers_carry_no_body() {
+    for driver in DRIVERS {
+        let gw = TestGateway::start(
+            "[[routes]]\npath = \"/r\"\n[routes.respond]\nbody = \"r\"\n",
+            driver,
+        );
+        let mut c = gw.client();
+        c.send(b"HEAD /nope HTTP/1.1\r\nHost: t\r\n\r\n");
+        let r = c.read_response(true).expect("404");
+        assert_eq!(r.status, 404);
+        // Nothing stray follows: the next response lines up.
+        assert_eq!(c.get("/r").text(), "r");
+    }
+}
+
+#[test]
+fn an_over_limit_upload_still_gets_its_413() {
+    for driver in DRIVERS {
+        let up = TestUpstream::ok("ok");
+        let gw = gateway(driver, &up);
+        let mut c = gw.client();
+        // The client sends its whole (refused) body before reading: the
+        // gateway must not reset the connection under it.
+        let body = vec![b'x'; 256 * 1024];
+        c.send(
+            format!(
+                "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        let _ = std::io::Write::write_all(&mut c.stream, &body);
+        let r = c.read_response(false).expect("413 arrives");
+        assert_eq!(r.status, 413);
+    }
+}

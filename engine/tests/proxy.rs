@@ -390,7 +390,7 @@ fn upstream_reset_mid_response_truncates_and_closes() {
 }
 
 #[test]
-fn stale_pooled_connection_is_retried_once_for_idempotent_requests() {
+fn dead_pooled_connections_are_replaced_without_failing_requests() {
     for driver in DRIVERS {
         // The upstream answers, then closes every connection: the pooled
         // connection is dead when the next request takes it.
@@ -406,7 +406,9 @@ fn stale_pooled_connection_is_retried_once_for_idempotent_requests() {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert_eq!(up.request_count(), 5);
-        gw.wait_for("retries counted", |t| t.upstream_retries >= 1);
+        // Each dead pooled connection was noticed (before sending, or by
+        // the retry) and replaced.
+        assert_eq!(up.connection_count(), 5);
     }
 }
 
@@ -501,5 +503,129 @@ fn idle_upstream_connections_expire_and_the_pool_is_bounded() {
             assert_eq!(c.get("/").status, 200);
         }
         assert_eq!(up.connection_count(), 3);
+    }
+}
+
+#[test]
+fn late_bytes_on_an_idle_upstream_connection_never_reach_another_client() {
+    for driver in DRIVERS {
+        // `/extra` is answered, then a stray second response follows a
+        // moment later on the same connection.
+        let up = TestUpstream::start(|req| match req.target.as_str() {
+            "/extra" => Reply::Then(
+                response(200, "ok"),
+                Duration::from_millis(50),
+                response(200, "STALE"),
+            ),
+            path => Reply::Raw(response(200, path)),
+        });
+        let gw = TestGateway::proxy_to(up.addr, "workers = 1", driver);
+        assert_eq!(gw.client().get("/extra").text(), "ok");
+        wait_until("stray bytes sent", || up.stray_sent());
+        // A later request from another client must not get the stray
+        // response, nor anything after be off by one.
+        let mut c = gw.client();
+        for path in ["/a", "/b", "/c"] {
+            assert_eq!(c.get(path).text(), path);
+        }
+    }
+}
+
+#[test]
+fn post_after_the_upstream_closed_its_idle_connection_succeeds() {
+    for driver in DRIVERS {
+        let up = TestUpstream::start(|req| {
+            Reply::RawClose(response(200, &format!("{} {}", req.method, req.target)).to_vec())
+        });
+        let gw = TestGateway::proxy_to(up.addr, "workers = 1", driver);
+        let mut c = gw.client();
+        let post = |c: &mut TestClient, path: &str| {
+            c.send(
+                format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
+                    .as_bytes(),
+            );
+            c.read_response(false).expect("response")
+        };
+        assert_eq!(post(&mut c, "/p1").text(), "POST /p1");
+        wait_until("upstream closed", || up.closed_count() == 1);
+        // The pooled connection is dead; a POST cannot be retried, so the
+        // gateway must notice before sending.
+        let r = post(&mut c, "/p2");
+        assert_eq!((r.status, r.text().as_str()), (200, "POST /p2"));
+    }
+}
+
+#[test]
+fn upstream_status_line_without_reason_is_relayed() {
+    for driver in DRIVERS {
+        let up = TestUpstream::start(|req| {
+            Reply::Raw(match req.target.as_str() {
+                "/noreason" => b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+                _ => "HTTP/1.1 200 \u{d6}l\u{e9}\r\nContent-Length: 2\r\n\r\nok"
+                    .as_bytes()
+                    .to_vec(),
+            })
+        });
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
+        let mut c = gw.client();
+        assert_eq!(c.get("/noreason").text(), "ok");
+        assert_eq!(c.get("/utf8").text(), "ok");
+        assert_eq!(gw.totals().panics, 0);
+    }
+}
+
+#[test]
+fn connection_header_cannot_strip_forwarding_headers() {
+    for driver in DRIVERS {
+        let up = TestUpstream::ok("ok");
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
+        let mut c = gw.client();
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 1.2.3.4\r\nVia: 1.1 x\r\nConnection: X-Forwarded-For, Via\r\n\r\n");
+        assert_eq!(c.read_response(false).expect("response").status, 200);
+        let seen = up.last();
+        assert_eq!(seen.header("x-forwarded-for"), Some("1.2.3.4, 127.0.0.1"));
+        assert_eq!(seen.header("via"), Some("1.1 x, 1.1 ringway"));
+    }
+}
+
+#[test]
+fn explicit_zero_content_length_is_forwarded() {
+    for driver in DRIVERS {
+        let up = TestUpstream::ok("ok");
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
+        let mut c = gw.client();
+        c.send(b"POST /cl0 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(c.read_response(false).expect("response").status, 200);
+        assert_eq!(up.last().header("content-length"), Some("0"));
+    }
+}
+
+#[test]
+fn no_content_response_loses_its_content_length() {
+    for driver in DRIVERS {
+        let up = TestUpstream::start(|_| {
+            Reply::Raw(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n".to_vec())
+        });
+        let gw = TestGateway::proxy_to(up.addr, "", driver);
+        let r = gw.client().get("/");
+        assert_eq!(r.status, 204);
+        assert_eq!(r.header("content-length"), None);
+    }
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_after_send_timeout() {
+    for driver in DRIVERS {
+        let up = TestUpstream::start(|_| Reply::Stream(256 << 20));
+        let gw = TestGateway::proxy_to(up.addr, "[limits]\nsend-timeout = \"300ms\"", driver);
+        let c = gw.client();
+        socket2::SockRef::from(&c.stream)
+            .set_recv_buffer_size(4096)
+            .expect("rcvbuf");
+        let mut c = c;
+        c.send(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+        // Never read: the gateway's writes stall, it gives up, and the
+        // upstream connection is closed with it.
+        wait_until("upstream connection closed", || up.closed_count() == 1);
     }
 }

@@ -41,6 +41,7 @@ mod defaults {
     pub(super) const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
     pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
     pub(super) const RESPONSE_HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+    pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(30);
     pub(super) const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
     pub(super) const UPSTREAM_MAX_IDLE: i64 = 64;
 }
@@ -369,6 +370,7 @@ fn limits(raw: Option<&Spanned<RawLimits>>, r: &mut Reporter<'_>) -> Option<Limi
         defaults::RESPONSE_HEAD_TIMEOUT,
         r,
     );
+    let send_timeout = timeout_or(&l.send_timeout, "send-timeout", defaults::SEND_TIMEOUT, r);
     let upstream_idle_timeout = timeout_or(
         &l.upstream_idle_timeout,
         "upstream-idle-timeout",
@@ -410,6 +412,7 @@ fn limits(raw: Option<&Spanned<RawLimits>>, r: &mut Reporter<'_>) -> Option<Limi
         keepalive_timeout: keepalive_timeout?,
         connect_timeout: connect_timeout?,
         response_head_timeout: response_head_timeout?,
+        send_timeout: send_timeout?,
         upstream_idle_timeout: upstream_idle_timeout?,
         upstream_max_idle: usize::try_from(upstream_max_idle?).ok()?,
     })

@@ -50,9 +50,17 @@ enum State {
     Size {
         digits: u8,
     },
-    /// After the size: optional extensions up to CR.
-    Ext {
-        quoted: bool,
+    /// After the size or an extension: BWS, then `;` or CR.
+    AfterItem,
+    /// After `;`: BWS, then an extension name.
+    ExtNameStart,
+    ExtName,
+    /// After an extension name: BWS, then `=`, `;` or CR.
+    AfterName,
+    /// After `=`: BWS, then a token or a quoted string.
+    ExtValueStart,
+    ExtToken,
+    ExtQuoted {
         escape: bool,
     },
     SizeLf,
@@ -176,39 +184,82 @@ impl ChunkedDecoder {
                 } else {
                     match b {
                         b'\r' => self.state = State::SizeLf,
-                        b';' | b' ' | b'\t' => {
-                            self.state = State::Ext {
-                                quoted: false,
-                                escape: false,
-                            }
-                        }
+                        b';' => self.state = State::ExtNameStart,
+                        b' ' | b'\t' => self.state = State::AfterItem,
                         _ => return Err(ChunkError::BadSize),
                     }
                 }
             }
-            State::Ext { quoted, escape } => {
+            // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] )
+            State::AfterItem => {
                 self.line_byte()?;
-                if b == b'\r' && !quoted {
-                    self.state = State::SizeLf;
-                } else if !is_field_byte(b) {
+                self.state = match b {
+                    b' ' | b'\t' => State::AfterItem,
+                    b';' => State::ExtNameStart,
+                    b'\r' => State::SizeLf,
+                    _ => return Err(ChunkError::BadExtension),
+                };
+            }
+            State::ExtNameStart => {
+                self.line_byte()?;
+                self.state = match b {
+                    b' ' | b'\t' => State::ExtNameStart,
+                    b if is_token_byte(b) => State::ExtName,
+                    _ => return Err(ChunkError::BadExtension),
+                };
+            }
+            State::ExtName => {
+                self.line_byte()?;
+                self.state = match b {
+                    b if is_token_byte(b) => State::ExtName,
+                    b'=' => State::ExtValueStart,
+                    b' ' | b'\t' => State::AfterName,
+                    b';' => State::ExtNameStart,
+                    b'\r' => State::SizeLf,
+                    _ => return Err(ChunkError::BadExtension),
+                };
+            }
+            State::AfterName => {
+                self.line_byte()?;
+                self.state = match b {
+                    b' ' | b'\t' => State::AfterName,
+                    b'=' => State::ExtValueStart,
+                    b';' => State::ExtNameStart,
+                    b'\r' => State::SizeLf,
+                    _ => return Err(ChunkError::BadExtension),
+                };
+            }
+            State::ExtValueStart => {
+                self.line_byte()?;
+                self.state = match b {
+                    b' ' | b'\t' => State::ExtValueStart,
+                    b'"' => State::ExtQuoted { escape: false },
+                    b if is_token_byte(b) => State::ExtToken,
+                    _ => return Err(ChunkError::BadExtension),
+                };
+            }
+            State::ExtToken => {
+                self.line_byte()?;
+                self.state = match b {
+                    b if is_token_byte(b) => State::ExtToken,
+                    b' ' | b'\t' => State::AfterItem,
+                    b';' => State::ExtNameStart,
+                    b'\r' => State::SizeLf,
+                    _ => return Err(ChunkError::BadExtension),
+                };
+            }
+            State::ExtQuoted { escape } => {
+                self.line_byte()?;
+                // qdtext and quoted-pair: field bytes other than controls.
+                if !is_field_byte(b) {
                     return Err(ChunkError::BadExtension);
-                } else if quoted {
-                    let (q, e) = match (escape, b) {
-                        (true, _) => (true, false),
-                        (false, b'\\') => (true, true),
-                        (false, b'"') => (false, false),
-                        _ => (true, false),
-                    };
-                    self.state = State::Ext {
-                        quoted: q,
-                        escape: e,
-                    };
-                } else if b == b'"' {
-                    self.state = State::Ext {
-                        quoted: true,
-                        escape: false,
-                    };
                 }
+                self.state = match (escape, b) {
+                    (true, _) => State::ExtQuoted { escape: false },
+                    (false, b'\\') => State::ExtQuoted { escape: true },
+                    (false, b'"') => State::AfterItem,
+                    _ => State::ExtQuoted { escape: false },
+                };
             }
             State::SizeLf => {
                 if b != b'\n' {
@@ -350,6 +401,8 @@ mod tests {
             (b"5;ext=1\r\nhello\r\n0\r\n\r\n", b"hello"),
             (b"5;a=\"q;\\\"x\"\r\nhello\r\n0\r\n\r\n", b"hello"),
             (b"5 ;a\r\nhello\r\n0\r\n\r\n", b"hello"),
+            (b"5 ; a = b ; c\r\nhello\r\n0\r\n\r\n", b"hello"),
+            (b"5;a=\"\"\r\nhello\r\n0\r\n\r\n", b"hello"),
             (b"A\r\n0123456789\r\n0\r\n\r\n", b"0123456789"),
             (
                 b"3\r\nabc\r\n2\r\nde\r\n0\r\nX-T: v\r\nY: w\r\n\r\n",
@@ -372,6 +425,11 @@ mod tests {
             (b"5\r\nhello\rX", ChunkError::MissingCrlf),
             (b"10000000000000000\r\n", ChunkError::SizeOverflow),
             (b"5;a\x00\r\n", ChunkError::BadExtension),
+            (b"3 zz\r\nabc\r\n", ChunkError::BadExtension),
+            (b"0;\r\n\r\n", ChunkError::BadExtension),
+            (b"5;a=\r\nhello", ChunkError::BadExtension),
+            (b"5;a=b c\r\nhello", ChunkError::BadExtension),
+            (b"5;a=\"x\ny\"\r\n", ChunkError::BadExtension),
             (b"0\r\n bad: fold\r\n\r\n", ChunkError::BadTrailer),
             (b"0\r\nno-colon\r\n\r\n", ChunkError::BadTrailer),
             (b"0\r\nbad name: v\r\n\r\n", ChunkError::BadTrailer),

@@ -33,8 +33,16 @@ pub struct Span {
 }
 
 impl Span {
+    /// The span of `part` within `base`. httparse hands back slices of the
+    /// buffer, except for a few static defaults (an absent reason phrase is
+    /// `""`): anything outside `base` becomes an empty span.
     fn of(base: &[u8], part: &[u8]) -> Span {
-        let start = part.as_ptr() as usize - base.as_ptr() as usize;
+        let base_start = base.as_ptr() as usize;
+        let start = part.as_ptr() as usize;
+        if start < base_start || start + part.len() > base_start + base.len() {
+            return Span::default();
+        }
+        let start = start - base_start;
         Span {
             start: start as u32,
             end: (start + part.len()) as u32,
@@ -524,8 +532,10 @@ fn request_fields(
         }
         BodyKind::Chunked
     } else {
+        // An explicit `Content-Length: 0` is kept (and forwarded): some
+        // servers insist on a length for POST and PUT.
         match content_length {
-            Some(0) | None => BodyKind::None,
+            None => BodyKind::None,
             Some(n) => BodyKind::Length(n),
         }
     };
@@ -705,6 +715,12 @@ fn response_fields(
             "upstream transfer coding other than chunked",
         ));
     }
+    if te.is_some() && version == Version::Http10 {
+        // RFC 9112 §6.1: framing of such a message is faulty.
+        return Err(Error::bad_gateway(
+            "Transfer-Encoding in an HTTP/1.0 response",
+        ));
+    }
     let no_body = head_request || (100..200).contains(&code) || code == 204 || code == 304;
     let body = if no_body {
         BodyKind::None
@@ -777,7 +793,7 @@ mod tests {
         let cases: &[(&[u8], BodyKind, bool)] = &[
             (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n", BodyKind::Length(5), true),
             (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n", BodyKind::Length(5), true),
-            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", BodyKind::None, true),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", BodyKind::Length(0), true),
             (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", BodyKind::Chunked, true),
             (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n", BodyKind::Chunked, false),
             (b"GET / HTTP/1.0\r\n\r\n", BodyKind::None, false),
@@ -864,6 +880,18 @@ mod tests {
     }
 
     #[test]
+    fn missing_or_non_ascii_reason_is_an_empty_span() {
+        for input in [
+            &b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\n"[..],
+            b"HTTP/1.1 200 \xc3\x96l\xc3\xa9\r\n\r\n",
+        ] {
+            let r = res(input, false).expect("valid");
+            assert_eq!(r.status, 200);
+            assert_eq!(r.bytes(r.reason), b"");
+        }
+    }
+
+    #[test]
     fn response_framing_table() {
         let cases: &[(&[u8], bool, BodyKind, bool)] = &[
             (
@@ -941,6 +969,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n",
             b"HTTP/1.1 2000 OK\r\n\r\n",
             b"garbage\r\n\r\n",
+            b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
         ];
         for input in cases {
             let e = res(input, false).expect_err("rejected");

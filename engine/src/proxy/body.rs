@@ -11,10 +11,10 @@ use std::io;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
 use crate::http::chunked::{write_chunk_header, ChunkError, ChunkedDecoder};
-use crate::io::{read_more, write_all_buf, Pool};
+use crate::io::{read_more, write_all_buf, Pool, SendLimit};
 use crate::runtime::deadline::Deadlines;
 
 /// How the incoming body is delimited.
@@ -64,6 +64,8 @@ pub struct Copy<'a> {
     pub scratch: &'a mut BytesMut,
     /// The worker's deadlines, for the idle limit on each read.
     pub deadlines: &'a Deadlines,
+    /// Longest wait for the destination to accept each write.
+    pub send_limit: Duration,
     /// The worker's buffers: a head-sized source buffer is swapped for a
     /// body-sized one first.
     pub pool: &'a Pool,
@@ -90,8 +92,13 @@ impl Copy<'_> {
             idle,
             scratch,
             deadlines,
+            send_limit,
             pool,
         } = self;
+        let send_limit = SendLimit {
+            deadlines,
+            limit: send_limit,
+        };
         pool.upsize(buf);
         let mut remaining = match framing {
             Framing::Length(n) => n,
@@ -126,7 +133,7 @@ impl Copy<'_> {
                     let take = remaining.min(buf.len() as u64) as usize;
                     remaining -= take as u64;
                     total += take as u64;
-                    send(dst, buf, take, output).await?;
+                    send(dst, buf, take, output, send_limit).await?;
                 }
                 Framing::Chunked => {
                     let progress = if output == Output::Dechunk {
@@ -143,10 +150,12 @@ impl Copy<'_> {
                     if output == Output::Dechunk {
                         let _ = buf.split_to(progress.consumed);
                         if !scratch.is_empty() {
-                            write_all_buf(dst, scratch).await.map_err(CopyError::Sink)?;
+                            write_all_buf(dst, scratch, send_limit)
+                                .await
+                                .map_err(CopyError::Sink)?;
                         }
                     } else {
-                        send(dst, buf, progress.consumed, output).await?;
+                        send(dst, buf, progress.consumed, output, send_limit).await?;
                     }
                 }
                 Framing::UntilClose => {
@@ -156,10 +165,12 @@ impl Copy<'_> {
                         scratch.extend_from_slice(buf);
                         scratch.extend_from_slice(b"\r\n");
                         buf.clear();
-                        write_all_buf(dst, scratch).await.map_err(CopyError::Sink)?;
+                        write_all_buf(dst, scratch, send_limit)
+                            .await
+                            .map_err(CopyError::Sink)?;
                     } else {
                         let n = buf.len();
-                        send(dst, buf, n, output).await?;
+                        send(dst, buf, n, output, send_limit).await?;
                     }
                 }
             }
@@ -169,7 +180,9 @@ impl Copy<'_> {
         }
         if output == Output::Chunk {
             scratch.extend_from_slice(b"0\r\n\r\n");
-            write_all_buf(dst, scratch).await.map_err(CopyError::Sink)?;
+            write_all_buf(dst, scratch, send_limit)
+                .await
+                .map_err(CopyError::Sink)?;
         }
         Ok(total)
     }
@@ -183,6 +196,7 @@ async fn send<W: AsyncWriteRent>(
     buf: &mut BytesMut,
     n: usize,
     output: Output,
+    send_limit: SendLimit<'_>,
 ) -> Result<(), CopyError> {
     if n == 0 {
         return Ok(());
@@ -192,11 +206,14 @@ async fn send<W: AsyncWriteRent>(
         return Ok(());
     }
     if n == buf.len() {
-        return write_all_buf(dst, buf).await.map_err(CopyError::Sink);
+        return write_all_buf(dst, buf, send_limit)
+            .await
+            .map_err(CopyError::Sink);
     }
-    let front = buf.split_to(n);
-    let (res, _) = dst.write_all(front).await;
-    res.map(|_| ()).map_err(CopyError::Sink)
+    let mut front = buf.split_to(n);
+    write_all_buf(dst, &mut front, send_limit)
+        .await
+        .map_err(CopyError::Sink)
 }
 
 /// A sink that drops everything, for reading away a body nobody receives.

@@ -21,7 +21,7 @@ use ringway_config::Action;
 use crate::error::{Error, Kind, Side};
 use crate::http::head::{self, BodyKind, HeadLimits, Header, RequestHead, Version};
 use crate::http::{date, write};
-use crate::io::{read_more, write_all_buf, Transport};
+use crate::io::{read_more, write_all_buf, SendLimit, Transport};
 use crate::proxy::body::{Copy, Discard, Framing, Output};
 use crate::proxy::forward;
 use crate::router::Match;
@@ -48,6 +48,10 @@ pub struct Conn {
     pub headers: Vec<Header>,
     /// Bytes of the current head received so far (for 408 vs silent close).
     head_bytes: usize,
+    /// The request being answered is HEAD: answers carry no body.
+    pub head_request: bool,
+    /// Close lingering: unread request bytes may still be arriving.
+    linger: bool,
 }
 
 /// What the connection does next, decided while waiting for a head.
@@ -67,6 +71,10 @@ enum Step {
 /// alive at once (which the allocator then retains).
 const BUSY_WINDOW: Duration = Duration::from_millis(50);
 
+/// Longest lingering close, and most bytes read away during it.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_MAX: usize = 1 << 20;
+
 /// Serves a client connection until it closes, errs, or the worker drains.
 ///
 /// The connection future itself only waits and reads heads. Answering a
@@ -85,6 +93,8 @@ pub async fn serve<S: Transport + 'static>(w: Rc<Worker>, mut io: S, peer: Socke
         scratch: BytesMut::new(),
         headers: Vec::new(),
         head_bytes: 0,
+        head_request: false,
+        linger: false,
     };
     let mut busy = None;
     let mut first = true;
@@ -106,9 +116,15 @@ pub async fn serve<S: Transport + 'static>(w: Rc<Worker>, mut io: S, peer: Socke
         conn = c;
         io = i;
         busy = Some(boxed);
-        if next == Next::Close || conn.w.shutdown.is_fired() {
+        // On drain, requests already pipelined are still answered (each
+        // with `Connection: close` once the drain began); the next wait
+        // for a request sees the drain and closes.
+        if next == Next::Close {
             break;
         }
+    }
+    if conn.linger {
+        conn.linger(&mut io).await;
     }
     conn.release();
 }
@@ -131,6 +147,11 @@ impl Conn {
         first: bool,
         busy: &mut Option<B>,
     ) -> Step {
+        let header_read_timeout = self.w.snapshot.config.limits.header_read_timeout;
+        // A new connection's first head must be complete within one
+        // header-read-timeout of the accept, however the time splits
+        // between waiting for the first byte and reading the rest.
+        let accepted = Instant::now();
         if self.rbuf.is_empty() {
             self.release();
             if !self.wait_for_request(io, first, busy).await {
@@ -141,8 +162,7 @@ impl Conn {
         if self.wbuf.capacity() == 0 {
             self.wbuf = self.w.pool.head_buf();
         }
-        let limits = &self.w.snapshot.config.limits;
-        let deadline = Instant::now() + limits.header_read_timeout;
+        let deadline = if first { accepted } else { Instant::now() } + header_read_timeout;
         let w = self.w.clone();
         let reading = Self::read_head(
             &w,
@@ -154,11 +174,13 @@ impl Conn {
         match w.deadlines.within(deadline, reading).await {
             Ok(Ok(Some(head))) => {
                 w.stats.requests.inc();
+                self.head_request = head.method == head::Method::Head;
                 Step::Request(head)
             }
             Ok(Ok(None)) => Step::Close,
             Ok(Err(e)) => {
                 w.stats.requests.inc();
+                self.head_request = false;
                 Step::Reject(e)
             }
             Err(_) => {
@@ -166,6 +188,7 @@ impl Conn {
                 // that sent nothing is closed without an answer (readiness
                 // can be spurious); one stuck mid-head gets 408.
                 self.rbuf = BytesMut::new();
+                self.head_request = false;
                 if self.head_bytes > 0 {
                     w.stats.requests.inc();
                     Step::Reject(Error::new(
@@ -321,6 +344,7 @@ impl Conn {
             if head.expect_continue {
                 // The client waits before sending a body we do not need.
                 keep = false;
+                self.linger = true;
             } else if self.discard_body(io, head.body, limit).await.is_err() {
                 return self.finish(head, Next::Close);
             }
@@ -335,7 +359,10 @@ impl Conn {
             wbuf.extend_from_slice(&pre.body);
         }
         self.w.stats.response(pre.status);
-        let ok = write_all_buf(io, &mut self.wbuf).await.is_ok();
+        let w = self.w.clone();
+        let ok = write_all_buf(io, &mut self.wbuf, SendLimit::of(&w))
+            .await
+            .is_ok();
         let next = if ok && keep {
             Next::KeepAlive
         } else {
@@ -362,6 +389,7 @@ impl Conn {
             idle: self.w.snapshot.config.limits.header_read_timeout,
             scratch: &mut self.scratch,
             deadlines: &self.w.deadlines,
+            send_limit: self.w.snapshot.config.limits.send_timeout,
             pool: &self.w.pool,
         };
         copy.run(io, &mut self.rbuf, &mut Discard)
@@ -379,8 +407,13 @@ impl Conn {
         self.w.stats.rejection(status);
         self.w.stats.response(status);
         let keep = head.keep_alive && head.body == BodyKind::None && !self.w.shutdown.is_fired();
-        write::error_response(&mut self.wbuf, status, !keep);
-        let ok = write_all_buf(io, &mut self.wbuf).await.is_ok();
+        self.linger |= head.body != BodyKind::None;
+        let head_request = head.method == head::Method::Head;
+        write::error_response(&mut self.wbuf, status, !keep, head_request);
+        let w = self.w.clone();
+        let ok = write_all_buf(io, &mut self.wbuf, SendLimit::of(&w))
+            .await
+            .is_ok();
         self.finish(
             head,
             if ok && keep {
@@ -409,9 +442,39 @@ impl Conn {
         self.w.stats.rejection(status);
         self.w.stats.response(status);
         self.wbuf.clear();
-        write::error_response(&mut self.wbuf, status, true);
-        let _ = write_all_buf(io, &mut self.wbuf).await;
+        write::error_response(&mut self.wbuf, status, true, self.head_request);
+        let w = self.w.clone();
+        if write_all_buf(io, &mut self.wbuf, SendLimit::of(&w))
+            .await
+            .is_ok()
+        {
+            // The client may still be sending what we refused.
+            self.linger = true;
+        }
         Next::Close
+    }
+
+    /// Lingering close (as nginx does): after answering a request whose
+    /// body was not read, stop writing and read away what the client is
+    /// still sending, for a short while, so that our close does not reset
+    /// the connection (and discard our answer) while the client's data is
+    /// unread.
+    async fn linger<S: Transport>(&mut self, io: &mut S) {
+        if io.shutdown().await.is_err() {
+            return;
+        }
+        let w = self.w.clone();
+        let until = Instant::now() + LINGER_TIME;
+        let mut buf = w.pool.head_buf();
+        let mut drained = 0;
+        while drained < LINGER_MAX {
+            match w.deadlines.within(until, read_more(io, &mut buf)).await {
+                Ok(Ok(n)) if n > 0 => drained += n,
+                _ => return,
+            }
+            buf.clear();
+        }
+        w.pool.put_buf(buf);
     }
 
     /// Returns the head's span list to the connection for the next request.

@@ -17,14 +17,13 @@ use std::io;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use ringway_config::Route;
 
 use crate::error::{Error, Kind, Side};
 use crate::http::head::{self, BodyKind, Class, RequestHead, ResponseHead, Version};
 use crate::http::write;
-use crate::io::{read_more, write_all_buf, Transport};
+use crate::io::{read_more, write_all_buf, write_all_keep, SendLimit, Transport};
 use crate::proxy::body::{Copy, CopyError, Framing, Output};
 use crate::proxy::conn::{connection_line, Conn, Next};
 use crate::runtime::worker::Worker;
@@ -101,7 +100,11 @@ pub async fn forward<S: Transport>(
     let reusable = resp.reusable;
     conn.w.pool.put_headers(resp.into_headers());
     conn.w.stats.response(status);
-    if write_all_buf(io, &mut conn.wbuf).await.is_err() {
+    let w = conn.w.clone();
+    if write_all_buf(io, &mut conn.wbuf, SendLimit::of(&w))
+        .await
+        .is_err()
+    {
         conn.w.pool.put_buf(ubuf);
         return conn.finish(head, Next::Close);
     }
@@ -122,6 +125,7 @@ pub async fn forward<S: Transport>(
             idle: route.limits.response_head_timeout,
             scratch: &mut conn.scratch,
             deadlines: &conn.w.deadlines,
+            send_limit: conn.w.snapshot.config.limits.send_timeout,
             pool: &conn.w.pool,
         };
         if let Err(e) = copy.run(&mut up, &mut ubuf, io).await {
@@ -174,9 +178,17 @@ async fn exchange<S: Transport>(
         let can_retry = reused && retry_safe && attempt == 0;
 
         // Head (and coalesced body). The buffer comes back for a retry.
-        let (res, buf) = up.write_all(std::mem::take(&mut conn.wbuf)).await;
-        conn.wbuf = buf;
-        if res.is_err() {
+        let w = conn.w.clone();
+        let sent = write_all_keep(&mut up, &mut conn.wbuf, SendLimit::of(&w)).await;
+        if let Err(e) = sent {
+            if e.kind() == io::ErrorKind::TimedOut {
+                let e = Error::new(
+                    Kind::GatewayTimeout,
+                    Side::Upstream,
+                    "upstream send timeout",
+                );
+                return Exchange::Done(fail(conn, io, e).await);
+            }
             if can_retry {
                 conn.w.stats.upstream_retries.inc();
                 attempt += 1;
@@ -190,7 +202,10 @@ async fn exchange<S: Transport>(
         if body != BodyKind::None {
             if head.expect_continue && head.version == Version::Http11 {
                 let mut cont = BytesMut::from(&b"HTTP/1.1 100 Continue\r\n\r\n"[..]);
-                if write_all_buf(io, &mut cont).await.is_err() {
+                if write_all_buf(io, &mut cont, SendLimit::of(&w))
+                    .await
+                    .is_err()
+                {
                     return Exchange::Done(Next::Close);
                 }
             }
@@ -205,6 +220,7 @@ async fn exchange<S: Transport>(
                 idle: conn.w.snapshot.config.limits.header_read_timeout,
                 scratch: &mut conn.scratch,
                 deadlines: &conn.w.deadlines,
+                send_limit: conn.w.snapshot.config.limits.send_timeout,
                 pool: &conn.w.pool,
             };
             if let Err(e) = copy.run(io, &mut conn.rbuf, &mut up).await {
@@ -213,6 +229,11 @@ async fn exchange<S: Transport>(
                         Error::new(Kind::BodyTooLarge, Side::Downstream, "body over limit")
                     }
                     CopyError::Framing(f) => Error::bad_request(f.as_str()),
+                    CopyError::Sink(e) if e.kind() == io::ErrorKind::TimedOut => Error::new(
+                        Kind::GatewayTimeout,
+                        Side::Upstream,
+                        "upstream send timeout",
+                    ),
                     CopyError::Sink(_) => Error::bad_gateway("upstream write failed"),
                     CopyError::Source(_) => Error::client_gone("client body read failed"),
                     CopyError::SourceTimeout => {
@@ -223,7 +244,9 @@ async fn exchange<S: Transport>(
             }
         }
 
-        // Response head, skipping or relaying interim responses.
+        // Response head, skipping or relaying interim responses. Once an
+        // interim response reached the client, no retry may repeat it.
+        let mut relayed = false;
         let mut ubuf = conn.w.pool.buf();
         // One deadline for the final head, however many 1xx come first.
         let deadline = Instant::now() + route.limits.response_head_timeout;
@@ -237,7 +260,7 @@ async fn exchange<S: Transport>(
                 Ok(Ok(resp)) => resp,
                 Ok(Err(e)) => {
                     conn.w.pool.put_buf(ubuf);
-                    if can_retry && e.retryable {
+                    if can_retry && !relayed && e.retryable {
                         conn.w.stats.upstream_retries.inc();
                         attempt += 1;
                         break;
@@ -278,7 +301,12 @@ async fn exchange<S: Transport>(
                     Output::Same,
                 );
                 conn.w.stats.response(resp.status);
-                if write_all_buf(io, &mut conn.scratch).await.is_err() {
+                relayed = true;
+                let w = conn.w.clone();
+                if write_all_buf(io, &mut conn.scratch, SendLimit::of(&w))
+                    .await
+                    .is_err()
+                {
                     conn.w.pool.put_headers(resp.into_headers());
                     return Exchange::Done(Next::Close);
                 }
@@ -417,7 +445,10 @@ fn write_request_head(conn: &mut Conn, head: &RequestHead, route: &Route) {
             _ => {}
         }
         let name = head.bytes(h.name);
-        if head.has_connection_header && head.connection_lists(name) {
+        // Connection may name hop-by-hop extensions, never the fields this
+        // hop is bound to extend.
+        let ours = matches!(h.class, Class::XForwardedFor | Class::Via);
+        if !ours && head.has_connection_header && head.connection_lists(name) {
             continue;
         }
         if Some(i) == last_xff {
@@ -470,8 +501,11 @@ fn write_response_head(
     for (i, h) in resp.headers.iter().enumerate() {
         let value = resp.bytes(h.value);
         match h.class {
-            // A bodiless response keeps the length it announces (HEAD, 304).
-            Class::ContentLength if resp.body == BodyKind::None && !interim => {
+            // A bodiless response keeps the length it announces (HEAD,
+            // 304); 1xx and 204 must not carry one (RFC 9110 §8.6).
+            Class::ContentLength
+                if resp.body == BodyKind::None && !interim && resp.status != 204 =>
+            {
                 write::header(out, b"Content-Length", value);
                 continue;
             }
@@ -479,7 +513,8 @@ fn write_response_head(
             _ => {}
         }
         let name = resp.bytes(h.name);
-        if resp.has_connection_header && resp.connection_lists(name) {
+        let ours = h.class == Class::Via;
+        if !ours && resp.has_connection_header && resp.connection_lists(name) {
             continue;
         }
         if Some(i) == last_via {

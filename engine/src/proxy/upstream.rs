@@ -7,7 +7,9 @@
 //! idle past its time is closed on the next take or by the worker's sweep.
 
 use std::cell::{Cell, RefCell};
+use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
@@ -99,11 +101,12 @@ impl Upstreams {
         self.servers[server].address
     }
 
-    /// The most recently used idle connection that has not expired.
+    /// The most recently used idle connection that has not expired and is
+    /// still clean (see [`still_clean`]).
     pub fn take_idle(&self, server: usize) -> Option<TcpStream> {
         let mut idle = self.servers[server].idle.borrow_mut();
         while let Some(conn) = idle.pop() {
-            if conn.since.elapsed() < self.idle_timeout {
+            if conn.since.elapsed() < self.idle_timeout && still_clean(&conn.io) {
                 return Some(conn.io);
             }
         }
@@ -134,4 +137,26 @@ impl Upstreams {
     pub fn idle_count(&self) -> usize {
         self.servers.iter().map(|s| s.idle.borrow().len()).sum()
     }
+}
+
+/// Is an idle upstream connection still fit for a request? Nothing may have
+/// arrived on it while it sat in the pool: bytes would be read as the next
+/// client's response (an upstream that sent more than it announced, or a
+/// late 408), and EOF or an error means the upstream closed it. One
+/// non-blocking peek answers all three. A close racing with this check is
+/// still possible; the retry in `forward` covers the idempotent case.
+fn still_clean(io: &TcpStream) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: the descriptor stays open while `io` is borrowed, and the
+    // buffer is one writable byte on this stack frame; MSG_DONTWAIT keeps
+    // the call from blocking the worker.
+    let n = unsafe {
+        libc::recv(
+            io.as_raw_fd(),
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
 }

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -57,6 +57,9 @@ pub enum Reply {
     Delay(Duration, Vec<u8>),
     /// Stream `n` bytes of body with Content-Length.
     Stream(u64),
+    /// Send the first bytes, wait, then send the second (stray) bytes on
+    /// the same connection and keep it.
+    Then(Vec<u8>, Duration, Vec<u8>),
 }
 
 type Handler = dyn Fn(&Seen) -> Reply + Send + Sync;
@@ -69,6 +72,8 @@ pub struct TestUpstream {
     pub closed: Arc<AtomicUsize>,
     pub requests: Arc<AtomicUsize>,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// Set once a `Reply::Then` sent its stray bytes.
+    pub stray: Arc<AtomicBool>,
 }
 
 impl TestUpstream {
@@ -79,20 +84,22 @@ impl TestUpstream {
         let closed = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let stray = Arc::new(AtomicBool::new(false));
         let handler: Arc<Handler> = Arc::new(handler);
-        let (c, r, s, d) = (
+        let (c, r, s, d, x) = (
             connections.clone(),
             requests.clone(),
             seen.clone(),
             closed.clone(),
+            stray.clone(),
         );
         thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 c.fetch_add(1, Ordering::SeqCst);
-                let (h, r, s, d) = (handler.clone(), r.clone(), s.clone(), d.clone());
+                let (h, r, s, d, x) = (handler.clone(), r.clone(), s.clone(), d.clone(), x.clone());
                 thread::spawn(move || {
-                    serve_upstream(stream, &*h, &r, &s);
+                    serve_upstream(stream, &*h, &r, &s, &x);
                     d.fetch_add(1, Ordering::SeqCst);
                 });
             }
@@ -103,6 +110,7 @@ impl TestUpstream {
             closed,
             requests,
             seen,
+            stray,
         }
     }
 
@@ -128,6 +136,10 @@ impl TestUpstream {
         self.connections.load(Ordering::SeqCst)
     }
 
+    pub fn stray_sent(&self) -> bool {
+        self.stray.load(Ordering::SeqCst)
+    }
+
     pub fn closed_count(&self) -> usize {
         self.closed.load(Ordering::SeqCst)
     }
@@ -146,6 +158,7 @@ fn serve_upstream(
     handler: &Handler,
     requests: &AtomicUsize,
     seen: &Mutex<Vec<Seen>>,
+    stray: &AtomicBool,
 ) {
     let mut writer = stream.try_clone().expect("clone");
     let mut reader = BufReader::new(stream);
@@ -179,6 +192,13 @@ fn serve_upstream(
                 writer.write_all(&b).is_ok()
             }
             Reply::Stream(n) => stream_body(&mut writer, n).is_ok(),
+            Reply::Then(first, pause, second) => {
+                let ok = writer.write_all(&first).is_ok();
+                thread::sleep(pause);
+                let ok = ok && writer.write_all(&second).is_ok();
+                stray.store(true, Ordering::SeqCst);
+                ok
+            }
         };
         if !ok {
             return;
