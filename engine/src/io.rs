@@ -166,19 +166,9 @@ pub async fn write_all_buf<S: AsyncWriteRent>(
     buf: &mut BytesMut,
     send: SendLimit<'_>,
 ) -> io::Result<()> {
-    let owned = std::mem::take(buf);
-    match send
-        .deadlines
-        .within_for(send.limit, io.write_all(owned))
-        .await
-    {
-        Ok((res, mut owned)) => {
-            owned.clear();
-            *buf = owned;
-            res.map(|_| ())
-        }
-        Err(_) => Err(io::ErrorKind::TimedOut.into()),
-    }
+    let written = write_all_keep(io, buf, send).await;
+    buf.clear();
+    written
 }
 
 /// Like [`write_all_buf`], but leaves the bytes in `buf` (for a resend).
