@@ -1,6 +1,11 @@
 //! ringway's config: the TOML schema, its validation, and the typed
 //! [`Config`] the gateway runs on.
 //!
+//! The same schema can be written as JSON ([`Config::from_json_str`], for
+//! the admin API), and a `Config` can be written back out as either
+//! ([`Config::to_json`], [`Config::to_toml`]) with every default spelled
+//! out.
+//!
 //! Loading is two stages. First the TOML is read into serde structs that
 //! mirror the file, rejecting unknown keys and wrong types; then validation
 //! checks what the values mean (units, ranges, addresses, references between
@@ -55,9 +60,11 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod json;
 mod model;
 mod parse;
 mod raw;
+mod render;
 mod span;
 mod units;
 mod validate;
@@ -66,8 +73,8 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    Action, Config, Driver, HostMatch, Limits, Listener, PathMatch, Responder, Route, RouteLimits,
-    Server, Upstream, Workers,
+    Action, Admin, Config, Driver, HostMatch, Limits, Listener, PathMatch, Responder, Route,
+    RouteLimits, Server, Upstream, Workers,
 };
 
 /// The config used when none is given: one listener on `127.0.0.1:8080`
@@ -84,22 +91,33 @@ impl Config {
         let mut reporter = error::Reporter::new(src);
         let config =
             parse::parse(src, &mut reporter).and_then(|doc| validate::validate(doc, &mut reporter));
-        match config {
-            Some(config) if !reporter.has_errors() => Ok(config),
-            _ => {
-                let errors = reporter.finish();
-                if errors.is_empty() {
-                    // Validation yields no config only after reporting why;
-                    // this keeps an `Err` from ever being empty regardless.
-                    Err(ConfigErrors(vec![ConfigError::unplaced(
-                        "",
-                        "invalid config",
-                    )]))
-                } else {
-                    Err(errors)
-                }
-            }
-        }
+        finish(config, reporter)
+    }
+
+    /// Parses and validates a config written as JSON: the same schema,
+    /// keys and units as TOML (`{"limits": {"connect-timeout": "250ms"}}`),
+    /// checked by the same code, so errors carry the same paths, with the
+    /// JSON `line:column`. A `null` anywhere is an error: leave a key out
+    /// to get its default.
+    ///
+    /// ```
+    /// use ringway_config::Config;
+    ///
+    /// let json = r#"{
+    ///   "listeners": [{ "address": "127.0.0.1:8080" }],
+    ///   "routes": [{ "path": "/healthz", "respond": { "body": "ok" } }]
+    /// }"#;
+    /// let config = Config::from_json_str(json).expect("valid config");
+    /// assert_eq!(config.routes[0].name, "route-0");
+    ///
+    /// let errors = Config::from_json_str(r#"{ "workers": 0 }"#).unwrap_err();
+    /// assert!(errors.0[0].to_string().starts_with("1:14: workers: "));
+    /// ```
+    pub fn from_json_str(src: &str) -> Result<Config, ConfigErrors> {
+        let mut reporter = error::Reporter::new(src);
+        let config =
+            json::parse(src, &mut reporter).and_then(|doc| validate::validate(doc, &mut reporter));
+        finish(config, reporter)
     }
 
     /// Reads and validates a config file. A file that cannot be read gives
@@ -112,6 +130,56 @@ impl Config {
                 "",
                 format!("cannot read {}: {e}", path.display()),
             )])),
+        }
+    }
+
+    /// The effective config as pretty JSON in the schema
+    /// [`Config::from_json_str`] reads: every key written out, defaults
+    /// filled in, default names made explicit, each route's limits resolved
+    /// against `[limits]`. Reading it back gives an equal config (for any
+    /// config this crate validated).
+    ///
+    /// With `redact_secrets`, `admin.token` is written as `"<redacted>"`,
+    /// for showing the config to someone who should not learn the token;
+    /// such output does not read back (the placeholder is not a valid
+    /// token), so it cannot silently replace the real one.
+    ///
+    /// ```
+    /// use ringway_config::{Config, DEFAULT_CONFIG};
+    ///
+    /// let config = Config::from_toml_str(DEFAULT_CONFIG).expect("valid config");
+    /// let json = config.to_json(false);
+    /// assert!(json.contains(r#""keepalive-timeout": "1m""#));
+    /// assert_eq!(Config::from_json_str(&json), Ok(config));
+    /// ```
+    pub fn to_json(&self, redact_secrets: bool) -> String {
+        render::json(self, redact_secrets)
+    }
+
+    /// The effective config as TOML, with the same content as
+    /// [`Config::to_json`] (secrets included); reading it back gives an
+    /// equal config.
+    pub fn to_toml(&self) -> String {
+        render::toml(self)
+    }
+}
+
+/// The outcome of a load: the config, or every error reported.
+fn finish(config: Option<Config>, reporter: error::Reporter<'_>) -> Result<Config, ConfigErrors> {
+    match config {
+        Some(config) if !reporter.has_errors() => Ok(config),
+        _ => {
+            let errors = reporter.finish();
+            if errors.is_empty() {
+                // Validation yields no config only after reporting why;
+                // this keeps an `Err` from ever being empty regardless.
+                Err(ConfigErrors(vec![ConfigError::unplaced(
+                    "",
+                    "invalid config",
+                )]))
+            } else {
+                Err(errors)
+            }
         }
     }
 }

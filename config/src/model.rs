@@ -6,7 +6,8 @@
 //! re-checking them, and a reload compares two `Config`s with `==`.
 //! `Config` is `#[non_exhaustive]` so code outside this crate can read (and
 //! in tests, tweak) it but can only obtain one through
-//! [`Config::from_toml_str`] or [`Config::from_file`].
+//! [`Config::from_toml_str`], [`Config::from_json_str`] or
+//! [`Config::from_file`].
 
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -24,6 +25,8 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// `[limits]`: global protocol limits and timeouts.
     pub limits: Limits,
+    /// `[admin]`: the admin HTTP API's listener and token.
+    pub admin: Admin,
     /// `[[listeners]]`, at least one.
     pub listeners: Vec<Listener>,
     /// `[[upstreams]]`, in file order; [`Action::Upstream`] indexes into this.
@@ -83,6 +86,20 @@ pub struct Limits {
     /// `upstream-max-idle`: idle pooled connections kept per upstream server
     /// per worker; 0 disables pooling.
     pub upstream_max_idle: usize,
+}
+
+/// `[admin]`: where the admin HTTP API listens, and what it requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    /// `enabled`: whether the admin API is served; default true.
+    pub enabled: bool,
+    /// `address`, an `IP:port`; default `127.0.0.1:9901`. Always a loopback
+    /// address when `enabled` and `token` is `None`; never a listener's
+    /// address when `enabled` (port 0 aside).
+    pub address: SocketAddr,
+    /// `token`: the bearer token every admin request must carry, 16 to 256
+    /// visible ASCII characters; `None` lets in whoever reaches `address`.
+    pub token: Option<String>,
 }
 
 /// `[[listeners]]`: an address to accept client connections on.

@@ -13,6 +13,10 @@
 //! serde errors carry a byte span but not the key path, so the path is
 //! recovered by finding the deepest key or value in the element's tree whose
 //! span holds the error.
+//!
+//! The walk starts from a tree, not from text, so `json` builds the same
+//! tree from a JSON document (spans into the JSON) and hands it to
+//! [`document`]: both formats then share every key, type and value check.
 
 use std::ops::Range;
 
@@ -29,10 +33,59 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "driver",
     "drain-timeout",
     "limits",
+    "admin",
     "listeners",
     "upstreams",
     "routes",
 ];
+
+/// The format a tree was read from: messages use its words ("table" or
+/// "object"), and a JSON tree comes with its nulls.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Syntax<'a> {
+    Toml,
+    /// `nulls` holds the byte offset of every JSON `null`, each already
+    /// reported and replaced by a placeholder in the tree.
+    Json {
+        nulls: &'a [usize],
+    },
+}
+
+impl Syntax<'_> {
+    /// Whether `span` holds a null. A top-level value or array-of-tables
+    /// element holding one is left out, like one with a type error, since
+    /// deserializing the placeholder would add a second, misleading error.
+    fn holds_null(self, span: &Range<usize>) -> bool {
+        match self {
+            Syntax::Toml => false,
+            Syntax::Json { nulls } => nulls.iter().any(|at| span.contains(at)),
+        }
+    }
+
+    /// Whether the value at `span` is itself a null.
+    fn is_null(self, span: &Range<usize>) -> bool {
+        match self {
+            Syntax::Toml => false,
+            Syntax::Json { nulls } => nulls.contains(&span.start),
+        }
+    }
+
+    /// "a table", in this format's words.
+    fn a_table(self) -> &'static str {
+        match self {
+            Syntax::Toml => "a table",
+            Syntax::Json { .. } => "an object",
+        }
+    }
+
+    /// The type of `value`, in this format's words.
+    fn type_name(self, value: &DeValue<'_>) -> &'static str {
+        match (self, value) {
+            (Syntax::Json { .. }, DeValue::Table(_)) => "object",
+            _ => value.type_str(),
+        }
+    }
+}
 
 /// Parses `src` into a raw document. Returns `None` on a TOML syntax error
 /// (after reporting every one found), since the tree is then unreliable; on
@@ -51,31 +104,26 @@ pub(crate) fn parse(src: &str, r: &mut Reporter<'_>) -> Option<RawDocument> {
         }
         return None;
     }
+    Some(document(root.into_inner(), Syntax::Toml, r))
+}
 
+/// Walks the top level of a parsed document, deserializing each key (and
+/// each element of an array of tables) on its own.
+pub(crate) fn document(root: DeTable<'_>, syntax: Syntax<'_>, r: &mut Reporter<'_>) -> RawDocument {
     let mut doc = RawDocument::default();
-    for (key, value) in root.into_inner() {
+    for (key, value) in root {
         let name: &str = key.get_ref();
+        let known = TOP_LEVEL_KEYS.contains(&name);
         match name {
-            "workers" => doc.workers = de(value, name, r),
-            "driver" => doc.driver = de(value, name, r),
-            "drain-timeout" => doc.drain_timeout = de(value, name, r),
-            "limits" => {
-                if value.get_ref().is_table() {
-                    doc.limits = de(value, name, r);
-                } else {
-                    r.error(
-                        name,
-                        Some(value.span()),
-                        format!(
-                            "expected a table, found {}; write the keys under a [limits] header",
-                            value.get_ref().type_str()
-                        ),
-                    );
-                }
-            }
-            "listeners" => doc.listeners = section(value, name, key.span(), r),
-            "upstreams" => doc.upstreams = section(value, name, key.span(), r),
-            "routes" => doc.routes = section(value, name, key.span(), r),
+            "listeners" => doc.listeners = section(value, name, key.span(), syntax, r),
+            "upstreams" => doc.upstreams = section(value, name, key.span(), syntax, r),
+            "routes" => doc.routes = section(value, name, key.span(), syntax, r),
+            _ if known && syntax.holds_null(&value.span()) => {}
+            "workers" => doc.workers = de(value, name, syntax, r),
+            "driver" => doc.driver = de(value, name, syntax, r),
+            "drain-timeout" => doc.drain_timeout = de(value, name, syntax, r),
+            "limits" => doc.limits = table(value, name, syntax, r),
+            "admin" => doc.admin = table(value, name, syntax, r),
             _ => {
                 let mut message = format!(
                     "unknown key; the top level may hold {}",
@@ -88,7 +136,30 @@ pub(crate) fn parse(src: &str, r: &mut Reporter<'_>) -> Option<RawDocument> {
             }
         }
     }
-    Some(doc)
+    doc
+}
+
+/// A top-level table (`[limits]`, `[admin]`), which a TOML file may set as
+/// a plain key by mistake.
+fn table<T: DeserializeOwned>(
+    value: Spanned<DeValue<'_>>,
+    name: &str,
+    syntax: Syntax<'_>,
+    r: &mut Reporter<'_>,
+) -> Option<Spanned<T>> {
+    if value.get_ref().is_table() {
+        return de(value, name, syntax, r);
+    }
+    let mut message = format!(
+        "expected {}, found {}",
+        syntax.a_table(),
+        syntax.type_name(value.get_ref())
+    );
+    if let Syntax::Toml = syntax {
+        message.push_str(&format!("; write the keys under a [{name}] header"));
+    }
+    r.error(name, Some(value.span()), message);
+    None
 }
 
 /// An array of tables: each element deserialized on its own.
@@ -96,20 +167,27 @@ fn section<T: DeserializeOwned>(
     value: Spanned<DeValue<'_>>,
     name: &str,
     key_span: Range<usize>,
+    syntax: Syntax<'_>,
     r: &mut Reporter<'_>,
 ) -> Section<T> {
     let span = value.span();
+    let malformed = Section {
+        span: Some(key_span.clone()),
+        items: Vec::new(),
+        malformed: true,
+    };
+    if syntax.is_null(&span) {
+        return malformed;
+    }
     let DeValue::Array(elements) = value.into_inner() else {
-        r.error(
-            name,
-            Some(span),
-            format!("expected an array of tables; write each entry under a [[{name}]] header"),
-        );
-        return Section {
-            span: Some(key_span),
-            items: Vec::new(),
-            malformed: true,
+        let message = match syntax {
+            Syntax::Toml => {
+                format!("expected an array of tables; write each entry under a [[{name}]] header")
+            }
+            Syntax::Json { .. } => "expected an array of objects".to_owned(),
         };
+        r.error(name, Some(span), message);
+        return malformed;
     };
     let items = elements
         .into_iter()
@@ -123,13 +201,19 @@ fn section<T: DeserializeOwned>(
                 .and_then(|t| t.get("name"))
                 .and_then(|n| n.get_ref().as_str())
                 .map(str::to_owned);
-            let value = if element.get_ref().is_table() {
-                de(element, &path, r)
+            let value = if syntax.holds_null(&span) {
+                None
+            } else if element.get_ref().is_table() {
+                de(element, &path, syntax, r)
             } else {
                 r.error(
                     &path,
                     Some(span.clone()),
-                    format!("expected a table, found {}", element.get_ref().type_str()),
+                    format!(
+                        "expected {}, found {}",
+                        syntax.a_table(),
+                        syntax.type_name(element.get_ref())
+                    ),
                 );
                 None
             };
@@ -154,6 +238,7 @@ fn section<T: DeserializeOwned>(
 fn de<T: DeserializeOwned>(
     mut value: Spanned<DeValue<'_>>,
     path: &str,
+    syntax: Syntax<'_>,
     r: &mut Reporter<'_>,
 ) -> Option<T> {
     loop {
@@ -163,7 +248,7 @@ fn de<T: DeserializeOwned>(
         };
         let span = e.span().unwrap_or_else(|| value.span());
         let at = locate(&value, span.start, path).unwrap_or_else(|| path.to_owned());
-        r.error(at, Some(span.clone()), describe(e.message()));
+        r.error(at, Some(span.clone()), describe(e.message(), syntax));
         let unknown = e.message().starts_with("unknown field");
         if !(unknown && remove_key_at(value.get_mut(), span.start)) {
             return None;
@@ -236,15 +321,20 @@ pub(crate) fn key_path(path: &str, key: &str) -> String {
     }
 }
 
-/// serde's message in TOML's vocabulary ("key", "array", "table" rather
-/// than "field", "sequence", "map"), with a suggestion when an unknown key is
-/// a likely typo of a known one.
-fn describe(message: &str) -> String {
+/// serde's message in the format's vocabulary ("key", "array", "table" or
+/// "object" rather than "field", "sequence", "map"), with a suggestion when
+/// an unknown key is a likely typo of a known one.
+fn describe(message: &str, syntax: Syntax<'_>) -> String {
     let Some(rest) = message.strip_prefix("unknown field `") else {
-        return message
+        let message = message
             .replace("invalid type: sequence", "invalid type: array")
-            .replace("invalid type: map", "invalid type: table")
             .replace("expected a sequence", "expected an array");
+        return match syntax {
+            Syntax::Toml => message.replace("invalid type: map", "invalid type: table"),
+            Syntax::Json { .. } => message
+                .replace("invalid type: map", "invalid type: object")
+                .replace("expected a table", "expected an object"),
+        };
     };
     let mut out = format!("unknown key `{rest}");
     let Some((unknown, expected)) = rest.split_once("`, expected ") else {
@@ -338,21 +428,27 @@ mod tests {
 
     #[test]
     fn describes_unknown_fields() {
+        let json = Syntax::Json { nulls: &[] };
         let cases = [
             (
+                Syntax::Toml,
                 "unknown field `bodi`, expected one of `status`, `headers`, `body`",
                 "unknown key `bodi`, expected one of `status`, `headers`, `body`; did you mean `body`?",
             ),
             (
+                Syntax::Toml,
                 "unknown field `zzz`, expected `address`",
                 "unknown key `zzz`, expected `address`",
             ),
-            ("invalid type: integer `3`, expected a string", "invalid type: integer `3`, expected a string"),
-            ("invalid type: string \"GET\", expected a sequence", "invalid type: string \"GET\", expected an array"),
-            ("invalid type: map, expected a string", "invalid type: table, expected a string"),
+            (Syntax::Toml, "invalid type: integer `3`, expected a string", "invalid type: integer `3`, expected a string"),
+            (Syntax::Toml, "invalid type: string \"GET\", expected a sequence", "invalid type: string \"GET\", expected an array"),
+            (Syntax::Toml, "invalid type: map, expected a string", "invalid type: table, expected a string"),
+            (json, "invalid type: map, expected a string", "invalid type: object, expected a string"),
+            (json, "invalid type: string \"x\", expected a table", "invalid type: string \"x\", expected an object"),
+            (json, "unknown field `zzz`, expected `address`", "unknown key `zzz`, expected `address`"),
         ];
-        for (message, want) in cases {
-            assert_eq!(describe(message), want);
+        for (syntax, message, want) in cases {
+            assert_eq!(describe(message, syntax), want);
         }
     }
 }

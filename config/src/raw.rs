@@ -1,5 +1,5 @@
-//! The config as written: serde structs mirroring the TOML, nothing checked
-//! beyond types and key names.
+//! The config as written: serde structs mirroring the TOML (or the same
+//! schema written as JSON), nothing checked beyond types and key names.
 //!
 //! This is the first of two stages. These structs reject unknown keys
 //! (`deny_unknown_fields`) and wrong TOML types, and otherwise accept
@@ -34,6 +34,15 @@ pub(crate) struct RawLimits {
     pub(crate) send_timeout: Option<Spanned<Scalar>>,
     pub(crate) upstream_idle_timeout: Option<Spanned<Scalar>>,
     pub(crate) upstream_max_idle: Option<Spanned<Scalar>>,
+}
+
+/// `[admin]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawAdmin {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) address: Option<Spanned<String>>,
+    pub(crate) token: Option<Spanned<String>>,
 }
 
 /// One `[[listeners]]` table.
@@ -219,6 +228,7 @@ pub(crate) struct RawDocument {
     pub(crate) driver: Option<Spanned<String>>,
     pub(crate) drain_timeout: Option<Spanned<Scalar>>,
     pub(crate) limits: Option<Spanned<RawLimits>>,
+    pub(crate) admin: Option<Spanned<RawAdmin>>,
     pub(crate) listeners: Section<RawListener>,
     pub(crate) upstreams: Section<RawUpstream>,
     pub(crate) routes: Section<RawRoute>,

@@ -19,30 +19,67 @@ pub(crate) const DURATION_UNITS: &str = "ms, s, m, h";
 pub(crate) const SIZE_UNITS: &str =
     "B, KB, MB, GB, TB (powers of 1000), KiB, MiB, GiB, TiB (powers of 1024)";
 
+/// Duration units and their milliseconds, largest first.
+const DURATION_UNIT_MS: &[(&str, u64)] =
+    &[("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+
+/// Size units and their bytes, largest first.
+const SIZE_UNIT_BYTES: &[(&str, u64)] = &[
+    ("TiB", 1 << 40),
+    ("TB", 1_000_000_000_000),
+    ("GiB", 1 << 30),
+    ("GB", 1_000_000_000),
+    ("MiB", 1 << 20),
+    ("MB", 1_000_000),
+    ("KiB", 1 << 10),
+    ("KB", 1_000),
+    ("B", 1),
+];
+
 /// Milliseconds per duration unit.
 fn duration_unit(unit: &str) -> Option<u64> {
-    Some(match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        _ => return None,
-    })
+    lookup(DURATION_UNIT_MS, unit)
 }
 
 fn size_unit(unit: &str) -> Option<u64> {
-    Some(match unit {
-        "B" => 1,
-        "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "TB" => 1_000_000_000_000,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "TiB" => 1 << 40,
-        _ => return None,
-    })
+    lookup(SIZE_UNIT_BYTES, unit)
+}
+
+fn lookup(units: &[(&str, u64)], unit: &str) -> Option<u64> {
+    units
+        .iter()
+        .find(|&&(name, _)| name == unit)
+        .map(|&(_, n)| n)
+}
+
+/// `n` in the largest of `units` that holds it exactly.
+fn format_in(n: u64, units: &[(&str, u64)]) -> Option<String> {
+    units
+        .iter()
+        .find(|&&(_, per)| n.is_multiple_of(per))
+        .map(|&(unit, per)| format!("{}{unit}", n / per))
+}
+
+/// Writes a duration the way a person would, in the largest unit that holds
+/// it exactly: `"90s"`, `"250ms"`, `"2h"`; zero is `"0s"`. [`parse_duration`]
+/// reads the text back as the same duration, for any whole number of
+/// milliseconds (all a parsed config holds; a finer part is dropped).
+pub(crate) fn format_duration(d: Duration) -> String {
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    match ms {
+        0 => "0s".to_owned(),
+        ms => format_in(ms, DURATION_UNIT_MS).unwrap_or_else(|| format!("{ms}ms")),
+    }
+}
+
+/// Writes a size in the largest unit that holds it exactly: `"1MiB"`,
+/// `"10MB"`, `"4KiB"`, `"1536B"`; zero is `"0B"`. [`parse_size`] reads
+/// the text back as the same number of bytes.
+pub(crate) fn format_size(bytes: u64) -> String {
+    match bytes {
+        0 => "0B".to_owned(),
+        n => format_in(n, SIZE_UNIT_BYTES).unwrap_or_else(|| format!("{n}B")),
+    }
 }
 
 /// One `<whole number><unit>` group, with optional spaces between the two.
@@ -238,7 +275,56 @@ mod tests {
         }
     }
 
+    #[test]
+    fn formatted_in_the_largest_exact_unit() {
+        let durations: &[(Duration, &str)] = &[
+            (Duration::ZERO, "0s"),
+            (Duration::from_millis(1), "1ms"),
+            (Duration::from_millis(250), "250ms"),
+            (Duration::from_millis(1500), "1500ms"),
+            (Duration::from_secs(30), "30s"),
+            (Duration::from_secs(90), "90s"),
+            (Duration::from_secs(120), "2m"),
+            (Duration::from_secs(3600), "1h"),
+            (Duration::from_secs(5400), "90m"),
+        ];
+        for &(d, want) in durations {
+            assert_eq!(format_duration(d), want, "{d:?}");
+        }
+        let sizes: &[(u64, &str)] = &[
+            (0, "0B"),
+            (1, "1B"),
+            (1536, "1536B"),
+            (1000, "1KB"),
+            (4096, "4KiB"),
+            (1 << 20, "1MiB"),
+            (10_000_000, "10MB"),
+            (1_024_000, "1000KiB"), // 1000 × 1024 beats 1024 × 1000
+            (1 << 30, "1GiB"),
+            (3_000_000_000_000, "3TB"),
+            (5 << 40, "5TiB"),
+            (u64::MAX, "18446744073709551615B"),
+        ];
+        for &(n, want) in sizes {
+            assert_eq!(format_size(n), want, "{n}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn formatted_durations_read_back(ms in any::<u64>()) {
+            let d = Duration::from_millis(ms);
+            prop_assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+        }
+
+        #[test]
+        fn formatted_sizes_read_back(n in any::<u64>(), unit in 0usize..9, small in 0u64..100_000) {
+            prop_assert_eq!(parse_size(&format_size(n)), Ok(n));
+            // Random u64s are rarely round; multiples of each unit are.
+            let round = small * SIZE_UNIT_BYTES[unit].1;
+            prop_assert_eq!(parse_size(&format_size(round)), Ok(round));
+        }
+
         #[test]
         fn duration_round_trips(ms in 0u64..10_000_000_000) {
             prop_assert_eq!(parse_duration(&format!("{ms}ms")), Ok(Duration::from_millis(ms)));

@@ -56,6 +56,19 @@ fn default_config_serves_its_routes_on_localhost_8080() {
 }
 
 #[test]
+fn default_config_keeps_the_admin_api_on_loopback_as_it_says() {
+    let c = valid(DEFAULT_CONFIG);
+    assert!(c.admin.enabled);
+    assert_eq!(c.admin.address, "127.0.0.1:9901".parse().expect("address"));
+    assert_eq!(c.admin.token, None);
+    assert!(DEFAULT_CONFIG.contains("127.0.0.1:9901"));
+    assert!(
+        !DEFAULT_CONFIG.lines().any(|l| l.trim() == "[admin]"),
+        "the default config relies on the [admin] defaults"
+    );
+}
+
+#[test]
 fn default_config_commented_proxy_example_works_when_uncommented() {
     let commented_start = DEFAULT_CONFIG
         .find("# [[upstreams]]")
@@ -96,6 +109,10 @@ fn example_config_shows_the_true_defaults() {
     assert_eq!(example.workers, minimal.workers);
     assert_eq!(example.driver, minimal.driver);
     assert_eq!(example.drain_timeout, minimal.drain_timeout);
+    // The example sets a token, which has no default.
+    assert_eq!(example.admin.enabled, minimal.admin.enabled);
+    assert_eq!(example.admin.address, minimal.admin.address);
+    assert_eq!(minimal.admin.token, None);
 }
 
 #[test]
@@ -116,6 +133,9 @@ fn example_config_documents_every_key() {
         "send-timeout =",
         "upstream-idle-timeout =",
         "upstream-max-idle =",
+        "[admin]",
+        "enabled =",
+        "token =",
         "[[listeners]]",
         "[[upstreams]]",
         "servers =",
@@ -149,6 +169,9 @@ fn example_config_documents_every_key() {
         );
     }
     for rule in [
+        "loopback",
+        "restart",
+        "applies on reload",
         "exact host",
         "wildcard host",
         "longer prefix",

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::valid;
 use proptest::prelude::*;
 use ringway_config::{
-    Action, Config, Driver, HostMatch, PathMatch, Responder, RouteLimits, Workers,
+    Action, Admin, Config, Driver, HostMatch, PathMatch, Responder, RouteLimits, Workers,
 };
 
 const MINIMAL: &str = r#"
@@ -37,6 +37,14 @@ fn minimal_config_gets_every_default() {
     assert_eq!(l.send_timeout, Duration::from_secs(30));
     assert_eq!(l.upstream_idle_timeout, Duration::from_secs(60));
     assert_eq!(l.upstream_max_idle, 64);
+    assert_eq!(
+        c.admin,
+        Admin {
+            enabled: true,
+            address: "127.0.0.1:9901".parse().expect("address"),
+            token: None,
+        }
+    );
 
     assert_eq!(c.listeners[0].name, "listener-0");
     assert!(c.upstreams.is_empty());
@@ -84,6 +92,10 @@ response-head-timeout = "2m"
 upstream-idle-timeout = "1h"
 upstream-max-idle = 0
 
+[admin]
+address = "[::]:9901"
+token = "s3cret-Token_0123~!"
+
 [[listeners]]
 name = "v6"
 address = "[::1]:9000"
@@ -129,6 +141,9 @@ body = "not here\n"
     assert_eq!(c.limits.keepalive_timeout, Duration::from_millis(250));
     assert_eq!(c.limits.upstream_idle_timeout, Duration::from_secs(3600));
     assert_eq!(c.limits.upstream_max_idle, 0);
+    assert!(c.admin.enabled);
+    assert_eq!(c.admin.address, "[::]:9901".parse().expect("address"));
+    assert_eq!(c.admin.token.as_deref(), Some("s3cret-Token_0123~!"));
 
     assert_eq!(
         c.listeners[0].address,

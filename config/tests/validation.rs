@@ -224,6 +224,168 @@ fn limits() {
 }
 
 #[test]
+fn admin() {
+    let open = "the admin API listens on 0.0.0.0:9901 without admin.token; \
+                set a token or use a loopback address";
+    run(&[
+        (
+            "token too short",
+            "",
+            "[admin]\ntoken = \"0123456789abcde\"",
+            "admin.token",
+            "15 characters long; use 16 to 256",
+        ),
+        (
+            "token too long",
+            "",
+            &format!("[admin]\ntoken = \"{}\"", "x".repeat(257)),
+            "admin.token",
+            "257 characters long",
+        ),
+        (
+            "token with a space",
+            "",
+            "[admin]\ntoken = \"0123456789 abcdef\"",
+            "admin.token",
+            "character 11 is ' '; a token holds only visible ASCII",
+        ),
+        (
+            "token not ASCII",
+            "",
+            "[admin]\ntoken = \"0123456789abcdéf\"",
+            "admin.token",
+            "character 15 is 'é'",
+        ),
+        (
+            "token type",
+            "",
+            "[admin]\ntoken = 1234567890123456",
+            "admin.token",
+            "expected a string",
+        ),
+        (
+            "token checked while disabled",
+            "",
+            "[admin]\nenabled = false\ntoken = \"short\"",
+            "admin.token",
+            "5 characters long",
+        ),
+        (
+            "address hostname",
+            "",
+            "[admin]\naddress = \"localhost:9901\"",
+            "admin.address",
+            "hostnames are not resolved",
+        ),
+        (
+            "address without port",
+            "",
+            "[admin]\naddress = \"127.0.0.1\"",
+            "admin.address",
+            "has no port; write an IP:port such as \"127.0.0.1:9901\"",
+        ),
+        (
+            "open on every interface",
+            "",
+            "[admin]\naddress = \"0.0.0.0:9901\"",
+            "admin.address",
+            open,
+        ),
+        (
+            "open on a private address",
+            "",
+            "[admin]\naddress = \"10.0.0.1:9901\"",
+            "admin.address",
+            "listens on 10.0.0.1:9901 without admin.token",
+        ),
+        (
+            "open on every IPv6 interface",
+            "",
+            "[admin]\naddress = \"[::]:9901\"",
+            "admin.address",
+            "listens on [::]:9901 without admin.token",
+        ),
+        (
+            "IPv4-mapped loopback is not loopback",
+            "",
+            "[admin]\naddress = \"[::ffff:127.0.0.1]:9901\"",
+            "admin.address",
+            "without admin.token",
+        ),
+        (
+            "a listener's address",
+            "",
+            "[admin]\naddress = \"127.0.0.1:8080\"",
+            "admin.address",
+            "127.0.0.1:8080 is already the address of listeners[0] (\"listener-0\")",
+        ),
+        (
+            "default address taken by a listener",
+            "",
+            "[[listeners]]\nname = \"side\"\naddress = \"127.0.0.1:9901\"",
+            "admin.address",
+            "already the address of listeners[1] (\"side\")",
+        ),
+        (
+            "enabled type",
+            "",
+            "[admin]\nenabled = \"yes\"",
+            "admin.enabled",
+            "expected a boolean",
+        ),
+        (
+            "unknown key",
+            "",
+            "[admin]\ntokn = \"0123456789abcdef\"",
+            "admin.tokn",
+            "did you mean `token`?",
+        ),
+        (
+            "not a table",
+            "admin = true",
+            "",
+            "admin",
+            "expected a table",
+        ),
+        (
+            "array of tables",
+            "",
+            "[[admin]]\nenabled = false",
+            "admin",
+            "expected a table",
+        ),
+    ]);
+
+    let token = "token = \"0123456789abcdef\"";
+    let fine = [
+        format!("[admin]\naddress = \"0.0.0.0:9901\"\n{token}"),
+        format!("[admin]\naddress = \"[::]:9901\"\n{token}"),
+        "[admin]\naddress = \"127.1.2.3:9901\"".to_owned(),
+        "[admin]\naddress = \"[::1]:9901\"".to_owned(),
+        "[admin]\nenabled = false\naddress = \"0.0.0.0:9901\"".to_owned(),
+        "[admin]\nenabled = false\naddress = \"127.0.0.1:8080\"".to_owned(),
+        // Port 0 is a fresh port for each socket, so it never collides.
+        "[[listeners]]\naddress = \"127.0.0.1:0\"\n[admin]\naddress = \"127.0.0.1:0\"".to_owned(),
+    ];
+    for tail in &fine {
+        common::valid(&with_base("", tail));
+    }
+
+    // A rule broken by the default address points at [admin] if written,
+    // and nowhere (0:0) otherwise.
+    let taken = "[[listeners]]\naddress = \"127.0.0.1:9901\"";
+    for tail in [taken.to_owned(), format!("{taken}\n[admin]")] {
+        let src = with_base("", &tail);
+        let want = src
+            .lines()
+            .position(|l| l == "[admin]")
+            .map_or((0, 0), |i| (i + 1, 1));
+        let errors = errors(&src);
+        assert_eq!((errors[0].line, errors[0].column), want, "{errors:#?}");
+    }
+}
+
+#[test]
 fn listeners() {
     let second = |body: &str| format!("[[listeners]]\n{body}");
     let cases = [

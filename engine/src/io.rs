@@ -18,6 +18,7 @@ use monoio::net::TcpStream;
 
 use crate::http::head::Header;
 use crate::runtime::deadline::Deadlines;
+use crate::runtime::generation::Generation;
 use crate::runtime::worker::Worker;
 
 /// A bidirectional byte stream a connection can run over.
@@ -149,11 +150,11 @@ pub struct SendLimit<'a> {
 }
 
 impl<'a> SendLimit<'a> {
-    /// The worker's deadlines with the configured `send-timeout`.
-    pub fn of(w: &'a Worker) -> SendLimit<'a> {
+    /// The worker's deadlines with the generation's `send-timeout`.
+    pub fn of(w: &'a Worker, g: &Generation) -> SendLimit<'a> {
         SendLimit {
             deadlines: &w.deadlines,
-            limit: w.snapshot.config.limits.send_timeout,
+            limit: g.limits().send_timeout,
         }
     }
 }

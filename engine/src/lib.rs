@@ -14,6 +14,7 @@
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod admin;
 pub mod error;
 pub mod http;
 pub mod io;
@@ -23,6 +24,7 @@ pub mod runtime;
 pub mod snapshot;
 pub mod stats;
 
+pub use runtime::control::{Format, Handle, ReloadError, Reloaded};
 pub use runtime::server::{Server, StartError};
 pub use runtime::worker::{Hooks, WorkerInfo};
 pub use stats::Totals;

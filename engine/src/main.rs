@@ -1,8 +1,9 @@
-//! The `ringway` binary: serve a config, validate one, or run a one-line
-//! reverse proxy.
+//! The `ringway` binary: serve a config (reloading it on SIGHUP or, with
+//! `--watch`, on change), validate one, run a one-line reverse proxy, or
+//! talk to a running ringway's admin API (`reload`, `status`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc};
@@ -11,9 +12,11 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ringway::Server;
 use ringway_config::{Config, DEFAULT_CONFIG};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::flag;
 use signal_hook::iterator::Signals;
+
+mod cli;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -25,9 +28,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(version, about, long_about)]
 struct Cli {
-    /// Config file to serve (TOML). Without it, the embedded default.
-    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    /// Config file to serve (TOML). Without it, the embedded default. With
+    /// `reload` and `status`, the file to take the admin address and token from.
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
     config: Option<PathBuf>,
+
+    /// Reload when the config file changes (including a rename over it).
+    #[arg(long)]
+    watch: bool,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -51,9 +59,40 @@ enum Command {
         /// Worker count (default: one per allowed CPU).
         #[arg(long)]
         workers: Option<usize>,
+        /// Serve the admin API on this address (default: no admin API).
+        #[arg(long, value_name = "ADDR")]
+        admin: Option<SocketAddr>,
+    },
+    /// Ask a running ringway to reload: re-read its config file, or, given
+    /// FILE, replace its config with FILE's contents.
+    Reload {
+        /// A config to send instead of having the server re-read its own.
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Show a running ringway's workers, generation and reload figures.
+    Status {
+        /// Print the admin API's JSON answer as it is.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
     },
     /// Print the embedded default config.
     DefaultConfig,
+}
+
+/// Where the admin API is. Defaults come from `-c FILE`'s `[admin]` table,
+/// else 127.0.0.1:9901 without a token.
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// Admin API address.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<SocketAddr>,
+    /// Bearer token for the admin API.
+    #[arg(long, env = "RINGWAY_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -69,8 +108,19 @@ fn main() -> ExitCode {
             listen,
             to,
             workers,
-        }) => proxy_config(listen, to, workers).and_then(serve),
-        None => load(cli.config.as_deref()).and_then(serve),
+            admin,
+        }) => proxy_config(listen, to, workers, admin).and_then(|c| serve(c, None, false)),
+        Some(Command::Reload { file, admin }) => {
+            let target = cli::Target::resolve(cli.config.as_deref(), admin.admin, admin.token);
+            return cli::reload(target, file.as_deref());
+        }
+        Some(Command::Status { json, admin }) => {
+            let target = cli::Target::resolve(cli.config.as_deref(), admin.admin, admin.token);
+            return cli::status(target, json);
+        }
+        None => {
+            load(cli.config.as_deref()).and_then(|c| serve(c, cli.config.as_deref(), cli.watch))
+        }
     };
     match result {
         Ok(code) => code,
@@ -123,13 +173,19 @@ fn proxy_config(
     listen: SocketAddr,
     to: SocketAddr,
     workers: Option<usize>,
+    admin: Option<SocketAddr>,
 ) -> anyhow::Result<Config> {
     let workers = match workers {
         Some(n) => n.to_string(),
         None => "\"auto\"".into(),
     };
+    let admin = match admin {
+        Some(a) => format!("address = \"{a}\""),
+        None => "enabled = false".into(),
+    };
     let src = format!(
         "workers = {workers}\n\
+         [admin]\n{admin}\n\
          [[listeners]]\naddress = \"{listen}\"\n\
          [[upstreams]]\nname = \"target\"\nservers = [\"{to}\"]\n\
          [[routes]]\nname = \"all\"\nupstream = \"target\"\n"
@@ -137,7 +193,7 @@ fn proxy_config(
     Config::from_toml_str(&src).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn serve(config: Config) -> anyhow::Result<ExitCode> {
+fn serve(config: Config, file: Option<&Path>, watch: bool) -> anyhow::Result<ExitCode> {
     // Registered before the workers start so no signal is missed. The
     // first SIGTERM/SIGINT sets `stopping` and starts the drain; one that
     // arrives while `stopping` is already set exits at once.
@@ -147,13 +203,35 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             .context("installing signal handlers")?;
         flag::register(sig, Arc::clone(&stopping)).context("installing signal handlers")?;
     }
-    let mut signals = Signals::new([SIGTERM, SIGINT]).context("installing signal handlers")?;
-    let drain = config.drain_timeout;
+    let mut signals =
+        Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
     let server = Server::start(config)?;
     for addr in server.listen_addrs() {
         tracing::info!(%addr, workers = server.workers().len(), "listening");
     }
-    let first = signals.forever().next();
+    let plane = server.handle();
+    if let Some(path) = file {
+        plane.set_config_file(path.to_path_buf());
+    }
+    let _watch = match (watch, file) {
+        (true, Some(path)) => Some(
+            ringway::runtime::watch::start(path, plane.clone())
+                .with_context(|| format!("watching {}", path.display()))?,
+        ),
+        (true, None) => anyhow::bail!("--watch needs a config file (-c FILE)"),
+        _ => None,
+    };
+    let mut first = None;
+    for signal in signals.forever() {
+        if signal != SIGHUP {
+            first = Some(signal);
+            break;
+        }
+        tracing::info!("SIGHUP: reloading the config file");
+        // Success and failure are logged and counted by the plane.
+        let _ = plane.reload_file();
+    }
+    let drain = plane.snapshot().config.drain_timeout;
     tracing::info!(signal = ?first, deadline = ?drain, "draining; a second signal exits at once");
     server.begin_shutdown();
     let (tx, rx) = mpsc::channel();

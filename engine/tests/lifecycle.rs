@@ -3,13 +3,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ringway::Hooks;
+use support::process::*;
 use support::*;
 
 #[test]
@@ -79,69 +78,6 @@ fn workers_report_their_driver_and_cpu() {
     assert!(workers.iter().all(|w| allowed.contains(&w.cpu)));
 }
 
-/// A `ringway` process with its listening address read from its log.
-struct Process {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Process {
-    fn start(mut cmd: Command) -> Process {
-        let mut child = cmd
-            .env("RINGWAY_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ringway");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("ringway exited before listening")
-                .expect("read log");
-            if let Some(rest) = line.split("addr=").nth(1) {
-                if line.contains("listening") {
-                    break rest
-                        .split_whitespace()
-                        .next()
-                        .expect("addr")
-                        .parse()
-                        .expect("socket address");
-                }
-            }
-        };
-        // Keep draining the log so the process never blocks on it.
-        std::thread::spawn(move || for _ in lines {});
-        Process { child, addr }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn write_config(name: &str, body: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("ringway-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(name);
-    std::fs::write(&path, body).expect("write config");
-    path
-}
-
-const BIN: &str = env!("CARGO_BIN_EXE_ringway");
-
 #[test]
 fn sigterm_drains_in_flight_request_and_exits_zero() {
     let up =
@@ -149,7 +85,7 @@ fn sigterm_drains_in_flight_request_and_exits_zero() {
     let path = write_config(
         "drain.toml",
         &format!(
-            "workers = 1\ndrain-timeout = \"5s\"\n[[listeners]]\naddress = \"127.0.0.1:0\"\n\
+            "workers = 1\ndrain-timeout = \"5s\"\n{ADMIN}[[listeners]]\naddress = \"127.0.0.1:0\"\n\
              [[upstreams]]\nname = \"u\"\nservers = [\"{}\"]\n[[routes]]\nupstream = \"u\"\n",
             up.addr
         ),
@@ -173,7 +109,7 @@ fn second_signal_exits_at_once() {
     let path = write_config(
         "second.toml",
         &format!(
-            "workers = 1\ndrain-timeout = \"60s\"\n[[listeners]]\naddress = \"127.0.0.1:0\"\n\
+            "workers = 1\ndrain-timeout = \"60s\"\n{ADMIN}[[listeners]]\naddress = \"127.0.0.1:0\"\n\
              [[upstreams]]\nname = \"u\"\nservers = [\"{}\"]\n[[routes]]\nupstream = \"u\"\n",
             up.addr
         ),
@@ -204,7 +140,7 @@ fn taskset_keeps_every_thread_on_the_allowed_cpu() {
     let cpu = *allowed.last().expect("a cpu");
     let path = write_config(
         "pin.toml",
-        "[[listeners]]\naddress = \"127.0.0.1:0\"\n[[routes]]\n[routes.respond]\nbody = \"pinned\"\n",
+        &format!("{ADMIN}[[listeners]]\naddress = \"127.0.0.1:0\"\n[[routes]]\n[routes.respond]\nbody = \"pinned\"\n"),
     );
     let mut cmd = Command::new("taskset");
     cmd.args(["-c", &cpu.to_string(), BIN, "-c"]).arg(&path);
@@ -306,7 +242,7 @@ fn port_in_use_fails_to_start_naming_the_listener() {
     let path = write_config(
         "taken.toml",
         &format!(
-            "[[listeners]]\naddress = \"{}\"\n[[routes]]\n[routes.respond]\n",
+            "{ADMIN}[[listeners]]\naddress = \"{}\"\n[[routes]]\n[routes.respond]\n",
             taken.local_addr().expect("addr")
         ),
     );

@@ -9,9 +9,11 @@
 //! stay silent rather than pile a second error onto the first.
 //!
 //! Global settings, `[limits]`, listeners and upstreams live here; routes,
-//! which depend on all of them, in [`route`]; checks on single strings in
+//! which depend on all of them, in [`route`]; `[admin]`, which is checked
+//! against the listeners, in [`admin`]; checks on single strings in
 //! [`text`].
 
+mod admin;
 mod route;
 mod text;
 
@@ -75,6 +77,7 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
         });
     let limits = limits(doc.limits.as_ref(), r);
     let listeners = listeners(&doc.listeners.items, r);
+    let admin = admin::admin(doc.admin.as_ref(), listeners.as_deref(), r);
     let upstreams = upstreams(&doc.upstreams.items, r);
 
     if doc.listeners.items.is_empty() && !doc.listeners.malformed {
@@ -102,6 +105,7 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
         driver: driver?,
         drain_timeout: drain_timeout?,
         limits: limits?,
+        admin: admin?,
         listeners: listeners?,
         upstreams: upstreams?,
         routes: routes?,

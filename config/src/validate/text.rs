@@ -1,5 +1,5 @@
 //! Checks on single strings: names, addresses, hosts, paths, methods, header
-//! fields.
+//! fields, the admin token.
 //!
 //! Each check is a pure function from the text to a typed value or a
 //! message, so each can be tested with a plain table and reused wherever the
@@ -10,6 +10,7 @@
 //! to the wire verbatim by the engine.
 
 use std::net::{Ipv6Addr, SocketAddr};
+use std::ops::RangeInclusive;
 
 use crate::model::HostMatch;
 
@@ -224,6 +225,36 @@ pub(crate) fn host_header(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `admin.token` length. 16 random characters already resist guessing over
+/// the network; 256 keeps an `Authorization` header far below any
+/// `max-head-size`.
+const ADMIN_TOKEN_LEN: RangeInclusive<usize> = 16..=256;
+
+/// `admin.token`: visible ASCII only (`!` to `~`), so it can be sent as a
+/// bearer token verbatim and never hides a space or control character.
+/// Messages never quote the token, which is a secret.
+pub(crate) fn admin_token(text: &str) -> Result<(), String> {
+    if let Some((i, c)) = text
+        .chars()
+        .enumerate()
+        .find(|&(_, c)| !c.is_ascii_graphic())
+    {
+        return Err(format!(
+            "character {} is {c:?}; a token holds only visible ASCII characters, no spaces",
+            i + 1
+        ));
+    }
+    if !ADMIN_TOKEN_LEN.contains(&text.len()) {
+        return Err(format!(
+            "is {} characters long; use {} to {}, e.g. the output of `openssl rand -hex 32`",
+            text.len(),
+            ADMIN_TOKEN_LEN.start(),
+            ADMIN_TOKEN_LEN.end()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,6 +417,32 @@ mod tests {
                 ("a\u{7f}", Err("'\\u{7f}'")),
             ],
         );
+    }
+
+    #[test]
+    fn admin_tokens() {
+        let sixteen = "0123456789abcdef";
+        table(
+            admin_token,
+            &[
+                (sixteen, Ok(())),
+                ("!\"#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~", Ok(())),
+                (&"x".repeat(256), Ok(())),
+                ("", Err("0 characters long; use 16 to 256")),
+                (&sixteen[1..], Err("15 characters long")),
+                (&"x".repeat(257), Err("257 characters long")),
+                ("0123456789 abcdef", Err("character 11 is ' '")),
+                ("0123456789abcdef\t", Err("character 17 is '\\t'")),
+                ("0123456789abcdef\n", Err("'\\n'")),
+                ("0123456789abcdéf", Err("character 15 is 'é'")),
+                ("0123456789abcdef\u{7f}", Err("'\\u{7f}'")),
+            ],
+        );
+        // The token is a secret: no message may repeat it.
+        for bad in ["short-secret", "secret with a space in it"] {
+            let message = admin_token(bad).expect_err(bad);
+            assert!(!message.contains(bad), "{message}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use ringway_config::Action;
+use ringway_config::{Action, Limits};
 
 use crate::error::{Error, Kind, Side};
 use crate::http::head::{self, BodyKind, HeadLimits, Header, RequestHead, Version};
@@ -25,7 +25,8 @@ use crate::io::{read_more, write_all_buf, SendLimit, Transport};
 use crate::proxy::body::{Copy, Discard, Framing, Output};
 use crate::proxy::forward;
 use crate::router::Match;
-use crate::runtime::worker::Worker;
+use crate::runtime::generation::Generation;
+use crate::runtime::worker::{ListenerState, Worker};
 use crate::snapshot::Prebuilt;
 
 /// What happens to the connection after a request.
@@ -38,6 +39,12 @@ pub enum Next {
 /// State of one client connection.
 pub struct Conn {
     pub w: Rc<Worker>,
+    /// The config generation of the request being answered (or of the last
+    /// one, between requests).
+    pub g: Rc<Generation>,
+    /// The listener the connection came from; it fires when the listener
+    /// is removed or the worker drains.
+    pub listener: Rc<ListenerState>,
     pub peer: SocketAddr,
     /// Bytes read from the client and not yet consumed.
     pub rbuf: BytesMut,
@@ -84,9 +91,16 @@ const LINGER_MAX: usize = 1 << 20;
 /// for [`BUSY_WINDOW`]. An idle connection therefore costs its small waiting
 /// state only (under 1 KiB of future, about 2.7 KiB of RSS in all measured
 /// by `scripts/idle-conn-memory.sh`), while steady traffic allocates nothing.
-pub async fn serve<S: Transport + 'static>(w: Rc<Worker>, mut io: S, peer: SocketAddr) {
+pub async fn serve<S: Transport + 'static>(
+    w: Rc<Worker>,
+    mut io: S,
+    peer: SocketAddr,
+    listener: Rc<ListenerState>,
+) {
     let mut conn = Conn {
+        g: w.current(),
         w,
+        listener,
         peer,
         rbuf: BytesMut::new(),
         wbuf: BytesMut::new(),
@@ -147,7 +161,7 @@ impl Conn {
         first: bool,
         busy: &mut Option<B>,
     ) -> Step {
-        let header_read_timeout = self.w.snapshot.config.limits.header_read_timeout;
+        let header_read_timeout = self.g.limits().header_read_timeout;
         // A new connection's first head must be complete within one
         // header-read-timeout of the accept, however the time splits
         // between waiting for the first byte and reading the rest.
@@ -159,6 +173,8 @@ impl Conn {
             }
             self.rbuf = self.w.pool.head_buf();
         }
+        // Each request runs on the generation current when its head starts.
+        self.g = self.w.current();
         if self.wbuf.capacity() == 0 {
             self.wbuf = self.w.pool.head_buf();
         }
@@ -166,6 +182,7 @@ impl Conn {
         let w = self.w.clone();
         let reading = Self::read_head(
             &w,
+            self.g.limits(),
             &mut self.rbuf,
             &mut self.headers,
             &mut self.head_bytes,
@@ -213,7 +230,8 @@ impl Conn {
         first: bool,
         busy: &mut Option<B>,
     ) -> bool {
-        let limits = &self.w.snapshot.config.limits;
+        let limits = self.w.current();
+        let limits = limits.limits();
         let idle = if first {
             limits.header_read_timeout
         } else {
@@ -221,12 +239,13 @@ impl Conn {
         };
         let deadline = Instant::now() + idle;
         let w = self.w.clone();
+        let listener = self.listener.clone();
         if busy.is_some() {
             let soon = (Instant::now() + BUSY_WINDOW).min(deadline);
             let readable = w.deadlines.within(soon, io.wait_readable());
             let woke = monoio::select! {
                 r = readable => r.map(|r| r.is_ok()),
-                _ = w.shutdown.wait() => Ok(false),
+                _ = listener.closing.wait() => Ok(false),
             };
             match woke {
                 Ok(ready) => return ready,
@@ -236,7 +255,7 @@ impl Conn {
         let readable = w.deadlines.within(deadline, io.wait_readable());
         monoio::select! {
             r = readable => matches!(r, Ok(Ok(()))),
-            _ = w.shutdown.wait() => false,
+            _ = listener.closing.wait() => false,
         }
     }
 
@@ -257,12 +276,12 @@ impl Conn {
     /// cleanly between requests.
     async fn read_head<S: Transport>(
         w: &Worker,
+        limits: &Limits,
         rbuf: &mut BytesMut,
         headers: &mut Vec<Header>,
         head_bytes: &mut usize,
         io: &mut S,
     ) -> Result<Option<RequestHead>, Error> {
-        let limits = &w.snapshot.config.limits;
         let hl = HeadLimits {
             max_head: limits.max_head_size,
             max_headers: limits.max_headers,
@@ -294,7 +313,8 @@ impl Conn {
 
     /// Routes and answers one request.
     async fn handle<S: Transport>(&mut self, io: &mut S, head: RequestHead) -> Next {
-        let snap = self.w.snapshot.clone();
+        let g = self.g.clone();
+        let snap = &g.snap;
         let hooks = self.w.hooks.clone();
         if let Some(p) = &hooks.panic_on_path {
             if head.bytes(head.path) == p.as_bytes() {
@@ -326,7 +346,7 @@ impl Conn {
                 self.respond(io, head, pre, route.limits.max_body_size)
                     .await
             }
-            Action::Upstream(group) => forward::forward(self, io, head, route, *group).await,
+            Action::Upstream(group) => forward::forward(self, io, head, &g, route, *group).await,
         };
         next
     }
@@ -349,7 +369,7 @@ impl Conn {
                 return self.finish(head, Next::Close);
             }
         }
-        keep &= !self.w.shutdown.is_fired();
+        keep &= !self.listener.closing.is_fired();
         let wbuf = &mut self.wbuf;
         wbuf.extend_from_slice(&pre.head);
         date::append_date_line(wbuf);
@@ -360,7 +380,7 @@ impl Conn {
         }
         self.w.stats.response(pre.status);
         let w = self.w.clone();
-        let ok = write_all_buf(io, &mut self.wbuf, SendLimit::of(&w))
+        let ok = write_all_buf(io, &mut self.wbuf, SendLimit::of(&w, &self.g))
             .await
             .is_ok();
         let next = if ok && keep {
@@ -386,10 +406,10 @@ impl Conn {
             framing,
             output: Output::Discard,
             limit,
-            idle: self.w.snapshot.config.limits.header_read_timeout,
+            idle: self.g.limits().header_read_timeout,
             scratch: &mut self.scratch,
             deadlines: &self.w.deadlines,
-            send_limit: self.w.snapshot.config.limits.send_timeout,
+            send_limit: self.g.limits().send_timeout,
             pool: &self.w.pool,
         };
         copy.run(io, &mut self.rbuf, &mut Discard)
@@ -406,12 +426,13 @@ impl Conn {
     ) -> Next {
         self.w.stats.rejection(status);
         self.w.stats.response(status);
-        let keep = head.keep_alive && head.body == BodyKind::None && !self.w.shutdown.is_fired();
+        let keep =
+            head.keep_alive && head.body == BodyKind::None && !self.listener.closing.is_fired();
         self.linger |= head.body != BodyKind::None;
         let head_request = head.method == head::Method::Head;
         write::error_response(&mut self.wbuf, status, !keep, head_request);
         let w = self.w.clone();
-        let ok = write_all_buf(io, &mut self.wbuf, SendLimit::of(&w))
+        let ok = write_all_buf(io, &mut self.wbuf, SendLimit::of(&w, &self.g))
             .await
             .is_ok();
         self.finish(
@@ -444,7 +465,7 @@ impl Conn {
         self.wbuf.clear();
         write::error_response(&mut self.wbuf, status, true, self.head_request);
         let w = self.w.clone();
-        if write_all_buf(io, &mut self.wbuf, SendLimit::of(&w))
+        if write_all_buf(io, &mut self.wbuf, SendLimit::of(&w, &self.g))
             .await
             .is_ok()
         {

@@ -14,6 +14,7 @@
 
 use std::fmt::Write as _;
 use std::io;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -26,6 +27,7 @@ use crate::http::write;
 use crate::io::{read_more, write_all_buf, write_all_keep, SendLimit, Transport};
 use crate::proxy::body::{Copy, CopyError, Framing, Output};
 use crate::proxy::conn::{connection_line, Conn, Next};
+use crate::runtime::generation::Generation;
 use crate::runtime::worker::Worker;
 
 /// Bodies up to this size that are already buffered ride in the same write
@@ -51,6 +53,7 @@ pub async fn forward<S: Transport>(
     conn: &mut Conn,
     io: &mut S,
     head: RequestHead,
+    g: &Generation,
     route: &Route,
     group: usize,
 ) -> Next {
@@ -66,7 +69,7 @@ pub async fn forward<S: Transport>(
         }
     }
     let (mut up, server, mut ubuf, resp) =
-        match exchange(conn, io, &head, route, group, body_pending).await {
+        match exchange(conn, io, &head, g, route, group, body_pending).await {
             Exchange::Ok {
                 up,
                 server,
@@ -86,7 +89,7 @@ pub async fn forward<S: Transport>(
         BodyKind::UntilClose => (Output::Same, false),
         _ => (Output::Same, head.keep_alive),
     };
-    keep &= !conn.w.shutdown.is_fired();
+    keep &= !conn.listener.closing.is_fired();
     conn.wbuf.clear();
     write_response_head(&mut conn.wbuf, &resp, head.version, keep, output);
     let mut body_left = resp.body;
@@ -101,7 +104,7 @@ pub async fn forward<S: Transport>(
     conn.w.pool.put_headers(resp.into_headers());
     conn.w.stats.response(status);
     let w = conn.w.clone();
-    if write_all_buf(io, &mut conn.wbuf, SendLimit::of(&w))
+    if write_all_buf(io, &mut conn.wbuf, SendLimit::of(&w, g))
         .await
         .is_err()
     {
@@ -125,7 +128,7 @@ pub async fn forward<S: Transport>(
             idle: route.limits.response_head_timeout,
             scratch: &mut conn.scratch,
             deadlines: &conn.w.deadlines,
-            send_limit: conn.w.snapshot.config.limits.send_timeout,
+            send_limit: g.limits().send_timeout,
             pool: &conn.w.pool,
         };
         if let Err(e) = copy.run(&mut up, &mut ubuf, io).await {
@@ -138,7 +141,7 @@ pub async fn forward<S: Transport>(
         }
     }
     if reusable && body_ok && ubuf.is_empty() {
-        conn.w.upstreams.put_idle(server, up);
+        g.upstreams.put_idle(server, up);
     }
     conn.w.pool.put_buf(ubuf);
     conn.finish(head, if keep { Next::KeepAlive } else { Next::Close })
@@ -150,6 +153,7 @@ async fn exchange<S: Transport>(
     conn: &mut Conn,
     io: &mut S,
     head: &RequestHead,
+    g: &Generation,
     route: &Route,
     group: usize,
     body: BodyKind,
@@ -157,7 +161,7 @@ async fn exchange<S: Transport>(
     let retry_safe = head.body == BodyKind::None && head.method.is_idempotent();
     let mut attempt = 0;
     loop {
-        let ups = &conn.w.upstreams;
+        let ups = &g.upstreams;
         let server = ups.pick(group);
         let pooled = if attempt == 0 {
             ups.take_idle(server)
@@ -170,7 +174,7 @@ async fn exchange<S: Transport>(
                 conn.w.stats.upstream_reuses.inc();
                 up
             }
-            None => match connect(&conn.w, server, route).await {
+            None => match connect(&conn.w, g.upstreams.address(server), route).await {
                 Ok(up) => up,
                 Err(e) => return Exchange::Done(fail(conn, io, e).await),
             },
@@ -179,7 +183,7 @@ async fn exchange<S: Transport>(
 
         // Head (and coalesced body). The buffer comes back for a retry.
         let w = conn.w.clone();
-        let sent = write_all_keep(&mut up, &mut conn.wbuf, SendLimit::of(&w)).await;
+        let sent = write_all_keep(&mut up, &mut conn.wbuf, SendLimit::of(&w, g)).await;
         if let Err(e) = sent {
             if e.kind() == io::ErrorKind::TimedOut {
                 let e = Error::new(
@@ -202,7 +206,7 @@ async fn exchange<S: Transport>(
         if body != BodyKind::None {
             if head.expect_continue && head.version == Version::Http11 {
                 let mut cont = BytesMut::from(&b"HTTP/1.1 100 Continue\r\n\r\n"[..]);
-                if write_all_buf(io, &mut cont, SendLimit::of(&w))
+                if write_all_buf(io, &mut cont, SendLimit::of(&w, g))
                     .await
                     .is_err()
                 {
@@ -217,10 +221,10 @@ async fn exchange<S: Transport>(
                 framing,
                 output: Output::Same,
                 limit: route.limits.max_body_size,
-                idle: conn.w.snapshot.config.limits.header_read_timeout,
+                idle: g.limits().header_read_timeout,
                 scratch: &mut conn.scratch,
                 deadlines: &conn.w.deadlines,
-                send_limit: conn.w.snapshot.config.limits.send_timeout,
+                send_limit: g.limits().send_timeout,
                 pool: &conn.w.pool,
             };
             if let Err(e) = copy.run(io, &mut conn.rbuf, &mut up).await {
@@ -254,7 +258,10 @@ async fn exchange<S: Transport>(
             let w = conn.w.clone();
             let read = w
                 .deadlines
-                .within(deadline, read_response_head(&w, &mut up, &mut ubuf, head))
+                .within(
+                    deadline,
+                    read_response_head(&w, g, &mut up, &mut ubuf, head),
+                )
                 .await;
             let resp = match read {
                 Ok(Ok(resp)) => resp,
@@ -303,7 +310,7 @@ async fn exchange<S: Transport>(
                 conn.w.stats.response(resp.status);
                 relayed = true;
                 let w = conn.w.clone();
-                if write_all_buf(io, &mut conn.scratch, SendLimit::of(&w))
+                if write_all_buf(io, &mut conn.scratch, SendLimit::of(&w, g))
                     .await
                     .is_err()
                 {
@@ -316,8 +323,7 @@ async fn exchange<S: Transport>(
     }
 }
 
-async fn connect(w: &Worker, server: usize, route: &Route) -> Result<TcpStream, Error> {
-    let addr = w.upstreams.address(server);
+async fn connect(w: &Worker, addr: SocketAddr, route: &Route) -> Result<TcpStream, Error> {
     w.stats.upstream_connects.inc();
     let connecting = TcpStream::connect_addr(addr);
     match w
@@ -343,11 +349,12 @@ async fn connect(w: &Worker, server: usize, route: &Route) -> Result<TcpStream, 
 
 async fn read_response_head(
     w: &Worker,
+    g: &Generation,
     up: &mut TcpStream,
     ubuf: &mut BytesMut,
     head: &RequestHead,
 ) -> Result<ResponseHead, Error> {
-    let max = w.snapshot.config.limits.max_head_size;
+    let max = g.limits().max_head_size;
     let is_head = head.method == head::Method::Head;
     let mut headers = w.pool.headers();
     loop {

@@ -5,15 +5,21 @@
 //! await), so picking a server and reusing a connection cost no atomic and
 //! no lock. Each pool is bounded in idle count and idle time; a connection
 //! idle past its time is closed on the next take or by the worker's sweep.
+//! Pools are keyed by upstream name and server address and carried across
+//! reloads (see `runtime::carry`), so a reload that leaves a server in place
+//! keeps its warm connections.
 
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 use ringway_config::Config;
+
+use crate::runtime::carry::Keyed;
 
 /// One pooled keep-alive connection.
 pub struct Idle {
@@ -21,11 +27,33 @@ pub struct Idle {
     since: Instant,
 }
 
+/// A server's idle connections and balancing state. Shared by every
+/// generation that has the server under the same upstream name, so a reload
+/// keeps them (and frequent reloads do not restart the round robin).
+#[derive(Default)]
+pub struct ServerPool {
+    idle: RefCell<Vec<Idle>>,
+    /// Smooth weighted round robin's running weight.
+    current: Cell<i64>,
+    /// The server left the config: close what comes back.
+    retired: Cell<bool>,
+}
+
+impl ServerPool {
+    /// Closes every idle connection and refuses new ones.
+    fn retire(&self) {
+        self.retired.set(true);
+        self.idle.borrow_mut().clear();
+    }
+}
+
+/// What identifies a server's pool across reloads.
+pub type PoolKey = (String, SocketAddr);
+
 struct ServerState {
     address: SocketAddr,
     weight: i64,
-    current: Cell<i64>,
-    idle: RefCell<Vec<Idle>>,
+    pool: Rc<ServerPool>,
 }
 
 struct GroupState {
@@ -34,16 +62,32 @@ struct GroupState {
     total_weight: i64,
 }
 
-/// Per-worker upstream state for one config.
+/// Per-worker upstream state for one config generation.
 pub struct Upstreams {
     servers: Vec<ServerState>,
     groups: Vec<GroupState>,
+    pools: Keyed<PoolKey, ServerPool>,
     max_idle: usize,
     idle_timeout: Duration,
 }
 
 impl Upstreams {
-    pub fn new(config: &Config) -> Upstreams {
+    /// Builds the state for `config`, keeping the pools `prev` has for
+    /// servers still under the same upstream name; pools of servers that
+    /// are gone are closed.
+    pub fn new(config: &Config, prev: Option<&Upstreams>) -> Upstreams {
+        let keys = config
+            .upstreams
+            .iter()
+            .flat_map(|up| up.servers.iter().map(move |s| (up.name.clone(), s.address)));
+        let empty = Keyed::default();
+        let carried = prev
+            .map_or(&empty, |p| &p.pools)
+            .carry(keys, |_| ServerPool::default());
+        for gone in &carried.retired {
+            gone.retire();
+        }
+        let pools = carried.next;
         let mut servers = Vec::new();
         let mut groups = Vec::new();
         for up in &config.upstreams {
@@ -53,11 +97,14 @@ impl Upstreams {
                 ids.push(servers.len());
                 let weight = i64::from(s.weight.get());
                 total += weight;
+                let pool = pools
+                    .get(&(up.name.clone(), s.address))
+                    .expect("a pool was carried or made for every server")
+                    .clone();
                 servers.push(ServerState {
                     address: s.address,
                     weight,
-                    current: Cell::new(0),
-                    idle: RefCell::new(Vec::new()),
+                    pool,
                 });
             }
             groups.push(GroupState {
@@ -68,6 +115,7 @@ impl Upstreams {
         Upstreams {
             servers,
             groups,
+            pools,
             max_idle: config.limits.upstream_max_idle,
             idle_timeout: config.limits.upstream_idle_timeout,
         }
@@ -85,15 +133,15 @@ impl Upstreams {
         let mut best_weight = i64::MIN;
         for &id in &g.servers {
             let s = &self.servers[id];
-            let cur = s.current.get() + s.weight;
-            s.current.set(cur);
+            let cur = s.pool.current.get() + s.weight;
+            s.pool.current.set(cur);
             if cur > best_weight {
                 best_weight = cur;
                 best = id;
             }
         }
         let s = &self.servers[best];
-        s.current.set(s.current.get() - g.total_weight);
+        s.pool.current.set(s.pool.current.get() - g.total_weight);
         best
     }
 
@@ -104,7 +152,7 @@ impl Upstreams {
     /// The most recently used idle connection that has not expired and is
     /// still clean (see [`still_clean`]).
     pub fn take_idle(&self, server: usize) -> Option<TcpStream> {
-        let mut idle = self.servers[server].idle.borrow_mut();
+        let mut idle = self.servers[server].pool.idle.borrow_mut();
         while let Some(conn) = idle.pop() {
             if conn.since.elapsed() < self.idle_timeout && still_clean(&conn.io) {
                 return Some(conn.io);
@@ -115,8 +163,9 @@ impl Upstreams {
 
     /// Returns a connection for reuse; closes it when the pool is full.
     pub fn put_idle(&self, server: usize, io: TcpStream) {
-        let mut idle = self.servers[server].idle.borrow_mut();
-        if idle.len() < self.max_idle {
+        let pool = &self.servers[server].pool;
+        let mut idle = pool.idle.borrow_mut();
+        if idle.len() < self.max_idle && !pool.retired.get() {
             idle.push(Idle {
                 io,
                 since: Instant::now(),
@@ -127,7 +176,8 @@ impl Upstreams {
     /// Closes idle connections past their time. Called periodically.
     pub fn sweep(&self) {
         for s in &self.servers {
-            s.idle
+            s.pool
+                .idle
                 .borrow_mut()
                 .retain(|c| c.since.elapsed() < self.idle_timeout);
         }
@@ -135,7 +185,7 @@ impl Upstreams {
 
     /// Idle connections held right now, over all servers.
     pub fn idle_count(&self) -> usize {
-        self.servers.iter().map(|s| s.idle.borrow().len()).sum()
+        self.pools.values().map(|p| p.idle.borrow().len()).sum()
     }
 }
 

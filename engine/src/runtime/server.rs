@@ -13,8 +13,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ringway_config::{Config, Workers};
-use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::admin::Admin;
+use crate::runtime::control::{self, Bound, Handle, Link};
 use crate::runtime::cpus;
 use crate::runtime::worker::{self, Control, Hooks, Spec, WorkerInfo};
 use crate::snapshot::Snapshot;
@@ -29,23 +30,24 @@ pub enum StartError {
         address: SocketAddr,
         source: std::io::Error,
     },
+    #[error("admin.address: cannot listen on {address}: {source}")]
+    Admin {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot start worker thread: {0}")]
     Thread(std::io::Error),
     #[error("{0}")]
     Worker(String),
 }
 
-/// Listen backlog per worker socket.
-const BACKLOG: i32 = 4096;
-
 /// A running gateway.
 pub struct Server {
-    addrs: Vec<SocketAddr>,
+    plane: Handle,
     workers: Vec<WorkerInfo>,
-    stats: Vec<Arc<WorkerStats>>,
     control: Arc<Control>,
     threads: Vec<JoinHandle<()>>,
-    drain: Duration,
+    admin: Option<Admin>,
 }
 
 impl Server {
@@ -63,42 +65,59 @@ impl Server {
         let plan = cpus::plan(requested, &cpus::allowed_cpus(), cpus::cgroup_cpu_limit());
         let n = plan.len();
 
-        let mut per_worker: Vec<Vec<std::net::TcpListener>> = (0..n).map(|_| Vec::new()).collect();
-        let mut addrs = Vec::new();
+        let mut per_worker: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
+        let mut bound = Vec::new();
         for (index, l) in config.listeners.iter().enumerate() {
-            let mut address = l.address;
-            for sockets in per_worker.iter_mut() {
-                let bind_err = |source| StartError::Bind {
+            let (actual, sockets) =
+                control::bind_all(l.address, n).map_err(|source| StartError::Bind {
                     index,
-                    address,
+                    address: l.address,
                     source,
-                };
-                let s = bind_reuseport(address).map_err(bind_err)?;
-                if address.port() == 0 {
-                    address = s.local_addr().map_err(bind_err)?;
-                }
-                sockets.push(s);
+                })?;
+            for (w, s) in per_worker.iter_mut().zip(sockets) {
+                w.push((l.address, s));
             }
-            addrs.push(address);
+            bound.push(Bound {
+                configured: l.address,
+                actual,
+            });
         }
+        let admin_listener = if config.admin.enabled {
+            let l = std::net::TcpListener::bind(config.admin.address).map_err(|source| {
+                StartError::Admin {
+                    address: config.admin.address,
+                    source,
+                }
+            })?;
+            Some(l)
+        } else {
+            None
+        };
 
         let driver = config.driver;
-        let drain = config.drain_timeout;
         let snapshot = Arc::new(Snapshot::compile(config, 1));
         let control = Arc::new(Control::default());
         let hooks = Arc::new(hooks);
+        let mut links = Vec::with_capacity(n);
+        let mut inboxes = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (link, inbox) = Link::new(Arc::new(WorkerStats::default()));
+            links.push(link);
+            inboxes.push(inbox);
+        }
+        let plane = Handle::new(snapshot.clone(), links.clone(), control.clone(), bound);
         let (ready_tx, ready_rx) = mpsc::channel();
         let mut threads = Vec::with_capacity(n);
-        let mut stats = Vec::with_capacity(n);
-        for (id, (cpu, listeners)) in plan.into_iter().zip(per_worker).enumerate() {
-            let s = Arc::new(WorkerStats::default());
-            stats.push(s.clone());
+        let workers_iter = plan.into_iter().zip(per_worker).zip(links).zip(inboxes);
+        for (id, (((cpu, listeners), link), inbox)) in workers_iter.enumerate() {
             let spec = Spec {
                 id,
                 cpu,
                 listeners,
                 snapshot: snapshot.clone(),
-                stats: s,
+                link,
+                inbox,
+                plane: plane.clone(),
                 control: control.clone(),
                 hooks: hooks.clone(),
                 driver,
@@ -130,32 +149,49 @@ impl Server {
             }
         }
         workers.sort_by_key(|w| w.id);
+        plane.set_workers(workers.clone());
+        let admin = match admin_listener {
+            Some(l) => match Admin::start(l, plane.clone()) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    control.begin_drain();
+                    return Err(StartError::Thread(e));
+                }
+            },
+            None => None,
+        };
         Ok(Server {
-            addrs,
+            plane,
             workers,
-            stats,
             control,
             threads,
-            drain,
+            admin,
         })
     }
 
-    /// The bound address of each configured listener, in config order.
-    pub fn listen_addrs(&self) -> &[SocketAddr] {
-        &self.addrs
+    /// The bound address of each configured listener, in config order
+    /// (as of the latest reload).
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.plane.listen_addrs()
+    }
+
+    /// The admin API's bound address, when it is enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(Admin::local_addr)
     }
 
     pub fn workers(&self) -> &[WorkerInfo] {
         &self.workers
     }
 
+    /// The control plane: reloads, snapshot, status.
+    pub fn handle(&self) -> Handle {
+        self.plane.clone()
+    }
+
     /// Counters summed over all workers.
     pub fn totals(&self) -> Totals {
-        let mut t = Totals::default();
-        for s in &self.stats {
-            t.add(s);
-        }
-        t
+        self.plane.totals()
     }
 
     /// Stops accepting and lets in-flight requests finish; idle keep-alive
@@ -167,7 +203,7 @@ impl Server {
     /// Begins shutdown and waits up to the configured drain deadline.
     /// True when every worker finished in time.
     pub fn shutdown(self) -> bool {
-        let drain = self.drain;
+        let drain = self.plane.snapshot().config.drain_timeout;
         self.begin_shutdown();
         self.wait(drain)
     }
@@ -175,6 +211,9 @@ impl Server {
     /// Waits up to `limit` for the workers to finish draining.
     pub fn wait(mut self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
+        if let Some(admin) = self.admin.take() {
+            admin.stop();
+        }
         let threads = std::mem::take(&mut self.threads);
         for t in threads {
             while !t.is_finished() {
@@ -192,18 +231,8 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.control.begin_drain();
+        if let Some(admin) = self.admin.take() {
+            admin.stop();
+        }
     }
-}
-
-fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
-    Ok(socket.into())
 }

@@ -2,9 +2,11 @@
 //! accepting on its own SO_REUSEPORT listeners, owning its pools.
 //!
 //! Nothing here is shared with other workers except the read-only snapshot,
-//! the single-writer counters and the shutdown signal, so the request path
-//! never waits on another core.
+//! the single-writer counters, the shutdown signal and the control plane's
+//! link, so the request path never waits on another core. A reload reaches
+//! the worker through its link and is applied between two task polls.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -22,8 +24,9 @@ use ringway_config::Driver;
 
 use crate::io::Pool;
 use crate::proxy::conn;
-use crate::proxy::upstream::Upstreams;
+use crate::runtime::control::{Cmd, Handle, Link};
 use crate::runtime::deadline::{run_ticker, Deadlines};
+use crate::runtime::generation::Generation;
 use crate::runtime::notify::LocalNotify;
 use crate::snapshot::Snapshot;
 use crate::stats::WorkerStats;
@@ -78,20 +81,48 @@ pub struct Worker {
     pub id: usize,
     pub pool: Pool,
     pub stats: Arc<WorkerStats>,
-    pub snapshot: Arc<Snapshot>,
-    pub upstreams: Upstreams,
+    /// The generation new requests start on; replaced by a reload.
+    current: RefCell<Rc<Generation>>,
+    /// Fired once the worker drains.
     pub shutdown: LocalNotify,
     pub deadlines: Deadlines,
     pub hooks: Arc<Hooks>,
+    accepting: RefCell<Vec<Accepting>>,
+}
+
+impl Worker {
+    /// The current generation, for a request to keep until it ends.
+    pub fn current(&self) -> Rc<Generation> {
+        self.current.borrow().clone()
+    }
+}
+
+/// One listener as its connections see it.
+#[derive(Default)]
+pub struct ListenerState {
+    /// Fired when the listener is removed by a reload or the worker drains:
+    /// its connections finish what is in flight and close.
+    pub closing: LocalNotify,
+}
+
+/// A listener this worker accepts on.
+struct Accepting {
+    configured: SocketAddr,
+    state: Rc<ListenerState>,
+    /// The accept loop; gives the socket back to be closed in-runtime.
+    task: monoio::task::JoinHandle<TcpListener>,
 }
 
 /// Everything a worker thread needs to start.
 pub struct Spec {
     pub id: usize,
     pub cpu: usize,
-    pub listeners: Vec<std::net::TcpListener>,
+    /// By configured address.
+    pub listeners: Vec<(SocketAddr, std::net::TcpListener)>,
     pub snapshot: Arc<Snapshot>,
-    pub stats: Arc<WorkerStats>,
+    pub link: Arc<Link>,
+    pub inbox: crossbeam_channel::Receiver<Cmd>,
+    pub plane: Handle,
     pub control: Arc<Control>,
     pub hooks: Arc<Hooks>,
     pub driver: Driver,
@@ -153,9 +184,9 @@ pub fn run(spec: Spec, ready: impl FnOnce(Result<WorkerInfo, String>)) {
     };
     rt.block_on(async move {
         let mut listeners = Vec::with_capacity(spec.listeners.len());
-        for l in spec.listeners {
+        for (configured, l) in spec.listeners {
             match TcpListener::from_std(l) {
-                Ok(l) => listeners.push(l),
+                Ok(l) => listeners.push((configured, l)),
                 Err(e) => return ready(Err(format!("worker {}: listener: {e}", spec.id))),
             }
         }
@@ -165,22 +196,39 @@ pub fn run(spec: Spec, ready: impl FnOnce(Result<WorkerInfo, String>)) {
             driver = info.driver,
             "worker started"
         );
+        let generation = Generation::new(spec.snapshot, None);
+        spec.plane.acknowledge(&spec.link, generation.number());
         ready(Ok(info));
         let w = Rc::new(Worker {
             id: spec.id,
             pool: Pool::default(),
-            upstreams: Upstreams::new(&spec.snapshot.config),
-            stats: spec.stats,
-            snapshot: spec.snapshot,
+            stats: spec.link.stats.clone(),
+            current: RefCell::new(Rc::new(generation)),
             shutdown: LocalNotify::default(),
             deadlines: Deadlines::default(),
             hooks: spec.hooks,
+            accepting: RefCell::new(Vec::new()),
         });
-        serve(w, listeners, spec.control).await;
+        for (configured, l) in listeners {
+            start_accepting(&w, configured, l);
+        }
+        let reloads = Reloads {
+            link: spec.link,
+            inbox: spec.inbox,
+            plane: spec.plane,
+        };
+        serve(w, reloads, spec.control).await;
     });
 }
 
-async fn serve(w: Rc<Worker>, listeners: Vec<TcpListener>, control: Arc<Control>) {
+/// The worker's end of its link to the control plane.
+struct Reloads {
+    link: Arc<Link>,
+    inbox: crossbeam_channel::Receiver<Cmd>,
+    plane: Handle,
+}
+
+async fn serve(w: Rc<Worker>, reloads: Reloads, control: Arc<Control>) {
     let watcher = w.clone();
     monoio::spawn(async move {
         control.drained().await;
@@ -203,22 +251,21 @@ async fn serve(w: Rc<Worker>, listeners: Vec<TcpListener>, control: Arc<Control>
     monoio::spawn(async move {
         loop {
             monoio::select! {
-                _ = monoio::time::sleep(Duration::from_secs(1)) => sweeper.upstreams.sweep(),
+                _ = monoio::time::sleep(Duration::from_secs(1)) => sweeper.current().upstreams.sweep(),
                 _ = sweeper.shutdown.wait() => return,
             }
         }
     });
-    let accepting: Vec<_> = listeners
-        .into_iter()
-        .map(|l| monoio::spawn(accept_loop(w.clone(), l)))
-        .collect();
+    monoio::spawn(take_reloads(w.clone(), reloads));
     w.shutdown.wait().await;
     // Each accept loop hands its listener back to be dropped here, while
     // the runtime still runs: on io_uring a close is an operation that
     // must be submitted, and a socket left for the runtime's own teardown
     // would keep listening after the worker is gone.
-    for handle in accepting {
-        drop(handle.await);
+    let accepting = std::mem::take(&mut *w.accepting.borrow_mut());
+    for a in accepting {
+        a.state.closing.fire();
+        drop(a.task.await);
     }
     // Drain: in-flight requests finish, idle connections close themselves.
     while w.stats.connections_open.get() > 0 {
@@ -229,17 +276,76 @@ async fn serve(w: Rc<Worker>, listeners: Vec<TcpListener>, control: Arc<Control>
     tracing::debug!(worker = w.id, "worker drained");
 }
 
-async fn accept_loop(w: Rc<Worker>, listener: TcpListener) -> TcpListener {
+/// Applies reloads as the control plane sends them, in order.
+async fn take_reloads(w: Rc<Worker>, r: Reloads) {
+    loop {
+        let rung = r.link.wake.listen();
+        while let Ok(cmd) = r.inbox.try_recv() {
+            apply(&w, cmd);
+            r.plane.acknowledge(&r.link, w.current().number());
+        }
+        monoio::select! {
+            _ = rung => {}
+            _ = w.shutdown.wait() => return,
+        }
+    }
+}
+
+/// Switches the worker to a new generation. Requests in flight keep the
+/// generation they started on; pools of unchanged servers carry over.
+fn apply(w: &Rc<Worker>, cmd: Cmd) {
+    let next = Generation::new(cmd.snapshot, Some(&w.current()));
+    *w.current.borrow_mut() = Rc::new(next);
+    for addr in cmd.remove {
+        let mut accepting = w.accepting.borrow_mut();
+        let Some(i) = accepting.iter().position(|a| a.configured == addr) else {
+            continue;
+        };
+        let a = accepting.remove(i);
+        drop(accepting);
+        // Its connections see `closing` and drain: requests in flight
+        // finish with `Connection: close`, idle ones close now.
+        a.state.closing.fire();
+        monoio::spawn(async move { drop(a.task.await) });
+    }
+    for (configured, l) in cmd.add {
+        match TcpListener::from_std(l) {
+            Ok(l) => start_accepting(w, configured, l),
+            Err(e) => {
+                tracing::error!(worker = w.id, %configured, error = %e, "cannot use new listener")
+            }
+        }
+    }
+}
+
+fn start_accepting(w: &Rc<Worker>, configured: SocketAddr, listener: TcpListener) {
+    if w.shutdown.is_fired() {
+        return;
+    }
+    let state = Rc::new(ListenerState::default());
+    let task = monoio::spawn(accept_loop(w.clone(), listener, state.clone()));
+    w.accepting.borrow_mut().push(Accepting {
+        configured,
+        state,
+        task,
+    });
+}
+
+async fn accept_loop(
+    w: Rc<Worker>,
+    listener: TcpListener,
+    state: Rc<ListenerState>,
+) -> TcpListener {
     loop {
         let accepted = monoio::select! {
             r = listener.accept() => r,
-            _ = w.shutdown.wait() => return listener,
+            _ = state.closing.wait() => return listener,
         };
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 w.stats.connections_accepted.inc();
-                monoio::spawn(connection(w.clone(), stream, peer));
+                monoio::spawn(connection(w.clone(), stream, peer, state.clone()));
             }
             Err(e) => {
                 w.stats.accept_errors.inc();
@@ -253,9 +359,14 @@ async fn accept_loop(w: Rc<Worker>, listener: TcpListener) -> TcpListener {
 
 /// One connection task: a panic inside is caught here, counted and logged,
 /// and only this connection is lost.
-async fn connection(w: Rc<Worker>, stream: monoio::net::TcpStream, peer: SocketAddr) {
+async fn connection(
+    w: Rc<Worker>,
+    stream: monoio::net::TcpStream,
+    peer: SocketAddr,
+    listener: Rc<ListenerState>,
+) {
     w.stats.connections_open.inc();
-    let result = catch_unwind(conn::serve(w.clone(), stream, peer)).await;
+    let result = catch_unwind(conn::serve(w.clone(), stream, peer, listener)).await;
     w.stats.connections_open.dec();
     if let Err(panic) = result {
         w.stats.panics.inc();

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -297,15 +299,30 @@ pub struct TestGateway {
 }
 
 impl TestGateway {
-    /// `toml` is a config without `[[listeners]]`; one is added on
-    /// 127.0.0.1:0, with `driver` set to `driver`.
+    /// `toml` is a config; `driver` is set to `driver`, a listener on
+    /// 127.0.0.1:0 is added when it has none, and the admin API binds a free
+    /// port unless it has an `[admin]` table.
     pub fn start(toml: &str, driver: &str) -> TestGateway {
         TestGateway::start_with(toml, driver, Hooks::default())
     }
 
     pub fn start_with(toml: &str, driver: &str, hooks: Hooks) -> TestGateway {
-        let src =
-            format!("driver = \"{driver}\"\n{toml}\n[[listeners]]\naddress = \"127.0.0.1:0\"\n");
+        let listeners = if toml.contains("[[listeners]]") {
+            ""
+        } else {
+            "[[listeners]]\naddress = \"127.0.0.1:0\"\n"
+        };
+        let admin = if toml.contains("[admin]") {
+            ""
+        } else {
+            process::ADMIN
+        };
+        let driver = if toml.contains("driver =") {
+            String::new()
+        } else {
+            format!("driver = \"{driver}\"\n")
+        };
+        let src = format!("{driver}{toml}\n{listeners}{admin}");
         let config = Config::from_toml_str(&src)
             .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n---\n{src}"));
         let server = Server::start_with(config, hooks).expect("gateway starts");
@@ -328,6 +345,18 @@ impl TestGateway {
              [[routes]]\nname = \"all\"\nupstream = \"up\"\n"
         );
         TestGateway::start(&toml, driver)
+    }
+
+    pub fn handle(&self) -> ringway::Handle {
+        self.server.as_ref().expect("running").handle()
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.server
+            .as_ref()
+            .expect("running")
+            .admin_addr()
+            .expect("admin enabled")
     }
 
     pub fn client(&self) -> TestClient {

@@ -1,0 +1,328 @@
+//! The admin API's endpoints. Every answer is JSON; every error is
+//! `{"error": "...", "errors": [{"path", "line", "column", "message"}]}`
+//! with the config field paths a reload was refused for.
+//!
+//! | endpoint | answer |
+//! |---|---|
+//! | `GET /healthz` | the process is up |
+//! | `GET /readyz` | 200 when every worker runs the current generation, else 503 |
+//! | `GET /status` | version, uptime, per-worker CPU, driver, generation, connections; reload figures |
+//! | `GET /config` | the effective config (secrets redacted) and its generation |
+//! | `PUT /config` | replace the config (TOML, or JSON with `Content-Type: application/json`) |
+//! | `POST /config/validate` | the same checks as `PUT /config`, applying nothing |
+//! | `POST /config/reload` | re-read the config file given with `-c` (what SIGHUP does) |
+//! | `GET /routes` | the route table, in config order |
+//!
+//! With `admin.token` set every endpoint but `/healthz` and `/readyz` (which
+//! probes must reach) needs `Authorization: Bearer <token>`.
+
+use ringway_config::{Action, Config, ConfigError, HostMatch, PathMatch};
+use serde_json::{json, Value};
+
+use super::Request;
+use crate::runtime::control::{Format, Handle, ReloadError, Reloaded};
+
+/// A response: status, extra headers, JSON body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(status: u16, value: &Value) -> Answer {
+        let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
+        body.push(b'\n');
+        Answer {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    pub fn error(status: u16, message: &str) -> Answer {
+        Answer::json(status, &json!({ "error": message, "errors": [] }))
+    }
+
+    fn errors(status: u16, message: &str, errors: &[ConfigError]) -> Answer {
+        let items: Vec<Value> = errors.iter().map(error_json).collect();
+        Answer::json(status, &json!({ "error": message, "errors": items }))
+    }
+}
+
+fn error_json(e: &ConfigError) -> Value {
+    json!({
+        "path": e.path,
+        "line": e.line,
+        "column": e.column,
+        "message": e.message,
+    })
+}
+
+pub fn handle(plane: &Handle, req: &Request) -> Answer {
+    let open = matches!(req.path.as_str(), "/healthz" | "/readyz");
+    if !open {
+        if let Some(denied) = authorize(plane, req) {
+            return denied;
+        }
+    }
+    let method = req.method.as_str();
+    match (req.path.as_str(), method) {
+        ("/healthz", "GET" | "HEAD") => Answer::json(200, &json!({ "status": "ok" })),
+        ("/readyz", "GET" | "HEAD") => readyz(plane),
+        ("/status", "GET" | "HEAD") => status(plane),
+        ("/config", "GET" | "HEAD") => get_config(plane),
+        ("/config", "PUT") => put_config(plane, req),
+        ("/config/validate", "POST") => validate(plane, req),
+        ("/config/reload", "POST") => reloaded(plane.reload_file()),
+        ("/routes", "GET" | "HEAD") => routes(plane),
+        ("/healthz" | "/readyz" | "/status" | "/routes", _) => not_allowed("GET, HEAD"),
+        ("/config", _) => not_allowed("GET, HEAD, PUT"),
+        ("/config/validate" | "/config/reload", _) => not_allowed("POST"),
+        _ => Answer::error(404, "no such admin endpoint"),
+    }
+}
+
+fn not_allowed(allow: &'static str) -> Answer {
+    let mut a = Answer::error(405, "method not allowed");
+    a.headers.push(("Allow", allow.to_string()));
+    a
+}
+
+/// `None` when the request may proceed.
+fn authorize(plane: &Handle, req: &Request) -> Option<Answer> {
+    let snapshot = plane.snapshot();
+    let token = snapshot.config.admin.token.as_deref()?;
+    let given = req
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(t) if constant_time_eq(t.as_bytes(), token.as_bytes()) => None,
+        _ => {
+            let mut a = Answer::error(401, "missing or wrong bearer token");
+            a.headers
+                .push(("WWW-Authenticate", "Bearer realm=\"ringway-admin\"".into()));
+            Some(a)
+        }
+    }
+}
+
+/// Compares without an early exit, so timing does not reveal how much of
+/// a guessed token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn readyz(plane: &Handle) -> Answer {
+    let ready = plane.is_ready();
+    let workers: Vec<u64> = plane.workers().iter().map(|w| w.generation).collect();
+    Answer::json(
+        if ready { 200 } else { 503 },
+        &json!({
+            "ready": ready,
+            "generation": plane.generation(),
+            "draining": plane.is_draining(),
+            "worker_generations": workers,
+        }),
+    )
+}
+
+fn status(plane: &Handle) -> Answer {
+    let workers: Vec<Value> = plane
+        .workers()
+        .iter()
+        .map(|w| {
+            json!({
+                "id": w.info.id,
+                "cpu": w.info.cpu,
+                "driver": w.info.driver,
+                "generation": w.generation,
+                "connections_open": w.connections_open,
+                "requests": w.requests,
+            })
+        })
+        .collect();
+    let r = plane.reload_stats();
+    let propagation = r.propagation.map(|(p50, p99, max)| {
+        json!({
+            "samples": r.propagation_samples,
+            "p50_us": p50.as_micros() as u64,
+            "p99_us": p99.as_micros() as u64,
+            "max_us": max.as_micros() as u64,
+        })
+    });
+    let t = plane.totals();
+    let listeners: Vec<String> = plane.listen_addrs().iter().map(|a| a.to_string()).collect();
+    Answer::json(
+        200,
+        &json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_seconds": plane.uptime().as_secs_f64(),
+            "generation": plane.generation(),
+            "ready": plane.is_ready(),
+            "draining": plane.is_draining(),
+            "config_file": plane.config_file().map(|p| p.display().to_string()),
+            "listeners": listeners,
+            "workers": workers,
+            "reloads": {
+                "succeeded": r.succeeded,
+                "failed": r.failed,
+                "last_error": r.last_error,
+                "propagation": propagation,
+            },
+            "totals": {
+                "connections_accepted": t.connections_accepted,
+                "connections_open": t.connections_open,
+                "requests": t.requests,
+                "responses_2xx": t.responses_2xx,
+                "responses_4xx": t.responses_4xx,
+                "responses_5xx": t.responses_5xx,
+                "upstream_502": t.upstream_502,
+                "upstream_503": t.upstream_503,
+                "upstream_504": t.upstream_504,
+                "panics": t.panics,
+            },
+        }),
+    )
+}
+
+fn get_config(plane: &Handle) -> Answer {
+    let snapshot = plane.snapshot();
+    let config: Value = serde_json::from_str(&snapshot.config.to_json(true)).unwrap_or(Value::Null);
+    Answer::json(
+        200,
+        &json!({ "generation": snapshot.generation, "config": config }),
+    )
+}
+
+/// The body's format: JSON when the content type says so, or when there is
+/// none and the body starts with `{`; TOML otherwise.
+fn format_of(req: &Request) -> Format {
+    match req.header("content-type") {
+        Some(t) if t.to_ascii_lowercase().contains("json") => Format::Json,
+        Some(_) => Format::Toml,
+        None if req.body.trim_ascii_start().first() == Some(&b'{') => Format::Json,
+        None => Format::Toml,
+    }
+}
+
+fn parse(req: &Request) -> Result<Config, Answer> {
+    let Ok(src) = std::str::from_utf8(&req.body) else {
+        return Err(Answer::error(400, "the config is not UTF-8"));
+    };
+    let parsed = match format_of(req) {
+        Format::Toml => Config::from_toml_str(src),
+        Format::Json => Config::from_json_str(src),
+    };
+    parsed.map_err(|errors| {
+        let items: Vec<ConfigError> = errors.iter().cloned().collect();
+        Answer::errors(400, "invalid config", &items)
+    })
+}
+
+fn put_config(plane: &Handle, req: &Request) -> Answer {
+    let Ok(src) = std::str::from_utf8(&req.body) else {
+        return Answer::error(400, "the config is not UTF-8");
+    };
+    reloaded(plane.reload_source(src, format_of(req)))
+}
+
+fn reloaded(result: Result<Reloaded, ReloadError>) -> Answer {
+    match result {
+        Ok(r) => {
+            let added: Vec<String> = r.listeners_added.iter().map(|a| a.to_string()).collect();
+            let removed: Vec<String> = r.listeners_removed.iter().map(|a| a.to_string()).collect();
+            Answer::json(
+                200,
+                &json!({
+                    "generation": r.generation,
+                    "propagated": r.propagation.is_some(),
+                    "propagation_us": r.propagation.map(|p| p.as_micros() as u64),
+                    "restart_required": r.restart_required,
+                    "listeners_added": added,
+                    "listeners_removed": removed,
+                }),
+            )
+        }
+        Err(e) => {
+            let status = match e {
+                ReloadError::Invalid(_) | ReloadError::Listen { .. } => 400,
+                ReloadError::NoFile => 409,
+                ReloadError::Draining => 503,
+                ReloadError::WorkerGone(_) => 500,
+            };
+            let message = match e {
+                ReloadError::Invalid(_) => "invalid config; the running config stays",
+                ReloadError::Listen { .. } => "cannot listen; the running config stays",
+                _ => "reload refused",
+            };
+            Answer::errors(status, message, &e.items())
+        }
+    }
+}
+
+fn validate(plane: &Handle, req: &Request) -> Answer {
+    let config = match parse(req) {
+        Ok(c) => c,
+        Err(answer) => return answer,
+    };
+    match plane.check(&config) {
+        Ok(restart) => Answer::json(200, &json!({ "valid": true, "restart_required": restart })),
+        Err(e) => Answer::errors(400, "config would be refused", &e.items()),
+    }
+}
+
+fn routes(plane: &Handle) -> Answer {
+    let snapshot = plane.snapshot();
+    let config = &snapshot.config;
+    let routes: Vec<Value> = config
+        .routes
+        .iter()
+        .map(|r| {
+            let host = r.host.as_ref().map(|h| match h {
+                HostMatch::Exact(h) => h.clone(),
+                HostMatch::Suffix(s) => format!("*{s}"),
+            });
+            let (kind, path) = match &r.path {
+                PathMatch::Exact(p) => ("exact", p),
+                PathMatch::Prefix(p) => ("prefix", p),
+            };
+            let action = match &r.action {
+                Action::Upstream(i) => {
+                    let up = &config.upstreams[*i];
+                    let servers: Vec<String> =
+                        up.servers.iter().map(|s| s.address.to_string()).collect();
+                    json!({ "upstream": up.name, "servers": servers })
+                }
+                Action::Respond(resp) => json!({ "respond": resp.status }),
+            };
+            json!({
+                "name": r.name,
+                "host": host,
+                "path": { kind: path },
+                "methods": r.methods,
+                "action": action,
+            })
+        })
+        .collect();
+    Answer::json(
+        200,
+        &json!({ "generation": snapshot.generation, "routes": routes }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_comparison_needs_every_byte() {
+        assert!(constant_time_eq(b"abcdef", b"abcdef"));
+        assert!(!constant_time_eq(b"abcdef", b"abcdeg"));
+        assert!(!constant_time_eq(b"abc", b"abcdef"));
+    }
+}

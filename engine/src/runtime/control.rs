@@ -1,0 +1,548 @@
+//! The control plane: every reload, whatever triggered it (SIGHUP, a file
+//! change, `PUT /config`), goes through [`Handle::reload`]: validate,
+//! bind new listeners, compile a [`Snapshot`], publish it through the one
+//! `ArcSwap`, hand it to every worker, and wait until each runs it.
+//!
+//! Nothing here is on a request path. Reloads are serialized by a mutex; a
+//! worker applies a reload between two polls of its tasks, building its own
+//! state for the new generation and carrying over what is unchanged, then
+//! acknowledges. A reload that fails at any step before the publish changes
+//! nothing: the running generation keeps serving and the failure is counted.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use event_listener::Listener as _;
+use ringway_config::{Config, ConfigError, ConfigErrors};
+
+use crate::runtime::worker::{Control, WorkerInfo};
+use crate::snapshot::Snapshot;
+use crate::stats::{Totals, WorkerStats};
+
+/// How long a reload waits for every worker to acknowledge it. A worker
+/// that is slower than this still applies the reload; the caller is told
+/// the propagation did not complete in time.
+const ACK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Propagation times kept for the status figures.
+const PROPAGATION_WINDOW: usize = 1024;
+
+/// Listen backlog per worker socket.
+const BACKLOG: i32 = 4096;
+
+/// A reload as a worker receives it.
+pub struct Cmd {
+    pub snapshot: Arc<Snapshot>,
+    /// New listeners for this worker, by configured address.
+    pub add: Vec<(SocketAddr, std::net::TcpListener)>,
+    /// Configured addresses whose listeners stop accepting.
+    pub remove: Vec<SocketAddr>,
+}
+
+/// The control plane's line to one worker.
+pub struct Link {
+    tx: crossbeam_channel::Sender<Cmd>,
+    /// Rung after a command is queued.
+    pub wake: event_listener::Event,
+    /// The generation the worker runs.
+    pub applied: AtomicU64,
+    /// When it started running it, in ns since the plane started.
+    applied_at: AtomicU64,
+    pub stats: Arc<WorkerStats>,
+}
+
+impl Link {
+    /// Creates a link and the receiving end the worker keeps.
+    pub fn new(stats: Arc<WorkerStats>) -> (Arc<Link>, crossbeam_channel::Receiver<Cmd>) {
+        // One reload at a time is in flight (reloads are serialized and
+        // wait for acknowledgements), so a small bound never fills unless a
+        // worker stops running; then the reload fails instead of queueing.
+        let (tx, rx) = crossbeam_channel::bounded(8);
+        let link = Link {
+            tx,
+            wake: event_listener::Event::new(),
+            applied: AtomicU64::new(0),
+            applied_at: AtomicU64::new(0),
+            stats,
+        };
+        (Arc::new(link), rx)
+    }
+}
+
+/// A configured listener and the address it is bound to.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub configured: SocketAddr,
+    pub actual: SocketAddr,
+}
+
+/// Where a config came from, for messages and the file to re-read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Toml,
+    Json,
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("invalid config:\n{0}")]
+    Invalid(ConfigErrors),
+    #[error("{path}: cannot listen on {address}: {source}")]
+    Listen {
+        path: String,
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("no config file to reload (started without -c); send a config with PUT /config")]
+    NoFile,
+    #[error("shutting down")]
+    Draining,
+    #[error("worker {0} is not taking commands")]
+    WorkerGone(usize),
+}
+
+impl ReloadError {
+    /// The errors as (path, line, column, message), for JSON answers.
+    pub fn items(&self) -> Vec<ConfigError> {
+        match self {
+            ReloadError::Invalid(errors) => errors.iter().cloned().collect(),
+            ReloadError::Listen { path, .. } => vec![config_error(path, self.to_string())],
+            other => vec![config_error("", other.to_string())],
+        }
+    }
+}
+
+fn config_error(path: &str, message: String) -> ConfigError {
+    let message = match message.strip_prefix(&format!("{path}: ")) {
+        Some(rest) => rest.to_string(),
+        None => message,
+    };
+    ConfigError {
+        path: path.to_string(),
+        line: 0,
+        column: 0,
+        message,
+    }
+}
+
+/// A reload that took effect.
+#[derive(Debug, Clone)]
+pub struct Reloaded {
+    pub generation: u64,
+    /// From publish until the last worker ran the new generation; `None`
+    /// when some worker had not yet acknowledged within the wait.
+    pub propagation: Option<Duration>,
+    /// Changed settings that keep their running value until a restart.
+    pub restart_required: Vec<&'static str>,
+    pub listeners_added: Vec<SocketAddr>,
+    pub listeners_removed: Vec<SocketAddr>,
+}
+
+/// Reload counters and figures.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadStats {
+    pub succeeded: u64,
+    pub failed: u64,
+    pub last_error: Option<String>,
+    /// Propagation times of recent reloads (up to 1,024): (p50, p99, max).
+    pub propagation: Option<(Duration, Duration, Duration)>,
+    pub propagation_samples: usize,
+}
+
+/// What `GET /status` shows of one worker.
+#[derive(Debug, Clone)]
+pub struct WorkerStatus {
+    pub info: WorkerInfo,
+    pub generation: u64,
+    pub connections_open: u64,
+    pub requests: u64,
+}
+
+struct State {
+    listeners: Vec<Bound>,
+    stats: ReloadStats,
+    propagation: VecDeque<Duration>,
+}
+
+pub(crate) struct Plane {
+    snapshot: ArcSwap<Snapshot>,
+    links: Vec<Arc<Link>>,
+    acked: event_listener::Event,
+    workers: OnceLock<Vec<WorkerInfo>>,
+    control: Arc<Control>,
+    started: Instant,
+    file: OnceLock<PathBuf>,
+    state: Mutex<State>,
+}
+
+/// A cloneable handle on the running gateway's control plane: reloads,
+/// the current snapshot, status. Used by the admin API and the binary's
+/// signal and file-watch handling.
+#[derive(Clone)]
+pub struct Handle(Arc<Plane>);
+
+impl Handle {
+    pub(crate) fn new(
+        snapshot: Arc<Snapshot>,
+        links: Vec<Arc<Link>>,
+        control: Arc<Control>,
+        listeners: Vec<Bound>,
+    ) -> Handle {
+        Handle(Arc::new(Plane {
+            snapshot: ArcSwap::new(snapshot),
+            links,
+            acked: event_listener::Event::new(),
+            workers: OnceLock::new(),
+            control,
+            started: Instant::now(),
+            file: OnceLock::new(),
+            state: Mutex::new(State {
+                listeners,
+                stats: ReloadStats::default(),
+                propagation: VecDeque::new(),
+            }),
+        }))
+    }
+
+    pub(crate) fn set_workers(&self, workers: Vec<WorkerInfo>) {
+        let _ = self.0.workers.set(workers);
+    }
+
+    /// Called by a worker once it runs `generation`.
+    pub(crate) fn acknowledge(&self, link: &Link, generation: u64) {
+        let at = self.0.started.elapsed().as_nanos() as u64;
+        link.applied_at.store(at, Ordering::Release);
+        link.applied.store(generation, Ordering::Release);
+        self.0.acked.notify(usize::MAX);
+    }
+
+    /// The file `reload_file` re-reads (the one given with `-c`).
+    pub fn set_config_file(&self, path: PathBuf) {
+        let _ = self.0.file.set(path);
+    }
+
+    pub fn config_file(&self) -> Option<&PathBuf> {
+        self.0.file.get()
+    }
+
+    /// The published snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.0.snapshot.load_full()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.0.snapshot.load().generation
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.0.started.elapsed()
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.0.control.is_draining()
+    }
+
+    /// Ready: not draining, and every worker runs the published generation.
+    pub fn is_ready(&self) -> bool {
+        let current = self.generation();
+        !self.is_draining()
+            && self
+                .0
+                .links
+                .iter()
+                .all(|l| l.applied.load(Ordering::Acquire) == current)
+    }
+
+    /// Addresses the configured listeners are bound to, in config order.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.lock().listeners.iter().map(|b| b.actual).collect()
+    }
+
+    pub fn workers(&self) -> Vec<WorkerStatus> {
+        let infos = self.0.workers.get().cloned().unwrap_or_default();
+        infos
+            .into_iter()
+            .zip(&self.0.links)
+            .map(|(info, link)| WorkerStatus {
+                info,
+                generation: link.applied.load(Ordering::Acquire),
+                connections_open: link.stats.connections_open.get(),
+                requests: link.stats.requests.get(),
+            })
+            .collect()
+    }
+
+    /// Counters summed over all workers.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for l in &self.0.links {
+            t.add(&l.stats);
+        }
+        t
+    }
+
+    pub fn reload_stats(&self) -> ReloadStats {
+        self.lock().stats.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind, still
+        // consistent between reloads: keep going.
+        self.0.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Validates `src` and, when it is good, makes it the running config.
+    pub fn reload_source(&self, src: &str, format: Format) -> Result<Reloaded, ReloadError> {
+        let parsed = match format {
+            Format::Toml => Config::from_toml_str(src),
+            Format::Json => Config::from_json_str(src),
+        };
+        match parsed {
+            Ok(config) => self.reload(config),
+            Err(errors) => Err(self.failed(ReloadError::Invalid(errors))),
+        }
+    }
+
+    /// Re-reads the config file given at start.
+    pub fn reload_file(&self) -> Result<Reloaded, ReloadError> {
+        let Some(path) = self.0.file.get() else {
+            return Err(self.failed(ReloadError::NoFile));
+        };
+        match Config::from_file(path) {
+            Ok(config) => self.reload(config),
+            Err(errors) => Err(self.failed(ReloadError::Invalid(errors))),
+        }
+    }
+
+    /// Checks a config as a reload would, without applying it: validation
+    /// and whether new listener addresses can be bound.
+    pub fn check(&self, config: &Config) -> Result<Vec<&'static str>, ReloadError> {
+        let state = self.lock();
+        let running = self.snapshot();
+        for (i, l) in config.listeners.iter().enumerate() {
+            if !state.listeners.iter().any(|b| b.configured == l.address) {
+                bind_reuseport(l.address).map_err(|source| ReloadError::Listen {
+                    path: format!("listeners[{i}].address"),
+                    address: l.address,
+                    source,
+                })?;
+            }
+        }
+        Ok(restart_required(&running.config, config))
+    }
+
+    /// Makes a validated config the running one.
+    pub fn reload(&self, mut config: Config) -> Result<Reloaded, ReloadError> {
+        let mut state = self.lock();
+        if self.is_draining() {
+            return Err(fail(&mut state, ReloadError::Draining));
+        }
+        let running = self.snapshot();
+        let restart = restart_required(&running.config, &config);
+        // Settings bound at start keep their running values, so the
+        // effective config shows what is really in force.
+        config.workers = running.config.workers;
+        config.driver = running.config.driver;
+        config.admin.enabled = running.config.admin.enabled;
+        config.admin.address = running.config.admin.address;
+
+        // Bind every new address on every worker before changing anything.
+        let n = self.0.links.len();
+        let mut add: Vec<Vec<(SocketAddr, std::net::TcpListener)>> =
+            (0..n).map(|_| Vec::new()).collect();
+        let mut listeners = Vec::with_capacity(config.listeners.len());
+        let mut added = Vec::new();
+        for (i, l) in config.listeners.iter().enumerate() {
+            if let Some(b) = state.listeners.iter().find(|b| b.configured == l.address) {
+                listeners.push(*b);
+                continue;
+            }
+            match bind_all(l.address, n) {
+                Ok((actual, sockets)) => {
+                    for (w, s) in add.iter_mut().zip(sockets) {
+                        w.push((l.address, s));
+                    }
+                    listeners.push(Bound {
+                        configured: l.address,
+                        actual,
+                    });
+                    added.push(actual);
+                }
+                Err(source) => {
+                    let e = ReloadError::Listen {
+                        path: format!("listeners[{i}].address"),
+                        address: l.address,
+                        source,
+                    };
+                    return Err(fail(&mut state, e));
+                }
+            }
+        }
+        let removed: Vec<Bound> = state
+            .listeners
+            .iter()
+            .filter(|b| !config.listeners.iter().any(|l| l.address == b.configured))
+            .copied()
+            .collect();
+
+        let generation = running.generation + 1;
+        let snapshot = Arc::new(Snapshot::compile(config, generation));
+        let published = self.0.started.elapsed();
+        self.0.snapshot.store(snapshot.clone());
+        for (i, (link, add)) in self.0.links.iter().zip(add).enumerate() {
+            let cmd = Cmd {
+                snapshot: snapshot.clone(),
+                add,
+                remove: removed.iter().map(|b| b.configured).collect(),
+            };
+            if link.tx.try_send(cmd).is_err() {
+                // Published already: the generation stands, but this
+                // worker will not run it. Say so rather than hide it.
+                tracing::error!(worker = i, "worker not taking reloads");
+                return Err(fail(&mut state, ReloadError::WorkerGone(i)));
+            }
+            link.wake.notify(1);
+        }
+        state.listeners = listeners;
+        let propagation = self.wait_applied(generation, published);
+        state.stats.succeeded += 1;
+        if let Some(p) = propagation {
+            if state.propagation.len() == PROPAGATION_WINDOW {
+                state.propagation.pop_front();
+            }
+            state.propagation.push_back(p);
+            state.stats.propagation = percentiles(&state.propagation);
+            state.stats.propagation_samples = state.propagation.len();
+        }
+        tracing::info!(
+            generation,
+            propagation_us = propagation.map(|p| p.as_micros() as u64),
+            "config reloaded"
+        );
+        for field in &restart {
+            tracing::warn!(field, "changed setting takes effect after a restart");
+        }
+        Ok(Reloaded {
+            generation,
+            propagation,
+            restart_required: restart,
+            listeners_added: added,
+            listeners_removed: removed.iter().map(|b| b.actual).collect(),
+        })
+    }
+
+    /// Waits until every worker runs `generation`; the propagation time.
+    fn wait_applied(&self, generation: u64, published: Duration) -> Option<Duration> {
+        let deadline = Instant::now() + ACK_TIMEOUT;
+        loop {
+            let listener = self.0.acked.listen();
+            let done = self
+                .0
+                .links
+                .iter()
+                .all(|l| l.applied.load(Ordering::Acquire) >= generation);
+            if done {
+                let last = self
+                    .0
+                    .links
+                    .iter()
+                    .map(|l| l.applied_at.load(Ordering::Acquire))
+                    .max()
+                    .unwrap_or(0);
+                return Some(Duration::from_nanos(last).saturating_sub(published));
+            }
+            listener.wait_deadline(deadline)?;
+        }
+    }
+
+    fn failed(&self, e: ReloadError) -> ReloadError {
+        fail(&mut self.lock(), e)
+    }
+}
+
+fn fail(state: &mut State, e: ReloadError) -> ReloadError {
+    state.stats.failed += 1;
+    state.stats.last_error = Some(e.to_string());
+    tracing::error!(error = %e, "reload rejected; the running config stays");
+    e
+}
+
+/// Settings that only take effect at start.
+fn restart_required(running: &Config, next: &Config) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    if running.workers != next.workers {
+        fields.push("workers");
+    }
+    if running.driver != next.driver {
+        fields.push("driver");
+    }
+    if running.admin.enabled != next.admin.enabled {
+        fields.push("admin.enabled");
+    }
+    if running.admin.address != next.admin.address {
+        fields.push("admin.address");
+    }
+    fields
+}
+
+fn percentiles(samples: &VecDeque<Duration>) -> Option<(Duration, Duration, Duration)> {
+    let mut sorted: Vec<Duration> = samples.iter().copied().collect();
+    sorted.sort_unstable();
+    let at =
+        |q: f64| sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1];
+    let max = *sorted.last()?;
+    Some((at(0.5), at(0.99), max))
+}
+
+/// Binds `addr` once per worker with SO_REUSEPORT. Port 0 resolves to one
+/// port that every worker then shares.
+pub(crate) fn bind_all(
+    addr: SocketAddr,
+    workers: usize,
+) -> std::io::Result<(SocketAddr, Vec<std::net::TcpListener>)> {
+    let mut address = addr;
+    let mut sockets = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let s = bind_reuseport(address)?;
+        if address.port() == 0 {
+            address = s.local_addr()?;
+        }
+        sockets.push(s);
+    }
+    Ok((address, sockets))
+}
+
+fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_a_window() {
+        let samples: VecDeque<Duration> = (1..=100).map(Duration::from_micros).collect();
+        let (p50, p99, max) = percentiles(&samples).expect("samples");
+        assert_eq!(p50, Duration::from_micros(50));
+        assert_eq!(p99, Duration::from_micros(99));
+        assert_eq!(max, Duration::from_micros(100));
+        assert!(percentiles(&VecDeque::new()).is_none());
+    }
+}

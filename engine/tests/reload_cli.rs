@@ -1,0 +1,140 @@
+//! Reload triggers of the real binary: SIGHUP, `--watch` (including the
+//! write-to-temp-then-rename that editors do), and the `ringway reload` and
+//! `ringway status` commands.
+
+mod support;
+
+use std::process::Command;
+
+use support::process::*;
+use support::*;
+
+fn responder(body: &str) -> String {
+    format!(
+        "workers = 2\n{ADMIN}[[listeners]]\naddress = \"127.0.0.1:0\"\n\
+         [[routes]]\npath = \"/v\"\n[routes.respond]\nbody = \"{body}\"\n"
+    )
+}
+
+fn body_at(p: &Process) -> String {
+    TestClient::connect(p.addr).get("/v").text()
+}
+
+#[test]
+fn sighup_reloads_the_file_and_a_bad_file_changes_nothing() {
+    let path = write_config("hup.toml", &responder("v1"));
+    let mut cmd = Command::new(BIN);
+    cmd.arg("-c").arg(&path);
+    let p = Process::start(cmd);
+    assert_eq!(body_at(&p), "v1");
+
+    std::fs::write(&path, responder("v2")).expect("write");
+    p.signal("-HUP");
+    wait_until("v2 served", || body_at(&p) == "v2");
+
+    std::fs::write(
+        &path,
+        "[[listeners]]\naddress = \"127.0.0.1:0\"\n[[routes]]\nupstream = \"gone\"\n",
+    )
+    .expect("write");
+    p.signal("-HUP");
+    wait_until("rejection logged", || p.logged("reload rejected"));
+    assert!(p.logged("routes[0].upstream"), "the log names the field");
+    assert_eq!(body_at(&p), "v2");
+    let (_, status) = admin_call(p.admin_addr(), "GET", "/status", &[], b"");
+    assert_eq!(status["reloads"]["failed"], 1);
+    assert_eq!(status["generation"], 2);
+}
+
+#[test]
+fn watch_reloads_on_rename_over_the_file_and_on_write() {
+    let path = write_config("watched.toml", &responder("v1"));
+    let mut cmd = Command::new(BIN);
+    cmd.arg("-c").arg(&path).arg("--watch");
+    let p = Process::start(cmd);
+    wait_until("watching", || p.logged("watching config file"));
+    assert_eq!(body_at(&p), "v1");
+
+    // What editors and config managers do: write elsewhere, rename over.
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, responder("v2")).expect("write temp");
+    std::fs::rename(&tmp, &path).expect("rename over");
+    wait_until("v2 served", || body_at(&p) == "v2");
+
+    // And a plain write in place.
+    std::fs::write(&path, responder("v3")).expect("write");
+    wait_until("v3 served", || body_at(&p) == "v3");
+
+    // Several events per save, one reload each.
+    let (_, status) = admin_call(p.admin_addr(), "GET", "/status", &[], b"");
+    assert_eq!(status["reloads"]["succeeded"], 2, "{status}");
+}
+
+#[test]
+fn reload_and_status_commands_talk_to_the_admin_api() {
+    let path = write_config("cli.toml", &responder("v1"));
+    let mut cmd = Command::new(BIN);
+    cmd.arg("-c").arg(&path);
+    let p = Process::start(cmd);
+    let admin = p.admin_addr().to_string();
+
+    // Re-read the server's own file.
+    std::fs::write(&path, responder("v2")).expect("write");
+    let out = Command::new(BIN)
+        .args(["reload", "--admin", &admin])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("reloaded: generation 2"), "{stdout}");
+    assert_eq!(body_at(&p), "v2");
+
+    // Send another file's contents.
+    let other = write_config("cli-other.toml", &responder("v3"));
+    let out = Command::new(BIN)
+        .args(["reload", "--admin", &admin])
+        .arg(&other)
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    assert_eq!(body_at(&p), "v3");
+
+    // A refused config: exit 1 and the field path.
+    let bad = write_config(
+        "cli-bad.toml",
+        "[[listeners]]\naddress = \"127.0.0.1:0\"\n[[routes]]\nupstream = \"gone\"\n",
+    );
+    let out = Command::new(BIN)
+        .args(["reload", "--admin", &admin])
+        .arg(&bad)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("4:12: routes[0].upstream"), "{stderr}");
+    assert_eq!(body_at(&p), "v3");
+
+    let out = Command::new(BIN)
+        .args(["status", "--admin", &admin])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("generation 3, ready"), "{stdout}");
+    assert!(stdout.contains("worker 0 cpu"), "{stdout}");
+    assert!(stdout.contains("2 succeeded, 1 failed"), "{stdout}");
+
+    // Nothing listening: exit 2.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let nowhere = closed.local_addr().expect("addr").to_string();
+    drop(closed);
+    let out = Command::new(BIN)
+        .args(["status", "--admin", &nowhere])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}
