@@ -109,7 +109,7 @@ fn main() -> ExitCode {
             to,
             workers,
             admin,
-        }) => proxy_config(listen, to, workers, admin).and_then(|c| serve(c, None, false)),
+        }) => proxy_config(listen, to, workers, admin).and_then(|c| serve(c, None, None)),
         Some(Command::Reload { file, admin }) => {
             let target = cli::Target::resolve(cli.config.as_deref(), admin.admin, admin.token);
             return cli::reload(target, file.as_deref());
@@ -118,9 +118,14 @@ fn main() -> ExitCode {
             let target = cli::Target::resolve(cli.config.as_deref(), admin.admin, admin.token);
             return cli::status(target, json);
         }
-        None => {
-            load(cli.config.as_deref()).and_then(|c| serve(c, cli.config.as_deref(), cli.watch))
-        }
+        None => load(cli.config.as_deref()).and_then(|(config, bytes)| {
+            let watch = match (cli.watch, cli.config.as_deref(), bytes) {
+                (true, Some(path), Some(bytes)) => Some((path, bytes)),
+                (true, _, _) => anyhow::bail!("--watch needs a config file (-c FILE)"),
+                _ => None,
+            };
+            serve(config, cli.config.as_deref(), watch)
+        }),
     };
     match result {
         Ok(code) => code,
@@ -156,17 +161,22 @@ fn validate(file: &std::path::Path) -> ExitCode {
     }
 }
 
-fn load(file: Option<&std::path::Path>) -> anyhow::Result<Config> {
-    match file {
-        Some(path) => Config::from_file(path).map_err(|errors| {
-            anyhow::anyhow!(
-                "invalid config:\n{}",
-                errors.with_file(&path.display().to_string())
-            )
-        }),
-        None => Config::from_toml_str(DEFAULT_CONFIG)
-            .map_err(|e| anyhow::anyhow!("embedded default config is invalid: {e}")),
-    }
+/// The config to serve, and for a file, the bytes it was read from (what
+/// `--watch` compares later changes against).
+fn load(file: Option<&Path>) -> anyhow::Result<(Config, Option<Vec<u8>>)> {
+    let Some(path) = file else {
+        let config = Config::from_toml_str(DEFAULT_CONFIG)
+            .map_err(|e| anyhow::anyhow!("embedded default config is invalid: {e}"))?;
+        return Ok((config, None));
+    };
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let config = Config::from_toml_str(&String::from_utf8_lossy(&bytes)).map_err(|errors| {
+        anyhow::anyhow!(
+            "invalid config:\n{}",
+            errors.with_file(&path.display().to_string())
+        )
+    })?;
+    Ok((config, Some(bytes)))
 }
 
 fn proxy_config(
@@ -193,7 +203,11 @@ fn proxy_config(
     Config::from_toml_str(&src).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn serve(config: Config, file: Option<&Path>, watch: bool) -> anyhow::Result<ExitCode> {
+fn serve(
+    config: Config,
+    file: Option<&Path>,
+    watch: Option<(&Path, Vec<u8>)>,
+) -> anyhow::Result<ExitCode> {
     // Registered before the workers start so no signal is missed. The
     // first SIGTERM/SIGINT sets `stopping` and starts the drain; one that
     // arrives while `stopping` is already set exits at once.
@@ -213,13 +227,12 @@ fn serve(config: Config, file: Option<&Path>, watch: bool) -> anyhow::Result<Exi
     if let Some(path) = file {
         plane.set_config_file(path.to_path_buf());
     }
-    let _watch = match (watch, file) {
-        (true, Some(path)) => Some(
-            ringway::runtime::watch::start(path, plane.clone())
+    let _watch = match watch {
+        Some((path, loaded)) => Some(
+            ringway::runtime::watch::start(path, loaded, plane.clone())
                 .with_context(|| format!("watching {}", path.display()))?,
         ),
-        (true, None) => anyhow::bail!("--watch needs a config file (-c FILE)"),
-        _ => None,
+        None => None,
     };
     let mut first = None;
     for signal in signals.forever() {

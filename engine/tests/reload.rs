@@ -7,7 +7,6 @@ mod support;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use ringway::Format;
 use support::process::*;
@@ -297,9 +296,13 @@ fn admin_token_guards_everything_but_health() {
 #[test]
 fn listeners_are_added_and_removed_and_removed_ones_drain() {
     for driver in DRIVERS {
-        let up = TestUpstream::start(|seen| {
+        // `/slow` is held until the test lets it go.
+        let gate = Arc::new(AtomicBool::new(false));
+        let held = gate.clone();
+        let up = TestUpstream::start(move |seen| {
             if seen.target == "/slow" {
-                Reply::Delay(Duration::from_millis(300), response(200, "slow done"))
+                wait_until("the test releases /slow", || held.load(Ordering::SeqCst));
+                Reply::Raw(response(200, "slow done"))
             } else {
                 Reply::Raw(response(200, "fast"))
             }
@@ -339,6 +342,7 @@ fn listeners_are_added_and_removed_and_removed_ones_drain() {
             .reload_source(&cfg(&["127.0.0.1:0"]), Format::Toml)
             .expect("reload removes a listener");
         assert_eq!(r.listeners_removed, vec![second]);
+        gate.store(true, Ordering::SeqCst);
         // The request in flight finishes, told the connection closes.
         let resp = busy.read_response(false).expect("in-flight answer");
         assert_eq!(resp.text(), "slow done");
@@ -353,4 +357,106 @@ fn listeners_are_added_and_removed_and_removed_ones_drain() {
         assert_eq!(gw.client().get("/").text(), "fast");
         assert_eq!(gw.totals().responses_5xx, 0);
     }
+}
+
+#[test]
+fn removed_servers_lose_their_pooled_connections() {
+    for driver in DRIVERS {
+        let old = TestUpstream::ok("old");
+        let new = TestUpstream::ok("new");
+        let cfg = |server: SocketAddr| {
+            format!(
+                "driver = \"{driver}\"\nworkers = 1\n[[upstreams]]\nname = \"u\"\nservers = [\"{server}\"]\n\
+                 [[routes]]\nupstream = \"u\"\n"
+            )
+        };
+        let gw = TestGateway::start(&cfg(old.addr), driver);
+        assert_eq!(gw.client().get("/").text(), "old");
+        assert_eq!(old.closed_count(), 0, "pooled, not closed");
+        let next = format!(
+            "{}[[listeners]]\naddress = \"127.0.0.1:0\"\n{ADMIN}",
+            cfg(new.addr)
+        );
+        gw.handle()
+            .reload_source(&next, Format::Toml)
+            .expect("reload");
+        wait_until("the old server's pooled connection closed", || {
+            old.closed_count() == 1
+        });
+        assert_eq!(gw.client().get("/").text(), "new");
+    }
+}
+
+#[test]
+fn a_reload_cannot_drop_the_token_of_a_public_admin_api() {
+    let token = "0123456789abcdef-token";
+    let admin_table = format!("[admin]\naddress = \"0.0.0.0:0\"\ntoken = \"{token}\"\n");
+    let body = |admin: &str| {
+        format!("[[listeners]]\naddress = \"127.0.0.1:0\"\n{admin}[[routes]]\n[routes.respond]\nbody = \"x\"\n")
+    };
+    let gw = TestGateway::start(&body(&admin_table), "epoll");
+    let admin = SocketAddr::from(([127, 0, 0, 1], gw.admin_addr().port()));
+    let auth = format!("Bearer {token}");
+    let auth = [("Authorization", auth.as_str())];
+    // No [admin] table: its default would be loopback without a token, but
+    // the running listener stays on 0.0.0.0 until a restart.
+    let (code, answer) = admin_call(admin, "PUT", "/config", &auth, body("").as_bytes());
+    assert_eq!(code, 400, "{answer}");
+    assert_eq!(answer["errors"][0]["path"], "admin.token");
+    let (code, answer) = admin_call(
+        admin,
+        "PUT",
+        "/config",
+        &auth,
+        body(&admin_table).as_bytes(),
+    );
+    assert_eq!(code, 200, "{answer}");
+}
+
+#[test]
+fn admin_requests_are_refused_on_their_head_before_any_body() {
+    let token = "0123456789abcdef-token";
+    let gw = TestGateway::start(
+        &format!("[admin]\naddress = \"127.0.0.1:0\"\ntoken = \"{token}\"\n[[routes]]\n[routes.respond]\n"),
+        "io_uring",
+    );
+    let admin = gw.admin_addr();
+    // A huge body announced without the token: refused at once, unread.
+    let (code, _) = admin_raw(
+        admin,
+        "PUT /config HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 9000000\r\n\r\n",
+    );
+    assert_eq!(code, 401);
+    let (code, _) = admin_raw(
+        admin,
+        &format!("PUT /config HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Length: 9000000\r\n\r\n"),
+    );
+    assert_eq!(code, 413);
+    let (code, _) = admin_raw(
+        admin,
+        "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    assert_eq!(code, 401, "auth comes first");
+    let (code, _) = admin_raw(admin, "NOT A REQUEST\r\n\r\n");
+    assert_eq!(code, 400);
+
+    // Without a token, a Host that is a DNS name (a rebinding page in a
+    // local browser) is refused; IP literals and localhost are served.
+    let open = TestGateway::start("[[routes]]\n[routes.respond]\n", "epoll");
+    let admin = open.admin_addr();
+    let (code, _) = admin_raw(
+        admin,
+        "GET /status HTTP/1.1\r\nHost: rebind.example:9901\r\n\r\n",
+    );
+    assert_eq!(code, 403);
+    let (code, _) = admin_raw(
+        admin,
+        "GET /status HTTP/1.1\r\nHost: localhost:9901\r\n\r\n",
+    );
+    assert_eq!(code, 200);
+    let (code, _) = admin_raw(
+        admin,
+        "GET /healthz HTTP/1.1\r\nHost: probe.internal\r\n\r\n",
+    );
+    assert_eq!(code, 200, "probes are open");
 }

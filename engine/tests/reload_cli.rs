@@ -48,7 +48,8 @@ fn sighup_reloads_the_file_and_a_bad_file_changes_nothing() {
 
 #[test]
 fn watch_reloads_on_rename_over_the_file_and_on_write() {
-    let path = write_config("watched.toml", &responder("v1"));
+    // A directory of its own: other tests write their files next to theirs.
+    let path = write_config("watched/ringway.toml", &responder("v1"));
     let mut cmd = Command::new(BIN);
     cmd.arg("-c").arg(&path).arg("--watch");
     let p = Process::start(cmd);

@@ -14,7 +14,9 @@
 //! | `GET /routes` | the route table, in config order |
 //!
 //! With `admin.token` set every endpoint but `/healthz` and `/readyz` (which
-//! probes must reach) needs `Authorization: Bearer <token>`.
+//! probes must reach) needs `Authorization: Bearer <token>`; without one,
+//! they need a `Host` that is an IP address or `localhost` (see
+//! [`local_host_only`]). Both are checked on the head, before any body is read.
 
 use ringway_config::{Action, Config, ConfigError, HostMatch, PathMatch};
 use serde_json::{json, Value};
@@ -59,13 +61,55 @@ fn error_json(e: &ConfigError) -> Value {
     })
 }
 
-pub fn handle(plane: &Handle, req: &Request) -> Answer {
-    let open = matches!(req.path.as_str(), "/healthz" | "/readyz");
-    if !open {
-        if let Some(denied) = authorize(plane, req) {
-            return denied;
-        }
+/// Decides from the head alone whether a request may go on: `None` when
+/// it may. Probes (`/healthz`, `/readyz`) always may.
+pub fn admit(plane: &Handle, req: &Request) -> Option<Answer> {
+    if matches!(req.path.as_str(), "/healthz" | "/readyz") {
+        return None;
     }
+    let snapshot = plane.snapshot();
+    match snapshot.config.admin.token.as_deref() {
+        Some(token) => authorize(token, req),
+        None => local_host_only(req),
+    }
+}
+
+/// Without a token the API trusts whoever can reach it on loopback. A web
+/// page in a local browser can reach loopback too, through a DNS name that
+/// rebinds to 127.0.0.1; such requests carry that name in Host, so only IP
+/// literals and `localhost` are accepted.
+fn local_host_only(req: &Request) -> Option<Answer> {
+    let host = req.header("host")?;
+    if is_local_name(host) {
+        None
+    } else {
+        Some(Answer::error(
+            403,
+            "Host must be an IP address or localhost (or set admin.token)",
+        ))
+    }
+}
+
+fn is_local_name(host: &str) -> bool {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        let Some((ip, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let port_ok = after.is_empty()
+            || after
+                .strip_prefix(':')
+                .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        return port_ok && ip.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
+pub fn handle(plane: &Handle, req: &Request) -> Answer {
     let method = req.method.as_str();
     match (req.path.as_str(), method) {
         ("/healthz", "GET" | "HEAD") => Answer::json(200, &json!({ "status": "ok" })),
@@ -89,10 +133,8 @@ fn not_allowed(allow: &'static str) -> Answer {
     a
 }
 
-/// `None` when the request may proceed.
-fn authorize(plane: &Handle, req: &Request) -> Option<Answer> {
-    let snapshot = plane.snapshot();
-    let token = snapshot.config.admin.token.as_deref()?;
+/// `None` when the request carries the token.
+fn authorize(token: &str, req: &Request) -> Option<Answer> {
     let given = req
         .header("authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
@@ -253,7 +295,6 @@ fn reloaded(result: Result<Reloaded, ReloadError>) -> Answer {
                 ReloadError::Invalid(_) | ReloadError::Listen { .. } => 400,
                 ReloadError::NoFile => 409,
                 ReloadError::Draining => 503,
-                ReloadError::WorkerGone(_) => 500,
             };
             let message = match e {
                 ReloadError::Invalid(_) => "invalid config; the running config stays",
@@ -318,6 +359,31 @@ fn routes(plane: &Handle) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_ip_literals_and_localhost_are_local_names() {
+        for ok in [
+            "127.0.0.1",
+            "127.0.0.1:9901",
+            "localhost",
+            "LOCALHOST:1",
+            "[::1]",
+            "[::1]:9901",
+            "10.1.2.3",
+        ] {
+            assert!(is_local_name(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:9901",
+            "127.0.0.1.nip.io",
+            "[::1",
+            "[::1]x",
+            "localhost.evil",
+        ] {
+            assert!(!is_local_name(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn token_comparison_needs_every_byte() {

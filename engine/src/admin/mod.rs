@@ -15,7 +15,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::runtime::control::Handle;
 
@@ -25,8 +25,12 @@ const MAX_CONNECTIONS: usize = 16;
 const MAX_HEAD: usize = 16 << 10;
 /// Largest request body (a config).
 const MAX_BODY: usize = 8 << 20;
-/// How long a client may take to send its request or read the answer.
+/// How long a client may take to send its whole request, or to read the answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// After answering, unread input is read away for at most this long...
+const LINGER: Duration = Duration::from_millis(200);
+/// ...and at most this much.
+const LINGER_MAX: usize = 64 << 10;
 
 /// The running admin listener.
 pub struct Admin {
@@ -132,29 +136,66 @@ impl Request {
 }
 
 fn serve(mut stream: TcpStream, plane: &Handle) -> io::Result<()> {
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    // One deadline for the whole request, not per read: a client sending a
+    // byte at a time cannot hold a connection slot for longer.
+    let deadline = Instant::now() + IO_TIMEOUT;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    let answer = match read_request(&mut stream) {
+    let answer = match read_request(&mut stream, deadline, plane) {
         Ok(req) => api::handle(plane, &req),
         Err(answer) => answer,
     };
     answer.write_to(&mut stream)?;
-    // Read away anything unread so the close does not reset the answer.
+    // Read away what is unread (briefly, boundedly) so the close does not
+    // reset the answer.
     let _ = stream.shutdown(Shutdown::Write);
+    let until = Instant::now() + LINGER;
     let mut sink = [0u8; 4096];
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-    while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+    let mut left = LINGER_MAX;
+    while left > 0 {
+        let Some(rest) = until.checked_duration_since(Instant::now()) else {
+            break;
+        };
+        if stream
+            .set_read_timeout(Some(rest.max(Duration::from_millis(1))))
+            .is_err()
+        {
+            break;
+        }
+        match stream.read(&mut sink) {
+            Ok(n) if n > 0 => left = left.saturating_sub(n),
+            _ => break,
+        }
+    }
     Ok(())
 }
 
-/// Reads one request; malformed or oversized input gets its 4xx.
-fn read_request(stream: &mut TcpStream) -> Result<Request, api::Answer> {
+/// Reads into `buf` before `deadline`; a timeout becomes 408.
+fn read_by(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    deadline: Instant,
+) -> Result<usize, api::Answer> {
+    let late = || api::Answer::error(408, "request not received in time");
+    let rest = deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(late)?;
+    stream.set_read_timeout(Some(rest)).map_err(|_| late())?;
+    stream.read(buf).map_err(|_| late())
+}
+
+/// Reads one request; malformed, oversized, slow or unauthorized input gets
+/// its 4xx. The body is read only once the head is admitted, and grows as
+/// bytes arrive, so an unauthenticated client cannot make us allocate it.
+fn read_request(
+    stream: &mut TcpStream,
+    deadline: Instant,
+    plane: &Handle,
+) -> Result<Request, api::Answer> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     let (head_len, mut req) = loop {
-        let n = stream
-            .read(&mut chunk)
-            .map_err(|_| api::Answer::error(408, "request not received in time"))?;
+        let n = read_by(stream, &mut chunk, deadline)?;
         if n == 0 {
             return Err(api::Answer::error(
                 400,
@@ -193,6 +234,9 @@ fn read_request(stream: &mut TcpStream) -> Result<Request, api::Answer> {
             Err(e) => return Err(api::Answer::error(400, &format!("malformed request: {e}"))),
         }
     };
+    if let Some(refused) = api::admit(plane, &req) {
+        return Err(refused);
+    }
     if req.header("transfer-encoding").is_some() {
         return Err(api::Answer::error(
             411,
@@ -210,12 +254,12 @@ fn read_request(stream: &mut TcpStream) -> Result<Request, api::Answer> {
         return Err(api::Answer::error(413, "body over 8 MiB"));
     }
     let mut body = buf.split_off(head_len);
-    if body.len() < length {
-        let start = body.len();
-        body.resize(length, 0);
-        stream
-            .read_exact(&mut body[start..])
-            .map_err(|_| api::Answer::error(400, "body shorter than Content-Length"))?;
+    while body.len() < length {
+        let n = read_by(stream, &mut chunk, deadline)?;
+        if n == 0 {
+            return Err(api::Answer::error(400, "body shorter than Content-Length"));
+        }
+        body.extend_from_slice(&chunk[..n]);
     }
     body.truncate(length);
     req.body = body;

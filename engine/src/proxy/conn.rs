@@ -161,7 +161,6 @@ impl Conn {
         first: bool,
         busy: &mut Option<B>,
     ) -> Step {
-        let header_read_timeout = self.g.limits().header_read_timeout;
         // A new connection's first head must be complete within one
         // header-read-timeout of the accept, however the time splits
         // between waiting for the first byte and reading the rest.
@@ -173,8 +172,10 @@ impl Conn {
             }
             self.rbuf = self.w.pool.head_buf();
         }
-        // Each request runs on the generation current when its head starts.
+        // Each request runs on the generation current when its head starts,
+        // head limits and timeout included.
         self.g = self.w.current();
+        let header_read_timeout = self.g.limits().header_read_timeout;
         if self.wbuf.capacity() == 0 {
             self.wbuf = self.w.pool.head_buf();
         }
@@ -230,8 +231,10 @@ impl Conn {
         first: bool,
         busy: &mut Option<B>,
     ) -> bool {
-        let limits = self.w.current();
-        let limits = limits.limits();
+        // Between requests the connection holds the newest generation, not
+        // the one its last request ran on.
+        self.g = self.w.current();
+        let limits = self.g.limits();
         let idle = if first {
             limits.header_read_timeout
         } else {
@@ -315,8 +318,7 @@ impl Conn {
     async fn handle<S: Transport>(&mut self, io: &mut S, head: RequestHead) -> Next {
         let g = self.g.clone();
         let snap = &g.snap;
-        let hooks = self.w.hooks.clone();
-        if let Some(p) = &hooks.panic_on_path {
+        if let Some(p) = &self.w.hooks.panic_on_path {
             if head.bytes(head.path) == p.as_bytes() {
                 panic!("panic requested by test hook");
             }

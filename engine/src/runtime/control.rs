@@ -103,8 +103,6 @@ pub enum ReloadError {
     NoFile,
     #[error("shutting down")]
     Draining,
-    #[error("worker {0} is not taking commands")]
-    WorkerGone(usize),
 }
 
 impl ReloadError {
@@ -178,6 +176,7 @@ pub(crate) struct Plane {
     control: Arc<Control>,
     started: Instant,
     file: OnceLock<PathBuf>,
+    serial: Mutex<()>,
     state: Mutex<State>,
 }
 
@@ -202,6 +201,7 @@ impl Handle {
             control,
             started: Instant::now(),
             file: OnceLock::new(),
+            serial: Mutex::new(()),
             state: Mutex::new(State {
                 listeners,
                 stats: ReloadStats::default(),
@@ -320,18 +320,18 @@ impl Handle {
         }
     }
 
-    /// Checks a config as a reload would, without applying it: validation
-    /// and whether new listener addresses can be bound.
+    /// Checks a config as a reload would, without applying it: validation,
+    /// the admin token rule against the running admin address, and whether
+    /// new listener addresses are free.
     pub fn check(&self, config: &Config) -> Result<Vec<&'static str>, ReloadError> {
-        let state = self.lock();
+        let _serial = self.serial();
         let running = self.snapshot();
+        check_admin(&running.config, config)?;
+        let bound = self.lock().listeners.clone();
         for (i, l) in config.listeners.iter().enumerate() {
-            if !state.listeners.iter().any(|b| b.configured == l.address) {
-                bind_reuseport(l.address).map_err(|source| ReloadError::Listen {
-                    path: format!("listeners[{i}].address"),
-                    address: l.address,
-                    source,
-                })?;
+            let ours = bound.iter().any(|b| overlaps(b.actual, l.address));
+            if !bound.iter().any(|b| b.configured == l.address) && !ours {
+                probe(l.address).map_err(|source| listen_error(i, l.address, source))?;
             }
         }
         Ok(restart_required(&running.config, config))
@@ -339,11 +339,14 @@ impl Handle {
 
     /// Makes a validated config the running one.
     pub fn reload(&self, mut config: Config) -> Result<Reloaded, ReloadError> {
-        let mut state = self.lock();
+        let _serial = self.serial();
         if self.is_draining() {
-            return Err(fail(&mut state, ReloadError::Draining));
+            return Err(self.failed(ReloadError::Draining));
         }
         let running = self.snapshot();
+        if let Err(e) = check_admin(&running.config, &config) {
+            return Err(self.failed(e));
+        }
         let restart = restart_required(&running.config, &config);
         // Settings bound at start keep their running values, so the
         // effective config shows what is really in force.
@@ -356,14 +359,20 @@ impl Handle {
         let n = self.0.links.len();
         let mut add: Vec<Vec<(SocketAddr, std::net::TcpListener)>> =
             (0..n).map(|_| Vec::new()).collect();
+        let previous = self.lock().listeners.clone();
         let mut listeners = Vec::with_capacity(config.listeners.len());
         let mut added = Vec::new();
         for (i, l) in config.listeners.iter().enumerate() {
-            if let Some(b) = state.listeners.iter().find(|b| b.configured == l.address) {
+            if let Some(b) = previous.iter().find(|b| b.configured == l.address) {
                 listeners.push(*b);
                 continue;
             }
-            match bind_all(l.address, n) {
+            let ours: Vec<SocketAddr> = previous
+                .iter()
+                .chain(&listeners)
+                .map(|b| b.actual)
+                .collect();
+            match bind_all(l.address, n, &ours) {
                 Ok((actual, sockets)) => {
                     for (w, s) in add.iter_mut().zip(sockets) {
                         w.push((l.address, s));
@@ -374,25 +383,21 @@ impl Handle {
                     });
                     added.push(actual);
                 }
-                Err(source) => {
-                    let e = ReloadError::Listen {
-                        path: format!("listeners[{i}].address"),
-                        address: l.address,
-                        source,
-                    };
-                    return Err(fail(&mut state, e));
-                }
+                Err(source) => return Err(self.failed(listen_error(i, l.address, source))),
             }
         }
-        let removed: Vec<Bound> = state
-            .listeners
+        let removed: Vec<Bound> = previous
             .iter()
             .filter(|b| !config.listeners.iter().any(|l| l.address == b.configured))
             .copied()
             .collect();
 
+        // Publish. From here on the reload has happened: every worker is
+        // sent the new generation, and one that cannot take it is reported
+        // as lagging (propagation `None`), not as a failed reload.
         let generation = running.generation + 1;
         let snapshot = Arc::new(Snapshot::compile(config, generation));
+        self.lock().listeners = listeners;
         let published = self.0.started.elapsed();
         self.0.snapshot.store(snapshot.clone());
         for (i, (link, add)) in self.0.links.iter().zip(add).enumerate() {
@@ -402,15 +407,12 @@ impl Handle {
                 remove: removed.iter().map(|b| b.configured).collect(),
             };
             if link.tx.try_send(cmd).is_err() {
-                // Published already: the generation stands, but this
-                // worker will not run it. Say so rather than hide it.
-                tracing::error!(worker = i, "worker not taking reloads");
-                return Err(fail(&mut state, ReloadError::WorkerGone(i)));
+                tracing::error!(worker = i, generation, "worker not taking reloads");
             }
             link.wake.notify(1);
         }
-        state.listeners = listeners;
         let propagation = self.wait_applied(generation, published);
+        let mut state = self.lock();
         state.stats.succeeded += 1;
         if let Some(p) = propagation {
             if state.propagation.len() == PROPAGATION_WINDOW {
@@ -420,6 +422,7 @@ impl Handle {
             state.stats.propagation = percentiles(&state.propagation);
             state.stats.propagation_samples = state.propagation.len();
         }
+        drop(state);
         tracing::info!(
             generation,
             propagation_us = propagation.map(|p| p.as_micros() as u64),
@@ -435,6 +438,13 @@ impl Handle {
             listeners_added: added,
             listeners_removed: removed.iter().map(|b| b.actual).collect(),
         })
+    }
+
+    /// Serializes reloads (and dry runs, which must see a stable listener
+    /// set). Held across the wait for acknowledgements; the state lock is
+    /// not, so status reads never wait on a reload.
+    fn serial(&self) -> MutexGuard<'_, ()> {
+        self.0.serial.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Waits until every worker runs `generation`; the propagation time.
@@ -462,15 +472,42 @@ impl Handle {
     }
 
     fn failed(&self, e: ReloadError) -> ReloadError {
-        fail(&mut self.lock(), e)
+        let mut state = self.lock();
+        state.stats.failed += 1;
+        state.stats.last_error = Some(e.to_string());
+        drop(state);
+        tracing::error!(error = %e, "reload rejected; the running config stays");
+        e
     }
 }
 
-fn fail(state: &mut State, e: ReloadError) -> ReloadError {
-    state.stats.failed += 1;
-    state.stats.last_error = Some(e.to_string());
-    tracing::error!(error = %e, "reload rejected; the running config stays");
-    e
+fn listen_error(index: usize, address: SocketAddr, source: std::io::Error) -> ReloadError {
+    ReloadError::Listen {
+        path: format!("listeners[{index}].address"),
+        address,
+        source,
+    }
+}
+
+/// The admin listener keeps its running address across reloads, so the
+/// rule "no token, loopback only" must hold for that address, not only for
+/// the one the new file names: a reload must not drop the token of an
+/// admin API that listens publicly.
+fn check_admin(running: &Config, next: &Config) -> Result<(), ReloadError> {
+    let admin = &running.admin;
+    if admin.enabled && next.admin.token.is_none() && !admin.address.ip().is_loopback() {
+        return Err(ReloadError::Invalid(ConfigErrors(vec![ConfigError {
+            path: "admin.token".into(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "the running admin API listens on {} (an address change needs a restart), \
+                 so it keeps needing a token",
+                admin.address
+            ),
+        }])));
+    }
+    Ok(())
 }
 
 /// Settings that only take effect at start.
@@ -502,10 +539,18 @@ fn percentiles(samples: &VecDeque<Duration>) -> Option<(Duration, Duration, Dura
 
 /// Binds `addr` once per worker with SO_REUSEPORT. Port 0 resolves to one
 /// port that every worker then shares.
+///
+/// `ours` are the addresses this gateway already listens on: an address
+/// that overlaps one of them (same port, same or wildcard IP) is not probed,
+/// so a reload may move a listener from `0.0.0.0:8080` to `127.0.0.1:8080`.
 pub(crate) fn bind_all(
     addr: SocketAddr,
     workers: usize,
+    ours: &[SocketAddr],
 ) -> std::io::Result<(SocketAddr, Vec<std::net::TcpListener>)> {
+    if !ours.iter().any(|o| overlaps(*o, addr)) {
+        probe(addr)?;
+    }
     let mut address = addr;
     let mut sockets = Vec::with_capacity(workers);
     for _ in 0..workers {
@@ -516,6 +561,31 @@ pub(crate) fn bind_all(
         sockets.push(s);
     }
     Ok((address, sockets))
+}
+
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.is_ipv4() == b.is_ipv4()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// Is `addr` free? Binds (without listening) and closes a socket without
+/// SO_REUSEPORT: with it, a bind would quietly join the listening group of
+/// another process of the same user (a second ringway started on the same
+/// config, say) instead of failing. Port 0 is always free.
+fn probe(addr: SocketAddr) -> std::io::Result<()> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // Only ignores connections in TIME_WAIT; a listening socket still
+    // makes the bind fail.
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())
 }
 
 fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {

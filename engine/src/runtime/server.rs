@@ -68,8 +68,9 @@ impl Server {
         let mut per_worker: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
         let mut bound = Vec::new();
         for (index, l) in config.listeners.iter().enumerate() {
+            let ours: Vec<SocketAddr> = bound.iter().map(|b: &Bound| b.actual).collect();
             let (actual, sockets) =
-                control::bind_all(l.address, n).map_err(|source| StartError::Bind {
+                control::bind_all(l.address, n, &ours).map_err(|source| StartError::Bind {
                     index,
                     address: l.address,
                     source,

@@ -27,8 +27,9 @@ pub struct Watch {
     _thread: JoinHandle<()>,
 }
 
-/// Starts watching `path`, reloading through `plane` when it changes.
-pub fn start(path: &Path, plane: Handle) -> notify::Result<Watch> {
+/// Starts watching `path`, reloading through `plane` when its bytes differ
+/// from `loaded` (what the running config was read from).
+pub fn start(path: &Path, loaded: Vec<u8>, plane: Handle) -> notify::Result<Watch> {
     let path = path.to_path_buf();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -37,12 +38,14 @@ pub fn start(path: &Path, plane: Handle) -> notify::Result<Watch> {
     // Any event means "look again", so a full queue loses nothing.
     let (tx, rx) = crossbeam_channel::bounded::<()>(1);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        // Opening and reading the file (ours included) are not changes;
+        // reacting to them would have the watch re-read the file forever.
+        if event.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
             let _ = tx.try_send(());
         }
     })?;
     watcher.watch(&dir, RecursiveMode::NonRecursive)?;
-    let mut last = std::fs::read(&path).ok();
+    let mut last = loaded;
     let shown = path.display().to_string();
     let thread = std::thread::Builder::new()
         .name("ringway-watch".into())
@@ -63,14 +66,14 @@ pub fn start(path: &Path, plane: Handle) -> notify::Result<Watch> {
                         continue;
                     }
                 };
-                if last.as_deref() == Some(&bytes[..]) {
+                if last == bytes {
                     continue;
                 }
                 tracing::info!(file = %path.display(), "config file changed; reloading");
                 let src = String::from_utf8_lossy(&bytes);
                 // Success and failure are logged and counted by the plane.
                 let _ = plane.reload_source(&src, Format::Toml);
-                last = Some(bytes);
+                last = bytes;
             }
         })
         .map_err(notify::Error::io)?;

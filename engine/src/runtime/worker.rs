@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -109,8 +110,28 @@ pub struct ListenerState {
 struct Accepting {
     configured: SocketAddr,
     state: Rc<ListenerState>,
-    /// The accept loop; gives the socket back to be closed in-runtime.
-    task: monoio::task::JoinHandle<TcpListener>,
+    listener: Rc<TcpListener>,
+    task: monoio::task::JoinHandle<()>,
+}
+
+impl Accepting {
+    /// Stops accepting and lets the listener's connections drain; the
+    /// socket is closed once its accept loop has ended, inside the runtime.
+    ///
+    /// The accept in flight is not dropped (on io_uring a connection
+    /// accepted just as the operation is cancelled would be lost with its
+    /// descriptor); shutting the listening socket down makes it complete
+    /// with an error instead, and the loop then sees `closing`.
+    fn close(self) -> impl Future<Output = ()> {
+        self.state.closing.fire();
+        // SAFETY: `self.listener` keeps the descriptor open for this call;
+        // shutdown(2) on a listening socket only changes its state.
+        unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
+        async move {
+            let _ = self.task.await;
+            drop(self.listener);
+        }
+    }
 }
 
 /// Everything a worker thread needs to start.
@@ -264,8 +285,7 @@ async fn serve(w: Rc<Worker>, reloads: Reloads, control: Arc<Control>) {
     // would keep listening after the worker is gone.
     let accepting = std::mem::take(&mut *w.accepting.borrow_mut());
     for a in accepting {
-        a.state.closing.fire();
-        drop(a.task.await);
+        a.close().await;
     }
     // Drain: in-flight requests finish, idle connections close themselves.
     while w.stats.connections_open.get() > 0 {
@@ -281,12 +301,30 @@ async fn take_reloads(w: Rc<Worker>, r: Reloads) {
     loop {
         let rung = r.link.wake.listen();
         while let Ok(cmd) = r.inbox.try_recv() {
-            apply(&w, cmd);
+            if w.shutdown.is_fired() {
+                // Too late to serve: close what it brought, here.
+                drop(cmd);
+                continue;
+            }
+            let applied = std::panic::catch_unwind(AssertUnwindSafe(|| apply(&w, cmd)));
+            if applied.is_err() {
+                w.stats.panics.inc();
+                tracing::error!(
+                    worker = w.id,
+                    "panic while applying a reload; worker stays on its generation"
+                );
+                continue;
+            }
             r.plane.acknowledge(&r.link, w.current().number());
         }
         monoio::select! {
             _ = rung => {}
-            _ = w.shutdown.wait() => return,
+            _ = w.shutdown.wait() => {
+                while let Ok(cmd) = r.inbox.try_recv() {
+                    drop(cmd);
+                }
+                return;
+            }
         }
     }
 }
@@ -305,8 +343,7 @@ fn apply(w: &Rc<Worker>, cmd: Cmd) {
         drop(accepting);
         // Its connections see `closing` and drain: requests in flight
         // finish with `Connection: close`, idle ones close now.
-        a.state.closing.fire();
-        monoio::spawn(async move { drop(a.task.await) });
+        monoio::spawn(a.close());
     }
     for (configured, l) in cmd.add {
         match TcpListener::from_std(l) {
@@ -323,24 +360,24 @@ fn start_accepting(w: &Rc<Worker>, configured: SocketAddr, listener: TcpListener
         return;
     }
     let state = Rc::new(ListenerState::default());
-    let task = monoio::spawn(accept_loop(w.clone(), listener, state.clone()));
+    let listener = Rc::new(listener);
+    let task = monoio::spawn(accept_loop(w.clone(), listener.clone(), state.clone()));
     w.accepting.borrow_mut().push(Accepting {
         configured,
         state,
+        listener,
         task,
     });
 }
 
-async fn accept_loop(
-    w: Rc<Worker>,
-    listener: TcpListener,
-    state: Rc<ListenerState>,
-) -> TcpListener {
+async fn accept_loop(w: Rc<Worker>, listener: Rc<TcpListener>, state: Rc<ListenerState>) {
     loop {
-        let accepted = monoio::select! {
-            r = listener.accept() => r,
-            _ = state.closing.wait() => return listener,
-        };
+        let accepted = listener.accept().await;
+        if state.closing.is_fired() {
+            // Ended by `Accepting::close`. A connection accepted in the
+            // same instant is closed unanswered, as a listen queue is.
+            return;
+        }
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);

@@ -105,8 +105,19 @@ pub fn write_config(name: &str, body: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("ringway-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("config dir");
+    }
     std::fs::write(&path, body).expect("write config");
     path
+}
+
+/// Sends `head` (a request head, possibly announcing a body that is never
+/// sent) and returns the status and JSON body of the answer.
+pub fn admin_raw(addr: SocketAddr, head: &str) -> (u16, serde_json::Value) {
+    let mut s = TcpStream::connect(addr).expect("connect to admin");
+    s.write_all(head.as_bytes()).expect("send");
+    read_answer(s)
 }
 
 /// One admin API call: status and JSON body.
@@ -119,7 +130,7 @@ pub fn admin_call(
 ) -> (u16, serde_json::Value) {
     let mut s = TcpStream::connect(addr).expect("connect to admin");
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: admin\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (n, v) in headers {
@@ -128,6 +139,10 @@ pub fn admin_call(
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).expect("send");
     s.write_all(body).expect("send body");
+    read_answer(s)
+}
+
+fn read_answer(mut s: TcpStream) -> (u16, serde_json::Value) {
     let mut out = Vec::new();
     s.read_to_end(&mut out).expect("read answer");
     let text = String::from_utf8(out).expect("utf-8 answer");
