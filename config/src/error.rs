@@ -7,6 +7,10 @@
 //! the slow path `ringway validate` exists to avoid. One flat struct rather
 //! than an enum of kinds: nothing branches on the kind of a config error, it
 //! is only ever shown to someone.
+//!
+//! Warnings (settings that are allowed but risky) have the same shape and
+//! are collected the same way, apart from the errors; they never stop a
+//! config from loading.
 
 use std::fmt;
 
@@ -156,12 +160,13 @@ impl fmt::Display for Lines<'_> {
     }
 }
 
-/// Collects errors while a config is parsed and validated, turning byte
-/// spans into positions as they arrive.
+/// Collects errors and warnings while a config is parsed and validated,
+/// turning byte spans into positions as they arrive.
 #[derive(Debug)]
 pub(crate) struct Reporter<'a> {
     lines: LineIndex<'a>,
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigError>,
 }
 
 impl<'a> Reporter<'a> {
@@ -169,7 +174,28 @@ impl<'a> Reporter<'a> {
         Reporter {
             lines: LineIndex::new(src),
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
+    }
+
+    /// Records a warning: something allowed but risky, which does not stop
+    /// the config from loading. Placed like [`Reporter::error`].
+    pub(crate) fn warn(
+        &mut self,
+        path: impl Into<String>,
+        span: Option<std::ops::Range<usize>>,
+        message: impl Into<String>,
+    ) {
+        let position = span.map_or(Position::UNKNOWN, |s| self.lines.position(s.start));
+        self.warnings
+            .push(ConfigError::at(path.into(), position, message.into()));
+    }
+
+    /// The warnings so far, in source order like [`Reporter::finish`].
+    pub(crate) fn take_warnings(&mut self) -> Vec<ConfigError> {
+        let mut warnings = std::mem::take(&mut self.warnings);
+        sort(&mut warnings);
+        warnings
     }
 
     /// Records an error at byte span `span` (only its start is shown), or
@@ -193,9 +219,15 @@ impl<'a> Reporter<'a> {
     /// sort is stable, so errors at one spot keep the order they were found.
     pub(crate) fn finish(self) -> ConfigErrors {
         let mut errors = self.errors;
-        errors.sort_by_key(|e| (e.line == 0, e.line, e.column));
+        sort(&mut errors);
         ConfigErrors(errors)
     }
+}
+
+/// Source order, unplaced last; stable, so reports at one spot keep the
+/// order they were made in.
+fn sort(reports: &mut [ConfigError]) {
+    reports.sort_by_key(|e| (e.line == 0, e.line, e.column));
 }
 
 #[cfg(test)]
@@ -253,5 +285,17 @@ mod tests {
         r.error("a", Some(0..1), "first");
         let got: Vec<String> = r.finish().iter().map(|e| e.to_string()).collect();
         assert_eq!(got, ["1:1: a: first", "2:1: b: second", "x: unplaced"]);
+    }
+
+    #[test]
+    fn warnings_are_kept_apart_from_errors_in_source_order() {
+        let src = "a = 1\nb = 2\n";
+        let mut r = Reporter::new(src);
+        r.warn("b", Some(6..7), "risky");
+        r.warn("a", Some(0..1), "also risky");
+        assert!(!r.has_errors());
+        let got: Vec<String> = r.take_warnings().iter().map(|e| e.to_string()).collect();
+        assert_eq!(got, ["1:1: a: also risky", "2:1: b: risky"]);
+        assert!(r.take_warnings().is_empty());
     }
 }

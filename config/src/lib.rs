@@ -54,6 +54,43 @@
 //! assert_eq!(lines[1], "6:16: routes[0].upstream: no upstream named \"billing\" (no [[upstreams]] are defined)");
 //! ```
 //!
+//! Traffic policy is part of the schema: who a request's client is
+//! ([`ClientIp`]), which addresses may connect ([`IpRules`]), the
+//! [`Consumer`]s and the [`Authenticator`]s that recognise them, and per
+//! route the authenticators, groups, [`RateLimit`]s and
+//! [`ConcurrencyLimit`] that apply. Key material (PEM blocks, HMAC secrets,
+//! password hashes) is checked for shape only and kept as text; the engine
+//! parses it. Settings that are allowed but risky, such as an API key
+//! written in plain text, load with a warning in [`Config::warnings`].
+//!
+//! ```
+//! use ringway_config::{Config, LimitKey};
+//!
+//! let config = Config::from_toml_str(r#"
+//!     [[listeners]]
+//!     address = "127.0.0.1:8080"
+//!
+//!     [[consumers]]
+//!     name = "ci"
+//!     api-keys = ["plain:not-for-production"]
+//!
+//!     [[authenticators]]
+//!     name = "keys"
+//!     type = "api-key"
+//!
+//!     [[routes]]
+//!     auth = ["keys"]
+//!     [[routes.rate-limits]]
+//!     key = "consumer"
+//!     rate = "10/s"
+//!     [routes.respond]
+//! "#).expect("valid config");
+//!
+//! let limit = &config.routes[0].rate_limits[0];
+//! assert_eq!((limit.key.clone(), limit.count, limit.burst), (LimitKey::Consumer, 10, 10));
+//! assert_eq!(config.warnings[0].path, "consumers[0].api-keys[0]");
+//! ```
+//!
 //! [`EXAMPLE_CONFIG`] documents every key; [`DEFAULT_CONFIG`] is what
 //! `ringway` serves when started without a config file.
 
@@ -73,8 +110,10 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    Action, Admin, Config, Driver, HostMatch, Limits, Listener, PathMatch, Responder, Route,
-    RouteLimits, Server, Upstream, Workers,
+    Action, Admin, ApiKey, AuthKind, Authenticator, BasicCredential, ClientIp, ConcurrencyLimit,
+    Config, Consumer, Driver, HostMatch, IpNet, IpRules, JwtAlgorithm, JwtKey, JwtSettings,
+    KeyMaterial, LimitKey, Limits, Listener, PathMatch, RateLimit, Responder, Route, RouteLimits,
+    Server, Upstream, Workers,
 };
 
 /// The config used when none is given: one listener on `127.0.0.1:8080`
@@ -86,7 +125,8 @@ pub const EXAMPLE_CONFIG: &str = include_str!("../example.toml");
 
 impl Config {
     /// Parses and validates a config. `Err` holds every error found, in
-    /// source order.
+    /// source order; a valid config carries its warnings, if any, in
+    /// [`Config::warnings`].
     pub fn from_toml_str(src: &str) -> Result<Config, ConfigErrors> {
         let mut reporter = error::Reporter::new(src);
         let config =
@@ -139,10 +179,16 @@ impl Config {
     /// against `[limits]`. Reading it back gives an equal config (for any
     /// config this crate validated).
     ///
-    /// With `redact_secrets`, `admin.token` is written as `"<redacted>"`,
-    /// for showing the config to someone who should not learn the token;
-    /// such output does not read back (the placeholder is not a valid
-    /// token), so it cannot silently replace the real one.
+    /// API keys are always written as `sha256:` and their hash, even when
+    /// the file said `plain:`, so the output never holds a key (and such a
+    /// key reads back with [`ApiKey::plain`] false). [`Config::warnings`]
+    /// are not written.
+    ///
+    /// With `redact_secrets`, `admin.token`, JWT `secret`s, `password-hash`es
+    /// and API key hashes are written as `"<redacted>"`, for showing the
+    /// config to someone who should not learn them; such output does not
+    /// read back (the placeholder is not a valid value for any of them), so
+    /// it cannot silently replace the real ones.
     ///
     /// ```
     /// use ringway_config::{Config, DEFAULT_CONFIG};
@@ -164,10 +210,17 @@ impl Config {
     }
 }
 
-/// The outcome of a load: the config, or every error reported.
-fn finish(config: Option<Config>, reporter: error::Reporter<'_>) -> Result<Config, ConfigErrors> {
+/// The outcome of a load: the config with its warnings, or every error
+/// reported.
+fn finish(
+    config: Option<Config>,
+    mut reporter: error::Reporter<'_>,
+) -> Result<Config, ConfigErrors> {
     match config {
-        Some(config) if !reporter.has_errors() => Ok(config),
+        Some(mut config) if !reporter.has_errors() => {
+            config.warnings = reporter.take_warnings();
+            Ok(config)
+        }
         _ => {
             let errors = reporter.finish();
             if errors.is_empty() {

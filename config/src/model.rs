@@ -8,13 +8,28 @@
 //! in tests, tweak) it but can only obtain one through
 //! [`Config::from_toml_str`], [`Config::from_json_str`] or
 //! [`Config::from_file`].
+//!
+//! The traffic-policy types (consumers, authenticators, IP rules, rate and
+//! concurrency limits) hold what the config says and nothing the engine
+//! derives: key material stays text (a PEM block, an HMAC secret, a
+//! password hash) for the engine to parse, since checking it needs crypto
+//! this crate does not link.
 
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
 use std::time::Duration;
 
+pub use ipnet::IpNet;
+
+use crate::error::ConfigError;
+
 /// A validated gateway config.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Equality compares every setting, and [`Config::warnings`] by path and
+/// message only: a warning's position changes when lines move, which a
+/// reload must not take for a change of config.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
     /// `workers`: how many worker threads (one runtime each) to start.
@@ -33,7 +48,60 @@ pub struct Config {
     pub upstreams: Vec<Upstream>,
     /// `[[routes]]`, in file order, at least one.
     pub routes: Vec<Route>,
+    /// `[client-ip]`: which peers may say who the client is.
+    pub client_ip: ClientIp,
+    /// `[ip-rules]`: addresses allowed and refused before routing.
+    pub ip_rules: IpRules,
+    /// `[[consumers]]`, in file order; names and credentials unique.
+    pub consumers: Vec<Consumer>,
+    /// `[[authenticators]]`, in file order; [`Route::auth`] indexes into this.
+    pub authenticators: Vec<Authenticator>,
+    /// Settings that are allowed but risky (a `plain:` API key, a group no
+    /// consumer belongs to), in source order, shaped like errors. Never
+    /// written out by [`Config::to_json`] or [`Config::to_toml`].
+    pub warnings: Vec<ConfigError>,
 }
+
+impl PartialEq for Config {
+    fn eq(&self, other: &Self) -> bool {
+        // Destructured, so a new field cannot be left out of the comparison.
+        let Config {
+            workers,
+            driver,
+            drain_timeout,
+            limits,
+            admin,
+            listeners,
+            upstreams,
+            routes,
+            client_ip,
+            ip_rules,
+            consumers,
+            authenticators,
+            warnings,
+        } = self;
+        let placeless = |w: &[ConfigError]| -> Vec<(String, String)> {
+            w.iter()
+                .map(|e| (e.path.clone(), e.message.clone()))
+                .collect()
+        };
+        *workers == other.workers
+            && *driver == other.driver
+            && *drain_timeout == other.drain_timeout
+            && *limits == other.limits
+            && *admin == other.admin
+            && *listeners == other.listeners
+            && *upstreams == other.upstreams
+            && *routes == other.routes
+            && *client_ip == other.client_ip
+            && *ip_rules == other.ip_rules
+            && *consumers == other.consumers
+            && *authenticators == other.authenticators
+            && placeless(warnings) == placeless(&other.warnings)
+    }
+}
+
+impl Eq for Config {}
 
 /// `driver = "io_uring" | "epoll"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -146,6 +214,28 @@ pub struct Route {
     pub host_header: Option<String>,
     /// `[routes.limits]`, defaulting to the global `[limits]`.
     pub limits: RouteLimits,
+    /// `auth`: indexes into `Config::authenticators`, tried in this order;
+    /// empty lets every request through without a consumer.
+    pub auth: Vec<usize>,
+    /// `allow-groups`: when not empty, only consumers in one of these
+    /// groups pass (403 otherwise). Never set without `auth`.
+    pub allow_groups: Vec<String>,
+    /// `forward-credentials`: whether the credentials that authenticated a
+    /// request are sent upstream; default false (they are removed).
+    pub forward_credentials: bool,
+    /// `consumer-header`: the request header, lower-case, that carries the
+    /// consumer's name upstream; default `x-consumer`.
+    pub consumer_header: String,
+    /// `rate-limit-headers`: whether responses carry `RateLimit` headers
+    /// for this route's rate limits; default false.
+    pub rate_limit_headers: bool,
+    /// `[[routes.rate-limits]]`, all of which a request must pass (429
+    /// otherwise); no two alike.
+    pub rate_limits: Vec<RateLimit>,
+    /// `[routes.concurrency]`: a bound on requests in flight.
+    pub concurrency: Option<ConcurrencyLimit>,
+    /// `ip-allow` and `ip-deny`, checked after the global `[ip-rules]`.
+    pub ip_rules: IpRules,
 }
 
 /// The limits a route may override.
@@ -200,4 +290,264 @@ pub struct Responder {
     pub headers: Vec<(String, String)>,
     /// `body`; default empty; always empty for 204 and 304.
     pub body: String,
+}
+
+/// `[client-ip]`: how the client's address is found.
+///
+/// The client address is the socket peer, unless the peer is one of
+/// `trusted_proxies`; then `X-Forwarded-For` is read from the right,
+/// skipping trusted addresses, and the first untrusted one is the client.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct ClientIp {
+    /// `trusted-proxies`: networks whose `X-Forwarded-For` is believed; no
+    /// network twice, none with host bits set. Default empty: the peer is
+    /// always the client.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// Address rules: `[ip-rules]` globally, `ip-allow`/`ip-deny` per route.
+///
+/// `deny` wins; when `allow` is not empty, only addresses in it pass.
+/// A refused request gets 403.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct IpRules {
+    /// `allow`: empty allows every address not denied.
+    pub allow: Vec<IpNet>,
+    /// `deny`: always refused.
+    pub deny: Vec<IpNet>,
+}
+
+/// `[[consumers]]`: a caller the gateway can authenticate.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Consumer {
+    /// `name`, unique among consumers; what `consumer-header` carries and
+    /// a JWT's `consumer-claim` must equal.
+    pub name: String,
+    /// `groups`, in file order, none twice; matched by `allow-groups`.
+    pub groups: Vec<String>,
+    /// `api-keys`; no key belongs to two consumers.
+    pub api_keys: Vec<ApiKey>,
+    /// `basic`: a username and password hash for HTTP Basic.
+    pub basic: Option<BasicCredential>,
+}
+
+/// One API key, held as its SHA-256: a request's key is hashed and looked
+/// up, so the config never needs to hold the key itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ApiKey {
+    /// SHA-256 of the key's bytes.
+    pub sha256: [u8; 32],
+    /// Written as `plain:KEY` rather than `sha256:HEX` (a warning). Output
+    /// always writes the hash, so this reads back as false.
+    pub plain: bool,
+}
+
+/// `basic = { username = "...", password-hash = "..." }`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BasicCredential {
+    /// `username`: 1 to 64 visible ASCII characters, no `:`; unique among
+    /// consumers.
+    pub username: String,
+    /// `password-hash`: a PHC string (`$argon2id$...`, `$scrypt$...`) or a
+    /// bcrypt hash (`$2b$...`), its shape checked, its content verified by
+    /// the engine.
+    pub password_hash: String,
+}
+
+/// `[[authenticators]]`: one way to find a request's consumer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Authenticator {
+    /// `name`, unique among authenticators; routes list it in `auth`.
+    pub name: String,
+    /// `type` and the keys that belong to it.
+    pub kind: AuthKind,
+}
+
+/// The `type` of an authenticator, with its settings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AuthKind {
+    /// `type = "api-key"`: a key from a header or a query parameter,
+    /// matched against the consumers' `api-keys`.
+    ApiKey {
+        /// `header`, lower-case; default `x-api-key`. Tried first.
+        header: String,
+        /// `query`: a query parameter also holding the key, if any.
+        query: Option<String>,
+    },
+    /// `type = "basic"`: HTTP Basic (RFC 7617) against the consumers'
+    /// `basic` credentials.
+    Basic {
+        /// `realm` sent in `WWW-Authenticate`; default `ringway`.
+        realm: String,
+        /// `cache-size`: successful verifications kept per worker, since a
+        /// password hash is slow by design; default 1024, 0 disables.
+        cache_size: usize,
+        /// `cache-ttl`: how long a cached verification counts; default 60s.
+        cache_ttl: Duration,
+    },
+    /// `type = "jwt"`: a bearer JSON Web Token (RFC 7519).
+    Jwt(JwtSettings),
+}
+
+/// The settings of a `type = "jwt"` authenticator.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct JwtSettings {
+    /// `algorithms` accepted in a token's `alg`, never empty, none twice,
+    /// either all HMAC or all asymmetric.
+    pub algorithms: Vec<JwtAlgorithm>,
+    /// `keys`: secrets for HMAC algorithms, PEM public keys otherwise.
+    pub keys: Vec<JwtKey>,
+    /// `jwks-file`: a JSON Web Key Set with more public keys; never set
+    /// with HMAC algorithms. At least one of `keys` and this is set.
+    pub jwks_file: Option<PathBuf>,
+    /// `issuer`: the `iss` a token must carry, if set.
+    pub issuer: Option<String>,
+    /// `audience`: when not empty, a token's `aud` must hold one of these.
+    pub audience: Vec<String>,
+    /// `leeway` for `exp` and `nbf`; default 30s, at most 10m.
+    pub leeway: Duration,
+    /// `consumer-claim`: the claim holding the consumer's name; default
+    /// `sub`.
+    pub consumer_claim: String,
+    /// `cache-size`: verified tokens kept per worker; default 4096, 0
+    /// disables.
+    pub cache_size: usize,
+}
+
+/// A JWT signature algorithm (RFC 7518 §3.1, RFC 8037 for EdDSA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JwtAlgorithm {
+    /// HMAC with SHA-256.
+    Hs256,
+    /// HMAC with SHA-384.
+    Hs384,
+    /// HMAC with SHA-512.
+    Hs512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    Rs384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    Rs512,
+    /// RSASSA-PSS with SHA-256.
+    Ps256,
+    /// RSASSA-PSS with SHA-384.
+    Ps384,
+    /// RSASSA-PSS with SHA-512.
+    Ps512,
+    /// ECDSA with P-256 and SHA-256.
+    Es256,
+    /// ECDSA with P-384 and SHA-384.
+    Es384,
+    /// EdDSA (Ed25519).
+    EdDsa,
+}
+
+impl JwtAlgorithm {
+    /// Every algorithm, in the order the config documents them.
+    pub const ALL: [JwtAlgorithm; 12] = [
+        JwtAlgorithm::Hs256,
+        JwtAlgorithm::Hs384,
+        JwtAlgorithm::Hs512,
+        JwtAlgorithm::Rs256,
+        JwtAlgorithm::Rs384,
+        JwtAlgorithm::Rs512,
+        JwtAlgorithm::Ps256,
+        JwtAlgorithm::Ps384,
+        JwtAlgorithm::Ps512,
+        JwtAlgorithm::Es256,
+        JwtAlgorithm::Es384,
+        JwtAlgorithm::EdDsa,
+    ];
+
+    /// The name used in the config and in a token's `alg`, e.g. `"HS256"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JwtAlgorithm::Hs256 => "HS256",
+            JwtAlgorithm::Hs384 => "HS384",
+            JwtAlgorithm::Hs512 => "HS512",
+            JwtAlgorithm::Rs256 => "RS256",
+            JwtAlgorithm::Rs384 => "RS384",
+            JwtAlgorithm::Rs512 => "RS512",
+            JwtAlgorithm::Ps256 => "PS256",
+            JwtAlgorithm::Ps384 => "PS384",
+            JwtAlgorithm::Ps512 => "PS512",
+            JwtAlgorithm::Es256 => "ES256",
+            JwtAlgorithm::Es384 => "ES384",
+            JwtAlgorithm::EdDsa => "EdDSA",
+        }
+    }
+
+    /// Whether this is an HMAC algorithm, verified with a shared secret
+    /// rather than a public key.
+    pub fn is_hmac(self) -> bool {
+        matches!(
+            self,
+            JwtAlgorithm::Hs256 | JwtAlgorithm::Hs384 | JwtAlgorithm::Hs512
+        )
+    }
+}
+
+/// One entry of a JWT authenticator's `keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct JwtKey {
+    /// `kid`: when set, only tokens whose header names this `kid` are
+    /// checked against this key; unique within the authenticator.
+    pub kid: Option<String>,
+    /// `secret` or `pem`.
+    pub material: KeyMaterial,
+}
+
+/// Key material as written; the engine parses it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KeyMaterial {
+    /// `secret`: an HMAC secret of at least 32 bytes.
+    Secret(String),
+    /// `pem`: a PEM public key or certificate (`-----BEGIN ...`).
+    Pem(String),
+}
+
+/// `[[routes.rate-limits]]`: a token bucket per key.
+///
+/// Hash and Eq cover the whole definition, so the engine can carry a
+/// bucket table over a reload exactly when its route keeps the same limit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RateLimit {
+    /// `key`: what requests are counted by.
+    pub key: LimitKey,
+    /// The `N` of `rate = "N/period"`, 1 to 1e9: tokens added per period.
+    pub count: u64,
+    /// The period of `rate`: 1s, 1m, 1h or 1d.
+    pub period: Duration,
+    /// `burst`: the bucket's size, 1 to 1e9; default `count`.
+    pub burst: u64,
+    /// `max-keys`: most keys tracked per worker, 1 to 1e7; default 100000.
+    pub max_keys: usize,
+}
+
+/// `[routes.concurrency]`: a bound on requests in flight per key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConcurrencyLimit {
+    /// `key`: what requests are counted by.
+    pub key: LimitKey,
+    /// `max`: requests in flight per key, 1 to 1e6.
+    pub max: u64,
+    /// `status` for a request over the bound: 429 or 503 (default).
+    pub status: u16,
+    /// `max-keys`: most keys tracked per worker, 1 to 1e7; default 100000.
+    pub max_keys: usize,
+}
+
+/// What a limit counts requests by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LimitKey {
+    /// `"route"`: one count for the whole route.
+    Route,
+    /// `"client-ip"`: per client address (see [`ClientIp`]).
+    ClientIp,
+    /// `"consumer"`: per authenticated consumer; needs `auth`.
+    Consumer,
+    /// `"header:NAME"`: per value of a request header, held lower-case;
+    /// requests without it share one count.
+    Header(String),
 }

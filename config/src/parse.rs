@@ -4,7 +4,8 @@
 //! first bad value anywhere. Instead this module parses the TOML into a
 //! spanned tree (`toml::de::DeTable`), walks the top level itself, and
 //! deserializes each top-level key and each element of an array of tables
-//! (`[[listeners]]`, `[[upstreams]]`, `[[routes]]`) on its own. A typo in
+//! (`[[listeners]]`, `[[upstreams]]`, `[[routes]]`, `[[consumers]]`,
+//! `[[authenticators]]`) on its own. A typo in
 //! `routes[0]` then still lets `routes[3]` and `[limits]` be checked in the
 //! same run. The cost is a clone of each element's tree per attempt (a few
 //! hundred bytes per route), paid once per load. Within one element, every
@@ -34,9 +35,13 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "drain-timeout",
     "limits",
     "admin",
+    "client-ip",
+    "ip-rules",
     "listeners",
     "upstreams",
     "routes",
+    "consumers",
+    "authenticators",
 ];
 
 /// The format a tree was read from: messages use its words ("table" or
@@ -118,12 +123,16 @@ pub(crate) fn document(root: DeTable<'_>, syntax: Syntax<'_>, r: &mut Reporter<'
             "listeners" => doc.listeners = section(value, name, key.span(), syntax, r),
             "upstreams" => doc.upstreams = section(value, name, key.span(), syntax, r),
             "routes" => doc.routes = section(value, name, key.span(), syntax, r),
+            "consumers" => doc.consumers = section(value, name, key.span(), syntax, r),
+            "authenticators" => doc.authenticators = section(value, name, key.span(), syntax, r),
             _ if known && syntax.holds_null(&value.span()) => {}
             "workers" => doc.workers = de(value, name, syntax, r),
             "driver" => doc.driver = de(value, name, syntax, r),
             "drain-timeout" => doc.drain_timeout = de(value, name, syntax, r),
             "limits" => doc.limits = table(value, name, syntax, r),
             "admin" => doc.admin = table(value, name, syntax, r),
+            "client-ip" => doc.client_ip = table(value, name, syntax, r),
+            "ip-rules" => doc.ip_rules = table(value, name, syntax, r),
             _ => {
                 let mut message = format!(
                     "unknown key; the top level may hold {}",

@@ -114,6 +114,104 @@ pub(crate) struct RawRoute {
     pub(crate) respond: Option<Spanned<RawRespond>>,
     pub(crate) host_header: Option<Spanned<String>>,
     pub(crate) limits: Option<Spanned<RawRouteLimits>>,
+    pub(crate) auth: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) allow_groups: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) forward_credentials: Option<Spanned<bool>>,
+    pub(crate) consumer_header: Option<Spanned<String>>,
+    pub(crate) rate_limit_headers: Option<Spanned<bool>>,
+    pub(crate) rate_limits: Option<Spanned<Vec<Spanned<RawRateLimit>>>>,
+    pub(crate) concurrency: Option<Spanned<RawConcurrency>>,
+    pub(crate) ip_allow: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) ip_deny: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// One `[[routes.rate-limits]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawRateLimit {
+    pub(crate) key: Option<Spanned<String>>,
+    pub(crate) rate: Option<Spanned<Scalar>>,
+    pub(crate) burst: Option<Spanned<Scalar>>,
+    pub(crate) max_keys: Option<Spanned<Scalar>>,
+}
+
+/// `[routes.concurrency]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawConcurrency {
+    pub(crate) key: Option<Spanned<String>>,
+    pub(crate) max: Option<Spanned<Scalar>>,
+    pub(crate) status: Option<Spanned<Scalar>>,
+    pub(crate) max_keys: Option<Spanned<Scalar>>,
+}
+
+/// `[client-ip]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawClientIp {
+    pub(crate) trusted_proxies: Option<Vec<Spanned<String>>>,
+}
+
+/// `[ip-rules]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawIpRules {
+    pub(crate) allow: Option<Vec<Spanned<String>>>,
+    pub(crate) deny: Option<Vec<Spanned<String>>>,
+}
+
+/// One `[[consumers]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawConsumer {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) groups: Option<Vec<Spanned<String>>>,
+    pub(crate) api_keys: Option<Vec<Spanned<String>>>,
+    pub(crate) basic: Option<Spanned<RawBasic>>,
+}
+
+/// `basic = { username = "...", password-hash = "..." }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawBasic {
+    pub(crate) username: Option<Spanned<String>>,
+    pub(crate) password_hash: Option<Spanned<String>>,
+}
+
+/// One `[[authenticators]]` table: the keys of every `type`, so that a key
+/// of another type is reported by validation as belonging elsewhere rather
+/// than by serde as unknown.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawAuthenticator {
+    pub(crate) name: Option<Spanned<String>>,
+    #[serde(rename = "type")]
+    pub(crate) kind: Option<Spanned<String>>,
+    // api-key
+    pub(crate) header: Option<Spanned<String>>,
+    pub(crate) query: Option<Spanned<String>>,
+    // basic
+    pub(crate) realm: Option<Spanned<String>>,
+    pub(crate) cache_ttl: Option<Spanned<Scalar>>,
+    // basic and jwt
+    pub(crate) cache_size: Option<Spanned<Scalar>>,
+    // jwt
+    pub(crate) algorithms: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) keys: Option<Spanned<Vec<Spanned<RawJwtKey>>>>,
+    pub(crate) jwks_file: Option<Spanned<String>>,
+    pub(crate) issuer: Option<Spanned<String>>,
+    pub(crate) audience: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) leeway: Option<Spanned<Scalar>>,
+    pub(crate) consumer_claim: Option<Spanned<String>>,
+}
+
+/// One entry of a JWT authenticator's `keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawJwtKey {
+    pub(crate) kid: Option<Spanned<String>>,
+    pub(crate) secret: Option<Spanned<String>>,
+    pub(crate) pem: Option<Spanned<String>>,
 }
 
 /// `[routes.respond]`.
@@ -229,9 +327,13 @@ pub(crate) struct RawDocument {
     pub(crate) drain_timeout: Option<Spanned<Scalar>>,
     pub(crate) limits: Option<Spanned<RawLimits>>,
     pub(crate) admin: Option<Spanned<RawAdmin>>,
+    pub(crate) client_ip: Option<Spanned<RawClientIp>>,
+    pub(crate) ip_rules: Option<Spanned<RawIpRules>>,
     pub(crate) listeners: Section<RawListener>,
     pub(crate) upstreams: Section<RawUpstream>,
     pub(crate) routes: Section<RawRoute>,
+    pub(crate) consumers: Section<RawConsumer>,
+    pub(crate) authenticators: Section<RawAuthenticator>,
 }
 
 /// One array of tables (`[[routes]]`).

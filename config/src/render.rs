@@ -9,17 +9,31 @@
 //!
 //! A few keys are left out rather than written, because the schema has no
 //! way to say "none" (JSON `null` is refused on input): a route without
-//! `host` or `host-header`, an admin API without `token`. A route answered
-//! by `[routes.respond]` gets no upstream timeouts, which such a route may
-//! not set.
+//! `host` or `host-header`, an admin API without `token`, an authenticator
+//! without `query`, `issuer` or `jwks-file`, a consumer without `basic`, a
+//! route without `[routes.concurrency]`. Keys a route may not set are left
+//! out too: upstream timeouts on a route answered by `[routes.respond]`,
+//! `forward-credentials` and `consumer-header` on a route without `auth` or
+//! upstream, `rate-limit-headers` on a route without rate limits.
+//!
+//! An API key is always written as `sha256:` and its hash, also when the
+//! file said `plain:`, so the output never holds a key; it then reads back
+//! with `ApiKey::plain` false and without that key's warning. Warnings are
+//! not written at all. With `redact_secrets`, JWT secrets, password hashes
+//! and API key hashes are replaced like the admin token.
 //!
 //! One set of serde structs mirrors the schema and serves both formats, so
 //! TOML output costs one call to the `toml` serializer.
 
+use std::fmt::Write as _;
+
 use serde::{Serialize, Serializer};
 
-use crate::model::{Action, Config, Driver, HostMatch, PathMatch, Workers};
-use crate::units::{format_duration, format_size};
+use crate::model::{
+    Action, ApiKey, AuthKind, Authenticator, Config, Consumer, Driver, HostMatch, IpRules,
+    KeyMaterial, LimitKey, PathMatch, Workers,
+};
+use crate::units::{format_duration, format_rate, format_size};
 
 /// What a redacted secret is written as. Not a valid token (too short), so
 /// redacted output cannot be read back as a config by mistake.
@@ -45,9 +59,88 @@ struct Document<'a> {
     drain_timeout: String,
     limits: LimitsOut,
     admin: AdminOut<'a>,
+    client_ip: ClientIpOut,
+    ip_rules: IpRulesOut,
     listeners: Vec<ListenerOut<'a>>,
     upstreams: Vec<UpstreamOut<'a>>,
+    consumers: Vec<ConsumerOut<'a>>,
+    authenticators: Vec<AuthenticatorOut<'a>>,
     routes: Vec<RouteOut<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct ClientIpOut {
+    trusted_proxies: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct IpRulesOut {
+    allow: Vec<String>,
+    deny: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct ConsumerOut<'a> {
+    name: &'a str,
+    groups: &'a [String],
+    api_keys: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    basic: Option<BasicOut<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct BasicOut<'a> {
+    username: &'a str,
+    password_hash: &'a str,
+}
+
+/// One struct for every `type`; the keys of other types stay `None`.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct AuthenticatorOut<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    header: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    realm: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    algorithms: Option<Vec<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issuer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audience: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    leeway: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumer_claim: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_size: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_ttl: Option<String>,
+    /// Last: in TOML an array of tables, which must follow every value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keys: Option<Vec<JwtKeyOut<'a>>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct JwtKeyOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pem: Option<&'a str>,
 }
 
 /// `"auto"` or a number.
@@ -121,9 +214,40 @@ struct RouteOut<'a> {
     upstream: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     host_header: Option<&'a str>,
+    auth: Vec<String>,
+    allow_groups: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forward_credentials: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumer_header: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate_limit_headers: Option<bool>,
+    ip_allow: Vec<String>,
+    ip_deny: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     respond: Option<RespondOut<'a>>,
     limits: RouteLimitsOut,
+    rate_limits: Vec<RateLimitOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    concurrency: Option<ConcurrencyOut>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct RateLimitOut {
+    key: String,
+    rate: String,
+    burst: u64,
+    max_keys: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct ConcurrencyOut {
+    key: String,
+    max: u64,
+    status: u16,
+    max_keys: usize,
 }
 
 #[derive(Serialize)]
@@ -209,8 +333,142 @@ impl<'a> Document<'a> {
                         .collect(),
                 })
                 .collect(),
+            client_ip: ClientIpOut {
+                trusted_proxies: networks(&c.client_ip.trusted_proxies),
+            },
+            ip_rules: IpRulesOut {
+                allow: networks(&c.ip_rules.allow),
+                deny: networks(&c.ip_rules.deny),
+            },
+            consumers: c
+                .consumers
+                .iter()
+                .map(|consumer| ConsumerOut::new(consumer, redact_secrets))
+                .collect(),
+            authenticators: c
+                .authenticators
+                .iter()
+                .map(|a| AuthenticatorOut::new(a, redact_secrets))
+                .collect(),
             routes: c.routes.iter().map(|r| RouteOut::new(r, c)).collect(),
         }
+    }
+}
+
+fn networks(list: &[ipnet::IpNet]) -> Vec<String> {
+    list.iter().map(ToString::to_string).collect()
+}
+
+fn limit_key(key: &LimitKey) -> String {
+    match key {
+        LimitKey::Route => "route".to_owned(),
+        LimitKey::ClientIp => "client-ip".to_owned(),
+        LimitKey::Consumer => "consumer".to_owned(),
+        LimitKey::Header(name) => format!("header:{name}"),
+    }
+}
+
+/// `sha256:` and the hash in lower-case hex.
+fn api_key(key: &ApiKey) -> String {
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for byte in key.sha256 {
+        write!(out, "{byte:02x}").expect("writing to a String cannot fail");
+    }
+    out
+}
+
+impl<'a> ConsumerOut<'a> {
+    fn new(c: &'a Consumer, redact_secrets: bool) -> Self {
+        let secret = |s: &'a str| if redact_secrets { REDACTED } else { s };
+        ConsumerOut {
+            name: &c.name,
+            groups: &c.groups,
+            api_keys: c
+                .api_keys
+                .iter()
+                .map(|k| {
+                    if redact_secrets {
+                        REDACTED.to_owned()
+                    } else {
+                        api_key(k)
+                    }
+                })
+                .collect(),
+            basic: c.basic.as_ref().map(|b| BasicOut {
+                username: &b.username,
+                password_hash: secret(&b.password_hash),
+            }),
+        }
+    }
+}
+
+impl<'a> AuthenticatorOut<'a> {
+    fn new(a: &'a Authenticator, redact_secrets: bool) -> Self {
+        let mut out = AuthenticatorOut {
+            name: &a.name,
+            kind: "",
+            header: None,
+            query: None,
+            realm: None,
+            cache_ttl: None,
+            algorithms: None,
+            jwks_file: None,
+            issuer: None,
+            audience: None,
+            leeway: None,
+            consumer_claim: None,
+            cache_size: None,
+            keys: None,
+        };
+        match &a.kind {
+            AuthKind::ApiKey { header, query } => {
+                out.kind = "api-key";
+                out.header = Some(header);
+                out.query = query.as_deref();
+            }
+            AuthKind::Basic {
+                realm,
+                cache_size,
+                cache_ttl,
+            } => {
+                out.kind = "basic";
+                out.realm = Some(realm);
+                out.cache_size = Some(*cache_size);
+                out.cache_ttl = Some(format_duration(*cache_ttl));
+            }
+            AuthKind::Jwt(jwt) => {
+                out.kind = "jwt";
+                out.algorithms = Some(jwt.algorithms.iter().map(|a| a.as_str()).collect());
+                out.keys = Some(
+                    jwt.keys
+                        .iter()
+                        .map(|k| {
+                            let (secret, pem) = match &k.material {
+                                KeyMaterial::Secret(_) if redact_secrets => (Some(REDACTED), None),
+                                KeyMaterial::Secret(s) => (Some(s.as_str()), None),
+                                KeyMaterial::Pem(p) => (None, Some(p.as_str())),
+                            };
+                            JwtKeyOut {
+                                kid: k.kid.as_deref(),
+                                secret,
+                                pem,
+                            }
+                        })
+                        .collect(),
+                );
+                out.jwks_file = jwt
+                    .jwks_file
+                    .as_ref()
+                    .map(|p| p.to_string_lossy().into_owned());
+                out.issuer = jwt.issuer.as_deref();
+                out.audience = Some(&jwt.audience);
+                out.leeway = Some(format_duration(jwt.leeway));
+                out.consumer_claim = Some(&jwt.consumer_claim);
+                out.cache_size = Some(jwt.cache_size);
+            }
+        }
+        out
     }
 }
 
@@ -243,6 +501,9 @@ impl<'a> RouteOut<'a> {
         };
         let proxies = upstream.is_some();
         let timeout = |d| proxies.then(|| format_duration(d));
+        // The keys validation allows only with `auth` and an upstream.
+        let consumer_keys = proxies && !route.auth.is_empty();
+        let IpRules { allow, deny } = &route.ip_rules;
         RouteOut {
             name: &route.name,
             host: route.host.as_ref().map(|h| match h {
@@ -260,6 +521,39 @@ impl<'a> RouteOut<'a> {
                 connect_timeout: timeout(route.limits.connect_timeout),
                 response_head_timeout: timeout(route.limits.response_head_timeout),
             },
+            // Like `upstream`, a name that resolves to another index (a
+            // config edited in code) is written so that it fails to load.
+            auth: route
+                .auth
+                .iter()
+                .map(|&i| {
+                    c.authenticators
+                        .get(i)
+                        .map_or_else(|| format!("authenticators[{i}]"), |a| a.name.clone())
+                })
+                .collect(),
+            allow_groups: &route.allow_groups,
+            forward_credentials: consumer_keys.then_some(route.forward_credentials),
+            consumer_header: consumer_keys.then_some(route.consumer_header.as_str()),
+            rate_limit_headers: (!route.rate_limits.is_empty()).then_some(route.rate_limit_headers),
+            ip_allow: networks(allow),
+            ip_deny: networks(deny),
+            rate_limits: route
+                .rate_limits
+                .iter()
+                .map(|l| RateLimitOut {
+                    key: limit_key(&l.key),
+                    rate: format_rate(l.count, l.period),
+                    burst: l.burst,
+                    max_keys: l.max_keys,
+                })
+                .collect(),
+            concurrency: route.concurrency.as_ref().map(|l| ConcurrencyOut {
+                key: limit_key(&l.key),
+                max: l.max,
+                status: l.status,
+                max_keys: l.max_keys,
+            }),
         }
     }
 }

@@ -8,6 +8,10 @@
 //! than guessed. Only whole numbers are accepted; `"1.5s"` is written `"1500ms"`,
 //! which keeps every accepted value exact.
 //!
+//! Rates are a count per period, `"100/s"`, `"5000/h"`, with one unit each
+//! (`s m h d`): a limit is read as "this many per that long", and a bucket
+//! refilled over a day needs no finer period.
+//!
 //! The parsers return plain `String` messages; the caller adds the field path
 //! and the source position.
 
@@ -35,6 +39,13 @@ const SIZE_UNIT_BYTES: &[(&str, u64)] = &[
     ("KB", 1_000),
     ("B", 1),
 ];
+
+/// Rate periods and their seconds, largest first.
+const RATE_PERIODS: &[(&str, u64)] = &[("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)];
+
+/// Largest count of a rate: far above any real limit, and small enough
+/// that the engine's token arithmetic cannot overflow.
+pub(crate) const MAX_RATE_COUNT: u64 = 1_000_000_000;
 
 /// Milliseconds per duration unit.
 fn duration_unit(unit: &str) -> Option<u64> {
@@ -183,10 +194,98 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?}: size is too large"))
 }
 
+/// Parses a rate such as `"100/s"`, `"60/m"`, `"5000/h"` or `"10000/d"`
+/// into a count (1 to [`MAX_RATE_COUNT`]) and its period.
+pub(crate) fn parse_rate(text: &str) -> Result<(u64, Duration), String> {
+    const EXAMPLE: &str = "e.g. \"100/s\" or \"5000/h\" (periods: s, m, h, d)";
+    let Some((count, period)) = text.split_once('/') else {
+        return Err(match text.parse::<u64>() {
+            Ok(n) => format!("{text:?} has no period; write e.g. \"{n}/s\" or \"{n}/m\""),
+            Err(_) => format!("{text:?}: expected a count per period, {EXAMPLE}"),
+        });
+    };
+    let count = count.trim();
+    if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{text:?}: the count before '/' must be a whole number, {EXAMPLE}"
+        ));
+    }
+    let count = count
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (1..=MAX_RATE_COUNT).contains(n))
+        .ok_or_else(|| format!("{text:?}: the count must be from 1 to {MAX_RATE_COUNT}"))?;
+    let period = period.trim();
+    let seconds = lookup(RATE_PERIODS, period).ok_or_else(|| {
+        let hint = if period.starts_with(|c: char| c.is_ascii_digit()) {
+            "; a period is one unit, so write \"6/m\" rather than \"1/10s\""
+        } else {
+            ""
+        };
+        format!("unknown period {period:?} in {text:?}; use s, m, h or d{hint}")
+    })?;
+    Ok((count, Duration::from_secs(seconds)))
+}
+
+/// Writes a rate as [`parse_rate`] reads it. `period` is one of the
+/// periods `parse_rate` yields; any other is written in seconds, which
+/// `parse_rate` then refuses rather than misreads.
+pub(crate) fn format_rate(count: u64, period: Duration) -> String {
+    let seconds = period.as_secs();
+    match RATE_PERIODS.iter().find(|&&(_, s)| s == seconds) {
+        Some((unit, _)) if period.subsec_nanos() == 0 => format!("{count}/{unit}"),
+        _ => format!("{count}/{}", format_duration(period)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn rates() {
+        let ok: &[(&str, u64, u64)] = &[
+            ("1/s", 1, 1),
+            ("100/s", 100, 1),
+            ("60/m", 60, 60),
+            ("5000/h", 5000, 3600),
+            ("10000/d", 10000, 86400),
+            ("1000000000/s", 1_000_000_000, 1),
+            (" 10 / s ", 10, 1),
+        ];
+        for &(text, count, seconds) in ok {
+            assert_eq!(
+                parse_rate(text),
+                Ok((count, Duration::from_secs(seconds))),
+                "{text:?}"
+            );
+        }
+        let bad: &[(&str, &str)] = &[
+            ("", "expected a count per period"),
+            ("10", "has no period; write e.g. \"10/s\""),
+            ("ten/s", "must be a whole number"),
+            ("-1/s", "must be a whole number"),
+            ("1.5/s", "must be a whole number"),
+            ("/s", "must be a whole number"),
+            ("0/s", "from 1 to 1000000000"),
+            ("1000000001/s", "from 1 to 1000000000"),
+            ("99999999999999999999/s", "from 1 to 1000000000"),
+            ("10/sec", "unknown period \"sec\""),
+            ("10/S", "unknown period \"S\""),
+            ("10/", "unknown period \"\""),
+            ("10/ms", "unknown period \"ms\""),
+            ("1/10s", "one unit"),
+            ("10/s/s", "unknown period \"s/s\""),
+        ];
+        for &(text, fragment) in bad {
+            let err = parse_rate(text).expect_err(text);
+            assert!(err.contains(fragment), "{text:?}: {err}");
+        }
+        assert_eq!(format_rate(5, Duration::from_secs(3600)), "5/h");
+        assert_eq!(format_rate(5, Duration::from_secs(10)), "5/10s");
+        assert!(parse_rate(&format_rate(5, Duration::from_secs(10))).is_err());
+    }
 
     #[test]
     fn durations() {
@@ -323,6 +422,12 @@ mod tests {
             // Random u64s are rarely round; multiples of each unit are.
             let round = small * SIZE_UNIT_BYTES[unit].1;
             prop_assert_eq!(parse_size(&format_size(round)), Ok(round));
+        }
+
+        #[test]
+        fn formatted_rates_read_back(count in 1..=MAX_RATE_COUNT, period in 0usize..4) {
+            let period = Duration::from_secs(RATE_PERIODS[period].1);
+            prop_assert_eq!(parse_rate(&format_rate(count, period)), Ok((count, period)));
         }
 
         #[test]

@@ -126,6 +126,87 @@ headers = { "content-type" = "text/plain", "x.y" = "é" }
 body = "short and stout\n"
 "#,
         ),
+        (
+            r#"{
+              "client-ip": { "trusted-proxies": ["10.0.0.0/8"] },
+              "ip-rules": { "deny": ["::1"] },
+              "listeners": [{ "address": "127.0.0.1:8080" }],
+              "upstreams": [{ "name": "app", "servers": ["127.0.0.1:3000"] }],
+              "consumers": [{
+                "name": "bot",
+                "groups": ["ops"],
+                "api-keys": ["plain:bot-key-0123"],
+                "basic": { "username": "bot", "password-hash": "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW" }
+              }],
+              "authenticators": [
+                { "name": "keys", "type": "api-key", "query": "key" },
+                {
+                  "name": "sso",
+                  "type": "jwt",
+                  "algorithms": ["HS256"],
+                  "keys": [{ "kid": "a", "secret": "0123456789abcdef0123456789abcdef" }],
+                  "leeway": "1m"
+                }
+              ],
+              "routes": [{
+                "upstream": "app",
+                "auth": ["sso", "keys"],
+                "allow-groups": ["ops"],
+                "consumer-header": "X-Who",
+                "rate-limit-headers": true,
+                "ip-allow": ["10.0.0.0/8"],
+                "rate-limits": [
+                  { "key": "consumer", "rate": "10/s" },
+                  { "key": "header:X-Tenant", "rate": "100/m", "burst": 5 }
+                ],
+                "concurrency": { "key": "client-ip", "max": 4, "status": 429 }
+              }]
+            }"#,
+            r#"
+[client-ip]
+trusted-proxies = ["10.0.0.0/8"]
+[ip-rules]
+deny = ["::1"]
+[[listeners]]
+address = "127.0.0.1:8080"
+[[upstreams]]
+name = "app"
+servers = ["127.0.0.1:3000"]
+[[consumers]]
+name = "bot"
+groups = ["ops"]
+api-keys = ["plain:bot-key-0123"]
+basic = { username = "bot", password-hash = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW" }
+[[authenticators]]
+name = "keys"
+type = "api-key"
+query = "key"
+[[authenticators]]
+name = "sso"
+type = "jwt"
+algorithms = ["HS256"]
+keys = [{ kid = "a", secret = "0123456789abcdef0123456789abcdef" }]
+leeway = "1m"
+[[routes]]
+upstream = "app"
+auth = ["sso", "keys"]
+allow-groups = ["ops"]
+consumer-header = "X-Who"
+rate-limit-headers = true
+ip-allow = ["10.0.0.0/8"]
+[[routes.rate-limits]]
+key = "consumer"
+rate = "10/s"
+[[routes.rate-limits]]
+key = "header:X-Tenant"
+rate = "100/m"
+burst = 5
+[routes.concurrency]
+key = "client-ip"
+max = 4
+status = 429
+"#,
+        ),
     ];
     for (json, toml) in cases {
         let from_json = Config::from_json_str(json)
@@ -291,6 +372,46 @@ fn errors_carry_the_toml_path_and_the_json_position() {
             "routes[1]",
             "{ \"path\": \"/base\"",
             "same match as routes[0]",
+        ),
+        (
+            "rate period",
+            "",
+            r#"{ "path": "/b", "upstream": "app", "rate-limits": [{ "key": "route", "rate": "10/sec" }] }"#,
+            "routes[1].rate-limits[0].rate",
+            "\"10/sec\"",
+            "unknown period \"sec\"",
+        ),
+        (
+            "consumer key without auth",
+            "",
+            r#"{ "path": "/b", "upstream": "app", "concurrency": { "key": "consumer", "max": 2 } }"#,
+            "routes[1].concurrency.key",
+            "\"consumer\",",
+            "needs `auth`",
+        ),
+        (
+            "plain key too short",
+            r#""consumers": [{ "name": "a", "api-keys": ["plain:x"] }]"#,
+            "",
+            "consumers[0].api-keys[0]",
+            "\"plain:x\"",
+            "1 characters long",
+        ),
+        (
+            "key of another type",
+            r#""authenticators": [{ "name": "a", "type": "basic", "query": "k" }]"#,
+            "",
+            "authenticators[0].query",
+            "\"k\"",
+            "not a key of type = \"basic\" authenticators",
+        ),
+        (
+            "trusted proxy host bits",
+            r#""client-ip": { "trusted-proxies": ["10.0.0.1/8"] }"#,
+            "",
+            "client-ip.trusted-proxies[0]",
+            "\"10.0.0.1/8\"",
+            "did you mean 10.0.0.0/8?",
         ),
         (
             "key twice",

@@ -12,7 +12,10 @@ const TOKEN: &str = "Zm9vYmFyYmF6cXV4-_~!0123";
 /// Every variant of every value: exact and wildcard hosts, exact and
 /// prefix paths, methods, a responder with headers and a body that need
 /// escaping, weighted servers, route limits, a worker count, epoll, a
-/// token, and durations and sizes that are not round in any one unit.
+/// token, durations and sizes that are not round in any one unit, every
+/// authenticator type with and without its optional keys, HMAC and PEM
+/// keys, consumers with and without credentials, every limit key and rate
+/// period, and address rules for both families.
 const EVERY_VARIANT: &str = r#"
 workers = 3
 driver = "epoll"
@@ -83,7 +86,131 @@ status = 204
 
 [[routes]]
 upstream = "app"
+
+[[routes]]
+name = "policed"
+path-prefix = "/policed/"
+upstream = "app"
+auth = ["hmac", "keys", "login"]
+allow-groups = ["ops", "billing.v2"]
+forward-credentials = true
+consumer-header = "X-Who"
+rate-limit-headers = true
+ip-allow = ["10.0.0.0/8", "2001:db8::/32", "192.0.2.1"]
+ip-deny = ["10.66.0.0/16", "::1"]
+[[routes.rate-limits]]
+key = "route"
+rate = "1000000000/s"
+[[routes.rate-limits]]
+key = "client-ip"
+rate = "60/m"
+burst = 1
+max-keys = 1
+[[routes.rate-limits]]
+key = "consumer"
+rate = "5000/h"
+max-keys = 10000000
+[[routes.rate-limits]]
+key = "header:X-Tenant"
+rate = "1/d"
+burst = 1000000000
+[routes.concurrency]
+key = "header:x-tenant"
+max = 1000000
+status = 429
+max-keys = 7
+
+[[routes]]
+name = "respond-with-auth"
+path = "/whoami"
+auth = ["pem"]
+[[routes.rate-limits]]
+key = "consumer"
+rate = "10/s"
+[routes.respond]
+body = "you are in"
+[routes.concurrency]
+key = "route"
+max = 1
+
+[client-ip]
+trusted-proxies = ["10.0.0.0/8", "fd00::/8", "127.0.0.1"]
+
+[ip-rules]
+allow = ["0.0.0.0/0", "::/0"]
+deny = ["203.0.113.0/24", "2001:db8:bad::/48"]
+
+[[consumers]]
+name = "ops-bot"
+groups = ["ops", "billing.v2"]
+api-keys = [
+    "sha256:3BB23FC0E9EDF5CA011CDAAFA8C09AAA337D60C51212ECBFE50EA49BDAE336AF",
+    "sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b",
+]
+
+[[consumers]]
+name = "carol"
+basic = { username = "carol@example.com", password-hash = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW" }
+
+[[consumers]]
+name = "nobody"
+
+[[authenticators]]
+name = "keys"
+type = "api-key"
+header = "Authorization-Key"
+query = "key~1"
+
+[[authenticators]]
+name = "keys-default"
+type = "api-key"
+
+[[authenticators]]
+name = "login"
+type = "basic"
+realm = "Staff (ops) & friends"
+cache-size = 0
+cache-ttl = "1h30m"
+
+[[authenticators]]
+name = "login-default"
+type = "basic"
+
+[[authenticators]]
+name = "hmac"
+type = "jwt"
+algorithms = ["HS512", "HS256"]
+keys = [
+    { secret = "0123456789abcdef0123456789abcdef" },
+    { kid = "second", secret = "a \"quoted\" secret with spaces, 48 bytes long" },
+]
+issuer = "https://issuer.example.com/"
+audience = ["a", "b c"]
+leeway = "0s"
+consumer-claim = "https://example.com/claims/consumer"
+cache-size = 1000000
+
+[[authenticators]]
+name = "pem"
+type = "jwt"
+algorithms = ["EdDSA", "RS256", "PS384", "ES384"]
+jwks-file = "/etc/ringway/jwks.json"
+leeway = "10m"
+keys = [{ kid = "k1", pem = """
+-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=
+-----END PUBLIC KEY-----
+""" }]
+
+[[authenticators]]
+name = "jwks-only"
+type = "jwt"
+algorithms = ["RS512"]
+jwks-file = "jwks.json"
 "#;
+
+/// A `plain:` API key, which output writes as its hash.
+const PLAIN_KEY: &str = "plain-key-for-tests-0123";
 
 #[test]
 fn json_and_toml_read_back_as_the_same_config() {
@@ -137,6 +264,13 @@ fn a_minimal_config_renders_every_default() {
     "enabled": true,
     "address": "127.0.0.1:9901"
   },
+  "client-ip": {
+    "trusted-proxies": []
+  },
+  "ip-rules": {
+    "allow": [],
+    "deny": []
+  },
   "listeners": [
     {
       "name": "listener-0",
@@ -144,11 +278,17 @@ fn a_minimal_config_renders_every_default() {
     }
   ],
   "upstreams": [],
+  "consumers": [],
+  "authenticators": [],
   "routes": [
     {
       "name": "route-0",
       "path-prefix": "/",
       "methods": [],
+      "auth": [],
+      "allow-groups": [],
+      "ip-allow": [],
+      "ip-deny": [],
       "respond": {
         "status": 200,
         "headers": {},
@@ -156,7 +296,8 @@ fn a_minimal_config_renders_every_default() {
       },
       "limits": {
         "max-body-size": "1GiB"
-      }
+      },
+      "rate-limits": []
     }
   ]
 }"#;
@@ -179,6 +320,15 @@ fn values_are_written_in_their_largest_exact_unit() {
         r#""max-body-size": "0B""#,
         r#""max-body-size": "1KB""#,
         // Names and matchers as validation holds them.
+        r#""header": "authorization-key""#,
+        r#""cache-ttl": "90m""#,
+        r#""rate": "60/m""#,
+        r#""rate": "1/d""#,
+        r#""burst": 1000000000"#,
+        r#""10.66.0.0/16""#,
+        r#""::1/128""#,
+        r#""192.0.2.1/32""#,
+        r#""127.0.0.1/32""#,
         r#""host": "billing.example.com""#,
         r#""host": "*.example.com""#,
         r#""name": "listener-1""#,
@@ -196,22 +346,142 @@ fn values_are_written_in_their_largest_exact_unit() {
 }
 
 #[test]
-fn redacted_output_hides_the_token_and_does_not_read_back() {
+fn redacted_output_hides_every_secret_and_does_not_read_back() {
     let config = valid(EVERY_VARIANT);
-    assert!(config.to_json(false).contains(TOKEN));
-    assert!(config.to_toml().contains(TOKEN));
+    let secrets = [
+        TOKEN,
+        "0123456789abcdef0123456789abcdef",
+        "a \\\"quoted\\\" secret",
+        "$2b$12$R9h/cIPz0gi",
+        "3bb23fc0e9edf5ca011cdaafa8c09aaa337d60c51212ecbfe50ea49bdae336af",
+        "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b",
+    ];
+    let (json, toml) = (config.to_json(false), config.to_toml());
+    for secret in &secrets[..4] {
+        assert!(json.contains(secret), "{secret} not in\n{json}");
+    }
+    for secret in secrets.iter().filter(|s| !s.contains('\\')) {
+        assert!(toml.contains(secret), "{secret} not in\n{toml}");
+    }
 
     let redacted = config.to_json(true);
-    assert!(!redacted.contains(TOKEN), "{redacted}");
+    for secret in secrets {
+        assert!(!redacted.contains(secret), "{secret} in\n{redacted}");
+    }
     assert!(redacted.contains(r#""token": "<redacted>""#), "{redacted}");
+    // Public keys and names are not secrets.
+    assert!(redacted.contains("MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE="));
+    assert!(redacted.contains("carol@example.com"));
     let errors = Config::from_json_str(&redacted).expect_err("redacted output must not load");
     let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
-    assert_eq!(paths, ["admin.token"], "{errors}");
+    assert_eq!(
+        paths,
+        [
+            "admin.token",
+            "consumers[0].api-keys[0]",
+            "consumers[0].api-keys[1]",
+            "consumers[1].basic.password-hash",
+            "authenticators[4].keys[0].secret",
+            "authenticators[4].keys[1].secret",
+        ],
+        "{errors}"
+    );
 
-    // Without a token there is nothing to hide.
-    let example = valid(&EXAMPLE_CONFIG.replace("token =", "# token ="));
+    // Without secrets there is nothing to hide.
+    let example = valid(
+        &EXAMPLE_CONFIG
+            .replace("token =", "# token =")
+            .replace("api-keys =", "# api-keys =")
+            .replace("basic =", "# basic ="),
+    );
     assert_eq!(example.admin.token, None);
     assert_eq!(example.to_json(true), example.to_json(false));
+}
+
+#[test]
+fn plain_api_keys_are_written_as_their_hash() {
+    let src = format!(
+        "[[listeners]]\naddress = \"127.0.0.1:1\"\n[[routes]]\n[routes.respond]\n\
+         [[consumers]]\nname = \"dev\"\napi-keys = [\"plain:{PLAIN_KEY}\"]\n"
+    );
+    let config = valid(&src);
+    assert!(config.consumers[0].api_keys[0].plain);
+    assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+
+    for (format, text, back) in [
+        (
+            "json",
+            config.to_json(false),
+            Config::from_json_str(&config.to_json(false)),
+        ),
+        (
+            "toml",
+            config.to_toml(),
+            Config::from_toml_str(&config.to_toml()),
+        ),
+    ] {
+        assert!(!text.contains(PLAIN_KEY), "{format}: {text}");
+        let back = back.unwrap_or_else(|e| panic!("{format}: {e}\n{text}"));
+        let key = back.consumers[0].api_keys[0];
+        // The same key, now stored as a hash, so no longer warned about.
+        assert_eq!(
+            key.sha256, config.consumers[0].api_keys[0].sha256,
+            "{format}"
+        );
+        assert!(!key.plain, "{format}");
+        assert!(back.warnings.is_empty(), "{format}: {:?}", back.warnings);
+    }
+    let hashed = format!(
+        "sha256:{}",
+        config.consumers[0].api_keys[0]
+            .sha256
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    assert!(config.to_json(false).contains(&hashed));
+}
+
+#[test]
+fn keys_a_route_may_not_set_are_left_out() {
+    let json = valid(EVERY_VARIANT).to_json(false);
+    let route = |name: &str| {
+        let start = json
+            .find(&format!(r#""name": "{name}""#))
+            .unwrap_or_else(|| panic!("route {name}"));
+        let rest = &json[start..];
+        let end = rest[1..].find(r#""name": ""#).map_or(rest.len(), |i| i + 1);
+        rest[..end].to_owned()
+    };
+    let policed = route("policed");
+    for key in [
+        "forward-credentials",
+        "consumer-header",
+        "rate-limit-headers",
+    ] {
+        assert!(policed.contains(key), "{key} not in {policed}");
+    }
+    assert!(
+        policed.contains(r#""consumer-header": "x-who""#),
+        "{policed}"
+    );
+    assert!(policed.contains(r#""key": "header:x-tenant""#), "{policed}");
+    // No upstream: nothing to forward credentials or a consumer to.
+    let respond = route("respond-with-auth");
+    assert!(respond.contains("rate-limit-headers"), "{respond}");
+    for key in ["forward-credentials", "consumer-header"] {
+        assert!(!respond.contains(key), "{key} in {respond}");
+    }
+    // No auth and no rate limits.
+    let plain = route("route-3");
+    for key in [
+        "forward-credentials",
+        "consumer-header",
+        "rate-limit-headers",
+        "concurrency",
+    ] {
+        assert!(!plain.contains(key), "{key} in {plain}");
+    }
 }
 
 proptest! {
@@ -249,6 +519,74 @@ servers = [{{ address = "127.0.0.1:1", weight = {weight} }}]
 [[routes]]
 upstream = "u"
 limits = {{ max-body-size = {route_body}, connect-timeout = "{route_connect}ms" }}
+"#
+        );
+        let config = Config::from_toml_str(&src).expect("valid config");
+        prop_assert_eq!(Config::from_json_str(&config.to_json(false)), Ok(config.clone()));
+        prop_assert_eq!(Config::from_toml_str(&config.to_toml()), Ok(config));
+    }
+
+    #[test]
+    fn any_policy_reads_back(
+        count in 1u64..=1_000_000_000,
+        period in prop::sample::select(vec!["s", "m", "h", "d"]),
+        burst in 1u64..=1_000_000_000,
+        max_keys in 1usize..=10_000_000,
+        max in 1u64..=1_000_000,
+        v4 in any::<u32>(),
+        p4 in 0u8..=32,
+        v6 in any::<u128>(),
+        p6 in 0u8..=128,
+        hash in any::<[u8; 32]>(),
+        leeway_ms in 0u64..=600_000,
+        ttl_ms in 1u64..1 << 40,
+        cache_size in 0usize..=1_000_000,
+    ) {
+        let net = |ip: std::net::IpAddr, prefix: u8| {
+            ringway_config::IpNet::new(ip, prefix).expect("prefix in range").trunc().to_string()
+        };
+        let v4 = net(std::net::Ipv4Addr::from(v4).into(), p4);
+        let v6 = net(std::net::Ipv6Addr::from(v6).into(), p6);
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        let src = format!(
+            r#"
+[client-ip]
+trusted-proxies = ["{v4}", "{v6}"]
+[ip-rules]
+deny = ["{v6}"]
+[[listeners]]
+address = "127.0.0.1:8080"
+[[upstreams]]
+name = "u"
+servers = ["127.0.0.1:1"]
+[[consumers]]
+name = "c"
+api-keys = ["sha256:{hex}"]
+[[authenticators]]
+name = "j"
+type = "jwt"
+algorithms = ["HS256"]
+keys = [{{ secret = "{hex}" }}]
+leeway = "{leeway_ms}ms"
+cache-size = {cache_size}
+[[authenticators]]
+name = "b"
+type = "basic"
+cache-ttl = "{ttl_ms}ms"
+cache-size = {cache_size}
+[[routes]]
+upstream = "u"
+auth = ["b", "j"]
+ip-allow = ["{v4}"]
+[[routes.rate-limits]]
+key = "header:x-k"
+rate = "{count}/{period}"
+burst = {burst}
+max-keys = {max_keys}
+[routes.concurrency]
+key = "consumer"
+max = {max}
+max-keys = {max_keys}
 "#
         );
         let config = Config::from_toml_str(&src).expect("valid config");

@@ -4,7 +4,9 @@
 mod common;
 
 use common::valid;
-use ringway_config::{Action, Config, PathMatch, Workers, DEFAULT_CONFIG, EXAMPLE_CONFIG};
+use ringway_config::{
+    Action, AuthKind, Config, KeyMaterial, PathMatch, Workers, DEFAULT_CONFIG, EXAMPLE_CONFIG,
+};
 
 fn respond<'a>(config: &'a Config, path: &str) -> &'a ringway_config::Responder {
     let route = config
@@ -97,6 +99,43 @@ fn example_config_validates() {
     let c = valid(EXAMPLE_CONFIG);
     assert_eq!(c.workers, Workers::Auto);
     assert!(c.listeners.len() >= 2 && c.upstreams.len() >= 2 && c.routes.len() >= 3);
+    // A shipped example that warned would teach people to ignore warnings.
+    assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
+    assert!(valid(DEFAULT_CONFIG).warnings.is_empty());
+}
+
+#[test]
+fn example_config_shows_a_policy_of_each_kind() {
+    let c = valid(EXAMPLE_CONFIG);
+    assert_eq!(c.consumers.len(), 2);
+    let kinds: Vec<&str> = c
+        .authenticators
+        .iter()
+        .map(|a| match a.kind {
+            AuthKind::ApiKey { .. } => "api-key",
+            AuthKind::Basic { .. } => "basic",
+            AuthKind::Jwt(_) => "jwt",
+        })
+        .collect();
+    assert_eq!(kinds, ["api-key", "basic", "jwt"]);
+    let policed = c
+        .routes
+        .iter()
+        .find(|r| !r.auth.is_empty())
+        .expect("a route with auth");
+    assert!(!policed.allow_groups.is_empty());
+    assert_eq!(policed.rate_limits.len(), 2);
+    assert!(policed.concurrency.is_some());
+    assert!(!policed.ip_rules.allow.is_empty() && !policed.ip_rules.deny.is_empty());
+    // The JWT key is a real PEM public key, which the engine will parse.
+    let AuthKind::Jwt(jwt) = &c.authenticators[2].kind else {
+        panic!("jwt");
+    };
+    let KeyMaterial::Pem(pem) = &jwt.keys[0].material else {
+        panic!("a pem key");
+    };
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n"), "{pem}");
+    assert!(pem.ends_with("-----END PUBLIC KEY-----\n"), "{pem}");
 }
 
 #[test]
@@ -113,6 +152,60 @@ fn example_config_shows_the_true_defaults() {
     assert_eq!(example.admin.enabled, minimal.admin.enabled);
     assert_eq!(example.admin.address, minimal.admin.address);
     assert_eq!(minimal.admin.token, None);
+    assert_eq!(example.client_ip, minimal.client_ip);
+    assert_eq!(example.ip_rules, minimal.ip_rules);
+
+    // Each authenticator sets its optional keys to their defaults, and
+    // so does the route that uses them, except where it shows a choice.
+    let defaults = valid(&format!(
+        "{}\n{}",
+        "[[listeners]]\naddress = \"127.0.0.1:1\"\n[[upstreams]]\nname = \"u\"\nservers = [\"127.0.0.1:2\"]",
+        "[[authenticators]]\nname = \"k\"\ntype = \"api-key\"\n\
+         [[authenticators]]\nname = \"b\"\ntype = \"basic\"\n\
+         [[authenticators]]\nname = \"j\"\ntype = \"jwt\"\nalgorithms = [\"ES256\"]\njwks-file = \"j\"\n\
+         [[routes]]\nupstream = \"u\"\nauth = [\"k\"]\n\
+         [[routes.rate-limits]]\nkey = \"route\"\nrate = \"1/s\"\n\
+         [routes.concurrency]\nkey = \"route\"\nmax = 1",
+    ));
+    let [ex_key, ex_basic, ex_jwt] = &example.authenticators[..] else {
+        panic!("three authenticators");
+    };
+    let [key, basic, jwt] = &defaults.authenticators[..] else {
+        panic!("three authenticators");
+    };
+    match (&ex_key.kind, &key.kind) {
+        (AuthKind::ApiKey { header: a, .. }, AuthKind::ApiKey { header: b, .. }) => {
+            assert_eq!(a, b)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ex_basic.kind, basic.kind);
+    match (&ex_jwt.kind, &jwt.kind) {
+        (AuthKind::Jwt(a), AuthKind::Jwt(b)) => {
+            assert_eq!(
+                (a.leeway, &a.consumer_claim, a.cache_size),
+                (b.leeway, &b.consumer_claim, b.cache_size)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let ex_route = example
+        .routes
+        .iter()
+        .find(|r| !r.auth.is_empty())
+        .expect("a route with auth");
+    let route = &defaults.routes[0];
+    assert_eq!(ex_route.forward_credentials, route.forward_credentials);
+    assert_eq!(ex_route.consumer_header, route.consumer_header);
+    assert_eq!(
+        ex_route.rate_limits[0].max_keys,
+        route.rate_limits[0].max_keys
+    );
+    let (ex_c, c) = (
+        ex_route.concurrency.as_ref().expect("concurrency"),
+        route.concurrency.as_ref().expect("concurrency"),
+    );
+    assert_eq!(ex_c.max_keys, c.max_keys);
 }
 
 #[test]
@@ -154,6 +247,46 @@ fn example_config_documents_every_key() {
         "[routes.limits]",
         "name =",
         "address =",
+        "[client-ip]",
+        "trusted-proxies =",
+        "[ip-rules]",
+        "allow =",
+        "deny =",
+        "[[consumers]]",
+        "groups =",
+        "api-keys =",
+        "basic =",
+        "username =",
+        "password-hash =",
+        "[[authenticators]]",
+        "type =",
+        "header =",
+        "query =",
+        "realm =",
+        "cache-size =",
+        "cache-ttl =",
+        "algorithms =",
+        "[[authenticators.keys]]",
+        "kid =",
+        "pem =",
+        "issuer =",
+        "audience =",
+        "leeway =",
+        "consumer-claim =",
+        "ip-allow =",
+        "ip-deny =",
+        "auth =",
+        "allow-groups =",
+        "forward-credentials =",
+        "consumer-header =",
+        "rate-limit-headers =",
+        "[[routes.rate-limits]]",
+        "key =",
+        "rate =",
+        "burst =",
+        "max-keys =",
+        "[routes.concurrency]",
+        "max =",
     ];
     // Set, not only mentioned in a comment, so the example proves it parses.
     let set: Vec<&str> = EXAMPLE_CONFIG
@@ -168,7 +301,29 @@ fn example_config_documents_every_key() {
             "example.toml never sets {key:?}"
         );
     }
+    // Keys that cannot be set in a valid example without a file or a
+    // secret it does not have; each is shown in a comment instead.
+    for key in [
+        "jwks-file =",
+        "secret =",
+        "plain:",
+        "sha256sum",
+        "hash-password",
+    ] {
+        assert!(
+            EXAMPLE_CONFIG
+                .lines()
+                .any(|l| l.trim_start().starts_with('#') && l.contains(key)),
+            "example.toml never mentions {key:?}"
+        );
+    }
     for rule in [
+        "Deny wins",
+        "403 Forbidden",
+        "401 Unauthorized",
+        "429 Too Many Requests",
+        "from the right",
+        "must never be",
         "loopback",
         "restart",
         "applies on reload",

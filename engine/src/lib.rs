@@ -18,6 +18,7 @@ pub mod admin;
 pub mod error;
 pub mod http;
 pub mod io;
+pub mod policy;
 pub mod proxy;
 pub mod router;
 pub mod runtime;

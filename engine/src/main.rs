@@ -1,6 +1,7 @@
 //! The `ringway` binary: serve a config (reloading it on SIGHUP or, with
 //! `--watch`, on change), validate one, run a one-line reverse proxy, or
-//! talk to a running ringway's admin API (`reload`, `status`).
+//! talk to a running ringway's admin API (`reload`, `status`), or hash a
+//! password for a consumer's Basic credential (`hash-password`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -81,6 +82,14 @@ enum Command {
     },
     /// Print the embedded default config.
     DefaultConfig,
+    /// Hash a password for a consumer's `basic.password-hash`.
+    ///
+    /// Reads the password from the first line of standard input (the line
+    /// ending is not part of it; input is not hidden when typed at a
+    /// terminal) and prints an argon2id PHC string (m=19456 KiB, t=2, p=1,
+    /// random salt), e.g.
+    /// `printf '%s\n' "$PASSWORD" | ringway hash-password`.
+    HashPassword,
 }
 
 /// Where the admin API is. Defaults come from `-c FILE`'s `[admin]` table,
@@ -104,6 +113,7 @@ fn main() -> ExitCode {
             print!("{DEFAULT_CONFIG}");
             return ExitCode::SUCCESS;
         }
+        Some(Command::HashPassword) => return hash_password(),
         Some(Command::Proxy {
             listen,
             to,
@@ -147,8 +157,11 @@ fn init_logging() {
 }
 
 fn validate(file: &std::path::Path) -> ExitCode {
-    match Config::from_file(file) {
-        Ok(_) => {
+    // Key material (PEM keys, JWKS files, password hashes) is loaded too.
+    let checked = Config::from_file(file)
+        .and_then(|c| ringway::snapshot::Snapshot::compile(c, 0, None, 1).map(|_| ()));
+    match checked {
+        Ok(()) => {
             println!("{}: ok", file.display());
             ExitCode::SUCCESS
         }
@@ -156,6 +169,38 @@ fn validate(file: &std::path::Path) -> ExitCode {
             let name = file.display().to_string();
             eprintln!("{}", errors.with_file(&name));
             eprintln!("{name}: {} error(s)", errors.len());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `ringway hash-password`: one line of standard input in, one PHC string
+/// out.
+fn hash_password() -> ExitCode {
+    use std::io::{BufRead, IsTerminal};
+
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("password: ");
+    }
+    let mut line = Vec::new();
+    if let Err(e) = stdin.lock().read_until(b'\n', &mut line) {
+        eprintln!("ringway: cannot read the password: {e}");
+        return ExitCode::from(1);
+    }
+    let password = line.strip_suffix(b"\n").unwrap_or(&line);
+    let password = password.strip_suffix(b"\r").unwrap_or(password);
+    if password.is_empty() {
+        eprintln!("ringway: empty password (give it on the first line of standard input)");
+        return ExitCode::from(1);
+    }
+    match ringway::policy::auth::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ringway: cannot hash the password: {e}");
             ExitCode::from(1)
         }
     }

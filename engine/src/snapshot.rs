@@ -6,9 +6,10 @@
 //! built-in responder is one buffer append plus the Date line.
 
 use bytes::{Bytes, BytesMut};
-use ringway_config::{Action, Config};
+use ringway_config::{Action, Config, ConfigErrors};
 
 use crate::http::write;
+use crate::policy::Policies;
 use crate::router::Router;
 
 /// A built-in answer with its bytes laid out ahead of time.
@@ -22,18 +23,26 @@ pub struct Prebuilt {
 }
 
 /// An immutable compiled config.
-#[derive(Debug)]
 pub struct Snapshot {
     pub generation: u64,
     pub config: Config,
     pub router: Router,
     /// Per route: its prebuilt answer when the route responds itself.
     pub responders: Vec<Option<Prebuilt>>,
+    pub policies: Policies,
 }
 
 impl Snapshot {
-    pub fn compile(config: Config, generation: u64) -> Snapshot {
+    /// Compiles `config` as generation `generation` for `workers` workers,
+    /// carrying over from `prev` the shared state of what is unchanged.
+    pub fn compile(
+        config: Config,
+        generation: u64,
+        prev: Option<&Snapshot>,
+        workers: usize,
+    ) -> Result<Snapshot, ConfigErrors> {
         let router = Router::new(&config);
+        let policies = Policies::compile(&config, prev.map(|p| &p.policies), workers)?;
         let responders = config
             .routes
             .iter()
@@ -59,11 +68,12 @@ impl Snapshot {
                 Action::Upstream(_) => None,
             })
             .collect();
-        Snapshot {
+        Ok(Snapshot {
             generation,
             config,
             router,
             responders,
-        }
+            policies,
+        })
     }
 }

@@ -41,6 +41,9 @@ counters! {
     /// Rejections of malformed or over-limit requests, by status.
     rejected_400, rejected_404, rejected_405, rejected_408, rejected_413,
     rejected_414, rejected_431, rejected_501,
+    /// Requests refused by a policy: no or bad credentials (401), IP rule
+    /// or group (403), rate limit (429), concurrency limit (its 429 or 503).
+    refused_401, refused_403, refused_429, refused_concurrency,
     /// Upstream failures, by the status they produced.
     upstream_502, upstream_503, upstream_504,
     /// New upstream connections opened.
@@ -89,6 +92,16 @@ impl WorkerStats {
             300..=399 => self.responses_3xx.inc(),
             400..=499 => self.responses_4xx.inc(),
             _ => self.responses_5xx.inc(),
+        }
+    }
+
+    /// Counts a policy's refusal by its status.
+    pub fn refused(&self, status: u16) {
+        match status {
+            401 => self.refused_401.inc(),
+            403 => self.refused_403.inc(),
+            429 => self.refused_429.inc(),
+            _ => self.refused_concurrency.inc(),
         }
     }
 

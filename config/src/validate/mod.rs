@@ -9,11 +9,17 @@
 //! stay silent rather than pile a second error onto the first.
 //!
 //! Global settings, `[limits]`, listeners and upstreams live here; routes,
-//! which depend on all of them, in [`route`]; `[admin]`, which is checked
-//! against the listeners, in [`admin`]; checks on single strings in
-//! [`text`].
+//! which depend on all of them, in [`route`], and their traffic policy in
+//! [`policy`]; `[admin]`, which is checked against the listeners, in
+//! [`admin`]; `[client-ip]` and `[ip-rules]` in [`ip`]; `[[consumers]]` in
+//! [`consumer`]; `[[authenticators]]` in [`auth`]; checks on single strings
+//! in [`text`].
 
 mod admin;
+mod auth;
+mod consumer;
+mod ip;
+mod policy;
 mod route;
 mod text;
 
@@ -46,6 +52,16 @@ mod defaults {
     pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(30);
     pub(super) const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
     pub(super) const UPSTREAM_MAX_IDLE: i64 = 64;
+    pub(super) const API_KEY_HEADER: &str = "x-api-key";
+    pub(super) const BASIC_REALM: &str = "ringway";
+    pub(super) const BASIC_CACHE_SIZE: usize = 1024;
+    pub(super) const BASIC_CACHE_TTL: Duration = Duration::from_secs(60);
+    pub(super) const JWT_LEEWAY: Duration = Duration::from_secs(30);
+    pub(super) const JWT_CONSUMER_CLAIM: &str = "sub";
+    pub(super) const JWT_CACHE_SIZE: usize = 4096;
+    pub(super) const CONSUMER_HEADER: &str = "x-consumer";
+    pub(super) const MAX_KEYS: usize = 100_000;
+    pub(super) const CONCURRENCY_STATUS: u16 = 503;
 }
 
 /// `workers = N` bounds. 1024 is far above any core count ringway targets,
@@ -95,7 +111,18 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
         );
     }
 
-    let routes = route::routes(&doc.routes.items, limits.as_ref(), &doc.upstreams.items, r);
+    let client_ip = ip::client_ip(doc.client_ip.as_ref(), r);
+    let ip_rules = ip::ip_rules(doc.ip_rules.as_ref(), r);
+    let consumers = consumer::consumers(&doc.consumers.items, r);
+    let authenticators = auth::authenticators(&doc.authenticators.items, r);
+
+    let refs = route::Refs {
+        limits: limits.as_ref(),
+        upstreams: &doc.upstreams.items,
+        authenticators: &doc.authenticators.items,
+        consumers: &doc.consumers.items,
+    };
+    let routes = route::routes(&doc.routes.items, &refs, r);
 
     if r.has_errors() {
         return None;
@@ -109,6 +136,12 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
         listeners: listeners?,
         upstreams: upstreams?,
         routes: routes?,
+        client_ip: client_ip?,
+        ip_rules: ip_rules?,
+        consumers: consumers?,
+        authenticators: authenticators?,
+        // Filled in from the reporter once validation is over.
+        warnings: Vec::new(),
     })
 }
 
@@ -436,6 +469,38 @@ impl Names {
         }
     }
 
+    /// A required `name` key of element `index`: checked, claimed, and
+    /// returned; `None` after reporting it missing (with `why_needed`) or
+    /// malformed.
+    pub(super) fn required(
+        &mut self,
+        name: Option<&Spanned<String>>,
+        index: usize,
+        element: &Range<usize>,
+        why_needed: &str,
+        r: &mut Reporter<'_>,
+    ) -> Option<String> {
+        let path = format!("{}[{index}].name", self.section);
+        let Some(n) = name else {
+            r.error(
+                path,
+                Some(element.clone()),
+                format!("missing; {why_needed}"),
+            );
+            return None;
+        };
+        match text::name(n.get_ref()) {
+            Ok(()) => {
+                self.claim(n.get_ref(), index, Some(n.span()), element, r);
+                Some(n.get_ref().clone())
+            }
+            Err(message) => {
+                r.error(path, Some(n.span()), message);
+                None
+            }
+        }
+    }
+
     /// Claims `name` for element `index`. `written` is the span of an
     /// explicit `name` key, `None` when the name is the default one (then
     /// `element` locates the report).
@@ -551,26 +616,13 @@ fn upstreams(items: &[Item<RawUpstream>], r: &mut Reporter<'_>) -> Option<Vec<Up
             continue;
         };
         let path = format!("upstreams[{i}]");
-        let name = match &raw.name {
-            None => {
-                r.error(
-                    format!("{path}.name"),
-                    Some(item.span.clone()),
-                    "missing; an upstream needs a name for routes to refer to it by",
-                );
-                None
-            }
-            Some(n) => match text::name(n.get_ref()) {
-                Ok(()) => {
-                    names.claim(n.get_ref(), i, Some(n.span()), &item.span, r);
-                    Some(n.get_ref().clone())
-                }
-                Err(message) => {
-                    r.error(format!("{path}.name"), Some(n.span()), message);
-                    None
-                }
-            },
-        };
+        let name = names.required(
+            raw.name.as_ref(),
+            i,
+            &item.span,
+            "an upstream needs a name for routes to refer to it by",
+            r,
+        );
         let servers = servers(raw, &path, &item.span, r);
         out.push(
             name.zip(servers)

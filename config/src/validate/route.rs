@@ -11,17 +11,24 @@
 //! `host-header` or `connect-timeout` on a route answered by
 //! `[routes.respond]`, which never contacts an upstream: a setting that
 //! silently does nothing is a misconfiguration nobody finds.
+//!
+//! A route's traffic policy (authentication, limits, address rules) is
+//! checked by [`policy`](super::policy).
 
 use std::collections::HashMap;
 use std::ops::Range;
 
 use toml::Spanned;
 
+use super::consumer::all_groups;
+use super::policy::{self, Lookup, Policy};
 use super::{duration, integer, name_or_default, size, text, AllowZero, Names};
 use crate::error::Reporter;
 use crate::model::{Action, HostMatch, Limits, PathMatch, Responder, Route, RouteLimits};
 use crate::parse::key_path;
-use crate::raw::{Item, RawRespond, RawRoute, RawRouteLimits, RawUpstream, Scalar};
+use crate::raw::{
+    Item, RawAuthenticator, RawConsumer, RawRespond, RawRoute, RawRouteLimits, RawUpstream, Scalar,
+};
 
 /// Statuses whose responses never carry content (RFC 9110 §15.3.5, §15.3.6,
 /// §15.4.5), so a `body` for them could not be sent.
@@ -33,20 +40,47 @@ type MatchKey = (Option<HostMatch>, PathMatch, Vec<String>);
 /// A route's match key and its name, for "same match as" messages.
 type NamedKey = (MatchKey, String);
 
-pub(super) fn routes(
-    items: &[Item<RawRoute>],
-    limits: Option<&Limits>,
-    upstreams: &[Item<RawUpstream>],
-    r: &mut Reporter<'_>,
-) -> Option<Vec<Route>> {
-    // Built from every `[[upstreams]]` element that has a name, even one
-    // that failed validation, so its routes do not report it as missing.
-    let mut upstream_index: HashMap<&str, usize> = HashMap::new();
-    for (i, item) in upstreams.iter().enumerate() {
+/// What routes refer to elsewhere in the document.
+pub(super) struct Refs<'a> {
+    /// The global `[limits]`; `None` when they failed validation.
+    pub(super) limits: Option<&'a Limits>,
+    pub(super) upstreams: &'a [Item<RawUpstream>],
+    pub(super) authenticators: &'a [Item<RawAuthenticator>],
+    pub(super) consumers: &'a [Item<RawConsumer>],
+}
+
+/// [`Refs`] resolved for lookups by name.
+struct Context<'a> {
+    limits: Option<&'a Limits>,
+    upstream_index: HashMap<&'a str, usize>,
+    policy: Lookup<'a>,
+}
+
+/// Every element of a section that has a name, even one that failed
+/// validation, so its users do not report it as missing.
+fn index_by_name<T>(items: &[Item<T>]) -> HashMap<&str, usize> {
+    let mut index = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
         if let Some(name) = &item.name {
-            upstream_index.entry(name.as_str()).or_insert(i);
+            index.entry(name.as_str()).or_insert(i);
         }
     }
+    index
+}
+
+pub(super) fn routes(
+    items: &[Item<RawRoute>],
+    refs: &Refs<'_>,
+    r: &mut Reporter<'_>,
+) -> Option<Vec<Route>> {
+    let cx = Context {
+        limits: refs.limits,
+        upstream_index: index_by_name(refs.upstreams),
+        policy: Lookup {
+            authenticators: index_by_name(refs.authenticators),
+            groups: all_groups(refs.consumers),
+        },
+    };
     let mut names = Names::new("routes");
     let mut matches: HashMap<MatchKey, (usize, String)> = HashMap::new();
     let mut out = Vec::with_capacity(items.len());
@@ -55,7 +89,7 @@ pub(super) fn routes(
             out.push(None);
             continue;
         };
-        let (key, route) = route(raw, i, &item.span, limits, &upstream_index, &mut names, r);
+        let (key, route) = route(raw, i, &item.span, &cx, &mut names, r);
         if let Some((key, name)) = key {
             if let Some((first, first_name)) = matches.get(&key) {
                 r.error(
@@ -82,8 +116,7 @@ fn route(
     raw: &RawRoute,
     i: usize,
     element: &Range<usize>,
-    limits: Option<&Limits>,
-    upstream_index: &HashMap<&str, usize>,
+    cx: &Context<'_>,
     names: &mut Names,
     r: &mut Reporter<'_>,
 ) -> (Option<NamedKey>, Option<Route>) {
@@ -110,7 +143,7 @@ fn route(
         (None, Some(_)) => Some(false),
         _ => None,
     };
-    let action = action(raw, &path, element, upstream_index, r);
+    let action = action(raw, &path, element, &cx.upstream_index, r);
 
     let host_header = match &raw.host_header {
         None => Some(None),
@@ -127,7 +160,8 @@ fn route(
             }
         }
     };
-    let route_limits = route_limits(raw.limits.as_ref(), limits, &path, proxies, r);
+    let route_limits = route_limits(raw.limits.as_ref(), cx.limits, &path, proxies, r);
+    let policy = policy::policy(raw, &path, proxies, &cx.policy, r);
 
     let key = match (&host, &path_match, &methods) {
         (Some(host), Some(path_match), Some(methods)) => {
@@ -140,16 +174,36 @@ fn route(
     };
     let route = match (name, host, path_match, methods) {
         (Some(name), Some(host), Some(path), Some(methods)) => {
-            match (action, host_header, route_limits) {
-                (Some(action), Some(host_header), Some(limits)) => Some(Route {
-                    name,
-                    host,
-                    path,
-                    methods,
-                    action,
-                    host_header,
-                    limits,
-                }),
+            match (action, host_header, route_limits, policy) {
+                (Some(action), Some(host_header), Some(limits), Some(policy)) => {
+                    let Policy {
+                        auth,
+                        allow_groups,
+                        forward_credentials,
+                        consumer_header,
+                        rate_limit_headers,
+                        rate_limits,
+                        concurrency,
+                        ip_rules,
+                    } = policy;
+                    Some(Route {
+                        name,
+                        host,
+                        path,
+                        methods,
+                        action,
+                        host_header,
+                        limits,
+                        auth,
+                        allow_groups,
+                        forward_credentials,
+                        consumer_header,
+                        rate_limit_headers,
+                        rate_limits,
+                        concurrency,
+                        ip_rules,
+                    })
+                }
                 _ => None,
             }
         }
@@ -158,7 +212,7 @@ fn route(
     (key, route)
 }
 
-const PROXY_ONLY: &str =
+pub(super) const PROXY_ONLY: &str =
     "applies only to routes that proxy to an upstream; a [routes.respond] route contacts none";
 
 fn path_match(raw: &RawRoute, path: &str, r: &mut Reporter<'_>) -> Option<PathMatch> {

@@ -1,5 +1,5 @@
-//! Checks on single strings: names, addresses, hosts, paths, methods, header
-//! fields, the admin token.
+//! Checks on single strings: names, addresses, networks, hosts, paths,
+//! methods, header fields, query parameter names, the admin token.
 //!
 //! Each check is a pure function from the text to a typed value or a
 //! message, so each can be tested with a plain table and reused wherever the
@@ -9,8 +9,10 @@
 //! characters, spaces and tabs (§5.5). Anything these accept can be written
 //! to the wire verbatim by the engine.
 
-use std::net::{Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
+
+use ipnet::IpNet;
 
 use crate::model::HostMatch;
 
@@ -176,6 +178,54 @@ pub(crate) fn method(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A network in CIDR form (`"10.0.0.0/8"`, `"2001:db8::/32"`) or a single
+/// address (`"10.1.2.3"`, `"::1"`), which means its /32 or /128. Host bits
+/// must be clear: `"10.0.0.1/8"` is more often a typo of an address than a
+/// deliberate network, and reading it either way would guess.
+pub(crate) fn cidr(text: &str) -> Result<IpNet, String> {
+    const EXAMPLES: &str = "e.g. \"10.0.0.0/8\", \"192.168.1.10\" or \"::1/128\"";
+    if text.is_empty() {
+        return Err(format!("empty; write a network or an address, {EXAMPLES}"));
+    }
+    let Some((address, prefix)) = text.split_once('/') else {
+        return match text.parse::<IpAddr>() {
+            Ok(ip) => Ok(IpNet::from(ip)),
+            Err(_) => Err(not_a_network(text, EXAMPLES)),
+        };
+    };
+    let Ok(ip) = address.parse::<IpAddr>() else {
+        return Err(not_a_network(text, EXAMPLES));
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let family = if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+    let prefix = prefix
+        .parse::<u8>()
+        .ok()
+        .filter(|&p| p <= max && prefix.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| {
+            format!("{text:?}: the prefix length after '/' must be 0 to {max} for {family}")
+        })?;
+    let net = IpNet::new(ip, prefix).map_err(|_| not_a_network(text, EXAMPLES))?;
+    if net.trunc() != net {
+        return Err(format!(
+            "{text:?}: host bits set; did you mean {}?",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+fn not_a_network(text: &str, examples: &str) -> String {
+    if text
+        .chars()
+        .any(|c| c.is_ascii_alphabetic() && !c.is_ascii_hexdigit())
+    {
+        format!("{text:?} is not an IP address or network; hostnames are not resolved ({examples})")
+    } else {
+        format!("{text:?} is not an IP address or network, {examples}")
+    }
+}
+
 /// Header names the responder must not set, lower-case, with the reason.
 const GATEWAY_OWNED_HEADERS: &[(&str, &str)] = &[
     ("content-length", "the gateway frames the body itself"),
@@ -185,6 +235,16 @@ const GATEWAY_OWNED_HEADERS: &[(&str, &str)] = &[
 
 /// A response header name set by `[routes.respond]`.
 pub(crate) fn header_name(text: &str) -> Result<(), String> {
+    let lower = header_token(text)?;
+    if let Some((_, why)) = GATEWAY_OWNED_HEADERS.iter().find(|(n, _)| *n == lower) {
+        return Err(format!("{text:?} cannot be set here: {why}"));
+    }
+    Ok(())
+}
+
+/// Any header name (a token, RFC 9110 §5.6.2), lower-cased, as the engine
+/// compares names.
+pub(crate) fn header_token(text: &str) -> Result<String, String> {
     if text.is_empty() {
         return Err("empty header name".into());
     }
@@ -193,9 +253,101 @@ pub(crate) fn header_name(text: &str) -> Result<(), String> {
             "{text:?} contains {c:?}, which a header name cannot hold"
         ));
     }
-    let lower = text.to_ascii_lowercase();
-    if let Some((_, why)) = GATEWAY_OWNED_HEADERS.iter().find(|(n, _)| *n == lower) {
-        return Err(format!("{text:?} cannot be set here: {why}"));
+    Ok(text.to_ascii_lowercase())
+}
+
+/// Headers that describe one connection or the framing of a message
+/// (RFC 9110 §7.6.1, RFC 9112 §6), lower-case, with the reason: the
+/// gateway consumes or rewrites them on every hop, so none can carry a
+/// credential or a consumer's name end to end.
+const HOP_BY_HOP_HEADERS: &[(&str, &str)] = &[
+    ("connection", "it is hop-by-hop"),
+    ("proxy-connection", "it is hop-by-hop"),
+    ("keep-alive", "it is hop-by-hop"),
+    ("te", "it is hop-by-hop"),
+    ("trailer", "it is hop-by-hop"),
+    ("upgrade", "it is hop-by-hop"),
+    ("transfer-encoding", "the gateway frames the body itself"),
+    ("content-length", "the gateway frames the body itself"),
+];
+
+/// A header that carries a credential to the gateway (an API key),
+/// lower-cased.
+pub(crate) fn credential_header(text: &str) -> Result<String, String> {
+    let lower = header_token(text)?;
+    if let Some((_, why)) = HOP_BY_HOP_HEADERS.iter().find(|(n, _)| *n == lower) {
+        return Err(format!("{text:?} cannot be used here: {why}"));
+    }
+    Ok(lower)
+}
+
+/// A header the gateway sets on the request it sends upstream, such as
+/// `consumer-header`, lower-cased. `host` is refused too: it decides
+/// which site the upstream serves.
+pub(crate) fn upstream_header(text: &str) -> Result<String, String> {
+    let lower = credential_header(text)?;
+    if lower == "host" {
+        return Err(format!(
+            "{text:?} cannot be used here: it names the site; see `host-header`"
+        ));
+    }
+    Ok(lower)
+}
+
+/// A query parameter name, in characters that never need percent-encoding
+/// (RFC 3986 §2.3 unreserved), so the engine can compare it with the raw
+/// query string without decoding.
+pub(crate) fn query_param(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("empty parameter name; leave `query` out to read the header only".into());
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || "-._~".contains(c)))
+    {
+        return Err(format!(
+            "{text:?} contains {c:?}; use letters, digits, '-', '.', '_' and '~'"
+        ));
+    }
+    Ok(())
+}
+
+/// Longest `realm`: it is sent in every 401, so it stays short.
+const MAX_REALM_LEN: usize = 128;
+
+/// A Basic `realm`, sent as `WWW-Authenticate: Basic realm="..."`: printable
+/// ASCII and spaces without `"` or `\`, so it needs no escaping inside the
+/// quoted string (RFC 9110 §5.6.4).
+pub(crate) fn realm(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("empty realm; leave `realm` out for the default \"ringway\"".into());
+    }
+    if text.len() > MAX_REALM_LEN {
+        return Err(format!("is longer than {MAX_REALM_LEN} characters"));
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|&c| !(c == ' ' || c.is_ascii_graphic()) || c == '"' || c == '\\')
+    {
+        return Err(format!(
+            "{text:?} contains {c:?}; a realm holds printable ASCII and spaces, without '\"' or '\\'"
+        ));
+    }
+    Ok(())
+}
+
+/// A string compared with a value in a token or header, such as a JWT
+/// `issuer`, an `audience` entry, a `kid` or a claim name: not empty, no
+/// control characters (which no sane issuer puts there, and which would
+/// garble logs).
+pub(crate) fn label(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "contains {c:?}; control characters are not allowed"
+        ));
     }
     Ok(())
 }
@@ -286,6 +438,125 @@ mod tests {
                 ("has space", Err("contains ' '")),
                 ("ümlaut", Err("contains 'ü'")),
                 (&"x".repeat(65), Err("longer than 64")),
+            ],
+        );
+    }
+
+    #[test]
+    fn cidrs() {
+        let typed = [
+            ("10.0.0.0/8", "10.0.0.0/8"),
+            ("10.1.2.3", "10.1.2.3/32"),
+            ("0.0.0.0/0", "0.0.0.0/0"),
+            ("::1", "::1/128"),
+            ("::1/128", "::1/128"),
+            ("2001:db8::/32", "2001:db8::/32"),
+            ("::/0", "::/0"),
+        ];
+        for (input, want) in typed {
+            assert_eq!(
+                cidr(input).map(|n| n.to_string()),
+                Ok(want.to_owned()),
+                "{input:?}"
+            );
+        }
+        table(
+            cidr,
+            &[
+                ("", Err("empty")),
+                ("10.0.0.1/8", Err("host bits set; did you mean 10.0.0.0/8?")),
+                (
+                    "2001:db8::1/32",
+                    Err("host bits set; did you mean 2001:db8::/32?"),
+                ),
+                ("10.0.0.0/33", Err("0 to 32 for IPv4")),
+                ("::/129", Err("0 to 128 for IPv6")),
+                ("10.0.0.0/", Err("0 to 32")),
+                ("10.0.0.0/+8", Err("0 to 32")),
+                ("10.0.0.0/08x", Err("0 to 32")),
+                ("10.0.0", Err("not an IP address or network")),
+                ("localhost", Err("hostnames are not resolved")),
+                ("example.com/24", Err("hostnames are not resolved")),
+                ("fe80::1%eth0", Err("not an IP address")),
+                (" 10.0.0.0/8", Err("not an IP address")),
+            ],
+        );
+    }
+
+    #[test]
+    fn credential_and_upstream_headers() {
+        assert_eq!(credential_header("X-Api-Key"), Ok("x-api-key".into()));
+        assert_eq!(
+            credential_header("authorization"),
+            Ok("authorization".into())
+        );
+        assert_eq!(upstream_header("X-Consumer"), Ok("x-consumer".into()));
+        table(
+            credential_header,
+            &[
+                ("", Err("empty header name")),
+                ("x key", Err("contains ' '")),
+                ("Connection", Err("hop-by-hop")),
+                ("TE", Err("hop-by-hop")),
+                ("upgrade", Err("hop-by-hop")),
+                ("content-length", Err("frames the body")),
+                ("Transfer-Encoding", Err("frames the body")),
+                ("host", Ok(())),
+            ],
+        );
+        table(
+            upstream_header,
+            &[
+                ("keep-alive", Err("hop-by-hop")),
+                ("Host", Err("names the site")),
+                ("x-consumer-id", Ok(())),
+            ],
+        );
+    }
+
+    #[test]
+    fn query_params() {
+        table(
+            query_param,
+            &[
+                ("api_key", Ok(())),
+                ("key-1.x~", Ok(())),
+                ("", Err("empty parameter name")),
+                ("api key", Err("contains ' '")),
+                ("a=b", Err("contains '='")),
+                ("a%20b", Err("contains '%'")),
+                ("clé", Err("contains 'é'")),
+            ],
+        );
+    }
+
+    #[test]
+    fn realms() {
+        table(
+            realm,
+            &[
+                ("ringway", Ok(())),
+                ("Billing API (staff only)", Ok(())),
+                ("", Err("empty realm")),
+                ("say \"hi\"", Err("contains '\"'")),
+                ("a\\b", Err("contains '\\\\'")),
+                ("tab\there", Err("contains '\\t'")),
+                ("café", Err("contains 'é'")),
+                (&"r".repeat(129), Err("longer than 128")),
+            ],
+        );
+    }
+
+    #[test]
+    fn labels() {
+        table(
+            label,
+            &[
+                ("https://issuer.example.com/", Ok(())),
+                ("sub", Ok(())),
+                ("key 2024-01", Ok(())),
+                ("", Err("must not be empty")),
+                ("a\nb", Err("'\\n'")),
             ],
         );
     }

@@ -75,12 +75,25 @@ pub fn content_length(out: &mut BytesMut, n: u64) {
 /// text body (announced but not sent for HEAD), `Connection: close` when the
 /// connection will not be reused.
 pub fn error_response(out: &mut BytesMut, code: u16, close: bool, head_request: bool) {
+    error_response_with(out, code, close, head_request, &[]);
+}
+
+/// [`error_response`] with `extra`, complete header lines, added to the
+/// head (e.g. `WWW-Authenticate`, `Retry-After`).
+pub fn error_response_with(
+    out: &mut BytesMut,
+    code: u16,
+    close: bool,
+    head_request: bool,
+    extra: &[u8],
+) {
     let text = reason(code);
     status_line(out, code, text.as_bytes());
     out.extend_from_slice(b"Server: ringway\r\n");
     append_date_line(out);
     out.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
     content_length(out, text.len() as u64 + 1);
+    out.extend_from_slice(extra);
     if close {
         out.extend_from_slice(b"Connection: close\r\n");
     }

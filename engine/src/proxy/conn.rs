@@ -22,6 +22,9 @@ use crate::error::{Error, Kind, Side};
 use crate::http::head::{self, BodyKind, HeadLimits, Header, RequestHead, Version};
 use crate::http::{date, write};
 use crate::io::{read_more, write_all_buf, SendLimit, Transport};
+use crate::policy::ip;
+use crate::policy::limit::now_ns;
+use crate::policy::{rate_headers, Now, Pass};
 use crate::proxy::body::{Copy, Discard, Framing, Output};
 use crate::proxy::forward;
 use crate::router::Match;
@@ -52,6 +55,9 @@ pub struct Conn {
     pub wbuf: BytesMut,
     /// Scratch for re-framing bodies; usually empty.
     pub scratch: BytesMut,
+    /// Header lines a policy adds to the answer (RateLimit-*, Retry-After,
+    /// WWW-Authenticate); usually empty.
+    pub extra: BytesMut,
     pub headers: Vec<Header>,
     /// Bytes of the current head received so far (for 408 vs silent close).
     head_bytes: usize,
@@ -105,6 +111,7 @@ pub async fn serve<S: Transport + 'static>(
         rbuf: BytesMut::new(),
         wbuf: BytesMut::new(),
         scratch: BytesMut::new(),
+        extra: BytesMut::new(),
         headers: Vec::new(),
         head_bytes: 0,
         head_request: false,
@@ -330,8 +337,14 @@ impl Conn {
         );
         let index = match m {
             Match::Route(i) => i,
-            Match::NotFound => return self.answer_status(io, head, 404).await,
-            Match::MethodNotAllowed => return self.answer_status(io, head, 405).await,
+            Match::NotFound => {
+                self.w.stats.rejected_404.inc();
+                return self.answer_status(io, head, 404).await;
+            }
+            Match::MethodNotAllowed => {
+                self.w.stats.rejected_405.inc();
+                return self.answer_status(io, head, 405).await;
+            }
         };
         let route = &snap.config.routes[index];
         if let BodyKind::Length(n) = head.body {
@@ -340,6 +353,14 @@ impl Conn {
                 return self.reject(io, e, Some(head)).await;
             }
         }
+        // Held until the answer is complete: a concurrency slot.
+        let pass = match self.police(&g, index, &head) {
+            Ok(pass) => pass,
+            Err(status) => {
+                self.w.stats.refused(status);
+                return self.answer_status(io, head, status).await;
+            }
+        };
         let next = match &route.action {
             Action::Respond(_) => {
                 let pre = snap.responders[index]
@@ -348,9 +369,38 @@ impl Conn {
                 self.respond(io, head, pre, route.limits.max_body_size)
                     .await
             }
-            Action::Upstream(group) => forward::forward(self, io, head, &g, route, *group).await,
+            Action::Upstream(group) => {
+                let consumer = pass.consumer;
+                forward::forward(self, io, head, &g, index, *group, consumer).await
+            }
         };
+        drop(pass);
         next
+    }
+
+    /// Applies the policies: global IP rules, then the route's. `Err`
+    /// carries the refusal's status, its header lines in `self.extra`.
+    fn police(&mut self, g: &Generation, route: usize, head: &RequestHead) -> Result<Pass, u16> {
+        self.extra.clear();
+        let policies = &g.snap.policies;
+        if policies.routes[route].empty && policies.global.is_empty() {
+            return Ok(Pass::default());
+        }
+        let client = ip::client_ip(self.peer.ip(), &policies.trusted, head);
+        if !policies.global.admits(client) {
+            return Err(403);
+        }
+        let now = Now {
+            mono: now_ns(),
+            wall: std::time::SystemTime::now(),
+        };
+        let pass = policies.check(&g.policies, route, head, client, now, &mut self.extra)?;
+        if policies.routes[route].headers {
+            if let Some(v) = &pass.rate {
+                rate_headers(&mut self.extra, v);
+            }
+        }
+        Ok(pass)
     }
 
     /// Answers from a built-in responder.
@@ -376,6 +426,7 @@ impl Conn {
         wbuf.extend_from_slice(&pre.head);
         date::append_date_line(wbuf);
         connection_line(wbuf, head.version, keep);
+        wbuf.extend_from_slice(&self.extra);
         wbuf.extend_from_slice(b"\r\n");
         if head.method != head::Method::Head {
             wbuf.extend_from_slice(&pre.body);
@@ -419,20 +470,21 @@ impl Conn {
             .map_err(|_| ())
     }
 
-    /// Answers a bare status (404, 405) to a well-formed request.
+    /// Answers a bare status (404, 405, or a policy's refusal with its
+    /// header lines from `self.extra`) to a well-formed request.
     async fn answer_status<S: Transport>(
         &mut self,
         io: &mut S,
         head: RequestHead,
         status: u16,
     ) -> Next {
-        self.w.stats.rejection(status);
         self.w.stats.response(status);
         let keep =
             head.keep_alive && head.body == BodyKind::None && !self.listener.closing.is_fired();
         self.linger |= head.body != BodyKind::None;
         let head_request = head.method == head::Method::Head;
-        write::error_response(&mut self.wbuf, status, !keep, head_request);
+        write::error_response_with(&mut self.wbuf, status, !keep, head_request, &self.extra);
+        self.extra.clear();
         let w = self.w.clone();
         let ok = write_all_buf(io, &mut self.wbuf, SendLimit::of(&w, &self.g))
             .await

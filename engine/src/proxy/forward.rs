@@ -25,6 +25,8 @@ use crate::error::{Error, Kind, Side};
 use crate::http::head::{self, BodyKind, Class, RequestHead, ResponseHead, Version};
 use crate::http::write;
 use crate::io::{read_more, write_all_buf, write_all_keep, SendLimit, Transport};
+use crate::policy::auth::{Auth, CredentialLocation};
+use crate::policy::RoutePolicy;
 use crate::proxy::body::{Copy, CopyError, Framing, Output};
 use crate::proxy::conn::{connection_line, Conn, Next};
 use crate::runtime::generation::Generation;
@@ -54,11 +56,19 @@ pub async fn forward<S: Transport>(
     io: &mut S,
     head: RequestHead,
     g: &Generation,
-    route: &Route,
+    index: usize,
     group: usize,
+    consumer: Option<usize>,
 ) -> Next {
     conn.wbuf.clear();
-    write_request_head(conn, &head, route);
+    let route = &g.snap.config.routes[index];
+    let policies = &g.snap.policies;
+    let rewrite = Rewrite {
+        policy: &policies.routes[index],
+        auth: &policies.auth,
+        consumer: consumer.map(|c| policies.consumers[c].as_str()),
+    };
+    write_request_head(conn, &head, route, &rewrite);
     // Coalesce a small, already-buffered body with the head.
     let mut body_pending = head.body;
     if let BodyKind::Length(n) = head.body {
@@ -92,6 +102,12 @@ pub async fn forward<S: Transport>(
     keep &= !conn.listener.closing.is_fired();
     conn.wbuf.clear();
     write_response_head(&mut conn.wbuf, &resp, head.version, keep, output);
+    if !conn.extra.is_empty() {
+        // Policy header lines go before the blank line that ends the head.
+        conn.wbuf.truncate(conn.wbuf.len() - 2);
+        conn.wbuf.extend_from_slice(&conn.extra);
+        conn.wbuf.extend_from_slice(b"\r\n");
+    }
     let mut body_left = resp.body;
     if let BodyKind::Length(n) = resp.body {
         if n as usize <= COALESCE_MAX && ubuf.len() as u64 >= n {
@@ -410,21 +426,95 @@ async fn fail<S: Transport>(conn: &mut Conn, io: &mut S, e: Error) -> Next {
 }
 
 /// Writes the request head sent upstream into `conn.wbuf`.
-fn write_request_head(conn: &mut Conn, head: &RequestHead, route: &Route) {
+/// What a route's policies change in the request sent upstream.
+struct Rewrite<'a> {
+    policy: &'a RoutePolicy,
+    auth: &'a Auth,
+    /// The authenticated consumer's name.
+    consumer: Option<&'a str>,
+}
+
+impl Rewrite<'_> {
+    /// Credentials are removed unless the route forwards them.
+    fn strips(&self) -> bool {
+        !self.policy.auth.is_empty() && !self.policy.forward_credentials
+    }
+
+    /// Is `name` a header this hop removes (a credential, or a client's
+    /// own claim to be a consumer)?
+    fn drops_header(&self, name: &[u8]) -> bool {
+        if self.policy.auth.is_empty() {
+            return false;
+        }
+        if name.eq_ignore_ascii_case(self.policy.consumer_header.as_bytes()) {
+            return true;
+        }
+        self.strips()
+            && self
+                .auth
+                .credential_locations(&self.policy.auth)
+                .any(|l| matches!(l, CredentialLocation::Header(h) if name.eq_ignore_ascii_case(h.as_bytes())))
+    }
+
+    fn drops_param(&self, name: &[u8]) -> bool {
+        self.strips()
+            && self
+                .auth
+                .credential_locations(&self.policy.auth)
+                .any(|l| matches!(l, CredentialLocation::Query(q) if name == q.as_bytes()))
+    }
+}
+
+/// Writes `target` (origin-form), leaving out query parameters `rw` drops.
+fn write_target(out: &mut BytesMut, target: &[u8], rw: &Rewrite<'_>) {
+    let Some(q) = target.iter().position(|&b| b == b'?') else {
+        out.extend_from_slice(target);
+        return;
+    };
+    let (path, query) = (&target[..q], &target[q + 1..]);
+    if !query
+        .split(|&b| b == b'&')
+        .any(|p| rw.drops_param(param_name(p)))
+    {
+        out.extend_from_slice(target);
+        return;
+    }
+    out.extend_from_slice(path);
+    let mut first = true;
+    for param in query.split(|&b| b == b'&') {
+        if param.is_empty() || rw.drops_param(param_name(param)) {
+            continue;
+        }
+        out.extend_from_slice(if first { b"?" } else { b"&" });
+        out.extend_from_slice(param);
+        first = false;
+    }
+}
+
+fn param_name(param: &[u8]) -> &[u8] {
+    param.split(|&b| b == b'=').next().unwrap_or(param)
+}
+
+fn write_request_head(conn: &mut Conn, head: &RequestHead, route: &Route, rw: &Rewrite<'_>) {
     let out = &mut conn.wbuf;
     out.extend_from_slice(head.bytes(head.method_span));
     out.extend_from_slice(b" ");
     let target = head.bytes(head.target);
-    if head.target_authority.is_some() {
+    let origin = if head.target_authority.is_some() {
         // Absolute-form becomes origin-form (RFC 9112 §3.2.2).
         let path_start = head.path.start as usize - head.target.start as usize;
         let origin = &target[path_start..];
         if origin.first() != Some(&b'/') {
             out.extend_from_slice(b"/");
         }
-        out.extend_from_slice(origin);
+        origin
     } else {
-        out.extend_from_slice(target);
+        target
+    };
+    if rw.strips() {
+        write_target(out, origin, rw);
+    } else {
+        out.extend_from_slice(origin);
     }
     out.extend_from_slice(b" HTTP/1.1\r\n");
 
@@ -452,6 +542,9 @@ fn write_request_head(conn: &mut Conn, head: &RequestHead, route: &Route) {
             _ => {}
         }
         let name = head.bytes(h.name);
+        if rw.drops_header(name) {
+            continue;
+        }
         // Connection may name hop-by-hop extensions, never the fields this
         // hop is bound to extend.
         let ours = matches!(h.class, Class::XForwardedFor | Class::Via);
@@ -479,6 +572,9 @@ fn write_request_head(conn: &mut Conn, head: &RequestHead, route: &Route) {
     write::header(out, b"X-Forwarded-Host", authority);
     if last_via.is_none() {
         write::header(out, b"Via", via_hop);
+    }
+    if let Some(name) = rw.consumer {
+        write::header(out, rw.policy.consumer_header.as_bytes(), name.as_bytes());
     }
     match head.body {
         BodyKind::Length(n) => write::content_length(out, n),

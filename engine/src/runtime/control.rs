@@ -327,6 +327,9 @@ impl Handle {
         let _serial = self.serial();
         let running = self.snapshot();
         check_admin(&running.config, config)?;
+        // Key material (PEM, JWKS files, password hashes) loads as it would.
+        Snapshot::compile(config.clone(), 0, None, self.0.links.len())
+            .map_err(ReloadError::Invalid)?;
         let bound = self.lock().listeners.clone();
         for (i, l) in config.listeners.iter().enumerate() {
             let ours = bound.iter().any(|b| overlaps(b.actual, l.address));
@@ -396,7 +399,10 @@ impl Handle {
         // sent the new generation, and one that cannot take it is reported
         // as lagging (propagation `None`), not as a failed reload.
         let generation = running.generation + 1;
-        let snapshot = Arc::new(Snapshot::compile(config, generation));
+        let snapshot = match Snapshot::compile(config, generation, Some(&running), n) {
+            Ok(s) => Arc::new(s),
+            Err(errors) => return Err(self.failed(ReloadError::Invalid(errors))),
+        };
         self.lock().listeners = listeners;
         let published = self.0.started.elapsed();
         self.0.snapshot.store(snapshot.clone());

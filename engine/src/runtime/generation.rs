@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use ringway_config::Limits;
 
+use crate::policy::LocalPolicies;
 use crate::proxy::upstream::Upstreams;
 use crate::snapshot::Snapshot;
 
@@ -19,6 +20,7 @@ use crate::snapshot::Snapshot;
 pub struct Generation {
     pub snap: Arc<Snapshot>,
     pub upstreams: Upstreams,
+    pub policies: LocalPolicies,
 }
 
 impl Generation {
@@ -26,7 +28,12 @@ impl Generation {
     /// that still applies.
     pub fn new(snap: Arc<Snapshot>, prev: Option<&Generation>) -> Generation {
         let upstreams = Upstreams::new(&snap.config, prev.map(|p| &p.upstreams));
-        Generation { snap, upstreams }
+        let policies = LocalPolicies::new(&snap.policies, prev.map(|p| &p.policies));
+        Generation {
+            snap,
+            upstreams,
+            policies,
+        }
     }
 
     pub fn number(&self) -> u64 {

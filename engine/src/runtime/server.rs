@@ -30,6 +30,8 @@ pub enum StartError {
         address: SocketAddr,
         source: std::io::Error,
     },
+    #[error("invalid config:\n{0}")]
+    Config(ringway_config::ConfigErrors),
     #[error("admin.address: cannot listen on {address}: {source}")]
     Admin {
         address: SocketAddr,
@@ -96,7 +98,7 @@ impl Server {
         };
 
         let driver = config.driver;
-        let snapshot = Arc::new(Snapshot::compile(config, 1));
+        let snapshot = Arc::new(Snapshot::compile(config, 1, None, n).map_err(StartError::Config)?);
         let control = Arc::new(Control::default());
         let hooks = Arc::new(hooks);
         let mut links = Vec::with_capacity(n);

@@ -1,0 +1,351 @@
+//! Traffic policies applied to a request, in this order: global IP rules
+//! (before routing), then the route's IP rules, authentication and
+//! authorization, rate limits, and its concurrency limit.
+//!
+//! [`Policies`] is compiled with the snapshot and shared by every worker;
+//! the state that must be exact across workers (rate-limit buckets,
+//! in-flight counts) lives in it, behind atomics, and is carried into the
+//! next snapshot by route name and limit definition. [`LocalPolicies`] is a
+//! worker's own part (leased tokens, verification caches), carried the
+//! same way between that worker's generations. A route with no policies
+//! costs one branch.
+
+pub mod auth;
+pub mod ip;
+pub mod limit;
+
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use std::time::SystemTime;
+
+use bytes::BytesMut;
+use ringway_config::{ConcurrencyLimit, Config, ConfigErrors, LimitKey, RateLimit};
+
+use crate::http::head::RequestHead;
+use crate::http::write;
+use crate::runtime::carry::Keyed;
+use auth::{Auth, AuthCache, Outcome};
+use ip::{IpRules, IpSet};
+use limit::{LocalLimit, Permit, SharedConcurrency, SharedLimit, Verdict};
+
+/// One rate limit of one route, and what identifies it across reloads.
+pub struct RouteLimit {
+    pub key: LimitKey,
+    pub shared: Arc<SharedLimit>,
+    carry: (String, RateLimit),
+}
+
+/// A route's compiled policies.
+pub struct RoutePolicy {
+    pub ip: IpRules,
+    /// Authenticators to try, in order (indexes into the config's).
+    pub auth: Vec<usize>,
+    /// Per consumer: may it use this route? Empty: every consumer may.
+    pub allowed: Vec<bool>,
+    pub forward_credentials: bool,
+    /// Lower-case header carrying the consumer's name upstream.
+    pub consumer_header: String,
+    pub limits: Vec<RouteLimit>,
+    pub concurrency: Option<(LimitKey, Arc<SharedConcurrency>)>,
+    concurrency_carry: Option<(String, ConcurrencyLimit)>,
+    /// Send RateLimit headers on admitted responses.
+    pub headers: bool,
+    /// Nothing to check: the request goes straight on.
+    pub empty: bool,
+}
+
+/// Every policy of one config, shared by all workers.
+pub struct Policies {
+    pub global: IpRules,
+    pub trusted: IpSet,
+    pub routes: Vec<RoutePolicy>,
+    pub auth: Auth,
+    /// Consumer names, by index.
+    pub consumers: Vec<String>,
+}
+
+impl Policies {
+    /// Compiles `config`'s policies, taking the shared state of every limit
+    /// whose route and definition `prev` also has.
+    /// Fails when key material (PEM, JWKS files, password hashes) does not
+    /// load, naming the field.
+    pub fn compile(
+        config: &Config,
+        prev: Option<&Policies>,
+        workers: usize,
+    ) -> Result<Policies, ConfigErrors> {
+        let auth = Auth::compile(config)?;
+        let routes = config
+            .routes
+            .iter()
+            .map(|r| {
+                let limits: Vec<RouteLimit> = r
+                    .rate_limits
+                    .iter()
+                    .map(|l| {
+                        let carry = (r.name.clone(), l.clone());
+                        let shared = prev
+                            .and_then(|p| p.shared_limit(&carry))
+                            .unwrap_or_else(|| Arc::new(SharedLimit::new(l, workers)));
+                        RouteLimit {
+                            key: l.key.clone(),
+                            shared,
+                            carry,
+                        }
+                    })
+                    .collect();
+                let concurrency_carry = r.concurrency.as_ref().map(|c| (r.name.clone(), c.clone()));
+                let concurrency = concurrency_carry.as_ref().map(|carry| {
+                    let c = &carry.1;
+                    let shared = prev
+                        .and_then(|p| p.shared_concurrency(carry))
+                        .unwrap_or_else(|| {
+                            Arc::new(SharedConcurrency::new(c.max, c.status, c.max_keys))
+                        });
+                    (c.key.clone(), shared)
+                });
+                let ip = IpRules::new(&r.ip_rules);
+                let empty = ip.is_empty()
+                    && limits.is_empty()
+                    && concurrency.is_none()
+                    && r.auth.is_empty();
+                let allowed = if r.allow_groups.is_empty() {
+                    Vec::new()
+                } else {
+                    config
+                        .consumers
+                        .iter()
+                        .map(|c| c.groups.iter().any(|g| r.allow_groups.contains(g)))
+                        .collect()
+                };
+                RoutePolicy {
+                    ip,
+                    auth: r.auth.clone(),
+                    allowed,
+                    forward_credentials: r.forward_credentials,
+                    consumer_header: r.consumer_header.to_ascii_lowercase(),
+                    limits,
+                    concurrency,
+                    concurrency_carry,
+                    headers: r.rate_limit_headers,
+                    empty,
+                }
+            })
+            .collect();
+        Ok(Policies {
+            global: IpRules::new(&config.ip_rules),
+            trusted: IpSet::new(&config.client_ip.trusted_proxies),
+            routes,
+            auth,
+            consumers: config.consumers.iter().map(|c| c.name.clone()).collect(),
+        })
+    }
+
+    fn shared_limit(&self, carry: &(String, RateLimit)) -> Option<Arc<SharedLimit>> {
+        self.routes
+            .iter()
+            .flat_map(|r| &r.limits)
+            .find(|l| &l.carry == carry)
+            .map(|l| l.shared.clone())
+    }
+
+    fn shared_concurrency(
+        &self,
+        carry: &(String, ConcurrencyLimit),
+    ) -> Option<Arc<SharedConcurrency>> {
+        self.routes
+            .iter()
+            .find(|r| r.concurrency_carry.as_ref() == Some(carry))
+            .and_then(|r| r.concurrency.as_ref().map(|c| c.1.clone()))
+    }
+}
+
+/// A worker's part of the policies of one generation.
+pub struct LocalPolicies {
+    /// Per route, per rate limit.
+    limits: Vec<Vec<Rc<LocalLimit>>>,
+    by_key: Keyed<(String, RateLimit), LocalLimit>,
+    pub auth_cache: AuthCache,
+}
+
+impl LocalPolicies {
+    pub fn new(policies: &Policies, prev: Option<&LocalPolicies>) -> LocalPolicies {
+        let empty = Keyed::default();
+        let keys = policies
+            .routes
+            .iter()
+            .flat_map(|r| r.limits.iter().map(|l| l.carry.clone()));
+        let carried = prev.map_or(&empty, |p| &p.by_key).carry(keys, |k| {
+            let shared = policies
+                .shared_limit(k)
+                .expect("every carry key comes from a route limit");
+            LocalLimit::new(shared)
+        });
+        let by_key = carried.next;
+        let limits = policies
+            .routes
+            .iter()
+            .map(|r| {
+                r.limits
+                    .iter()
+                    .map(|l| {
+                        let local = by_key.get(&l.carry).expect("made above").clone();
+                        // A local limit only ever leases from the shared
+                        // limit the new snapshot holds.
+                        debug_assert!(Arc::ptr_eq(&local.shared, &l.shared));
+                        local
+                    })
+                    .collect()
+            })
+            .collect();
+        let auth_cache = match prev {
+            Some(p) => AuthCache::carry_over(&policies.auth, &p.auth_cache),
+            None => AuthCache::new(&policies.auth),
+        };
+        LocalPolicies {
+            limits,
+            by_key,
+            auth_cache,
+        }
+    }
+}
+
+/// What the policies let through.
+#[derive(Default)]
+pub struct Pass {
+    /// The authenticated consumer (index into the config's).
+    pub consumer: Option<usize>,
+    /// Held until the request ends (concurrency limit).
+    pub permit: Option<Permit>,
+    /// The tightest rate limit's figures, for RateLimit headers.
+    pub rate: Option<Verdict>,
+}
+
+/// The request as policies see it.
+pub struct Subject<'a> {
+    pub head: &'a RequestHead,
+    pub client: IpAddr,
+    /// The authenticated consumer's name.
+    pub consumer: Option<&'a str>,
+}
+
+/// When a request is checked.
+#[derive(Clone, Copy)]
+pub struct Now {
+    /// For rate limits: [`limit::now_ns`].
+    pub mono: u64,
+    /// For token lifetimes.
+    pub wall: SystemTime,
+}
+
+impl Policies {
+    /// The route's IP rules, authentication and authorization, limits and
+    /// concurrency. `Err(status)` refuses the request; header lines for the
+    /// refusal (challenges, Retry-After) are appended to `extra`.
+    pub fn check(
+        &self,
+        local: &LocalPolicies,
+        route: usize,
+        head: &RequestHead,
+        client: IpAddr,
+        now: Now,
+        extra: &mut BytesMut,
+    ) -> Result<Pass, u16> {
+        let policy = &self.routes[route];
+        let mut pass = Pass::default();
+        if policy.empty {
+            return Ok(pass);
+        }
+        if !policy.ip.admits(client) {
+            return Err(403);
+        }
+        if !policy.auth.is_empty() {
+            let outcome = self
+                .auth
+                .authenticate(&local.auth_cache, &policy.auth, head, now.wall);
+            match outcome {
+                Outcome::Consumer { consumer, .. } => {
+                    if !policy.allowed.is_empty() && !policy.allowed[consumer] {
+                        return Err(403);
+                    }
+                    pass.consumer = Some(consumer);
+                }
+                Outcome::Missing | Outcome::Invalid { .. } => {
+                    self.auth.challenges(&policy.auth, &outcome, extra);
+                    return Err(401);
+                }
+            }
+        }
+        let who = Subject {
+            head,
+            client,
+            consumer: pass.consumer.map(|c| self.consumers[c].as_str()),
+        };
+        let now = now.mono;
+        let mut ip_bytes = [0u8; 16];
+        for (l, local) in policy.limits.iter().zip(&local.limits[route]) {
+            let key = limit_key(&l.key, &who, &mut ip_bytes);
+            let v = local.check(key, now, policy.headers);
+            if !v.allowed {
+                rate_headers(extra, &v);
+                write::header(
+                    extra,
+                    b"Retry-After",
+                    itoa::Buffer::new().format(v.retry_after).as_bytes(),
+                );
+                return Err(429);
+            }
+            if pass.rate.is_none_or(|best| v.remaining < best.remaining) {
+                pass.rate = Some(v);
+            }
+        }
+        if let Some((key, shared)) = &policy.concurrency {
+            let key = limit_key(key, &who, &mut ip_bytes);
+            match shared.acquire(key) {
+                Some(p) => pass.permit = Some(p),
+                None => return Err(shared.status),
+            }
+        }
+        Ok(pass)
+    }
+}
+
+/// `RateLimit-Limit`, `-Remaining` and `-Reset` lines (IETF httpapi
+/// rate-limit headers draft).
+pub fn rate_headers(out: &mut BytesMut, v: &Verdict) {
+    let mut n = itoa::Buffer::new();
+    write::header(out, b"RateLimit-Limit", n.format(v.limit).as_bytes());
+    write::header(
+        out,
+        b"RateLimit-Remaining",
+        n.format(v.remaining).as_bytes(),
+    );
+    write::header(out, b"RateLimit-Reset", n.format(v.reset).as_bytes());
+}
+
+/// The bytes a limit counts a request by.
+fn limit_key<'a>(key: &'a LimitKey, who: &Subject<'a>, ip: &'a mut [u8; 16]) -> &'a [u8] {
+    match key {
+        LimitKey::Route => b"",
+        LimitKey::ClientIp => match who.client {
+            IpAddr::V4(a) => {
+                ip[..4].copy_from_slice(&a.octets());
+                &ip[..4]
+            }
+            IpAddr::V6(a) => {
+                *ip = a.octets();
+                &ip[..]
+            }
+        },
+        LimitKey::Consumer => who.consumer.unwrap_or("").as_bytes(),
+        LimitKey::Header(name) => {
+            let head = who.head;
+            head.headers
+                .iter()
+                .find(|h| head.bytes(h.name).eq_ignore_ascii_case(name.as_bytes()))
+                .map_or(&b""[..], |h| head.bytes(h.value))
+        }
+    }
+}
