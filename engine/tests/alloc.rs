@@ -2,8 +2,10 @@
 //!
 //! A counting global allocator tallies the allocations made on threads
 //! named `ringway-w*` (the workers). After a warm-up that fills the pools,
-//! a thousand more keep-alive requests — answered by the built-in responder
-//! and proxied to an upstream — must not allocate at all.
+//! a thousand more keep-alive requests — answered by the built-in responder,
+//! proxied to an upstream, and proxied through API-key authentication, two
+//! rate limits (with their headers) and a concurrency limit — must not
+//! allocate at all.
 
 mod support;
 
@@ -11,6 +13,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use sha2::{Digest, Sha256};
 use support::*;
 
 struct Counting;
@@ -73,20 +76,37 @@ fn allocs() -> u64 {
 fn steady_state_requests_do_not_allocate() {
     for driver in DRIVERS {
         let up = TestUpstream::ok("hello world\n");
+        let key_hash: String = Sha256::digest(b"alloc-test-key-0123")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let toml = format!(
             "workers = 1\n[[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n\
+             [[consumers]]\nname = \"alice\"\napi-keys = [\"sha256:{key_hash}\"]\n\
+             [[authenticators]]\nname = \"keys\"\ntype = \"api-key\"\n\
              [[routes]]\npath-prefix = \"/proxy/\"\nupstream = \"up\"\n\
+             [[routes]]\npath-prefix = \"/policed/\"\nupstream = \"up\"\n\
+             auth = [\"keys\"]\nrate-limit-headers = true\n\
+             [[routes.rate-limits]]\nkey = \"consumer\"\nrate = \"100000000/s\"\n\
+             [[routes.rate-limits]]\nkey = \"client-ip\"\nrate = \"100000000/s\"\n\
+             [routes.concurrency]\nkey = \"header:x-tenant\"\nmax = 100\n\
              [[routes]]\npath = \"/local\"\n[routes.respond]\nbody = \"hi\"\n",
             up.addr
         );
         let gw = TestGateway::start(&toml, driver);
         let mut c = gw.client();
         let post = b"POST /proxy/p HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
+        let policed = b"GET /policed/p HTTP/1.1\r\nHost: t\r\nX-Api-Key: alloc-test-key-0123\r\n\
+                        X-Tenant: t1\r\n\r\n";
         let round = |c: &mut TestClient| {
             assert_eq!(c.get("/local").status, 200);
             assert_eq!(c.get("/proxy/x?y=1").status, 200);
             c.send(post);
             assert_eq!(c.read_response(false).expect("post").status, 200);
+            c.send(policed);
+            let r = c.read_response(false).expect("policed");
+            assert_eq!(r.status, 200);
+            assert!(r.header("ratelimit-remaining").is_some());
         };
         for _ in 0..200 {
             round(&mut c);
@@ -98,7 +118,7 @@ fn steady_state_requests_do_not_allocate() {
         let during = allocs() - before;
         assert_eq!(
             during, 0,
-            "driver={driver}: {during} allocations on the worker over 3000 requests"
+            "driver={driver}: {during} allocations on the worker over 4000 requests"
         );
     }
 }

@@ -266,3 +266,32 @@ fn validate_loads_key_material_and_names_the_field() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("authenticators[2].keys[0]"), "{err}");
 }
+
+#[test]
+fn limits_by_consumer_and_forwarding_credentials_when_asked() {
+    let up = TestUpstream::ok("hello");
+    let src = config(up.addr).replace(
+        "[[routes]]\nname = \"any\"",
+        "[[routes]]\nname = \"counted\"\npath-prefix = \"/counted/\"\nupstream = \"u\"\n\
+         auth = [\"keys\", \"basic\"]\nforward-credentials = true\n\
+         [[routes.rate-limits]]\nkey = \"consumer\"\nrate = \"2/h\"\n\n\
+         [[routes]]\nname = \"any\"",
+    );
+    let gw = TestGateway::start(&src, "io_uring");
+    let mut c = gw.client();
+    let alice = format!("X-Api-Key: {KEY}\r\n");
+    let bob = basic("bob", "bob-password");
+    assert_eq!(get_with(&mut c, "/counted/1", &alice).status, 200);
+    assert_eq!(
+        up.last().header("x-api-key"),
+        Some(KEY),
+        "forwarded as asked"
+    );
+    assert_eq!(get_with(&mut c, "/counted/2", &alice).status, 200);
+    assert_eq!(get_with(&mut c, "/counted/3", &alice).status, 429);
+    // Bob has a count of his own.
+    assert_eq!(get_with(&mut c, "/counted/1", &bob).status, 200);
+    assert!(up.last().has("authorization"));
+    // Unauthenticated requests are refused before any count.
+    assert_eq!(get_with(&mut c, "/counted/1", "").status, 401);
+}

@@ -181,6 +181,14 @@ fn a_flood_of_keys_stays_within_the_key_table() {
     let shared = &snapshot.policies.routes[0].limits[0].shared;
     assert!(shared.keys() <= 10, "{} keys", shared.keys());
     assert!(shared.evictions.load(Ordering::Relaxed) >= 190);
+    // The count is visible to operators.
+    let (_, status) = support::process::admin_call(gw.admin_addr(), "GET", "/status", &[], b"");
+    let limit = &status["rate_limits"][0];
+    assert_eq!(limit["key"], "header:x-key");
+    assert!(
+        limit["evictions"].as_u64().expect("evictions") >= 190,
+        "{limit}"
+    );
 }
 
 /// Offers more than `rate` for `window` from `connections` connections and
@@ -233,6 +241,11 @@ fn admitted_rate_is_exact(connections: usize, window: Duration) {
         "the offered load must exceed the rate for the check to mean anything: {refused} refused"
     );
     let error = (admitted - expected).abs() / expected;
+    eprintln!(
+        "{connections} connection(s): admitted {admitted} of {} in {elapsed:.3} s, expected {expected:.1}, error {:.3}%",
+        admitted as u64 + refused,
+        error * 100.0
+    );
     assert!(
         error <= 0.02,
         "admitted {admitted} in {elapsed:.3} s, expected {expected:.0} (error {:.2}%)",

@@ -18,7 +18,7 @@
 //! they need a `Host` that is an IP address or `localhost` (see
 //! [`local_host_only`]). Both are checked on the head, before any body is read.
 
-use ringway_config::{Action, Config, ConfigError, HostMatch, PathMatch};
+use ringway_config::{Action, Config, ConfigError, HostMatch, LimitKey, PathMatch};
 use serde_json::{json, Value};
 
 use super::Request;
@@ -197,6 +197,29 @@ fn status(plane: &Handle) -> Answer {
             "max_us": max.as_micros() as u64,
         })
     });
+    let snapshot = plane.snapshot();
+    let limits: Vec<Value> = snapshot
+        .config
+        .routes
+        .iter()
+        .zip(&snapshot.policies.routes)
+        .flat_map(|(route, policy)| {
+            policy.limits.iter().map(move |l| {
+                json!({
+                    "route": route.name,
+                    "key": match &l.key {
+                        LimitKey::Route => "route".to_string(),
+                        LimitKey::ClientIp => "client-ip".to_string(),
+                        LimitKey::Consumer => "consumer".to_string(),
+                        LimitKey::Header(h) => format!("header:{h}"),
+                    },
+                    "keys": l.shared.keys(),
+                    "evictions": l.shared.evictions.load(std::sync::atomic::Ordering::Relaxed),
+                    "lease": l.shared.lease,
+                })
+            })
+        })
+        .collect();
     let t = plane.totals();
     let listeners: Vec<String> = plane.listen_addrs().iter().map(|a| a.to_string()).collect();
     Answer::json(
@@ -216,6 +239,7 @@ fn status(plane: &Handle) -> Answer {
                 "last_error": r.last_error,
                 "propagation": propagation,
             },
+            "rate_limits": limits,
             "totals": {
                 "connections_accepted": t.connections_accepted,
                 "connections_open": t.connections_open,
@@ -223,6 +247,10 @@ fn status(plane: &Handle) -> Answer {
                 "responses_2xx": t.responses_2xx,
                 "responses_4xx": t.responses_4xx,
                 "responses_5xx": t.responses_5xx,
+                "refused_401": t.refused_401,
+                "refused_403": t.refused_403,
+                "refused_429": t.refused_429,
+                "refused_concurrency": t.refused_concurrency,
                 "upstream_502": t.upstream_502,
                 "upstream_503": t.upstream_503,
                 "upstream_504": t.upstream_504,
