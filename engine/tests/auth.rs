@@ -295,3 +295,20 @@ fn limits_by_consumer_and_forwarding_credentials_when_asked() {
     // Unauthenticated requests are refused before any count.
     assert_eq!(get_with(&mut c, "/counted/1", "").status, 401);
 }
+
+#[test]
+fn dot_segments_cannot_route_around_a_policy() {
+    let up = TestUpstream::ok("hello");
+    let gw = TestGateway::start(&config(up.addr), "epoll");
+    for path in [
+        "/a/../staff/x",
+        "/a/..%2Fstaff/x",
+        "/a/%2e%2e/staff/x",
+        "/a/..%5Cstaff/x",
+    ] {
+        let mut c = gw.client();
+        let r = get_with(&mut c, path, &basic("bob", "bob-password"));
+        assert_eq!(r.status, 400, "{path}");
+    }
+    assert_eq!(up.request_count(), 0);
+}

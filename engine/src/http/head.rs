@@ -422,6 +422,59 @@ struct RequestFields {
     has_connection: bool,
 }
 
+/// Does `path` hold a `.` or `..` segment (RFC 3986 §3.3), counting
+/// percent-encoded dots, and percent-encoded slashes or backslashes as
+/// separators?
+///
+/// Routes (and the policies on them) match the path as sent, while an
+/// upstream may resolve dot-segments, decode `%2F` or take `\` for `/`:
+/// `/public/..%2Fadmin` would be routed as public and served as admin.
+/// Clients normalise paths before sending (browsers, curl), so such a
+/// request is refused (400) rather than rewritten. An encoded slash inside
+/// an ordinary segment (`/projects/group%2Fname`) is left alone.
+fn has_dot_segments(path: &[u8]) -> bool {
+    if !path.contains(&b'.') && !path.contains(&b'%') {
+        return false;
+    }
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut dots = 0;
+    let mut other = false;
+    let mut i = 0;
+    loop {
+        let (c, step) = match path.get(i) {
+            None => (b'/', 1),
+            Some(b'%') => match (
+                path.get(i + 1).and_then(|&b| hex(b)),
+                path.get(i + 2).and_then(|&b| hex(b)),
+            ) {
+                (Some(h), Some(l)) => match h * 16 + l {
+                    0x2e => (b'.', 3),
+                    0x2f | 0x5c => (b'/', 3),
+                    _ => (b'x', 3),
+                },
+                _ => (b'x', 1),
+            },
+            Some(b'\\') => (b'/', 1),
+            Some(&b) => (b, 1),
+        };
+        if c == b'/' {
+            if (dots == 1 || dots == 2) && !other {
+                return true;
+            }
+            dots = 0;
+            other = false;
+        } else if c == b'.' {
+            dots += 1;
+        } else {
+            other = true;
+        }
+        if i >= path.len() {
+            return false;
+        }
+        i += step;
+    }
+}
+
 fn request_fields(
     base: &[u8],
     method: Method,
@@ -462,6 +515,9 @@ fn request_fields(
     } else {
         return Err(Error::bad_request("invalid request target"));
     };
+    if has_dot_segments(path.get(base)) {
+        return Err(Error::bad_request("dot-segment in request path"));
+    }
 
     let mut host = None;
     let mut host_count = 0;
@@ -773,6 +829,31 @@ pub fn is_token(s: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn dot_segments_are_found_however_written() {
+        for (path, dotted) in [
+            ("/", false),
+            ("/a/b.c/...", false),
+            ("/.well-known/x", false),
+            ("/v1.2/file.tar.gz", false),
+            ("/projects/group%2Fname", false),
+            ("/a%20b", false),
+            ("/a/../b", true),
+            ("/a/./b", true),
+            ("/a/..", true),
+            ("/a/.", true),
+            ("/..", true),
+            ("/a/%2e%2e/b", true),
+            ("/a/%2E./b", true),
+            ("/public/..%2Fadmin", true),
+            ("/public/..%5cadmin", true),
+            ("/public/..\\admin", true),
+            ("/a/%2", false),
+        ] {
+            assert_eq!(super::has_dot_segments(path.as_bytes()), dotted, "{path}");
+        }
+    }
+
     use super::*;
 
     const LIMITS: HeadLimits = HeadLimits {
