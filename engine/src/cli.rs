@@ -85,6 +85,9 @@ pub fn reload(target: Target, file: Option<&Path>) -> ExitCode {
             Some(us) => println!("reloaded: generation {generation}, on every worker in {us} µs"),
             None => println!("reloaded: generation {generation} (some workers still applying it)"),
         }
+        for w in body["warnings"].as_array().into_iter().flatten() {
+            println!("warning: {}", w.as_str().unwrap_or("?"));
+        }
         for field in body["restart_required"].as_array().into_iter().flatten() {
             println!(
                 "note: {} changed; it takes effect after a restart",

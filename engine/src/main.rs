@@ -158,10 +158,15 @@ fn init_logging() {
 
 fn validate(file: &std::path::Path) -> ExitCode {
     // Key material (PEM keys, JWKS files, password hashes) is loaded too.
-    let checked = Config::from_file(file)
-        .and_then(|c| ringway::snapshot::Snapshot::compile(c, 0, None, 1).map(|_| ()));
+    let checked = Config::from_file(file).and_then(|c| {
+        let warnings = c.warnings.clone();
+        ringway::snapshot::Snapshot::compile(c, 0, None, 1).map(|_| warnings)
+    });
     match checked {
-        Ok(()) => {
+        Ok(warnings) => {
+            for w in &warnings {
+                eprintln!("{}: warning: {w}", file.display());
+            }
             println!("{}: ok", file.display());
             ExitCode::SUCCESS
         }
@@ -264,6 +269,9 @@ fn serve(
     }
     let mut signals =
         Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
+    for w in &config.warnings {
+        tracing::warn!(path = %w.path, "{}", w.message);
+    }
     let server = Server::start(config)?;
     for addr in server.listen_addrs() {
         tracing::info!(%addr, workers = server.workers().len(), "listening");

@@ -460,3 +460,22 @@ fn admin_requests_are_refused_on_their_head_before_any_body() {
     );
     assert_eq!(code, 200, "probes are open");
 }
+
+#[test]
+fn a_reload_reports_the_warnings_of_a_risky_config() {
+    let gw = TestGateway::start("[[routes]]\n[routes.respond]\nbody = \"x\"\n", "epoll");
+    let risky = format!(
+        "[[listeners]]\naddress = \"127.0.0.1:0\"\n{ADMIN}\
+         [[consumers]]\nname = \"dev\"\napi-keys = [\"plain:dev-key-0123456789\"]\n\
+         [[routes]]\n[routes.respond]\nbody = \"y\"\n"
+    );
+    let (code, body) = admin_call(gw.admin_addr(), "PUT", "/config", &[], risky.as_bytes());
+    assert_eq!(code, 200, "{body}");
+    let warnings = body["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .is_some_and(|w| w.contains("consumers[0].api-keys[0]"))),
+        "{body}"
+    );
+}

@@ -313,6 +313,7 @@ fn reloaded(result: Result<Reloaded, ReloadError>) -> Answer {
                     "propagated": r.propagation.is_some(),
                     "propagation_us": r.propagation.map(|p| p.as_micros() as u64),
                     "restart_required": r.restart_required,
+                    "warnings": r.warnings,
                     "listeners_added": added,
                     "listeners_removed": removed,
                 }),

@@ -138,6 +138,8 @@ pub struct Reloaded {
     pub propagation: Option<Duration>,
     /// Changed settings that keep their running value until a restart.
     pub restart_required: Vec<&'static str>,
+    /// What the new config allows but looks risky (path: message).
+    pub warnings: Vec<String>,
     pub listeners_added: Vec<SocketAddr>,
     pub listeners_removed: Vec<SocketAddr>,
 }
@@ -437,10 +439,20 @@ impl Handle {
         for field in &restart {
             tracing::warn!(field, "changed setting takes effect after a restart");
         }
+        let warnings: Vec<String> = snapshot
+            .config
+            .warnings
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        for w in &snapshot.config.warnings {
+            tracing::warn!(path = %w.path, "{}", w.message);
+        }
         Ok(Reloaded {
             generation,
             propagation,
             restart_required: restart,
+            warnings,
             listeners_added: added,
             listeners_removed: removed.iter().map(|b| b.actual).collect(),
         })
