@@ -163,6 +163,10 @@ EOF
 cat >"$TMP/ringway.toml" <<EOF
 workers = 1
 
+# No admin API: it would take the fixed default port 127.0.0.1:9901.
+[admin]
+enabled = false
+
 [[listeners]]
 address = "127.0.0.1:$RW_PORT"
 

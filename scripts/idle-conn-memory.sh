@@ -255,6 +255,10 @@ driver = "$RINGWAY_DRIVER"
 keepalive-timeout = "300s"
 header-read-timeout = "300s"
 
+# No admin API: it would take the fixed default port 127.0.0.1:9901.
+[admin]
+enabled = false
+
 [[listeners]]
 address = "127.0.0.1:$RW_PORT"
 

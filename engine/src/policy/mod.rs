@@ -26,7 +26,7 @@ use ringway_config::{ConcurrencyLimit, Config, ConfigErrors, LimitKey, RateLimit
 use crate::http::head::RequestHead;
 use crate::http::write;
 use crate::runtime::carry::Keyed;
-use auth::{Auth, AuthCache, Outcome};
+use auth::{Auth, AuthCache, CredentialLocation, Outcome};
 use ip::{IpRules, IpSet};
 use limit::{LocalLimit, Permit, SharedConcurrency, SharedLimit, Verdict};
 
@@ -47,6 +47,11 @@ pub struct RoutePolicy {
     pub forward_credentials: bool,
     /// Lower-case header carrying the consumer's name upstream.
     pub consumer_header: String,
+    /// Headers removed before forwarding: the credentials' (unless the
+    /// route forwards them) and the consumer header a client may have sent.
+    pub strip_headers: Vec<String>,
+    /// Query parameters carrying credentials, removed before forwarding.
+    pub strip_params: Vec<String>,
     pub limits: Vec<RouteLimit>,
     pub concurrency: Option<(LimitKey, Arc<SharedConcurrency>)>,
     concurrency_carry: Option<(String, ConcurrencyLimit)>,
@@ -120,8 +125,23 @@ impl Policies {
                         .map(|c| c.groups.iter().any(|g| r.allow_groups.contains(g)))
                         .collect()
                 };
+                let mut strip_headers = Vec::new();
+                let mut strip_params = Vec::new();
+                if !r.auth.is_empty() {
+                    strip_headers.push(r.consumer_header.to_ascii_lowercase());
+                    if !r.forward_credentials {
+                        for l in auth.credential_locations(&r.auth) {
+                            match l {
+                                CredentialLocation::Header(h) => strip_headers.push(h.to_string()),
+                                CredentialLocation::Query(q) => strip_params.push(q.to_string()),
+                            }
+                        }
+                    }
+                }
                 RoutePolicy {
                     ip,
+                    strip_headers,
+                    strip_params,
                     auth: r.auth.clone(),
                     allowed,
                     forward_credentials: r.forward_credentials,

@@ -25,7 +25,6 @@ use crate::error::{Error, Kind, Side};
 use crate::http::head::{self, BodyKind, Class, RequestHead, ResponseHead, Version};
 use crate::http::write;
 use crate::io::{read_more, write_all_buf, write_all_keep, SendLimit, Transport};
-use crate::policy::auth::{Auth, CredentialLocation};
 use crate::policy::RoutePolicy;
 use crate::proxy::body::{Copy, CopyError, Framing, Output};
 use crate::proxy::conn::{connection_line, Conn, Next};
@@ -65,7 +64,6 @@ pub async fn forward<S: Transport>(
     let policies = &g.snap.policies;
     let rewrite = Rewrite {
         policy: &policies.routes[index],
-        auth: &policies.auth,
         consumer: consumer.map(|c| policies.consumers[c].as_str()),
     };
     write_request_head(conn, &head, route, &rewrite);
@@ -429,39 +427,25 @@ async fn fail<S: Transport>(conn: &mut Conn, io: &mut S, e: Error) -> Next {
 /// What a route's policies change in the request sent upstream.
 struct Rewrite<'a> {
     policy: &'a RoutePolicy,
-    auth: &'a Auth,
     /// The authenticated consumer's name.
     consumer: Option<&'a str>,
 }
 
 impl Rewrite<'_> {
-    /// Credentials are removed unless the route forwards them.
-    fn strips(&self) -> bool {
-        !self.policy.auth.is_empty() && !self.policy.forward_credentials
-    }
-
     /// Is `name` a header this hop removes (a credential, or a client's
     /// own claim to be a consumer)?
     fn drops_header(&self, name: &[u8]) -> bool {
-        if self.policy.auth.is_empty() {
-            return false;
-        }
-        if name.eq_ignore_ascii_case(self.policy.consumer_header.as_bytes()) {
-            return true;
-        }
-        self.strips()
-            && self
-                .auth
-                .credential_locations(&self.policy.auth)
-                .any(|l| matches!(l, CredentialLocation::Header(h) if name.eq_ignore_ascii_case(h.as_bytes())))
+        self.policy
+            .strip_headers
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
     }
 
     fn drops_param(&self, name: &[u8]) -> bool {
-        self.strips()
-            && self
-                .auth
-                .credential_locations(&self.policy.auth)
-                .any(|l| matches!(l, CredentialLocation::Query(q) if name == q.as_bytes()))
+        self.policy
+            .strip_params
+            .iter()
+            .any(|q| name == q.as_bytes())
     }
 }
 
@@ -511,7 +495,7 @@ fn write_request_head(conn: &mut Conn, head: &RequestHead, route: &Route, rw: &R
     } else {
         target
     };
-    if rw.strips() {
+    if !rw.policy.strip_params.is_empty() {
         write_target(out, origin, rw);
     } else {
         out.extend_from_slice(origin);

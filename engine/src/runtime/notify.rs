@@ -10,16 +10,30 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-#[derive(Default)]
 pub struct LocalNotify {
     fired: Cell<bool>,
     slots: RefCell<Slots>,
 }
 
-#[derive(Default)]
 struct Slots {
     wakers: Vec<Option<Waker>>,
     free: Vec<usize>,
+}
+
+/// Slots reserved up front, so that the few long-lived waiters of a worker
+/// (its background tasks) never grow the tables after start.
+const RESERVED: usize = 8;
+
+impl Default for LocalNotify {
+    fn default() -> Self {
+        LocalNotify {
+            fired: Cell::new(false),
+            slots: RefCell::new(Slots {
+                wakers: Vec::with_capacity(RESERVED),
+                free: Vec::with_capacity(RESERVED),
+            }),
+        }
+    }
 }
 
 impl LocalNotify {
