@@ -297,7 +297,7 @@ fn limits_by_consumer_and_forwarding_credentials_when_asked() {
 }
 
 #[test]
-fn dot_segments_cannot_route_around_a_policy() {
+fn ambiguous_paths_cannot_route_around_a_policy() {
     let up = TestUpstream::ok("hello");
     let gw = TestGateway::start(&config(up.addr), "epoll");
     for path in [
@@ -305,10 +305,48 @@ fn dot_segments_cannot_route_around_a_policy() {
         "/a/..%2Fstaff/x",
         "/a/%2e%2e/staff/x",
         "/a/..%5Cstaff/x",
+        "/a/..;/staff/x",
+        "//staff/x",
+        "/st%61ff/x",
     ] {
         let mut c = gw.client();
         let r = get_with(&mut c, path, &basic("bob", "bob-password"));
         assert_eq!(r.status, 400, "{path}");
     }
     assert_eq!(up.request_count(), 0);
+}
+
+#[test]
+fn no_route_lets_a_client_claim_to_be_a_consumer() {
+    let up = TestUpstream::ok("hello");
+    let src = config(up.addr).replace(
+        "[[routes]]\nname = \"any\"",
+        "[[routes]]\nname = \"public\"\npath-prefix = \"/public/\"\nupstream = \"u\"\n\n\
+         [[routes]]\nname = \"any\"",
+    );
+    let gw = TestGateway::start(&src, "io_uring");
+    let mut c = gw.client();
+    // A public route: no auth, and still no client-made consumer header.
+    let r = get_with(
+        &mut c,
+        "/public/x",
+        "X-Consumer: alice\r\nX_Consumer: alice\r\n",
+    );
+    assert_eq!(r.status, 200);
+    let seen = up.last();
+    assert!(
+        !seen.has("x-consumer") && !seen.has("x_consumer"),
+        "{:?}",
+        seen.headers
+    );
+    // On an authenticated route the gateway's own value is the only one.
+    let r = get_with(
+        &mut c,
+        "/a",
+        &format!("X-Api-Key: {KEY}\r\nX_Consumer: mallory\r\n"),
+    );
+    assert_eq!(r.status, 200);
+    let seen = up.last();
+    assert!(!seen.has("x_consumer"));
+    assert_eq!(seen.header("x-consumer"), Some("alice"));
 }

@@ -422,23 +422,33 @@ struct RequestFields {
     has_connection: bool,
 }
 
-/// Does `path` hold a `.` or `..` segment (RFC 3986 §3.3), counting
-/// percent-encoded dots, and percent-encoded slashes or backslashes as
-/// separators?
+/// Could `path` be read two ways: by the router here and, differently,
+/// by an upstream that normalises it? True for:
+/// - a `.` or `..` segment (RFC 3986 §3.3), counting percent-encoded dots,
+///   percent-encoded slashes or backslashes (and `\\`) as separators, and a
+///   `;` as the end of a segment (servlet containers drop `;params`, so
+///   `..;` is `..` to them);
+/// - an empty segment (`//`), which many servers merge;
+/// - a percent-encoded unreserved character (`%61` for `a`), which RFC 3986
+///   §6.2.2.2 says to decode (`/st%61ff` is `/staff`).
 ///
-/// Routes (and the policies on them) match the path as sent, while an
-/// upstream may resolve dot-segments, decode `%2F` or take `\` for `/`:
-/// `/public/..%2Fadmin` would be routed as public and served as admin.
-/// Clients normalise paths before sending (browsers, curl), so such a
-/// request is refused (400) rather than rewritten. An encoded slash inside
-/// an ordinary segment (`/projects/group%2Fname`) is left alone.
-fn has_dot_segments(path: &[u8]) -> bool {
-    if !path.contains(&b'.') && !path.contains(&b'%') {
+/// Routes (and the policies on them) match the path as sent, so such a path
+/// could reach an upstream resource around a route's policy: it is refused
+/// (400) rather than rewritten. Clients normalise paths before sending. An
+/// encoded slash inside an ordinary segment (`/projects/group%2Fname`) is
+/// left alone.
+fn ambiguous_path(path: &[u8]) -> bool {
+    if !path
+        .iter()
+        .any(|&b| matches!(b, b'.' | b'%' | b'/' | b'\\'))
+    {
         return false;
     }
     let hex = |b: u8| (b as char).to_digit(16);
     let mut dots = 0;
     let mut other = false;
+    let mut ended = false;
+    let mut empty_ok = true;
     let mut i = 0;
     loop {
         let (c, step) = match path.get(i) {
@@ -447,9 +457,12 @@ fn has_dot_segments(path: &[u8]) -> bool {
                 path.get(i + 1).and_then(|&b| hex(b)),
                 path.get(i + 2).and_then(|&b| hex(b)),
             ) {
-                (Some(h), Some(l)) => match h * 16 + l {
-                    0x2e => (b'.', 3),
-                    0x2f | 0x5c => (b'/', 3),
+                (Some(h), Some(l)) => match (h * 16 + l) as u8 {
+                    b'.' => (b'.', 3),
+                    b'/' | b'\\' => (b'/', 3),
+                    c if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'~') => {
+                        return true
+                    }
                     _ => (b'x', 3),
                 },
                 _ => (b'x', 1),
@@ -461,8 +474,19 @@ fn has_dot_segments(path: &[u8]) -> bool {
             if (dots == 1 || dots == 2) && !other {
                 return true;
             }
+            // The leading slash opens the first segment; an empty segment
+            // after it (`//`, or `/a//b`) is ambiguous. A trailing slash is not.
+            if i > 0 && i < path.len() && dots == 0 && !other && !ended && !empty_ok {
+                return true;
+            }
             dots = 0;
             other = false;
+            ended = false;
+            empty_ok = false;
+        } else if ended {
+            // Inside `;params`: not part of the segment's name.
+        } else if c == b';' {
+            ended = true;
         } else if c == b'.' {
             dots += 1;
         } else {
@@ -515,8 +539,10 @@ fn request_fields(
     } else {
         return Err(Error::bad_request("invalid request target"));
     };
-    if has_dot_segments(path.get(base)) {
-        return Err(Error::bad_request("dot-segment in request path"));
+    if ambiguous_path(path.get(base)) {
+        return Err(Error::bad_request(
+            "ambiguous request path (dot-segment, empty segment or encoded unreserved character)",
+        ));
     }
 
     let mut host = None;
@@ -830,14 +856,17 @@ pub fn is_token(s: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn dot_segments_are_found_however_written() {
-        for (path, dotted) in [
+    fn ambiguous_paths_are_found_however_written() {
+        for (path, ambiguous) in [
             ("/", false),
             ("/a/b.c/...", false),
             ("/.well-known/x", false),
             ("/v1.2/file.tar.gz", false),
             ("/projects/group%2Fname", false),
             ("/a%20b", false),
+            ("/a/b/", false),
+            ("/a;v=1/b", false),
+            ("/a/%2", false),
             ("/a/../b", true),
             ("/a/./b", true),
             ("/a/..", true),
@@ -848,9 +877,14 @@ mod tests {
             ("/public/..%2Fadmin", true),
             ("/public/..%5cadmin", true),
             ("/public/..\\admin", true),
-            ("/a/%2", false),
+            ("/any/..;/staff/x", true),
+            ("/any/.;x/staff", true),
+            ("//staff/x", true),
+            ("/a//b", true),
+            ("/st%61ff/x", true),
+            ("/%7Euser", true),
         ] {
-            assert_eq!(super::has_dot_segments(path.as_bytes()), dotted, "{path}");
+            assert_eq!(super::ambiguous_path(path.as_bytes()), ambiguous, "{path}");
         }
     }
 

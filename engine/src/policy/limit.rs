@@ -10,13 +10,15 @@
 //! that holds leased tokens admits from them without touching shared
 //! memory, and takes the next lease with one compare-and-swap.
 //!
-//! Error bound: tokens are counted when leased, so nothing is admitted
-//! beyond the configured rate and burst. What a worker leased but has not
-//! used yet (at most one lease per key per worker) is the most that can be
-//! admitted *too little*; the lease size is chosen so that all workers'
-//! leases together are at most 0.5% of ten seconds' worth of the rate
-//! ([`lease_size`]), and a limit slower than that leases one token at a time
-//! and is exact.
+//! Error bound: tokens are counted when leased. A lease is good for as long
+//! as the tokens in it took to accrue (lease × interval); unused tokens of an
+//! older lease go back to the bucket (where a full bucket drops them), so an
+//! idle worker cannot add its old lease on top of a refilled burst. Within
+//! that short window, and for what a worker leased but has not used yet,
+//! the error is at most one lease per key per worker either way; the lease
+//! is sized so that all workers' leases together are at most 0.5% of ten
+//! seconds' worth of the rate and at most half the burst ([`lease_size`]),
+//! and a limit slower than that leases one token at a time and is exact.
 //!
 //! Key tables are bounded: a key's bucket that is full again carries no
 //! state and is dropped first when the table is full; only when none is
@@ -85,7 +87,7 @@ impl Rate {
     /// Tokens available at `now` for a bucket whose arrival time is `tat`.
     fn available(self, tat: u64, now: u64) -> u64 {
         let base = tat.max(now);
-        (now + self.burst_ns()).saturating_sub(base) / self.interval
+        now.saturating_add(self.burst_ns()).saturating_sub(base) / self.interval
     }
 }
 
@@ -101,13 +103,16 @@ impl Bucket {
             }
             let available = rate.available(tat, now);
             let granted = want.min(available);
-            let next = tat.max(now) + granted * rate.interval;
+            let next = tat
+                .max(now)
+                .saturating_add(granted.saturating_mul(rate.interval));
             let take = Take {
                 granted,
                 remaining: available - granted,
                 reset: Duration::from_nanos(next.saturating_sub(now)),
                 retry: Duration::from_nanos(
-                    (next + rate.interval).saturating_sub(now + rate.burst_ns()),
+                    next.saturating_add(rate.interval)
+                        .saturating_sub(now.saturating_add(rate.burst_ns())),
                 ),
             };
             if granted == 0 {
@@ -123,11 +128,30 @@ impl Bucket {
         }
     }
 
-    /// Tokens in the bucket now, without taking any.
-    pub fn peek(&self, now: u64, rate: Rate) -> u64 {
+    /// Tokens in the bucket now and the time until it is full, without
+    /// taking any.
+    pub fn peek(&self, now: u64, rate: Rate) -> (u64, Duration) {
         match self.tat.load(Ordering::Acquire) {
-            DEAD => rate.burst,
-            tat => rate.available(tat, now),
+            DEAD => (rate.burst, Duration::ZERO),
+            tat => (
+                rate.available(tat, now),
+                Duration::from_nanos(tat.saturating_sub(now)),
+            ),
+        }
+    }
+
+    /// Gives `n` unused tokens back; a bucket cannot go past full.
+    pub fn refund(&self, n: u64, now: u64, rate: Rate) {
+        let mut tat = self.tat.load(Ordering::Acquire);
+        while tat != DEAD && tat > now {
+            let back = tat.saturating_sub(n.saturating_mul(rate.interval)).max(now);
+            match self
+                .tat
+                .compare_exchange_weak(tat, back, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(seen) => tat = seen,
+            }
         }
     }
 
@@ -167,8 +191,11 @@ pub struct SharedLimit {
 /// leases together at most 0.5% of ten seconds of the rate, 1 to 64.
 pub fn lease_size(limit: &RateLimit, workers: usize) -> u64 {
     let per_10s = limit.count as u128 * 10_000_000_000 / limit.period.as_nanos().max(1);
-    let lease = per_10s / 200 / workers.max(1) as u128;
-    (lease as u64).clamp(1, MAX_LEASE).min(limit.burst)
+    let workers = workers.max(1) as u64;
+    let lease = (per_10s / 200) as u64 / workers;
+    // One worker must not hold the whole burst either.
+    let burst_share = limit.burst / (2 * workers);
+    lease.min(burst_share).clamp(1, MAX_LEASE)
 }
 
 impl SharedLimit {
@@ -210,39 +237,49 @@ impl SharedLimit {
         }
     }
 
-    /// Tokens left for `key`, for headers on admitted requests.
-    pub fn peek(&self, key: &[u8], now: u64) -> u64 {
+    /// Tokens left for `key` and the time until its bucket is full, for
+    /// headers on admitted requests.
+    pub fn peek(&self, key: &[u8], now: u64) -> (u64, Duration) {
         match self.table.pin().get(key) {
             Some(b) => b.peek(now, self.rate),
-            None => self.rate.burst,
+            None => (self.rate.burst, Duration::ZERO),
         }
     }
 
-    fn make_room(
+    /// Returns unused leased tokens of `key` to its bucket.
+    pub fn refund(&self, key: &[u8], n: u64, now: u64) {
+        if let Some(b) = self.table.pin().get(key) {
+            b.refund(n, now, self.rate);
+        }
+    }
+
+    /// Frees a slot: buckets that are full again go first (they hold no
+    /// state); failing that, the scanned bucket that will be full soonest is
+    /// evicted, and counted.
+    fn make_room<G: papaya::Guard>(
         &self,
-        table: &papaya::HashMapRef<
-            '_,
-            Box<[u8]>,
-            Arc<Bucket>,
-            ahash::RandomState,
-            impl papaya::Guard,
-        >,
+        table: &papaya::HashMapRef<'_, Box<[u8]>, Arc<Bucket>, ahash::RandomState, G>,
         now: u64,
     ) {
-        let mut victim = None;
+        // (key, bucket, its arrival time): the one closest to full.
+        type Victim<'t> = (&'t Box<[u8]>, &'t Arc<Bucket>, u64);
+        let mut victim: Option<Victim<'_>> = None;
         let mut freed = false;
         for (k, v) in table.iter().take(EVICT_SCAN) {
             if v.retire_if_full(now) {
-                table.remove(k);
+                table.remove_if(k, |_, cur| Arc::ptr_eq(cur, v)).ok();
                 freed = true;
-            } else if victim.is_none() {
-                victim = Some((k.clone(), v.clone()));
+                continue;
+            }
+            let tat = v.tat.load(Ordering::Acquire);
+            if tat != DEAD && victim.is_none_or(|(_, _, t)| tat < t) {
+                victim = Some((k, v, tat));
             }
         }
         if !freed {
-            if let Some((k, v)) = victim {
+            if let Some((k, v, _)) = victim {
                 v.retire();
-                table.remove(&k);
+                table.remove_if(k, |_, cur| Arc::ptr_eq(cur, v)).ok();
                 self.evictions.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -270,8 +307,15 @@ pub struct Verdict {
 /// A worker's view of one shared limit: the tokens it holds per key.
 pub struct LocalLimit {
     pub shared: Arc<SharedLimit>,
-    held: RefCell<HashMap<Box<[u8]>, u64, ahash::RandomState>>,
+    held: RefCell<HashMap<Box<[u8]>, Lease, ahash::RandomState>>,
     max_held: usize,
+}
+
+/// Tokens a worker took for one key, and when.
+#[derive(Clone, Copy)]
+struct Lease {
+    tokens: u64,
+    taken: u64,
 }
 
 /// Keys a worker keeps leases for; past this, idle leases are dropped.
@@ -292,39 +336,45 @@ impl LocalLimit {
     /// load), for routes that send the RateLimit headers.
     pub fn check(&self, key: &[u8], now: u64, detail: bool) -> Verdict {
         let shared = &*self.shared;
+        // A lease is good for as long as its tokens took to accrue.
+        let ttl = shared.lease.saturating_mul(shared.rate.interval);
         let mut held = self.held.borrow_mut();
-        if let Some(tokens) = held.get_mut(key) {
-            if *tokens > 0 {
-                *tokens -= 1;
+        if let Some(lease) = held.get_mut(key) {
+            if lease.tokens > 0 && now.saturating_sub(lease.taken) <= ttl {
+                lease.tokens -= 1;
                 let mut v = Verdict {
                     allowed: true,
                     limit: shared.count,
-                    remaining: *tokens,
+                    remaining: lease.tokens,
                     reset: 0,
                     retry_after: 0,
                 };
                 if detail {
-                    v.remaining += shared.peek(key, now);
+                    let (left, reset) = shared.peek(key, now);
+                    v.remaining += left;
+                    v.reset = ceil_secs(reset);
                 }
                 return v;
+            }
+            if lease.tokens > 0 {
+                shared.refund(key, lease.tokens, now);
+                lease.tokens = 0;
             }
         }
         let take = shared.take(key, shared.lease, now);
         let allowed = take.granted > 0;
         if allowed {
-            let left = take.granted - 1;
+            let lease = Lease {
+                tokens: take.granted - 1,
+                taken: now,
+            };
             match held.get_mut(key) {
-                Some(tokens) => *tokens = left,
-                None if left > 0 => {
+                Some(l) => *l = lease,
+                None if lease.tokens > 0 => {
                     if held.len() >= self.max_held {
-                        // Unused tokens of other keys are given up: at
-                        // most one lease each, counted as admitted already.
-                        held.retain(|_, t| *t > 0);
-                        if held.len() >= self.max_held {
-                            held.clear();
-                        }
+                        self.make_room(&mut held, now);
                     }
-                    held.insert(key.into(), left);
+                    held.insert(key.into(), lease);
                 }
                 None => {}
             }
@@ -335,6 +385,21 @@ impl LocalLimit {
             remaining: take.remaining + take.granted.saturating_sub(1),
             reset: ceil_secs(take.reset),
             retry_after: ceil_secs(take.retry).max(1),
+        }
+    }
+
+    /// Drops spent leases; failing that, returns one key's tokens to its
+    /// bucket and forgets it.
+    fn make_room(&self, held: &mut HashMap<Box<[u8]>, Lease, ahash::RandomState>, now: u64) {
+        held.retain(|_, l| l.tokens > 0);
+        if held.len() < self.max_held {
+            return;
+        }
+        let Some(key) = held.keys().next().cloned() else {
+            return;
+        };
+        if let Some(l) = held.remove(&key) {
+            self.shared.refund(&key, l.tokens, now);
         }
     }
 }
@@ -349,7 +414,8 @@ pub struct SharedConcurrency {
     pub status: u16,
     max_keys: usize,
     table: Table<AtomicU64>,
-    pub evictions: AtomicU64,
+    /// New keys refused because every slot of the key table was busy.
+    pub full_refusals: AtomicU64,
 }
 
 /// Held while a request is in flight; frees its slot when dropped.
@@ -370,7 +436,7 @@ impl SharedConcurrency {
             status,
             max_keys,
             table: Table::default(),
-            evictions: AtomicU64::new(0),
+            full_refusals: AtomicU64::new(0),
         }
     }
 
@@ -388,11 +454,11 @@ impl SharedConcurrency {
                             if v.compare_exchange(0, DEAD, Ordering::AcqRel, Ordering::Acquire)
                                 .is_ok()
                             {
-                                table.remove(k);
+                                table.remove_if(k, |_, cur| Arc::ptr_eq(cur, v)).ok();
                             }
                         }
                         if table.len() >= self.max_keys {
-                            self.evictions.fetch_add(1, Ordering::Relaxed);
+                            self.full_refusals.fetch_add(1, Ordering::Relaxed);
                             return None;
                         }
                     }
@@ -467,9 +533,10 @@ mod tests {
             let l = limit(count, Duration::from_secs(period), count);
             assert_eq!(lease_size(&l, workers), expect, "{count}/{period}s");
         }
+        // Never more than half the burst per worker.
         assert_eq!(
             lease_size(&limit(100_000, Duration::from_secs(1), 10), 2),
-            10
+            2
         );
     }
 
@@ -494,6 +561,50 @@ mod tests {
         let bound = 2 * shared.lease;
         assert!(admitted <= ideal, "{admitted} > {ideal}");
         assert!(admitted + bound >= ideal, "{admitted} + {bound} < {ideal}");
+    }
+
+    #[test]
+    fn an_old_lease_does_not_add_to_a_refilled_burst() {
+        let l = limit(1000, Duration::from_secs(1), 100);
+        let shared = Arc::new(SharedLimit::new(&l, 2));
+        assert!(shared.lease > 1);
+        let workers = [
+            LocalLimit::new(shared.clone()),
+            LocalLimit::new(shared.clone()),
+        ];
+        let t0 = 100 * S;
+        assert!(workers[0].check(b"k", t0, false).allowed);
+        // Idle long enough for the bucket to be full again, then a burst
+        // on both workers at one instant: the burst, and not one more.
+        let t1 = t0 + 10 * S;
+        let admitted = (0..1000)
+            .filter(|i| workers[i % 2].check(b"k", t1, false).allowed)
+            .count();
+        assert_eq!(admitted, 100);
+    }
+
+    #[test]
+    fn huge_bursts_and_periods_do_not_overflow() {
+        let l = limit(1, Duration::from_secs(86_400), 1_000_000_000);
+        let shared = SharedLimit::new(&l, 2);
+        let t0 = 100 * S;
+        let first = shared.take(b"k", 5, t0);
+        assert_eq!(first.granted, 5);
+        let local = LocalLimit::new(Arc::new(shared));
+        let v = local.check(b"k", u64::MAX / 2, true);
+        assert!(v.allowed);
+    }
+
+    #[test]
+    fn admitted_headers_report_the_bucket_from_a_lease_too() {
+        let l = limit(1000, Duration::from_secs(1), 1000);
+        let local = LocalLimit::new(Arc::new(SharedLimit::new(&l, 1)));
+        let t0 = 100 * S;
+        let first = local.check(b"k", t0, true);
+        let second = local.check(b"k", t0, true);
+        assert_eq!(first.remaining, 999);
+        assert_eq!(second.remaining, 998);
+        assert!(second.reset >= 1, "{second:?}");
     }
 
     #[test]

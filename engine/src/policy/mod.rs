@@ -82,6 +82,16 @@ impl Policies {
         workers: usize,
     ) -> Result<Policies, ConfigErrors> {
         let auth = Auth::compile(config)?;
+        // Every consumer header any route sends is stripped from what
+        // clients send on every route: an upstream behind a public route is
+        // often the one behind an authenticated route too.
+        let mut consumer_headers: Vec<String> = Vec::new();
+        for r in config.routes.iter().filter(|r| !r.auth.is_empty()) {
+            let h = r.consumer_header.to_ascii_lowercase();
+            if !consumer_headers.contains(&h) {
+                consumer_headers.push(h);
+            }
+        }
         let routes = config
             .routes
             .iter()
@@ -125,16 +135,13 @@ impl Policies {
                         .map(|c| c.groups.iter().any(|g| r.allow_groups.contains(g)))
                         .collect()
                 };
-                let mut strip_headers = Vec::new();
+                let mut strip_headers = consumer_headers.clone();
                 let mut strip_params = Vec::new();
-                if !r.auth.is_empty() {
-                    strip_headers.push(r.consumer_header.to_ascii_lowercase());
-                    if !r.forward_credentials {
-                        for l in auth.credential_locations(&r.auth) {
-                            match l {
-                                CredentialLocation::Header(h) => strip_headers.push(h.to_string()),
-                                CredentialLocation::Query(q) => strip_params.push(q.to_string()),
-                            }
+                if !r.auth.is_empty() && !r.forward_credentials {
+                    for l in auth.credential_locations(&r.auth) {
+                        match l {
+                            CredentialLocation::Header(h) => strip_headers.push(h.to_string()),
+                            CredentialLocation::Query(q) => strip_params.push(q.to_string()),
                         }
                     }
                 }
@@ -213,9 +220,13 @@ impl LocalPolicies {
                     .map(|l| {
                         let local = by_key.get(&l.carry).expect("made above").clone();
                         // A local limit only ever leases from the shared
-                        // limit the new snapshot holds.
-                        debug_assert!(Arc::ptr_eq(&local.shared, &l.shared));
-                        local
+                        // limit the new snapshot holds (a worker that missed
+                        // a generation may hold one for an older bucket).
+                        if Arc::ptr_eq(&local.shared, &l.shared) {
+                            local
+                        } else {
+                            Rc::new(LocalLimit::new(l.shared.clone()))
+                        }
                     })
                     .collect()
             })
@@ -354,9 +365,11 @@ fn limit_key<'a>(key: &'a LimitKey, who: &Subject<'a>, ip: &'a mut [u8; 16]) -> 
                 ip[..4].copy_from_slice(&a.octets());
                 &ip[..4]
             }
+            // Per /64: one IPv6 client commonly holds a whole /64, and per
+            // /128 it could spread over 2^64 keys.
             IpAddr::V6(a) => {
                 *ip = a.octets();
-                &ip[..]
+                &ip[..8]
             }
         },
         LimitKey::Consumer => who.consumer.unwrap_or("").as_bytes(),

@@ -323,6 +323,8 @@ impl Conn {
 
     /// Routes and answers one request.
     async fn handle<S: Transport>(&mut self, io: &mut S, head: RequestHead) -> Next {
+        // Header lines a policy added to the previous answer.
+        self.extra.clear();
         let g = self.g.clone();
         let snap = &g.snap;
         if let Some(p) = &self.w.hooks.panic_on_path {

@@ -438,7 +438,7 @@ impl Rewrite<'_> {
         self.policy
             .strip_headers
             .iter()
-            .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+            .any(|h| same_field(name, h.as_bytes()))
     }
 
     fn drops_param(&self, name: &[u8]) -> bool {
@@ -447,6 +447,20 @@ impl Rewrite<'_> {
             .iter()
             .any(|q| name == q.as_bytes())
     }
+}
+
+/// Field names equal ignoring case and `_` against `-`: CGI-style servers
+/// (PHP, Rack, WSGI) read `X_Consumer` and `X-Consumer` as one variable, so
+/// a client must not get either past a strip.
+fn same_field(a: &[u8], b: &[u8]) -> bool {
+    let norm = |c: u8| {
+        if c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| norm(x) == norm(y))
 }
 
 /// Writes `target` (origin-form), leaving out query parameters `rw` drops.
