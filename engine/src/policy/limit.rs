@@ -11,7 +11,7 @@
 //! memory, and takes the next lease with one compare-and-swap.
 //!
 //! Error bound: tokens are counted when leased. A lease is good for as long
-//! as the tokens in it took to accrue (lease × interval); unused tokens of an
+//! as the bucket takes to refill (at most a second); unused tokens of an
 //! older lease go back to the bucket (where a full bucket drops them), so an
 //! idle worker cannot add its old lease on top of a refilled burst. Within
 //! that short window, and for what a worker leased but has not used yet,
@@ -182,6 +182,11 @@ pub struct SharedLimit {
     pub period: Duration,
     /// Tokens a worker takes at once.
     pub lease: u64,
+    /// How long a lease's unused tokens stay good (ns): the time the bucket
+    /// takes to refill, at least one lease's worth and at most a second. An
+    /// older lease could stack on a bucket that has refilled since, so its
+    /// tokens go back instead.
+    pub lease_ttl: u64,
     max_keys: usize,
     table: Table<Bucket>,
     pub evictions: AtomicU64,
@@ -205,6 +210,13 @@ impl SharedLimit {
             count: limit.count,
             period: limit.period,
             lease: lease_size(limit, workers),
+            lease_ttl: {
+                let rate = Rate::of(limit);
+                let lease = lease_size(limit, workers);
+                rate.burst_ns()
+                    .min(1_000_000_000)
+                    .max(lease.saturating_mul(rate.interval))
+            },
             max_keys: limit.max_keys,
             table: Table::default(),
             evictions: AtomicU64::new(0),
@@ -336,8 +348,7 @@ impl LocalLimit {
     /// load), for routes that send the RateLimit headers.
     pub fn check(&self, key: &[u8], now: u64, detail: bool) -> Verdict {
         let shared = &*self.shared;
-        // A lease is good for as long as its tokens took to accrue.
-        let ttl = shared.lease.saturating_mul(shared.rate.interval);
+        let ttl = shared.lease_ttl;
         let mut held = self.held.borrow_mut();
         if let Some(lease) = held.get_mut(key) {
             if lease.tokens > 0 && now.saturating_sub(lease.taken) <= ttl {
