@@ -15,6 +15,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod admin;
+pub mod cache;
 pub mod error;
 pub mod http;
 pub mod io;
