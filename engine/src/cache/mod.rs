@@ -1,6 +1,9 @@
-//! The HTTP cache (RFC 9111), one shard per worker: directive parsing and
-//! freshness arithmetic so far; the store, Vary, validation, collapsing and
-//! the request path wait on issue #6.
+//! The HTTP cache (RFC 9111), one shard per worker. So far: Cache-Control
+//! directives, freshness arithmetic, and the shard store (S3-FIFO under a
+//! byte budget). Entries with head and body, Vary, validation, request
+//! collapsing, stale-while-revalidate and the request path come with the
+//! rest of issue #6.
 
 pub mod directives;
 pub mod freshness;
+pub mod shard;

@@ -1,0 +1,317 @@
+//! One worker's cache store: entries by key under a byte budget, with
+//! S3-FIFO admission and eviction (Yang et al., SOSP 2023).
+//!
+//! New keys enter a small FIFO (a tenth of the budget); one that is hit
+//! again before it leaves is promoted to the main FIFO, one that is not is
+//! evicted and remembered in a ghost list of keys only, so that it goes
+//! straight to main if it comes back soon. Main is a FIFO with a two-bit
+//! hit count that buys an entry another round. One-hit wonders (a crawl, a
+//! scan) pass through the small queue without displacing the working set,
+//! which an LRU cannot do, at the cost of no reordering on hits (a hit only
+//! bumps a counter, so it costs no list update).
+//!
+//! Every entry is weighed as its key plus its value's weight plus
+//! [`OVERHEAD`] for the bookkeeping (map slot, queue slot, key and entry
+//! headers), so the budget holds for what the shard really uses, not just
+//! the bodies.
+
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+/// Bytes of bookkeeping per entry beyond its key and value (hash map slot,
+/// queue slot, reference-counted key header, entry fields), rounded up.
+pub const OVERHEAD: usize = 160;
+
+/// Most a hit count grows to.
+const MAX_FREQ: u8 = 3;
+
+/// Share of the budget the small queue holds, in tenths.
+const SMALL_TENTHS: usize = 1;
+
+struct Slot<V> {
+    value: V,
+    weight: usize,
+    freq: u8,
+    /// In the main queue (else the small one).
+    main: bool,
+    /// Distinguishes this entry from an earlier one under the same key, so
+    /// queue positions of removed entries are skipped.
+    id: u64,
+}
+
+/// A cache shard over values of type `V`.
+pub struct Shard<V> {
+    budget: usize,
+    used: usize,
+    small_used: usize,
+    map: HashMap<Rc<[u8]>, Slot<V>, ahash::RandomState>,
+    small: VecDeque<(Rc<[u8]>, u64)>,
+    main: VecDeque<(Rc<[u8]>, u64)>,
+    ghost: VecDeque<u64>,
+    ghost_set: HashMap<u64, u32, ahash::RandomState>,
+    hasher: ahash::RandomState,
+    next_id: u64,
+    pub stats: ShardStats,
+}
+
+/// Counters of one shard.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ShardStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub inserts: u64,
+    pub evictions: u64,
+    /// Values refused because they alone exceed what an entry may weigh.
+    pub too_large: u64,
+}
+
+impl<V> Shard<V> {
+    pub fn new(budget: usize) -> Shard<V> {
+        Shard {
+            budget,
+            used: 0,
+            small_used: 0,
+            map: HashMap::default(),
+            small: VecDeque::new(),
+            main: VecDeque::new(),
+            ghost: VecDeque::new(),
+            ghost_set: HashMap::default(),
+            hasher: ahash::RandomState::new(),
+            next_id: 0,
+            stats: ShardStats::default(),
+        }
+    }
+
+    /// Bytes accounted now (keys, values and overhead).
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The value under `key`, counting a hit.
+    pub fn get(&mut self, key: &[u8]) -> Option<&V> {
+        match self.map.get_mut(key) {
+            Some(slot) => {
+                slot.freq = (slot.freq + 1).min(MAX_FREQ);
+                self.stats.hits += 1;
+                Some(&slot.value)
+            }
+            None => {
+                self.stats.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Stores `value` (weighing `weight` bytes) under `key`, replacing any
+    /// value there, and evicts until the budget holds. An entry weighing
+    /// more than half the shard is refused (it would flush everything
+    /// else): false.
+    pub fn insert(&mut self, key: &[u8], value: V, weight: usize) -> bool {
+        let total = key.len() + weight + OVERHEAD;
+        if total > self.budget / 2 {
+            self.stats.too_large += 1;
+            return false;
+        }
+        self.remove(key);
+        let fingerprint = self.fingerprint(key);
+        let to_main = self.ghost_set.contains_key(&fingerprint);
+        let id = self.next_id;
+        self.next_id += 1;
+        let key: Rc<[u8]> = key.into();
+        if to_main {
+            self.main.push_back((key.clone(), id));
+        } else {
+            self.small.push_back((key.clone(), id));
+            self.small_used += total;
+        }
+        self.map.insert(
+            key,
+            Slot {
+                value,
+                weight: total,
+                freq: 0,
+                main: to_main,
+                id,
+            },
+        );
+        self.used += total;
+        self.stats.inserts += 1;
+        while self.used > self.budget {
+            if !self.evict_one() {
+                break;
+            }
+        }
+        true
+    }
+
+    /// Removes `key`'s entry, if any.
+    pub fn remove(&mut self, key: &[u8]) -> Option<V> {
+        let slot = self.map.remove(key)?;
+        self.used -= slot.weight;
+        if !slot.main {
+            self.small_used -= slot.weight;
+        }
+        // Its queue position is skipped when reached (the id is gone).
+        Some(slot.value)
+    }
+
+    /// Removes every entry whose key satisfies `doomed`; how many.
+    pub fn remove_where(&mut self, mut doomed: impl FnMut(&[u8]) -> bool) -> usize {
+        let keys: Vec<Rc<[u8]>> = self.map.keys().filter(|k| doomed(k)).cloned().collect();
+        for k in &keys {
+            self.remove(k);
+        }
+        keys.len()
+    }
+
+    fn small_budget(&self) -> usize {
+        self.budget * SMALL_TENTHS / 10
+    }
+
+    fn fingerprint(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Evicts one entry (moving others between queues as S3-FIFO does);
+    /// false when nothing is left to evict.
+    fn evict_one(&mut self) -> bool {
+        loop {
+            let from_small = self.small_used > self.small_budget() || self.main.is_empty();
+            let queue = if from_small {
+                &mut self.small
+            } else {
+                &mut self.main
+            };
+            let Some((key, id)) = queue.pop_front() else {
+                if self.small.is_empty() && self.main.is_empty() {
+                    return false;
+                }
+                continue;
+            };
+            let Some(slot) = self.map.get_mut(&key) else {
+                continue;
+            };
+            if slot.id != id {
+                continue;
+            }
+            if from_small {
+                if slot.freq > 0 {
+                    // Hit while in probation: promote.
+                    slot.freq = 0;
+                    slot.main = true;
+                    self.small_used -= slot.weight;
+                    self.main.push_back((key, id));
+                    continue;
+                }
+                let fingerprint = self.fingerprint(&key);
+                self.remember(fingerprint);
+            } else if slot.freq > 0 {
+                slot.freq -= 1;
+                self.main.push_back((key, id));
+                continue;
+            }
+            self.remove(&key);
+            self.stats.evictions += 1;
+            return true;
+        }
+    }
+
+    /// Adds a fingerprint to the ghost list, bounded to the entries that
+    /// fit in main.
+    fn remember(&mut self, fingerprint: u64) {
+        let limit = self.map.len().max(16);
+        *self.ghost_set.entry(fingerprint).or_insert(0) += 1;
+        self.ghost.push_back(fingerprint);
+        while self.ghost.len() > limit {
+            if let Some(old) = self.ghost.pop_front() {
+                if let Some(n) = self.ghost_set.get_mut(&old) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.ghost_set.remove(&old);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: usize) -> Vec<u8> {
+        format!("GET http://h/item/{i}").into_bytes()
+    }
+
+    #[test]
+    fn the_budget_holds_including_overhead() {
+        let mut shard = Shard::new(100_000);
+        for i in 0..2_000 {
+            assert!(shard.insert(&key(i), i, 500 + (i % 7) * 100));
+            assert!(shard.used() <= 100_000, "after {i}: {}", shard.used());
+        }
+        assert!(
+            shard.used() > 90_000,
+            "the budget is used: {}",
+            shard.used()
+        );
+        assert!(shard.stats.evictions > 0);
+    }
+
+    #[test]
+    fn one_hit_wonders_do_not_flush_the_working_set() {
+        let mut shard = Shard::new(200_000);
+        // A hot set, used repeatedly.
+        for round in 0..3 {
+            for i in 0..100 {
+                if shard.get(&key(i)).is_none() {
+                    shard.insert(&key(i), i, 1000);
+                }
+                let _ = round;
+            }
+        }
+        // A scan of keys seen once.
+        for i in 1_000..10_000 {
+            shard.insert(&key(i), i, 1000);
+        }
+        let kept = (0..100).filter(|&i| shard.get(&key(i)).is_some()).count();
+        assert!(kept >= 90, "hot entries kept: {kept}");
+    }
+
+    #[test]
+    fn replace_remove_and_purge() {
+        let mut shard = Shard::new(50_000);
+        shard.insert(b"a/1", 1, 100);
+        shard.insert(b"a/2", 2, 100);
+        shard.insert(b"b/1", 3, 100);
+        let before = shard.used();
+        shard.insert(b"a/1", 10, 100);
+        assert_eq!(shard.used(), before, "a replacement is not counted twice");
+        assert_eq!(shard.get(b"a/1"), Some(&10));
+        assert_eq!(shard.remove(b"a/2"), Some(2));
+        assert_eq!(shard.remove_where(|k| k.starts_with(b"a/")), 1);
+        assert_eq!(shard.len(), 1);
+        assert_eq!(shard.used(), 3 + 100 + OVERHEAD);
+        // Stale queue positions are skipped: filling up still evicts right.
+        for i in 0..1000 {
+            shard.insert(&key(i), i, 100);
+        }
+        assert!(shard.used() <= 50_000);
+    }
+
+    #[test]
+    fn an_entry_too_large_for_the_shard_is_refused() {
+        let mut shard: Shard<u8> = Shard::new(10_000);
+        assert!(!shard.insert(b"big", 0, 9_000));
+        assert_eq!(shard.stats.too_large, 1);
+        assert!(shard.is_empty());
+    }
+}
