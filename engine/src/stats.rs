@@ -42,8 +42,9 @@ counters! {
     rejected_400, rejected_404, rejected_405, rejected_408, rejected_413,
     rejected_414, rejected_431, rejected_501,
     /// Requests refused by a policy: no or bad credentials (401), IP rule
-    /// or group (403), rate limit (429), concurrency limit (its 429 or 503).
-    refused_401, refused_403, refused_429, refused_concurrency,
+    /// or group (403), rate limit or a concurrency limit set to 429 (429),
+    /// a concurrency limit set to 503 or a full password-check queue (503).
+    refused_401, refused_403, refused_429, refused_503,
     /// Upstream failures, by the status they produced.
     upstream_502, upstream_503, upstream_504,
     /// New upstream connections opened.
@@ -101,7 +102,7 @@ impl WorkerStats {
             401 => self.refused_401.inc(),
             403 => self.refused_403.inc(),
             429 => self.refused_429.inc(),
-            _ => self.refused_concurrency.inc(),
+            _ => self.refused_503.inc(),
         }
     }
 

@@ -350,3 +350,48 @@ fn no_route_lets_a_client_claim_to_be_a_consumer() {
     assert!(!seen.has("x_consumer"));
     assert_eq!(seen.header("x-consumer"), Some("alice"));
 }
+
+#[test]
+fn a_slow_password_check_does_not_stall_the_worker() {
+    // argon2id with its default cost: slow by design (and slower still in
+    // a debug build), checked on the blocking pool.
+    let hash = ringway::policy::auth::hash_password(b"carol-password").expect("hash");
+    let up = TestUpstream::ok("hello");
+    let src = config(up.addr)
+        .replace("workers = 2", "workers = 1")
+        .replace(
+            "[[authenticators]]\nname = \"keys\"",
+            &format!(
+                "[[consumers]]\nname = \"carol\"\nbasic = {{ username = \"carol\", password-hash = \"{hash}\" }}\n\n\
+                 [[authenticators]]\nname = \"keys\""
+            ),
+        );
+    let gw = TestGateway::start(&src, "io_uring");
+    let mut slow = gw.client();
+    slow.send(
+        format!(
+            "GET /a HTTP/1.1\r\nHost: t\r\n{}\r\n",
+            basic("carol", "carol-password")
+        )
+        .as_bytes(),
+    );
+    // Meanwhile the same (only) worker answers others.
+    let mut fast = gw.client();
+    assert_eq!(
+        get_with(&mut fast, "/a", &format!("X-Api-Key: {KEY}\r\n")).status,
+        200
+    );
+    assert_eq!(up.request_count(), 1, "the fast request went first");
+    let r = slow.read_response(false).expect("the slow answer");
+    assert_eq!(r.status, 200);
+    assert_eq!(up.last().header("x-consumer"), Some("carol"));
+    // Cached now: answered on the worker.
+    assert_eq!(
+        get_with(&mut slow, "/a", &basic("carol", "carol-password")).status,
+        200
+    );
+    assert_eq!(
+        get_with(&mut slow, "/a", &basic("carol", "wrong")).status,
+        401
+    );
+}

@@ -126,7 +126,7 @@ fn a_concurrency_limit_counts_requests_in_flight() {
         for _ in 0..4 {
             assert_eq!(gw.client().get("/fast").status, 503, "{driver}");
         }
-        assert_eq!(gw.totals().refused_concurrency, 4);
+        assert_eq!(gw.totals().refused_503, 4);
         gate.store(true, Ordering::SeqCst);
         assert_eq!(slow.read_response(false).expect("answer").text(), "done");
         wait_until("slot freed", || gw.client().get("/fast").status == 200);

@@ -250,7 +250,7 @@ fn status(plane: &Handle) -> Answer {
                 "refused_401": t.refused_401,
                 "refused_403": t.refused_403,
                 "refused_429": t.refused_429,
-                "refused_concurrency": t.refused_concurrency,
+                "refused_503": t.refused_503,
                 "upstream_502": t.upstream_502,
                 "upstream_503": t.upstream_503,
                 "upstream_504": t.upstream_504,

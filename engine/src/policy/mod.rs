@@ -26,7 +26,7 @@ use ringway_config::{ConcurrencyLimit, Config, ConfigErrors, LimitKey, RateLimit
 use crate::http::head::RequestHead;
 use crate::http::write;
 use crate::runtime::carry::Keyed;
-use auth::{Auth, AuthCache, CredentialLocation, Outcome};
+use auth::{Auth, AuthCache, CredentialLocation, Outcome, Step};
 use ip::{IpRules, IpSet};
 use limit::{LocalLimit, Permit, SharedConcurrency, SharedLimit, Verdict};
 
@@ -272,9 +272,30 @@ pub struct Now {
 }
 
 impl Policies {
-    /// The route's IP rules, authentication and authorization, limits and
-    /// concurrency. `Err(status)` refuses the request; header lines for the
-    /// refusal (challenges, Retry-After) are appended to `extra`.
+    /// The route's authentication, with a slow password check deferred to
+    /// the caller; `None` when the route has none.
+    pub fn authenticate(
+        &self,
+        local: &LocalPolicies,
+        route: usize,
+        head: &RequestHead,
+        now: Now,
+    ) -> Option<Step> {
+        let policy = &self.routes[route];
+        if policy.auth.is_empty() {
+            return None;
+        }
+        Some(
+            self.auth
+                .authenticate_deferred(&local.auth_cache, &policy.auth, head, now.wall),
+        )
+    }
+
+    /// The route's authorization, limits and concurrency, given the
+    /// outcome of [`Policies::authenticate`] (the route's IP rules were
+    /// checked before). `Err(status)` refuses the request; header lines for
+    /// the refusal (challenges, Retry-After) are appended to `extra`.
+    #[allow(clippy::too_many_arguments)]
     pub fn check(
         &self,
         local: &LocalPolicies,
@@ -282,6 +303,7 @@ impl Policies {
         head: &RequestHead,
         client: IpAddr,
         now: Now,
+        outcome: Option<Outcome>,
         extra: &mut BytesMut,
     ) -> Result<Pass, u16> {
         let policy = &self.routes[route];
@@ -289,13 +311,7 @@ impl Policies {
         if policy.empty {
             return Ok(pass);
         }
-        if !policy.ip.admits(client) {
-            return Err(403);
-        }
-        if !policy.auth.is_empty() {
-            let outcome = self
-                .auth
-                .authenticate(&local.auth_cache, &policy.auth, head, now.wall);
+        if let Some(outcome) = outcome {
             match outcome {
                 Outcome::Consumer { consumer, .. } => {
                     if !policy.allowed.is_empty() && !policy.allowed[consumer] {

@@ -22,6 +22,7 @@ use crate::error::{Error, Kind, Side};
 use crate::http::head::{self, BodyKind, HeadLimits, Header, RequestHead, Version};
 use crate::http::{date, write};
 use crate::io::{read_more, write_all_buf, SendLimit, Transport};
+use crate::policy::auth::{self, Outcome, VerifyJob};
 use crate::policy::ip;
 use crate::policy::limit::now_ns;
 use crate::policy::{rate_headers, Now, Pass};
@@ -83,6 +84,9 @@ enum Step {
 /// longer windows let a burst of new connections keep more request state
 /// alive at once (which the allocator then retains).
 const BUSY_WINDOW: Duration = Duration::from_millis(50);
+
+/// Password checks a worker lets wait for the blocking pool at once.
+const MAX_VERIFYING: u32 = 64;
 
 /// Longest lingering close, and most bytes read away during it.
 const LINGER_TIME: Duration = Duration::from_secs(2);
@@ -356,7 +360,7 @@ impl Conn {
             }
         }
         // Held until the answer is complete: a concurrency slot.
-        let pass = match self.police(&g, index, &head) {
+        let pass = match self.police(&g, index, &head).await {
             Ok(pass) => pass,
             Err(status) => {
                 self.w.stats.refused(status);
@@ -382,27 +386,67 @@ impl Conn {
 
     /// Applies the policies: global IP rules, then the route's. `Err`
     /// carries the refusal's status, its header lines in `self.extra`.
-    fn police(&mut self, g: &Generation, route: usize, head: &RequestHead) -> Result<Pass, u16> {
-        self.extra.clear();
+    async fn police(
+        &mut self,
+        g: &Generation,
+        route: usize,
+        head: &RequestHead,
+    ) -> Result<Pass, u16> {
         let policies = &g.snap.policies;
         if policies.routes[route].empty && policies.global.is_empty() {
             return Ok(Pass::default());
         }
         let client = ip::client_ip(self.peer.ip(), &policies.trusted, head);
-        if !policies.global.admits(client) {
+        if !policies.global.admits(client) || !policies.routes[route].ip.admits(client) {
             return Err(403);
         }
         let now = Now {
             mono: now_ns(),
             wall: std::time::SystemTime::now(),
         };
-        let pass = policies.check(&g.policies, route, head, client, now, &mut self.extra)?;
+        let outcome = match policies.authenticate(&g.policies, route, head, now) {
+            None => None,
+            Some(auth::Step::Done(outcome)) => Some(outcome),
+            Some(auth::Step::Verify(job)) => Some(self.verify_off_worker(g, job).await?),
+        };
+        let pass = policies.check(
+            &g.policies,
+            route,
+            head,
+            client,
+            now,
+            outcome,
+            &mut self.extra,
+        )?;
         if policies.routes[route].headers {
             if let Some(v) = &pass.rate {
                 rate_headers(&mut self.extra, v);
             }
         }
         Ok(pass)
+    }
+
+    /// Runs a password check on the blocking pool, so a slow hash (or a
+    /// flood of wrong passwords) does not stall this worker's other
+    /// connections. At most [`MAX_VERIFYING`] wait per worker; past that
+    /// the request gets 503.
+    async fn verify_off_worker(&mut self, g: &Generation, job: VerifyJob) -> Result<Outcome, u16> {
+        let w = self.w.clone();
+        if w.verifying.get() >= MAX_VERIFYING {
+            self.extra.extend_from_slice(b"Retry-After: 1\r\n");
+            return Err(503);
+        }
+        w.verifying.set(w.verifying.get() + 1);
+        let done = monoio::spawn_blocking(move || job.run()).await;
+        w.verifying.set(w.verifying.get() - 1);
+        match done {
+            Ok(verified) => Ok(g
+                .snap
+                .policies
+                .auth
+                .finish(&g.policies.auth_cache, verified)),
+            Err(_) => Err(503),
+        }
     }
 
     /// Answers from a built-in responder.

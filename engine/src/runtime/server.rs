@@ -109,6 +109,9 @@ impl Server {
             inboxes.push(inbox);
         }
         let plane = Handle::new(snapshot.clone(), links.clone(), control.clone(), bound);
+        // Slow password checks run here, off the workers: one thread per
+        // worker, at most four.
+        let blocking = monoio::blocking::DefaultThreadPool::new(n.clamp(1, 4));
         let (ready_tx, ready_rx) = mpsc::channel();
         let mut threads = Vec::with_capacity(n);
         let workers_iter = plan.into_iter().zip(per_worker).zip(links).zip(inboxes);
@@ -124,6 +127,7 @@ impl Server {
                 control: control.clone(),
                 hooks: hooks.clone(),
                 driver,
+                blocking: blocking.clone(),
             };
             let tx = ready_tx.clone();
             let t = std::thread::Builder::new()

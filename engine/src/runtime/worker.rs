@@ -89,6 +89,8 @@ pub struct Worker {
     pub deadlines: Deadlines,
     pub hooks: Arc<Hooks>,
     accepting: RefCell<Vec<Accepting>>,
+    /// Password checks waiting on the blocking pool.
+    pub verifying: std::cell::Cell<u32>,
 }
 
 impl Worker {
@@ -147,6 +149,8 @@ pub struct Spec {
     pub control: Arc<Control>,
     pub hooks: Arc<Hooks>,
     pub driver: Driver,
+    /// Where slow password checks run, shared by all workers.
+    pub blocking: monoio::blocking::DefaultThreadPool,
 }
 
 type Runtime = FusionRuntime<TimeDriver<IoUringDriver>, TimeDriver<LegacyDriver>>;
@@ -154,11 +158,16 @@ type Runtime = FusionRuntime<TimeDriver<IoUringDriver>, TimeDriver<LegacyDriver>
 /// Builds the worker's runtime. `io_uring` goes through monoio's
 /// FusionDriver, which falls back to epoll where the kernel refuses
 /// io_uring (or `MONOIO_FORCE_LEGACY_DRIVER=1` says so).
-fn build_runtime(driver: Driver) -> std::io::Result<Runtime> {
+fn build_runtime(
+    driver: Driver,
+    blocking: &monoio::blocking::DefaultThreadPool,
+) -> std::io::Result<Runtime> {
+    let pool = || Box::new(blocking.clone());
     match driver {
         Driver::Epoll => {
             let rt = RuntimeBuilder::<LegacyDriver>::new()
                 .enable_timer()
+                .attach_thread_pool(pool())
                 .build()?;
             Ok(FusionRuntime::Legacy(rt))
         }
@@ -173,10 +182,14 @@ fn build_runtime(driver: Driver) -> std::io::Result<Runtime> {
             match RuntimeBuilder::<FusionDriver>::new()
                 .uring_builder(b)
                 .enable_timer()
+                .attach_thread_pool(pool())
                 .build()
             {
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    RuntimeBuilder::<FusionDriver>::new().enable_timer().build()
+                    RuntimeBuilder::<FusionDriver>::new()
+                        .enable_timer()
+                        .attach_thread_pool(pool())
+                        .build()
                 }
                 built => built,
             }
@@ -190,7 +203,7 @@ pub fn run(spec: Spec, ready: impl FnOnce(Result<WorkerInfo, String>)) {
     if let Err(e) = monoio::utils::bind_to_cpu_set([spec.cpu]) {
         tracing::warn!(worker = spec.id, cpu = spec.cpu, error = ?e, "could not pin worker");
     }
-    let mut rt = match build_runtime(spec.driver) {
+    let mut rt = match build_runtime(spec.driver, &spec.blocking) {
         Ok(rt) => rt,
         Err(e) => return ready(Err(format!("worker {}: runtime: {e}", spec.id))),
     };
@@ -229,6 +242,7 @@ pub fn run(spec: Spec, ready: impl FnOnce(Result<WorkerInfo, String>)) {
             deadlines: Deadlines::default(),
             hooks: spec.hooks,
             accepting: RefCell::new(Vec::new()),
+            verifying: std::cell::Cell::new(0),
         });
         for (configured, l) in listeners {
             start_accepting(&w, configured, l);

@@ -21,6 +21,7 @@
 //! does not reveal which usernames exist.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ahash::AHashMap;
@@ -57,7 +58,7 @@ pub(crate) struct Users {
 
 struct User {
     consumer: usize,
-    hash: StoredHash,
+    hash: Arc<StoredHash>,
     /// SHA-256 of the username and the hash string: part of the cache key,
     /// so an entry stops matching when the hash changes.
     tag: [u8; 32],
@@ -154,7 +155,7 @@ impl Users {
             by_name.insert(username, users.len());
             users.push(User {
                 consumer: ci,
-                hash,
+                hash: Arc::new(hash),
                 tag: tag.finalize().into(),
             });
         }
@@ -174,6 +175,7 @@ impl BasicAuth {
         cache: Option<&RefCell<Bounded<BasicEntry>>>,
         secret: &[u8; 32],
         now: SystemTime,
+        defer: bool,
     ) -> Verdict {
         let value = match authorization(head) {
             Ok(Some(value)) => value,
@@ -198,7 +200,18 @@ impl BasicAuth {
         let (username, password) = (&credentials[..colon], &credentials[colon + 1..]);
 
         let Some(user) = users.by_name.get(username).map(|&u| &users.users[u]) else {
+            // Hash anyway, so that timing does not tell which usernames exist.
             if let Some(decoy) = users.users.first() {
+                if defer {
+                    return Verdict::Verify(VerifyJob {
+                        hash: decoy.hash.clone(),
+                        password: password.into(),
+                        consumer: None,
+                        key: None,
+                        expires: Duration::ZERO,
+                        via: 0,
+                    });
+                }
                 let _ = decoy.hash.verify(password);
             }
             return Verdict::Invalid("invalid credentials");
@@ -221,16 +234,74 @@ impl BasicAuth {
                 return Verdict::Consumer(user.consumer);
             }
         }
-        if !user.hash.verify(password) {
-            return Verdict::Invalid("invalid credentials");
+        let key = key.filter(|_| !self.cache_ttl.is_zero());
+        let job = VerifyJob {
+            hash: user.hash.clone(),
+            password: password.into(),
+            consumer: Some(user.consumer),
+            key,
+            expires: since_epoch.saturating_add(self.cache_ttl),
+            via: 0,
+        };
+        if defer {
+            return Verdict::Verify(job);
         }
-        if let (Some(cache), Some(key)) = (cache, key) {
-            if !self.cache_ttl.is_zero() {
-                let expires = since_epoch.saturating_add(self.cache_ttl);
-                cache.borrow_mut().insert(key, BasicEntry { expires });
+        let done = job.run();
+        finish(cache, done)
+    }
+}
+
+/// A password check too slow for a worker (argon2, scrypt and bcrypt are
+/// slow by design: ~17 ms for argon2id's defaults), to run on the blocking
+/// pool. Only uncached checks make one; the caller hands the result to
+/// [`crate::policy::auth::Auth::finish`].
+pub struct VerifyJob {
+    hash: Arc<StoredHash>,
+    password: Box<[u8]>,
+    /// `None` for an unknown username (the check runs anyway, as a decoy).
+    consumer: Option<usize>,
+    /// Where a success is cached, if caching is on.
+    key: Option<[u8; 32]>,
+    expires: Duration,
+    /// The authenticator that made it.
+    pub(crate) via: usize,
+}
+
+/// A finished [`VerifyJob`].
+pub struct Verified {
+    job: VerifyJob,
+    ok: bool,
+}
+
+impl VerifyJob {
+    /// Runs the hash. Blocking: call it off the worker.
+    pub fn run(self) -> Verified {
+        let ok = self.consumer.is_some() && self.hash.verify(&self.password);
+        Verified { job: self, ok }
+    }
+}
+
+impl Verified {
+    pub fn via(&self) -> usize {
+        self.job.via
+    }
+}
+
+/// Caches a success; the verdict.
+pub(crate) fn finish(cache: Option<&RefCell<Bounded<BasicEntry>>>, done: Verified) -> Verdict {
+    match (done.ok, done.job.consumer) {
+        (true, Some(consumer)) => {
+            if let (Some(cache), Some(key)) = (cache, done.job.key) {
+                cache.borrow_mut().insert(
+                    key,
+                    BasicEntry {
+                        expires: done.job.expires,
+                    },
+                );
             }
+            Verdict::Consumer(consumer)
         }
-        Verdict::Consumer(user.consumer)
+        _ => Verdict::Invalid("invalid credentials"),
     }
 }
 

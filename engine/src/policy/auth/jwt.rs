@@ -173,7 +173,7 @@ impl JwtAuth {
             Err(reason) => return Verdict::Invalid(reason),
         };
         let verdict = resolve(&verified.consumer);
-        if let (Verdict::Consumer(_), Some(cache), Some(key)) = (verdict, cache, key) {
+        if let (Verdict::Consumer(_), Some(cache), Some(key)) = (&verdict, cache, key) {
             cache.borrow_mut().insert(
                 key,
                 JwtEntry {

@@ -51,7 +51,7 @@ use ringway_config::{AuthKind, Config, ConfigError, ConfigErrors};
 
 use crate::http::head::{trim, RequestHead};
 
-pub use basic::hash_password;
+pub use basic::{hash_password, Verified, VerifyJob};
 pub use cache::{AuthCache, CacheStats};
 
 /// The realm named in `Bearer` and `ApiKey` challenges; Basic has its own
@@ -121,12 +121,21 @@ pub struct CarryKey {
 }
 
 /// One authenticator's conclusion about a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
     /// No credential of this kind: try the next authenticator.
     Absent,
     Consumer(usize),
     Invalid(&'static str),
+    /// A password hash must be checked first (see [`VerifyJob`]).
+    Verify(VerifyJob),
+}
+
+/// Where [`Auth::authenticate_deferred`] got to.
+pub enum Step {
+    Done(Outcome),
+    /// Run the job off the worker ([`VerifyJob::run`]), then
+    /// [`Auth::finish`] it.
+    Verify(VerifyJob),
 }
 
 /// What kind of cache an authenticator wants, for [`AuthCache`].
@@ -263,22 +272,76 @@ impl Auth {
         head: &RequestHead,
         now: SystemTime,
     ) -> Outcome {
+        match self.decide(cache, which, head, now, false) {
+            Step::Done(outcome) => outcome,
+            Step::Verify(job) => self.finish(cache, job.run()),
+        }
+    }
+
+    /// Like [`Auth::authenticate`], but an uncached password check is
+    /// handed back as a [`Step::Verify`] instead of running here: a worker
+    /// runs it on the blocking pool, so a slow hash never stalls the other
+    /// connections of the worker.
+    pub fn authenticate_deferred(
+        &self,
+        cache: &AuthCache,
+        which: &[usize],
+        head: &RequestHead,
+        now: SystemTime,
+    ) -> Step {
+        self.decide(cache, which, head, now, true)
+    }
+
+    /// The outcome of a password check made by [`Auth::authenticate_deferred`],
+    /// cached when it succeeded.
+    pub fn finish(&self, cache: &AuthCache, done: Verified) -> Outcome {
+        let via = done.via();
+        match basic::finish(cache.basic(via), done) {
+            Verdict::Consumer(consumer) => Outcome::Consumer { consumer, via },
+            _ => Outcome::Invalid {
+                via,
+                reason: "invalid credentials",
+            },
+        }
+    }
+
+    fn decide(
+        &self,
+        cache: &AuthCache,
+        which: &[usize],
+        head: &RequestHead,
+        now: SystemTime,
+        defer: bool,
+    ) -> Step {
         for &i in which {
             let Some(a) = self.authenticators.get(i) else {
                 continue;
             };
             let verdict = match &a.kind {
                 Kind::ApiKey(k) => k.check(head, &self.api_keys),
-                Kind::Basic(b) => b.check(head, &self.users, cache.basic(i), cache.secret(), now),
+                Kind::Basic(b) => b.check(
+                    head,
+                    &self.users,
+                    cache.basic(i),
+                    cache.secret(),
+                    now,
+                    defer,
+                ),
                 Kind::Jwt(j) => j.check(head, &self.consumers, cache.jwt(i), now),
             };
             match verdict {
                 Verdict::Absent => continue,
-                Verdict::Consumer(consumer) => return Outcome::Consumer { consumer, via: i },
-                Verdict::Invalid(reason) => return Outcome::Invalid { via: i, reason },
+                Verdict::Consumer(consumer) => {
+                    return Step::Done(Outcome::Consumer { consumer, via: i })
+                }
+                Verdict::Invalid(reason) => return Step::Done(Outcome::Invalid { via: i, reason }),
+                Verdict::Verify(mut job) => {
+                    job.via = i;
+                    return Step::Verify(job);
+                }
             }
         }
-        Outcome::Missing
+        Step::Done(Outcome::Missing)
     }
 
     /// Appends the `WWW-Authenticate` header lines for a 401 answer to a
