@@ -1,9 +1,12 @@
 //! The HTTP cache (RFC 9111), one shard per worker. So far: Cache-Control
-//! directives, freshness arithmetic, and the shard store (S3-FIFO under a
-//! byte budget). Entries with head and body, Vary, validation, request
-//! collapsing, stale-while-revalidate and the request path come with the
-//! rest of issue #6.
+//! directives, freshness arithmetic, what may be stored, cache keys and
+//! Vary selection, and the shard store (S3-FIFO under a byte budget).
+//! Entries with head and body, validation, request collapsing,
+//! stale-while-revalidate and the request path come with the rest of
+//! issue #6.
 
 pub mod directives;
 pub mod freshness;
+pub mod key;
 pub mod shard;
+pub mod storable;

@@ -1,0 +1,199 @@
+//! Cache keys (RFC 9111 §2, §4.1): the primary key of a request, and the
+//! secondary key its stored response's Vary header selects.
+//!
+//! The primary key is scheme, host (lower-case) and target, plus, as
+//! configured, request header values; the query can be kept as sent,
+//! sorted (so `?a=1&b=2` and `?b=2&a=1` share an entry), or stripped of
+//! parameters that do not change the answer (tracking tags). The method is
+//! not in the key: only GET responses are stored, and HEAD is answered from
+//! them.
+//!
+//! Vary matching compares each listed field's values after the
+//! normalisation §4.1 allows: several field lines are joined with `, ` and
+//! whitespace around list members is dropped; values are otherwise compared
+//! byte for byte (case matters), names ignoring case.
+
+/// How query strings enter the key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyOptions {
+    /// Sort query parameters (stable, by the whole `name=value`).
+    pub sort_query: bool,
+    /// Parameters left out of the key, by name.
+    pub drop_params: Vec<String>,
+    /// Request headers whose values are part of the key (lower-case names).
+    pub headers: Vec<String>,
+}
+
+/// Appends the primary key of a request to `out`.
+///
+/// `header` looks up a request header's (joined) value by lower-case name.
+pub fn primary<'h>(
+    out: &mut Vec<u8>,
+    scheme: &[u8],
+    host: &[u8],
+    path: &[u8],
+    query: Option<&[u8]>,
+    options: &KeyOptions,
+    header: impl Fn(&str) -> Option<&'h [u8]>,
+) {
+    out.extend_from_slice(scheme);
+    out.extend_from_slice(b"://");
+    out.extend(host.iter().map(u8::to_ascii_lowercase));
+    out.extend_from_slice(path);
+    if let Some(q) = query {
+        let mut params: Vec<&[u8]> = q
+            .split(|&b| b == b'&')
+            .filter(|p| !p.is_empty())
+            .filter(|p| {
+                let name = p.split(|&b| b == b'=').next().unwrap_or(p);
+                !options.drop_params.iter().any(|d| d.as_bytes() == name)
+            })
+            .collect();
+        if options.sort_query {
+            params.sort_unstable();
+        }
+        for (i, p) in params.iter().enumerate() {
+            out.push(if i == 0 { b'?' } else { b'&' });
+            out.extend_from_slice(p);
+        }
+    }
+    for name in &options.headers {
+        // A separator that cannot occur in a target or a field value.
+        out.push(0);
+        out.extend_from_slice(name.as_bytes());
+        out.push(b':');
+        if let Some(v) = header(name) {
+            out.extend_from_slice(v);
+        }
+    }
+}
+
+/// The field names a Vary value lists, lower-case, and whether it is `*`.
+pub fn vary_names(vary: &[u8]) -> (Vec<Vec<u8>>, bool) {
+    let mut names = Vec::new();
+    let mut any = false;
+    for item in vary.split(|&b| b == b',') {
+        let item = trim(item);
+        if item == b"*" {
+            any = true;
+        } else if !item.is_empty() {
+            names.push(item.to_ascii_lowercase());
+        }
+    }
+    (names, any)
+}
+
+/// The secondary key: for each name Vary lists, the request's normalised
+/// value (or absence). Two requests select the same stored response when
+/// their secondary keys are equal.
+pub fn secondary<'h>(names: &[Vec<u8>], value: impl Fn(&[u8]) -> Option<&'h [u8]>) -> Vec<u8> {
+    let mut key = Vec::new();
+    for name in names {
+        key.extend_from_slice(name);
+        match value(name) {
+            Some(v) => {
+                key.push(b'=');
+                normalise_list(&mut key, v);
+            }
+            // Absent differs from present-but-empty.
+            None => key.push(b'!'),
+        }
+        key.push(0);
+    }
+    key
+}
+
+/// Appends `value` with the whitespace around its list members dropped.
+fn normalise_list(out: &mut Vec<u8>, value: &[u8]) {
+    for (i, member) in value.split(|&b| b == b',').enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(trim(member));
+    }
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &s[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(query: Option<&str>, options: &KeyOptions, tenant: Option<&'static str>) -> String {
+        let mut out = Vec::new();
+        primary(
+            &mut out,
+            b"https",
+            b"API.Example.com",
+            b"/v1/items",
+            query.map(str::as_bytes),
+            options,
+            |name| (name == "x-tenant").then_some(tenant?.as_bytes()),
+        );
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn primary_keys() {
+        let plain = KeyOptions::default();
+        assert_eq!(key(None, &plain, None), "https://api.example.com/v1/items");
+        assert_eq!(
+            key(Some("b=2&a=1"), &plain, None),
+            "https://api.example.com/v1/items?b=2&a=1"
+        );
+        let sorted = KeyOptions {
+            sort_query: true,
+            drop_params: vec!["utm_source".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            key(Some("b=2&utm_source=x&a=1&"), &sorted, None),
+            key(Some("a=1&b=2"), &sorted, None)
+        );
+        let by_tenant = KeyOptions {
+            headers: vec!["x-tenant".into()],
+            ..Default::default()
+        };
+        assert_ne!(
+            key(None, &by_tenant, Some("a")),
+            key(None, &by_tenant, Some("b"))
+        );
+    }
+
+    #[test]
+    fn vary_selects_by_normalised_values() {
+        let (names, any) = vary_names(b"Accept-Encoding , accept-language");
+        assert!(!any);
+        assert_eq!(
+            names,
+            vec![b"accept-encoding".to_vec(), b"accept-language".to_vec()]
+        );
+        assert!(vary_names(b"*").1);
+
+        let request = |enc: Option<&'static str>| {
+            secondary(&names, move |n| match n {
+                b"accept-encoding" => enc.map(str::as_bytes),
+                _ => None,
+            })
+        };
+        assert_eq!(request(Some("gzip, br")), request(Some("gzip,br")));
+        assert_eq!(request(Some(" gzip ,br ")), request(Some("gzip,br")));
+        assert_ne!(request(Some("gzip")), request(Some("br")));
+        assert_ne!(
+            request(Some("GZIP")),
+            request(Some("gzip")),
+            "values keep their case"
+        );
+        assert_ne!(request(Some("")), request(None), "empty is not absent");
+    }
+}
