@@ -91,6 +91,37 @@
 //! assert_eq!(config.warnings[0].path, "consumers[0].api-keys[0]");
 //! ```
 //!
+//! HTTP caching is turned on per route by a `[routes.cache]` table
+//! ([`RouteCache`]: what goes into the key, the largest body stored, and
+//! optionally a shard of the route's own); `[cache]` ([`Cache`]) sizes the
+//! shard the other caching routes share, per worker.
+//!
+//! ```
+//! use ringway_config::Config;
+//!
+//! let config = Config::from_toml_str(r#"
+//!     [cache]
+//!     size = "256MiB"
+//!
+//!     [[listeners]]
+//!     address = "127.0.0.1:8080"
+//!
+//!     [[upstreams]]
+//!     name = "app"
+//!     servers = ["127.0.0.1:3000"]
+//!
+//!     [[routes]]
+//!     upstream = "app"
+//!     [routes.cache]
+//!     key-headers = ["Accept-Language"]
+//! "#).expect("valid config");
+//!
+//! let cache = config.routes[0].cache.as_ref().expect("the route caches");
+//! assert_eq!(cache.size, None); // the shared shard, 256 MiB per worker
+//! assert_eq!(cache.max_entry_size, 1 << 20); // [cache]'s default
+//! assert_eq!(cache.key_headers, ["accept-language"]);
+//! ```
+//!
 //! [`EXAMPLE_CONFIG`] documents every key; [`DEFAULT_CONFIG`] is what
 //! `ringway` serves when started without a config file.
 
@@ -110,10 +141,10 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    Action, Admin, ApiKey, AuthKind, Authenticator, BasicCredential, ClientIp, ConcurrencyLimit,
-    Config, Consumer, Driver, HostMatch, IpNet, IpRules, JwtAlgorithm, JwtKey, JwtSettings,
-    KeyMaterial, LimitKey, Limits, Listener, PathMatch, RateLimit, Responder, Route, RouteLimits,
-    Server, Upstream, Workers,
+    Action, Admin, ApiKey, AuthKind, Authenticator, BasicCredential, Cache, ClientIp,
+    ConcurrencyLimit, Config, Consumer, Driver, HostMatch, IpNet, IpRules, JwtAlgorithm, JwtKey,
+    JwtSettings, KeyMaterial, LimitKey, Limits, Listener, PathMatch, RateLimit, Responder, Route,
+    RouteCache, RouteLimits, Server, Upstream, Workers,
 };
 
 /// The config used when none is given: one listener on `127.0.0.1:8080`

@@ -13,7 +13,8 @@
 //! concurrency limits) hold what the config says and nothing the engine
 //! derives: key material stays text (a PEM block, an HMAC secret, a
 //! password hash) for the engine to parse, since checking it needs crypto
-//! this crate does not link.
+//! this crate does not link. The cache types likewise hold budgets and key
+//! options, not the engine's shard layout.
 
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -42,6 +43,9 @@ pub struct Config {
     pub limits: Limits,
     /// `[admin]`: the admin HTTP API's listener and token.
     pub admin: Admin,
+    /// `[cache]`: the HTTP cache's shared budget and defaults; routes turn
+    /// caching on with [`Route::cache`].
+    pub cache: Cache,
     /// `[[listeners]]`, at least one.
     pub listeners: Vec<Listener>,
     /// `[[upstreams]]`, in file order; [`Action::Upstream`] indexes into this.
@@ -71,6 +75,7 @@ impl PartialEq for Config {
             drain_timeout,
             limits,
             admin,
+            cache,
             listeners,
             upstreams,
             routes,
@@ -90,6 +95,7 @@ impl PartialEq for Config {
             && *drain_timeout == other.drain_timeout
             && *limits == other.limits
             && *admin == other.admin
+            && *cache == other.cache
             && *listeners == other.listeners
             && *upstreams == other.upstreams
             && *routes == other.routes
@@ -170,6 +176,28 @@ pub struct Admin {
     pub token: Option<String>,
 }
 
+/// `[cache]`: the HTTP cache's (RFC 9111) shared shard and the defaults
+/// of routes that cache.
+///
+/// Each worker holds its own shard of `size` bytes, shared by every route
+/// that caches without a `size` of its own (see [`RouteCache::size`]).
+/// Caching itself is turned on per route; the defaults apply when the
+/// table is absent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Cache {
+    /// `size`: the shared shard's budget per worker, in bytes, counting
+    /// keys and overhead; 64 KiB to 1 TiB, default 64 MiB.
+    pub size: usize,
+    /// `max-entry-size`: the largest response body a route stores unless
+    /// it sets its own; larger bodies stream through unstored. At least 1
+    /// byte and at most half of `size`; default 1 MiB.
+    pub max_entry_size: usize,
+    /// `lock-timeout`: how long concurrent misses for one key wait for the
+    /// first request's fetch before going to the origin themselves; 0s to
+    /// 60s, default 5s; zero turns request collapsing off.
+    pub lock_timeout: Duration,
+}
+
 /// `[[listeners]]`: an address to accept client connections on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
@@ -236,6 +264,31 @@ pub struct Route {
     pub concurrency: Option<ConcurrencyLimit>,
     /// `ip-allow` and `ip-deny`, checked after the global `[ip-rules]`.
     pub ip_rules: IpRules,
+    /// `[routes.cache]`: `Some` when the table is present and not
+    /// `enabled = false`; never set on a [`Action::Respond`] route.
+    pub cache: Option<RouteCache>,
+}
+
+/// `[routes.cache]` of a route that caches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RouteCache {
+    /// `size`: the route's own shard budget per worker, with the bounds of
+    /// [`Cache::size`]; `None` = the shared shard.
+    pub size: Option<usize>,
+    /// `max-entry-size`, resolved (the route's value, else
+    /// [`Cache::max_entry_size`]): the largest body stored. At least 1 byte
+    /// and at most half of the shard the route uses.
+    pub max_entry_size: usize,
+    /// `sort-query`: whether query parameters are sorted in the key, so
+    /// `?a=1&b=2` and `?b=2&a=1` share an entry; default false.
+    pub sort_query: bool,
+    /// `ignore-params`: query parameter names left out of the key, as
+    /// written (compared with the raw query), none twice.
+    pub ignore_params: Vec<String>,
+    /// `key-headers`: request header names, lower-case, whose values are
+    /// added to the key; at most 8, none twice, never `host` (always in
+    /// the key).
+    pub key_headers: Vec<String>,
 }
 
 /// The limits a route may override.

@@ -35,6 +35,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "drain-timeout",
     "limits",
     "admin",
+    "cache",
     "client-ip",
     "ip-rules",
     "listeners",
@@ -131,6 +132,7 @@ pub(crate) fn document(root: DeTable<'_>, syntax: Syntax<'_>, r: &mut Reporter<'
             "drain-timeout" => doc.drain_timeout = de(value, name, syntax, r),
             "limits" => doc.limits = table(value, name, syntax, r),
             "admin" => doc.admin = table(value, name, syntax, r),
+            "cache" => doc.cache = table(value, name, syntax, r),
             "client-ip" => doc.client_ip = table(value, name, syntax, r),
             "ip-rules" => doc.ip_rules = table(value, name, syntax, r),
             _ => {
@@ -148,7 +150,7 @@ pub(crate) fn document(root: DeTable<'_>, syntax: Syntax<'_>, r: &mut Reporter<'
     doc
 }
 
-/// A top-level table (`[limits]`, `[admin]`), which a TOML file may set as
+/// A top-level table (`[limits]`, `[admin]`, `[cache]`), which a TOML file may set as
 /// a plain key by mistake.
 fn table<T: DeserializeOwned>(
     value: Spanned<DeValue<'_>>,

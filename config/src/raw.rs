@@ -45,6 +45,15 @@ pub(crate) struct RawAdmin {
     pub(crate) token: Option<Spanned<String>>,
 }
 
+/// `[cache]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawCache {
+    pub(crate) size: Option<Spanned<Scalar>>,
+    pub(crate) max_entry_size: Option<Spanned<Scalar>>,
+    pub(crate) lock_timeout: Option<Spanned<Scalar>>,
+}
+
 /// One `[[listeners]]` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
@@ -123,6 +132,7 @@ pub(crate) struct RawRoute {
     pub(crate) concurrency: Option<Spanned<RawConcurrency>>,
     pub(crate) ip_allow: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) ip_deny: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) cache: Option<Spanned<RawRouteCache>>,
 }
 
 /// One `[[routes.rate-limits]]` table.
@@ -143,6 +153,18 @@ pub(crate) struct RawConcurrency {
     pub(crate) max: Option<Spanned<Scalar>>,
     pub(crate) status: Option<Spanned<Scalar>>,
     pub(crate) max_keys: Option<Spanned<Scalar>>,
+}
+
+/// `[routes.cache]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawRouteCache {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) size: Option<Spanned<Scalar>>,
+    pub(crate) max_entry_size: Option<Spanned<Scalar>>,
+    pub(crate) sort_query: Option<bool>,
+    pub(crate) ignore_params: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) key_headers: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `[client-ip]`.
@@ -327,6 +349,7 @@ pub(crate) struct RawDocument {
     pub(crate) drain_timeout: Option<Spanned<Scalar>>,
     pub(crate) limits: Option<Spanned<RawLimits>>,
     pub(crate) admin: Option<Spanned<RawAdmin>>,
+    pub(crate) cache: Option<Spanned<RawCache>>,
     pub(crate) client_ip: Option<Spanned<RawClientIp>>,
     pub(crate) ip_rules: Option<Spanned<RawIpRules>>,
     pub(crate) listeners: Section<RawListener>,

@@ -11,10 +11,13 @@
 //! way to say "none" (JSON `null` is refused on input): a route without
 //! `host` or `host-header`, an admin API without `token`, an authenticator
 //! without `query`, `issuer` or `jwks-file`, a consumer without `basic`, a
-//! route without `[routes.concurrency]`. Keys a route may not set are left
-//! out too: upstream timeouts on a route answered by `[routes.respond]`,
-//! `forward-credentials` and `consumer-header` on a route without `auth` or
-//! upstream, `rate-limit-headers` on a route without rate limits.
+//! route without `[routes.concurrency]`, a route cache without a `size` of
+//! its own. A route that does not cache has no `[routes.cache]`, also when
+//! its file said `enabled = false`: both read back the same. Keys a route
+//! may not set are left out too: upstream timeouts on a route answered by
+//! `[routes.respond]`, `forward-credentials` and `consumer-header` on a
+//! route without `auth` or upstream, `rate-limit-headers` on a route
+//! without rate limits.
 //!
 //! An API key is always written as `sha256:` and its hash, also when the
 //! file said `plain:`, so the output never holds a key; it then reads back
@@ -58,6 +61,7 @@ struct Document<'a> {
     driver: &'static str,
     drain_timeout: String,
     limits: LimitsOut,
+    cache: CacheOut,
     admin: AdminOut<'a>,
     client_ip: ClientIpOut,
     ip_rules: IpRulesOut,
@@ -169,6 +173,14 @@ struct LimitsOut {
 
 #[derive(Serialize)]
 #[serde(rename_all = "kebab-case")]
+struct CacheOut {
+    size: String,
+    max_entry_size: String,
+    lock_timeout: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
 struct AdminOut<'a> {
     enabled: bool,
     address: String,
@@ -230,6 +242,22 @@ struct RouteOut<'a> {
     rate_limits: Vec<RateLimitOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     concurrency: Option<ConcurrencyOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache: Option<RouteCacheOut<'a>>,
+}
+
+/// `max-entry-size` is written resolved, so a route keeps its value even
+/// if `[cache]` changes later.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct RouteCacheOut<'a> {
+    enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<String>,
+    max_entry_size: String,
+    sort_query: bool,
+    ignore_params: &'a [String],
+    key_headers: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -300,6 +328,11 @@ impl<'a> Document<'a> {
                 send_timeout: format_duration(l.send_timeout),
                 upstream_idle_timeout: format_duration(l.upstream_idle_timeout),
                 upstream_max_idle: l.upstream_max_idle,
+            },
+            cache: CacheOut {
+                size: format_size(c.cache.size as u64),
+                max_entry_size: format_size(c.cache.max_entry_size as u64),
+                lock_timeout: format_duration(c.cache.lock_timeout),
             },
             admin: AdminOut {
                 enabled: c.admin.enabled,
@@ -553,6 +586,14 @@ impl<'a> RouteOut<'a> {
                 max: l.max,
                 status: l.status,
                 max_keys: l.max_keys,
+            }),
+            cache: route.cache.as_ref().map(|cache| RouteCacheOut {
+                enabled: true,
+                size: cache.size.map(|s| format_size(s as u64)),
+                max_entry_size: format_size(cache.max_entry_size as u64),
+                sort_query: cache.sort_query,
+                ignore_params: &cache.ignore_params,
+                key_headers: &cache.key_headers,
             }),
         }
     }

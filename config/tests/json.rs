@@ -61,6 +61,53 @@ fn json_gives_the_config_toml_gives() {
         ),
         (
             r#"{
+              "cache": { "size": "256MiB", "max-entry-size": 65536, "lock-timeout": "250ms" },
+              "listeners": [{ "address": "127.0.0.1:8080" }],
+              "upstreams": [{ "name": "app", "servers": ["127.0.0.1:3000"] }],
+              "routes": [
+                {
+                  "path-prefix": "/a/",
+                  "upstream": "app",
+                  "cache": {
+                    "size": "1MiB",
+                    "sort-query": true,
+                    "ignore-params": ["utm_source"],
+                    "key-headers": ["Accept-Language"]
+                  }
+                },
+                { "path-prefix": "/b/", "upstream": "app", "cache": {} },
+                { "path-prefix": "/c/", "upstream": "app", "cache": { "enabled": false } }
+              ]
+            }"#,
+            r#"
+[cache]
+size = "256MiB"
+max-entry-size = 65536
+lock-timeout = "250ms"
+[[listeners]]
+address = "127.0.0.1:8080"
+[[upstreams]]
+name = "app"
+servers = ["127.0.0.1:3000"]
+[[routes]]
+path-prefix = "/a/"
+upstream = "app"
+[routes.cache]
+size = "1MiB"
+sort-query = true
+ignore-params = ["utm_source"]
+key-headers = ["Accept-Language"]
+[[routes]]
+path-prefix = "/b/"
+upstream = "app"
+[routes.cache]
+[[routes]]
+path-prefix = "/c/"
+upstream = "app"
+"#,
+        ),
+        (
+            r#"{
               "workers": 4,
               "driver": "epoll",
               "drain-timeout": "1m30s",
@@ -412,6 +459,70 @@ fn errors_carry_the_toml_path_and_the_json_position() {
             "client-ip.trusted-proxies[0]",
             "\"10.0.0.1/8\"",
             "did you mean 10.0.0.0/8?",
+        ),
+        (
+            "cache size",
+            r#""cache": { "size": "1KiB" }"#,
+            "",
+            "cache.size",
+            "\"1KiB\"",
+            "must be at least 64KiB",
+        ),
+        (
+            "cache entry over half the shard",
+            r#""cache": { "size": "1MiB", "max-entry-size": "1MiB" }"#,
+            "",
+            "cache.max-entry-size",
+            "\"1MiB\" }",
+            "an entry may use at most half a shard",
+        ),
+        (
+            "cache as an array",
+            r#""cache": []"#,
+            "",
+            "cache",
+            "[],",
+            "expected an object, found array",
+        ),
+        (
+            "route cache on a responder",
+            "",
+            r#"{ "path": "/b", "respond": {}, "cache": {} }"#,
+            "routes[1].cache",
+            "{} }",
+            "caching needs an upstream route",
+        ),
+        (
+            "route cache entry over its own shard",
+            "",
+            r#"{ "path": "/b", "upstream": "app", "cache": { "size": "64KiB" } }"#,
+            "routes[1].cache.size",
+            "\"64KiB\"",
+            "max-entry-size (1MiB, from [cache]) is more than half of this route's size (64KiB)",
+        ),
+        (
+            "ignored parameter",
+            "",
+            r#"{ "path": "/b", "upstream": "app", "cache": { "ignore-params": ["a", "b&c"] } }"#,
+            "routes[1].cache.ignore-params[1]",
+            "\"b&c\"",
+            "contains '&'",
+        ),
+        (
+            "key header",
+            "",
+            r#"{ "path": "/b", "upstream": "app", "cache": { "key-headers": ["host"] } }"#,
+            "routes[1].cache.key-headers[0]",
+            "\"host\"",
+            "part of every cache key already",
+        ),
+        (
+            "unknown route cache key",
+            "",
+            r#"{ "path": "/b", "upstream": "app", "cache": { "sort-querry": true } }"#,
+            "routes[1].cache.sort-querry",
+            "\"sort-querry\"",
+            "did you mean `sort-query`?",
         ),
         (
             "key twice",

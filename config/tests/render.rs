@@ -15,7 +15,9 @@ const TOKEN: &str = "Zm9vYmFyYmF6cXV4-_~!0123";
 /// token, durations and sizes that are not round in any one unit, every
 /// authenticator type with and without its optional keys, HMAC and PEM
 /// keys, consumers with and without credentials, every limit key and rate
-/// period, and address rules for both families.
+/// period, address rules for both families, and route caches with and
+/// without their own shard, inheriting or setting `max-entry-size`, and
+/// turned off.
 const EVERY_VARIANT: &str = r#"
 workers = 3
 driver = "epoll"
@@ -37,6 +39,11 @@ upstream-max-idle = 0
 [admin]
 address = "[::]:9901"
 token = "Zm9vYmFyYmF6cXV4-_~!0123"
+
+[cache]
+size = "100MB"
+max-entry-size = 12345
+lock-timeout = "0s"
 
 [[listeners]]
 name = "public"
@@ -64,6 +71,12 @@ host-header = "billing.internal:8443"
 max-body-size = 0
 connect-timeout = "100ms"
 response-head-timeout = "3m30s"
+[routes.cache]
+size = "3MiB"
+max-entry-size = "1536KiB"
+sort-query = true
+ignore-params = ["utm_source", "a[]", "caf%C3%A9", "Utm_Source"]
+key-headers = ["Accept-Language", "X-Tenant"]
 
 [[routes]]
 host = "*.example.com"
@@ -119,6 +132,7 @@ key = "header:x-tenant"
 max = 1000000
 status = 429
 max-keys = 7
+[routes.cache]
 
 [[routes]]
 name = "respond-with-auth"
@@ -132,6 +146,15 @@ body = "you are in"
 [routes.concurrency]
 key = "route"
 max = 1
+
+[[routes]]
+name = "cache-off"
+path = "/off"
+upstream = "app"
+[routes.cache]
+enabled = false
+size = "1GiB"
+key-headers = ["x-a"]
 
 [client-ip]
 trusted-proxies = ["10.0.0.0/8", "fd00::/8", "127.0.0.1"]
@@ -260,6 +283,11 @@ fn a_minimal_config_renders_every_default() {
     "upstream-idle-timeout": "1m",
     "upstream-max-idle": 64
   },
+  "cache": {
+    "size": "64MiB",
+    "max-entry-size": "1MiB",
+    "lock-timeout": "5s"
+  },
   "admin": {
     "enabled": true,
     "address": "127.0.0.1:9901"
@@ -335,6 +363,15 @@ fn values_are_written_in_their_largest_exact_unit() {
         r#""name": "route-3""#,
         r#""address": "[fe80::1]:3001""#,
         r#""weight": 10000"#,
+        r#""size": "100MB""#,
+        r#""max-entry-size": "12345B""#,
+        r#""lock-timeout": "0s""#,
+        r#""size": "3MiB""#,
+        r#""max-entry-size": "1536KiB""#,
+        r#""key-headers": [
+          "accept-language",
+          "x-tenant"
+        ]"#,
     ];
     for fragment in want {
         assert!(json.contains(fragment), "{fragment} not in\n{json}");
@@ -479,12 +516,113 @@ fn keys_a_route_may_not_set_are_left_out() {
         "consumer-header",
         "rate-limit-headers",
         "concurrency",
+        "cache",
     ] {
         assert!(!plain.contains(key), "{key} in {plain}");
+    }
+    // A route cache on the shared shard has no `size`, and its
+    // max-entry-size is written resolved from [cache].
+    assert!(
+        policed.contains(
+            r#""cache": {
+        "enabled": true,
+        "max-entry-size": "12345B",
+        "sort-query": false,
+        "ignore-params": [],
+        "key-headers": []
+      }"#
+        ),
+        "{policed}"
+    );
+    // Caching turned off reads back the same as no [routes.cache].
+    let off = route("cache-off");
+    assert!(!off.contains(r#""cache":"#), "{off}");
+}
+
+#[test]
+fn route_caches_read_back_in_both_formats() {
+    let config = valid(EVERY_VARIANT);
+    let caches: Vec<_> = config.routes.iter().map(|r| r.cache.clone()).collect();
+    assert_eq!(
+        caches.iter().filter(|c| c.is_some()).count(),
+        2,
+        "{caches:#?}"
+    );
+    let toml = config.to_toml();
+    assert!(toml.contains("[cache]\nsize = \"100MB\""), "{toml}");
+    for back in [
+        Config::from_toml_str(&toml),
+        Config::from_json_str(&config.to_json(false)),
+    ] {
+        let back = back.expect("reads back");
+        let got: Vec<_> = back.routes.iter().map(|r| r.cache.clone()).collect();
+        assert_eq!(got, caches);
+        assert_eq!(back.cache, config.cache);
     }
 }
 
 proptest! {
+    #[test]
+    fn any_cache_reads_back(
+        global in (64u64 << 10)..=(1 << 40),
+        global_entry in 1u64..=(1 << 39),
+        lock_ms in 0u64..=60_000,
+        own in prop::option::of((64u64 << 10)..=(1 << 40)),
+        route_entry in prop::option::of(1u64..=(1 << 39)),
+        sort_query in any::<bool>(),
+        params in prop::collection::hash_set("[a-zA-Z0-9_.%\\[\\]-]{1,12}", 0..4),
+        headers in prop::collection::hash_set("x-[a-z0-9]{1,8}", 0..=8),
+    ) {
+        // Entry sizes as a share of the shard they go into, so that most
+        // cases are valid; the rest must be refused, not mangled.
+        let global_entry = global_entry % (global / 2) + 1;
+        let shard = own.unwrap_or(global);
+        let route_entry = route_entry.map(|e| e % (shard / 2) + 1);
+        let inherited_fits = route_entry.is_some() || global_entry <= shard / 2;
+        let quote = |list: Vec<String>| {
+            list.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+        };
+        let mut route = format!(
+            "sort-query = {sort_query}\nignore-params = [{}]\nkey-headers = [{}]\n",
+            quote(params.into_iter().collect()),
+            quote(headers.into_iter().collect()),
+        );
+        if let Some(own) = own {
+            route.push_str(&format!("size = {own}\n"));
+        }
+        if let Some(entry) = route_entry {
+            route.push_str(&format!("max-entry-size = {entry}\n"));
+        }
+        let src = format!(
+            r#"
+[cache]
+size = {global}
+max-entry-size = {global_entry}
+lock-timeout = "{lock_ms}ms"
+[[listeners]]
+address = "127.0.0.1:8080"
+[[upstreams]]
+name = "u"
+servers = ["127.0.0.1:1"]
+[[routes]]
+upstream = "u"
+[routes.cache]
+{route}"#
+        );
+        let config = match Config::from_toml_str(&src) {
+            Ok(config) => config,
+            Err(errors) => {
+                prop_assert!(!inherited_fits, "{}\n{}", errors, src);
+                prop_assert_eq!(errors.len(), 1);
+                prop_assert_eq!(errors.0[0].path.as_str(), "routes[0].cache.size");
+                return Ok(());
+            }
+        };
+        prop_assert!(inherited_fits);
+        prop_assert_eq!(Config::from_json_str(&config.to_json(false)), Ok(config.clone()));
+        prop_assert_eq!(Config::from_toml_str(&config.to_toml()), Ok(config));
+    }
+
     #[test]
     fn any_limits_read_back(
         sizes in prop::array::uniform3(0u64..1 << 41),

@@ -139,6 +139,31 @@ fn example_config_shows_a_policy_of_each_kind() {
 }
 
 #[test]
+fn example_config_shows_a_caching_route_and_leaves_the_default_without_one() {
+    let c = valid(EXAMPLE_CONFIG);
+    let cached: Vec<&str> = c
+        .routes
+        .iter()
+        .filter(|r| r.cache.is_some())
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(cached, ["catalog"]);
+    let cache = c
+        .routes
+        .iter()
+        .find_map(|r| r.cache.as_ref())
+        .expect("cache");
+    // Its own shard, and every key option shown.
+    assert!(cache.size.is_some());
+    assert!(cache.sort_query);
+    assert!(!cache.ignore_params.is_empty() && !cache.key_headers.is_empty());
+    assert!(valid(DEFAULT_CONFIG)
+        .routes
+        .iter()
+        .all(|r| r.cache.is_none()));
+}
+
+#[test]
 fn example_config_shows_the_true_defaults() {
     // The example sets every global key to its documented default, so it
     // must equal a config that leaves them all out.
@@ -154,6 +179,7 @@ fn example_config_shows_the_true_defaults() {
     assert_eq!(minimal.admin.token, None);
     assert_eq!(example.client_ip, minimal.client_ip);
     assert_eq!(example.ip_rules, minimal.ip_rules);
+    assert_eq!(example.cache, minimal.cache);
 
     // Each authenticator sets its optional keys to their defaults, and
     // so does the route that uses them, except where it shows a choice.
@@ -287,6 +313,14 @@ fn example_config_documents_every_key() {
         "max-keys =",
         "[routes.concurrency]",
         "max =",
+        "[cache]",
+        "size =",
+        "max-entry-size =",
+        "lock-timeout =",
+        "[routes.cache]",
+        "sort-query =",
+        "ignore-params =",
+        "key-headers =",
     ];
     // Set, not only mentioned in a comment, so the example proves it parses.
     let set: Vec<&str> = EXAMPLE_CONFIG
@@ -332,6 +366,8 @@ fn example_config_documents_every_key() {
         "longer prefix",
         "listing methods",
         "written first",
+        "half a shard",
+        "per worker",
     ] {
         assert!(
             EXAMPLE_CONFIG.contains(rule),

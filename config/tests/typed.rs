@@ -8,7 +8,8 @@ use std::time::Duration;
 use common::valid;
 use proptest::prelude::*;
 use ringway_config::{
-    Action, Admin, Config, Driver, HostMatch, PathMatch, Responder, RouteLimits, Workers,
+    Action, Admin, Cache, Config, Driver, HostMatch, PathMatch, Responder, RouteCache, RouteLimits,
+    Workers,
 };
 
 const MINIMAL: &str = r#"
@@ -45,6 +46,14 @@ fn minimal_config_gets_every_default() {
             token: None,
         }
     );
+    assert_eq!(
+        c.cache,
+        Cache {
+            size: 64 << 20,
+            max_entry_size: 1 << 20,
+            lock_timeout: Duration::from_secs(5),
+        }
+    );
 
     assert_eq!(c.listeners[0].name, "listener-0");
     assert!(c.upstreams.is_empty());
@@ -70,6 +79,103 @@ fn minimal_config_gets_every_default() {
             response_head_timeout: Duration::from_secs(30),
         }
     );
+    assert_eq!(route.cache, None, "no [routes.cache], no caching");
+}
+
+#[test]
+fn cache_settings_convert_and_resolve() {
+    let c = valid(
+        r#"
+[cache]
+size = "1GB"
+max-entry-size = "8MiB"
+lock-timeout = "0s"
+
+[[listeners]]
+address = "127.0.0.1:8080"
+
+[[upstreams]]
+name = "app"
+servers = ["127.0.0.1:3000"]
+
+# An empty table turns caching on with every default.
+[[routes]]
+name = "defaults"
+path = "/a"
+upstream = "app"
+[routes.cache]
+
+[[routes]]
+name = "own-shard"
+path = "/b"
+upstream = "app"
+[routes.cache]
+enabled = true
+size = "16MiB"
+max-entry-size = 4194304
+sort-query = true
+ignore-params = ["utm_source", "UTM_SOURCE", "fbclid"]
+key-headers = ["Accept-Language", "x-tenant"]
+
+# Own shard, inherited entry size (8MiB fits half of 16MiB).
+[[routes]]
+name = "inherits"
+path = "/c"
+upstream = "app"
+cache = { size = "16MiB" }
+
+[[routes]]
+name = "off"
+path = "/d"
+upstream = "app"
+[routes.cache]
+enabled = false
+key-headers = ["accept"]
+"#,
+    );
+    assert_eq!(
+        c.cache,
+        Cache {
+            size: 1_000_000_000,
+            max_entry_size: 8 << 20,
+            lock_timeout: Duration::ZERO,
+        }
+    );
+    let cache = |name: &str| {
+        c.routes
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("route {name}"))
+            .cache
+            .clone()
+    };
+    assert_eq!(
+        cache("defaults"),
+        Some(RouteCache {
+            size: None,
+            max_entry_size: 8 << 20, // from [cache]
+            sort_query: false,
+            ignore_params: vec![],
+            key_headers: vec![],
+        })
+    );
+    assert_eq!(
+        cache("own-shard"),
+        Some(RouteCache {
+            size: Some(16 << 20),
+            max_entry_size: 4 << 20,
+            sort_query: true,
+            // As written: parameter names are case-sensitive.
+            ignore_params: vec!["utm_source".into(), "UTM_SOURCE".into(), "fbclid".into()],
+            key_headers: vec!["accept-language".into(), "x-tenant".into()],
+        })
+    );
+    let inherits = cache("inherits").expect("caches");
+    assert_eq!(
+        (inherits.size, inherits.max_entry_size),
+        (Some(16 << 20), 8 << 20)
+    );
+    assert_eq!(cache("off"), None);
 }
 
 #[test]
@@ -201,6 +307,10 @@ fn equal_files_give_equal_configs() {
 workers = "auto"
 [limits]
 max-body-size = "1GiB"
+[cache]
+size = "64MiB"
+max-entry-size = "1024KiB"
+lock-timeout = "5000ms"
 [[listeners]]
 name = "listener-0"
 address = "127.0.0.1:8080"

@@ -386,6 +386,331 @@ fn admin() {
 }
 
 #[test]
+fn cache() {
+    // A second route that proxies, with `body` under [routes.cache].
+    let route = |body: &str| {
+        format!("[[routes]]\npath = \"/c\"\nupstream = \"app\"\n[routes.cache]\n{body}")
+    };
+    let half = "an entry may use at most half a shard";
+    let cases = [
+        (
+            "size too small",
+            "[cache]\nsize = \"32KiB\"".to_owned(),
+            "cache.size",
+            "must be at least 64KiB",
+        ),
+        (
+            "size too large",
+            "[cache]\nsize = \"2TiB\"".to_owned(),
+            "cache.size",
+            "must be at most 1TiB",
+        ),
+        (
+            "size unit",
+            "[cache]\nsize = \"64M\"".to_owned(),
+            "cache.size",
+            "unknown size unit \"M\"",
+        ),
+        (
+            "size negative",
+            "[cache]\nsize = -1".to_owned(),
+            "cache.size",
+            "negative",
+        ),
+        (
+            "size too small for the default entry",
+            "[cache]\nsize = \"1MiB\"".to_owned(),
+            "cache.size",
+            "max-entry-size (1MiB, the default) is more than half of size (1MiB): \
+             an entry may use at most half a shard",
+        ),
+        (
+            "entry over half the shard",
+            "[cache]\nmax-entry-size = \"33MiB\"".to_owned(),
+            "cache.max-entry-size",
+            "max-entry-size (33MiB) is more than half of size (64MiB)",
+        ),
+        (
+            "entry over half, both written",
+            "[cache]\nsize = \"1MiB\"\nmax-entry-size = \"600KiB\"".to_owned(),
+            "cache.max-entry-size",
+            half,
+        ),
+        (
+            "entry zero",
+            "[cache]\nmax-entry-size = 0".to_owned(),
+            "cache.max-entry-size",
+            "must be greater than zero",
+        ),
+        (
+            "entry type",
+            "[cache]\nmax-entry-size = true".to_owned(),
+            "cache.max-entry-size",
+            "expected a size",
+        ),
+        (
+            "lock timeout too long",
+            "[cache]\nlock-timeout = \"61s\"".to_owned(),
+            "cache.lock-timeout",
+            "must be at most 60s",
+        ),
+        (
+            "lock timeout bare",
+            "[cache]\nlock-timeout = 5".to_owned(),
+            "cache.lock-timeout",
+            "needs a unit: write \"5s\"",
+        ),
+        (
+            "unknown global key",
+            "[cache]\nsizee = \"1GiB\"".to_owned(),
+            "cache.sizee",
+            "unknown key `sizee`, expected one of `size`, `max-entry-size`, `lock-timeout`; \
+             did you mean `size`?",
+        ),
+        (
+            "array of tables",
+            "[[cache]]\nsize = \"1GiB\"".to_owned(),
+            "cache",
+            "expected a table",
+        ),
+        (
+            "a broken [cache] is not blamed on routes",
+            format!("[cache]\nsize = \"1KiB\"\n{}", route("")),
+            "cache.size",
+            "at least 64KiB",
+        ),
+        (
+            "on a respond route",
+            "[[routes]]\npath = \"/c\"\n[routes.respond]\n[routes.cache]".to_owned(),
+            "routes[1].cache",
+            "caching needs an upstream route",
+        ),
+        (
+            "on a respond route, turned off, with bad keys",
+            "[[routes]]\npath = \"/c\"\n[routes.respond]\n[routes.cache]\nenabled = false\nsize = 1"
+                .to_owned(),
+            "routes[1].cache",
+            "caching needs an upstream route",
+        ),
+        (
+            "route enabled type",
+            route("enabled = \"yes\""),
+            "routes[1].cache.enabled",
+            "expected a boolean",
+        ),
+        (
+            "route sort-query type",
+            route("sort-query = 1"),
+            "routes[1].cache.sort-query",
+            "expected a boolean",
+        ),
+        (
+            "route size too small",
+            route("size = \"16KiB\""),
+            "routes[1].cache.size",
+            "must be at least 64KiB",
+        ),
+        (
+            "route size too large",
+            route("size = 1099511627777"),
+            "routes[1].cache.size",
+            "must be at most 1TiB",
+        ),
+        (
+            "route size too small for the inherited entry",
+            route("size = \"1MiB\""),
+            "routes[1].cache.size",
+            "max-entry-size (1MiB, from [cache]) is more than half of this route's size (1MiB): \
+             an entry may use at most half a shard",
+        ),
+        (
+            "route entry over half the shared shard",
+            route("max-entry-size = \"33MiB\""),
+            "routes[1].cache.max-entry-size",
+            "max-entry-size (33MiB) is more than half of the shared shard, cache.size (64MiB)",
+        ),
+        (
+            "route entry over half a small shared shard",
+            format!("[cache]\nsize = \"1MiB\"\nmax-entry-size = \"1KiB\"\n{}", route("max-entry-size = \"513KiB\"")),
+            "routes[1].cache.max-entry-size",
+            "more than half of the shared shard, cache.size (1MiB)",
+        ),
+        (
+            "route entry over half its own shard",
+            route("size = \"4MiB\"\nmax-entry-size = \"3MiB\""),
+            "routes[1].cache.max-entry-size",
+            "max-entry-size (3MiB) is more than half of this route's size (4MiB)",
+        ),
+        (
+            "route entry zero",
+            route("max-entry-size = \"0B\""),
+            "routes[1].cache.max-entry-size",
+            "must be greater than zero",
+        ),
+        (
+            "checked while turned off",
+            route("enabled = false\nmax-entry-size = \"1GiB\""),
+            "routes[1].cache.max-entry-size",
+            half,
+        ),
+        (
+            "empty parameter",
+            route("ignore-params = [\"utm_source\", \"\"]"),
+            "routes[1].cache.ignore-params[1]",
+            "empty parameter name",
+        ),
+        (
+            "parameter with &",
+            route("ignore-params = [\"a&b\"]"),
+            "routes[1].cache.ignore-params[0]",
+            "contains '&', which separates parameters",
+        ),
+        (
+            "parameter with =",
+            route("ignore-params = [\"utm=x\"]"),
+            "routes[1].cache.ignore-params[0]",
+            "contains '=', which separates a name from its value",
+        ),
+        (
+            "parameter with #",
+            route("ignore-params = [\"#top\"]"),
+            "routes[1].cache.ignore-params[0]",
+            "contains '#', which starts the fragment",
+        ),
+        (
+            "parameter with a space",
+            route("ignore-params = [\"utm source\"]"),
+            "routes[1].cache.ignore-params[0]",
+            "percent-encoded",
+        ),
+        (
+            "parameter twice",
+            route("ignore-params = [\"a\", \"b\", \"a\"]"),
+            "routes[1].cache.ignore-params[2]",
+            "\"a\" is already listed as ignore-params[0]",
+        ),
+        (
+            "parameters not an array",
+            route("ignore-params = \"utm_source\""),
+            "routes[1].cache.ignore-params",
+            "expected an array",
+        ),
+        (
+            "key header name",
+            route("key-headers = [\"accept language\"]"),
+            "routes[1].cache.key-headers[0]",
+            "contains ' ', which a header name cannot hold",
+        ),
+        (
+            "empty key header",
+            route("key-headers = [\"\"]"),
+            "routes[1].cache.key-headers[0]",
+            "empty header name",
+        ),
+        (
+            "host in the key",
+            route("key-headers = [\"accept\", \"Host\"]"),
+            "routes[1].cache.key-headers[1]",
+            "\"Host\" is part of every cache key already",
+        ),
+        (
+            "key header twice",
+            route("key-headers = [\"Accept\", \"x-a\", \"accept\"]"),
+            "routes[1].cache.key-headers[2]",
+            "\"accept\" is already listed as key-headers[0] (names ignore case)",
+        ),
+        (
+            "too many key headers",
+            route(&format!(
+                "key-headers = [{}]",
+                (0..9).map(|i| format!("\"x-{i}\"")).collect::<Vec<_>>().join(", ")
+            )),
+            "routes[1].cache.key-headers",
+            "lists 9 headers; at most 8",
+        ),
+        (
+            "unknown route key",
+            route("ignore-param = [\"a\"]"),
+            "routes[1].cache.ignore-param",
+            "unknown key `ignore-param`, expected one of `enabled`, `size`, `max-entry-size`, \
+             `sort-query`, `ignore-params`, `key-headers`; did you mean `ignore-params`?",
+        ),
+        (
+            "route cache not a table",
+            "[[routes]]\npath = \"/c\"\nupstream = \"app\"\ncache = true".to_owned(),
+            "routes[1].cache",
+            "expected a table",
+        ),
+    ];
+    for (case, tail, path, fragment) in &cases {
+        assert_one_error(case, &with_base("", tail), path, fragment);
+    }
+    let top = [(
+        "not a table",
+        "cache = \"64MiB\"",
+        "cache",
+        "expected a table, found string; write the keys under a [cache] header",
+    )];
+    for (case, top, path, fragment) in top {
+        assert_one_error(case, &with_base(top, ""), path, fragment);
+    }
+
+    let fine = [
+        "[cache]\nsize = \"64KiB\"\nmax-entry-size = \"32KiB\"\nlock-timeout = \"0s\"".to_owned(),
+        "[cache]\nsize = \"1TiB\"\nmax-entry-size = \"512GiB\"\nlock-timeout = \"60s\"".to_owned(),
+        "[cache]\nmax-entry-size = 1".to_owned(),
+        route(""),
+        route("size = \"2MiB\""),
+        route("size = \"128KiB\"\nmax-entry-size = \"64KiB\""),
+        route("max-entry-size = \"32MiB\""),
+        // Own shard larger than the shared one: the entry is held to it.
+        format!(
+            "[cache]\nsize = \"1MiB\"\nmax-entry-size = \"1KiB\"\n{}",
+            route("size = \"1GiB\"\nmax-entry-size = \"100MiB\"")
+        ),
+        route("enabled = false\nignore-params = [\"a\"]"),
+        route("ignore-params = [\"utm_source\", \"UTM_SOURCE\", \"a[]\", \"%20\"]"),
+        route(&format!(
+            "key-headers = [{}]",
+            (0..8)
+                .map(|i| format!("\"X-{i}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    ];
+    for tail in &fine {
+        common::valid(&with_base("", tail));
+    }
+
+    // Every bad entry is reported, each naming the first of a repeat by its
+    // place in the list as written.
+    let src = with_base(
+        "",
+        &route(
+            "ignore-params = [\"x=\", \"a\", \"a\"]\nkey-headers = [\"host\", \"X-A\", \"x-a\"]",
+        ),
+    );
+    let got: Vec<String> = errors(&src)
+        .iter()
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .collect();
+    assert_eq!(got.len(), 4, "{got:#?}");
+    assert!(
+        got[0].starts_with("routes[1].cache.ignore-params[0]: "),
+        "{got:#?}"
+    );
+    assert_eq!(
+        got[1],
+        "routes[1].cache.ignore-params[2]: \"a\" is already listed as ignore-params[1]"
+    );
+    assert!(
+        got[2].starts_with("routes[1].cache.key-headers[0]: "),
+        "{got:#?}"
+    );
+    assert_eq!(got[3], "routes[1].cache.key-headers[2]: \"x-a\" is already listed as key-headers[1] (names ignore case)");
+}
+
+#[test]
 fn listeners() {
     let second = |body: &str| format!("[[listeners]]\n{body}");
     let cases = [

@@ -57,6 +57,27 @@ counters! {
     panics,
     /// Accept errors (e.g. out of file descriptors).
     accept_errors,
+    /// Cache: answered from a fresh stored response.
+    cache_hits,
+    /// Cache: nothing usable stored; fetched from the origin.
+    cache_misses,
+    /// Cache: answered with a stale response (max-stale,
+    /// stale-while-revalidate, stale-if-error).
+    cache_stale,
+    /// Cache: stored responses refreshed by a 304 from the origin.
+    cache_revalidated,
+    /// Cache: responses stored.
+    cache_stored,
+    /// Cache: requests that waited for another's fetch of the same key.
+    cache_collapsed,
+    /// Cache: requests forwarded past the cache (method, range, body).
+    cache_bypass,
+    /// Cache: invalidations after unsafe requests.
+    cache_invalidations,
+    /// Cache: background revalidations started.
+    cache_background,
+    /// Cache: entries and bytes held now (gauges).
+    cache_entries, cache_bytes,
 }
 
 /// A single-writer counter.
@@ -77,6 +98,12 @@ impl Counter {
     #[inline]
     pub fn dec(&self) {
         self.0.store(self.0.load(Relaxed).wrapping_sub(1), Relaxed);
+    }
+
+    /// Sets a gauge.
+    #[inline]
+    pub fn set(&self, n: u64) {
+        self.0.store(n, Relaxed);
     }
 
     pub fn get(&self) -> u64 {

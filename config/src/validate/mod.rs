@@ -11,12 +11,14 @@
 //! Global settings, `[limits]`, listeners and upstreams live here; routes,
 //! which depend on all of them, in [`route`], and their traffic policy in
 //! [`policy`]; `[admin]`, which is checked against the listeners, in
-//! [`admin`]; `[client-ip]` and `[ip-rules]` in [`ip`]; `[[consumers]]` in
+//! [`admin`]; `[cache]` and each route's `[routes.cache]` in [`cache`];
+//! `[client-ip]` and `[ip-rules]` in [`ip`]; `[[consumers]]` in
 //! [`consumer`]; `[[authenticators]]` in [`auth`]; checks on single strings
 //! in [`text`].
 
 mod admin;
 mod auth;
+mod cache;
 mod consumer;
 mod ip;
 mod policy;
@@ -62,6 +64,9 @@ mod defaults {
     pub(super) const CONSUMER_HEADER: &str = "x-consumer";
     pub(super) const MAX_KEYS: usize = 100_000;
     pub(super) const CONCURRENCY_STATUS: u16 = 503;
+    pub(super) const CACHE_SIZE: usize = 64 << 20;
+    pub(super) const CACHE_MAX_ENTRY_SIZE: usize = 1 << 20;
+    pub(super) const CACHE_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 }
 
 /// `workers = N` bounds. 1024 is far above any core count ringway targets,
@@ -94,6 +99,7 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
     let limits = limits(doc.limits.as_ref(), r);
     let listeners = listeners(&doc.listeners.items, r);
     let admin = admin::admin(doc.admin.as_ref(), listeners.as_deref(), r);
+    let cache = cache::cache(doc.cache.as_ref(), r);
     let upstreams = upstreams(&doc.upstreams.items, r);
 
     if doc.listeners.items.is_empty() && !doc.listeners.malformed {
@@ -118,6 +124,7 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
 
     let refs = route::Refs {
         limits: limits.as_ref(),
+        cache: cache.as_ref(),
         upstreams: &doc.upstreams.items,
         authenticators: &doc.authenticators.items,
         consumers: &doc.consumers.items,
@@ -133,6 +140,7 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
         drain_timeout: drain_timeout?,
         limits: limits?,
         admin: admin?,
+        cache: cache?,
         listeners: listeners?,
         upstreams: upstreams?,
         routes: routes?,
@@ -296,7 +304,7 @@ pub(super) fn integer(
 }
 
 /// `usize` from a checked size, for limits the engine indexes buffers with.
-fn to_usize(
+pub(super) fn to_usize(
     bytes: Option<u64>,
     path: &str,
     span: Option<Range<usize>>,

@@ -13,18 +13,20 @@
 //! silently does nothing is a misconfiguration nobody finds.
 //!
 //! A route's traffic policy (authentication, limits, address rules) is
-//! checked by [`policy`](super::policy).
+//! checked by [`policy`](super::policy), its `[routes.cache]` by
+//! [`cache`](super::cache).
 
 use std::collections::HashMap;
 use std::ops::Range;
 
 use toml::Spanned;
 
+use super::cache::route_cache;
 use super::consumer::all_groups;
 use super::policy::{self, Lookup, Policy};
 use super::{duration, integer, name_or_default, size, text, AllowZero, Names};
 use crate::error::Reporter;
-use crate::model::{Action, HostMatch, Limits, PathMatch, Responder, Route, RouteLimits};
+use crate::model::{Action, Cache, HostMatch, Limits, PathMatch, Responder, Route, RouteLimits};
 use crate::parse::key_path;
 use crate::raw::{
     Item, RawAuthenticator, RawConsumer, RawRespond, RawRoute, RawRouteLimits, RawUpstream, Scalar,
@@ -44,6 +46,8 @@ type NamedKey = (MatchKey, String);
 pub(super) struct Refs<'a> {
     /// The global `[limits]`; `None` when they failed validation.
     pub(super) limits: Option<&'a Limits>,
+    /// The global `[cache]`; `None` when it failed validation.
+    pub(super) cache: Option<&'a Cache>,
     pub(super) upstreams: &'a [Item<RawUpstream>],
     pub(super) authenticators: &'a [Item<RawAuthenticator>],
     pub(super) consumers: &'a [Item<RawConsumer>],
@@ -52,6 +56,7 @@ pub(super) struct Refs<'a> {
 /// [`Refs`] resolved for lookups by name.
 struct Context<'a> {
     limits: Option<&'a Limits>,
+    cache: Option<&'a Cache>,
     upstream_index: HashMap<&'a str, usize>,
     policy: Lookup<'a>,
 }
@@ -75,6 +80,7 @@ pub(super) fn routes(
 ) -> Option<Vec<Route>> {
     let cx = Context {
         limits: refs.limits,
+        cache: refs.cache,
         upstream_index: index_by_name(refs.upstreams),
         policy: Lookup {
             authenticators: index_by_name(refs.authenticators),
@@ -162,6 +168,7 @@ fn route(
     };
     let route_limits = route_limits(raw.limits.as_ref(), cx.limits, &path, proxies, r);
     let policy = policy::policy(raw, &path, proxies, &cx.policy, r);
+    let cache = route_cache(raw.cache.as_ref(), &path, proxies, cx.cache, r);
 
     let key = match (&host, &path_match, &methods) {
         (Some(host), Some(path_match), Some(methods)) => {
@@ -174,8 +181,8 @@ fn route(
     };
     let route = match (name, host, path_match, methods) {
         (Some(name), Some(host), Some(path), Some(methods)) => {
-            match (action, host_header, route_limits, policy) {
-                (Some(action), Some(host_header), Some(limits), Some(policy)) => {
+            match (action, host_header, route_limits, policy, cache) {
+                (Some(action), Some(host_header), Some(limits), Some(policy), Some(cache)) => {
                     let Policy {
                         auth,
                         allow_groups,
@@ -202,6 +209,7 @@ fn route(
                         rate_limits,
                         concurrency,
                         ip_rules,
+                        cache,
                     })
                 }
                 _ => None,

@@ -1,5 +1,6 @@
 //! Checks on single strings: names, addresses, networks, hosts, paths,
-//! methods, header fields, query parameter names, the admin token.
+//! methods, header fields, query parameter names (for API keys and for
+//! cache keys), the admin token.
 //!
 //! Each check is a pure function from the text to a typed value or a
 //! message, so each can be tested with a plain table and reused wherever the
@@ -312,6 +313,37 @@ pub(crate) fn query_param(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Characters a query parameter name in a cache key's `ignore-params`
+/// cannot hold, with the reason: they delimit the query's parts, so a name
+/// holding one could never match.
+const QUERY_DELIMITERS: &[(char, &str)] = &[
+    ('&', "which separates parameters"),
+    ('=', "which separates a name from its value"),
+    ('#', "which starts the fragment, never sent in a request"),
+];
+
+/// A query parameter name compared with the raw query string, as sent
+/// (percent-encoded where the client encoded it), so any character is
+/// allowed but the delimiters, and spaces and control characters, which a
+/// request target never holds (RFC 9112 §3.2).
+pub(crate) fn key_param(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("empty parameter name".into());
+    }
+    for c in text.chars() {
+        if let Some((_, why)) = QUERY_DELIMITERS.iter().find(|(d, _)| *d == c) {
+            return Err(format!("{text:?} contains {c:?}, {why}"));
+        }
+        if c == ' ' || c.is_control() {
+            return Err(format!(
+                "{text:?} contains {c:?}, which a request target cannot hold; \
+                 write it percent-encoded, as clients send it"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Longest `realm`: it is sent in every 401, so it stays short.
 const MAX_REALM_LEN: usize = 128;
 
@@ -526,6 +558,27 @@ mod tests {
                 ("a=b", Err("contains '='")),
                 ("a%20b", Err("contains '%'")),
                 ("clé", Err("contains 'é'")),
+            ],
+        );
+    }
+
+    #[test]
+    fn key_params() {
+        table(
+            key_param,
+            &[
+                ("utm_source", Ok(())),
+                ("a[]", Ok(())),
+                ("caf%C3%A9", Ok(())),
+                ("clé", Ok(())),
+                ("?x", Ok(())),
+                ("", Err("empty parameter name")),
+                ("a&b", Err("'&', which separates parameters")),
+                ("a=b", Err("'=', which separates a name from its value")),
+                ("#a", Err("'#', which starts the fragment")),
+                ("a b", Err("' ', which a request target cannot hold")),
+                ("a\tb", Err("'\\t'")),
+                ("a\u{7f}", Err("percent-encoded")),
             ],
         );
     }

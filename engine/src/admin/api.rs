@@ -12,6 +12,8 @@
 //! | `POST /config/validate` | the same checks as `PUT /config`, applying nothing |
 //! | `POST /config/reload` | re-read the config file given with `-c` (what SIGHUP does) |
 //! | `GET /routes` | the route table, in config order |
+//! | `GET /cache` | per worker: entries, bytes, hits, misses, hit ratio and the other cache counters |
+//! | `POST /cache/purge` | `{"url": "http://host/path?q"}`, `{"prefix": "http://host/path"}` or `{"all": true}`: purge on every worker |
 //!
 //! With `admin.token` set every endpoint but `/healthz` and `/readyz` (which
 //! probes must reach) needs `Authorization: Bearer <token>`; without one,
@@ -22,7 +24,7 @@ use ringway_config::{Action, Config, ConfigError, HostMatch, LimitKey, PathMatch
 use serde_json::{json, Value};
 
 use super::Request;
-use crate::runtime::control::{Format, Handle, ReloadError, Reloaded};
+use crate::runtime::control::{Format, Handle, Purge, ReloadError, Reloaded};
 
 /// A response: status, extra headers, JSON body.
 pub struct Answer {
@@ -120,6 +122,10 @@ pub fn handle(plane: &Handle, req: &Request) -> Answer {
         ("/config/validate", "POST") => validate(plane, req),
         ("/config/reload", "POST") => reloaded(plane.reload_file()),
         ("/routes", "GET" | "HEAD") => routes(plane),
+        ("/cache", "GET" | "HEAD") => cache(plane),
+        ("/cache/purge", "POST") => purge(plane, req),
+        ("/cache", _) => not_allowed("GET, HEAD"),
+        ("/cache/purge", _) => not_allowed("POST"),
         ("/healthz" | "/readyz" | "/status" | "/routes", _) => not_allowed("GET, HEAD"),
         ("/config", _) => not_allowed("GET, HEAD, PUT"),
         ("/config/validate" | "/config/reload", _) => not_allowed("POST"),
@@ -169,6 +175,108 @@ fn readyz(plane: &Handle) -> Answer {
             "generation": plane.generation(),
             "draining": plane.is_draining(),
             "worker_generations": workers,
+        }),
+    )
+}
+
+/// Cache figures per worker and summed.
+fn cache(plane: &Handle) -> Answer {
+    let snapshot = plane.snapshot();
+    let mut totals = (0u64, 0u64, 0u64, 0u64);
+    let workers: Vec<Value> = plane
+        .worker_stats()
+        .iter()
+        .enumerate()
+        .map(|(id, s)| {
+            let (hits, misses) = (s.cache_hits.get(), s.cache_misses.get());
+            totals.0 += s.cache_entries.get();
+            totals.1 += s.cache_bytes.get();
+            totals.2 += hits;
+            totals.3 += misses;
+            json!({
+                "id": id,
+                "entries": s.cache_entries.get(),
+                "bytes": s.cache_bytes.get(),
+                "hits": hits,
+                "misses": misses,
+                "hit_ratio": ratio(hits, misses),
+                "stale": s.cache_stale.get(),
+                "revalidated": s.cache_revalidated.get(),
+                "stored": s.cache_stored.get(),
+                "collapsed": s.cache_collapsed.get(),
+                "bypass": s.cache_bypass.get(),
+                "invalidations": s.cache_invalidations.get(),
+                "background_revalidations": s.cache_background.get(),
+            })
+        })
+        .collect();
+    let c = &snapshot.config.cache;
+    Answer::json(
+        200,
+        &json!({
+            "shared_size": c.size,
+            "max_entry_size": c.max_entry_size,
+            "routes": snapshot
+                .config
+                .routes
+                .iter()
+                .filter_map(|r| r.cache.as_ref().map(|rc| json!({
+                    "route": r.name,
+                    "size": rc.size.unwrap_or(c.size),
+                    "own_shard": rc.size.is_some(),
+                    "max_entry_size": rc.max_entry_size,
+                })))
+                .collect::<Vec<_>>(),
+            "workers": workers,
+            "entries": totals.0,
+            "bytes": totals.1,
+            "hits": totals.2,
+            "misses": totals.3,
+            "hit_ratio": ratio(totals.2, totals.3),
+        }),
+    )
+}
+
+fn ratio(hits: u64, misses: u64) -> f64 {
+    if hits + misses == 0 {
+        0.0
+    } else {
+        hits as f64 / (hits + misses) as f64
+    }
+}
+
+/// `POST /cache/purge`: by URL, by prefix, or everything.
+fn purge(plane: &Handle, req: &Request) -> Answer {
+    let body: Value = match serde_json::from_slice(&req.body) {
+        Ok(v) => v,
+        Err(e) => return Answer::error(400, &format!("body is not JSON: {e}")),
+    };
+    let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
+    let scope = match (text("url"), text("prefix"), body.get("all")) {
+        (Some(url), None, None) => Purge::Url(url),
+        (None, Some(prefix), None) => Purge::Prefix(prefix),
+        (None, None, Some(Value::Bool(true))) => Purge::All,
+        _ => {
+            return Answer::error(
+                400,
+                "give exactly one of {\"url\": \"http://host/path\"}, {\"prefix\": \"http://host/\"}, {\"all\": true}",
+            )
+        }
+    };
+    if let Purge::Url(u) | Purge::Prefix(u) = &scope {
+        if !u.starts_with("http://") {
+            return Answer::error(400, "the URL must start with http://");
+        }
+    }
+    let removed = plane.purge(scope);
+    let answered = removed.iter().all(Option::is_some);
+    let total: usize = removed.iter().flatten().sum();
+    Answer::json(
+        if answered { 200 } else { 503 },
+        &json!({
+            "purged": total,
+            "per_worker": removed,
+            "complete": answered,
         }),
     )
 }

@@ -83,24 +83,31 @@ pub fn vary_names(vary: &[u8]) -> (Vec<Vec<u8>>, bool) {
     (names, any)
 }
 
-/// The secondary key: for each name Vary lists, the request's normalised
-/// value (or absence). Two requests select the same stored response when
-/// their secondary keys are equal.
-pub fn secondary<'h>(names: &[Vec<u8>], value: impl Fn(&[u8]) -> Option<&'h [u8]>) -> Vec<u8> {
-    let mut key = Vec::new();
+/// Appends the secondary key to `out`: for each name Vary lists, the
+/// request's normalised values (or absence). Two requests select the same
+/// stored response when their secondary keys are equal. `values` yields
+/// every field line's value for a lower-case name, in order, to the
+/// visitor it is given; several lines count as one joined with commas
+/// (RFC 9110 §5.3).
+pub fn secondary(
+    out: &mut Vec<u8>,
+    names: &[Vec<u8>],
+    values: impl Fn(&[u8], &mut dyn FnMut(&[u8])),
+) {
     for name in names {
-        key.extend_from_slice(name);
-        match value(name) {
-            Some(v) => {
-                key.push(b'=');
-                normalise_list(&mut key, v);
-            }
-            // Absent differs from present-but-empty.
-            None => key.push(b'!'),
+        out.extend_from_slice(name);
+        let mut present = false;
+        values(name, &mut |v| {
+            out.push(if present { b',' } else { b'=' });
+            present = true;
+            normalise_list(out, v);
+        });
+        // Absent differs from present-but-empty.
+        if !present {
+            out.push(b'!');
         }
-        key.push(0);
+        out.push(0);
     }
-    key
 }
 
 /// Appends `value` with the whitespace around its list members dropped.
@@ -181,10 +188,13 @@ mod tests {
         assert!(vary_names(b"*").1);
 
         let request = |enc: Option<&'static str>| {
-            secondary(&names, move |n| match n {
-                b"accept-encoding" => enc.map(str::as_bytes),
-                _ => None,
-            })
+            let mut out = Vec::new();
+            secondary(&mut out, &names, move |n, each| {
+                if let (b"accept-encoding", Some(v)) = (n, enc) {
+                    each(v.as_bytes());
+                }
+            });
+            out
         };
         assert_eq!(request(Some("gzip, br")), request(Some("gzip,br")));
         assert_eq!(request(Some(" gzip ,br ")), request(Some("gzip,br")));

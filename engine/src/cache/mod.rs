@@ -7,7 +7,9 @@
 
 pub mod conditional;
 pub mod directives;
+pub mod entry;
 pub mod freshness;
 pub mod key;
 pub mod shard;
 pub mod storable;
+pub mod store;

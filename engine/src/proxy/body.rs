@@ -25,6 +25,19 @@ pub enum Framing {
     UntilClose,
 }
 
+impl Framing {
+    /// The framing of a body of this kind; `None` when there is no body.
+    pub fn of(body: crate::http::head::BodyKind) -> Option<Framing> {
+        use crate::http::head::BodyKind;
+        match body {
+            BodyKind::None => None,
+            BodyKind::Length(n) => Some(Framing::Length(n)),
+            BodyKind::Chunked => Some(Framing::Chunked),
+            BodyKind::UntilClose => Some(Framing::UntilClose),
+        }
+    }
+}
+
 /// How the outgoing body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {

@@ -27,7 +27,7 @@ use crate::policy::ip;
 use crate::policy::limit::now_ns;
 use crate::policy::{rate_headers, Now, Pass};
 use crate::proxy::body::{Copy, Discard, Framing, Output};
-use crate::proxy::forward;
+use crate::proxy::{cached, forward};
 use crate::router::Match;
 use crate::runtime::generation::Generation;
 use crate::runtime::worker::{ListenerState, Worker};
@@ -64,6 +64,8 @@ pub struct Conn {
     head_bytes: usize,
     /// The request being answered is HEAD: answers carry no body.
     pub head_request: bool,
+    /// Status of the last response relayed from an upstream.
+    pub last_status: u16,
     /// Close lingering: unread request bytes may still be arriving.
     linger: bool,
 }
@@ -119,6 +121,7 @@ pub async fn serve<S: Transport + 'static>(
         headers: Vec::new(),
         head_bytes: 0,
         head_request: false,
+        last_status: 0,
         linger: false,
     };
     let mut busy = None;
@@ -377,7 +380,11 @@ impl Conn {
             }
             Action::Upstream(group) => {
                 let consumer = pass.consumer;
-                forward::forward(self, io, head, &g, index, *group, consumer).await
+                if g.cache.routes[index].is_some() {
+                    cached::serve(self, io, head, &g, index, *group, consumer).await
+                } else {
+                    forward::forward(self, io, head, &g, index, *group, consumer).await
+                }
             }
         };
         drop(pass);
@@ -518,7 +525,7 @@ impl Conn {
 
     /// Answers a bare status (404, 405, or a policy's refusal with its
     /// header lines from `self.extra`) to a well-formed request.
-    async fn answer_status<S: Transport>(
+    pub(crate) async fn answer_status<S: Transport>(
         &mut self,
         io: &mut S,
         head: RequestHead,

@@ -66,7 +66,14 @@ pub async fn forward<S: Transport>(
         policy: &policies.routes[index],
         consumer: consumer.map(|c| policies.consumers[c].as_str()),
     };
-    write_request_head(conn, &head, route, &rewrite);
+    write_request_head(
+        &mut conn.wbuf,
+        conn.peer,
+        &head,
+        route,
+        &rewrite,
+        Cond::Pass,
+    );
     // Coalesce a small, already-buffered body with the head.
     let mut body_pending = head.body;
     if let BodyKind::Length(n) = head.body {
@@ -89,6 +96,7 @@ pub async fn forward<S: Transport>(
 
     // Response head to the client.
     let status = resp.status;
+    conn.last_status = status;
     let client_11 = head.version == Version::Http11;
     let (output, mut keep) = match resp.body {
         BodyKind::Chunked if client_11 => (Output::Same, head.keep_alive),
@@ -127,12 +135,7 @@ pub async fn forward<S: Transport>(
     }
 
     // Response body.
-    let framing = match body_left {
-        BodyKind::None => None,
-        BodyKind::Length(n) => Some(Framing::Length(n)),
-        BodyKind::Chunked => Some(Framing::Chunked),
-        BodyKind::UntilClose => Some(Framing::UntilClose),
-    };
+    let framing = Framing::of(body_left);
     let mut body_ok = true;
     if let Some(framing) = framing {
         let copy = Copy {
@@ -173,6 +176,7 @@ async fn exchange<S: Transport>(
     body: BodyKind,
 ) -> Exchange {
     let retry_safe = head.body == BodyKind::None && head.method.is_idempotent();
+    let is_head = head.method == head::Method::Head;
     let mut attempt = 0;
     loop {
         let ups = &g.upstreams;
@@ -274,7 +278,7 @@ async fn exchange<S: Transport>(
                 .deadlines
                 .within(
                     deadline,
-                    read_response_head(&w, g, &mut up, &mut ubuf, head),
+                    read_response_head(&w, g, &mut up, &mut ubuf, is_head),
                 )
                 .await;
             let resp = match read {
@@ -337,6 +341,108 @@ async fn exchange<S: Transport>(
     }
 }
 
+/// A response head from an upstream, with the connection it came on.
+pub struct Fetched {
+    pub up: TcpStream,
+    pub server: usize,
+    /// Bytes read after the head (the start of the body).
+    pub ubuf: BytesMut,
+    pub resp: ResponseHead,
+}
+
+/// Sends the bodiless request in `req` to upstream group `group` and reads
+/// the final response head, skipping interim ones. A pooled connection
+/// that turns out dead before any response byte is replaced once by a
+/// fresh one. Used by the cache, whose fetches have no client attached
+/// (a background revalidation) or must not relay 1xx.
+pub async fn fetch(
+    w: &Worker,
+    g: &Generation,
+    route: &Route,
+    group: usize,
+    req: &mut BytesMut,
+    is_head: bool,
+) -> Result<Fetched, Error> {
+    let mut attempt = 0;
+    loop {
+        let ups = &g.upstreams;
+        let server = ups.pick(group);
+        let pooled = if attempt == 0 {
+            ups.take_idle(server)
+        } else {
+            None
+        };
+        let can_retry = pooled.is_some() && attempt == 0;
+        let mut up = match pooled {
+            Some(up) => {
+                w.stats.upstream_reuses.inc();
+                up
+            }
+            None => connect(w, g.upstreams.address(server), route).await?,
+        };
+        if let Err(e) = write_all_keep(&mut up, req, SendLimit::of(w, g)).await {
+            if e.kind() == io::ErrorKind::TimedOut {
+                return Err(Error::new(
+                    Kind::GatewayTimeout,
+                    Side::Upstream,
+                    "upstream send timeout",
+                ));
+            }
+            if can_retry {
+                w.stats.upstream_retries.inc();
+                attempt += 1;
+                continue;
+            }
+            return Err(Error::bad_gateway("upstream write failed"));
+        }
+        let mut ubuf = w.pool.buf();
+        let deadline = Instant::now() + route.limits.response_head_timeout;
+        loop {
+            let read = w
+                .deadlines
+                .within(
+                    deadline,
+                    read_response_head(w, g, &mut up, &mut ubuf, is_head),
+                )
+                .await;
+            let resp = match read {
+                Ok(Ok(resp)) => resp,
+                Ok(Err(e)) => {
+                    w.pool.put_buf(ubuf);
+                    if can_retry && e.retryable {
+                        w.stats.upstream_retries.inc();
+                        attempt += 1;
+                        break;
+                    }
+                    return Err(e);
+                }
+                Err(_) => {
+                    w.pool.put_buf(ubuf);
+                    return Err(Error::new(
+                        Kind::GatewayTimeout,
+                        Side::Upstream,
+                        "upstream response head timeout",
+                    ));
+                }
+            };
+            if resp.status >= 200 {
+                return Ok(Fetched {
+                    up,
+                    server,
+                    ubuf,
+                    resp,
+                });
+            }
+            let switched = resp.status == 101;
+            w.pool.put_headers(resp.into_headers());
+            if switched {
+                w.pool.put_buf(ubuf);
+                return Err(Error::bad_gateway("upstream switched protocols unasked"));
+            }
+        }
+    }
+}
+
 async fn connect(w: &Worker, addr: SocketAddr, route: &Route) -> Result<TcpStream, Error> {
     w.stats.upstream_connects.inc();
     let connecting = TcpStream::connect_addr(addr);
@@ -366,10 +472,9 @@ async fn read_response_head(
     g: &Generation,
     up: &mut TcpStream,
     ubuf: &mut BytesMut,
-    head: &RequestHead,
+    is_head: bool,
 ) -> Result<ResponseHead, Error> {
     let max = g.limits().max_head_size;
-    let is_head = head.method == head::Method::Head;
     let mut headers = w.pool.headers();
     loop {
         if !ubuf.is_empty() {
@@ -416,19 +521,18 @@ fn is_reset(e: &io::Error) -> bool {
 }
 
 /// Answers an upstream-side or body failure; the connection closes.
-async fn fail<S: Transport>(conn: &mut Conn, io: &mut S, e: Error) -> Next {
+pub async fn fail<S: Transport>(conn: &mut Conn, io: &mut S, e: Error) -> Next {
     if e.side == Side::Upstream {
         tracing::debug!(peer = %conn.peer, error = %e, "upstream failure");
     }
     conn.reject(io, e, None).await
 }
 
-/// Writes the request head sent upstream into `conn.wbuf`.
 /// What a route's policies change in the request sent upstream.
-struct Rewrite<'a> {
-    policy: &'a RoutePolicy,
+pub struct Rewrite<'a> {
+    pub policy: &'a RoutePolicy,
     /// The authenticated consumer's name.
-    consumer: Option<&'a str>,
+    pub consumer: Option<&'a str>,
 }
 
 impl Rewrite<'_> {
@@ -493,8 +597,31 @@ fn param_name(param: &[u8]) -> &[u8] {
     param.split(|&b| b == b'=').next().unwrap_or(param)
 }
 
-fn write_request_head(conn: &mut Conn, head: &RequestHead, route: &Route, rw: &Rewrite<'_>) {
-    let out = &mut conn.wbuf;
+/// What a request sent upstream says about validators.
+#[derive(Clone, Copy)]
+pub enum Cond<'a> {
+    /// The client's preconditions go as they are.
+    Pass,
+    /// The client's If-None-Match and If-Modified-Since are left out: the
+    /// cache fetches the whole response and answers them itself.
+    Strip,
+    /// Revalidation of a stored response: its validators replace the
+    /// client's.
+    Revalidate {
+        etag: Option<&'a [u8]>,
+        last_modified: Option<&'a [u8]>,
+    },
+}
+
+/// Writes the request head sent upstream into `out`.
+pub fn write_request_head(
+    out: &mut BytesMut,
+    peer: SocketAddr,
+    head: &RequestHead,
+    route: &Route,
+    rw: &Rewrite<'_>,
+    cond: Cond<'_>,
+) {
     out.extend_from_slice(head.bytes(head.method_span));
     out.extend_from_slice(b" ");
     let target = head.bytes(head.target);
@@ -543,6 +670,12 @@ fn write_request_head(conn: &mut Conn, head: &RequestHead, route: &Route, rw: &R
         if rw.drops_header(name) {
             continue;
         }
+        if !matches!(cond, Cond::Pass)
+            && (name.eq_ignore_ascii_case(b"if-none-match")
+                || name.eq_ignore_ascii_case(b"if-modified-since"))
+        {
+            continue;
+        }
         // Connection may name hop-by-hop extensions, never the fields this
         // hop is bound to extend.
         let ours = matches!(h.class, Class::XForwardedFor | Class::Via);
@@ -552,7 +685,7 @@ fn write_request_head(conn: &mut Conn, head: &RequestHead, route: &Route, rw: &R
         if Some(i) == last_xff {
             out.extend_from_slice(b"X-Forwarded-For: ");
             out.extend_from_slice(head.bytes(h.value));
-            let _ = write!(out, ", {}\r\n", conn.peer.ip());
+            let _ = write!(out, ", {}\r\n", peer.ip());
         } else if Some(i) == last_via {
             out.extend_from_slice(b"Via: ");
             out.extend_from_slice(head.bytes(h.value));
@@ -564,7 +697,7 @@ fn write_request_head(conn: &mut Conn, head: &RequestHead, route: &Route, rw: &R
         }
     }
     if last_xff.is_none() {
-        let _ = write!(out, "X-Forwarded-For: {}\r\n", conn.peer.ip());
+        let _ = write!(out, "X-Forwarded-For: {}\r\n", peer.ip());
     }
     out.extend_from_slice(b"X-Forwarded-Proto: http\r\n");
     write::header(out, b"X-Forwarded-Host", authority);
@@ -573,6 +706,18 @@ fn write_request_head(conn: &mut Conn, head: &RequestHead, route: &Route, rw: &R
     }
     if let Some(name) = rw.consumer {
         write::header(out, rw.policy.consumer_header.as_bytes(), name.as_bytes());
+    }
+    if let Cond::Revalidate {
+        etag,
+        last_modified,
+    } = cond
+    {
+        if let Some(etag) = etag {
+            write::header(out, b"If-None-Match", etag);
+        }
+        if let Some(lm) = last_modified {
+            write::header(out, b"If-Modified-Since", lm);
+        }
     }
     match head.body {
         BodyKind::Length(n) => write::content_length(out, n),
@@ -583,7 +728,7 @@ fn write_request_head(conn: &mut Conn, head: &RequestHead, route: &Route, rw: &R
 }
 
 /// Writes the response head sent to the client.
-fn write_response_head(
+pub fn write_response_head(
     out: &mut BytesMut,
     resp: &ResponseHead,
     client: Version,

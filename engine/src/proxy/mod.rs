@@ -2,6 +2,7 @@
 //! built-in responder, and forwarding to upstreams.
 
 pub mod body;
+pub mod cached;
 pub mod conn;
 pub mod forward;
 pub mod upstream;

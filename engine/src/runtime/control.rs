@@ -44,9 +44,40 @@ pub struct Cmd {
     pub remove: Vec<SocketAddr>,
 }
 
+/// What to purge from the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purge {
+    /// Every entry.
+    All,
+    /// The responses of one URL (`http://host/path?query`), under every
+    /// route's key options, consumer and key-header values.
+    Url(String),
+    /// Every entry whose URL starts with this (`http://host/prefix`).
+    Prefix(String),
+}
+
+/// A cache message to a worker.
+pub enum CacheMsg {
+    /// Another worker saw a successful unsafe request: drop the stored
+    /// responses of this key (tag and URL, RFC 9111 §4.4).
+    Invalidate(Box<[u8]>),
+    /// From the admin API; the worker replies with how many entries went.
+    Purge {
+        scope: Purge,
+        reply: crossbeam_channel::Sender<usize>,
+    },
+}
+
+/// Cache messages queued per worker; past this an invalidation makes the
+/// worker drop its whole cache instead (correct, if costly), and says so.
+const CACHE_QUEUE: usize = 4096;
+
 /// The control plane's line to one worker.
 pub struct Link {
     tx: crossbeam_channel::Sender<Cmd>,
+    cache_tx: crossbeam_channel::Sender<CacheMsg>,
+    /// Set when an invalidation did not fit in the queue.
+    pub cache_overflow: std::sync::atomic::AtomicBool,
     /// Rung after a command is queued.
     pub wake: event_listener::Event,
     /// The generation the worker runs.
@@ -58,20 +89,35 @@ pub struct Link {
 
 impl Link {
     /// Creates a link and the receiving end the worker keeps.
-    pub fn new(stats: Arc<WorkerStats>) -> (Arc<Link>, crossbeam_channel::Receiver<Cmd>) {
+    pub fn new(stats: Arc<WorkerStats>) -> (Arc<Link>, Inbox) {
         // One reload at a time is in flight (reloads are serialized and
         // wait for acknowledgements), so a small bound never fills unless a
         // worker stops running; then the reload fails instead of queueing.
         let (tx, rx) = crossbeam_channel::bounded(8);
+        let (cache_tx, cache_rx) = crossbeam_channel::bounded(CACHE_QUEUE);
         let link = Link {
             tx,
+            cache_tx,
+            cache_overflow: std::sync::atomic::AtomicBool::new(false),
             wake: event_listener::Event::new(),
             applied: AtomicU64::new(0),
             applied_at: AtomicU64::new(0),
             stats,
         };
-        (Arc::new(link), rx)
+        (
+            Arc::new(link),
+            Inbox {
+                reloads: rx,
+                cache: cache_rx,
+            },
+        )
     }
+}
+
+/// What a worker receives from the control plane.
+pub struct Inbox {
+    pub reloads: crossbeam_channel::Receiver<Cmd>,
+    pub cache: crossbeam_channel::Receiver<CacheMsg>,
 }
 
 /// A configured listener and the address it is bound to.
@@ -287,6 +333,49 @@ impl Handle {
             t.add(&l.stats);
         }
         t
+    }
+
+    /// Tells every worker but `from` to drop the stored responses of `key`.
+    pub(crate) fn invalidate_elsewhere(&self, from: usize, key: &[u8]) {
+        for (i, link) in self.0.links.iter().enumerate() {
+            if i == from {
+                continue;
+            }
+            if link
+                .cache_tx
+                .try_send(CacheMsg::Invalidate(key.into()))
+                .is_err()
+            {
+                link.cache_overflow.store(true, Ordering::Release);
+            }
+            link.wake.notify(1);
+        }
+    }
+
+    /// Purges the cache on every worker; entries removed per worker, in
+    /// worker order (`None` for a worker that did not answer in time).
+    pub fn purge(&self, scope: Purge) -> Vec<Option<usize>> {
+        let mut replies = Vec::new();
+        for link in &self.0.links {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let msg = CacheMsg::Purge {
+                scope: scope.clone(),
+                reply: tx,
+            };
+            // A full queue: wait for room rather than skip a worker.
+            let sent = link.cache_tx.send_timeout(msg, ACK_TIMEOUT).is_ok();
+            link.wake.notify(1);
+            replies.push(sent.then_some(rx));
+        }
+        replies
+            .into_iter()
+            .map(|rx| rx.and_then(|rx| rx.recv_timeout(ACK_TIMEOUT).ok()))
+            .collect()
+    }
+
+    /// Per-worker counters, in worker order.
+    pub fn worker_stats(&self) -> Vec<Arc<WorkerStats>> {
+        self.0.links.iter().map(|l| l.stats.clone()).collect()
     }
 
     pub fn reload_stats(&self) -> ReloadStats {

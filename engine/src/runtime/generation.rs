@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use ringway_config::Limits;
 
+use crate::cache::store::LocalCache;
 use crate::policy::LocalPolicies;
 use crate::proxy::upstream::Upstreams;
 use crate::snapshot::Snapshot;
@@ -21,6 +22,7 @@ pub struct Generation {
     pub snap: Arc<Snapshot>,
     pub upstreams: Upstreams,
     pub policies: LocalPolicies,
+    pub cache: LocalCache,
 }
 
 impl Generation {
@@ -29,10 +31,12 @@ impl Generation {
     pub fn new(snap: Arc<Snapshot>, prev: Option<&Generation>) -> Generation {
         let upstreams = Upstreams::new(&snap.config, prev.map(|p| &p.upstreams));
         let policies = LocalPolicies::new(&snap.policies, prev.map(|p| &p.policies));
+        let cache = LocalCache::new(&snap.config, prev.map(|p| &p.cache));
         Generation {
             snap,
             upstreams,
             policies,
+            cache,
         }
     }
 

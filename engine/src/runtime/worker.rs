@@ -25,7 +25,7 @@ use ringway_config::Driver;
 
 use crate::io::Pool;
 use crate::proxy::conn;
-use crate::runtime::control::{Cmd, Handle, Link};
+use crate::runtime::control::{CacheMsg, Cmd, Handle, Inbox, Link, Purge};
 use crate::runtime::deadline::{run_ticker, Deadlines};
 use crate::runtime::generation::Generation;
 use crate::runtime::notify::LocalNotify;
@@ -91,12 +91,19 @@ pub struct Worker {
     accepting: RefCell<Vec<Accepting>>,
     /// Password checks waiting on the blocking pool.
     pub verifying: std::cell::Cell<u32>,
+    /// The control plane, for telling other workers about invalidations.
+    plane: Handle,
 }
 
 impl Worker {
     /// The current generation, for a request to keep until it ends.
     pub fn current(&self) -> Rc<Generation> {
         self.current.borrow().clone()
+    }
+
+    /// Drops the stored responses of `key` on the other workers too.
+    pub fn invalidate_elsewhere(&self, _route: usize, key: &[u8]) {
+        self.plane.invalidate_elsewhere(self.id, key);
     }
 }
 
@@ -144,7 +151,7 @@ pub struct Spec {
     pub listeners: Vec<(SocketAddr, std::net::TcpListener)>,
     pub snapshot: Arc<Snapshot>,
     pub link: Arc<Link>,
-    pub inbox: crossbeam_channel::Receiver<Cmd>,
+    pub inbox: Inbox,
     pub plane: Handle,
     pub control: Arc<Control>,
     pub hooks: Arc<Hooks>,
@@ -243,6 +250,7 @@ pub fn run(spec: Spec, ready: impl FnOnce(Result<WorkerInfo, String>)) {
             hooks: spec.hooks,
             accepting: RefCell::new(Vec::new()),
             verifying: std::cell::Cell::new(0),
+            plane: spec.plane.clone(),
         });
         for (configured, l) in listeners {
             start_accepting(&w, configured, l);
@@ -259,7 +267,7 @@ pub fn run(spec: Spec, ready: impl FnOnce(Result<WorkerInfo, String>)) {
 /// The worker's end of its link to the control plane.
 struct Reloads {
     link: Arc<Link>,
-    inbox: crossbeam_channel::Receiver<Cmd>,
+    inbox: Inbox,
     plane: Handle,
 }
 
@@ -314,7 +322,8 @@ async fn serve(w: Rc<Worker>, reloads: Reloads, control: Arc<Control>) {
 async fn take_reloads(w: Rc<Worker>, r: Reloads) {
     loop {
         let rung = r.link.wake.listen();
-        while let Ok(cmd) = r.inbox.try_recv() {
+        take_cache_messages(&w, &r);
+        while let Ok(cmd) = r.inbox.reloads.try_recv() {
             if w.shutdown.is_fired() {
                 // Too late to serve: close what it brought, here.
                 drop(cmd);
@@ -334,13 +343,45 @@ async fn take_reloads(w: Rc<Worker>, r: Reloads) {
         monoio::select! {
             _ = rung => {}
             _ = w.shutdown.wait() => {
-                while let Ok(cmd) = r.inbox.try_recv() {
+                while let Ok(cmd) = r.inbox.reloads.try_recv() {
                     drop(cmd);
                 }
                 return;
             }
         }
     }
+}
+
+/// Applies invalidations from other workers and purges from the admin API.
+fn take_cache_messages(w: &Rc<Worker>, r: &Reloads) {
+    let g = w.current();
+    if r.link.cache_overflow.swap(false, Ordering::AcqRel) {
+        let removed = g.cache.purge_all();
+        tracing::warn!(
+            worker = w.id,
+            removed,
+            "cache invalidation queue overflowed; cache cleared"
+        );
+    }
+    while let Ok(msg) = r.inbox.cache.try_recv() {
+        match msg {
+            CacheMsg::Invalidate(key) => {
+                g.cache.invalidate(&key);
+                w.stats.cache_invalidations.inc();
+            }
+            CacheMsg::Purge { scope, reply } => {
+                let removed = match &scope {
+                    Purge::All => g.cache.purge_all(),
+                    Purge::Url(url) => g.cache.purge_url(url),
+                    Purge::Prefix(prefix) => g.cache.purge_prefix(prefix),
+                };
+                let _ = reply.send(removed);
+            }
+        }
+    }
+    let (entries, bytes) = g.cache.totals();
+    w.stats.cache_entries.set(entries as u64);
+    w.stats.cache_bytes.set(bytes as u64);
 }
 
 /// Switches the worker to a new generation. Requests in flight keep the
@@ -433,7 +474,7 @@ async fn connection(
 pin_project_lite::pin_project! {
     /// Polls a future, turning a panic inside it into an `Err`. Hand-written
     /// so the (large) connection future is stored once.
-    struct CatchUnwind<F> {
+    pub(crate) struct CatchUnwind<F> {
         #[pin]
         fut: F,
     }
@@ -452,6 +493,6 @@ impl<F: Future> Future for CatchUnwind<F> {
     }
 }
 
-fn catch_unwind<F: Future>(fut: F) -> CatchUnwind<F> {
+pub(crate) fn catch_unwind<F: Future>(fut: F) -> CatchUnwind<F> {
     CatchUnwind { fut }
 }

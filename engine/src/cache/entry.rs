@@ -1,0 +1,387 @@
+//! A stored response: its head laid out as the bytes a hit sends, its body
+//! as `Bytes`, and what freshness and validation need, parsed once.
+//!
+//! The head holds the status line and every end-to-end field line, with
+//! our `Via` hop; never `Age` (computed per hit), framing or `Connection`
+//! (written per hit). A hit therefore copies the head (a few hundred bytes)
+//! into the write buffer and hands the body to the kernel as it is.
+//!
+//! Updating a stored response from a 304 (RFC 9111 §4.3.4) rebuilds it:
+//! each field the 304 carries replaces every stored line of that name.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+
+use super::conditional::Validators;
+use super::directives::ResponseDirectives;
+use super::freshness::Stored;
+use super::key;
+use crate::http::write;
+
+/// Our hop in `Via`.
+pub const VIA_HOP: &[u8] = b"1.1 ringway";
+
+/// Fields a 304 sent to a client repeats from the stored response
+/// (RFC 9110 §15.4.5), plus Last-Modified, as other caches do.
+const NOT_MODIFIED_FIELDS: [&[u8]; 7] = [
+    b"cache-control",
+    b"content-location",
+    b"date",
+    b"etag",
+    b"expires",
+    b"last-modified",
+    b"vary",
+];
+
+/// Name and value of a field line, as offsets into the entry's head.
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    name: (u32, u32),
+    value: (u32, u32),
+}
+
+/// One stored response.
+#[derive(Debug)]
+pub struct Entry {
+    pub status: u16,
+    /// Status line and field lines, each ending in CRLF.
+    pub head: Bytes,
+    fields: Vec<Field>,
+    pub body: Bytes,
+    /// What freshness depends on.
+    pub stored: Stored,
+    /// Freshness lifetime in seconds (§4.2.1).
+    pub lifetime: u64,
+    /// Vary's field names (lower-case), and the request's values of them
+    /// that selected this response (§4.1).
+    pub vary: Vec<Vec<u8>>,
+    pub secondary: Vec<u8>,
+    /// Bytes this entry holds, for the shard's budget.
+    pub weight: usize,
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// An HTTP-date as seconds since the epoch; `None` when invalid.
+pub fn http_date(value: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(value).ok()?;
+    let t = httpdate::parse_http_date(s.trim()).ok()?;
+    t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
+}
+
+fn format_date(out: &mut BytesMut, secs: u64) {
+    let t = UNIX_EPOCH + Duration::from_secs(secs);
+    let _ = write!(out, "{}", httpdate::HttpDate::from(t));
+}
+
+/// Builds entries; see [`Entry::build`].
+pub struct Parts<'a, I> {
+    pub status: u16,
+    pub reason: &'a [u8],
+    /// End-to-end field lines (name, value) in order; framing fields and
+    /// hop-by-hop ones already left out.
+    pub fields: I,
+    pub body: Bytes,
+    pub request_time: u64,
+    pub response_time: u64,
+    /// The secondary key of the request that fetched it.
+    pub secondary: Vec<u8>,
+}
+
+impl Entry {
+    /// Lays out a response for storing.
+    pub fn build<'a, I>(parts: Parts<'a, I>) -> Entry
+    where
+        I: Iterator<Item = (&'a [u8], &'a [u8])>,
+    {
+        let mut head = BytesMut::with_capacity(512);
+        let reason = if parts.reason.is_empty() {
+            write::reason(parts.status).as_bytes()
+        } else {
+            parts.reason
+        };
+        write::status_line(&mut head, parts.status, reason);
+        let mut fields = Vec::with_capacity(16);
+        let mut age = None;
+        let mut has_date = false;
+        for (name, value) in parts.fields {
+            if name.eq_ignore_ascii_case(b"age") {
+                // Kept as a number: a hit sends its own Age.
+                age = parse_delta(value).or(age);
+                continue;
+            }
+            if name.eq_ignore_ascii_case(b"via") && value == VIA_HOP {
+                continue;
+            }
+            has_date |= name.eq_ignore_ascii_case(b"date");
+            push_field(&mut head, &mut fields, name, value);
+        }
+        if !has_date {
+            let start = head.len();
+            head.extend_from_slice(b"Date: ");
+            format_date(&mut head, parts.response_time);
+            let end = head.len();
+            head.extend_from_slice(b"\r\n");
+            fields.push(Field {
+                name: (start as u32, start as u32 + 4),
+                value: (start as u32 + 6, end as u32),
+            });
+        }
+        push_field(&mut head, &mut fields, b"Via", VIA_HOP);
+        let mut entry = Entry {
+            status: parts.status,
+            head: Bytes::new(),
+            fields,
+            body: parts.body,
+            stored: Stored {
+                status: parts.status,
+                request_time: parts.request_time,
+                response_time: parts.response_time,
+                age,
+                ..Stored::default()
+            },
+            lifetime: 0,
+            vary: Vec::new(),
+            secondary: parts.secondary,
+            weight: 0,
+        };
+        let head_capacity = head.capacity();
+        entry.head = head.freeze();
+        entry.parse_fields();
+        entry.weight = head_capacity
+            + entry.body.len()
+            + entry.fields.capacity() * std::mem::size_of::<Field>()
+            + entry.secondary.capacity()
+            + entry.vary.iter().map(|v| v.capacity() + 24).sum::<usize>()
+            + std::mem::size_of::<Entry>();
+        entry
+    }
+
+    /// Reads what freshness and Vary need from the stored fields.
+    fn parse_fields(&mut self) {
+        let cc = self.values(b"cache-control");
+        self.stored.directives = ResponseDirectives::parse(cc);
+        self.stored.date = self.value(b"date").and_then(http_date);
+        self.stored.expires = self.value(b"expires").map(http_date);
+        self.stored.last_modified = self.value(b"last-modified").and_then(http_date);
+        let mut vary = Vec::new();
+        for v in self.values(b"vary") {
+            vary.extend(key::vary_names(v).0);
+        }
+        self.vary = vary;
+        self.lifetime = self.stored.lifetime();
+    }
+
+    fn field_name(&self, f: &Field) -> &[u8] {
+        &self.head[f.name.0 as usize..f.name.1 as usize]
+    }
+
+    fn field_value(&self, f: &Field) -> &[u8] {
+        &self.head[f.value.0 as usize..f.value.1 as usize]
+    }
+
+    /// Every value of field `name` (lower-case), in order.
+    pub fn values<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.fields
+            .iter()
+            .filter(move |f| self.field_name(f).eq_ignore_ascii_case(name))
+            .map(|f| self.field_value(f))
+    }
+
+    /// The first value of field `name`.
+    pub fn value(&self, name: &[u8]) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|f| self.field_name(f).eq_ignore_ascii_case(name))
+            .map(|f| self.field_value(f))
+    }
+
+    pub fn validators(&self) -> Validators<'_> {
+        Validators {
+            etag: self.value(b"etag"),
+            last_modified: self.stored.last_modified,
+        }
+    }
+
+    /// Whether a conditional request to the origin can revalidate it.
+    pub fn has_validators(&self) -> bool {
+        self.value(b"etag").is_some() || self.value(b"last-modified").is_some()
+    }
+
+    /// The current age in seconds at `now`.
+    pub fn age(&self, now: u64) -> u64 {
+        self.stored.current_age(now)
+    }
+
+    /// The entry updated by a 304's fields (RFC 9111 §4.3.4), as fetched
+    /// at `request_time`..`response_time`.
+    pub fn refreshed<'a>(
+        &'a self,
+        update: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+        request_time: u64,
+        response_time: u64,
+    ) -> Entry {
+        let names = update.clone().map(|(n, _)| n);
+        let replaced = |name: &[u8]| names.clone().any(|n| n.eq_ignore_ascii_case(name));
+        // Date and Age describe the new response only; the old ones go.
+        let kept = self.fields.iter().filter_map(|f| {
+            let name = self.field_name(f);
+            let old = replaced(name)
+                || name.eq_ignore_ascii_case(b"date")
+                || name.eq_ignore_ascii_case(b"age");
+            (!old).then(|| (name, self.field_value(f)))
+        });
+        let reason_end = self.head.iter().position(|&b| b == b'\r').unwrap_or(0);
+        let reason = self.head.get(13..reason_end).unwrap_or(b"");
+        let secondary = self.secondary.clone();
+        Entry::build(Parts {
+            status: self.status,
+            reason,
+            fields: kept.chain(update),
+            body: self.body.clone(),
+            request_time,
+            response_time,
+            secondary,
+        })
+    }
+
+    /// Writes the field lines a 304 to a client repeats.
+    pub fn write_not_modified_fields(&self, out: &mut BytesMut) {
+        for f in &self.fields {
+            let name = self.field_name(f);
+            if is_not_modified_field(name) || name.eq_ignore_ascii_case(b"via") {
+                write::header(out, name, self.field_value(f));
+            }
+        }
+    }
+}
+
+/// Is `name` one of the fields a 304 to a client repeats?
+pub fn is_not_modified_field(name: &[u8]) -> bool {
+    NOT_MODIFIED_FIELDS
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n))
+}
+
+fn push_field(head: &mut BytesMut, fields: &mut Vec<Field>, name: &[u8], value: &[u8]) {
+    let start = head.len() as u32;
+    head.extend_from_slice(name);
+    head.extend_from_slice(b": ");
+    let value_start = head.len() as u32;
+    head.extend_from_slice(value);
+    let end = head.len() as u32;
+    head.extend_from_slice(b"\r\n");
+    fields.push(Field {
+        name: (start, start + name.len() as u32),
+        value: (value_start, end),
+    });
+}
+
+fn parse_delta(v: &[u8]) -> Option<u64> {
+    let v = crate::http::head::trim(v);
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &d in v {
+        n = n.saturating_mul(10).saturating_add(u64::from(d - b'0'));
+    }
+    Some(n.min(super::directives::DELTA_MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: u64 = 1_800_000_000;
+
+    fn date(secs: u64) -> String {
+        httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
+    }
+
+    fn entry(fields: &[(&str, &str)]) -> Entry {
+        Entry::build(Parts {
+            status: 200,
+            reason: b"OK",
+            fields: fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+            body: Bytes::from_static(b"hello"),
+            request_time: T,
+            response_time: T,
+            secondary: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn layout_and_freshness() {
+        let d = date(T - 10);
+        let e = entry(&[
+            ("Content-Type", "text/plain"),
+            ("Cache-Control", "max-age=60"),
+            ("Age", "5"),
+            ("Date", &d),
+            ("ETag", "\"v1\""),
+            ("Vary", "Accept-Encoding, X-Tenant"),
+        ]);
+        let head = std::str::from_utf8(&e.head).expect("ascii");
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"));
+        assert!(!head.contains("Age:"), "{head}");
+        assert!(head.ends_with("Via: 1.1 ringway\r\n"), "{head}");
+        assert_eq!(e.lifetime, 60);
+        // Age 5 plus 10 s between Date and arrival.
+        assert_eq!(e.age(T), 10);
+        assert_eq!(e.age(T + 7), 17);
+        assert_eq!(
+            e.vary,
+            vec![b"accept-encoding".to_vec(), b"x-tenant".to_vec()]
+        );
+        assert_eq!(e.validators().etag, Some(&b"\"v1\""[..]));
+        assert!(e.weight > e.head.len() + 5);
+    }
+
+    #[test]
+    fn a_missing_date_is_added() {
+        let e = entry(&[("Cache-Control", "max-age=60")]);
+        assert_eq!(e.stored.date, Some(T));
+        assert!(std::str::from_utf8(&e.head)
+            .expect("ascii")
+            .contains(&format!("Date: {}\r\n", date(T))));
+    }
+
+    #[test]
+    fn a_304_replaces_the_fields_it_carries() {
+        let e = entry(&[
+            ("Cache-Control", "max-age=60"),
+            ("X-Version", "1"),
+            ("X-Keep", "yes"),
+            ("Date", &date(T)),
+            ("ETag", "\"v1\""),
+        ]);
+        let d = date(T + 100);
+        let update = [
+            (&b"Cache-Control"[..], &b"max-age=120"[..]),
+            (b"X-Version", b"2"),
+            (b"Date", d.as_bytes()),
+        ];
+        let r = e.refreshed(update.iter().copied(), T + 100, T + 100);
+        let head = std::str::from_utf8(&r.head).expect("ascii");
+        assert!(head.contains("X-Keep: yes\r\n"));
+        assert!(head.contains("X-Version: 2\r\n") && !head.contains("X-Version: 1"));
+        assert!(head.contains("ETag: \"v1\"\r\n"));
+        assert_eq!(head.matches("Date:").count(), 1, "{head}");
+        assert_eq!(head.matches("Via:").count(), 1, "{head}");
+        assert_eq!(r.lifetime, 120);
+        assert_eq!(r.age(T + 100), 0);
+        assert_eq!(&r.body[..], b"hello");
+        let mut out = BytesMut::new();
+        r.write_not_modified_fields(&mut out);
+        let nm = std::str::from_utf8(&out).expect("ascii");
+        assert!(nm.contains("ETag") && nm.contains("Cache-Control") && !nm.contains("X-Keep"));
+    }
+}

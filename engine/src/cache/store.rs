@@ -1,0 +1,418 @@
+//! A worker's cache as one config generation sees it: the shards, which
+//! route uses which, and the fetches in flight that later misses wait for.
+//!
+//! Routes share one shard per worker (`[cache] size`) unless they set their
+//! own `size`. Every key starts with the route's tag, a hash of its name
+//! and cache settings, so two routes never answer from each other's
+//! entries, and a reload that changes a route's cache settings leaves its
+//! old entries unreachable (they are dropped when the shard carries over).
+//! A shard whose budget is unchanged carries over a reload with its
+//! entries.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+use std::time::Duration;
+
+use ringway_config::Config;
+
+use super::entry::Entry;
+use super::key::{self, KeyOptions};
+use super::shard::{Shard, ShardStats};
+use crate::http::head::RequestHead;
+use crate::runtime::notify::LocalNotify;
+
+/// Stored responses of one primary key, one per Vary selection.
+#[derive(Default)]
+pub struct Object {
+    variants: Vec<Rc<Entry>>,
+}
+
+/// Responses kept per primary key for different Vary selections; a new
+/// one beyond this replaces the oldest.
+const MAX_VARIANTS: usize = 8;
+
+/// Bytes of a tag, the first bytes of every key.
+pub const TAG_LEN: usize = 8;
+
+/// One shard and the fetches in flight for its keys.
+pub struct ShardRt {
+    pub shard: RefCell<Shard<Object>>,
+    /// Keys being fetched or revalidated now: later requests for them
+    /// wait for the notification (or, for stale-while-revalidate, do not
+    /// start another revalidation).
+    pending: RefCell<HashMap<Vec<u8>, Rc<LocalNotify>, ahash::RandomState>>,
+    budget: usize,
+    /// Whose shard: a route's name, or `None` for the shared one.
+    owner: Option<String>,
+}
+
+/// A route's cache settings, compiled.
+pub struct RouteCache {
+    pub shard: Rc<ShardRt>,
+    pub tag: [u8; TAG_LEN],
+    pub options: KeyOptions,
+    pub max_entry: usize,
+    pub lock_timeout: Duration,
+    /// Keys carry the consumer (the route authenticates).
+    pub by_consumer: bool,
+}
+
+/// The cache of one worker for one generation.
+#[derive(Default)]
+pub struct LocalCache {
+    /// Per route, when it caches.
+    pub routes: Vec<Option<RouteCache>>,
+    shards: Vec<Rc<ShardRt>>,
+    /// Reused key buffers, so a lookup allocates nothing.
+    key_buf: RefCell<Vec<u8>>,
+    vary_buf: RefCell<Vec<u8>>,
+}
+
+/// Figures of one shard for the admin API.
+#[derive(Debug, Clone, Default)]
+pub struct ShardFigures {
+    pub owner: Option<String>,
+    pub budget: usize,
+    pub used: usize,
+    pub entries: usize,
+    pub stats: ShardStats,
+}
+
+impl LocalCache {
+    /// Compiles the cache settings of `config`, carrying over shards of
+    /// `prev` whose owner and budget are unchanged.
+    pub fn new(config: &Config, prev: Option<&LocalCache>) -> LocalCache {
+        let mut shards: Vec<Rc<ShardRt>> = Vec::new();
+        let mut tags: HashMap<*const ShardRt, HashSet<[u8; TAG_LEN]>> = HashMap::new();
+        let mut routes = Vec::with_capacity(config.routes.len());
+        for route in &config.routes {
+            let Some(rc) = &route.cache else {
+                routes.push(None);
+                continue;
+            };
+            let owner = rc.size.map(|_| route.name.clone());
+            let budget = rc.size.unwrap_or(config.cache.size);
+            let found = shards
+                .iter()
+                .find(|s| s.owner == owner && s.budget == budget)
+                .cloned();
+            let shard = found.unwrap_or_else(|| {
+                let carried = prev.and_then(|p| {
+                    p.shards
+                        .iter()
+                        .find(|s| s.owner == owner && s.budget == budget)
+                        .cloned()
+                });
+                let shard = carried.unwrap_or_else(|| {
+                    Rc::new(ShardRt {
+                        shard: RefCell::new(Shard::new(budget)),
+                        pending: RefCell::default(),
+                        budget,
+                        owner,
+                    })
+                });
+                shards.push(shard.clone());
+                shard
+            });
+            let tag = tag_of(&route.name, rc);
+            tags.entry(Rc::as_ptr(&shard)).or_default().insert(tag);
+            routes.push(Some(RouteCache {
+                shard,
+                tag,
+                options: KeyOptions {
+                    sort_query: rc.sort_query,
+                    drop_params: rc.ignore_params.clone(),
+                    headers: rc.key_headers.clone(),
+                },
+                max_entry: rc.max_entry_size,
+                lock_timeout: config.cache.lock_timeout,
+                by_consumer: !route.auth.is_empty(),
+            }));
+        }
+        // Entries of routes gone or changed are unreachable: free them.
+        for s in &shards {
+            let live = &tags[&Rc::as_ptr(s)];
+            s.shard
+                .borrow_mut()
+                .remove_where(|k| k.len() < TAG_LEN || !live.contains(&k[..TAG_LEN]));
+        }
+        LocalCache {
+            routes,
+            shards,
+            key_buf: RefCell::default(),
+            vary_buf: RefCell::default(),
+        }
+    }
+
+    /// A key buffer to build a key in; give it back with [`Self::put_key`].
+    pub fn take_key(&self) -> Vec<u8> {
+        let mut k = std::mem::take(&mut *self.key_buf.borrow_mut());
+        k.clear();
+        k
+    }
+
+    pub fn put_key(&self, k: Vec<u8>) {
+        *self.key_buf.borrow_mut() = k;
+    }
+
+    /// Entries and bytes over all shards.
+    pub fn totals(&self) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(n, b), s| {
+            let shard = s.shard.borrow();
+            (n + shard.len(), b + shard.used())
+        })
+    }
+
+    pub fn figures(&self) -> Vec<ShardFigures> {
+        self.shards
+            .iter()
+            .map(|s| {
+                let shard = s.shard.borrow();
+                ShardFigures {
+                    owner: s.owner.clone(),
+                    budget: s.budget,
+                    used: shard.used(),
+                    entries: shard.len(),
+                    stats: shard.stats,
+                }
+            })
+            .collect()
+    }
+
+    /// Removes every entry; how many.
+    pub fn purge_all(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.shard.borrow_mut().remove_where(|_| true))
+            .sum()
+    }
+
+    /// Removes the entries whose URL starts with `prefix`
+    /// (`http://host/path`, the host compared ignoring case); how many.
+    pub fn purge_prefix(&self, prefix: &str) -> usize {
+        let prefix = normalise_url(prefix);
+        self.shards
+            .iter()
+            .map(|s| {
+                s.shard
+                    .borrow_mut()
+                    .remove_where(|k| url_part(k).starts_with(&prefix))
+            })
+            .sum()
+    }
+
+    /// Removes the stored responses of `url` (`http://host/path?query`),
+    /// as each caching route would key it; how many entries.
+    pub fn purge_url(&self, url: &str) -> usize {
+        let url = normalise_url(url);
+        let Some(rest) = url.strip_prefix(b"http://") else {
+            return 0;
+        };
+        let slash = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+        let (host, target) = rest.split_at(slash);
+        let (path, query) = match target.iter().position(|&b| b == b'?') {
+            Some(q) => (&target[..q], Some(&target[q + 1..])),
+            None => (target, None),
+        };
+        let path = if path.is_empty() { &b"/"[..] } else { path };
+        let mut removed = 0;
+        for rc in self.routes.iter().flatten() {
+            let mut want = Vec::new();
+            key::primary(&mut want, b"http", host, path, query, &rc.options, |_| None);
+            if let Some(end) = want.iter().position(|&b| b == 0) {
+                want.truncate(end);
+            }
+            removed += rc.shard.shard.borrow_mut().remove_where(|k| {
+                k.len() >= TAG_LEN && k[..TAG_LEN] == rc.tag && url_part(k) == want.as_slice()
+            });
+        }
+        removed
+    }
+
+    /// Drops the stored responses of `key` (tag and URL) for whichever
+    /// route has its tag.
+    pub fn invalidate(&self, key: &[u8]) {
+        for rc in self.routes.iter().flatten() {
+            if key.len() >= TAG_LEN && key[..TAG_LEN] == rc.tag {
+                rc.invalidate(key);
+            }
+        }
+    }
+}
+
+/// A URL with its scheme and host lower-cased.
+fn normalise_url(url: &str) -> Vec<u8> {
+    let mut out = url.as_bytes().to_vec();
+    let host_end = url
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| url[start..].find('/').map(|j| start + j))
+        .unwrap_or(url.len());
+    out[..host_end].make_ascii_lowercase();
+    out
+}
+
+/// The URL part of a key: after the tag, before the first key-header
+/// separator.
+pub fn url_part(key: &[u8]) -> &[u8] {
+    let rest = key.get(TAG_LEN..).unwrap_or(b"");
+    match rest.iter().position(|&b| b == 0) {
+        Some(i) => &rest[..i],
+        None => rest,
+    }
+}
+
+/// A stable hash of a route's name and cache settings.
+fn tag_of(name: &str, rc: &ringway_config::RouteCache) -> [u8; TAG_LEN] {
+    // SipHash with fixed keys: the same on every worker and every reload.
+    let mut h = std::hash::DefaultHasher::new();
+    name.hash(&mut h);
+    rc.hash(&mut h);
+    h.finish().to_le_bytes()
+}
+
+/// Hands every value of request field `name` to `each`, in order.
+fn visit(head: &RequestHead, name: &[u8], each: &mut dyn FnMut(&[u8])) {
+    for h in &head.headers {
+        if head.bytes(h.name).eq_ignore_ascii_case(name) {
+            each(head.bytes(h.value));
+        }
+    }
+}
+
+impl RouteCache {
+    /// Builds the key of `head` into `out` (cleared first): tag, then the
+    /// primary key; a route with authentication adds the consumer, so one
+    /// consumer's answers are never served to another.
+    pub fn key(&self, out: &mut Vec<u8>, head: &RequestHead, consumer: Option<&str>) {
+        out.clear();
+        out.extend_from_slice(&self.tag);
+        let target = head.bytes(head.target);
+        let path_start = head.path.start as usize - head.target.start as usize;
+        let origin = &target[path_start..];
+        let query = origin
+            .iter()
+            .position(|&b| b == b'?')
+            .map(|q| &origin[q + 1..]);
+        key::primary(
+            out,
+            b"http",
+            head.authority(),
+            head.bytes(head.path),
+            query,
+            &self.options,
+            |name| {
+                head.headers
+                    .iter()
+                    .find(|h| head.bytes(h.name).eq_ignore_ascii_case(name.as_bytes()))
+                    .map(|h| head.bytes(h.value))
+            },
+        );
+        if let Some(c) = consumer {
+            out.push(0);
+            out.extend_from_slice(b"consumer:");
+            out.extend_from_slice(c.as_bytes());
+        }
+    }
+
+    /// The stored response for `key` that `head` selects (Vary), if any.
+    pub fn lookup(&self, cache: &LocalCache, key: &[u8], head: &RequestHead) -> Option<Rc<Entry>> {
+        let mut shard = self.shard.shard.borrow_mut();
+        let object = shard.get(key)?;
+        let mut scratch = cache.vary_buf.borrow_mut();
+        object
+            .variants
+            .iter()
+            .find(|e| {
+                if e.vary.is_empty() {
+                    return e.secondary.is_empty();
+                }
+                scratch.clear();
+                key::secondary(&mut scratch, &e.vary, |n, each| visit(head, n, each));
+                *scratch == e.secondary
+            })
+            .cloned()
+    }
+
+    /// The secondary key `head` has for a response varying on `names`.
+    pub fn secondary_of(names: &[Vec<u8>], head: &RequestHead) -> Vec<u8> {
+        let mut out = Vec::new();
+        key::secondary(&mut out, names, |n, each| visit(head, n, each));
+        out
+    }
+
+    /// Stores `entry` under `key`, replacing the variant with the same
+    /// secondary key. False when the shard refused it (too large).
+    pub fn insert(&self, key: &[u8], entry: Rc<Entry>) -> bool {
+        let mut shard = self.shard.shard.borrow_mut();
+        let mut object = shard.remove(key).unwrap_or_default();
+        object
+            .variants
+            .retain(|e| e.secondary != entry.secondary && e.vary == entry.vary);
+        if object.variants.len() >= MAX_VARIANTS {
+            object.variants.remove(0);
+        }
+        object.variants.push(entry);
+        let weight = object.variants.iter().map(|e| e.weight).sum();
+        shard.insert(key, object, weight)
+    }
+
+    /// Drops every stored response for `key`.
+    pub fn remove(&self, key: &[u8]) {
+        self.shard.shard.borrow_mut().remove(key);
+    }
+
+    /// Drops the responses of `url_key` (a key without consumer or header
+    /// parts) under every consumer and key-header value.
+    pub fn invalidate(&self, url_key: &[u8]) {
+        let mut shard = self.shard.shard.borrow_mut();
+        shard.remove(url_key);
+        if !self.options.headers.is_empty() || self.by_consumer {
+            let n = url_key.len();
+            shard.remove_where(|k| k.len() > n && k.starts_with(url_key) && k[n] == 0);
+        }
+    }
+
+    /// The fetch in flight for `key`, if any.
+    pub fn pending(&self, key: &[u8]) -> Option<Rc<LocalNotify>> {
+        self.shard.pending.borrow().get(key).cloned()
+    }
+
+    /// Registers a fetch for `key`; the returned guard wakes the waiters
+    /// and unregisters when dropped (whatever way the fetch ends).
+    pub fn lead(&self, key: &[u8]) -> Leading {
+        let notify = Rc::new(LocalNotify::default());
+        self.shard
+            .pending
+            .borrow_mut()
+            .insert(key.to_vec(), notify.clone());
+        Leading {
+            shard: self.shard.clone(),
+            key: key.to_vec(),
+            notify,
+        }
+    }
+}
+
+/// A fetch other requests for the same key wait for.
+pub struct Leading {
+    shard: Rc<ShardRt>,
+    key: Vec<u8>,
+    notify: Rc<LocalNotify>,
+}
+
+impl Drop for Leading {
+    fn drop(&mut self) {
+        let mut pending = self.shard.pending.borrow_mut();
+        if pending
+            .get(&self.key)
+            .is_some_and(|n| Rc::ptr_eq(n, &self.notify))
+        {
+            pending.remove(&self.key);
+        }
+        drop(pending);
+        self.notify.fire();
+    }
+}
