@@ -41,20 +41,39 @@ pub fn primary<'h>(
     out.extend(host.iter().map(u8::to_ascii_lowercase));
     out.extend_from_slice(path);
     if let Some(q) = query {
-        let mut params: Vec<&[u8]> = q
+        let kept = q
             .split(|&b| b == b'&')
             .filter(|p| !p.is_empty())
             .filter(|p| {
                 let name = p.split(|&b| b == b'=').next().unwrap_or(p);
                 !options.drop_params.iter().any(|d| d.as_bytes() == name)
-            })
-            .collect();
+            });
         if options.sort_query {
+            // Sorted on the stack: queries rarely have more than a few
+            // parameters, and a lookup must not allocate.
+            let mut few: [&[u8]; 32] = [&[]; 32];
+            let mut n = 0;
+            let mut many = Vec::new();
+            for p in kept {
+                if n < few.len() {
+                    few[n] = p;
+                    n += 1;
+                } else {
+                    if many.is_empty() {
+                        many.extend_from_slice(&few);
+                    }
+                    many.push(p);
+                }
+            }
+            let params: &mut [&[u8]] = if many.is_empty() {
+                &mut few[..n]
+            } else {
+                &mut many
+            };
             params.sort_unstable();
-        }
-        for (i, p) in params.iter().enumerate() {
-            out.push(if i == 0 { b'?' } else { b'&' });
-            out.extend_from_slice(p);
+            push_params(out, params.iter().copied());
+        } else {
+            push_params(out, kept);
         }
     }
     for name in &options.headers {
@@ -65,6 +84,14 @@ pub fn primary<'h>(
         if let Some(v) = header(name) {
             out.extend_from_slice(v);
         }
+    }
+}
+
+/// Appends `?p1&p2...`, nothing when there are none.
+fn push_params<'a>(out: &mut Vec<u8>, params: impl Iterator<Item = &'a [u8]>) {
+    for (i, p) in params.enumerate() {
+        out.push(if i == 0 { b'?' } else { b'&' });
+        out.extend_from_slice(p);
     }
 }
 

@@ -18,9 +18,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-/// Bytes of bookkeeping per entry beyond its key and value (hash map slot,
-/// queue slot, reference-counted key header, entry fields), rounded up.
-pub const OVERHEAD: usize = 160;
+/// Bytes of bookkeeping per entry beyond its key and value: the hash map
+/// slot (about 64 bytes, times the table's spare capacity), the queue slot
+/// (24, times the queue's), the reference-counted key's header (16), and
+/// the ghost list's share (a fingerprint in a queue and a set, up to one
+/// per entry). Measured against the allocator by `tests/cache_memory.rs`.
+pub const OVERHEAD: usize = 320;
 
 /// Most a hit count grows to.
 const MAX_FREQ: u8 = 3;
@@ -164,10 +167,32 @@ impl<V> Shard<V> {
     }
 
     /// Removes every entry whose key satisfies `doomed`; how many.
+    ///
+    /// The queues drop the positions of what went (they would otherwise
+    /// keep the keys alive until reached), and tables much larger than what
+    /// is left shrink, so a purge gives its memory back.
     pub fn remove_where(&mut self, mut doomed: impl FnMut(&[u8]) -> bool) -> usize {
         let keys: Vec<Rc<[u8]>> = self.map.keys().filter(|k| doomed(k)).cloned().collect();
+        if keys.is_empty() {
+            return 0;
+        }
         for k in &keys {
             self.remove(k);
+        }
+        let map = &self.map;
+        let live = |(k, id): &(Rc<[u8]>, u64)| map.get(k).is_some_and(|s| s.id == *id);
+        self.small.retain(live);
+        self.main.retain(live);
+        if self.map.len() < self.map.capacity() / 4 {
+            self.map.shrink_to_fit();
+            self.small.shrink_to_fit();
+            self.main.shrink_to_fit();
+            if self.map.is_empty() {
+                self.ghost.clear();
+                self.ghost_set.clear();
+                self.ghost.shrink_to_fit();
+                self.ghost_set.shrink_to_fit();
+            }
         }
         keys.len()
     }

@@ -355,7 +355,9 @@ impl RouteCache {
             object.variants.remove(0);
         }
         object.variants.push(entry);
-        let weight = object.variants.iter().map(|e| e.weight).sum();
+        // Each variant also costs its `Rc` header and a slot in the list.
+        let weight = object.variants.iter().map(|e| e.weight + 16).sum::<usize>()
+            + object.variants.capacity() * std::mem::size_of::<Rc<Entry>>();
         shard.insert(key, object, weight)
     }
 

@@ -678,6 +678,15 @@ fn verdict(
         vary_any,
     })
     .map_err(|why| why.detail())?;
+    // Storable by default (a 200, say) but with neither an explicit
+    // lifetime nor a Last-Modified to reckon one from or revalidate with:
+    // stale at once and not revalidatable, so storing it gains nothing.
+    let explicit = res.max_age.is_some()
+        || res.s_maxage.is_some()
+        || response_value(resp, b"expires").is_some();
+    if !explicit && response_value(resp, b"last-modified").is_none() {
+        return Err("no-lifetime");
+    }
     match resp.body {
         BodyKind::Length(n) if n > max_entry as u64 => Err("too-large"),
         BodyKind::Length(_) | BodyKind::None => Ok(true),

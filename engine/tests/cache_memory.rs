@@ -1,0 +1,179 @@
+//! The cache's byte budget holds for the memory it really uses.
+//!
+//! A counting global allocator tracks the live bytes allocated on the
+//! worker thread (`ringway-w*`). After a warm-up that fills the worker's
+//! buffer pools on an uncached route, thousands of distinct responses go
+//! through a caching route with a 4 MiB shard, far more than fits. The
+//! worker's live bytes then grow by what the cache holds; that growth must
+//! match the bytes the shard accounts (keys, heads, bodies and per-entry
+//! overhead) within 5% of the budget, and the accounted bytes must stay
+//! within the budget. Purging everything gives the memory back.
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::thread;
+
+use support::process::admin_call;
+use support::*;
+
+struct Counting;
+
+static WORKER_LIVE: AtomicI64 = AtomicI64::new(0);
+
+thread_local! {
+    /// 0 unknown, 1 worker, 2 other, 3 being decided.
+    static KIND: Cell<u8> = const { Cell::new(0) };
+}
+
+fn on_worker() -> bool {
+    KIND.with(|k| match k.get() {
+        1 => true,
+        2 | 3 => false,
+        _ => {
+            k.set(3);
+            let worker = std::thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("ringway-w"));
+            k.set(if worker { 1 } else { 2 });
+            worker
+        }
+    })
+}
+
+// SAFETY: defers every operation to the system allocator unchanged; the
+// counting touches only an atomic and a const-initialised thread local.
+// Memory freed on another thread than the worker is not subtracted, which
+// can only make the measured growth larger (the test stricter).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if on_worker() {
+            WORKER_LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if on_worker() {
+            WORKER_LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if on_worker() {
+            WORKER_LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn live() -> i64 {
+    WORKER_LIVE.load(Ordering::Relaxed)
+}
+
+/// An origin that records nothing (so the test's own memory stays flat):
+/// `/c/N` gets a cacheable body of 500 + (N % 13) * 150 bytes.
+fn origin() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind origin");
+    let addr = listener.local_addr().expect("addr");
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            thread::spawn(move || {
+                let mut w = stream.try_clone().expect("clone");
+                let mut r = BufReader::new(stream);
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let target = line.split(' ').nth(1).unwrap_or("/").to_string();
+                    loop {
+                        let mut h = String::new();
+                        if r.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if h == "\r\n" {
+                            break;
+                        }
+                    }
+                    let n: usize = target
+                        .rsplit('/')
+                        .next()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0);
+                    let body = "m".repeat(500 + (n % 13) * 150);
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\nContent-Type: text/plain\r\n\
+                         ETag: \"{n}\"\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if w.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn the_budget_holds_for_real_memory() {
+    const BUDGET: i64 = 4 << 20;
+    let addr = origin();
+    let toml = format!(
+        "workers = 1\n[cache]\nsize = \"4MiB\"\n\
+         [[upstreams]]\nname = \"up\"\nservers = [\"{addr}\"]\n\
+         [[routes]]\npath-prefix = \"/c/\"\nupstream = \"up\"\n[routes.cache]\n\
+         [[routes]]\npath-prefix = \"/plain/\"\nupstream = \"up\"\n"
+    );
+    let gw = TestGateway::start(&toml, DRIVERS[0]);
+    let mut c = gw.client();
+    for i in 0..300 {
+        assert_eq!(c.get(&format!("/plain/{i}")).status, 200);
+    }
+    let before = live();
+    for i in 0..12_000 {
+        assert_eq!(c.get(&format!("/c/{i}")).status, 200);
+    }
+    let t = gw.totals();
+    let accounted = t.cache_bytes as i64;
+    let grown = live() - before;
+    eprintln!(
+        "entries {}, accounted {accounted} B, worker memory grew {grown} B",
+        t.cache_entries
+    );
+    assert!(accounted <= BUDGET, "accounted {accounted} > budget");
+    assert!(
+        accounted > BUDGET * 9 / 10,
+        "the budget is used: {accounted}"
+    );
+    assert!(
+        (grown - accounted).abs() <= BUDGET / 20,
+        "real growth {grown} B vs accounted {accounted} B: off by more than 5% of the budget"
+    );
+    // Purged, the memory comes back.
+    let (status, _) = admin_call(
+        gw.admin_addr(),
+        "POST",
+        "/cache/purge",
+        &[],
+        br#"{"all": true}"#,
+    );
+    assert_eq!(status, 200);
+    let left = live() - before;
+    eprintln!("after purge: {left} B above the start");
+    assert!(left < BUDGET / 20, "{left} B still held after a purge");
+}
