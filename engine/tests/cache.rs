@@ -227,6 +227,42 @@ fn request_directives_are_honoured() {
 }
 
 #[test]
+fn response_directives_are_honoured() {
+    let origin = TestUpstream::start(|s| {
+        let cc = match s.target.as_str() {
+            "/no-cache" => "no-cache, max-age=600",
+            "/must" => "max-age=0, must-revalidate",
+            _ => "max-age=0, s-maxage=600",
+        };
+        if s.has("if-none-match") {
+            let r = format!("HTTP/1.1 304 X\r\nCache-Control: {cc}\r\nETag: \"t\"\r\n\r\n");
+            return Reply::Raw(r.into_bytes());
+        }
+        Reply::Raw(reply(
+            200,
+            &[("Cache-Control", cc), ("ETag", "\"t\"")],
+            "body",
+        ))
+    });
+    let gw = gateway(&origin, 1, "", "");
+    // no-cache: stored, but every use is revalidated.
+    for _ in 0..3 {
+        get(&gw, "/no-cache", "");
+    }
+    assert_eq!(seen(&origin, "/no-cache"), 3);
+    assert_eq!(gw.totals().cache_revalidated, 2);
+    // must-revalidate: a client's max-stale does not get it served stale.
+    get(&gw, "/must", "");
+    let r = get(&gw, "/must", "Cache-Control: max-stale=600\r\n");
+    assert!(status_of(&r).contains("fwd-status=304"), "{r:?}");
+    // s-maxage wins over max-age for a shared cache.
+    get(&gw, "/shared", "");
+    let r = get(&gw, "/shared", "");
+    assert!(status_of(&r).contains("hit"), "{r:?}");
+    assert_eq!(seen(&origin, "/shared"), 1);
+}
+
+#[test]
 fn max_stale_accepts_a_stale_response() {
     let origin =
         TestUpstream::start(|_| Reply::Raw(reply(200, &[("Cache-Control", "max-age=0")], "old")));
@@ -399,8 +435,12 @@ fn stale_while_revalidate_answers_at_once_and_refreshes_once() {
 #[test]
 fn stale_if_error_hides_an_origin_failure() {
     let failing = Arc::new(AtomicBool::new(false));
-    let f = failing.clone();
+    let closing = Arc::new(AtomicBool::new(false));
+    let (f, x) = (failing.clone(), closing.clone());
     let origin = TestUpstream::start(move |_| {
+        if x.load(Ordering::SeqCst) {
+            return Reply::Close;
+        }
         if f.load(Ordering::SeqCst) {
             return Reply::Raw(reply(503, &[], "down"));
         }
@@ -423,6 +463,11 @@ fn stale_if_error_hides_an_origin_failure() {
         status_of(&r).contains("fwd-status=503") && status_of(&r).contains("stale-if-error"),
         "{r:?}"
     );
+    // An origin that drops the connection: 502 hidden the same way.
+    closing.store(true, Ordering::SeqCst);
+    let r = get(&gw, "/e", "");
+    assert_eq!(r.text(), "good");
+    assert!(status_of(&r).contains("fwd-status=502"), "{r:?}");
     // Without stale-if-error the failure goes through.
     let plain = TestUpstream::start(|_| Reply::Raw(reply(503, &[], "down")));
     let gw2 = gateway(&plain, 1, "", "");

@@ -607,7 +607,7 @@ impl FetchFor<'_> {
                 let body = if chunked_out {
                     dechunk(&raw)
                 } else {
-                    raw.freeze()
+                    exact(raw)
                 };
                 let secondary = RouteCache::secondary_of(&vary_of(&resp), &head);
                 let entry = build_entry(&resp, secondary, body, request_time, response_time);
@@ -723,12 +723,23 @@ fn build_entry(
     })
 }
 
+/// The captured body as `Bytes` that hold no more memory than the shard
+/// accounts for: a buffer grown by doubling (a body of unknown length) is
+/// copied once into one of its exact size.
+fn exact(raw: BytesMut) -> Bytes {
+    if raw.capacity() - raw.len() > raw.len() / 16 {
+        Bytes::copy_from_slice(&raw)
+    } else {
+        raw.freeze()
+    }
+}
+
 /// The payload of a complete chunked body.
 fn dechunk(raw: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(raw.len());
     let mut decoder = ChunkedDecoder::new();
     let _ = decoder.decode(raw, |r| out.extend_from_slice(&raw[r]));
-    out.freeze()
+    exact(out)
 }
 
 /// Returns a fetched response's connection to the pool when its (empty)
@@ -857,7 +868,7 @@ fn revalidate_in_background(
                 let body = if resp.body == BodyKind::Chunked {
                     dechunk(&raw)
                 } else {
-                    raw.freeze()
+                    exact(raw)
                 };
                 // Selected by the same request fields as the stale one, or
                 // by others than the ones at hand: then the next miss
