@@ -562,6 +562,14 @@ fn key_options_sort_and_drop_query_parameters_and_add_headers() {
     let r = get(&gw, "/k?a=1&b=2", "X-Tenant: t2\r\n");
     assert!(status_of(&r).contains("fwd=miss"), "another tenant: {r:?}");
     assert_eq!(r.text(), "/k?a=1&b=2|t2");
+    // An unsafe request on the URL drops the responses of every tenant.
+    let mut c = gw.client();
+    c.send(b"DELETE /k?b=2&a=1 HTTP/1.1\r\nHost: test\r\nX-Tenant: t9\r\n\r\n");
+    assert_eq!(c.read_response(false).expect("response").status, 200);
+    for tenant in ["t1", "t2"] {
+        let r = get(&gw, "/k?a=1&b=2", &format!("X-Tenant: {tenant}\r\n"));
+        assert!(status_of(&r).contains("fwd=miss"), "{tenant}: {r:?}");
+    }
 }
 
 #[test]

@@ -30,7 +30,7 @@ use crate::cache::entry::{http_date, is_not_modified_field, unix_now, Entry, Par
 use crate::cache::freshness::{usable, Use};
 use crate::cache::key::vary_names;
 use crate::cache::storable::{storable, Exchange};
-use crate::cache::store::{Leading, RouteCache};
+use crate::cache::store::{url_part, Leading, RouteCache, TAG_LEN};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::head::{BodyKind, Class, Method, RequestHead, ResponseHead, Version};
 use crate::http::write;
@@ -97,7 +97,11 @@ async fn serve_keyed<S: Transport>(
             // §4.4: a successful unsafe request invalidates the target.
             let unsafe_method = !matches!(method, Method::Options | Method::Trace);
             if unsafe_method {
+                // The URL only: every consumer's and key-header value's
+                // responses for it go.
                 rc.key(key, &head, None);
+                let url_len = url_part(key).len();
+                key.truncate(TAG_LEN + url_len);
             }
             bypass(conn, "method");
             let next = forward::forward(conn, io, head, g, index, group, consumer).await;

@@ -1,0 +1,110 @@
+//! The cache's per-request work: building a key and finding the stored
+//! response in a shard of 10,000 entries (plain, and selected by Vary), and
+//! laying out a response for storing.
+
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use criterion::{criterion_group, criterion_main, Criterion};
+use ringway::cache::entry::{Entry, Parts};
+use ringway::cache::store::{LocalCache, RouteCache};
+use ringway::http::head::{parse_request, HeadLimits, RequestHead};
+use ringway_config::Config;
+
+const T: u64 = 1_800_000_000;
+
+fn head(raw: &str) -> RequestHead {
+    let limits = HeadLimits {
+        max_head: 16 * 1024,
+        max_headers: 100,
+        max_target: 8 * 1024,
+    };
+    let mut buf = BytesMut::from(raw.as_bytes());
+    let mut spans = Vec::new();
+    parse_request(&mut buf, limits, &mut spans)
+        .expect("valid")
+        .expect("complete")
+}
+
+fn entry(vary: Option<&str>, secondary: Vec<u8>) -> Rc<Entry> {
+    let mut fields = vec![
+        ("Content-Type", "application/json"),
+        ("Cache-Control", "max-age=600"),
+        ("ETag", "\"abc123\""),
+        ("Date", "Sun, 22 Nov 2026 12:00:00 GMT"),
+    ];
+    if let Some(v) = vary {
+        fields.push(("Vary", v));
+    }
+    Rc::new(Entry::build(Parts {
+        status: 200,
+        reason: b"OK",
+        fields: fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+        body: Bytes::from(vec![b'x'; 1024]),
+        request_time: T,
+        response_time: T,
+        secondary,
+    }))
+}
+
+fn cache(c: &mut Criterion) {
+    let config = Config::from_toml_str(
+        "[[upstreams]]\nname = \"up\"\nservers = [\"127.0.0.1:9\"]\n\
+         [[routes]]\nupstream = \"up\"\n[routes.cache]\nsort-query = true\n",
+    )
+    .expect("valid config");
+    let local = LocalCache::new(&config, None);
+    let rc: &RouteCache = local.routes[0].as_ref().expect("caching route");
+    let mut key = Vec::new();
+    for i in 0..10_000 {
+        let h = head(&format!(
+            "GET /api/items/{i}?b=2&a=1 HTTP/1.1\r\nHost: shop.example\r\n\r\n"
+        ));
+        rc.key(&mut key, &h, None);
+        rc.insert(&key, entry(None, Vec::new()));
+    }
+    let varied = head(
+        "GET /api/varied?b=2&a=1 HTTP/1.1\r\nHost: shop.example\r\nAccept-Encoding: gzip, br\r\n\r\n",
+    );
+    let names = vec![b"accept-encoding".to_vec()];
+    rc.key(&mut key, &varied, None);
+    rc.insert(
+        &key,
+        entry(
+            Some("Accept-Encoding"),
+            RouteCache::secondary_of(&names, &varied),
+        ),
+    );
+
+    let mut group = c.benchmark_group("cache");
+    let plain = head(
+        "GET /api/items/4242?b=2&a=1 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: bench\r\n\
+         Accept: */*\r\n\r\n",
+    );
+    group.bench_function("key+lookup/hit", |b| {
+        b.iter(|| {
+            rc.key(&mut key, &plain, None);
+            std::hint::black_box(rc.lookup(&local, &key, &plain).expect("hit"))
+        })
+    });
+    group.bench_function("key+lookup/hit-vary", |b| {
+        b.iter(|| {
+            rc.key(&mut key, &varied, None);
+            std::hint::black_box(rc.lookup(&local, &key, &varied).expect("hit"))
+        })
+    });
+    let missing = head("GET /api/other?x=1 HTTP/1.1\r\nHost: shop.example\r\n\r\n");
+    group.bench_function("key+lookup/miss", |b| {
+        b.iter(|| {
+            rc.key(&mut key, &missing, None);
+            std::hint::black_box(rc.lookup(&local, &key, &missing).is_none())
+        })
+    });
+    group.bench_function("entry/build-1KiB", |b| {
+        b.iter(|| std::hint::black_box(entry(None, Vec::new())))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, cache);
+criterion_main!(benches);
