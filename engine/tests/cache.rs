@@ -405,6 +405,32 @@ fn concurrent_misses_collapse_into_one_fetch() {
 }
 
 #[test]
+fn keys_that_are_not_stored_skip_collapsing() {
+    let origin = TestUpstream::start(|_| {
+        Reply::Delay(
+            Duration::from_millis(200),
+            reply(200, &[("Cache-Control", "no-store")], "private stuff"),
+        )
+    });
+    let gw = gateway(&origin, 1, "", "");
+    get(&gw, "/ns", "");
+    let addr = gw.addr;
+    let clients: Vec<_> = (0..6)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut c = TestClient::connect(addr);
+                call(&mut c, "GET", "/ns", "")
+            })
+        })
+        .collect();
+    for t in clients {
+        assert_eq!(t.join().expect("client").text(), "private stuff");
+    }
+    assert_eq!(seen(&origin, "/ns"), 7);
+    assert_eq!(gw.totals().cache_collapsed, 0, "nobody waited for a fetch");
+}
+
+#[test]
 fn stale_while_revalidate_answers_at_once_and_refreshes_once() {
     let n = Arc::new(AtomicUsize::new(0));
     let m = n.clone();

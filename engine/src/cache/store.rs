@@ -33,6 +33,17 @@ pub struct Object {
 /// one beyond this replaces the oldest.
 const MAX_VARIANTS: usize = 8;
 
+/// How long a key whose response was not stored skips collapsing. A
+/// storable response for it ends this at once (every request still goes
+/// to the origin, which is asked each time), so the only cost of a long
+/// window is a stampede on a key that became cacheable, until one fetch
+/// completes.
+const PASS_SECS: u64 = 60;
+
+/// Keys remembered as not stored, per shard; when full, the expired ones
+/// go, and if none has expired, all.
+const MAX_PASSES: usize = 4096;
+
 /// Bytes of a tag, the first bytes of every key.
 pub const TAG_LEN: usize = 8;
 
@@ -43,6 +54,10 @@ pub struct ShardRt {
     /// wait for the notification (or, for stale-while-revalidate, do not
     /// start another revalidation).
     pending: RefCell<HashMap<Vec<u8>, Rc<LocalNotify>, ahash::RandomState>>,
+    /// Keys whose last response could not be stored, until when (Unix
+    /// seconds): requests for them go to the origin at once instead of
+    /// waiting for each other's fetch, which could not serve them anyway.
+    passes: RefCell<HashMap<Vec<u8>, u64, ahash::RandomState>>,
     budget: usize,
     /// Whose shard: a route's name, or `None` for the shared one.
     owner: Option<String>,
@@ -109,6 +124,7 @@ impl LocalCache {
                     Rc::new(ShardRt {
                         shard: RefCell::new(Shard::new(budget)),
                         pending: RefCell::default(),
+                        passes: RefCell::default(),
                         budget,
                         owner,
                     })
@@ -374,6 +390,36 @@ impl RouteCache {
         if !self.options.headers.is_empty() || self.by_consumer {
             let n = url_key.len();
             shard.remove_where(|k| k.len() > n && k.starts_with(url_key) && k[n] == 0);
+        }
+    }
+
+    /// Does `key` skip collapsing (its last response was not stored)?
+    pub fn passes(&self, key: &[u8], now: u64) -> bool {
+        self.shard
+            .passes
+            .borrow()
+            .get(key)
+            .is_some_and(|&until| now < until)
+    }
+
+    /// Remembers whether the response just fetched for `key` was stored.
+    pub fn note_stored(&self, key: &[u8], stored: bool, now: u64) {
+        let mut passes = self.shard.passes.borrow_mut();
+        if stored {
+            passes.remove(key);
+            return;
+        }
+        if passes.len() >= MAX_PASSES && !passes.contains_key(key) {
+            passes.retain(|_, &mut until| now < until);
+            if passes.len() >= MAX_PASSES {
+                passes.clear();
+            }
+        }
+        match passes.get_mut(key) {
+            Some(until) => *until = now + PASS_SECS,
+            None => {
+                passes.insert(key.to_vec(), now + PASS_SECS);
+            }
         }
     }
 

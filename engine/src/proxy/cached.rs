@@ -172,7 +172,22 @@ async fn serve_keyed<S: Transport>(
             return forward::forward(conn, io, head, g, index, group, consumer).await;
         }
         // Collapse with a fetch in flight for the same key: wait for it,
-        // then look again (once).
+        // then look again (once). Not for a key whose last response was
+        // not stored: that fetch could not answer this request.
+        if rc.passes(key, now) {
+            w.stats.cache_misses.inc();
+            let fetch = FetchFor {
+                g,
+                index,
+                group,
+                consumer,
+                rc,
+                key,
+                req_dir,
+                _leading: None,
+            };
+            return fetch.run(conn, io, head, stale).await;
+        }
         match rc.pending(key) {
             Some(fetching) if !collapsed && !rc.lock_timeout.is_zero() => {
                 collapsed = true;
@@ -606,6 +621,10 @@ impl FetchFor<'_> {
         // Store what arrived whole.
         let chunked_out =
             output == Output::Chunk || (output == Output::Same && resp.body == BodyKind::Chunked);
+        if body_ok {
+            let stored = capture.is_some();
+            self.rc.note_stored(self.key, stored, response_time);
+        }
         match capture.filter(|_| body_ok) {
             Some(raw) => {
                 let body = if chunked_out {
