@@ -49,7 +49,7 @@ fn entry(vary: Option<&str>, secondary: Vec<u8>) -> Rc<Entry> {
 
 fn cache(c: &mut Criterion) {
     let config = Config::from_toml_str(
-        "[[upstreams]]\nname = \"up\"\nservers = [\"127.0.0.1:9\"]\n\
+        "[[listeners]]\naddress = \"127.0.0.1:0\"\n[[upstreams]]\nname = \"up\"\nservers = [\"127.0.0.1:9\"]\n\
          [[routes]]\nupstream = \"up\"\n[routes.cache]\nsort-query = true\n",
     )
     .expect("valid config");

@@ -4,9 +4,9 @@
 mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use support::process::admin_call;
 use support::{Reply, Response, TestClient, TestGateway, TestUpstream, DRIVERS};
@@ -373,13 +373,27 @@ fn unsafe_methods_invalidate_on_every_worker() {
 
 #[test]
 fn concurrent_misses_collapse_into_one_fetch() {
-    let origin = TestUpstream::start(|_| {
-        Reply::Delay(
-            Duration::from_millis(300),
-            reply(200, &[("Cache-Control", "max-age=60")], "slow body"),
-        )
+    // The origin holds its answer until the other seven requests wait for
+    // it (or 10 s pass), so the test does not depend on timing.
+    let gateway_handle: Arc<Mutex<Option<ringway::Handle>>> = Arc::default();
+    let h = gateway_handle.clone();
+    let origin = TestUpstream::start(move |_| {
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            let waiting = h
+                .lock()
+                .expect("lock")
+                .as_ref()
+                .map_or(0, |h| h.totals().cache_collapsed);
+            if waiting >= 7 {
+                break;
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+        Reply::Raw(reply(200, &[("Cache-Control", "max-age=60")], "slow body"))
     });
     let gw = gateway(&origin, 1, "", "");
+    *gateway_handle.lock().expect("lock") = Some(gw.handle());
     let addr = gw.addr;
     let clients: Vec<_> = (0..8)
         .map(|_| {
@@ -391,7 +405,7 @@ fn concurrent_misses_collapse_into_one_fetch() {
         .collect();
     let answers: Vec<Response> = clients
         .into_iter()
-        .map(|t| t.join().expect("present"))
+        .map(|t| t.join().expect("client"))
         .collect();
     assert!(answers.iter().all(|r| r.text() == "slow body"));
     assert_eq!(seen(&origin, "/slow"), 1, "one fetch for eight clients");
@@ -399,9 +413,8 @@ fn concurrent_misses_collapse_into_one_fetch() {
         .iter()
         .filter(|r| status_of(r).contains("collapsed"))
         .count();
-    let t = gw.totals();
-    assert_eq!(collapsed as u64, t.cache_collapsed);
-    assert!(collapsed >= 1);
+    assert_eq!(collapsed, 7);
+    assert_eq!(gw.totals().cache_collapsed, 7);
 }
 
 #[test]
@@ -432,18 +445,22 @@ fn keys_that_are_not_stored_skip_collapsing() {
 
 #[test]
 fn stale_while_revalidate_answers_at_once_and_refreshes_once() {
+    // The background fetch is held until the test has seen the stale
+    // answers, so it cannot finish early on a slow machine.
     let n = Arc::new(AtomicUsize::new(0));
-    let m = n.clone();
+    let release = Arc::new(AtomicBool::new(false));
+    let (m, r) = (n.clone(), release.clone());
     let origin = TestUpstream::start(move |_| {
         let k = m.fetch_add(1, Ordering::SeqCst) + 1;
-        Reply::Delay(
-            Duration::from_millis(if k == 1 { 0 } else { 200 }),
-            reply(
-                200,
-                &[("Cache-Control", "max-age=0, stale-while-revalidate=60")],
-                &format!("v{k}"),
-            ),
-        )
+        let until = Instant::now() + Duration::from_secs(10);
+        while k > 1 && !r.load(Ordering::SeqCst) && Instant::now() < until {
+            thread::sleep(Duration::from_millis(2));
+        }
+        Reply::Raw(reply(
+            200,
+            &[("Cache-Control", "max-age=0, stale-while-revalidate=60")],
+            &format!("v{k}"),
+        ))
     });
     let gw = gateway(&origin, 1, "", "");
     assert_eq!(get(&gw, "/swr", "").text(), "v1");
@@ -453,6 +470,7 @@ fn stale_while_revalidate_answers_at_once_and_refreshes_once() {
         assert_eq!(r.text(), "v1");
         assert!(status_of(&r).contains("stale-while-revalidate"), "{r:?}");
     }
+    release.store(true, Ordering::SeqCst);
     gw.wait_for("background fetch stored", |t| t.cache_stored >= 2);
     assert_eq!(seen(&origin, "/swr"), 2, "one background revalidation");
     assert_eq!(get(&gw, "/swr", "").text(), "v2");
