@@ -117,6 +117,9 @@ fn what_may_not_be_stored_is_fetched_every_time() {
         if s.target == "/vary-star" {
             headers.push(("Vary", "*"));
         }
+        if s.target == "/cookie" {
+            headers.push(("Set-Cookie", "sid=alice"));
+        }
         let status = if s.target == "/no-lifetime" { 500 } else { 200 };
         Reply::Raw(reply(status, &headers, "x"))
     });
@@ -131,6 +134,7 @@ fn what_may_not_be_stored_is_fetched_every_time() {
             "Authorization: Bearer x\r\n",
             "detail=authorization",
         ),
+        ("/cookie", "", "detail=set-cookie"),
         (
             "/req-no-store",
             "Cache-Control: no-store\r\n",
@@ -734,4 +738,135 @@ fn the_byte_budget_holds() {
         "{}",
         t.cache_entries
     );
+}
+
+#[test]
+fn a_304_for_another_representation_is_not_merged() {
+    // Stored with ETag "a"; the origin's 304 names "b": not about the
+    // stored response, so it is fetched whole.
+    let origin = TestUpstream::start(|s| {
+        if s.has("if-none-match") {
+            return Reply::Raw(
+                b"HTTP/1.1 304 X\r\nETag: \"b\"\r\nCache-Control: max-age=60\r\n\r\n".to_vec(),
+            );
+        }
+        let etag = if s.header("x-n") == Some("1") {
+            "\"a\""
+        } else {
+            "\"b\""
+        };
+        Reply::Raw(reply(
+            200,
+            &[("Cache-Control", "max-age=0"), ("ETag", etag)],
+            &format!("body {}", s.header("x-n").unwrap_or("0")),
+        ))
+    });
+    let gw = gateway(&origin, 1, "", "");
+    get(&gw, "/m", "X-N: 1\r\n");
+    let r = get(&gw, "/m", "X-N: 2\r\n");
+    assert_eq!(r.text(), "body 2", "{r:?}");
+    assert_eq!(origin.request_count(), 3, "conditional, then whole");
+    // With the same ETag, the 304 refreshes the stored response.
+    let r = get(&gw, "/m", "X-N: 3\r\n");
+    assert_eq!(r.text(), "body 2", "{r:?}");
+    assert!(status_of(&r).contains("fwd-status=304"), "{r:?}");
+}
+
+#[test]
+fn a_refresh_with_vary_star_drops_the_stored_response() {
+    let n = Arc::new(AtomicUsize::new(0));
+    let m = n.clone();
+    let origin = TestUpstream::start(move |_| {
+        if m.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Reply::Raw(reply(
+                200,
+                &[("Cache-Control", "max-age=0, stale-while-revalidate=60")],
+                "v1",
+            ));
+        }
+        Reply::Raw(reply(
+            200,
+            &[("Cache-Control", "max-age=60"), ("Vary", "*")],
+            "v2",
+        ))
+    });
+    let gw = gateway(&origin, 1, "", "");
+    get(&gw, "/star", "");
+    assert!(status_of(&get(&gw, "/star", "")).contains("stale-while-revalidate"));
+    gw.wait_for("the background refresh ran", |t| {
+        t.cache_background == 1 && t.cache_entries == 0
+    });
+    let r = get(&gw, "/star", "");
+    assert!(status_of(&r).contains("detail=vary-star"), "{r:?}");
+}
+
+#[test]
+fn a_client_cannot_evict_what_its_own_request_keeps_from_being_stored() {
+    let origin = TestUpstream::start(|s| {
+        let n = s.header("x-n").unwrap_or("0").to_string();
+        Reply::Raw(reply(
+            200,
+            &[("Cache-Control", "max-age=600")],
+            &format!("body {n}"),
+        ))
+    });
+    let gw = gateway(&origin, 1, "", "");
+    get(&gw, "/keep", "X-N: 1\r\n");
+    let r = get(
+        &gw,
+        "/keep",
+        "X-N: 2\r\nCache-Control: no-cache, no-store\r\n",
+    );
+    assert_eq!(r.text(), "body 2");
+    let r = get(&gw, "/keep", "X-N: 3\r\n");
+    assert_eq!(r.text(), "body 1", "the stored response stays: {r:?}");
+    assert!(status_of(&r).contains("hit"));
+}
+
+#[test]
+fn an_unsafe_request_on_another_route_invalidates_too() {
+    let origin = TestUpstream::start(|s| {
+        if s.method == "POST" {
+            return Reply::Raw(reply(201, &[], ""));
+        }
+        Reply::Raw(reply(200, &[("Cache-Control", "max-age=600")], "list"))
+    });
+    let toml = format!(
+        "workers = 1\n[[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n\
+         [[routes]]\nname = \"reads\"\npath = \"/items\"\nmethods = [\"GET\", \"HEAD\"]\n\
+         upstream = \"up\"\n[routes.cache]\n\
+         [[routes]]\nname = \"writes\"\npath = \"/items\"\nupstream = \"up\"\n",
+        origin.addr
+    );
+    let gw = TestGateway::start(&toml, DRIVERS[0]);
+    get(&gw, "/items", "");
+    assert!(status_of(&get(&gw, "/items", "")).contains("hit"));
+    let mut c = gw.client();
+    c.send(b"POST /items HTTP/1.1\r\nHost: test\r\nContent-Length: 1\r\n\r\nx");
+    let r = c.read_response(false).expect("response");
+    assert_eq!(r.status, 201);
+    assert!(r.header("cache-status").is_none(), "not a caching route");
+    assert!(status_of(&get(&gw, "/items", "")).contains("fwd=miss"));
+}
+
+#[test]
+fn conditional_requests_for_keys_not_stored_reach_the_origin() {
+    let origin = TestUpstream::start(|s| {
+        if s.header("if-none-match") == Some("\"p\"") {
+            return Reply::Raw(
+                b"HTTP/1.1 304 X\r\nETag: \"p\"\r\nSet-Cookie: s=1\r\n\r\n".to_vec(),
+            );
+        }
+        Reply::Raw(reply(
+            200,
+            &[("Cache-Control", "private"), ("ETag", "\"p\"")],
+            "mine",
+        ))
+    });
+    let gw = gateway(&origin, 1, "", "");
+    assert_eq!(get(&gw, "/mine", "").text(), "mine");
+    let r = get(&gw, "/mine", "If-None-Match: \"p\"\r\n");
+    assert_eq!(r.status, 304);
+    assert_eq!(origin.last().header("if-none-match"), Some("\"p\""));
+    assert_eq!(r.header("set-cookie"), Some("s=1"), "the origin's own 304");
 }

@@ -57,6 +57,8 @@ pub struct Entry {
     /// Vary's field names (lower-case), and the request's values of them
     /// that selected this response (§4.1).
     pub vary: Vec<Vec<u8>>,
+    /// `Vary: *`: no request can be shown to match (never stored).
+    pub vary_any: bool,
     pub secondary: Vec<u8>,
     /// Bytes this entry holds, for the shard's budget.
     pub weight: usize,
@@ -149,6 +151,7 @@ impl Entry {
             },
             lifetime: 0,
             vary: Vec::new(),
+            vary_any: false,
             secondary: parts.secondary,
             weight: 0,
         };
@@ -172,10 +175,14 @@ impl Entry {
         self.stored.expires = self.value(b"expires").map(http_date);
         self.stored.last_modified = self.value(b"last-modified").and_then(http_date);
         let mut vary = Vec::new();
+        let mut any = false;
         for v in self.values(b"vary") {
-            vary.extend(key::vary_names(v).0);
+            let (names, star) = key::vary_names(v);
+            vary.extend(names);
+            any |= star;
         }
         self.vary = vary;
+        self.vary_any = any;
         self.lifetime = self.stored.lifetime();
     }
 
@@ -228,6 +235,9 @@ impl Entry {
         request_time: u64,
         response_time: u64,
     ) -> Entry {
+        // Set-Cookie in a 304 is for the client that revalidated, never
+        // for the stored response every client gets.
+        let update = update.filter(|(n, _)| !n.eq_ignore_ascii_case(b"set-cookie"));
         let names = update.clone().map(|(n, _)| n);
         let replaced = |name: &[u8]| names.clone().any(|n| n.eq_ignore_ascii_case(name));
         // Date and Age describe the new response only; the old ones go.

@@ -27,14 +27,14 @@ pub struct KeyOptions {
 /// Appends the primary key of a request to `out`.
 ///
 /// `header` looks up a request header's (joined) value by lower-case name.
-pub fn primary<'h>(
+pub fn primary(
     out: &mut Vec<u8>,
     scheme: &[u8],
     host: &[u8],
     path: &[u8],
     query: Option<&[u8]>,
     options: &KeyOptions,
-    header: impl Fn(&str) -> Option<&'h [u8]>,
+    values: impl Fn(&str, &mut dyn FnMut(&[u8])),
 ) {
     out.extend_from_slice(scheme);
     out.extend_from_slice(b"://");
@@ -70,21 +70,34 @@ pub fn primary<'h>(
             } else {
                 &mut many
             };
-            params.sort_unstable();
+            // By name, keeping the order of a repeated name's values
+            // (`?id=2&id=1` and `?id=1&id=2` may mean different things).
+            params.sort_by(|a, b| param_name(a).cmp(param_name(b)));
             push_params(out, params.iter().copied());
         } else {
             push_params(out, kept);
         }
     }
     for name in &options.headers {
-        // A separator that cannot occur in a target or a field value.
+        // A separator that cannot occur in a target or a field value. All
+        // of the field's lines count, joined, as an origin may read any of
+        // them; absent differs from empty.
         out.push(0);
         out.extend_from_slice(name.as_bytes());
-        out.push(b':');
-        if let Some(v) = header(name) {
+        let mut present = false;
+        values(name, &mut |v| {
+            out.push(if present { b',' } else { b':' });
+            present = true;
             out.extend_from_slice(v);
+        });
+        if !present {
+            out.push(b'!');
         }
     }
+}
+
+fn param_name(p: &[u8]) -> &[u8] {
+    p.split(|&b| b == b'=').next().unwrap_or(p)
 }
 
 /// Appends `?p1&p2...`, nothing when there are none.
@@ -172,7 +185,11 @@ mod tests {
             b"/v1/items",
             query.map(str::as_bytes),
             options,
-            |name| (name == "x-tenant").then_some(tenant?.as_bytes()),
+            |name, each| {
+                if let (true, Some(t)) = (name == "x-tenant", tenant) {
+                    each(t.as_bytes());
+                }
+            },
         );
         String::from_utf8_lossy(&out).into_owned()
     }
@@ -201,6 +218,16 @@ mod tests {
         assert_ne!(
             key(None, &by_tenant, Some("a")),
             key(None, &by_tenant, Some("b"))
+        );
+        assert_ne!(key(None, &by_tenant, Some("")), key(None, &by_tenant, None));
+        // A repeated name keeps its values' order.
+        assert_ne!(
+            key(Some("id=2&id=1"), &sorted, None),
+            key(Some("id=1&id=2"), &sorted, None)
+        );
+        assert_eq!(
+            key(Some("b=1&id=2&a=0&id=1"), &sorted, None),
+            key(Some("a=0&id=2&b=1&id=1"), &sorted, None)
         );
     }
 

@@ -113,17 +113,35 @@ impl<V> Shard<V> {
         }
     }
 
-    /// Stores `value` (weighing `weight` bytes) under `key`, replacing any
-    /// value there, and evicts until the budget holds. An entry weighing
-    /// more than half the shard is refused (it would flush everything
-    /// else): false.
+    /// The value under `key`, to change in place (no hit counted; call
+    /// [`Self::insert`] after to account for a new weight).
+    pub fn peek_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        self.map.get_mut(key).map(|s| &mut s.value)
+    }
+
+    /// Stores `value` (weighing `weight` bytes) under `key` and evicts
+    /// until the budget holds. A value already there is replaced in place:
+    /// it keeps its queue position and hit count. An entry weighing more
+    /// than half the shard is refused (it would flush everything else),
+    /// and any value under `key` removed: false.
     pub fn insert(&mut self, key: &[u8], value: V, weight: usize) -> bool {
         let total = key.len() + weight + OVERHEAD;
         if total > self.budget / 2 {
             self.stats.too_large += 1;
+            self.remove(key);
             return false;
         }
-        self.remove(key);
+        if let Some(slot) = self.map.get_mut(key) {
+            self.used = self.used - slot.weight + total;
+            if !slot.main {
+                self.small_used = self.small_used - slot.weight + total;
+            }
+            slot.value = value;
+            slot.weight = total;
+            self.stats.inserts += 1;
+            self.evict_to_budget();
+            return true;
+        }
         let fingerprint = self.fingerprint(key);
         let to_main = self.ghost_set.contains_key(&fingerprint);
         let id = self.next_id;
@@ -147,12 +165,16 @@ impl<V> Shard<V> {
         );
         self.used += total;
         self.stats.inserts += 1;
+        self.evict_to_budget();
+        true
+    }
+
+    fn evict_to_budget(&mut self) {
         while self.used > self.budget {
             if !self.evict_one() {
                 break;
             }
         }
-        true
     }
 
     /// Removes `key`'s entry, if any.
@@ -320,7 +342,10 @@ mod tests {
         let before = shard.used();
         shard.insert(b"a/1", 10, 100);
         assert_eq!(shard.used(), before, "a replacement is not counted twice");
-        assert_eq!(shard.get(b"a/1"), Some(&10));
+        assert_eq!(shard.small.len(), 3, "a replacement keeps its queue slot");
+        shard.insert(b"a/1", 11, 150);
+        assert_eq!(shard.used(), before + 50);
+        assert_eq!(shard.get(b"a/1"), Some(&11));
         assert_eq!(shard.remove(b"a/2"), Some(2));
         assert_eq!(shard.remove_where(|k| k.starts_with(b"a/")), 1);
         assert_eq!(shard.len(), 1);

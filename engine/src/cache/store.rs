@@ -44,6 +44,10 @@ const PASS_SECS: u64 = 60;
 /// go, and if none has expired, all.
 const MAX_PASSES: usize = 4096;
 
+/// Key buffers kept for reuse per worker (requests in flight at once on a
+/// caching route, beyond which a buffer is freed after use).
+const KEY_BUFS: usize = 1024;
+
 /// Bytes of a tag, the first bytes of every key.
 pub const TAG_LEN: usize = 8;
 
@@ -80,8 +84,9 @@ pub struct LocalCache {
     /// Per route, when it caches.
     pub routes: Vec<Option<RouteCache>>,
     shards: Vec<Rc<ShardRt>>,
-    /// Reused key buffers, so a lookup allocates nothing.
-    key_buf: RefCell<Vec<u8>>,
+    /// Reused key buffers (one per request in flight), so a lookup
+    /// allocates nothing.
+    key_bufs: RefCell<Vec<Vec<u8>>>,
     vary_buf: RefCell<Vec<u8>>,
 }
 
@@ -157,20 +162,44 @@ impl LocalCache {
         LocalCache {
             routes,
             shards,
-            key_buf: RefCell::default(),
+            key_bufs: RefCell::default(),
             vary_buf: RefCell::default(),
         }
     }
 
     /// A key buffer to build a key in; give it back with [`Self::put_key`].
     pub fn take_key(&self) -> Vec<u8> {
-        let mut k = std::mem::take(&mut *self.key_buf.borrow_mut());
+        let mut k = self.key_bufs.borrow_mut().pop().unwrap_or_default();
         k.clear();
         k
     }
 
     pub fn put_key(&self, k: Vec<u8>) {
-        *self.key_buf.borrow_mut() = k;
+        let mut bufs = self.key_bufs.borrow_mut();
+        if bufs.len() < KEY_BUFS {
+            bufs.push(k);
+        }
+    }
+
+    /// Does any route cache?
+    pub fn caches(&self) -> bool {
+        !self.shards.is_empty()
+    }
+
+    /// Writes into `out` the key of `head`'s URL (no consumer or
+    /// key-header part) under every caching route, for invalidation; read
+    /// them back with [`each_key`]. One buffer, so it can come from the
+    /// key pool and allocate nothing.
+    pub fn url_keys(&self, out: &mut Vec<u8>, head: &RequestHead) {
+        out.clear();
+        let mut k = self.take_key();
+        for rc in self.routes.iter().flatten() {
+            rc.key(&mut k, head, None);
+            let len = TAG_LEN + url_part(&k).len();
+            out.extend_from_slice(&(len as u32).to_le_bytes());
+            out.extend_from_slice(&k[..len]);
+        }
+        self.put_key(k);
     }
 
     /// Entries and bytes over all shards.
@@ -236,7 +265,15 @@ impl LocalCache {
         let mut removed = 0;
         for rc in self.routes.iter().flatten() {
             let mut want = Vec::new();
-            key::primary(&mut want, b"http", host, path, query, &rc.options, |_| None);
+            key::primary(
+                &mut want,
+                b"http",
+                host,
+                path,
+                query,
+                &rc.options,
+                |_, _| {},
+            );
             if let Some(end) = want.iter().position(|&b| b == 0) {
                 want.truncate(end);
             }
@@ -268,6 +305,25 @@ fn normalise_url(url: &str) -> Vec<u8> {
         .unwrap_or(url.len());
     out[..host_end].make_ascii_lowercase();
     out
+}
+
+/// Bytes the variants of a key hold: each entry, its `Rc` header, and its
+/// slot in the list.
+fn weigh(variants: &Vec<Rc<Entry>>) -> usize {
+    variants.iter().map(|e| e.weight + 16).sum::<usize>()
+        + variants.capacity() * std::mem::size_of::<Rc<Entry>>()
+}
+
+/// The keys [`LocalCache::url_keys`] wrote.
+pub fn each_key(keys: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = keys;
+    std::iter::from_fn(move || {
+        let (len, tail) = rest.split_first_chunk::<4>()?;
+        let len = u32::from_le_bytes(*len) as usize;
+        let (key, tail) = tail.split_at(len.min(tail.len()));
+        rest = tail;
+        Some(key)
+    })
 }
 
 /// The URL part of a key: after the tag, before the first key-header
@@ -319,12 +375,7 @@ impl RouteCache {
             head.bytes(head.path),
             query,
             &self.options,
-            |name| {
-                head.headers
-                    .iter()
-                    .find(|h| head.bytes(h.name).eq_ignore_ascii_case(name.as_bytes()))
-                    .map(|h| head.bytes(h.value))
-            },
+            |name, each| visit(head, name.as_bytes(), each),
         );
         if let Some(c) = consumer {
             out.push(0);
@@ -363,7 +414,18 @@ impl RouteCache {
     /// secondary key. False when the shard refused it (too large).
     pub fn insert(&self, key: &[u8], entry: Rc<Entry>) -> bool {
         let mut shard = self.shard.shard.borrow_mut();
-        let mut object = shard.remove(key).unwrap_or_default();
+        if entry.vary_any {
+            // `Vary: *` matches no later request (§4.1): nothing to keep,
+            // and what was stored is superseded.
+            shard.remove(key);
+            return false;
+        }
+        let mut object = Object {
+            variants: shard
+                .peek_mut(key)
+                .map(|o| std::mem::take(&mut o.variants))
+                .unwrap_or_default(),
+        };
         object
             .variants
             .retain(|e| e.secondary != entry.secondary && e.vary == entry.vary);
@@ -371,15 +433,24 @@ impl RouteCache {
             object.variants.remove(0);
         }
         object.variants.push(entry);
-        // Each variant also costs its `Rc` header and a slot in the list.
-        let weight = object.variants.iter().map(|e| e.weight + 16).sum::<usize>()
-            + object.variants.capacity() * std::mem::size_of::<Rc<Entry>>();
+        let weight = weigh(&object.variants);
         shard.insert(key, object, weight)
     }
 
-    /// Drops every stored response for `key`.
-    pub fn remove(&self, key: &[u8]) {
-        self.shard.shard.borrow_mut().remove(key);
+    /// Drops one stored response (a variant) of `key`.
+    pub fn remove_entry(&self, key: &[u8], entry: &Rc<Entry>) {
+        let mut shard = self.shard.shard.borrow_mut();
+        let Some(object) = shard.peek_mut(key) else {
+            return;
+        };
+        object.variants.retain(|e| !Rc::ptr_eq(e, entry));
+        if object.variants.is_empty() {
+            shard.remove(key);
+            return;
+        }
+        let variants = std::mem::take(&mut object.variants);
+        let weight = weigh(&variants);
+        shard.insert(key, Object { variants }, weight);
     }
 
     /// Drops the responses of `url_key` (a key without consumer or header

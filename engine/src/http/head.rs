@@ -190,6 +190,14 @@ impl Method {
         }
     }
 
+    /// RFC 9110 §9.2.1 (an unknown method is unsafe).
+    pub fn is_safe(self) -> bool {
+        matches!(
+            self,
+            Method::Get | Method::Head | Method::Options | Method::Trace
+        )
+    }
+
     /// RFC 9110 §9.2.2.
     pub fn is_idempotent(self) -> bool {
         matches!(

@@ -30,7 +30,7 @@ use crate::cache::entry::{http_date, is_not_modified_field, unix_now, Entry, Par
 use crate::cache::freshness::{usable, Use};
 use crate::cache::key::vary_names;
 use crate::cache::storable::{storable, Exchange};
-use crate::cache::store::{url_part, Leading, RouteCache, TAG_LEN};
+use crate::cache::store::{Leading, RouteCache};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::head::{BodyKind, Class, Method, RequestHead, ResponseHead, Version};
 use crate::http::write;
@@ -93,25 +93,10 @@ async fn serve_keyed<S: Transport>(
     let w = conn.w.clone();
     match head.method {
         Method::Get | Method::Head => {}
-        method => {
-            // §4.4: a successful unsafe request invalidates the target.
-            let unsafe_method = !matches!(method, Method::Options | Method::Trace);
-            if unsafe_method {
-                // The URL only: every consumer's and key-header value's
-                // responses for it go.
-                rc.key(key, &head, None);
-                let url_len = url_part(key).len();
-                key.truncate(TAG_LEN + url_len);
-            }
+        _ => {
+            // Unsafe methods invalidate after the answer (see `invalidate`).
             bypass(conn, "method");
-            let next = forward::forward(conn, io, head, g, index, group, consumer).await;
-            if unsafe_method && (200..400).contains(&conn.last_status) {
-                rc.invalidate(key);
-                w.stats.cache_invalidations.inc();
-                note_size(&w, g);
-                w.invalidate_elsewhere(index, key);
-            }
-            return next;
+            return forward::forward(conn, io, head, g, index, group, consumer).await;
         }
     }
     if head.body != BodyKind::None {
@@ -144,7 +129,8 @@ async fn serve_keyed<S: Transport>(
                     return answer_stored(conn, io, head, &e, age, Served::Stale).await;
                 }
                 Use::Revalidate if may_serve_while_revalidating(&e, age, &req_dir) => {
-                    if rc.pending(key).is_none() {
+                    // A HEAD could not refresh a GET's stored body.
+                    if rc.pending(key).is_none() && !is_head {
                         revalidate_in_background(conn, g, index, group, consumer, key, &head, &e);
                     }
                     w.stats.cache_stale.inc();
@@ -184,6 +170,7 @@ async fn serve_keyed<S: Transport>(
                 rc,
                 key,
                 req_dir,
+                pass: true,
                 _leading: None,
             };
             return fetch.run(conn, io, head, stale).await;
@@ -209,9 +196,25 @@ async fn serve_keyed<S: Transport>(
         rc,
         key,
         req_dir,
+        pass: false,
         _leading: leading,
     };
     fetch.run(conn, io, head, stale).await
+}
+
+/// After a successful unsafe request (RFC 9111 §4.4): drops the stored
+/// responses of its URL, as every caching route keys it, for every consumer
+/// and key-header value, on this worker and (through their queues) the
+/// others. `keys` are [`LocalCache::url_keys`] of the request.
+///
+/// [`LocalCache::url_keys`]: crate::cache::store::LocalCache::url_keys
+pub fn invalidate(w: &Worker, g: &Generation, keys: &[u8]) {
+    for key in crate::cache::store::each_key(keys) {
+        g.cache.invalidate(key);
+        w.stats.cache_invalidations.inc();
+        w.invalidate_elsewhere(key);
+    }
+    note_size(w, g);
 }
 
 /// Forwards past the cache, saying why.
@@ -406,6 +409,9 @@ struct FetchFor<'a> {
     rc: &'a RouteCache,
     key: &'a [u8],
     req_dir: RequestDirectives,
+    /// The key's last response was not stored: the client's preconditions
+    /// go to the origin as they are.
+    pass: bool,
     /// Requests for the same key wait until this is dropped.
     _leading: Option<Leading>,
 }
@@ -417,55 +423,71 @@ impl FetchFor<'_> {
         conn: &mut Conn,
         io: &mut S,
         head: RequestHead,
-        stale: Option<Rc<Entry>>,
+        mut stale: Option<Rc<Entry>>,
     ) -> Next {
-        let g = self.g;
-        let route = &g.snap.config.routes[self.index];
-        let policies = &g.snap.policies;
-        let rewrite = Rewrite {
-            policy: &policies.routes[self.index],
-            consumer: self.consumer.map(|c| policies.consumers[c].as_str()),
-        };
-        let cond = revalidation(stale.as_deref());
-        conn.wbuf.clear();
-        forward::write_request_head(&mut conn.wbuf, conn.peer, &head, route, &rewrite, cond);
-        let request_time = unix_now();
-        let w = conn.w.clone();
-        let fetched = forward::fetch(&w, g, route, self.group, &mut conn.wbuf, false).await;
-        conn.wbuf.clear();
-        let now = unix_now();
-        let f = match fetched {
-            Ok(f) => f,
-            Err(e) => {
-                if let Some(s) = stale.as_ref().filter(|s| may_serve_on_error(s, now)) {
+        loop {
+            let g = self.g;
+            let route = &g.snap.config.routes[self.index];
+            let policies = &g.snap.policies;
+            let rewrite = Rewrite {
+                policy: &policies.routes[self.index],
+                consumer: self.consumer.map(|c| policies.consumers[c].as_str()),
+            };
+            let cond = match &stale {
+                // A key known not to be stored: the origin answers the client's
+                // preconditions itself.
+                None if self.pass => Cond::Pass,
+                s => revalidation(s.as_deref()),
+            };
+            conn.wbuf.clear();
+            forward::write_request_head(&mut conn.wbuf, conn.peer, &head, route, &rewrite, cond);
+            let request_time = unix_now();
+            let w = conn.w.clone();
+            let fetched = forward::fetch(&w, g, route, self.group, &mut conn.wbuf, false).await;
+            conn.wbuf.clear();
+            let now = unix_now();
+            let f = match fetched {
+                Ok(f) => f,
+                Err(e) => {
+                    if let Some(s) = stale.as_ref().filter(|s| may_serve_on_error(s, now)) {
+                        w.stats.cache_stale.inc();
+                        let served = Served::StaleIfError(e.status().unwrap_or(502));
+                        return answer_stored(conn, io, head, s, s.age(now), served).await;
+                    }
+                    let next = forward::fail(conn, io, e).await;
+                    return conn.finish(head, next);
+                }
+            };
+            if let Some(s) = &stale {
+                if f.resp.status == 304 && !same_etag(s, &f.resp) {
+                    // The 304 is about another representation than the one
+                    // stored (§4.3.4): nothing to update; fetch it whole.
+                    release(&w, g, f, true);
+                    self.rc.remove_entry(self.key, s);
+                    stale = None;
+                    continue;
+                }
+                if f.resp.status == 304 {
+                    let fresh = s.refreshed(end_to_end(&f.resp), request_time, now);
+                    release(&w, g, f, true);
+                    let fresh = Rc::new(fresh);
+                    self.store(&w, fresh.clone());
+                    w.stats.cache_revalidated.inc();
+                    let age = fresh.age(now);
+                    return answer_stored(conn, io, head, &fresh, age, Served::Revalidated).await;
+                }
+                if f.resp.status >= 500 && may_serve_on_error(s, now) {
+                    let status = f.resp.status;
+                    release(&w, g, f, false);
                     w.stats.cache_stale.inc();
-                    let served = Served::StaleIfError(e.status().unwrap_or(502));
+                    let served = Served::StaleIfError(status);
                     return answer_stored(conn, io, head, s, s.age(now), served).await;
                 }
-                let next = forward::fail(conn, io, e).await;
-                return conn.finish(head, next);
             }
-        };
-        if let Some(s) = &stale {
-            if f.resp.status == 304 {
-                let fresh = s.refreshed(end_to_end(&f.resp), request_time, now);
-                release(&w, g, f, true);
-                let fresh = Rc::new(fresh);
-                self.store(&w, fresh.clone());
-                w.stats.cache_revalidated.inc();
-                let age = fresh.age(now);
-                return answer_stored(conn, io, head, &fresh, age, Served::Revalidated).await;
-            }
-            if f.resp.status >= 500 && may_serve_on_error(s, now) {
-                let status = f.resp.status;
-                release(&w, g, f, false);
-                w.stats.cache_stale.inc();
-                let served = Served::StaleIfError(status);
-                return answer_stored(conn, io, head, s, s.age(now), served).await;
-            }
+            return self
+                .relay(conn, io, head, f, stale.as_ref(), request_time, now)
+                .await;
         }
-        self.relay(conn, io, head, f, stale.is_some(), request_time, now)
-            .await
     }
 
     /// Relays a full response to the client, storing it when allowed.
@@ -476,10 +498,11 @@ impl FetchFor<'_> {
         io: &mut S,
         head: RequestHead,
         f: Fetched,
-        revalidating: bool,
+        stale: Option<&Rc<Entry>>,
         request_time: u64,
         response_time: u64,
     ) -> Next {
+        let revalidating = stale.is_some();
         let g = self.g;
         let w = conn.w.clone();
         let route = &g.snap.config.routes[self.index];
@@ -489,7 +512,12 @@ impl FetchFor<'_> {
             mut ubuf,
             resp,
         } = f;
-        let verdict = verdict(&self.req_dir, &head, &resp, self.rc.max_entry);
+        let authorization = request_values(&head, b"authorization").next().is_some();
+        let verdict = verdict(&self.req_dir, authorization, &resp, self.rc.max_entry);
+        // Not stored because of this request (its no-store or credentials)
+        // says nothing about the next one: the stored response stays and
+        // the key keeps collapsing.
+        let request_caused = self.req_dir.no_store || verdict == Err("authorization");
         // The client's validators against this response: a match gets 304
         // while the body still comes in for the cache.
         let pre = preconditions(&head);
@@ -518,8 +546,11 @@ impl FetchFor<'_> {
         wbuf.clear();
         let status = if client_304 {
             write::status_line(wbuf, 304, b"Not Modified");
+            // Everything but the representation's own metadata, which a
+            // 304 leaves out (RFC 9110 §15.4.5).
             for (name, value) in end_to_end(&resp) {
-                if is_not_modified_field(name) {
+                let content = name.len() > 8 && name[..8].eq_ignore_ascii_case(b"content-");
+                if !content || is_not_modified_field(name) {
                     write::header(wbuf, name, value);
                 }
             }
@@ -621,7 +652,7 @@ impl FetchFor<'_> {
         // Store what arrived whole.
         let chunked_out =
             output == Output::Chunk || (output == Output::Same && resp.body == BodyKind::Chunked);
-        if body_ok {
+        if body_ok && !request_caused {
             let stored = capture.is_some();
             self.rc.note_stored(self.key, stored, response_time);
         }
@@ -636,10 +667,12 @@ impl FetchFor<'_> {
                 let entry = build_entry(&resp, secondary, body, request_time, response_time);
                 self.store(&w, Rc::new(entry));
             }
-            None if revalidating => {
+            None if body_ok && !request_caused => {
                 // Superseded by a response that is not kept.
-                self.rc.remove(self.key);
-                note_size(&w, g);
+                if let Some(s) = stale {
+                    self.rc.remove_entry(self.key, s);
+                    note_size(&w, g);
+                }
             }
             None => {}
         }
@@ -660,6 +693,20 @@ impl FetchFor<'_> {
     }
 }
 
+/// Does a 304 describe the stored response? Its ETag, if it has one, must
+/// be the stored one (compared weakly).
+fn same_etag(stored: &Entry, resp: &ResponseHead) -> bool {
+    let strip = |t: &[u8]| {
+        let t = crate::http::head::trim(t);
+        t.strip_prefix(b"W/").unwrap_or(t).to_vec()
+    };
+    match (response_value(resp, b"etag"), stored.value(b"etag")) {
+        (Some(new), Some(old)) => strip(new) == strip(old),
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
+}
+
 /// The conditional request that revalidates `stale`, if it can be.
 fn revalidation(stale: Option<&Entry>) -> Cond<'_> {
     match stale {
@@ -676,7 +723,7 @@ fn revalidation(stale: Option<&Entry>) -> Cond<'_> {
 /// `Err`: no, and why (RFC 9211 `detail`).
 fn verdict(
     req: &RequestDirectives,
-    head: &RequestHead,
+    authorization: bool,
     resp: &ResponseHead,
     max_entry: usize,
 ) -> Result<bool, &'static str> {
@@ -692,9 +739,9 @@ fn verdict(
         .filter(|h| resp.bytes(h.name).eq_ignore_ascii_case(b"vary"))
         .any(|h| vary_names(resp.bytes(h.value)).1);
     storable(&Exchange {
-        method_get: head.method == Method::Get,
+        method_get: true,
         request: req,
-        authorization: request_values(head, b"authorization").next().is_some(),
+        authorization,
         status: resp.status,
         response: &res,
         expires: response_value(resp, b"expires").is_some(),
@@ -709,6 +756,11 @@ fn verdict(
         || response_value(resp, b"expires").is_some();
     if !explicit && response_value(resp, b"last-modified").is_none() {
         return Err("no-lifetime");
+    }
+    // A cookie set for one client must not reach every client; nginx and
+    // Varnish refuse these by default too.
+    if response_value(resp, b"set-cookie").is_some() {
+        return Err("set-cookie");
     }
     match resp.body {
         BodyKind::Length(n) if n > max_entry as u64 => Err("too-large"),
@@ -809,7 +861,6 @@ fn revalidate_in_background(
     let mut req = BytesMut::with_capacity(1024);
     let cond = revalidation(Some(stale));
     forward::write_request_head(&mut req, conn.peer, head, route, &rewrite, cond);
-    let req_dir = RequestDirectives::parse(request_values(head, b"cache-control"));
     let authorization = request_values(head, b"authorization").next().is_some();
     let w = conn.w.clone();
     let g = g.clone();
@@ -828,6 +879,13 @@ fn revalidate_in_background(
             return;
         };
         let now = unix_now();
+        if f.resp.status == 304 && !same_etag(&stale, &f.resp) {
+            // About another representation: the stored one is outdated.
+            release(&w, &g, f, true);
+            rc.remove_entry(&key, &stale);
+            note_size(&w, &g);
+            return;
+        }
         if f.resp.status == 304 {
             let fresh = stale.refreshed(end_to_end(&f.resp), request_time, now);
             release(&w, &g, f, true);
@@ -848,24 +906,16 @@ fn revalidate_in_background(
             mut ubuf,
             resp,
         } = f;
-        let res = ResponseDirectives::parse(
-            resp.headers
-                .iter()
-                .filter(|h| resp.bytes(h.name).eq_ignore_ascii_case(b"cache-control"))
-                .map(|h| resp.bytes(h.value)),
-        );
-        let allowed = storable(&Exchange {
-            method_get: true,
-            request: &req_dir,
+        // The cache's own request: only the response (and whether the
+        // request carried credentials) decides.
+        let verdict = verdict(
+            &RequestDirectives::default(),
             authorization,
-            status: resp.status,
-            response: &res,
-            expires: response_value(&resp, b"expires").is_some(),
-            vary_any: false,
-        })
-        .is_ok();
+            &resp,
+            rc.max_entry,
+        );
         let framing = Framing::of(resp.body);
-        let mut capture = allowed.then(BytesMut::new);
+        let mut capture = verdict.is_ok().then(BytesMut::new);
         let mut body_ok = true;
         if let Some(framing) = framing {
             let mut scratch = BytesMut::new();
@@ -906,7 +956,11 @@ fn revalidate_in_background(
                     w.stats.cache_stored.inc();
                 }
             }
-            None => rc.remove(&key),
+            None if body_ok && verdict != Err("authorization") => {
+                // Superseded by a response that is not kept.
+                rc.remove_entry(&key, &stale);
+            }
+            None => {}
         }
         note_size(&w, &g);
         let reusable = resp.reusable;

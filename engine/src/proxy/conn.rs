@@ -332,6 +332,7 @@ impl Conn {
     async fn handle<S: Transport>(&mut self, io: &mut S, head: RequestHead) -> Next {
         // Header lines a policy added to the previous answer.
         self.extra.clear();
+        self.last_status = 0;
         let g = self.g.clone();
         let snap = &g.snap;
         if let Some(p) = &self.w.hooks.panic_on_path {
@@ -380,11 +381,25 @@ impl Conn {
             }
             Action::Upstream(group) => {
                 let consumer = pass.consumer;
-                if g.cache.routes[index].is_some() {
+                // A successful unsafe request invalidates its URL in the
+                // cache, whichever route it took (RFC 9111 §4.4).
+                let invalidates = (!head.method.is_safe() && g.cache.caches()).then(|| {
+                    let mut keys = g.cache.take_key();
+                    g.cache.url_keys(&mut keys, &head);
+                    keys
+                });
+                let next = if g.cache.routes[index].is_some() {
                     cached::serve(self, io, head, &g, index, *group, consumer).await
                 } else {
                     forward::forward(self, io, head, &g, index, *group, consumer).await
+                };
+                if let Some(keys) = invalidates {
+                    if (200..400).contains(&self.last_status) {
+                        cached::invalidate(&self.w, &g, &keys);
+                    }
+                    g.cache.put_key(keys);
                 }
+                next
             }
         };
         drop(pass);

@@ -102,7 +102,7 @@ impl Worker {
     }
 
     /// Drops the stored responses of `key` on the other workers too.
-    pub fn invalidate_elsewhere(&self, _route: usize, key: &[u8]) {
+    pub fn invalidate_elsewhere(&self, key: &[u8]) {
         self.plane.invalidate_elsewhere(self.id, key);
     }
 }
