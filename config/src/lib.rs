@@ -122,6 +122,33 @@
 //! assert_eq!(cache.key_headers, ["accept-language"]);
 //! ```
 //!
+//! TLS is a table where it applies: `[listeners.tls]` ([`ListenerTls`])
+//! makes a listener HTTPS, `[upstreams.tls]` ([`UpstreamTls`]) connects to
+//! an upstream over TLS, and a route may redirect plain HTTP, add HSTS or
+//! require a client certificate. Certificate, key and CA files are paths,
+//! kept as written (like `jwks-file`) for the engine to read.
+//!
+//! ```
+//! use ringway_config::{Config, TlsVersion, UnknownSni};
+//!
+//! let config = Config::from_toml_str(r#"
+//!     [[listeners]]
+//!     address = "0.0.0.0:8443"
+//!     [listeners.tls]
+//!     certificates = [{ cert = "certs/site.pem", key = "certs/site.key" }]
+//!
+//!     [[routes]]
+//!     require-client-cert = true
+//!     [routes.respond]
+//! "#).expect("valid config");
+//!
+//! let tls = config.listeners[0].tls.as_ref().expect("an HTTPS listener");
+//! assert_eq!(tls.certificates[0].cert.to_str(), Some("certs/site.pem"));
+//! assert_eq!((tls.min_version, tls.unknown_sni), (TlsVersion::Tls12, UnknownSni::Default));
+//! // No listener asks for client certificates: every request would get 403.
+//! assert_eq!(config.warnings[0].path, "routes[0].require-client-cert");
+//! ```
+//!
 //! [`EXAMPLE_CONFIG`] documents every key; [`DEFAULT_CONFIG`] is what
 //! `ringway` serves when started without a config file.
 
@@ -141,10 +168,11 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    Action, Admin, ApiKey, AuthKind, Authenticator, BasicCredential, Cache, ClientIp,
-    ConcurrencyLimit, Config, Consumer, Driver, HostMatch, IpNet, IpRules, JwtAlgorithm, JwtKey,
-    JwtSettings, KeyMaterial, LimitKey, Limits, Listener, PathMatch, RateLimit, Responder, Route,
-    RouteCache, RouteLimits, Server, Upstream, Workers,
+    Action, Admin, ApiKey, AuthKind, Authenticator, BasicCredential, Cache, CertificateFiles,
+    ClientAuth, ClientAuthMode, ClientIp, ConcurrencyLimit, Config, Consumer, Driver, HostMatch,
+    IpNet, IpRules, JwtAlgorithm, JwtKey, JwtSettings, KeyMaterial, LimitKey, Limits, Listener,
+    ListenerTls, PathMatch, RateLimit, Responder, Route, RouteCache, RouteLimits, Server,
+    TlsVersion, UnknownSni, Upstream, UpstreamTls, Workers,
 };
 
 /// The config used when none is given: one listener on `127.0.0.1:8080`

@@ -14,7 +14,10 @@
 //! derives: key material stays text (a PEM block, an HMAC secret, a
 //! password hash) for the engine to parse, since checking it needs crypto
 //! this crate does not link. The cache types likewise hold budgets and key
-//! options, not the engine's shard layout.
+//! options, not the engine's shard layout. The TLS types hold the paths of
+//! certificate, key and CA files as written, never their contents: the
+//! engine reads and parses them (and reports what it cannot use), as it
+//! does a JWT authenticator's `jwks-file`.
 
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -205,6 +208,115 @@ pub struct Listener {
     pub name: String,
     /// `address`, an `IP:port`.
     pub address: SocketAddr,
+    /// `[listeners.tls]`: `Some` makes this an HTTPS listener.
+    pub tls: Option<ListenerTls>,
+}
+
+/// `[listeners.tls]`: the certificates and protocol settings of an HTTPS
+/// listener.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ListenerTls {
+    /// `certificates`, never empty; the first is the default certificate.
+    pub certificates: Vec<CertificateFiles>,
+    /// `unknown-sni`: what a handshake whose SNI is missing or matches no
+    /// certificate gets; default [`UnknownSni::Default`].
+    pub unknown_sni: UnknownSni,
+    /// `min-version`: the oldest protocol version accepted; default
+    /// [`TlsVersion::Tls12`]. TLS 1.3 is always accepted.
+    pub min_version: TlsVersion,
+    /// `cipher-suites`: names from [`ListenerTls::CIPHER_SUITES`], as
+    /// written (upper-case), none twice, at least one usable with
+    /// `min_version`; empty means the engine's safe defaults.
+    pub cipher_suites: Vec<String>,
+    /// `handshake-timeout`: time a client has to complete the TLS
+    /// handshake, 1s to 60s; default 10s.
+    pub handshake_timeout: Duration,
+    /// `session-cache`: resumable sessions kept per worker, 0 to 1000000;
+    /// default 4096, 0 disables.
+    pub session_cache: usize,
+    /// `session-tickets`: whether stateless session tickets are issued;
+    /// default true.
+    pub session_tickets: bool,
+    /// `ticket-lifetime`: how long a ticket key is used before it is
+    /// rotated, 1m to 24h; default 6h.
+    pub ticket_lifetime: Duration,
+    /// `[listeners.tls.client-auth]`: client certificates (mTLS).
+    pub client_auth: Option<ClientAuth>,
+}
+
+impl ListenerTls {
+    /// Every cipher suite name `cipher-suites` accepts: the TLS 1.3 suites
+    /// (`TLS13_` prefix) and the ECDHE AEAD suites of TLS 1.2.
+    pub const CIPHER_SUITES: [&'static str; 9] = [
+        "TLS13_AES_256_GCM_SHA384",
+        "TLS13_AES_128_GCM_SHA256",
+        "TLS13_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    ];
+}
+
+/// One entry of `certificates`: a certificate chain and its private key.
+///
+/// Paths are kept as written, like `jwks-file`: a relative path is not
+/// resolved against the config file's directory.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CertificateFiles {
+    /// `cert`: a PEM file holding the certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// `key`: a PEM file holding the certificate's private key.
+    pub key: PathBuf,
+    /// `names`: the SNI names this certificate is served for, lower-case,
+    /// each a DNS name or a `*.` wildcard of one leftmost label; no name
+    /// in two entries of a listener. Empty means the certificate's own DNS
+    /// names, which the engine reads from it.
+    pub names: Vec<String>,
+}
+
+/// `unknown-sni = "default" | "reject"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnknownSni {
+    /// `"default"`: serve the first certificate.
+    Default,
+    /// `"reject"`: fail the handshake.
+    Reject,
+}
+
+/// A TLS protocol version, `"1.2"` or `"1.3"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsVersion {
+    /// TLS 1.2 (RFC 5246).
+    Tls12,
+    /// TLS 1.3 (RFC 8446).
+    Tls13,
+}
+
+/// `[listeners.tls.client-auth]`: verifying client certificates (mTLS).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientAuth {
+    /// `mode`, required: whether a client must present a certificate.
+    pub mode: ClientAuthMode,
+    /// `ca`: a PEM bundle of the CAs client certificates must chain to;
+    /// kept as written.
+    pub ca: PathBuf,
+    /// `subject-header`: the request header, lower-case, that carries the
+    /// verified certificate's subject upstream; default `x-client-subject`.
+    /// Never a hop-by-hop or framing header, nor `host`.
+    pub subject_header: String,
+}
+
+/// `mode = "required" | "optional"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientAuthMode {
+    /// `"required"`: a handshake without a valid client certificate fails.
+    Required,
+    /// `"optional"`: a certificate is verified when sent; routes with
+    /// [`Route::require_client_cert`] refuse requests without one.
+    Optional,
 }
 
 /// `[[upstreams]]`: a named set of servers that routes proxy to.
@@ -214,6 +326,32 @@ pub struct Upstream {
     pub name: String,
     /// `servers`, never empty, no address twice.
     pub servers: Vec<Server>,
+    /// `[upstreams.tls]`: `Some` connects to the servers over TLS.
+    pub tls: Option<UpstreamTls>,
+}
+
+/// `[upstreams.tls]`: how the gateway connects to an upstream's servers
+/// over TLS. Paths are kept as written, like `jwks-file`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UpstreamTls {
+    /// `ca`: a PEM bundle of the CAs server certificates must chain to;
+    /// `None` = the system roots.
+    pub ca: Option<PathBuf>,
+    /// `server-name`, lower-case: a DNS name (sent as SNI when `sni`) or an
+    /// IP address, that the server's certificate must match; `None` = the
+    /// address of the server connected to (verified as an IP SAN).
+    pub server_name: Option<String>,
+    /// `verify`: whether server certificates are verified; default true.
+    /// False loads with a warning.
+    pub verify: bool,
+    /// `client-cert`: a PEM certificate chain presented to the servers;
+    /// always set together with `client_key`.
+    pub client_cert: Option<PathBuf>,
+    /// `client-key`: the private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
+    /// `sni`: whether SNI is sent (only ever for a DNS `server_name`);
+    /// default true.
+    pub sni: bool,
 }
 
 /// One entry of `servers`.
@@ -267,6 +405,19 @@ pub struct Route {
     /// `[routes.cache]`: `Some` when the table is present and not
     /// `enabled = false`; never set on a [`Action::Respond`] route.
     pub cache: Option<RouteCache>,
+    /// `redirect-https`: whether a request that arrived over plain HTTP is
+    /// answered 308 to the same URL with `https`; default false.
+    pub redirect_https: bool,
+    /// `https-port`: the port written in that redirect's `Location`;
+    /// `None` writes none (443). Only ever set with `redirect_https`.
+    pub https_port: Option<u16>,
+    /// `hsts`: the `Strict-Transport-Security` value (RFC 6797) added to
+    /// responses sent over TLS, as written: `max-age=N`, then optionally
+    /// `includeSubDomains` and `preload`.
+    pub hsts: Option<String>,
+    /// `require-client-cert`: whether requests without a verified client
+    /// certificate get 403; default false.
+    pub require_client_cert: bool,
 }
 
 /// `[routes.cache]` of a route that caches.

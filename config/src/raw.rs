@@ -60,6 +60,46 @@ pub(crate) struct RawCache {
 pub(crate) struct RawListener {
     pub(crate) name: Option<Spanned<String>>,
     pub(crate) address: Option<Spanned<String>>,
+    pub(crate) tls: Option<Spanned<RawListenerTls>>,
+    /// Only ever an error (client certificates need TLS: the table belongs
+    /// in `[listeners.tls]`); read so that validation can say so rather
+    /// than serde's "unknown key".
+    pub(crate) client_auth: Option<Spanned<de::IgnoredAny>>,
+}
+
+/// `[listeners.tls]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawListenerTls {
+    pub(crate) certificates: Option<Spanned<Vec<Spanned<RawCertificate>>>>,
+    pub(crate) unknown_sni: Option<Spanned<String>>,
+    /// A scalar, so that `min-version = 1.2` (a float) can be told to be
+    /// written as a string.
+    pub(crate) min_version: Option<Spanned<Scalar>>,
+    pub(crate) cipher_suites: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) handshake_timeout: Option<Spanned<Scalar>>,
+    pub(crate) session_cache: Option<Spanned<Scalar>>,
+    pub(crate) session_tickets: Option<bool>,
+    pub(crate) ticket_lifetime: Option<Spanned<Scalar>>,
+    pub(crate) client_auth: Option<Spanned<RawClientAuth>>,
+}
+
+/// One entry of `certificates`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawCertificate {
+    pub(crate) cert: Option<Spanned<String>>,
+    pub(crate) key: Option<Spanned<String>>,
+    pub(crate) names: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// `[listeners.tls.client-auth]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawClientAuth {
+    pub(crate) mode: Option<Spanned<String>>,
+    pub(crate) ca: Option<Spanned<String>>,
+    pub(crate) subject_header: Option<Spanned<String>>,
 }
 
 /// One `[[upstreams]]` table.
@@ -68,6 +108,19 @@ pub(crate) struct RawListener {
 pub(crate) struct RawUpstream {
     pub(crate) name: Option<Spanned<String>>,
     pub(crate) servers: Option<Spanned<Vec<Spanned<RawServer>>>>,
+    pub(crate) tls: Option<Spanned<RawUpstreamTls>>,
+}
+
+/// `[upstreams.tls]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawUpstreamTls {
+    pub(crate) ca: Option<Spanned<String>>,
+    pub(crate) server_name: Option<Spanned<String>>,
+    pub(crate) verify: Option<Spanned<bool>>,
+    pub(crate) client_cert: Option<Spanned<String>>,
+    pub(crate) client_key: Option<Spanned<String>>,
+    pub(crate) sni: Option<bool>,
 }
 
 /// One entry of `servers`: `"IP:port"` or `{ address = "IP:port", weight = N }`.
@@ -133,6 +186,10 @@ pub(crate) struct RawRoute {
     pub(crate) ip_allow: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) ip_deny: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) cache: Option<Spanned<RawRouteCache>>,
+    pub(crate) redirect_https: Option<Spanned<bool>>,
+    pub(crate) https_port: Option<Spanned<Scalar>>,
+    pub(crate) hsts: Option<Spanned<String>>,
+    pub(crate) require_client_cert: Option<Spanned<bool>>,
 }
 
 /// One `[[routes.rate-limits]]` table.

@@ -19,6 +19,15 @@
 //! route without `auth` or upstream, `rate-limit-headers` on a route
 //! without rate limits.
 //!
+//! TLS is written only where it is used: `[listeners.tls]` and
+//! `[upstreams.tls]` when present (then with every key, defaults filled
+//! in), a route's `redirect-https` and `require-client-cert` only when
+//! true, `https-port` and `hsts` only when set, so a config without TLS
+//! reads as it did before TLS existed. Two keys whose empty value means
+//! "the defaults" are left out when empty, since writing them empty would
+//! not read back: `cipher-suites` and a certificate's `names`. Paths are
+//! written as held, which is as the file wrote them.
+//!
 //! An API key is always written as `sha256:` and its hash, also when the
 //! file said `plain:`, so the output never holds a key; it then reads back
 //! with `ApiKey::plain` false and without that key's warning. Warnings are
@@ -33,8 +42,9 @@ use std::fmt::Write as _;
 use serde::{Serialize, Serializer};
 
 use crate::model::{
-    Action, ApiKey, AuthKind, Authenticator, Config, Consumer, Driver, HostMatch, IpRules,
-    KeyMaterial, LimitKey, PathMatch, Workers,
+    Action, ApiKey, AuthKind, Authenticator, ClientAuthMode, Config, Consumer, Driver, HostMatch,
+    IpRules, KeyMaterial, LimitKey, ListenerTls, PathMatch, TlsVersion, UnknownSni, UpstreamTls,
+    Workers,
 };
 use crate::units::{format_duration, format_rate, format_size};
 
@@ -193,6 +203,42 @@ struct AdminOut<'a> {
 struct ListenerOut<'a> {
     name: &'a str,
     address: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<ListenerTlsOut<'a>>,
+}
+
+/// Scalars before tables, the order TOML needs.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct ListenerTlsOut<'a> {
+    unknown_sni: &'static str,
+    min_version: &'static str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    cipher_suites: &'a [String],
+    handshake_timeout: String,
+    session_cache: usize,
+    session_tickets: bool,
+    ticket_lifetime: String,
+    certificates: Vec<CertificateOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_auth: Option<ClientAuthOut<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct CertificateOut<'a> {
+    cert: String,
+    key: String,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    names: &'a [String],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct ClientAuthOut<'a> {
+    mode: &'static str,
+    ca: String,
+    subject_header: &'a str,
 }
 
 #[derive(Serialize)]
@@ -200,6 +246,23 @@ struct ListenerOut<'a> {
 struct UpstreamOut<'a> {
     name: &'a str,
     servers: Vec<ServerOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<UpstreamTlsOut<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct UpstreamTlsOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_name: Option<&'a str>,
+    verify: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_cert: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_key: Option<String>,
+    sni: bool,
 }
 
 /// Always the table form, so every server's weight is explicit.
@@ -234,6 +297,14 @@ struct RouteOut<'a> {
     consumer_header: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rate_limit_headers: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redirect_https: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    https_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hsts: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    require_client_cert: Option<bool>,
     ip_allow: Vec<String>,
     ip_deny: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -349,6 +420,7 @@ impl<'a> Document<'a> {
                 .map(|l| ListenerOut {
                     name: &l.name,
                     address: l.address.to_string(),
+                    tls: l.tls.as_ref().map(ListenerTlsOut::new),
                 })
                 .collect(),
             upstreams: c
@@ -364,6 +436,7 @@ impl<'a> Document<'a> {
                             weight: s.weight.get(),
                         })
                         .collect(),
+                    tls: u.tls.as_ref().map(UpstreamTlsOut::new),
                 })
                 .collect(),
             client_ip: ClientIpOut {
@@ -384,6 +457,61 @@ impl<'a> Document<'a> {
                 .map(|a| AuthenticatorOut::new(a, redact_secrets))
                 .collect(),
             routes: c.routes.iter().map(|r| RouteOut::new(r, c)).collect(),
+        }
+    }
+}
+
+/// A path as held, which is as the file wrote it.
+fn path(p: &std::path::Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+impl<'a> ListenerTlsOut<'a> {
+    fn new(t: &'a ListenerTls) -> Self {
+        ListenerTlsOut {
+            unknown_sni: match t.unknown_sni {
+                UnknownSni::Default => "default",
+                UnknownSni::Reject => "reject",
+            },
+            min_version: match t.min_version {
+                TlsVersion::Tls12 => "1.2",
+                TlsVersion::Tls13 => "1.3",
+            },
+            cipher_suites: &t.cipher_suites,
+            handshake_timeout: format_duration(t.handshake_timeout),
+            session_cache: t.session_cache,
+            session_tickets: t.session_tickets,
+            ticket_lifetime: format_duration(t.ticket_lifetime),
+            certificates: t
+                .certificates
+                .iter()
+                .map(|c| CertificateOut {
+                    cert: path(&c.cert),
+                    key: path(&c.key),
+                    names: &c.names,
+                })
+                .collect(),
+            client_auth: t.client_auth.as_ref().map(|c| ClientAuthOut {
+                mode: match c.mode {
+                    ClientAuthMode::Required => "required",
+                    ClientAuthMode::Optional => "optional",
+                },
+                ca: path(&c.ca),
+                subject_header: &c.subject_header,
+            }),
+        }
+    }
+}
+
+impl<'a> UpstreamTlsOut<'a> {
+    fn new(t: &'a UpstreamTls) -> Self {
+        UpstreamTlsOut {
+            ca: t.ca.as_deref().map(path),
+            server_name: t.server_name.as_deref(),
+            verify: t.verify,
+            client_cert: t.client_cert.as_deref().map(path),
+            client_key: t.client_key.as_deref().map(path),
+            sni: t.sni,
         }
     }
 }
@@ -569,6 +697,10 @@ impl<'a> RouteOut<'a> {
             forward_credentials: consumer_keys.then_some(route.forward_credentials),
             consumer_header: consumer_keys.then_some(route.consumer_header.as_str()),
             rate_limit_headers: (!route.rate_limits.is_empty()).then_some(route.rate_limit_headers),
+            redirect_https: route.redirect_https.then_some(true),
+            https_port: route.https_port,
+            hsts: route.hsts.as_deref(),
+            require_client_cert: route.require_client_cert.then_some(true),
             ip_allow: networks(allow),
             ip_deny: networks(deny),
             rate_limits: route

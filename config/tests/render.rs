@@ -15,9 +15,10 @@ const TOKEN: &str = "Zm9vYmFyYmF6cXV4-_~!0123";
 /// token, durations and sizes that are not round in any one unit, every
 /// authenticator type with and without its optional keys, HMAC and PEM
 /// keys, consumers with and without credentials, every limit key and rate
-/// period, address rules for both families, and route caches with and
+/// period, address rules for both families, route caches with and
 /// without their own shard, inheriting or setting `max-entry-size`, and
-/// turned off.
+/// turned off, and TLS on a listener (with client certificates), on
+/// upstreams (with every key and with none) and a route's HTTPS keys.
 const EVERY_VARIANT: &str = r#"
 workers = 3
 driver = "epoll"
@@ -52,6 +53,26 @@ address = "0.0.0.0:80"
 [[listeners]]
 address = "[::1]:0"
 
+[[listeners]]
+name = "https"
+address = "0.0.0.0:443"
+[listeners.tls]
+certificates = [
+    { cert = "certs/a.pem", key = "certs/a.key" },
+    { cert = "/etc/wild \"quoted\".pem", key = "wild.key", names = ["*.Example.org", "example.org"] },
+]
+unknown-sni = "reject"
+min-version = "1.2"
+cipher-suites = ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS13_AES_256_GCM_SHA384"]
+handshake-timeout = "59500ms"
+session-cache = 1000000
+session-tickets = false
+ticket-lifetime = "1m"
+[listeners.tls.client-auth]
+mode = "optional"
+ca = "clients.pem"
+subject-header = "X-Subject"
+
 [[upstreams]]
 name = "app"
 servers = ["127.0.0.1:3000", { address = "[fe80::1]:3001", weight = 10000 }]
@@ -59,6 +80,22 @@ servers = ["127.0.0.1:3000", { address = "[fe80::1]:3001", weight = 10000 }]
 [[upstreams]]
 name = "billing.v2"
 servers = [{ address = "10.0.0.7:9000", weight = 2 }]
+
+[[upstreams]]
+name = "secure"
+servers = ["10.0.0.8:443"]
+[upstreams.tls]
+ca = "ca.pem"
+server-name = "FE80::1"
+verify = false
+client-cert = "gw.pem"
+client-key = "gw.key"
+sni = false
+
+[[upstreams]]
+name = "secure-defaults"
+servers = ["10.0.0.9:443"]
+[upstreams.tls]
 
 [[routes]]
 name = "billing"
@@ -155,6 +192,24 @@ upstream = "app"
 enabled = false
 size = "1GiB"
 key-headers = ["x-a"]
+
+[[routes]]
+name = "https-only"
+path-prefix = "/secure/"
+upstream = "secure"
+redirect-https = true
+https-port = 65535
+hsts = "MAX-AGE=0;preload ;\tincludesubdomains"
+require-client-cert = true
+
+[[routes]]
+name = "redirect-default-port"
+path = "/moved"
+redirect-https = true
+require-client-cert = false
+hsts = "max-age=1"
+[routes.respond]
+status = 204
 
 [client-ip]
 trusted-proxies = ["10.0.0.0/8", "fd00::/8", "127.0.0.1"]
@@ -660,6 +715,117 @@ limits = {{ max-body-size = {route_body}, connect-timeout = "{route_connect}ms" 
 "#
         );
         let config = Config::from_toml_str(&src).expect("valid config");
+        prop_assert_eq!(Config::from_json_str(&config.to_json(false)), Ok(config.clone()));
+        prop_assert_eq!(Config::from_toml_str(&config.to_toml()), Ok(config));
+    }
+
+    #[test]
+    fn any_tls_reads_back(
+        tls13_only in any::<bool>(),
+        suites in prop::sample::subsequence(ringway_config::ListenerTls::CIPHER_SUITES.to_vec(), 0..=9),
+        names in prop::collection::vec(
+            prop::collection::hash_set("(\\*\\.)?[a-zA-Z0-9_-]{1,8}(\\.[a-z0-9-]{1,8}){0,2}", 0..4),
+            1..4,
+        ),
+        handshake_ms in 1_000u64..=60_000,
+        session_cache in 0usize..=1_000_000,
+        tickets in any::<bool>(),
+        ticket_s in 60u64..=86_400,
+        client_auth in prop::option::of((any::<bool>(), "x-[a-z0-9]{1,12}")),
+        upstream in prop::option::of((any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>())),
+        server_name in prop::option::of("[a-z]{1,8}(\\.[a-z]{1,8}){0,2}|10\\.0\\.[0-9]{1,2}\\.[0-9]{1,2}"),
+        redirect in prop::option::of(prop::option::of(1u16..)),
+        hsts in prop::option::of((0u64..=9_999_999_999, any::<bool>(), any::<bool>())),
+        require_cert in any::<bool>(),
+    ) {
+        // Names across certificates must differ (ignoring case), so the
+        // later copies are dropped, and a certificate left without names
+        // gets its own.
+        let mut seen = std::collections::HashSet::new();
+        let certificates: Vec<String> = names
+            .into_iter()
+            .enumerate()
+            .map(|(j, set)| {
+                let kept: Vec<String> = set
+                    .into_iter()
+                    .filter(|n| seen.insert(n.to_ascii_lowercase()))
+                    .map(|n| format!("{n:?}"))
+                    .collect();
+                let names = if kept.is_empty() {
+                    String::new()
+                } else {
+                    format!(", names = [{}]", kept.join(", "))
+                };
+                format!("{{ cert = \"c{j}.pem\", key = \"k{j}.key\"{names} }}")
+            })
+            .collect();
+        let suites: Vec<String> = suites
+            .into_iter()
+            .filter(|s| !tls13_only || s.starts_with("TLS13_"))
+            .map(|s| format!("{s:?}"))
+            .collect();
+        let mut listener = format!(
+            "certificates = [{}]\nmin-version = \"{}\"\nhandshake-timeout = \"{handshake_ms}ms\"\n\
+             session-cache = {session_cache}\nsession-tickets = {tickets}\nticket-lifetime = \"{ticket_s}s\"\n",
+            certificates.join(", "),
+            if tls13_only { "1.3" } else { "1.2" },
+        );
+        if !suites.is_empty() {
+            listener.push_str(&format!("cipher-suites = [{}]\n", suites.join(", ")));
+        }
+        if let Some((required, header)) = &client_auth {
+            let mode = if *required { "required" } else { "optional" };
+            listener.push_str(&format!(
+                "[listeners.tls.client-auth]\nmode = \"{mode}\"\nca = \"ca.pem\"\nsubject-header = \"{header}\"\n"
+            ));
+        }
+        let mut upstream_tls = String::new();
+        if let Some((ca, verify, client, sni)) = upstream {
+            upstream_tls.push_str(&format!("[upstreams.tls]\nverify = {verify}\nsni = {sni}\n"));
+            if ca {
+                upstream_tls.push_str("ca = \"ca.pem\"\n");
+            }
+            if client {
+                upstream_tls.push_str("client-cert = \"gw.pem\"\nclient-key = \"gw.key\"\n");
+            }
+            if let Some(name) = &server_name {
+                upstream_tls.push_str(&format!("server-name = \"{name}\"\n"));
+            }
+        }
+        let mut route = format!("require-client-cert = {require_cert}\n");
+        if let Some(port) = redirect {
+            route.push_str("redirect-https = true\n");
+            if let Some(port) = port {
+                route.push_str(&format!("https-port = {port}\n"));
+            }
+        }
+        if let Some((age, sub, preload)) = hsts {
+            let mut value = format!("max-age={age}");
+            if sub {
+                value.push_str("; includeSubDomains");
+            }
+            if preload {
+                value.push_str("; preload");
+            }
+            route.push_str(&format!("hsts = \"{value}\"\n"));
+        }
+        let src = format!(
+            r#"
+[[listeners]]
+address = "127.0.0.1:8080"
+[[listeners]]
+address = "127.0.0.1:8443"
+[listeners.tls]
+{listener}
+[[upstreams]]
+name = "u"
+servers = ["127.0.0.1:1"]
+{upstream_tls}
+[[routes]]
+upstream = "u"
+{route}"#
+        );
+        let config = Config::from_toml_str(&src).map_err(|e| TestCaseError::fail(format!("{e}\n{src}")))?;
         prop_assert_eq!(Config::from_json_str(&config.to_json(false)), Ok(config.clone()));
         prop_assert_eq!(Config::from_toml_str(&config.to_toml()), Ok(config));
     }

@@ -5,7 +5,8 @@ mod common;
 
 use common::valid;
 use ringway_config::{
-    Action, AuthKind, Config, KeyMaterial, PathMatch, Workers, DEFAULT_CONFIG, EXAMPLE_CONFIG,
+    Action, AuthKind, ClientAuthMode, Config, KeyMaterial, PathMatch, TlsVersion, UnknownSni,
+    Workers, DEFAULT_CONFIG, EXAMPLE_CONFIG,
 };
 
 fn respond<'a>(config: &'a Config, path: &str) -> &'a ringway_config::Responder {
@@ -336,13 +337,39 @@ fn example_config_documents_every_key() {
         );
     }
     // Keys that cannot be set in a valid example without a file or a
-    // secret it does not have; each is shown in a comment instead.
+    // secret it does not have (or, for the route's HTTPS keys, without a
+    // warning); each is shown in a comment instead.
     for key in [
         "jwks-file =",
         "secret =",
         "plain:",
         "sha256sum",
         "hash-password",
+        "[listeners.tls]",
+        "[[listeners.tls.certificates]]",
+        "cert =",
+        "names =",
+        "unknown-sni =",
+        "min-version =",
+        "cipher-suites =",
+        "handshake-timeout =",
+        "session-cache =",
+        "session-tickets =",
+        "ticket-lifetime =",
+        "[listeners.tls.client-auth]",
+        "mode =",
+        "ca =",
+        "subject-header =",
+        "[upstreams.tls]",
+        "server-name =",
+        "verify =",
+        "client-cert =",
+        "client-key =",
+        "sni =",
+        "redirect-https =",
+        "https-port =",
+        "hsts =",
+        "require-client-cert =",
     ] {
         assert!(
             EXAMPLE_CONFIG
@@ -368,10 +395,98 @@ fn example_config_documents_every_key() {
         "written first",
         "half a shard",
         "per worker",
+        "308 Permanent Redirect",
+        "SNI",
+        "mTLS",
+        "not taken from this file's directory",
     ] {
         assert!(
             EXAMPLE_CONFIG.contains(rule),
             "example.toml does not explain {rule:?}"
         );
     }
+}
+
+/// The example with every commented-out block (from a line starting
+/// `# [[` to the next blank line) uncommented.
+fn example_uncommented() -> String {
+    let mut src = String::new();
+    let mut in_block = false;
+    for line in EXAMPLE_CONFIG.lines() {
+        in_block = line.starts_with("# [[") || (in_block && !line.trim().is_empty());
+        let line = if in_block {
+            line.strip_prefix("# ").unwrap_or(line)
+        } else {
+            line
+        };
+        src.push_str(line);
+        src.push('\n');
+    }
+    src
+}
+
+#[test]
+fn example_config_commented_tls_works_when_uncommented() {
+    let c = valid(&example_uncommented());
+    // The listener asks for client certificates, so the route that needs
+    // one does not warn, and neither does its redirect.
+    assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
+
+    let https = c
+        .listeners
+        .iter()
+        .find(|l| l.name == "https")
+        .expect("the uncommented listener");
+    let tls = https.tls.as_ref().expect("an HTTPS listener");
+    assert_eq!(tls.certificates.len(), 2);
+    assert!(tls.certificates[0].names.is_empty());
+    assert_eq!(tls.certificates[1].names, ["*.example.org", "example.org"]);
+    assert_eq!(tls.unknown_sni, UnknownSni::Default);
+    assert_eq!(tls.min_version, TlsVersion::Tls12);
+    assert_eq!(tls.cipher_suites.len(), 2);
+    let auth = tls.client_auth.as_ref().expect("client-auth");
+    assert_eq!(auth.mode, ClientAuthMode::Optional);
+
+    // The uncommented listener shows every default but cipher-suites.
+    let defaults = valid(
+        "[[listeners]]\naddress = \"127.0.0.1:1\"\n[listeners.tls]\n\
+         certificates = [{ cert = \"c\", key = \"k\" }]\n\
+         [listeners.tls.client-auth]\nmode = \"optional\"\nca = \"c\"\n\
+         [[routes]]\n[routes.respond]\n",
+    );
+    let plain = defaults.listeners[0].tls.as_ref().expect("tls");
+    assert_eq!(
+        (
+            tls.handshake_timeout,
+            tls.session_cache,
+            tls.session_tickets,
+            tls.ticket_lifetime
+        ),
+        (
+            plain.handshake_timeout,
+            plain.session_cache,
+            plain.session_tickets,
+            plain.ticket_lifetime
+        )
+    );
+    let plain_auth = plain.client_auth.as_ref().expect("client-auth");
+    assert_eq!(auth.subject_header, plain_auth.subject_header);
+
+    let secure = c
+        .upstreams
+        .iter()
+        .find(|u| u.name == "secure")
+        .expect("the uncommented upstream");
+    let upstream_tls = secure.tls.as_ref().expect("TLS to the upstream");
+    assert!(upstream_tls.verify && upstream_tls.sni);
+    assert!(upstream_tls.client_cert.is_some() && upstream_tls.client_key.is_some());
+
+    let partners = c
+        .routes
+        .iter()
+        .find(|r| r.name == "partners")
+        .expect("the uncommented route");
+    assert!(partners.redirect_https && partners.require_client_cert);
+    assert_eq!(partners.https_port, Some(8443));
+    assert!(partners.hsts.is_some());
 }

@@ -25,6 +25,7 @@ pub mod router;
 pub mod runtime;
 pub mod snapshot;
 pub mod stats;
+pub mod tls;
 
 pub use runtime::control::{Format, Handle, ReloadError, Reloaded};
 pub use runtime::server::{Server, StartError};

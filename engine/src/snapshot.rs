@@ -11,6 +11,7 @@ use ringway_config::{Action, Config, ConfigErrors};
 use crate::http::write;
 use crate::policy::Policies;
 use crate::router::Router;
+use crate::tls::ListenerTls;
 
 /// A built-in answer with its bytes laid out ahead of time.
 #[derive(Debug)]
@@ -30,6 +31,11 @@ pub struct Snapshot {
     /// Per route: its prebuilt answer when the route responds itself.
     pub responders: Vec<Option<Prebuilt>>,
     pub policies: Policies,
+    /// Per listener: its TLS settings, compiled (certificates loaded).
+    pub tls: Vec<Option<ListenerTls>>,
+    /// The headers listeners carry client-certificate subjects in; removed
+    /// from every client request.
+    pub subject_headers: Vec<String>,
 }
 
 impl Snapshot {
@@ -43,6 +49,23 @@ impl Snapshot {
     ) -> Result<Snapshot, ConfigErrors> {
         let router = Router::new(&config);
         let policies = Policies::compile(&config, prev.map(|p| &p.policies), workers)?;
+        let mut tls = Vec::with_capacity(config.listeners.len());
+        let mut errors = Vec::new();
+        for (i, l) in config.listeners.iter().enumerate() {
+            let Some(settings) = &l.tls else {
+                tls.push(None);
+                continue;
+            };
+            let prev_tls =
+                prev.and_then(|p| p.tls.iter().flatten().find(|t| t.configured == l.address));
+            match ListenerTls::compile(i, l, settings, prev_tls) {
+                Ok(t) => tls.push(Some(t)),
+                Err(e) => errors.extend(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
         let responders = config
             .routes
             .iter()
@@ -74,6 +97,12 @@ impl Snapshot {
             router,
             responders,
             policies,
+            subject_headers: tls
+                .iter()
+                .flatten()
+                .filter_map(|t| t.subject_header.clone())
+                .collect(),
+            tls,
         })
     }
 }

@@ -78,6 +78,13 @@ counters! {
     cache_background,
     /// Cache: entries and bytes held now (gauges).
     cache_entries, cache_bytes,
+    /// TLS handshakes completed, and how many of them resumed a session.
+    tls_handshakes, tls_resumed,
+    /// TLS handshakes failed, by reason: timed out, closed by the client,
+    /// unknown SNI (rejected), client certificate missing or bad, nothing
+    /// in common (versions, suites), other protocol errors.
+    tls_failed_timeout, tls_failed_closed, tls_failed_unknown_sni,
+    tls_failed_client_cert, tls_failed_incompatible, tls_failed_protocol,
 }
 
 /// A single-writer counter.
@@ -112,6 +119,19 @@ impl Counter {
 }
 
 impl WorkerStats {
+    /// Counts a failed TLS handshake by reason.
+    pub fn tls_failure(&self, why: crate::runtime::worker::HandshakeFailure) {
+        use crate::runtime::worker::HandshakeFailure as F;
+        match why {
+            F::Timeout => self.tls_failed_timeout.inc(),
+            F::Closed => self.tls_failed_closed.inc(),
+            F::UnknownSni => self.tls_failed_unknown_sni.inc(),
+            F::ClientCert => self.tls_failed_client_cert.inc(),
+            F::Incompatible => self.tls_failed_incompatible.inc(),
+            F::Protocol => self.tls_failed_protocol.inc(),
+        }
+    }
+
     /// Counts a response by class.
     pub fn response(&self, status: u16) {
         match status {

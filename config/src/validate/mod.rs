@@ -13,8 +13,8 @@
 //! [`policy`]; `[admin]`, which is checked against the listeners, in
 //! [`admin`]; `[cache]` and each route's `[routes.cache]` in [`cache`];
 //! `[client-ip]` and `[ip-rules]` in [`ip`]; `[[consumers]]` in
-//! [`consumer`]; `[[authenticators]]` in [`auth`]; checks on single strings
-//! in [`text`].
+//! [`consumer`]; `[[authenticators]]` in [`auth`]; the TLS of listeners,
+//! upstreams and routes in [`tls`]; checks on single strings in [`text`].
 
 mod admin;
 mod auth;
@@ -24,6 +24,7 @@ mod ip;
 mod policy;
 mod route;
 mod text;
+mod tls;
 
 use std::collections::HashMap;
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -67,6 +68,10 @@ mod defaults {
     pub(super) const CACHE_SIZE: usize = 64 << 20;
     pub(super) const CACHE_MAX_ENTRY_SIZE: usize = 1 << 20;
     pub(super) const CACHE_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+    pub(super) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    pub(super) const TLS_SESSION_CACHE: usize = 4096;
+    pub(super) const TLS_TICKET_LIFETIME: Duration = Duration::from_secs(6 * 3600);
+    pub(super) const TLS_SUBJECT_HEADER: &str = "x-client-subject";
 }
 
 /// `workers = N` bounds. 1024 is far above any core count ringway targets,
@@ -126,6 +131,7 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
         limits: limits.as_ref(),
         cache: cache.as_ref(),
         upstreams: &doc.upstreams.items,
+        listeners: &doc.listeners.items,
         authenticators: &doc.authenticators.items,
         consumers: &doc.consumers.items,
     };
@@ -199,7 +205,7 @@ fn workers(value: Option<&Spanned<Scalar>>, r: &mut Reporter<'_>) -> Option<Work
 }
 
 /// How a scalar looked in the file, for messages.
-fn show(value: &Scalar) -> String {
+pub(super) fn show(value: &Scalar) -> String {
     match value {
         Scalar::Str(s) => format!("{s:?}"),
         Scalar::Int(n) => n.to_string(),
@@ -607,10 +613,11 @@ fn listeners(items: &[Item<RawListener>], r: &mut Reporter<'_>) -> Option<Vec<Li
                 }
             },
         };
-        out.push(
-            name.zip(address)
-                .map(|(name, address)| Listener { name, address }),
-        );
+        let tls = tls::listener(raw, &path, r);
+        out.push(match (name, address, tls) {
+            (Some(name), Some(address), Some(tls)) => Some(Listener { name, address, tls }),
+            _ => None,
+        });
     }
     out.into_iter().collect()
 }
@@ -632,10 +639,11 @@ fn upstreams(items: &[Item<RawUpstream>], r: &mut Reporter<'_>) -> Option<Vec<Up
             r,
         );
         let servers = servers(raw, &path, &item.span, r);
-        out.push(
-            name.zip(servers)
-                .map(|(name, servers)| Upstream { name, servers }),
-        );
+        let tls = tls::upstream(raw, &path, r);
+        out.push(match (name, servers, tls) {
+            (Some(name), Some(servers), Some(tls)) => Some(Upstream { name, servers, tls }),
+            _ => None,
+        });
     }
     out.into_iter().collect()
 }

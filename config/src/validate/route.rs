@@ -14,7 +14,8 @@
 //!
 //! A route's traffic policy (authentication, limits, address rules) is
 //! checked by [`policy`](super::policy), its `[routes.cache]` by
-//! [`cache`](super::cache).
+//! [`cache`](super::cache), its HTTPS keys (`redirect-https`, `hsts`,
+//! `require-client-cert`) by [`tls`](super::tls).
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -24,12 +25,14 @@ use toml::Spanned;
 use super::cache::route_cache;
 use super::consumer::all_groups;
 use super::policy::{self, Lookup, Policy};
+use super::tls::{self, Listening, RouteTls};
 use super::{duration, integer, name_or_default, size, text, AllowZero, Names};
 use crate::error::Reporter;
 use crate::model::{Action, Cache, HostMatch, Limits, PathMatch, Responder, Route, RouteLimits};
 use crate::parse::key_path;
 use crate::raw::{
-    Item, RawAuthenticator, RawConsumer, RawRespond, RawRoute, RawRouteLimits, RawUpstream, Scalar,
+    Item, RawAuthenticator, RawConsumer, RawListener, RawRespond, RawRoute, RawRouteLimits,
+    RawUpstream, Scalar,
 };
 
 /// Statuses whose responses never carry content (RFC 9110 §15.3.5, §15.3.6,
@@ -49,6 +52,7 @@ pub(super) struct Refs<'a> {
     /// The global `[cache]`; `None` when it failed validation.
     pub(super) cache: Option<&'a Cache>,
     pub(super) upstreams: &'a [Item<RawUpstream>],
+    pub(super) listeners: &'a [Item<RawListener>],
     pub(super) authenticators: &'a [Item<RawAuthenticator>],
     pub(super) consumers: &'a [Item<RawConsumer>],
 }
@@ -59,6 +63,7 @@ struct Context<'a> {
     cache: Option<&'a Cache>,
     upstream_index: HashMap<&'a str, usize>,
     policy: Lookup<'a>,
+    listening: Listening,
 }
 
 /// Every element of a section that has a name, even one that failed
@@ -86,6 +91,7 @@ pub(super) fn routes(
             authenticators: index_by_name(refs.authenticators),
             groups: all_groups(refs.consumers),
         },
+        listening: Listening::new(refs.listeners),
     };
     let mut names = Names::new("routes");
     let mut matches: HashMap<MatchKey, (usize, String)> = HashMap::new();
@@ -169,6 +175,7 @@ fn route(
     let route_limits = route_limits(raw.limits.as_ref(), cx.limits, &path, proxies, r);
     let policy = policy::policy(raw, &path, proxies, &cx.policy, r);
     let cache = route_cache(raw.cache.as_ref(), &path, proxies, cx.cache, r);
+    let tls = tls::route(raw, &path, &cx.listening, r);
 
     let key = match (&host, &path_match, &methods) {
         (Some(host), Some(path_match), Some(methods)) => {
@@ -181,8 +188,15 @@ fn route(
     };
     let route = match (name, host, path_match, methods) {
         (Some(name), Some(host), Some(path), Some(methods)) => {
-            match (action, host_header, route_limits, policy, cache) {
-                (Some(action), Some(host_header), Some(limits), Some(policy), Some(cache)) => {
+            match (action, host_header, route_limits, policy, cache, tls) {
+                (
+                    Some(action),
+                    Some(host_header),
+                    Some(limits),
+                    Some(policy),
+                    Some(cache),
+                    Some(tls),
+                ) => {
                     let Policy {
                         auth,
                         allow_groups,
@@ -193,6 +207,12 @@ fn route(
                         concurrency,
                         ip_rules,
                     } = policy;
+                    let RouteTls {
+                        redirect_https,
+                        https_port,
+                        hsts,
+                        require_client_cert,
+                    } = tls;
                     Some(Route {
                         name,
                         host,
@@ -210,6 +230,10 @@ fn route(
                         concurrency,
                         ip_rules,
                         cache,
+                        redirect_https,
+                        https_port,
+                        hsts,
+                        require_client_cert,
                     })
                 }
                 _ => None,

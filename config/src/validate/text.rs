@@ -1,6 +1,6 @@
 //! Checks on single strings: names, addresses, networks, hosts, paths,
 //! methods, header fields, query parameter names (for API keys and for
-//! cache keys), the admin token.
+//! cache keys), the admin token, TLS server names and the HSTS value.
 //!
 //! Each check is a pure function from the text to a typed value or a
 //! message, so each can be tested with a plain table and reused wherever the
@@ -106,6 +106,128 @@ pub(crate) fn host_match(text: &str) -> Result<HostMatch, String> {
 
 fn port_not_allowed(text: &str) -> String {
     format!("{text:?}: leave out the port; routes match the host name whatever the port")
+}
+
+/// A name a listener's certificate is served for, matched against a
+/// client's SNI: a DNS name, or `*.` and a DNS name (a wildcard of the
+/// leftmost label only, as certificates have, RFC 6125 §6.4.3),
+/// lower-cased. Never an IP address, which SNI never carries (RFC 6066 §3).
+pub(crate) fn sni_name(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("empty name".into());
+    }
+    if !text.is_ascii() {
+        return Err(format!(
+            "{text:?} is not ASCII; write an internationalized name in its xn-- (punycode) form"
+        ));
+    }
+    if text.parse::<IpAddr>().is_ok() || text.starts_with('[') {
+        return Err(format!(
+            "{text:?} is an IP address, which SNI never carries (RFC 6066 §3); clients that \
+             connect by address get the certificate `unknown-sni` says"
+        ));
+    }
+    if text.contains(':') {
+        return Err(format!(
+            "{text:?}: leave out the port; SNI holds the name only"
+        ));
+    }
+    let lower = text.to_ascii_lowercase();
+    let name = lower.strip_prefix("*.").unwrap_or(&lower);
+    if name.contains('*') {
+        return Err(format!(
+            "{text:?}: a wildcard may only be the whole first label, as in \"*.example.com\""
+        ));
+    }
+    hostname(name).map_err(|e| format!("{text:?}: {e}"))?;
+    Ok(lower)
+}
+
+/// An upstream's `server-name`: the DNS name or IP address its servers'
+/// certificates must match, lower-cased. No wildcard (a certificate may
+/// hold one, a name to check it against cannot) and no port.
+pub(crate) fn server_name(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err(
+            "empty; leave `server-name` out to verify the address of the server connected to"
+                .into(),
+        );
+    }
+    if !text.is_ascii() {
+        return Err(format!(
+            "{text:?} is not ASCII; write an internationalized name in its xn-- (punycode) form"
+        ));
+    }
+    let lower = text.to_ascii_lowercase();
+    if lower.parse::<IpAddr>().is_ok() {
+        return Ok(lower);
+    }
+    if let Some(inner) = lower.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        if inner.parse::<Ipv6Addr>().is_ok() {
+            return Err(format!("{text:?}: write the IPv6 address without brackets"));
+        }
+    }
+    if lower.contains('*') {
+        return Err(format!(
+            "{text:?}: a wildcard cannot be checked against; write the name the \
+             certificate must match"
+        ));
+    }
+    if lower.contains(':') {
+        return Err(format!(
+            "{text:?}: leave out the port; the servers' addresses have theirs"
+        ));
+    }
+    hostname(&lower).map_err(|e| format!("{text:?}: {e}"))?;
+    Ok(lower)
+}
+
+/// `hsts`: a `Strict-Transport-Security` value (RFC 6797 §6.1) the gateway
+/// can vouch for: `max-age=` and digits, then optionally
+/// `includeSubDomains` and `preload`, each once, separated by `;`.
+/// Directive names ignore case; spaces around `;` are allowed.
+pub(crate) fn hsts(text: &str) -> Result<(), String> {
+    const EXAMPLE: &str = "e.g. \"max-age=31536000; includeSubDomains\"";
+    let mut directives = text.split(';').map(|d| d.trim_matches([' ', '\t']));
+    let first = directives.next().unwrap_or_default();
+    let seconds = first
+        .get(..8)
+        .filter(|name| name.eq_ignore_ascii_case("max-age="))
+        .map(|_| &first[8..]);
+    match seconds {
+        None => {
+            return Err(format!(
+                "{text:?} must start with \"max-age=\" and a number of seconds, {EXAMPLE}"
+            ))
+        }
+        Some(s) if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || s.len() > 10 => {
+            return Err(format!(
+                "{text:?}: max-age must be a whole number of seconds (at most 10 digits), \
+                 {EXAMPLE}"
+            ))
+        }
+        Some(_) => {}
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for directive in directives {
+        let known = ["includeSubDomains", "preload"]
+            .into_iter()
+            .find(|k| k.eq_ignore_ascii_case(directive));
+        match known {
+            None if directive.is_empty() => {
+                return Err(format!("{text:?}: empty directive between ';'"))
+            }
+            None => {
+                return Err(format!(
+                    "{text:?}: unknown directive {directive:?}; after max-age only \
+                     \"includeSubDomains\" and \"preload\" may follow"
+                ))
+            }
+            Some(k) if seen.contains(&k) => return Err(format!("{text:?}: {k} is written twice")),
+            Some(k) => seen.push(k),
+        }
+    }
+    Ok(())
 }
 
 /// A lower-case DNS name (or IPv4 literal): dot-separated labels of
@@ -767,6 +889,88 @@ mod tests {
             let message = admin_token(bad).expect_err(bad);
             assert!(!message.contains(bad), "{message}");
         }
+    }
+
+    #[test]
+    fn sni_names() {
+        assert_eq!(sni_name("Example.ORG"), Ok("example.org".into()));
+        assert_eq!(sni_name("*.Example.org"), Ok("*.example.org".into()));
+        assert_eq!(sni_name("localhost"), Ok("localhost".into()));
+        table(
+            sni_name,
+            &[
+                ("a.b-c.example.com", Ok(())),
+                ("", Err("empty name")),
+                ("10.0.0.1", Err("IP address")),
+                ("::1", Err("IP address")),
+                ("[::1]", Err("IP address")),
+                ("example.com:443", Err("leave out the port")),
+                ("a.*.example.com", Err("whole first label")),
+                ("*example.com", Err("whole first label")),
+                ("*", Err("whole first label")),
+                ("*.*.example.com", Err("whole first label")),
+                ("*.", Err("empty label")),
+                ("example.com.", Err("trailing dot")),
+                ("exa mple.com", Err("' ' is not allowed")),
+                ("bücher.de", Err("punycode")),
+            ],
+        );
+    }
+
+    #[test]
+    fn server_names() {
+        assert_eq!(server_name("API.internal"), Ok("api.internal".into()));
+        assert_eq!(server_name("10.0.0.1"), Ok("10.0.0.1".into()));
+        assert_eq!(server_name("FE80::1"), Ok("fe80::1".into()));
+        table(
+            server_name,
+            &[
+                ("", Err("leave `server-name` out")),
+                ("[::1]", Err("without brackets")),
+                ("*.internal", Err("wildcard")),
+                ("api.internal:443", Err("leave out the port")),
+                ("a..b", Err("empty label")),
+                ("bücher.de", Err("punycode")),
+            ],
+        );
+    }
+
+    #[test]
+    fn hsts_values() {
+        table(
+            hsts,
+            &[
+                ("max-age=31536000", Ok(())),
+                ("max-age=0", Ok(())),
+                ("max-age=31536000; includeSubDomains", Ok(())),
+                ("Max-Age=63072000;includesubdomains; PRELOAD", Ok(())),
+                ("max-age=1; preload; includeSubDomains", Ok(())),
+                ("max-age=1 ;\tpreload", Ok(())),
+                ("", Err("must start with \"max-age=\"")),
+                ("includeSubDomains; max-age=1", Err("must start with")),
+                ("max-age", Err("must start with")),
+                ("max-age=", Err("whole number of seconds")),
+                ("max-age=\"1\"", Err("whole number of seconds")),
+                ("max-age=-1", Err("whole number of seconds")),
+                ("max-age=12345678901", Err("at most 10 digits")),
+                ("max-age=1;", Err("empty directive")),
+                ("max-age=1;; preload", Err("empty directive")),
+                (
+                    "max-age=1; preload; preload",
+                    Err("preload is written twice"),
+                ),
+                (
+                    "max-age=1; includeSubdomains; INCLUDESUBDOMAINS",
+                    Err("twice"),
+                ),
+                (
+                    "max-age=1; report-uri=x",
+                    Err("unknown directive \"report-uri=x\""),
+                ),
+                ("max-age=1\r\nx: y", Err("whole number")),
+                ("mäx-age=1", Err("must start with")),
+            ],
+        );
     }
 
     #[test]

@@ -428,11 +428,7 @@ impl FetchFor<'_> {
         loop {
             let g = self.g;
             let route = &g.snap.config.routes[self.index];
-            let policies = &g.snap.policies;
-            let rewrite = Rewrite {
-                policy: &policies.routes[self.index],
-                consumer: self.consumer.map(|c| policies.consumers[c].as_str()),
-            };
+            let rewrite = Rewrite::new(conn.tls.as_deref(), g, self.index, self.consumer);
             let cond = match &stale {
                 // A key known not to be stored: the origin answers the client's
                 // preconditions itself.
@@ -853,11 +849,7 @@ fn revalidate_in_background(
     };
     let leading = rc.lead(key);
     let route = &g.snap.config.routes[index];
-    let policies = &g.snap.policies;
-    let rewrite = Rewrite {
-        policy: &policies.routes[index],
-        consumer: consumer.map(|c| policies.consumers[c].as_str()),
-    };
+    let rewrite = Rewrite::new(conn.tls.as_deref(), g, index, consumer);
     let mut req = BytesMut::with_capacity(1024);
     let cond = revalidation(Some(stale));
     forward::write_request_head(&mut req, conn.peer, head, route, &rewrite, cond);

@@ -40,8 +40,36 @@ pub enum Next {
     Close,
 }
 
+/// What a TLS connection's handshake established.
+#[derive(Debug, Clone, Default)]
+pub struct TlsInfo {
+    /// The SNI the client sent.
+    pub sni: Option<String>,
+    /// The verified client certificate's subject, when one was asked for
+    /// and given.
+    pub client_subject: Option<String>,
+    /// The header the subject travels upstream in.
+    pub subject_header: Option<String>,
+}
+
+impl TlsInfo {
+    pub fn of(conn: &rustls::ServerConnection, subject_header: Option<&str>) -> TlsInfo {
+        let client_subject = subject_header.and_then(|_| {
+            let leaf = conn.peer_certificates()?.first()?;
+            crate::tls::certs::describe(leaf).ok().map(|d| d.subject)
+        });
+        TlsInfo {
+            sni: conn.server_name().map(str::to_string),
+            client_subject,
+            subject_header: subject_header.map(str::to_string),
+        }
+    }
+}
+
 /// State of one client connection.
 pub struct Conn {
+    /// Set on a TLS connection.
+    pub tls: Option<Box<TlsInfo>>,
     pub w: Rc<Worker>,
     /// The config generation of the request being answered (or of the last
     /// one, between requests).
@@ -108,8 +136,10 @@ pub async fn serve<S: Transport + 'static>(
     mut io: S,
     peer: SocketAddr,
     listener: Rc<ListenerState>,
+    tls: Option<TlsInfo>,
 ) {
     let mut conn = Conn {
+        tls: tls.map(Box::new),
         g: w.current(),
         w,
         listener,
@@ -363,6 +393,26 @@ impl Conn {
                 return self.reject(io, e, Some(head)).await;
             }
         }
+        if route.redirect_https && self.tls.is_none() {
+            return self.redirect_https(io, head, route.https_port).await;
+        }
+        if route.require_client_cert
+            && self
+                .tls
+                .as_ref()
+                .and_then(|t| t.client_subject.as_ref())
+                .is_none()
+        {
+            self.w.stats.refused(403);
+            return self.answer_status(io, head, 403).await;
+        }
+        if let (Some(hsts), Some(_)) = (&route.hsts, &self.tls) {
+            write::header(
+                &mut self.extra,
+                b"Strict-Transport-Security",
+                hsts.as_bytes(),
+            );
+        }
         // Held until the answer is complete: a concurrency slot.
         let pass = match self.police(&g, index, &head).await {
             Ok(pass) => pass,
@@ -404,6 +454,35 @@ impl Conn {
         };
         drop(pass);
         next
+    }
+
+    /// Answers 308 to the same URL over HTTPS (on `port`, else 443).
+    async fn redirect_https<S: Transport>(
+        &mut self,
+        io: &mut S,
+        head: RequestHead,
+        port: Option<u16>,
+    ) -> Next {
+        let authority = head.authority();
+        // The host without a port (an IPv6 literal keeps its brackets).
+        let host = match authority.iter().rposition(|&b| b == b':') {
+            Some(i) if !authority[i..].contains(&b']') => &authority[..i],
+            _ => authority,
+        };
+        let target = head.bytes(head.target);
+        let path_start = head.path.start as usize - head.target.start as usize;
+        let origin = &target[path_start..];
+        self.extra.extend_from_slice(b"Location: https://");
+        self.extra.extend_from_slice(host);
+        if let Some(p) = port {
+            let _ = std::fmt::Write::write_fmt(&mut self.extra, format_args!(":{p}"));
+        }
+        if origin.first() != Some(&b'/') {
+            self.extra.extend_from_slice(b"/");
+        }
+        self.extra.extend_from_slice(origin);
+        self.extra.extend_from_slice(b"\r\n");
+        self.answer_status(io, head, 308).await
     }
 
     /// Applies the policies: global IP rules, then the route's. `Err`

@@ -27,7 +27,7 @@ use crate::http::write;
 use crate::io::{read_more, write_all_buf, write_all_keep, SendLimit, Transport};
 use crate::policy::RoutePolicy;
 use crate::proxy::body::{Copy, CopyError, Framing, Output};
-use crate::proxy::conn::{connection_line, Conn, Next};
+use crate::proxy::conn::{connection_line, Conn, Next, TlsInfo};
 use crate::runtime::generation::Generation;
 use crate::runtime::worker::Worker;
 
@@ -61,11 +61,7 @@ pub async fn forward<S: Transport>(
 ) -> Next {
     conn.wbuf.clear();
     let route = &g.snap.config.routes[index];
-    let policies = &g.snap.policies;
-    let rewrite = Rewrite {
-        policy: &policies.routes[index],
-        consumer: consumer.map(|c| policies.consumers[c].as_str()),
-    };
+    let rewrite = Rewrite::new(conn.tls.as_deref(), g, index, consumer);
     write_request_head(
         &mut conn.wbuf,
         conn.peer,
@@ -528,11 +524,38 @@ pub async fn fail<S: Transport>(conn: &mut Conn, io: &mut S, e: Error) -> Next {
     conn.reject(io, e, None).await
 }
 
-/// What a route's policies change in the request sent upstream.
+/// What a route's policies and the client connection change in the
+/// request sent upstream.
 pub struct Rewrite<'a> {
     pub policy: &'a RoutePolicy,
     /// The authenticated consumer's name.
     pub consumer: Option<&'a str>,
+    /// The client connection is TLS.
+    pub secure: bool,
+    /// The verified client certificate's subject, and the header that
+    /// carries it.
+    pub client_subject: Option<(&'a str, &'a str)>,
+    /// Every listener's subject header: a client's own is never passed on.
+    pub subject_headers: &'a [String],
+}
+
+impl<'a> Rewrite<'a> {
+    pub fn new(
+        tls: Option<&'a TlsInfo>,
+        g: &'a Generation,
+        index: usize,
+        consumer: Option<usize>,
+    ) -> Rewrite<'a> {
+        let policies = &g.snap.policies;
+        Rewrite {
+            policy: &policies.routes[index],
+            consumer: consumer.map(|c| policies.consumers[c].as_str()),
+            secure: tls.is_some(),
+            client_subject: tls
+                .and_then(|t| Some((t.subject_header.as_deref()?, t.client_subject.as_deref()?))),
+            subject_headers: &g.snap.subject_headers,
+        }
+    }
 }
 
 impl Rewrite<'_> {
@@ -542,6 +565,7 @@ impl Rewrite<'_> {
         self.policy
             .strip_headers
             .iter()
+            .chain(self.subject_headers)
             .any(|h| same_field(name, h.as_bytes()))
     }
 
@@ -699,7 +723,14 @@ pub fn write_request_head(
     if last_xff.is_none() {
         let _ = write!(out, "X-Forwarded-For: {}\r\n", peer.ip());
     }
-    out.extend_from_slice(b"X-Forwarded-Proto: http\r\n");
+    out.extend_from_slice(if rw.secure {
+        b"X-Forwarded-Proto: https\r\n"
+    } else {
+        b"X-Forwarded-Proto: http\r\n"
+    });
+    if let Some((name, subject)) = rw.client_subject {
+        write::header(out, name.as_bytes(), subject.as_bytes());
+    }
     write::header(out, b"X-Forwarded-Host", authority);
     if last_via.is_none() {
         write::header(out, b"Via", via_hop);

@@ -8,7 +8,9 @@
 //! increment on worker-local memory; cloning the `Arc<Snapshot>` per request
 //! instead would bounce one cache line between every core.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ringway_config::Limits;
 
@@ -23,6 +25,17 @@ pub struct Generation {
     pub upstreams: Upstreams,
     pub policies: LocalPolicies,
     pub cache: LocalCache,
+    /// This worker's server config per TLS listener.
+    tls: Vec<(SocketAddr, WorkerTls)>,
+}
+
+/// A TLS listener as one worker serves it.
+#[derive(Clone)]
+pub struct WorkerTls {
+    pub config: Arc<rustls::ServerConfig>,
+    pub handshake_timeout: Duration,
+    /// Set when client certificates are asked for.
+    pub subject_header: Option<String>,
 }
 
 impl Generation {
@@ -32,12 +45,34 @@ impl Generation {
         let upstreams = Upstreams::new(&snap.config, prev.map(|p| &p.upstreams));
         let policies = LocalPolicies::new(&snap.policies, prev.map(|p| &p.policies));
         let cache = LocalCache::new(&snap.config, prev.map(|p| &p.cache));
+        let tls = snap
+            .tls
+            .iter()
+            .flatten()
+            .map(|t| {
+                let worker = WorkerTls {
+                    config: t.for_worker(),
+                    handshake_timeout: t.handshake_timeout,
+                    subject_header: t.subject_header.clone(),
+                };
+                (t.configured, worker)
+            })
+            .collect();
         Generation {
             snap,
             upstreams,
             policies,
             cache,
+            tls,
         }
+    }
+
+    /// How connections accepted on `configured` speak TLS, if they do.
+    pub fn tls_for(&self, configured: SocketAddr) -> Option<WorkerTls> {
+        self.tls
+            .iter()
+            .find(|(a, _)| *a == configured)
+            .map(|(_, t)| t.clone())
     }
 
     pub fn number(&self) -> u64 {

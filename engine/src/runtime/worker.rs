@@ -31,6 +31,7 @@ use crate::runtime::generation::Generation;
 use crate::runtime::notify::LocalNotify;
 use crate::snapshot::Snapshot;
 use crate::stats::WorkerStats;
+use crate::tls::stream::TlsStream;
 
 /// Hooks for exercising failure paths from tests; all off by default.
 #[derive(Debug, Default, Clone)]
@@ -416,7 +417,12 @@ fn start_accepting(w: &Rc<Worker>, configured: SocketAddr, listener: TcpListener
     }
     let state = Rc::new(ListenerState::default());
     let listener = Rc::new(listener);
-    let task = monoio::spawn(accept_loop(w.clone(), listener.clone(), state.clone()));
+    let task = monoio::spawn(accept_loop(
+        w.clone(),
+        listener.clone(),
+        state.clone(),
+        configured,
+    ));
     w.accepting.borrow_mut().push(Accepting {
         configured,
         state,
@@ -425,7 +431,12 @@ fn start_accepting(w: &Rc<Worker>, configured: SocketAddr, listener: TcpListener
     });
 }
 
-async fn accept_loop(w: Rc<Worker>, listener: Rc<TcpListener>, state: Rc<ListenerState>) {
+async fn accept_loop(
+    w: Rc<Worker>,
+    listener: Rc<TcpListener>,
+    state: Rc<ListenerState>,
+    configured: SocketAddr,
+) {
     loop {
         let accepted = listener.accept().await;
         if state.closing.is_fired() {
@@ -437,7 +448,18 @@ async fn accept_loop(w: Rc<Worker>, listener: Rc<TcpListener>, state: Rc<Listene
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 w.stats.connections_accepted.inc();
-                monoio::spawn(connection(w.clone(), stream, peer, state.clone()));
+                // Plain or TLS as the current generation says: a reload may
+                // turn TLS on or off for this address.
+                match w.current().tls_for(configured) {
+                    None => {
+                        let serving = conn::serve(w.clone(), stream, peer, state.clone(), None);
+                        monoio::spawn(connection(w.clone(), peer, serving));
+                    }
+                    Some(tls) => {
+                        let serving = tls_connection(w.clone(), stream, peer, state.clone(), tls);
+                        monoio::spawn(connection(w.clone(), peer, serving));
+                    }
+                }
             }
             Err(e) => {
                 w.stats.accept_errors.inc();
@@ -451,14 +473,9 @@ async fn accept_loop(w: Rc<Worker>, listener: Rc<TcpListener>, state: Rc<Listene
 
 /// One connection task: a panic inside is caught here, counted and logged,
 /// and only this connection is lost.
-async fn connection(
-    w: Rc<Worker>,
-    stream: monoio::net::TcpStream,
-    peer: SocketAddr,
-    listener: Rc<ListenerState>,
-) {
+async fn connection(w: Rc<Worker>, peer: SocketAddr, serving: impl Future<Output = ()>) {
     w.stats.connections_open.inc();
-    let result = catch_unwind(conn::serve(w.clone(), stream, peer, listener)).await;
+    let result = catch_unwind(serving).await;
     w.stats.connections_open.dec();
     if let Err(panic) = result {
         w.stats.panics.inc();
@@ -468,6 +485,71 @@ async fn connection(
             .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
             .unwrap_or("non-string panic");
         tracing::error!(worker = w.id, %peer, panic = msg, "panic while serving a connection; connection closed");
+    }
+}
+
+/// A TLS connection: the handshake (within the listener's timeout,
+/// failures counted by reason), then HTTP over it.
+async fn tls_connection(
+    w: Rc<Worker>,
+    stream: monoio::net::TcpStream,
+    peer: SocketAddr,
+    listener: Rc<ListenerState>,
+    tls: crate::runtime::generation::WorkerTls,
+) {
+    let Ok(session) = rustls::ServerConnection::new(tls.config.clone()) else {
+        return;
+    };
+    let mut io = TlsStream::new(stream, session);
+    let deadline = std::time::Instant::now() + tls.handshake_timeout;
+    let failure = match w.deadlines.within(deadline, io.handshake()).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(handshake_failure(&e)),
+        Err(_) => Some(HandshakeFailure::Timeout),
+    };
+    if let Some(f) = failure {
+        w.stats.tls_failure(f);
+        tracing::debug!(%peer, reason = ?f, "TLS handshake failed");
+        return;
+    }
+    w.stats.tls_handshakes.inc();
+    if io.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+        w.stats.tls_resumed.inc();
+    }
+    let info = crate::proxy::conn::TlsInfo::of(&io.conn, tls.subject_header.as_deref());
+    conn::serve(w, io, peer, listener, Some(info)).await;
+}
+
+/// Why a handshake failed, as counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeFailure {
+    /// Not finished within `handshake-timeout`.
+    Timeout,
+    /// The client closed or reset the connection.
+    Closed,
+    /// No certificate for the SNI (the listener rejects unknown names).
+    UnknownSni,
+    /// The client's certificate was missing or did not verify.
+    ClientCert,
+    /// No protocol version or cipher suite in common.
+    Incompatible,
+    /// Anything else the client got wrong.
+    Protocol,
+}
+
+fn handshake_failure(e: &std::io::Error) -> HandshakeFailure {
+    let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
+        return HandshakeFailure::Closed;
+    };
+    match tls {
+        rustls::Error::General(m) if m.contains("no server certificate") => {
+            HandshakeFailure::UnknownSni
+        }
+        rustls::Error::NoCertificatesPresented | rustls::Error::InvalidCertificate(_) => {
+            HandshakeFailure::ClientCert
+        }
+        rustls::Error::PeerIncompatible(_) => HandshakeFailure::Incompatible,
+        _ => HandshakeFailure::Protocol,
     }
 }
 

@@ -1,0 +1,267 @@
+//! TLS at the edge (rustls with the aws-lc-rs provider): per-listener
+//! server configs compiled from the config, certificates chosen by SNI,
+//! client certificates, and the stream that carries HTTP over TLS.
+//!
+//! A listener's [`ListenerTls`] is built when a config is compiled (so a
+//! reload re-reads the certificate files, and a bad file refuses the
+//! reload with its path). Each worker then clones the server config with a
+//! session cache of its own, so resuming a session never takes a lock
+//! shared with other cores; session tickets use one key set per listener,
+//! shared by all workers and kept across reloads while the listener's
+//! ticket settings are unchanged, so a client may resume on any worker.
+
+pub mod certs;
+pub mod stream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringway_config::{
+    ClientAuthMode, ConfigError, Listener, ListenerTls as TlsSettings, TlsVersion, UnknownSni,
+};
+use rustls::crypto::CryptoProvider;
+use rustls::server::{NoServerSessionStorage, ServerSessionMemoryCache, WebPkiClientVerifier};
+use rustls::{RootCertStore, ServerConfig};
+
+/// What the admin API shows of a certificate.
+#[derive(Debug, Clone)]
+pub struct CertStatus {
+    pub file: String,
+    pub names: Vec<String>,
+    pub subject: String,
+    pub not_after: i64,
+}
+
+/// A listener's compiled TLS settings.
+pub struct ListenerTls {
+    /// The listener's configured address (how workers find it).
+    pub configured: SocketAddr,
+    /// Shared by the workers, each of which adds its own session cache.
+    pub base: Arc<ServerConfig>,
+    pub session_cache: usize,
+    pub handshake_timeout: Duration,
+    pub certs: Vec<CertStatus>,
+    /// Set when client certificates are asked for: the request header
+    /// that carries the verified subject upstream.
+    pub subject_header: Option<String>,
+    /// The ticket keys, and the settings they were made for (to keep them
+    /// over a reload).
+    tickets: Option<(Arc<dyn rustls::server::ProducesTickets>, Duration)>,
+}
+
+/// The crypto provider for a listener: aws-lc-rs, its cipher suites
+/// narrowed to the configured ones (names as rustls spells them).
+pub fn provider(suites: &[String]) -> CryptoProvider {
+    let mut p = rustls::crypto::aws_lc_rs::default_provider();
+    if !suites.is_empty() {
+        p.cipher_suites.retain(|s| {
+            let name = format!("{:?}", s.suite());
+            suites.iter().any(|want| want.eq_ignore_ascii_case(&name))
+        });
+    }
+    p
+}
+
+fn error(path: String, message: String) -> ConfigError {
+    ConfigError {
+        path,
+        line: 0,
+        column: 0,
+        message,
+    }
+}
+
+/// Days before expiry from which a certificate is warned about.
+pub const EXPIRY_WARNING_DAYS: i64 = 14;
+
+impl ListenerTls {
+    /// Compiles listener `index`'s TLS settings, reading its certificate
+    /// and CA files; `prev` is the running generation's, whose ticket keys
+    /// are kept when the ticket settings are unchanged. Errors carry the
+    /// config path of the file at fault.
+    pub fn compile(
+        index: usize,
+        listener: &Listener,
+        settings: &TlsSettings,
+        prev: Option<&ListenerTls>,
+    ) -> Result<ListenerTls, Vec<ConfigError>> {
+        let base_path = format!("listeners[{index}].tls");
+        let provider = Arc::new(provider(&settings.cipher_suites));
+        let mut errors = Vec::new();
+        let mut loaded = Vec::new();
+        for (j, c) in settings.certificates.iter().enumerate() {
+            match certs::load(&c.cert, &c.key, &c.names, &provider) {
+                Ok(l) => loaded.push((c, l)),
+                Err(reason) => {
+                    errors.push(error(format!("{base_path}.certificates[{j}].cert"), reason))
+                }
+            }
+        }
+        let verifier = match &settings.client_auth {
+            None => None,
+            Some(auth) => {
+                let path = format!("{base_path}.client-auth.ca");
+                match client_verifier(auth, &provider) {
+                    Ok(v) => Some(v),
+                    Err(reason) => {
+                        errors.push(error(path, reason));
+                        None
+                    }
+                }
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let now = certs::unix_now();
+        for (c, l) in &loaded {
+            let days = (l.not_after - now) / 86_400;
+            if days < EXPIRY_WARNING_DAYS {
+                tracing::warn!(
+                    listener = %listener.address,
+                    certificate = %c.cert.display(),
+                    expires = %certs::date(l.not_after),
+                    days,
+                    "certificate expires soon"
+                );
+            }
+        }
+        let only: Vec<_> = loaded.iter().map(|(_, l)| l.clone()).collect();
+        let resolver = Arc::new(certs::SniResolver::new(
+            &only,
+            settings.unknown_sni == UnknownSni::Default,
+        ));
+        let versions: &[&rustls::SupportedProtocolVersion] = match settings.min_version {
+            TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+            TlsVersion::Tls13 => &[&rustls::version::TLS13],
+        };
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(versions)
+            .map_err(|e| vec![error(format!("{base_path}.cipher-suites"), e.to_string())])?;
+        let builder = match verifier {
+            Some(v) => builder.with_client_cert_verifier(v),
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder.with_cert_resolver(resolver);
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.session_storage = Arc::new(NoServerSessionStorage {});
+        let tickets = if settings.session_tickets {
+            let kept = prev
+                .and_then(|p| p.tickets.clone())
+                .filter(|(_, lifetime)| *lifetime == settings.ticket_lifetime);
+            let tickets = match kept {
+                Some(t) => t,
+                None => (
+                    rotating_ticketer(settings.ticket_lifetime).map_err(|e| {
+                        vec![error(format!("{base_path}.session-tickets"), e.to_string())]
+                    })?,
+                    settings.ticket_lifetime,
+                ),
+            };
+            config.ticketer = tickets.0.clone();
+            // TLS 1.3 sends tickets after the handshake; two, as clients
+            // may open two connections at once.
+            config.send_tls13_tickets = 2;
+            Some(tickets)
+        } else {
+            config.send_tls13_tickets = 0;
+            None
+        };
+        let certs = loaded
+            .iter()
+            .map(|(c, l)| CertStatus {
+                file: c.cert.display().to_string(),
+                names: l.names.clone(),
+                subject: l.subject.clone(),
+                not_after: l.not_after,
+            })
+            .collect();
+        Ok(ListenerTls {
+            configured: listener.address,
+            base: Arc::new(config),
+            session_cache: settings.session_cache,
+            handshake_timeout: settings.handshake_timeout,
+            certs,
+            subject_header: settings
+                .client_auth
+                .as_ref()
+                .map(|a| a.subject_header.clone()),
+            tickets,
+        })
+    }
+
+    /// A worker's server config: the shared one with a session cache of
+    /// the worker's own.
+    pub fn for_worker(&self) -> Arc<ServerConfig> {
+        let mut config = (*self.base).clone();
+        if self.session_cache > 0 {
+            config.session_storage = ServerSessionMemoryCache::new(self.session_cache);
+        }
+        Arc::new(config)
+    }
+}
+
+/// The verifier of client certificates against the configured CA bundle.
+fn client_verifier(
+    auth: &ringway_config::ClientAuth,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in certs::read_chain(&auth.ca)? {
+        roots
+            .add(cert)
+            .map_err(|e| format!("{}: not a usable CA certificate: {e}", auth.ca.display()))?;
+    }
+    let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    let builder = match auth.mode {
+        ClientAuthMode::Required => builder,
+        ClientAuthMode::Optional => builder.allow_unauthenticated(),
+    };
+    builder
+        .build()
+        .map_err(|e| format!("{}: {e}", auth.ca.display()))
+}
+
+/// Session-ticket keys that are replaced every `lifetime` (the previous
+/// key still decrypts for one more period, so a ticket lives at most two).
+fn rotating_ticketer(
+    lifetime: Duration,
+) -> Result<Arc<dyn rustls::server::ProducesTickets>, rustls::Error> {
+    let secs = lifetime.as_secs().clamp(60, u64::from(u32::MAX)) as u32;
+    Ok(Arc::new(rustls::ticketer::TicketRotator::new(
+        secs,
+        new_ticket_keys,
+    )?))
+}
+
+/// One set of ticket keys (aws-lc-rs's RFC 5077 construction, behind the
+/// provider's own ticketer, whose internal 6 h rotation never comes into
+/// play when `ticket-lifetime` is shorter).
+fn new_ticket_keys(
+) -> Result<Box<dyn rustls::server::ProducesTickets>, rustls::crypto::GetRandomFailed> {
+    let inner =
+        rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|_| rustls::crypto::GetRandomFailed)?;
+    Ok(Box::new(Keys(inner)))
+}
+
+#[derive(Debug)]
+struct Keys(Arc<dyn rustls::server::ProducesTickets>);
+
+impl rustls::server::ProducesTickets for Keys {
+    fn enabled(&self) -> bool {
+        self.0.enabled()
+    }
+
+    fn lifetime(&self) -> u32 {
+        self.0.lifetime()
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        self.0.encrypt(plain)
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        self.0.decrypt(cipher)
+    }
+}
