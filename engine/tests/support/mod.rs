@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -413,10 +414,12 @@ impl Response {
     }
 }
 
-/// A raw HTTP/1.1 client over a blocking socket.
+/// A raw HTTP/1.1 client over a blocking socket, optionally TLS.
 pub struct TestClient {
     pub stream: TcpStream,
     buf: Vec<u8>,
+    /// Set for a TLS client: the session over `stream`.
+    pub tls: Option<rustls::ClientConnection>,
 }
 
 impl TestClient {
@@ -429,11 +432,44 @@ impl TestClient {
         TestClient {
             stream,
             buf: Vec::new(),
+            tls: None,
         }
     }
 
+    /// Connects with TLS, sending `sni` (none when empty), and completes
+    /// the handshake; the error is the handshake's.
+    pub fn connect_tls(
+        addr: SocketAddr,
+        config: Arc<rustls::ClientConfig>,
+        sni: &str,
+    ) -> std::io::Result<TestClient> {
+        let mut c = TestClient::connect(addr);
+        let name = if sni.is_empty() {
+            rustls_pki_types::ServerName::IpAddress(addr.ip().into())
+        } else {
+            rustls_pki_types::ServerName::try_from(sni.to_string()).expect("valid SNI")
+        };
+        let mut conn = rustls::ClientConnection::new(config, name).expect("client session");
+        while conn.is_handshaking() {
+            conn.complete_io(&mut c.stream)?;
+        }
+        // Send what follows the handshake (a TLS 1.2 Finished, say).
+        while conn.wants_write() {
+            conn.complete_io(&mut c.stream)?;
+        }
+        c.tls = Some(conn);
+        Ok(c)
+    }
+
     pub fn send(&mut self, raw: &[u8]) {
-        self.stream.write_all(raw).expect("send");
+        match &mut self.tls {
+            Some(conn) => {
+                let mut s = rustls::Stream::new(conn, &mut self.stream);
+                s.write_all(raw).expect("send");
+                s.flush().expect("flush");
+            }
+            None => self.stream.write_all(raw).expect("send"),
+        }
     }
 
     /// Sends a GET with Host and reads the response.
@@ -527,7 +563,11 @@ impl TestClient {
 
     fn read_some(&mut self) -> bool {
         let mut tmp = [0u8; 64 * 1024];
-        match self.stream.read(&mut tmp) {
+        let read = match &mut self.tls {
+            Some(conn) => rustls::Stream::new(conn, &mut self.stream).read(&mut tmp),
+            None => self.stream.read(&mut tmp),
+        };
+        match read {
             Ok(0) | Err(_) => false,
             Ok(n) => {
                 self.buf.extend_from_slice(&tmp[..n]);

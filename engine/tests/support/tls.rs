@@ -1,0 +1,118 @@
+//! Certificates made for the tests (a CA of their own, rcgen) and TLS
+//! client configs (rustls with aws-lc-rs, trusting that CA).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// A certificate authority for tests.
+pub struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+/// A certificate and its key, as PEM text.
+#[derive(Clone)]
+pub struct Issued {
+    pub cert: String,
+    pub key: String,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = KeyPair::generate().expect("CA key");
+        Ca {
+            issuer: CertifiedIssuer::self_signed(params, key).expect("CA certificate"),
+        }
+    }
+
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A leaf for `names` (DNS names or IPs), ECDSA P-256, CN = first name.
+    pub fn issue(&self, names: &[&str]) -> Issued {
+        self.issue_with(names, |_| {})
+    }
+
+    /// Like [`Self::issue`], with the parameters adjusted by `tweak`.
+    pub fn issue_with(&self, names: &[&str], tweak: impl FnOnce(&mut CertificateParams)) -> Issued {
+        let sans: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let mut params = CertificateParams::new(sans).expect("params");
+        if let Some(first) = names.first() {
+            params.distinguished_name.push(DnType::CommonName, *first);
+        }
+        tweak(&mut params);
+        let key = KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &self.issuer).expect("sign");
+        Issued {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        }
+    }
+}
+
+/// Writes `text` to a file in this test process's temp directory.
+pub fn write(name: &str, text: &str) -> PathBuf {
+    super::process::write_config(&format!("tls/{name}"), text)
+}
+
+/// Writes a certificate and key; returns their paths.
+pub fn write_pair(name: &str, issued: &Issued) -> (PathBuf, PathBuf) {
+    (
+        write(&format!("{name}.pem"), &issued.cert),
+        write(&format!("{name}.key"), &issued.key),
+    )
+}
+
+/// A client config trusting `ca`, offering ALPN http/1.1, optionally with
+/// a client certificate.
+pub fn client(ca: &Ca, client_cert: Option<&Issued>) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    let ca_der = CertificateDer::from_pem_slice(ca.pem().as_bytes()).expect("CA PEM");
+    roots.add(ca_der).expect("CA");
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots);
+    let mut config = match client_cert {
+        Some(c) => {
+            let chain = vec![CertificateDer::from_pem_slice(c.cert.as_bytes()).expect("cert PEM")];
+            let key = PrivateKeyDer::from_pem_slice(c.key.as_bytes()).expect("key PEM");
+            builder
+                .with_client_auth_cert(chain, key)
+                .expect("client cert")
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// The subject CN of the certificate a TLS client was shown.
+pub fn peer_names(conn: &rustls::ClientConnection) -> Vec<String> {
+    let leaf = &conn.peer_certificates().expect("peer certificate")[0];
+    let (_, x509) = x509_parser::parse_x509_certificate(leaf.as_ref()).expect("parse");
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = x509.subject_alternative_name() {
+        for n in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(d) = n {
+                names.push(d.to_string());
+            }
+        }
+    }
+    names
+}

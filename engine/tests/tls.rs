@@ -1,0 +1,345 @@
+//! TLS at the edge, against real clients: rustls (with its session cache),
+//! curl and `openssl s_client`, and certificates made by a test CA.
+
+mod support;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::tls::{client, peer_names, write_pair, Ca};
+use support::{Reply, TestClient, TestGateway, TestUpstream, DRIVERS};
+
+/// A gateway with one TLS listener (and the usual plain one first), in
+/// front of `origin`; `tls` is the `[listeners.tls]` body, `routes` any
+/// extra route keys.
+fn gateway(origin: &TestUpstream, tls: &str, route: &str) -> (TestGateway, std::net::SocketAddr) {
+    let toml = format!(
+        "workers = 1\n[[listeners]]\naddress = \"127.0.0.1:0\"\n\
+         [[listeners]]\naddress = \"127.0.0.2:0\"\n[listeners.tls]\n{tls}\n\
+         [[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n\
+         [[routes]]\nupstream = \"up\"\n{route}\n",
+        origin.addr
+    );
+    let gw = TestGateway::start(&toml, DRIVERS[0]);
+    let tls_addr = gw.server.as_ref().expect("running").listen_addrs()[1];
+    (gw, tls_addr)
+}
+
+fn certs_line(pairs: &[(std::path::PathBuf, std::path::PathBuf)]) -> String {
+    let items: Vec<String> = pairs
+        .iter()
+        .map(|(c, k)| {
+            format!(
+                "{{ cert = \"{}\", key = \"{}\" }}",
+                c.display(),
+                k.display()
+            )
+        })
+        .collect();
+    format!("certificates = [{}]", items.join(", "))
+}
+
+#[test]
+fn sni_picks_the_certificate() {
+    let ca = Ca::new("Test CA");
+    let a = write_pair("sni-a", &ca.issue(&["a.test"]));
+    let wild = write_pair("sni-wild", &ca.issue(&["*.wild.test"]));
+    let origin = TestUpstream::ok("hi");
+    let (gw, addr) = gateway(&origin, &certs_line(&[a, wild]), "");
+    let config = client(&ca, None);
+    let names = |sni: &str| {
+        let c = TestClient::connect_tls(addr, config.clone(), sni).expect("handshake");
+        peer_names(c.tls.as_ref().expect("tls"))
+    };
+    assert_eq!(names("a.test"), ["a.test"]);
+    assert_eq!(names("x.wild.test"), ["*.wild.test"]);
+    // Unknown names get the first (default) certificate, which the client
+    // then refuses: it is not for that name.
+    let unknown = TestClient::connect_tls(addr, config.clone(), "other.test");
+    assert!(unknown.is_err());
+    // HTTP over it, with ALPN.
+    let mut c = TestClient::connect_tls(addr, config, "a.test").expect("handshake");
+    assert_eq!(
+        c.tls.as_ref().expect("tls").alpn_protocol(),
+        Some(&b"http/1.1"[..])
+    );
+    for _ in 0..3 {
+        let r = c.get("/x");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), "hi");
+    }
+    assert_eq!(origin.last().header("x-forwarded-proto"), Some("https"));
+    let t = gw.totals();
+    assert!(t.tls_handshakes >= 3);
+}
+
+#[test]
+fn unknown_sni_can_be_rejected() {
+    let ca = Ca::new("Test CA");
+    let a = write_pair("rej-a", &ca.issue(&["a.test"]));
+    let origin = TestUpstream::ok("hi");
+    let tls = format!("{}\nunknown-sni = \"reject\"", certs_line(&[a]));
+    let (gw, addr) = gateway(&origin, &tls, "");
+    let config = client(&ca, None);
+    assert!(TestClient::connect_tls(addr, config.clone(), "a.test").is_ok());
+    assert!(TestClient::connect_tls(addr, config, "b.test").is_err());
+    gw.wait_for("unknown SNI counted", |t| t.tls_failed_unknown_sni == 1);
+}
+
+#[test]
+fn a_second_connection_resumes() {
+    let ca = Ca::new("Test CA");
+    let a = write_pair("res-a", &ca.issue(&["a.test"]));
+    let origin = TestUpstream::ok("hi");
+    let (gw, addr) = gateway(&origin, &certs_line(&[a]), "");
+    // One config: its session store carries the ticket or session id.
+    let config = client(&ca, None);
+    let mut first = TestClient::connect_tls(addr, config.clone(), "a.test").expect("first");
+    assert_eq!(first.get("/").status, 200);
+    let mut second = TestClient::connect_tls(addr, config, "a.test").expect("second");
+    assert_eq!(
+        second.tls.as_ref().expect("tls").handshake_kind(),
+        Some(rustls::HandshakeKind::Resumed)
+    );
+    assert_eq!(second.get("/").status, 200);
+    gw.wait_for("resumption counted", |t| t.tls_resumed >= 1);
+}
+
+#[test]
+fn client_certificates_required_optional_and_bad() {
+    let ca = Ca::new("Test CA");
+    let clients_ca = Ca::new("Clients CA");
+    let other_ca = Ca::new("Other CA");
+    let server = write_pair("mtls-server", &ca.issue(&["a.test"]));
+    let ca_file = support::tls::write("clients-ca.pem", &clients_ca.pem());
+    let alice = clients_ca.issue(&["alice.clients.test"]);
+    let mallory = other_ca.issue(&["mallory.test"]);
+    let origin = TestUpstream::ok("hi");
+    for mode in ["required", "optional"] {
+        let tls = format!(
+            "{}\n[listeners.tls.client-auth]\nmode = \"{mode}\"\nca = \"{}\"\n",
+            certs_line(std::slice::from_ref(&server)),
+            ca_file.display()
+        );
+        let (gw, addr) = gateway(&origin, &tls, "");
+        // A good certificate: its subject goes upstream; a client's own
+        // header of that name never does.
+        let mut c = TestClient::connect_tls(addr, client(&ca, Some(&alice)), "a.test")
+            .expect("handshake with a good certificate");
+        c.send(b"GET / HTTP/1.1\r\nHost: a.test\r\nX-Client-Subject: CN=forged\r\n\r\n");
+        assert_eq!(c.read_response(false).expect("response").status, 200);
+        assert_eq!(
+            origin.last().header("x-client-subject"),
+            Some("CN=alice.clients.test"),
+            "{mode}"
+        );
+        // A certificate from another CA fails the handshake.
+        let bad = TestClient::connect_tls(addr, client(&ca, Some(&mallory)), "a.test").and_then(
+            |mut c| {
+                // TLS 1.3 reports a refused client certificate on first read.
+                c.send(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
+                c.read_response(false)
+                    .map(|_| ())
+                    .ok_or_else(|| std::io::Error::other("closed"))
+            },
+        );
+        assert!(bad.is_err(), "{mode}: a certificate from another CA");
+        // No certificate: refused when required, let through otherwise.
+        let none = TestClient::connect_tls(addr, client(&ca, None), "a.test").and_then(|mut c| {
+            c.send(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
+            c.read_response(false)
+                .ok_or_else(|| std::io::Error::other("closed"))
+        });
+        match mode {
+            "required" => assert!(none.is_err()),
+            _ => {
+                assert_eq!(none.expect("optional").status, 200);
+                assert!(!origin.last().has("x-client-subject"));
+            }
+        }
+        gw.wait_for("client-certificate failures counted", |t| {
+            t.tls_failed_client_cert >= if mode == "required" { 2 } else { 1 }
+        });
+    }
+}
+
+#[test]
+fn a_route_can_require_a_client_certificate() {
+    let ca = Ca::new("Test CA");
+    let clients_ca = Ca::new("Clients CA");
+    let server = write_pair("req-server", &ca.issue(&["a.test"]));
+    let ca_file = support::tls::write("req-clients-ca.pem", &clients_ca.pem());
+    let origin = TestUpstream::ok("secret");
+    let tls = format!(
+        "{}\n[listeners.tls.client-auth]\nmode = \"optional\"\nca = \"{}\"\n",
+        certs_line(&[server]),
+        ca_file.display()
+    );
+    let (_gw, addr) = gateway(&origin, &tls, "require-client-cert = true");
+    let mut anonymous = TestClient::connect_tls(addr, client(&ca, None), "a.test").expect("tls");
+    assert_eq!(anonymous.get("/").status, 403);
+    let bob = clients_ca.issue(&["bob.test"]);
+    let mut c = TestClient::connect_tls(addr, client(&ca, Some(&bob)), "a.test").expect("tls");
+    assert_eq!(c.get("/").text(), "secret");
+}
+
+#[test]
+fn plain_http_redirects_and_tls_answers_carry_hsts() {
+    let ca = Ca::new("Test CA");
+    let a = write_pair("hsts-a", &ca.issue(&["a.test"]));
+    let origin = TestUpstream::ok("hi");
+    let (gw, addr) = gateway(
+        &origin,
+        &certs_line(&[a]),
+        "redirect-https = true\nhttps-port = 8443\nhsts = \"max-age=31536000; includeSubDomains\"",
+    );
+    let r = gw.client().get("/path?q=1");
+    assert_eq!(r.status, 308);
+    assert_eq!(
+        r.header("location"),
+        Some("https://test:8443/path?q=1"),
+        "{r:?}"
+    );
+    let mut c = TestClient::connect_tls(addr, client(&ca, None), "a.test").expect("tls");
+    let r = c.get("/");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("strict-transport-security"),
+        Some("max-age=31536000; includeSubDomains")
+    );
+}
+
+#[test]
+fn a_stalled_handshake_times_out() {
+    let ca = Ca::new("Test CA");
+    let a = write_pair("slow-a", &ca.issue(&["a.test"]));
+    let origin = TestUpstream::ok("hi");
+    let tls = format!("{}\nhandshake-timeout = \"1s\"", certs_line(&[a]));
+    let (gw, addr) = gateway(&origin, &tls, "");
+    let mut idle = TcpStream::connect(addr).expect("connect");
+    idle.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    // The gateway closes the connection: EOF (or a reset).
+    let n = idle.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    gw.wait_for("timeout counted", |t| t.tls_failed_timeout == 1);
+}
+
+#[test]
+fn certificates_reload_without_dropping_connections() {
+    let ca = Ca::new("Test CA");
+    let one = write_pair("swap-1", &ca.issue(&["a.test", "one.test"]));
+    let two = write_pair("swap-2", &ca.issue(&["a.test", "two.test"]));
+    let origin = TestUpstream::ok("hi");
+    let config_for = |pair: &(std::path::PathBuf, std::path::PathBuf), listen: &str| {
+        format!(
+            "workers = 1\n[[listeners]]\naddress = \"{listen}\"\n[listeners.tls]\n{}\n\
+             [[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n[[routes]]\nupstream = \"up\"\n{}",
+            certs_line(std::slice::from_ref(pair)),
+            origin.addr,
+            support::process::ADMIN
+        )
+    };
+    let gw = TestGateway::start(&config_for(&one, "127.0.0.1:0"), DRIVERS[0]);
+    let addr = gw.addr;
+    let config = client(&ca, None);
+    let mut old = TestClient::connect_tls(addr, config.clone(), "a.test").expect("tls");
+    assert_eq!(old.get("/").status, 200);
+    assert!(peer_names(old.tls.as_ref().expect("tls")).contains(&"one.test".to_string()));
+    // Same listener, new certificate file.
+    let next = config_for(&two, "127.0.0.1:0");
+    gw.handle()
+        .reload_source(&next, ringway::Format::Toml)
+        .unwrap_or_else(|e| panic!("reload: {e}\n{next}"));
+    // The open connection keeps working; new ones see the new certificate.
+    assert_eq!(old.get("/").status, 200);
+    // A new client (no session to resume, which would keep the old chain).
+    let fresh = TestClient::connect_tls(addr, client(&ca, None), "a.test").expect("tls");
+    drop(config);
+    assert!(peer_names(fresh.tls.as_ref().expect("tls")).contains(&"two.test".to_string()));
+}
+
+#[test]
+fn bad_certificates_are_refused_with_their_path() {
+    let ca = Ca::new("Test CA");
+    let good = ca.issue(&["a.test"]);
+    let other = ca.issue(&["b.test"]);
+    let expired = ca.issue_with(&["old.test"], |p| {
+        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    });
+    let (cert, _) = write_pair("bad-good", &good);
+    let (_, wrong_key) = write_pair("bad-other", &other);
+    let (old_cert, old_key) = write_pair("bad-expired", &expired);
+    let missing = std::path::PathBuf::from("/nonexistent/cert.pem");
+    let cases = [
+        ((cert.clone(), wrong_key), "does not go with"),
+        ((old_cert, old_key), "expired on"),
+        ((missing, cert), "cannot read"),
+    ];
+    for (pair, reason) in cases {
+        let toml = format!(
+            "[[listeners]]\naddress = \"127.0.0.1:0\"\n[listeners.tls]\n{}\n\
+             [[routes]]\n[routes.respond]\nbody = \"x\"\n",
+            certs_line(&[pair])
+        );
+        let config = ringway_config::Config::from_toml_str(&toml).expect("valid shape");
+        let err = match ringway::Server::start(config) {
+            Ok(_) => panic!("started with a bad certificate ({reason})"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains("listeners[0].tls.certificates[0].cert") && err.contains(reason),
+            "{reason}: {err}"
+        );
+    }
+}
+
+#[test]
+fn curl_and_openssl_speak_to_it() {
+    let ca = Ca::new("Test CA");
+    let a = write_pair("cli-a", &ca.issue(&["a.test"]));
+    let ca_file = support::tls::write("cli-ca.pem", &ca.pem());
+    let origin = TestUpstream::start(|_| Reply::Raw(support::response(200, "from origin")));
+    let (_gw, addr) = gateway(&origin, &certs_line(&[a]), "");
+    let out = Command::new("curl")
+        .args(["-sS", "--http1.1", "--cacert"])
+        .arg(&ca_file)
+        .args([
+            "--resolve",
+            &format!("a.test:{}:{}", addr.port(), addr.ip()),
+            &format!("https://a.test:{}/x", addr.port()),
+            "-w",
+            " %{http_version} %{ssl_verify_result}",
+        ])
+        .output()
+        .expect("curl runs (.ci/run installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "curl: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text, "from origin 1.1 0");
+    // openssl s_client: the handshake, the SNI-selected certificate and
+    // ALPN as openssl reports them.
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", &addr.to_string()])
+        .args(["-servername", "a.test", "-alpn", "http/1.1", "-CAfile"])
+        .arg(&ca_file)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl runs (.ci/run installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("subject=CN") && text.contains("a.test"),
+        "{text}"
+    );
+    assert!(text.contains("ALPN protocol: http/1.1"), "{text}");
+    assert!(text.contains("Verify return code: 0 (ok)"), "{text}");
+}
