@@ -36,6 +36,9 @@ pub struct Snapshot {
     /// The headers listeners carry client-certificate subjects in; removed
     /// from every client request.
     pub subject_headers: Vec<String>,
+    /// Per upstream: its TLS settings, compiled (CA and client certificate
+    /// loaded).
+    pub upstream_tls: Vec<Option<crate::tls::client::UpstreamTls>>,
 }
 
 impl Snapshot {
@@ -61,6 +64,18 @@ impl Snapshot {
             match ListenerTls::compile(i, l, settings, prev_tls) {
                 Ok(t) => tls.push(Some(t)),
                 Err(e) => errors.extend(e),
+            }
+        }
+        let mut upstream_tls = Vec::with_capacity(config.upstreams.len());
+        for (i, up) in config.upstreams.iter().enumerate() {
+            match up
+                .tls
+                .as_ref()
+                .map(|t| crate::tls::client::UpstreamTls::compile(i, t))
+            {
+                None => upstream_tls.push(None),
+                Some(Ok(t)) => upstream_tls.push(Some(t)),
+                Some(Err(e)) => errors.push(e),
             }
         }
         if !errors.is_empty() {
@@ -103,6 +118,7 @@ impl Snapshot {
                 .filter_map(|t| t.subject_header.clone())
                 .collect(),
             tls,
+            upstream_tls,
         })
     }
 }

@@ -53,6 +53,9 @@ counters! {
     upstream_reuses,
     /// Requests sent again after a pooled connection turned out dead.
     upstream_retries,
+    /// TLS handshakes with upstream servers that failed (a certificate that
+    /// did not verify, say); each answered 502.
+    upstream_tls_failures,
     /// Panics caught while serving a connection.
     panics,
     /// Accept errors (e.g. out of file descriptors).

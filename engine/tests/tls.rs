@@ -343,3 +343,110 @@ fn curl_and_openssl_speak_to_it() {
     assert!(text.contains("ALPN protocol: http/1.1"), "{text}");
     assert!(text.contains("Verify return code: 0 (ok)"), "{text}");
 }
+
+/// A gateway proxying to `origin` over TLS with these `[upstreams.tls]`
+/// settings.
+fn to_tls_origin(origin: &support::tls::TlsOrigin, upstream_tls: &str) -> TestGateway {
+    let toml = format!(
+        "workers = 1\n[[upstreams]]\nname = \"secure\"\nservers = [\"{}\"]\n\
+         [upstreams.tls]\n{upstream_tls}\n[[routes]]\nupstream = \"secure\"\n",
+        origin.addr
+    );
+    TestGateway::start(&toml, DRIVERS[0])
+}
+
+#[test]
+fn upstream_tls_verifies_and_pools() {
+    use std::sync::atomic::Ordering;
+    let ca = Ca::new("Origin CA");
+    let ca_file = support::tls::write("origin-ca.pem", &ca.pem());
+    // A certificate for a name, and one for the bare IP.
+    let named = support::tls::TlsOrigin::start(&ca.issue(&["origin.test"]), None);
+    let gw = to_tls_origin(
+        &named,
+        &format!(
+            "ca = \"{}\"\nserver-name = \"origin.test\"",
+            ca_file.display()
+        ),
+    );
+    let mut c = gw.client();
+    for _ in 0..5 {
+        let r = c.get("/");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), "secure origin");
+    }
+    assert_eq!(named.requests.load(Ordering::SeqCst), 5);
+    assert_eq!(
+        named.connections.load(Ordering::SeqCst),
+        1,
+        "one pooled TLS connection"
+    );
+    assert_eq!(named.sni.lock().expect("lock")[0], "origin.test");
+
+    let by_ip = support::tls::TlsOrigin::start(&ca.issue(&["127.0.0.1"]), None);
+    let gw = to_tls_origin(&by_ip, &format!("ca = \"{}\"", ca_file.display()));
+    assert_eq!(gw.client().get("/").status, 200);
+}
+
+#[test]
+fn upstream_tls_refuses_a_bad_certificate() {
+    let ca = Ca::new("Origin CA");
+    let other = Ca::new("Other CA");
+    let ca_file = support::tls::write("bad-origin-ca.pem", &ca.pem());
+    let origin = support::tls::TlsOrigin::start(&other.issue(&["origin.test"]), None);
+    let gw = to_tls_origin(
+        &origin,
+        &format!(
+            "ca = \"{}\"\nserver-name = \"origin.test\"",
+            ca_file.display()
+        ),
+    );
+    assert_eq!(gw.client().get("/").status, 502);
+    gw.wait_for("counted", |t| {
+        t.upstream_tls_failures == 1 && t.upstream_502 >= 1
+    });
+    // The right CA, the wrong name: refused too.
+    let wrong_name = support::tls::TlsOrigin::start(&ca.issue(&["elsewhere.test"]), None);
+    let gw = to_tls_origin(
+        &wrong_name,
+        &format!(
+            "ca = \"{}\"\nserver-name = \"origin.test\"",
+            ca_file.display()
+        ),
+    );
+    assert_eq!(gw.client().get("/").status, 502);
+    // verify = false lets it through (with a warning at load).
+    let gw = to_tls_origin(&origin, "verify = false\nserver-name = \"origin.test\"");
+    assert_eq!(gw.client().get("/").status, 200);
+}
+
+#[test]
+fn upstream_tls_presents_a_client_certificate() {
+    use std::sync::atomic::Ordering;
+    let ca = Ca::new("Origin CA");
+    let clients = Ca::new("Gateway clients CA");
+    let ca_file = support::tls::write("mtls-origin-ca.pem", &ca.pem());
+    let origin = support::tls::TlsOrigin::start(&ca.issue(&["origin.test"]), Some(&clients));
+    let (cert, key) = write_pair("gateway-client", &clients.issue(&["gateway.test"]));
+    let gw = to_tls_origin(
+        &origin,
+        &format!(
+            "ca = \"{}\"\nserver-name = \"origin.test\"\nclient-cert = \"{}\"\nclient-key = \"{}\"",
+            ca_file.display(),
+            cert.display(),
+            key.display()
+        ),
+    );
+    assert_eq!(gw.client().get("/").status, 200);
+    assert_eq!(origin.connections.load(Ordering::SeqCst), 1);
+    assert!(origin.client_certs.lock().expect("lock")[0]);
+    // Without the client certificate the origin refuses the handshake.
+    let gw = to_tls_origin(
+        &origin,
+        &format!(
+            "ca = \"{}\"\nserver-name = \"origin.test\"",
+            ca_file.display()
+        ),
+    );
+    assert_eq!(gw.client().get("/").status, 502);
+}

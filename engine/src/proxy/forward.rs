@@ -30,6 +30,8 @@ use crate::proxy::body::{Copy, CopyError, Framing, Output};
 use crate::proxy::conn::{connection_line, Conn, Next, TlsInfo};
 use crate::runtime::generation::Generation;
 use crate::runtime::worker::Worker;
+use crate::tls::client::UpConn;
+use crate::tls::stream::TlsStream;
 
 /// Bodies up to this size that are already buffered ride in the same write
 /// as their head.
@@ -40,7 +42,7 @@ const COALESCE_MAX: usize = 8 * 1024;
 #[allow(clippy::large_enum_variant)]
 enum Exchange {
     Ok {
-        up: TcpStream,
+        up: UpConn,
         server: usize,
         ubuf: BytesMut,
         resp: ResponseHead,
@@ -188,7 +190,7 @@ async fn exchange<S: Transport>(
                 conn.w.stats.upstream_reuses.inc();
                 up
             }
-            None => match connect(&conn.w, g.upstreams.address(server), route).await {
+            None => match connect(&conn.w, g, server, route).await {
                 Ok(up) => up,
                 Err(e) => return Exchange::Done(fail(conn, io, e).await),
             },
@@ -339,7 +341,7 @@ async fn exchange<S: Transport>(
 
 /// A response head from an upstream, with the connection it came on.
 pub struct Fetched {
-    pub up: TcpStream,
+    pub up: UpConn,
     pub server: usize,
     /// Bytes read after the head (the start of the body).
     pub ubuf: BytesMut,
@@ -374,7 +376,7 @@ pub async fn fetch(
                 w.stats.upstream_reuses.inc();
                 up
             }
-            None => connect(w, g.upstreams.address(server), route).await?,
+            None => connect(w, g, server, route).await?,
         };
         if let Err(e) = write_all_keep(&mut up, req, SendLimit::of(w, g)).await {
             if e.kind() == io::ErrorKind::TimedOut {
@@ -439,34 +441,60 @@ pub async fn fetch(
     }
 }
 
-async fn connect(w: &Worker, addr: SocketAddr, route: &Route) -> Result<TcpStream, Error> {
+/// Connects to `server` (and, for a TLS upstream, completes the handshake)
+/// within the route's connect timeout.
+async fn connect(
+    w: &Worker,
+    g: &Generation,
+    server: usize,
+    route: &Route,
+) -> Result<UpConn, Error> {
     w.stats.upstream_connects.inc();
-    let connecting = TcpStream::connect_addr(addr);
-    match w
+    let addr = g.upstreams.address(server);
+    let deadline = Instant::now() + route.limits.connect_timeout;
+    let timeout = || {
+        Error::new(
+            Kind::GatewayTimeout,
+            Side::Upstream,
+            "upstream connect timeout",
+        )
+    };
+    let tcp = match w
         .deadlines
-        .within_for(route.limits.connect_timeout, connecting)
+        .within(deadline, TcpStream::connect_addr(addr))
         .await
     {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
-            Ok(s)
+            s
         }
         Ok(Err(e)) => {
             tracing::debug!(upstream = %addr, error = %e, "upstream connect failed");
-            Err(Error::bad_gateway("upstream connect failed"))
+            return Err(Error::bad_gateway("upstream connect failed"));
         }
-        Err(_) => Err(Error::new(
-            Kind::GatewayTimeout,
-            Side::Upstream,
-            "upstream connect timeout",
-        )),
+        Err(_) => return Err(timeout()),
+    };
+    let Some(tls) = g.upstreams.tls(server) else {
+        return Ok(UpConn::Plain(tcp));
+    };
+    let session = rustls::ClientConnection::new(tls.config.clone(), tls.name_for(addr))
+        .map_err(|_| Error::bad_gateway("upstream TLS session"))?;
+    let mut stream = Box::new(TlsStream::new(tcp, session));
+    match w.deadlines.within(deadline, stream.handshake()).await {
+        Ok(Ok(())) => Ok(UpConn::Tls(stream)),
+        Ok(Err(e)) => {
+            w.stats.upstream_tls_failures.inc();
+            tracing::debug!(upstream = %addr, error = %e, "upstream TLS handshake failed");
+            Err(Error::bad_gateway("upstream TLS handshake failed"))
+        }
+        Err(_) => Err(timeout()),
     }
 }
 
 async fn read_response_head(
     w: &Worker,
     g: &Generation,
-    up: &mut TcpStream,
+    up: &mut UpConn,
     ubuf: &mut BytesMut,
     is_head: bool,
 ) -> Result<ResponseHead, Error> {

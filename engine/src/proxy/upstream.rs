@@ -19,11 +19,13 @@ use std::time::{Duration, Instant};
 use monoio::net::TcpStream;
 use ringway_config::Config;
 
+use crate::tls::client::{UpConn, UpstreamTls, WorkerUpstreamTls};
+
 use crate::runtime::carry::Keyed;
 
 /// One pooled keep-alive connection.
 pub struct Idle {
-    pub io: TcpStream,
+    pub io: UpConn,
     since: Instant,
 }
 
@@ -48,10 +50,14 @@ impl ServerPool {
 }
 
 /// What identifies a server's pool across reloads.
-pub type PoolKey = (String, SocketAddr);
+/// Upstream name, server address, and a hash of the upstream's TLS
+/// settings: a connection made with other TLS settings (or none) is never
+/// reused for a request that expects these.
+pub type PoolKey = (String, SocketAddr, u64);
 
 struct ServerState {
     address: SocketAddr,
+    tls: Option<WorkerUpstreamTls>,
     weight: i64,
     pool: Rc<ServerPool>,
 }
@@ -75,11 +81,23 @@ impl Upstreams {
     /// Builds the state for `config`, keeping the pools `prev` has for
     /// servers still under the same upstream name; pools of servers that
     /// are gone are closed.
-    pub fn new(config: &Config, prev: Option<&Upstreams>) -> Upstreams {
-        let keys = config
-            .upstreams
-            .iter()
-            .flat_map(|up| up.servers.iter().map(move |s| (up.name.clone(), s.address)));
+    pub fn new(
+        config: &Config,
+        tls: &[Option<UpstreamTls>],
+        prev: Option<&Upstreams>,
+    ) -> Upstreams {
+        let tls_hash = |up: &ringway_config::Upstream| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::hash::DefaultHasher::new();
+            up.tls.hash(&mut h);
+            h.finish()
+        };
+        let keys = config.upstreams.iter().flat_map(|up| {
+            let hash = tls_hash(up);
+            up.servers
+                .iter()
+                .map(move |s| (up.name.clone(), s.address, hash))
+        });
         let empty = Keyed::default();
         let carried = prev
             .map_or(&empty, |p| &p.pools)
@@ -90,7 +108,12 @@ impl Upstreams {
         let pools = carried.next;
         let mut servers = Vec::new();
         let mut groups = Vec::new();
-        for up in &config.upstreams {
+        for (i, up) in config.upstreams.iter().enumerate() {
+            let hash = tls_hash(up);
+            let worker_tls = tls
+                .get(i)
+                .and_then(Option::as_ref)
+                .map(UpstreamTls::for_worker);
             let mut ids = Vec::new();
             let mut total = 0;
             for s in &up.servers {
@@ -98,11 +121,12 @@ impl Upstreams {
                 let weight = i64::from(s.weight.get());
                 total += weight;
                 let pool = pools
-                    .get(&(up.name.clone(), s.address))
+                    .get(&(up.name.clone(), s.address, hash))
                     .expect("a pool was carried or made for every server")
                     .clone();
                 servers.push(ServerState {
                     address: s.address,
+                    tls: worker_tls.clone(),
                     weight,
                     pool,
                 });
@@ -151,10 +175,18 @@ impl Upstreams {
 
     /// The most recently used idle connection that has not expired and is
     /// still clean (see [`still_clean`]).
-    pub fn take_idle(&self, server: usize) -> Option<TcpStream> {
+    /// The TLS settings connections to `server` use, if any.
+    pub fn tls(&self, server: usize) -> Option<&WorkerUpstreamTls> {
+        self.servers[server].tls.as_ref()
+    }
+
+    pub fn take_idle(&self, server: usize) -> Option<UpConn> {
         let mut idle = self.servers[server].pool.idle.borrow_mut();
         while let Some(conn) = idle.pop() {
-            if conn.since.elapsed() < self.idle_timeout && still_clean(&conn.io) {
+            if conn.since.elapsed() < self.idle_timeout
+                && !conn.io.buffered()
+                && still_clean(conn.io.tcp())
+            {
                 return Some(conn.io);
             }
         }
@@ -162,7 +194,7 @@ impl Upstreams {
     }
 
     /// Returns a connection for reuse; closes it when the pool is full.
-    pub fn put_idle(&self, server: usize, io: TcpStream) {
+    pub fn put_idle(&self, server: usize, io: UpConn) {
         let pool = &self.servers[server].pool;
         let mut idle = pool.idle.borrow_mut();
         if idle.len() < self.max_idle && !pool.retired.get() {

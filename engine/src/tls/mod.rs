@@ -11,6 +11,7 @@
 //! ticket settings are unchanged, so a client may resume on any worker.
 
 pub mod certs;
+pub mod client;
 pub mod stream;
 
 use std::net::SocketAddr;

@@ -116,3 +116,111 @@ pub fn peer_names(conn: &rustls::ClientConnection) -> Vec<String> {
     }
     names
 }
+
+/// An HTTPS origin on 127.0.0.1:0 (rustls over std sockets, a thread per
+/// connection) answering every request with 200 and "secure origin",
+/// keeping connections open.
+pub struct TlsOrigin {
+    pub addr: std::net::SocketAddr,
+    /// TLS connections accepted (handshakes completed).
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
+    pub requests: Arc<std::sync::atomic::AtomicUsize>,
+    /// The SNI of each connection ("" when none).
+    pub sni: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Whether each connection presented a client certificate.
+    pub client_certs: Arc<std::sync::Mutex<Vec<bool>>>,
+}
+
+impl TlsOrigin {
+    /// Serves `cert` to clients; with `clients`, asks for a client
+    /// certificate from that CA (required).
+    pub fn start(cert: &Issued, clients: Option<&Ca>) -> TlsOrigin {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let chain = vec![CertificateDer::from_pem_slice(cert.cert.as_bytes()).expect("cert")];
+        let key = PrivateKeyDer::from_pem_slice(cert.key.as_bytes()).expect("key");
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("versions");
+        let builder = match clients {
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots
+                    .add(CertificateDer::from_pem_slice(ca.pem().as_bytes()).expect("CA"))
+                    .expect("root");
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .expect("verifier");
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let config = Arc::new(builder.with_single_cert(chain, key).expect("server config"));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let origin = TlsOrigin {
+            addr,
+            connections: Arc::default(),
+            requests: Arc::default(),
+            sni: Arc::default(),
+            client_certs: Arc::default(),
+        };
+        let (c, r, s, cc) = (
+            origin.connections.clone(),
+            origin.requests.clone(),
+            origin.sni.clone(),
+            origin.client_certs.clone(),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let config = config.clone();
+                let (c, r, s, cc) = (c.clone(), r.clone(), s.clone(), cc.clone());
+                std::thread::spawn(move || {
+                    let mut conn = rustls::ServerConnection::new(config).expect("session");
+                    while conn.is_handshaking() {
+                        if conn.complete_io(&mut stream).is_err() {
+                            return;
+                        }
+                    }
+                    c.fetch_add(1, Ordering::SeqCst);
+                    s.lock()
+                        .expect("lock")
+                        .push(conn.server_name().unwrap_or("").to_string());
+                    cc.lock()
+                        .expect("lock")
+                        .push(conn.peer_certificates().is_some());
+                    let mut tls = rustls::StreamOwned::new(conn, stream);
+                    let mut reader = BufReader::new(&mut tls);
+                    loop {
+                        let mut line = String::new();
+                        // A request head (no bodies in these tests).
+                        loop {
+                            line.clear();
+                            match reader.read_line(&mut line) {
+                                Ok(0) | Err(_) => return,
+                                Ok(_) if line == "\r\n" => break,
+                                Ok(_) => {}
+                            }
+                        }
+                        r.fetch_add(1, Ordering::SeqCst);
+                        let body = "secure origin";
+                        let resp = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let inner = reader.get_mut();
+                        if inner.write_all(resp.as_bytes()).is_err() || inner.flush().is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        origin
+    }
+}

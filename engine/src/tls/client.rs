@@ -1,0 +1,271 @@
+//! TLS to upstream servers: client configs compiled from `[upstreams.tls]`,
+//! and the connection type pools hold (plain TCP or TLS over it).
+//!
+//! Server certificates are verified against the configured CA bundle, or
+//! the system's roots, for `server-name` (or, without one, the address
+//! connected to, as an IP SAN). Each worker gets its own copy of the
+//! config with a session store of its own, so resuming never takes a lock
+//! another core holds.
+
+use std::io;
+use std::sync::Arc;
+
+use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use monoio::net::TcpStream;
+use monoio::BufResult;
+use ringway_config::{ConfigError, UpstreamTls as Settings};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::Resumption;
+use rustls::crypto::CryptoProvider;
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+
+use super::certs;
+use super::stream::TlsStream;
+
+/// Sessions each worker keeps per upstream for resumption.
+const SESSIONS: usize = 256;
+
+/// An upstream's compiled TLS settings.
+#[derive(Debug)]
+pub struct UpstreamTls {
+    base: Arc<ClientConfig>,
+    /// The configured name, if any (else each server's address).
+    server_name: Option<ServerName<'static>>,
+}
+
+impl UpstreamTls {
+    /// Compiles upstream `index`'s settings, reading its CA bundle (or the
+    /// system roots) and client certificate.
+    pub fn compile(index: usize, settings: &Settings) -> Result<UpstreamTls, ConfigError> {
+        let path = |key: &str| format!("upstreams[{index}].tls.{key}");
+        let fail = |key: &str, message: String| ConfigError {
+            path: path(key),
+            line: 0,
+            column: 0,
+            message,
+        };
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| fail("verify", e.to_string()))?;
+        let builder = if settings.verify {
+            let roots = match &settings.ca {
+                Some(ca) => {
+                    let mut roots = RootCertStore::empty();
+                    for cert in certs::read_chain(ca).map_err(|e| fail("ca", e))? {
+                        roots.add(cert).map_err(|e| {
+                            fail(
+                                "ca",
+                                format!("{}: not a usable CA certificate: {e}", ca.display()),
+                            )
+                        })?;
+                    }
+                    roots
+                }
+                None => system_roots().map_err(|e| fail("ca", e))?,
+            };
+            builder.with_root_certificates(roots)
+        } else {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAny { provider }))
+        };
+        let mut config = match (&settings.client_cert, &settings.client_key) {
+            (Some(cert), Some(key)) => {
+                let chain = certs::read_chain(cert).map_err(|e| fail("client-cert", e))?;
+                let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+                    fail(
+                        "client-key",
+                        format!("{}: cannot read a private key: {e:?}", key.display()),
+                    )
+                })?;
+                builder
+                    .with_client_auth_cert(chain, key_der)
+                    .map_err(|e| fail("client-key", format!("{}: {e}", key.display())))?
+            }
+            _ => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.enable_sni = settings.sni;
+        let server_name = match &settings.server_name {
+            Some(n) => Some(
+                ServerName::try_from(n.clone())
+                    .map_err(|e| fail("server-name", format!("{n}: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(UpstreamTls {
+            base: Arc::new(config),
+            server_name,
+        })
+    }
+
+    /// A worker's copy: its own session store.
+    pub fn for_worker(&self) -> WorkerUpstreamTls {
+        let mut config = (*self.base).clone();
+        config.resumption = Resumption::in_memory_sessions(SESSIONS);
+        WorkerUpstreamTls {
+            config: Arc::new(config),
+            server_name: self.server_name.clone(),
+        }
+    }
+}
+
+/// An upstream's TLS as one worker connects with it.
+#[derive(Debug, Clone)]
+pub struct WorkerUpstreamTls {
+    pub config: Arc<ClientConfig>,
+    server_name: Option<ServerName<'static>>,
+}
+
+impl WorkerUpstreamTls {
+    /// The name to verify (and send as SNI) for a server at `addr`.
+    pub fn name_for(&self, addr: std::net::SocketAddr) -> ServerName<'static> {
+        self.server_name
+            .clone()
+            .unwrap_or_else(|| ServerName::IpAddress(addr.ip().into()))
+    }
+}
+
+fn system_roots() -> Result<RootCertStore, String> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        return Err(format!(
+            "no system root certificates found ({} errors); set `ca`",
+            found.errors.len()
+        ));
+    }
+    Ok(roots)
+}
+
+/// `verify = false`: any certificate is accepted (signatures are still
+/// checked, so the handshake is with the key the certificate names).
+#[derive(Debug)]
+struct AcceptAny {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A connection to an upstream server: plain TCP, or TLS over it.
+pub enum UpConn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<ClientConnection>>),
+}
+
+impl UpConn {
+    /// The TCP stream underneath.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            UpConn::Plain(s) => s,
+            UpConn::Tls(t) => t.tcp(),
+        }
+    }
+
+    /// Whether bytes a read would return are already buffered (decrypted
+    /// or undecrypted TLS data).
+    pub fn buffered(&self) -> bool {
+        match self {
+            UpConn::Plain(_) => false,
+            UpConn::Tls(t) => t.buffered(),
+        }
+    }
+}
+
+impl AsyncReadRent for UpConn {
+    async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            UpConn::Plain(s) => s.read(buf).await,
+            UpConn::Tls(t) => t.read(buf).await,
+        }
+    }
+
+    async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            UpConn::Plain(s) => s.readv(buf).await,
+            UpConn::Tls(t) => t.readv(buf).await,
+        }
+    }
+}
+
+impl AsyncWriteRent for UpConn {
+    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            UpConn::Plain(s) => s.write(buf).await,
+            UpConn::Tls(t) => t.write(buf).await,
+        }
+    }
+
+    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            UpConn::Plain(s) => s.writev(buf).await,
+            UpConn::Tls(t) => t.writev(buf).await,
+        }
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        match self {
+            UpConn::Plain(s) => s.flush().await,
+            UpConn::Tls(t) => t.flush().await,
+        }
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        match self {
+            UpConn::Plain(s) => s.shutdown().await,
+            UpConn::Tls(t) => t.shutdown().await,
+        }
+    }
+}
