@@ -450,3 +450,148 @@ fn upstream_tls_presents_a_client_certificate() {
     );
     assert_eq!(gw.client().get("/").status, 502);
 }
+
+/// The calendar date `days` from today (UTC), for certificate validity.
+fn date_in(days: i64) -> (i32, u8, u8) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = now / 86_400 + days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y as i32, m as u8, d as u8)
+}
+
+#[test]
+fn the_binary_reports_certificates_warns_before_expiry_and_reloads_them_on_change() {
+    use support::process::{admin_call, write_config, Process, ADMIN, BIN};
+    let ca = Ca::new("Test CA");
+    let (y, m, d) = date_in(5);
+    let soon = ca.issue_with(&["a.test", "soon.test"], |p| {
+        p.not_after = rcgen::date_time_ymd(y, m, d);
+    });
+    let (cert, key) = write_pair("watched/site", &soon);
+    let path = write_config(
+        "watched-tls/ringway.toml",
+        &format!(
+            "workers = 1\n{ADMIN}[[listeners]]\naddress = \"127.0.0.1:0\"\n[listeners.tls]\n\
+             certificates = [{{ cert = \"{}\", key = \"{}\" }}]\n\
+             [[routes]]\n[routes.respond]\nbody = \"ok\"\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let mut cmd = Command::new(BIN);
+    cmd.arg("-c").arg(&path).arg("--watch");
+    let p = Process::start(cmd);
+    wait_until_logged(&p, "certificate expires soon");
+    let (status, body) = admin_call(p.admin_addr(), "GET", "/status", &[], b"");
+    assert_eq!(status, 200);
+    let c = &body["tls"][0]["certificates"][0];
+    assert_eq!(c["expires_soon"], true, "{body}");
+    assert!(c["days_left"].as_i64().expect("days") <= 5, "{body}");
+    assert_eq!(c["names"][1], "soon.test", "{body}");
+    // Replace the files (rename over, as certificate tools do): new
+    // connections get the new certificate without a reload command.
+    let renewed = ca.issue(&["a.test", "renewed.test"]);
+    let tmp_cert = support::tls::write("watched/site.pem.tmp", &renewed.cert);
+    let tmp_key = support::tls::write("watched/site.key.tmp", &renewed.key);
+    std::fs::rename(&tmp_key, &key).expect("rename key");
+    std::fs::rename(&tmp_cert, &cert).expect("rename cert");
+    support::wait_until("the new certificate is served", || {
+        TestClient::connect_tls(p.addr, client(&ca, None), "a.test")
+            .map(|c| peer_names(c.tls.as_ref().expect("tls")).contains(&"renewed.test".into()))
+            .unwrap_or(false)
+    });
+}
+
+fn wait_until_logged(p: &support::process::Process, text: &str) {
+    support::wait_until(text, || p.logged(text));
+}
+
+#[test]
+fn certificate_swaps_under_load_fail_no_request() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let ca = Ca::new("Test CA");
+    let pairs = [
+        write_pair("load-1", &ca.issue(&["a.test", "one.test"])),
+        write_pair("load-2", &ca.issue(&["a.test", "two.test"])),
+    ];
+    let origin = TestUpstream::ok("hi");
+    let config_for = |i: usize| {
+        format!(
+            "workers = 2\n[[listeners]]\naddress = \"127.0.0.1:0\"\n[listeners.tls]\n{}\n\
+             [[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n[[routes]]\nupstream = \"up\"\n{}",
+            certs_line(std::slice::from_ref(&pairs[i % 2])),
+            origin.addr,
+            support::process::ADMIN
+        )
+    };
+    let gw = TestGateway::start(&config_for(0), DRIVERS[0]);
+    let addr = gw.addr;
+    let done = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..4)
+        .map(|k| {
+            let (done, ok, failed) = (done.clone(), ok.clone(), failed.clone());
+            let config = client(&ca, None);
+            std::thread::spawn(move || {
+                let mut keep: Option<TestClient> = None;
+                while !done.load(Ordering::SeqCst) {
+                    // Half keep their connection, half open one per request.
+                    let reuse = k % 2 == 0;
+                    let mut c = match keep.take() {
+                        Some(c) if reuse => c,
+                        _ => match TestClient::connect_tls(addr, config.clone(), "a.test") {
+                            Ok(c) => c,
+                            Err(_) => {
+                                failed.fetch_add(1, Ordering::SeqCst);
+                                continue;
+                            }
+                        },
+                    };
+                    c.send(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
+                    match c.read_response(false) {
+                        Some(r) if r.status == 200 => {
+                            ok.fetch_add(1, Ordering::SeqCst);
+                        }
+                        _ => {
+                            failed.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    if reuse {
+                        keep = Some(c);
+                    }
+                }
+            })
+        })
+        .collect();
+    for i in 1..=20 {
+        let before = ok.load(Ordering::SeqCst);
+        gw.handle()
+            .reload_source(&config_for(i), ringway::Format::Toml)
+            .expect("reload");
+        support::wait_until("requests between reloads", || {
+            ok.load(Ordering::SeqCst) >= before + 20
+        });
+    }
+    done.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().expect("client");
+    }
+    assert_eq!(failed.load(Ordering::SeqCst), 0, "failed requests");
+    assert!(ok.load(Ordering::SeqCst) >= 400);
+    // The last config (20, even) serves the first certificate.
+    let fresh = TestClient::connect_tls(addr, client(&ca, None), "a.test").expect("tls");
+    assert!(peer_names(fresh.tls.as_ref().expect("tls")).contains(&"one.test".to_string()));
+}

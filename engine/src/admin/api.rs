@@ -330,6 +330,25 @@ fn status(plane: &Handle) -> Answer {
         .collect();
     let t = plane.totals();
     let listeners: Vec<String> = plane.listen_addrs().iter().map(|a| a.to_string()).collect();
+    let now = crate::tls::certs::unix_now();
+    let tls: Vec<Value> = snapshot
+        .tls
+        .iter()
+        .flatten()
+        .map(|l| {
+            json!({
+                "listener": l.configured.to_string(),
+                "certificates": l.certs.iter().map(|c| json!({
+                    "file": c.file,
+                    "names": c.names,
+                    "subject": c.subject,
+                    "not_after": crate::tls::certs::date(c.not_after),
+                    "days_left": (c.not_after - now).div_euclid(86_400),
+                    "expires_soon": (c.not_after - now).div_euclid(86_400) < crate::tls::EXPIRY_WARNING_DAYS,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
     Answer::json(
         200,
         &json!({
@@ -348,6 +367,7 @@ fn status(plane: &Handle) -> Answer {
                 "propagation": propagation,
             },
             "rate_limits": limits,
+            "tls": tls,
             "totals": {
                 "connections_accepted": t.connections_accepted,
                 "connections_open": t.connections_open,
@@ -362,6 +382,17 @@ fn status(plane: &Handle) -> Answer {
                 "upstream_502": t.upstream_502,
                 "upstream_503": t.upstream_503,
                 "upstream_504": t.upstream_504,
+                "upstream_tls_failures": t.upstream_tls_failures,
+                "tls_handshakes": t.tls_handshakes,
+                "tls_resumed": t.tls_resumed,
+                "tls_failed": {
+                    "timeout": t.tls_failed_timeout,
+                    "closed": t.tls_failed_closed,
+                    "unknown_sni": t.tls_failed_unknown_sni,
+                    "client_cert": t.tls_failed_client_cert,
+                    "incompatible": t.tls_failed_incompatible,
+                    "protocol": t.tls_failed_protocol,
+                },
                 "panics": t.panics,
             },
         }),

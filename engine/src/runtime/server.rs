@@ -167,6 +167,7 @@ impl Server {
             },
             None => None,
         };
+        watch_certificates(plane.clone(), control.clone());
         Ok(Server {
             plane,
             workers,
@@ -241,5 +242,29 @@ impl Drop for Server {
         if let Some(admin) = self.admin.take() {
             admin.stop();
         }
+    }
+}
+
+/// Warns about certificates close to expiry: at start, after each reload,
+/// and once an hour while running, so a long-running gateway says so in
+/// its log before a certificate lapses.
+fn watch_certificates(plane: Handle, control: Arc<Control>) {
+    let spawned = std::thread::Builder::new()
+        .name("ringway-certs".into())
+        .spawn(move || {
+            let mut next = Instant::now();
+            let mut seen = 0;
+            while !control.is_draining() {
+                // Hourly, and for each new generation.
+                if Instant::now() >= next || plane.generation() != seen {
+                    seen = plane.generation();
+                    crate::tls::warn_expiring(&plane.snapshot());
+                    next = Instant::now() + Duration::from_secs(3600);
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the certificate expiry check");
     }
 }

@@ -76,6 +76,29 @@ fn error(path: String, message: String) -> ConfigError {
 /// Days before expiry from which a certificate is warned about.
 pub const EXPIRY_WARNING_DAYS: i64 = 14;
 
+/// Logs a warning for every certificate of `snapshot` that expires within
+/// [`EXPIRY_WARNING_DAYS`]; how many.
+pub fn warn_expiring(snapshot: &crate::snapshot::Snapshot) -> usize {
+    let now = certs::unix_now();
+    let mut n = 0;
+    for t in snapshot.tls.iter().flatten() {
+        for c in &t.certs {
+            let days = (c.not_after - now).div_euclid(86_400);
+            if days < EXPIRY_WARNING_DAYS {
+                n += 1;
+                tracing::warn!(
+                    listener = %t.configured,
+                    certificate = %c.file,
+                    expires = %certs::date(c.not_after),
+                    days,
+                    "certificate expires soon; replace the file and reload"
+                );
+            }
+        }
+    }
+    n
+}
+
 impl ListenerTls {
     /// Compiles listener `index`'s TLS settings, reading its certificate
     /// and CA files; `prev` is the running generation's, whose ticket keys
@@ -114,19 +137,6 @@ impl ListenerTls {
         };
         if !errors.is_empty() {
             return Err(errors);
-        }
-        let now = certs::unix_now();
-        for (c, l) in &loaded {
-            let days = (l.not_after - now) / 86_400;
-            if days < EXPIRY_WARNING_DAYS {
-                tracing::warn!(
-                    listener = %listener.address,
-                    certificate = %c.cert.display(),
-                    expires = %certs::date(l.not_after),
-                    days,
-                    "certificate expires soon"
-                );
-            }
         }
         let only: Vec<_> = loaded.iter().map(|(_, l)| l.clone()).collect();
         let resolver = Arc::new(certs::SniResolver::new(
