@@ -595,3 +595,26 @@ fn certificate_swaps_under_load_fail_no_request() {
     let fresh = TestClient::connect_tls(addr, client(&ca, None), "a.test").expect("tls");
     assert!(peer_names(fresh.tls.as_ref().expect("tls")).contains(&"one.test".to_string()));
 }
+
+#[test]
+fn rsa_ecdsa_and_ed25519_certificates_serve() {
+    let ca = Ca::new("Test CA");
+    let kinds: [(&str, &'static rcgen::SignatureAlgorithm); 4] = [
+        ("p256.test", &rcgen::PKCS_ECDSA_P256_SHA256),
+        ("p384.test", &rcgen::PKCS_ECDSA_P384_SHA384),
+        ("ed25519.test", &rcgen::PKCS_ED25519),
+        ("rsa.test", &rcgen::PKCS_RSA_SHA256),
+    ];
+    let pairs: Vec<_> = kinds
+        .iter()
+        .map(|(name, alg)| write_pair(&format!("kind-{name}"), &ca.issue_alg(&[name], alg)))
+        .collect();
+    let origin = TestUpstream::ok("hi");
+    let (_gw, addr) = gateway(&origin, &certs_line(&pairs), "");
+    for (name, _) in kinds {
+        let mut c = TestClient::connect_tls(addr, client(&ca, None), name)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(peer_names(c.tls.as_ref().expect("tls")), [name]);
+        assert_eq!(c.get("/").status, 200, "{name}");
+    }
+}

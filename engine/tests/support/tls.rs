@@ -47,15 +47,28 @@ impl Ca {
         self.issue_with(names, |_| {})
     }
 
+    /// A leaf for `names` with a key of algorithm `alg`.
+    pub fn issue_alg(&self, names: &[&str], alg: &'static rcgen::SignatureAlgorithm) -> Issued {
+        self.issue_inner(names, |_| {}, KeyPair::generate_for(alg).expect("key"))
+    }
+
     /// Like [`Self::issue`], with the parameters adjusted by `tweak`.
     pub fn issue_with(&self, names: &[&str], tweak: impl FnOnce(&mut CertificateParams)) -> Issued {
+        self.issue_inner(names, tweak, KeyPair::generate().expect("key"))
+    }
+
+    fn issue_inner(
+        &self,
+        names: &[&str],
+        tweak: impl FnOnce(&mut CertificateParams),
+        key: KeyPair,
+    ) -> Issued {
         let sans: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         let mut params = CertificateParams::new(sans).expect("params");
         if let Some(first) = names.first() {
             params.distinguished_name.push(DnType::CommonName, *first);
         }
         tweak(&mut params);
-        let key = KeyPair::generate().expect("key");
         let cert = params.signed_by(&key, &self.issuer).expect("sign");
         Issued {
             cert: cert.pem(),
