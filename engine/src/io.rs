@@ -26,6 +26,10 @@ pub trait Transport: AsyncReadRent + AsyncWriteRent {
     /// Resolves when a read would not block (data or EOF), without handing
     /// a buffer to the kernel. May wake spuriously.
     fn wait_readable(&self) -> impl Future<Output = io::Result<()>>;
+
+    /// The connection is going idle: give back memory held for traffic
+    /// (TLS record buffers), to take again when traffic resumes.
+    fn idle(&mut self) {}
 }
 
 impl Transport for TcpStream {

@@ -296,7 +296,10 @@ impl Conn {
             };
             match woke {
                 Ok(ready) => return ready,
-                Err(_) => *busy = None,
+                Err(_) => {
+                    *busy = None;
+                    io.idle();
+                }
             }
         }
         let readable = w.deadlines.within(deadline, io.wait_readable());

@@ -195,6 +195,8 @@ impl Upstreams {
 
     /// Returns a connection for reuse; closes it when the pool is full.
     pub fn put_idle(&self, server: usize, io: UpConn) {
+        // A pooled TLS connection keeps its record buffers: pools are
+        // bounded, and freeing them would allocate on every request.
         let pool = &self.servers[server].pool;
         let mut idle = pool.idle.borrow_mut();
         if idle.len() < self.max_idle && !pool.retired.get() {

@@ -10,8 +10,9 @@
 //! (`plaintext_bytes_to_read`) and answers readiness from it.
 //!
 //! Ciphertext is read into `rx` and handed to rustls; what rustls produces
-//! is gathered in `tx` and written whole. Each buffer is one allocation
-//! for the connection's life.
+//! is gathered in `tx` and written whole. Both are kept while traffic
+//! flows and given back when the connection goes idle ([`Transport::idle`]),
+//! so an idle TLS client holds no record buffers.
 
 use std::io::{self, Read, Write};
 
@@ -49,7 +50,7 @@ where
         TlsStream {
             io,
             conn,
-            rx: Vec::with_capacity(RX_SIZE),
+            rx: Vec::new(),
             rx_pos: 0,
             tx: Vec::new(),
             plaintext: 0,
@@ -86,6 +87,9 @@ where
         if self.rx_pos == self.rx.len() {
             self.rx.clear();
             self.rx_pos = 0;
+            if self.rx.capacity() == 0 {
+                self.rx.reserve_exact(RX_SIZE);
+            }
             let buf = std::mem::take(&mut self.rx);
             let (res, buf) = self.io.read(buf).await;
             self.rx = buf;
@@ -213,5 +217,13 @@ where
             return Ok(());
         }
         self.io.readable(false).await
+    }
+
+    fn idle(&mut self) {
+        if !self.buffered() {
+            self.rx = Vec::new();
+            self.rx_pos = 0;
+            self.tx = Vec::new();
+        }
     }
 }
