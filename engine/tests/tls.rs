@@ -618,3 +618,53 @@ fn rsa_ecdsa_and_ed25519_certificates_serve() {
         assert_eq!(c.get("/").status, 200, "{name}");
     }
 }
+
+#[test]
+fn the_minimum_version_and_suites_are_enforced() {
+    use std::sync::Arc;
+    let ca = Ca::new("Test CA");
+    let a = write_pair("ver-a", &ca.issue(&["a.test"]));
+    let origin = TestUpstream::ok("hi");
+    let tls12_client = |suites: Option<&[rustls::SupportedCipherSuite]>| {
+        let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+        if let Some(s) = suites {
+            provider.cipher_suites = s.to_vec();
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(
+                <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::from_pem_slice(
+                    ca.pem().as_bytes(),
+                )
+                .expect("CA"),
+            )
+            .expect("root");
+        Arc::new(
+            rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+                .with_protocol_versions(&[&rustls::version::TLS12])
+                .expect("TLS 1.2")
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
+    };
+    // Only TLS 1.3 allowed: a TLS 1.2 client is refused.
+    let tls = format!(
+        "{}\nmin-version = \"1.3\"",
+        certs_line(std::slice::from_ref(&a))
+    );
+    let (gw, addr) = gateway(&origin, &tls, "");
+    assert!(TestClient::connect_tls(addr, tls12_client(None), "a.test").is_err());
+    assert!(TestClient::connect_tls(addr, client(&ca, None), "a.test").is_ok());
+    gw.wait_for("counted", |t| t.tls_failed_incompatible == 1);
+    // Suites narrowed to one: a client offering only another is refused.
+    let tls = format!(
+        "{}\ncipher-suites = [\"TLS13_AES_128_GCM_SHA256\", \"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\"]",
+        certs_line(&[a])
+    );
+    let (_gw, addr) = gateway(&origin, &tls, "");
+    let chacha =
+        [rustls::crypto::aws_lc_rs::cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256];
+    assert!(TestClient::connect_tls(addr, tls12_client(Some(&chacha)), "a.test").is_err());
+    let aes = [rustls::crypto::aws_lc_rs::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384];
+    assert!(TestClient::connect_tls(addr, tls12_client(Some(&aes)), "a.test").is_ok());
+}
