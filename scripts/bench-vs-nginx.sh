@@ -2,6 +2,10 @@
 # Compare ringway and nginx as HTTP/1.1 reverse proxies in front of the same
 # origin, one worker each, pinned to the same CPU, measured alternately.
 #
+# MODE=plain (the default) compares plain-HTTP proxies with wrk, as below.
+# MODE=tls compares TLS-terminating proxies (HTTPS in, plain HTTP to the
+# origin); see "MODE=tls" further down.
+#
 #   origin   nginx, worker_processes 1, `return 200 "hello world\n"`  CPU 1
 #   proxy A  ringway, workers = 1, one route forwarding everything      CPU 0
 #   proxy B  nginx, worker_processes 1, proxy_pass to an upstream block
@@ -19,16 +23,49 @@
 # threads), divided by the requests wrk completed. "cpu%" is that CPU time
 # over the run's wall time: near 100% means the proxy's CPU was saturated.
 #
+# MODE=tls: the same origin, topology and alternation, but both proxies
+# terminate TLS (TLS 1.2 and 1.3, default suites, ALPN http/1.1, no HTTP/2)
+# with the SAME ECDSA P-256 certificate, generated here with openssl
+# (CN and SAN bench.test, valid 30 days). The load generator is ringway-load
+# (wrk has no control over TLS resumption), `-t1 --cpus 1 -k`, connecting to
+# https://127.0.0.1:PORT/: an IP address carries no SNI, so both proxies
+# serve their default (only) certificate. Two scenarios, each run for both
+# proxies in every round:
+#   keep-alive  closed loop on $CONNECTIONS keep-alive connections (their
+#               handshakes happen before the timed run): HTTPS requests/s
+#   handshake   `-H "Connection: close" --no-resume`: every request on a new
+#               connection with a full handshake (no session ID, no ticket),
+#               so requests/s = connections/s = full handshakes/s
+#   proxy A  ringway, [listeners.tls] with the certificate (session cache
+#            and tickets at their defaults)                             CPU 0
+#   proxy B  nginx, `listen ... ssl`, ssl_session_cache shared:SSL:10m,
+#            tickets at the default, same upstream keepalive as plain   CPU 0
+#   load     ringway-load -t1 --cpus 1 -c$CONNECTIONS                   CPU 1
+# Before measuring, each proxy must answer 200 "hello world" to
+# `curl -sk https://127.0.0.1:PORT/` and to a verified request
+# (`--cacert` the certificate, SNI bench.test). Per scenario it reports the
+# medians of rate, p50, p99, proxy CPU per request (= per handshake in the
+# handshake scenario) and cpu%, the ratio ringway/nginx, and PASS/FAIL for
+# the targets: ringway >= nginx in keep-alive HTTPS requests/s and in full
+# handshakes/s. The exit status is 1 when a target fails. Each handshake
+# costs the generator (TCP connect, X25519 and an ECDSA verify) as much as
+# the proxy or more, so with the generator on one CPU check cpu% (the
+# proxy's) and gen% (ringway-load's): a proxy well below 100% was not the
+# bottleneck, its rate is a lower bound, and CPU per handshake is the
+# figure that compares the proxies.
+#
 # Environment:
-#   DURATION     wrk duration per run              (default 10s)
+#   MODE         plain or tls                      (default plain)
+#   DURATION     duration per run                  (default 10s)
 #   ROUNDS       number of A/B rounds              (default 5)
-#   CONNECTIONS  wrk connections                   (default 64)
+#   CONNECTIONS  load generator connections        (default 64)
 #   WARMUP       warm-up run duration per proxy    (default 2s)
-#   KEEP_TMP=1   keep the temp dir (configs, logs, raw wrk output)
+#   KEEP_TMP=1   keep the temp dir (configs, logs, certificate, raw output)
 #
 # Only 127.0.0.1 is used; ports are picked by asking the OS for free ones.
 set -euo pipefail
 
+MODE=${MODE:-plain}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-5}
 CONNECTIONS=${CONNECTIONS:-64}
@@ -36,10 +73,12 @@ WARMUP=${WARMUP:-2s}
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RINGWAY=$REPO/target/release/ringway
+RINGWAY_LOAD=$REPO/target/release/ringway-load
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 
+[[ $MODE == plain || $MODE == tls ]] || die "MODE must be plain or tls"
 [[ $ROUNDS =~ ^[0-9]+$ && $ROUNDS -ge 1 && $ROUNDS -le 100 ]] || die "ROUNDS must be 1..100"
 [[ $CONNECTIONS =~ ^[0-9]+$ && $CONNECTIONS -ge 1 && $CONNECTIONS -le 10000 ]] || die "CONNECTIONS must be 1..10000"
 
@@ -47,7 +86,8 @@ die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 
 need_apt=()
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx)
-command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+[[ $MODE == tls ]] || command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+[[ $MODE == plain ]] || command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v taskset >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
@@ -64,6 +104,14 @@ if [[ ! -x $RINGWAY ]]; then
     (cd "$REPO" && cargo build --release -p ringway)
 fi
 [[ -x $RINGWAY ]] || die "no ringway binary at $RINGWAY"
+if [[ $MODE == tls ]]; then
+    if [[ ! -x $RINGWAY_LOAD ]]; then
+        log "building ringway-load (release)"
+        (cd "$REPO" && cargo build --release -p ringway-loadtest)
+    fi
+    [[ -x $RINGWAY_LOAD ]] || die "no ringway-load binary at $RINGWAY_LOAD"
+    "$RINGWAY_LOAD" --help | grep -q -- --no-resume || die "$RINGWAY_LOAD has no --no-resume; rebuild it"
+fi
 
 NCPU=$(nproc --all)
 ((NCPU >= 2)) || die "needs at least 2 CPUs (0 and 1), found $NCPU"
@@ -140,6 +188,7 @@ EOF
 EOF
 } >"$TMP/origin.conf"
 
+if [[ $MODE == plain ]]; then
 {
     nginx_common proxy
     cat <<EOF
@@ -179,6 +228,64 @@ name = "all"
 path-prefix = "/"
 upstream = "origin"
 EOF
+else
+# One certificate for both proxies: ECDSA P-256, self-signed, for bench.test;
+# valid 30 days, as ringway warns about certificates expiring within 14.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -subj /CN=bench.test -addext subjectAltName=DNS:bench.test \
+    -keyout "$TMP/key.pem" -out "$TMP/cert.pem" >"$TMP/openssl.log" 2>&1 \
+    || die "openssl could not make the certificate: $(cat "$TMP/openssl.log")"
+
+# Session cache and tickets stay at their defaults on both sides (the
+# handshake scenario's client offers neither, so they cannot shortcut it).
+{
+    nginx_common proxy
+    cat <<EOF
+    upstream origin {
+        server 127.0.0.1:$ORIGIN_PORT;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$NG_PORT ssl;
+        ssl_certificate $TMP/cert.pem;
+        ssl_certificate_key $TMP/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:SSL:10m;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+} >"$TMP/nginx-proxy.conf"
+
+cat >"$TMP/ringway.toml" <<EOF
+workers = 1
+
+# No admin API: it would take the fixed default port 127.0.0.1:9901.
+[admin]
+enabled = false
+
+[[listeners]]
+address = "127.0.0.1:$RW_PORT"
+
+# unknown-sni stays "default": the generator sends no SNI (an IP address).
+[listeners.tls]
+certificates = [{ cert = "$TMP/cert.pem", key = "$TMP/key.pem" }]
+
+[[upstreams]]
+name = "origin"
+servers = ["127.0.0.1:$ORIGIN_PORT"]
+
+[[routes]]
+name = "all"
+path-prefix = "/"
+upstream = "origin"
+EOF
+fi
 
 "$NGINX" -t -q -p "$TMP" -e "$TMP/origin-error.log" -c "$TMP/origin.conf" || die "origin config invalid"
 "$NGINX" -t -q -p "$TMP" -e "$TMP/proxy-error.log" -c "$TMP/nginx-proxy.conf" || die "nginx proxy config invalid"
@@ -212,9 +319,35 @@ wait_hello() {
     done
     die "$name did not answer 'hello world' at $url within 10 s (last body: '${body:-}')"
 }
+# HTTPS: wait (bounded: 10 s) for 200 "hello world" from `curl -sk` on the
+# address the generator uses, then require the same through a verified
+# connection (the certificate as the only CA, SNI bench.test), so both
+# proxies are known to serve this run's certificate.
+wait_https() {
+    local port=$1 name=$2 pid=$3 code="" body="" verified
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || die "$name exited during startup (see logs in $TMP; rerun with KEEP_TMP=1)"
+        code=$(curl -sk --max-time 1 -o "$TMP/curl-$pid.body" -w '%{http_code}' "https://127.0.0.1:$port/") || code=000
+        body=$(cat "$TMP/curl-$pid.body" 2>/dev/null || true)
+        [[ $code == 200 && $body == "hello world" ]] && break
+        sleep 0.1
+    done
+    [[ $code == 200 && $body == "hello world" ]] \
+        || die "$name did not answer 200 'hello world' to curl -sk https://127.0.0.1:$port/ within 10 s (last: status $code, body '$body')"
+    verified=$(curl -sS --max-time 2 --cacert "$TMP/cert.pem" --resolve "bench.test:$port:127.0.0.1" \
+        "https://bench.test:$port/" 2>&1) \
+        || die "$name: verified HTTPS request with the bench certificate failed: $verified"
+    [[ $verified == "hello world" ]] || die "$name: verified HTTPS request answered '$verified'"
+    log "$name answers over TLS: $code $body"
+}
 wait_hello "http://127.0.0.1:$ORIGIN_PORT/" origin "$ORIGIN_PID"
-wait_hello "http://127.0.0.1:$RW_PORT/" ringway "$RW_PID"
-wait_hello "http://127.0.0.1:$NG_PORT/" "nginx proxy" "$NG_PID"
+if [[ $MODE == plain ]]; then
+    wait_hello "http://127.0.0.1:$RW_PORT/" ringway "$RW_PID"
+    wait_hello "http://127.0.0.1:$NG_PORT/" "nginx proxy" "$NG_PID"
+else
+    wait_https "$RW_PORT" ringway "$RW_PID"
+    wait_https "$NG_PORT" "nginx proxy" "$NG_PID"
+fi
 
 # ------------------------------------------------------------------ measure
 
@@ -234,6 +367,177 @@ cpu_ticks() {
     done
     echo "$sum"
 }
+
+# Errors and warnings the servers logged during the benchmark.
+show_logs() {
+    if grep -qiE 'error|warn|panic' "$TMP/ringway.log"; then
+        echo
+        echo "ringway log had errors or warnings:"
+        grep -iE 'error|warn|panic' "$TMP/ringway.log" | tail -20 | sed 's/^/    /'
+    fi
+    for f in "$TMP/origin-error.log" "$TMP/proxy-error.log"; do
+        if [[ -s $f ]] && grep -qv '\[notice\]' "$f"; then
+            echo
+            echo "$(basename "$f"):"
+            grep -v '\[notice\]' "$f" | tail -20 | sed 's/^/    /'
+        fi
+    done
+}
+
+# ------------------------------------------------------------------ MODE=tls
+
+# The generator's arguments per TLS scenario (besides -t1 --cpus 1 -c -d -k).
+tls_args() {
+    case $1 in
+        keepalive) ;;
+        handshake) echo "--no-resume"; echo "-H"; echo "Connection: close" ;;
+        *) die "unknown scenario $1" ;;
+    esac
+}
+
+# run_load NAME PID PORT SCENARIO DURATION OUTFILE -> prints "rate p50_ms
+# p99_ms responses secs non2xx errors connects cpu_us_per_req cpu_pct
+# gen_cpu_pct" (the full report is OUTFILE, its JSON OUTFILE.json).
+# gen_cpu_pct is the generator's own user+sys time (bash's `time`) over the
+# run: near 100% means it, not the proxy, set the pace.
+run_load() {
+    local name=$1 pid=$2 port=$3 scenario=$4 dur=$5 out=$6 pids t0 t1 args gen
+    local TIMEFORMAT='%3U %3S'
+    kill -0 "$pid" 2>/dev/null || die "$name is not running (logs in $TMP; rerun with KEEP_TMP=1)"
+    mapfile -t pids < <(proxy_pids "$pid")
+    [[ $name != nginx || ${#pids[@]} -ge 2 ]] || die "nginx worker process not found under master $pid"
+    mapfile -t args < <(tls_args "$scenario")
+    t0=$(cpu_ticks "${pids[@]}")
+    gen=$( { time taskset -c 1 "$RINGWAY_LOAD" -t 1 --cpus 1 -c "$CONNECTIONS" -d "$dur" -k "${args[@]}" \
+        --json "$out.json" "https://127.0.0.1:$port/" >"$out" 2>&1; } 2>&1 ) \
+        || die "ringway-load failed against $name ($scenario): $(cat "$out")"
+    t1=$(cpu_ticks "${pids[@]}")
+    kill -0 "$pid" 2>/dev/null || die "$name died during the run (logs in $TMP; rerun with KEEP_TMP=1)"
+    python3 - "$out.json" "$t0" "$t1" "$CLK_TCK" "$gen" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+t0, t1, hz = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+gen_s = sum(float(x) for x in sys.argv[5].split())
+cpu_s = (t1 - t0) / hz
+reqs, secs = r["responses"], r["duration"]
+per_req = cpu_s * 1e6 / reqs if reqs else float("nan")
+pct = 100.0 * cpu_s / secs if secs else float("nan")
+gen_pct = 100.0 * gen_s / secs if secs else float("nan")
+non2xx = sum(n for s, n in r["statuses"].items() if not 200 <= int(s) < 400)
+e = r["errors"]
+errs = "c%d/r%d/t%d/m%d" % (e["connect"], e["reset"], e["timeout"], e["malformed"]) \
+    if any(e[k] for k in ("connect", "reset", "timeout", "malformed")) else "0"
+lat = r["latency"]
+print(f"{r['achieved_rate']:.2f} {lat['p50_us'] / 1000:.3f} {lat['p99_us'] / 1000:.3f} {reqs} {secs:.3f} "
+      f"{non2xx} {errs} {r['connects']} {per_req:.3f} {pct:.1f} {gen_pct:.1f}")
+EOF
+}
+
+measure_tls() {
+    local scenario proxy pid port out line r reqs non2xx errs connects
+    log "warm-up: $WARMUP per proxy and scenario"
+    for scenario in keepalive handshake; do
+        run_load ringway "$RW_PID" "$RW_PORT" "$scenario" "$WARMUP" "$TMP/warmup-$scenario-ringway.txt" >/dev/null
+        run_load nginx "$NG_PID" "$NG_PORT" "$scenario" "$WARMUP" "$TMP/warmup-$scenario-nginx.txt" >/dev/null
+    done
+    RESULTS=$TMP/results.txt
+    : >"$RESULTS"
+    problems=0
+    for r in $(seq "$ROUNDS"); do
+        for scenario in keepalive handshake; do
+            for proxy in ringway nginx; do
+                if [[ $proxy == ringway ]]; then pid=$RW_PID port=$RW_PORT; else pid=$NG_PID port=$NG_PORT; fi
+                out=$TMP/load-$r-$scenario-$proxy.txt
+                log "round $r/$ROUNDS: $scenario, $proxy ($DURATION, $CONNECTIONS connections)"
+                line=$(run_load "$proxy" "$pid" "$port" "$scenario" "$DURATION" "$out")
+                echo "$r $scenario $proxy $line" >>"$RESULTS"
+                read -r _ _ _ reqs _ non2xx errs connects _ _ _ <<<"$line"
+                if [[ $non2xx != 0 || $errs != 0 ]]; then
+                    problems=$((problems + 1))
+                    log "WARNING: $proxy $scenario round $r: non-2xx/3xx=$non2xx errors=$errs; ringway-load said:"
+                    sed 's/^/    /' "$out" >&2
+                fi
+                # Each request must have had its own connection (and so its
+                # own full handshake); fewer means the proxy kept it alive.
+                if [[ $scenario == handshake ]] && ((connects < reqs)); then
+                    problems=$((problems + 1))
+                    log "WARNING: $proxy handshake round $r: $reqs responses on only $connects connections"
+                fi
+            done
+        done
+    done
+}
+
+report_tls() {
+    echo
+    echo "ringway vs nginx TLS-terminating reverse proxy: 1 worker each on CPU 0; origin and ringway-load on CPU 1"
+    echo "same ECDSA P-256 certificate; ringway-load -t1 -c$CONNECTIONS -d$DURATION -k, $ROUNDS rounds, $(nproc --all) CPUs, CLK_TCK=$CLK_TCK"
+    echo "  keep-alive: keep-alive HTTPS requests; handshake: --no-resume -H 'Connection: close' (rate = full handshakes/s)"
+    echo "  p50/p99: send to end of response (a handshake is part of connecting, not of the latency);"
+    echo "  cpu us/req and cpu%: the proxy's CPU time; gen%: ringway-load's, over the run, on CPU 1 (shared with the origin)"
+    echo "nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///') ($("$NGINX" -V 2>&1 | grep -oE 'running with OpenSSL [^ ]+|built with OpenSSL [^ ]+' | tail -1)), $("$RINGWAY_LOAD" --version), ringway $("$RINGWAY" --version | awk '{print $2}')"
+    python3 - "$RESULTS" <<'EOF'
+import sys, statistics
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+names = {"keepalive": ("keep-alive HTTPS", "req/s"), "handshake": ("full handshakes", "hs/s")}
+failed = 0
+for scenario in ("keepalive", "handshake"):
+    title, unit = names[scenario]
+    print()
+    print(f"== {title} ==")
+    hdr = (f"{'round':>5}  {'proxy':<8} {unit:>10} {'p50 ms':>8} {'p99 ms':>8} {'responses':>10} "
+           f"{'conns':>9} {'cpu us/req':>11} {'cpu%':>6} {'gen%':>6}  {'non-2xx':>7}  {'errors':<8}")
+    print(hdr)
+    print("-" * len(hdr))
+    by = {}
+    for r, sc, proxy, rate, p50, p99, reqs, secs, non2xx, errs, conns, per_req, pct, gen in rows:
+        if sc != scenario:
+            continue
+        print(f"{r:>5}  {proxy:<8} {float(rate):>10.0f} {float(p50):>8.3f} {float(p99):>8.3f} {int(reqs):>10} "
+              f"{int(conns):>9} {float(per_req):>11.2f} {float(pct):>6.1f} {float(gen):>6.1f}  {non2xx:>7}  {errs:<8}")
+        by.setdefault(proxy, []).append(
+            (float(rate), float(p50), float(p99), float(per_req), float(pct), float(gen)))
+    med = {p: [statistics.median(v[i] for v in vals) for i in range(6)] for p, vals in by.items()}
+    print()
+    hdr2 = f"{'median':<8} {unit:>10} {'p50 ms':>8} {'p99 ms':>8} {'cpu us/req':>11} {'cpu%':>6} {'gen%':>6}"
+    print(hdr2)
+    print("-" * len(hdr2))
+    for p in ("ringway", "nginx"):
+        if p in med:
+            rate, p50, p99, cpu, pct, gen = med[p]
+            print(f"{p:<8} {rate:>10.0f} {p50:>8.3f} {p99:>8.3f} {cpu:>11.2f} {pct:>6.1f} {gen:>6.1f}")
+    if "ringway" in med and "nginx" in med:
+        a, b = med["ringway"], med["nginx"]
+        ratio = lambda x, y: x / y if y else float("nan")
+        print(f"{'ratio':<8} {ratio(a[0], b[0]):>10.3f} {ratio(a[1], b[1]):>8.3f} {ratio(a[2], b[2]):>8.3f} "
+              f"{ratio(a[3], b[3]):>11.3f} {ratio(a[4], b[4]):>6.3f}"
+              "   (ringway/nginx: rate higher is better for ringway; latency and cpu/req lower is)")
+        r = ratio(a[0], b[0])
+        verdict = "PASS" if r >= 1.0 else "FAIL"
+        failed += verdict == "FAIL"
+        print(f"{verdict} {title}: ringway >= nginx ({a[0]:.0f} vs {b[0]:.0f} {unit}, ratio {r:.3f})")
+        idle = [p for p in ("ringway", "nginx") if med[p][4] < 90.0]
+        for p in idle:
+            print(f"NOTE: {p} used {med[p][4]:.0f}% of CPU 0 (median) while ringway-load used {med[p][5]:.0f}% "
+                  f"of CPU 1: the generator, not {p}, set the pace, so its {unit} is a lower bound and its "
+                  "latencies include the generator's own queue; compare cpu us/req as well")
+sys.exit(1 if failed else 0)
+EOF
+}
+
+if [[ $MODE == tls ]]; then
+    measure_tls
+    tls_status=0
+    report_tls || tls_status=$?
+    if ((problems)); then
+        echo
+        echo "WARNING: $problems run(s) had non-2xx/3xx responses, errors or reused connections (details above)"
+    fi
+    show_logs
+    exit "$tls_status"
+fi
+
+# ------------------------------------------------------------------ MODE=plain
 
 # Parse wrk output into: reqs_per_s p99_ms requests seconds non2xx sockerr
 parse_wrk() {
@@ -340,15 +644,4 @@ if ((problems)); then
     echo
     echo "WARNING: $problems run(s) had non-2xx/3xx responses or socket errors (details above)"
 fi
-if grep -qiE 'error|warn|panic' "$TMP/ringway.log"; then
-    echo
-    echo "ringway log had errors or warnings:"
-    grep -iE 'error|warn|panic' "$TMP/ringway.log" | tail -20 | sed 's/^/    /'
-fi
-for f in "$TMP/origin-error.log" "$TMP/proxy-error.log"; do
-    if [[ -s $f ]] && grep -qv '\[notice\]' "$f"; then
-        echo
-        echo "$(basename "$f"):"
-        grep -v '\[notice\]' "$f" | tail -20 | sed 's/^/    /'
-    fi
-done
+show_logs

@@ -162,6 +162,12 @@ struct LoadArgs {
     /// Accept any TLS certificate (self-signed test servers).
     #[arg(short = 'k', long)]
     insecure: bool,
+
+    /// Disable TLS session resumption: every connection does a full
+    /// handshake. With -H "Connection: close" each request opens a new
+    /// connection, so the rate is full handshakes per second.
+    #[arg(long)]
+    no_resume: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -210,6 +216,7 @@ fn flags(url: Option<String>, l: &LoadArgs, t: Option<&TargetArgs>) -> Flags {
         timeout: l.timeout.clone(),
         driver: l.driver.clone(),
         insecure: l.insecure,
+        no_resume: l.no_resume,
         pick: l.pick.clone(),
         seed: l.seed,
         ..Flags::default()

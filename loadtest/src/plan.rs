@@ -92,6 +92,10 @@ pub struct TlsSettings {
     pub server_name: String,
     /// Accept any certificate (self-signed test servers).
     pub insecure: bool,
+    /// Resume sessions on reconnect (the default). Off, every connection
+    /// does a full handshake: with `Connection: close` that measures full
+    /// handshakes per second.
+    pub resume: bool,
 }
 
 /// One kind of request the run sends, as written and as serialised.

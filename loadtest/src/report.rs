@@ -94,6 +94,10 @@ pub struct Report {
     pub cpus: Vec<usize>,
     pub drivers: Vec<&'static str>,
     pub pinned: bool,
+    /// HTTPS: whether reconnects resumed TLS sessions (false with
+    /// `--no-resume`: every connection was a full handshake). None for
+    /// plain HTTP.
+    pub tls_resumption: Option<bool>,
     #[serde(serialize_with = "ser_duration")]
     pub duration: Duration,
     /// Open loop: the mean requested rate.
@@ -200,6 +204,7 @@ impl Report {
             cpus: plan.cpus.clone(),
             drivers: out.drivers.clone(),
             pinned: out.pinned,
+            tls_resumption: plan.tls.as_ref().map(|t| t.resume),
             duration: out.elapsed,
             requested_rate,
             stages,
@@ -234,7 +239,7 @@ impl Report {
         drivers.dedup();
         let _ = writeln!(
             s,
-            "{} — {} loop, {} connections on {} thread{} (cpus {}, {})",
+            "{} — {} loop, {} connections on {} thread{} (cpus {}, {}){}",
             self.url,
             self.mode,
             self.connections,
@@ -246,6 +251,11 @@ impl Report {
                 .collect::<Vec<_>>()
                 .join(","),
             drivers.join("/"),
+            if self.tls_resumption == Some(false) {
+                ", TLS without resumption"
+            } else {
+                ""
+            },
         );
         let _ = writeln!(s, "  duration    {}", fmt_duration(self.duration));
         match self.requested_rate {
@@ -383,6 +393,7 @@ pub(crate) mod tests {
             cpus: vec![0],
             drivers: vec!["io_uring"],
             pinned: true,
+            tls_resumption: None,
             duration: Duration::from_secs(10),
             requested_rate: None,
             stages: None,

@@ -1,5 +1,7 @@
 //! HTTPS against a local rustls server with a self-signed certificate:
-//! accepted with `--insecure`, refused (as a setup error) without.
+//! accepted with `--insecure`, refused (as a setup error) without; with
+//! `Connection: close`, reconnects resume sessions unless `--no-resume`
+//! makes every one a full handshake.
 
 mod support;
 
@@ -12,13 +14,19 @@ use std::time::Duration;
 use ringway_loadtest::run::{self, RunError};
 use ringway_loadtest::scenario;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::HandshakeKind;
 use support::{flags, run_flags};
 
-/// A keep-alive HTTPS server answering every request with 200; counts
-/// handshakes. Threads end when their client closes.
+/// A keep-alive HTTPS server answering every request with 200 (and
+/// closing after it when the request asked with `Connection: close`);
+/// counts handshakes, and of them the resumed ones. rustls' server
+/// defaults issue TLS 1.3 tickets (two per connection, from a 256-entry
+/// cache), so a client that keeps them can resume. Threads end when their
+/// client closes.
 struct TlsServer {
     addr: SocketAddr,
     handshakes: Arc<AtomicU64>,
+    resumed: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 }
 
@@ -40,8 +48,9 @@ impl TlsServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let handshakes = Arc::new(AtomicU64::new(0));
+        let resumed = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (h, s) = (handshakes.clone(), stop.clone());
+        let (h, r, s) = (handshakes.clone(), resumed.clone(), stop.clone());
         std::thread::spawn(move || {
             for tcp in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
@@ -49,7 +58,7 @@ impl TlsServer {
                 }
                 let Ok(tcp) = tcp else { continue };
                 let _ = tcp.set_read_timeout(Some(Duration::from_secs(30)));
-                let (config, h) = (config.clone(), h.clone());
+                let (config, h, r) = (config.clone(), h.clone(), r.clone());
                 std::thread::spawn(move || {
                     let Ok(conn) = rustls::ServerConnection::new(config) else {
                         return;
@@ -64,11 +73,23 @@ impl TlsServer {
                             Ok(n) => buf.extend_from_slice(&chunk[..n]),
                         }
                         if !counted {
+                            // Data arrived, so the handshake is complete.
                             h.fetch_add(1, Ordering::SeqCst);
+                            if tls.conn.handshake_kind() == Some(HandshakeKind::Resumed) {
+                                r.fetch_add(1, Ordering::SeqCst);
+                            }
                             counted = true;
                         }
                         while let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
                             buf.drain(..i + 4);
+                            if head.contains("\r\nconnection: close") {
+                                let reply = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 6\r\n\r\nsecure";
+                                let _ = tls.write_all(reply);
+                                tls.conn.send_close_notify();
+                                let _ = tls.flush();
+                                return;
+                            }
                             let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecure";
                             if tls.write_all(reply).is_err() {
                                 return;
@@ -81,6 +102,7 @@ impl TlsServer {
         TlsServer {
             addr,
             handshakes,
+            resumed,
             stop,
         }
     }
@@ -120,4 +142,71 @@ fn self_signed_certificate_is_refused_by_default() {
         }
         other => panic!("expected a setup error, got {other:?}"),
     }
+}
+
+/// `Connection: close` over TLS: one connection, and so one handshake, per
+/// request.
+fn close_each_request(server: &TlsServer, no_resume: bool) -> ringway_loadtest::report::Report {
+    let mut f = flags(&format!("https://{}/", server.addr));
+    f.insecure = true;
+    f.no_resume = no_resume;
+    f.connections = Some(2);
+    f.headers = vec!["Connection: close".into()];
+    let r = run_flags(&f);
+    assert_eq!(r.errors.total(), 0, "{}", r.summary());
+    // Every connection carried exactly one request, and the server saw a
+    // handshake for each.
+    assert!(r.connects > 10, "reconnected per request: {}", r.summary());
+    assert_eq!(r.responses, r.connects, "{}", r.summary());
+    assert_eq!(server.handshakes.load(Ordering::SeqCst), r.connects);
+    r
+}
+
+#[test]
+fn reconnects_resume_sessions_by_default() {
+    let server = TlsServer::start();
+    let r = close_each_request(&server, false);
+    assert_eq!(r.tls_resumption, Some(true));
+    // Only the first connections, before any ticket arrived, are full.
+    let resumed = server.resumed.load(Ordering::SeqCst);
+    assert!(
+        resumed + 2 >= r.connects,
+        "{resumed} of {} handshakes resumed",
+        r.connects
+    );
+}
+
+#[test]
+fn no_resume_makes_every_handshake_full() {
+    let server = TlsServer::start();
+    let r = close_each_request(&server, true);
+    assert_eq!(r.tls_resumption, Some(false));
+    assert!(
+        r.summary().contains("TLS without resumption"),
+        "{}",
+        r.summary()
+    );
+    assert_eq!(server.resumed.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn no_resume_flag_reaches_the_client() {
+    let server = TlsServer::start();
+    let url = format!("https://{}/", server.addr);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ringway-load"))
+        .args(["-k", "--no-resume", "-H", "Connection: close"])
+        .args(["-c", "2", "-t", "1", "-d", "500ms", &url])
+        .output()
+        .expect("binary runs");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("TLS without resumption"), "{out}");
+    assert!(out.contains("errors      none"), "{out}");
+    assert!(server.handshakes.load(Ordering::SeqCst) > 4, "{out}");
+    assert_eq!(server.resumed.load(Ordering::SeqCst), 0, "{out}");
 }

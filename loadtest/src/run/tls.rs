@@ -3,13 +3,17 @@
 //!
 //! The client config is built once and shared (it holds the root store and
 //! the session cache, so reconnects resume sessions instead of doing full
-//! handshakes). Roots are Mozilla's, compiled in (`webpki-roots`), so
-//! results do not depend on the machine's certificate store. `--insecure`
-//! swaps the certificate check for one that accepts any chain — for
-//! self-signed test servers — but still verifies the handshake signatures,
-//! so the connection is real TLS with a real key exchange. The crypto
-//! provider is `ring` (no cmake or NASM needed to build it). The handshake
-//! is part of connecting: its failures are connect errors.
+//! handshakes). `--no-resume` turns the cache off (rustls'
+//! `Resumption::disabled()`: no session is stored, so none is offered and
+//! the server cannot resume one), which makes every connection a full
+//! handshake — with `Connection: close`, one per request. Roots are
+//! Mozilla's, compiled in (`webpki-roots`), so results do not depend on the
+//! machine's certificate store. `--insecure` swaps the certificate check
+//! for one that accepts any chain — for self-signed test servers — but
+//! still verifies the handshake signatures, so the connection is real TLS
+//! with a real key exchange. The crypto provider is `ring` (no cmake or
+//! NASM needed to build it). The handshake is part of connecting: its
+//! failures are connect errors.
 
 use std::io;
 use std::net::SocketAddr;
@@ -18,6 +22,7 @@ use std::sync::Arc;
 use monoio::net::TcpStream;
 use monoio_rustls::{ClientTlsStream, TlsConnector};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::Resumption;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -61,6 +66,9 @@ impl Client {
             builder.with_root_certificates(roots).with_no_client_auth()
         };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        if !settings.resume {
+            config.resumption = Resumption::disabled();
+        }
         Ok(Client {
             tcp: Plain { addr },
             connector: TlsConnector::from(Arc::new(config)),

@@ -46,6 +46,7 @@ const TOP_KEYS: &[&str] = &[
     "timeout",
     "driver",
     "insecure",
+    "no-resume",
     "pick",
     "seed",
     "requests",
@@ -260,6 +261,7 @@ pub(super) fn from_table(
     s.timeout = f.parsed("timeout", errors, parse_duration).map(|(d, _)| d);
     s.driver = f.parsed("driver", errors, parse_driver).map(|(d, _)| d);
     s.insecure = f.bool("insecure", errors);
+    s.no_resume = f.bool("no-resume", errors);
     s.pick = f.parsed("pick", errors, parse_pick).map(|(p, _)| p);
     s.seed = f.uint("seed", errors).map(|(n, _)| n);
     if let Some((v, path)) = f.get("stages") {

@@ -62,6 +62,7 @@ pub(super) fn from_flags(
         }
     }
     s.insecure = flags.insecure.then_some(true);
+    s.no_resume = flags.no_resume.then_some(true);
     if let Some(p) = &flags.pick {
         match parse_pick(p) {
             Ok(p) => s.pick = Some(p),

@@ -128,6 +128,8 @@ pub struct Flags {
     pub timeout: Option<String>,
     pub driver: Option<String>,
     pub insecure: bool,
+    /// `--no-resume`: a full TLS handshake on every connection.
+    pub no_resume: bool,
     pub pick: Option<String>,
     pub seed: Option<u64>,
     pub p50: Option<String>,
@@ -154,6 +156,7 @@ struct Settings {
     timeout: Option<Duration>,
     driver: Option<Driver>,
     insecure: Option<bool>,
+    no_resume: Option<bool>,
     requests: Option<Vec<RequestSpec>>,
     pick: Option<PickKind>,
     seed: Option<u64>,
@@ -226,6 +229,7 @@ fn merge(flag: Settings, file: Settings) -> Settings {
         timeout: flag.timeout.or(file.timeout),
         driver: flag.driver.or(file.driver),
         insecure: flag.insecure.or(file.insecure),
+        no_resume: flag.no_resume.or(file.no_resume),
         requests: file.requests.or(flag.requests),
         pick: flag.pick.or(file.pick),
         seed: flag.seed.or(file.seed),
@@ -352,6 +356,7 @@ fn finish(s: Settings, flags: &Flags, errors: &mut Vec<FieldError>) -> Option<Bu
         }
     };
     let insecure = s.insecure.unwrap_or(false);
+    let resume = !s.no_resume.unwrap_or(false);
     let url = url?;
     let addr = match url.resolve() {
         Ok(a) => Some(a),
@@ -373,6 +378,7 @@ fn finish(s: Settings, flags: &Flags, errors: &mut Vec<FieldError>) -> Option<Bu
     let tls = (url.scheme == Scheme::Https).then(|| TlsSettings {
         server_name: url.host.clone(),
         insecure,
+        resume,
     });
     let expect = s.targets.expect_status.clone().unwrap_or_default();
     Some(Built {
@@ -503,6 +509,14 @@ mod tests {
             (
                 "driver = \"kqueue\"\n",
                 &["driver: `kqueue`: expected io_uring or epoll"],
+            ),
+            (
+                "no-resume = \"yes\"\n",
+                &["no-resume: expected true or false, found string"],
+            ),
+            (
+                "no_resume = true\n",
+                &["no_resume: unknown field (did you mean `no-resume`?)"],
             ),
         ];
         for (text, want) in cases {
@@ -665,6 +679,43 @@ mod tests {
                 }
                 other => panic!("{want}: got {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn tls_resumption_from_flag_or_file() {
+        let https = "url = \"https://127.0.0.1:9/\"\n";
+        let resume = |b: &Built| b.plan.tls.as_ref().map(|t| t.resume);
+        let cases: &[(&str, bool, Option<bool>)] = &[
+            // (file, --no-resume, TLS resumption in the plan)
+            (https, false, Some(true)),
+            (https, true, Some(false)),
+            (
+                "url = \"https://127.0.0.1:9/\"\nno-resume = true\n",
+                false,
+                Some(false),
+            ),
+            (
+                "url = \"https://127.0.0.1:9/\"\nno-resume = false\n",
+                true,
+                Some(false),
+            ),
+            // Plain HTTP has no TLS settings to change.
+            (BASE, true, None),
+        ];
+        let dir = std::env::temp_dir().join(format!("ringway-load-resume-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        for (i, (text, flag, want)) in cases.iter().enumerate() {
+            let path = dir.join(format!("s{i}.toml"));
+            std::fs::write(&path, text).expect("write");
+            let b = build(&Flags {
+                scenario: Some(path.clone()),
+                no_resume: *flag,
+                ..Flags::default()
+            })
+            .expect("valid");
+            let _ = std::fs::remove_file(&path);
+            assert_eq!(resume(&b), *want, "{text:?} with --no-resume={flag}");
         }
     }
 
