@@ -288,6 +288,19 @@ fn bad_certificates_are_refused_with_their_path() {
              [[routes]]\n[routes.respond]\nbody = \"x\"\n",
             certs_line(&[pair])
         );
+        // `ringway validate` names the field and the reason, exit 1.
+        let file = support::process::write_config(&format!("tls-bad-{}.toml", reason.len()), &toml);
+        let out = Command::new(support::process::BIN)
+            .arg("validate")
+            .arg(&file)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1), "{reason}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("listeners[0].tls.certificates[0].cert") && stderr.contains(reason),
+            "{reason}: {stderr}"
+        );
         let config = ringway_config::Config::from_toml_str(&toml).expect("valid shape");
         let err = match ringway::Server::start(config) {
             Ok(_) => panic!("started with a bad certificate ({reason})"),
