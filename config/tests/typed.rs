@@ -333,6 +333,9 @@ fn the_crate_doc_example_shape_holds_for_listener_port_zero() {
 proptest! {
     #[test]
     fn listener_ports_round_trip(port in 1u16..) {
+        // The admin API's default address is 127.0.0.1:9901; a listener
+        // there is refused (tested with the admin rules).
+        prop_assume!(port != 9901);
         let c = Config::from_toml_str(&MINIMAL.replace("8080", &port.to_string()))
             .expect("valid port");
         prop_assert_eq!(c.listeners[0].address.port(), port);
