@@ -7,7 +7,7 @@ use std::rc::Rc;
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion};
 use ringway::cache::entry::{Entry, Parts};
-use ringway::cache::store::{LocalCache, RouteCache};
+use ringway::cache::store::{Identity, LocalCache, RouteCache};
 use ringway::http::head::{parse_request, HeadLimits, RequestHead};
 use ringway_config::Config;
 
@@ -60,14 +60,14 @@ fn cache(c: &mut Criterion) {
         let h = head(&format!(
             "GET /api/items/{i}?b=2&a=1 HTTP/1.1\r\nHost: shop.example\r\n\r\n"
         ));
-        rc.key(&mut key, &h, None);
+        rc.key(&mut key, &h, false, Identity::default());
         rc.insert(&key, entry(None, Vec::new()));
     }
     let varied = head(
         "GET /api/varied?b=2&a=1 HTTP/1.1\r\nHost: shop.example\r\nAccept-Encoding: gzip, br\r\n\r\n",
     );
     let names = vec![b"accept-encoding".to_vec()];
-    rc.key(&mut key, &varied, None);
+    rc.key(&mut key, &varied, false, Identity::default());
     rc.insert(
         &key,
         entry(
@@ -83,20 +83,20 @@ fn cache(c: &mut Criterion) {
     );
     group.bench_function("key+lookup/hit", |b| {
         b.iter(|| {
-            rc.key(&mut key, &plain, None);
+            rc.key(&mut key, &plain, false, Identity::default());
             std::hint::black_box(rc.lookup(&local, &key, &plain).expect("hit"))
         })
     });
     group.bench_function("key+lookup/hit-vary", |b| {
         b.iter(|| {
-            rc.key(&mut key, &varied, None);
+            rc.key(&mut key, &varied, false, Identity::default());
             std::hint::black_box(rc.lookup(&local, &key, &varied).expect("hit"))
         })
     });
     let missing = head("GET /api/other?x=1 HTTP/1.1\r\nHost: shop.example\r\n\r\n");
     group.bench_function("key+lookup/miss", |b| {
         b.iter(|| {
-            rc.key(&mut key, &missing, None);
+            rc.key(&mut key, &missing, false, Identity::default());
             std::hint::black_box(rc.lookup(&local, &key, &missing).is_none())
         })
     });

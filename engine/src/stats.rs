@@ -85,9 +85,11 @@ counters! {
     tls_handshakes, tls_resumed,
     /// TLS handshakes failed, by reason: timed out, closed by the client,
     /// unknown SNI (rejected), client certificate missing or bad, nothing
-    /// in common (versions, suites), other protocol errors.
+    /// in common (versions, suites, ALPN), our certificate refused by the
+    /// client, other protocol errors.
     tls_failed_timeout, tls_failed_closed, tls_failed_unknown_sni,
-    tls_failed_client_cert, tls_failed_incompatible, tls_failed_protocol,
+    tls_failed_client_cert, tls_failed_incompatible, tls_failed_rejected,
+    tls_failed_protocol,
 }
 
 /// A single-writer counter.
@@ -131,6 +133,7 @@ impl WorkerStats {
             F::UnknownSni => self.tls_failed_unknown_sni.inc(),
             F::ClientCert => self.tls_failed_client_cert.inc(),
             F::Incompatible => self.tls_failed_incompatible.inc(),
+            F::Rejected => self.tls_failed_rejected.inc(),
             F::Protocol => self.tls_failed_protocol.inc(),
         }
     }

@@ -59,6 +59,9 @@ fn sni_picks_the_certificate() {
     // then refuses: it is not for that name.
     let unknown = TestClient::connect_tls(addr, config.clone(), "other.test");
     assert!(unknown.is_err());
+    gw.wait_for("the client's refusal counted", |t| {
+        t.tls_failed_rejected == 1
+    });
     // HTTP over it, with ALPN.
     let mut c = TestClient::connect_tls(addr, config, "a.test").expect("handshake");
     assert_eq!(
@@ -680,4 +683,101 @@ fn the_minimum_version_and_suites_are_enforced() {
     assert!(TestClient::connect_tls(addr, tls12_client(Some(&chacha)), "a.test").is_err());
     let aes = [rustls::crypto::aws_lc_rs::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384];
     assert!(TestClient::connect_tls(addr, tls12_client(Some(&aes)), "a.test").is_ok());
+}
+
+#[test]
+fn a_client_subject_cannot_inject_header_lines() {
+    let ca = Ca::new("Test CA");
+    let clients_ca = Ca::new("Clients CA");
+    let server = write_pair("inject-server", &ca.issue(&["a.test"]));
+    let ca_file = support::tls::write("inject-clients-ca.pem", &clients_ca.pem());
+    let origin = TestUpstream::ok("hi");
+    let tls = format!(
+        "{}\n[listeners.tls.client-auth]\nmode = \"required\"\nca = \"{}\"\n",
+        certs_line(&[server]),
+        ca_file.display()
+    );
+    let (_gw, addr) = gateway(&origin, &tls, "");
+    let evil = clients_ca.issue_with(&[], |p| {
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            rcgen::DnValue::Utf8String("eve\r\nX-Admin: 1, O=Admins".into()),
+        );
+        p.distinguished_name
+            .push(rcgen::DnType::OrganizationName, "Staff");
+    });
+    let mut c = TestClient::connect_tls(addr, client(&ca, Some(&evil)), "a.test").expect("tls");
+    assert_eq!(c.get("/").status, 200);
+    let seen = origin.last();
+    assert!(!seen.has("x-admin"), "{seen:?}");
+    assert_eq!(
+        seen.header("x-client-subject"),
+        Some("O=Staff,CN=eve\\0D\\0AX-Admin: 1\\, O=Admins")
+    );
+}
+
+#[test]
+fn resumption_does_not_outlive_a_tighter_client_certificate_policy() {
+    let ca = Ca::new("Test CA");
+    let clients_ca = Ca::new("Clients CA");
+    let server = write_pair("scope-server", &ca.issue(&["a.test"]));
+    let ca_file = support::tls::write("scope-clients-ca.pem", &clients_ca.pem());
+    let origin = TestUpstream::ok("hi");
+    let config_for = |mode: &str| {
+        format!(
+            "workers = 1\n[[listeners]]\naddress = \"127.0.0.1:0\"\n[listeners.tls]\n{}\n\
+             [listeners.tls.client-auth]\nmode = \"{mode}\"\nca = \"{}\"\n\
+             [[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n[[routes]]\nupstream = \"up\"\n{}",
+            certs_line(std::slice::from_ref(&server)),
+            ca_file.display(),
+            origin.addr,
+            support::process::ADMIN
+        )
+    };
+    let gw = TestGateway::start(&config_for("optional"), DRIVERS[0]);
+    let anonymous = client(&ca, None);
+    let mut first = TestClient::connect_tls(gw.addr, anonymous.clone(), "a.test").expect("tls");
+    assert_eq!(
+        first.get("/").status,
+        200,
+        "optional: no certificate needed"
+    );
+    gw.handle()
+        .reload_source(&config_for("required"), ringway::Format::Toml)
+        .expect("reload");
+    // The client holds a ticket from before; it must not get in with it.
+    let again = TestClient::connect_tls(gw.addr, anonymous, "a.test").and_then(|mut c| {
+        c.send(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
+        c.read_response(false)
+            .ok_or_else(|| std::io::Error::other("closed"))
+    });
+    assert!(
+        again.is_err(),
+        "resumed past the new policy: {:?}",
+        again.map(|r| r.status)
+    );
+}
+
+#[test]
+fn cached_answers_are_kept_apart_by_scheme() {
+    let ca = Ca::new("Test CA");
+    let a = write_pair("scheme-a", &ca.issue(&["a.test"]));
+    let origin = TestUpstream::start(|s| {
+        let proto = s.header("x-forwarded-proto").unwrap_or("?").to_string();
+        Reply::Raw(
+            format!(
+                "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: {}\r\n\r\n{proto}",
+                proto.len()
+            )
+            .into_bytes(),
+        )
+    });
+    let (gw, addr) = gateway(&origin, &certs_line(&[a]), "[routes.cache]");
+    assert_eq!(gw.client().get("/s").text(), "http");
+    let mut c = TestClient::connect_tls(addr, client(&ca, None), "a.test").expect("tls");
+    assert_eq!(c.get("/s").text(), "https");
+    assert_eq!(gw.client().get("/s").text(), "http");
+    assert_eq!(c.get("/s").text(), "https");
+    assert_eq!(origin.request_count(), 2);
 }

@@ -264,8 +264,8 @@ fn purge(plane: &Handle, req: &Request) -> Answer {
         }
     };
     if let Purge::Url(u) | Purge::Prefix(u) = &scope {
-        if !u.starts_with("http://") {
-            return Answer::error(400, "the URL must start with http://");
+        if !u.starts_with("http://") && !u.starts_with("https://") {
+            return Answer::error(400, "the URL must start with http:// or https://");
         }
     }
     let removed = plane.purge(scope);
@@ -391,6 +391,7 @@ fn status(plane: &Handle) -> Answer {
                     "unknown_sni": t.tls_failed_unknown_sni,
                     "client_cert": t.tls_failed_client_cert,
                     "incompatible": t.tls_failed_incompatible,
+                    "certificate_rejected_by_client": t.tls_failed_rejected,
                     "protocol": t.tls_failed_protocol,
                 },
                 "panics": t.panics,

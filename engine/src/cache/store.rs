@@ -76,6 +76,8 @@ pub struct RouteCache {
     pub lock_timeout: Duration,
     /// Keys carry the consumer (the route authenticates).
     pub by_consumer: bool,
+    /// Some key was made with a client-certificate subject.
+    suffixed: std::cell::Cell<bool>,
 }
 
 /// The cache of one worker for one generation.
@@ -150,6 +152,7 @@ impl LocalCache {
                 max_entry: rc.max_entry_size,
                 lock_timeout: config.cache.lock_timeout,
                 by_consumer: !route.auth.is_empty(),
+                suffixed: std::cell::Cell::new(false),
             }));
         }
         // Entries of routes gone or changed are unreachable: free them.
@@ -190,14 +193,17 @@ impl LocalCache {
     /// key-header part) under every caching route, for invalidation; read
     /// them back with [`each_key`]. One buffer, so it can come from the
     /// key pool and allocate nothing.
+    /// Both schemes: a change made over one is a change for the other.
     pub fn url_keys(&self, out: &mut Vec<u8>, head: &RequestHead) {
         out.clear();
         let mut k = self.take_key();
         for rc in self.routes.iter().flatten() {
-            rc.key(&mut k, head, None);
-            let len = TAG_LEN + url_part(&k).len();
-            out.extend_from_slice(&(len as u32).to_le_bytes());
-            out.extend_from_slice(&k[..len]);
+            for https in [false, true] {
+                rc.key(&mut k, head, https, Identity::default());
+                let len = TAG_LEN + url_part(&k).len();
+                out.extend_from_slice(&(len as u32).to_le_bytes());
+                out.extend_from_slice(&k[..len]);
+            }
         }
         self.put_key(k);
     }
@@ -235,26 +241,30 @@ impl LocalCache {
     }
 
     /// Removes the entries whose URL starts with `prefix`
-    /// (`http://host/path`, the host compared ignoring case); how many.
+    /// (`http://host/path`, the host compared ignoring case, either scheme
+    /// matching both); how many.
     pub fn purge_prefix(&self, prefix: &str) -> usize {
         let prefix = normalise_url(prefix);
+        let prefix = without_scheme(&prefix);
         self.shards
             .iter()
             .map(|s| {
                 s.shard
                     .borrow_mut()
-                    .remove_where(|k| url_part(k).starts_with(&prefix))
+                    .remove_where(|k| without_scheme(url_part(k)).starts_with(prefix))
             })
             .sum()
     }
 
-    /// Removes the stored responses of `url` (`http://host/path?query`),
-    /// as each caching route would key it; how many entries.
+    /// Removes the stored responses of `url` (`http://host/path?query`;
+    /// either scheme purges both), as each caching route would key it; how
+    /// many entries.
     pub fn purge_url(&self, url: &str) -> usize {
         let url = normalise_url(url);
-        let Some(rest) = url.strip_prefix(b"http://") else {
+        let rest = without_scheme(&url);
+        if rest.len() == url.len() {
             return 0;
-        };
+        }
         let slash = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
         let (host, target) = rest.split_at(slash);
         let (path, query) = match target.iter().position(|&b| b == b'?') {
@@ -278,7 +288,9 @@ impl LocalCache {
                 want.truncate(end);
             }
             removed += rc.shard.shard.borrow_mut().remove_where(|k| {
-                k.len() >= TAG_LEN && k[..TAG_LEN] == rc.tag && url_part(k) == want.as_slice()
+                k.len() >= TAG_LEN
+                    && k[..TAG_LEN] == rc.tag
+                    && without_scheme(url_part(k)) == without_scheme(&want)
             });
         }
         removed
@@ -293,6 +305,23 @@ impl LocalCache {
             }
         }
     }
+}
+
+/// A URL (or key URL part) without its `http://` or `https://`.
+fn without_scheme(url: &[u8]) -> &[u8] {
+    url.strip_prefix(b"https://")
+        .or_else(|| url.strip_prefix(b"http://"))
+        .unwrap_or(url)
+}
+
+/// Who a request comes from, as far as the cache keys by it: one
+/// consumer's or client certificate's answers are never served to another.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Identity<'a> {
+    /// The authenticated consumer (routes with authentication).
+    pub consumer: Option<&'a str>,
+    /// The verified client certificate's subject (mTLS listeners).
+    pub subject: Option<&'a str>,
 }
 
 /// A URL with its scheme and host lower-cased.
@@ -356,9 +385,9 @@ fn visit(head: &RequestHead, name: &[u8], each: &mut dyn FnMut(&[u8])) {
 
 impl RouteCache {
     /// Builds the key of `head` into `out` (cleared first): tag, then the
-    /// primary key; a route with authentication adds the consumer, so one
-    /// consumer's answers are never served to another.
-    pub fn key(&self, out: &mut Vec<u8>, head: &RequestHead, consumer: Option<&str>) {
+    /// primary key (scheme `https` when the request came over TLS), then
+    /// the consumer and the client certificate's subject when there are.
+    pub fn key(&self, out: &mut Vec<u8>, head: &RequestHead, https: bool, who: Identity<'_>) {
         out.clear();
         out.extend_from_slice(&self.tag);
         let target = head.bytes(head.target);
@@ -370,17 +399,23 @@ impl RouteCache {
             .map(|q| &origin[q + 1..]);
         key::primary(
             out,
-            b"http",
+            if https { b"https" } else { b"http" },
             head.authority(),
             head.bytes(head.path),
             query,
             &self.options,
             |name, each| visit(head, name.as_bytes(), each),
         );
-        if let Some(c) = consumer {
+        if let Some(c) = who.consumer {
             out.push(0);
             out.extend_from_slice(b"consumer:");
             out.extend_from_slice(c.as_bytes());
+        }
+        if let Some(s) = who.subject {
+            self.suffixed.set(true);
+            out.push(0);
+            out.extend_from_slice(b"subject:");
+            out.extend_from_slice(s.as_bytes());
         }
     }
 
@@ -458,7 +493,7 @@ impl RouteCache {
     pub fn invalidate(&self, url_key: &[u8]) {
         let mut shard = self.shard.shard.borrow_mut();
         shard.remove(url_key);
-        if !self.options.headers.is_empty() || self.by_consumer {
+        if !self.options.headers.is_empty() || self.by_consumer || self.suffixed.get() {
             let n = url_key.len();
             shard.remove_where(|k| k.len() > n && k.starts_with(url_key) && k[n] == 0);
         }

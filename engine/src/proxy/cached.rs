@@ -30,7 +30,7 @@ use crate::cache::entry::{http_date, is_not_modified_field, unix_now, Entry, Par
 use crate::cache::freshness::{usable, Use};
 use crate::cache::key::vary_names;
 use crate::cache::storable::{storable, Exchange};
-use crate::cache::store::{Leading, RouteCache};
+use crate::cache::store::{Identity, Leading, RouteCache};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::head::{BodyKind, Class, Method, RequestHead, ResponseHead, Version};
 use crate::http::write;
@@ -110,7 +110,12 @@ async fn serve_keyed<S: Transport>(
     }
     let req_dir = RequestDirectives::parse(request_values(&head, b"cache-control"));
     let consumer_name = consumer.map(|c| g.snap.policies.consumers[c].as_str());
-    rc.key(key, &head, consumer_name);
+    let tls = conn.tls.as_deref();
+    let who = Identity {
+        consumer: consumer_name,
+        subject: tls.and_then(|t| t.client_subject.as_deref()),
+    };
+    rc.key(key, &head, tls.is_some(), who);
     let is_head = head.method == Method::Head;
     let mut collapsed = false;
     let mut stale;

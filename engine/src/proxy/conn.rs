@@ -287,6 +287,10 @@ impl Conn {
         let deadline = Instant::now() + idle;
         let w = self.w.clone();
         let listener = self.listener.clone();
+        if busy.is_none() {
+            // Not just answered a request: nothing to keep warm.
+            io.idle();
+        }
         if busy.is_some() {
             let soon = (Instant::now() + BUSY_WINDOW).min(deadline);
             let readable = w.deadlines.within(soon, io.wait_readable());

@@ -590,11 +590,19 @@ impl Rewrite<'_> {
     /// Is `name` a header this hop removes (a credential, or a client's
     /// own claim to be a consumer)?
     fn drops_header(&self, name: &[u8]) -> bool {
-        self.policy
-            .strip_headers
-            .iter()
-            .chain(self.subject_headers)
-            .any(|h| same_field(name, h.as_bytes()))
+        // Our own X-Forwarded-Proto/-Host replace the client's, also when
+        // it spells them with underscores.
+        same_field(name, b"x-forwarded-proto")
+            || same_field(name, b"x-forwarded-host")
+            || self
+                .client_subject
+                .is_some_and(|(h, _)| same_field(name, h.as_bytes()))
+            || self
+                .policy
+                .strip_headers
+                .iter()
+                .chain(self.subject_headers)
+                .any(|h| same_field(name, h.as_bytes()))
     }
 
     fn drops_param(&self, name: &[u8]) -> bool {

@@ -144,12 +144,20 @@ pub fn start(path: &Path, loaded: Vec<u8>, plane: Handle) -> notify::Result<Watc
                 tracing::info!(file = %path.display(), "config file changed; reloading");
             }
             let src = String::from_utf8_lossy(&bytes);
-            // Success and failure are logged and counted by the plane.
-            let _ = plane.reload_source(&src, Format::Toml);
-            last = bytes;
-            files = tls_files(&plane.snapshot().config);
+            // Success and failure are logged and counted by the plane. A
+            // failed reload is tried again at the next change of any file
+            // the new config names (a certificate not written yet, say),
+            // so those are watched even though the old config still runs.
+            let reloaded = plane.reload_source(&src, Format::Toml).is_ok();
+            files = match Config::from_toml_str(&src) {
+                Ok(parsed) => tls_files(&parsed),
+                Err(_) => tls_files(&plane.snapshot().config),
+            };
             follow(&mut watcher, &mut watched, &files);
-            last_files = contents(&files);
+            if reloaded {
+                last = bytes;
+                last_files = contents(&files);
+            }
         })
         .map_err(notify::Error::io)?;
     tracing::info!(file = %shown, "watching config file");

@@ -531,15 +531,24 @@ pub enum HandshakeFailure {
     UnknownSni,
     /// The client's certificate was missing or did not verify.
     ClientCert,
-    /// No protocol version or cipher suite in common.
+    /// No protocol version, cipher suite or ALPN protocol in common.
     Incompatible,
+    /// The client refused our certificate (unknown CA, expired, bad name):
+    /// usually a certificate chain to fix.
+    Rejected,
     /// Anything else the client got wrong.
     Protocol,
 }
 
 fn handshake_failure(e: &std::io::Error) -> HandshakeFailure {
     let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
-        return HandshakeFailure::Closed;
+        return match e.kind() {
+            std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::ConnectionAborted => HandshakeFailure::Closed,
+            _ => HandshakeFailure::Protocol,
+        };
     };
     match tls {
         rustls::Error::General(m) if m.contains("no server certificate") => {
@@ -548,7 +557,17 @@ fn handshake_failure(e: &std::io::Error) -> HandshakeFailure {
         rustls::Error::NoCertificatesPresented | rustls::Error::InvalidCertificate(_) => {
             HandshakeFailure::ClientCert
         }
-        rustls::Error::PeerIncompatible(_) => HandshakeFailure::Incompatible,
+        rustls::Error::PeerIncompatible(_) | rustls::Error::NoApplicationProtocol => {
+            HandshakeFailure::Incompatible
+        }
+        rustls::Error::AlertReceived(
+            rustls::AlertDescription::BadCertificate
+            | rustls::AlertDescription::UnknownCA
+            | rustls::AlertDescription::CertificateExpired
+            | rustls::AlertDescription::CertificateUnknown
+            | rustls::AlertDescription::UnsupportedCertificate
+            | rustls::AlertDescription::CertificateRevoked,
+        ) => HandshakeFailure::Rejected,
         _ => HandshakeFailure::Protocol,
     }
 }

@@ -128,11 +128,65 @@ pub fn describe(der: &CertificateDer<'_>) -> Result<Description, String> {
         }
     }
     Ok(Description {
-        subject: x509.subject().to_string(),
+        subject: rfc4514(x509.subject()),
         dns_names,
         not_before: x509.validity().not_before.timestamp(),
         not_after: x509.validity().not_after.timestamp(),
     })
+}
+
+/// A distinguished name as RFC 4514 writes it (last RDN first, `,`
+/// between RDNs, `+` inside one), every value escaped so the result is one
+/// unambiguous line of printable ASCII: the specials of §2.4 get a
+/// backslash, and any other byte outside printable ASCII (a control
+/// character, a line break, UTF-8) is written `\XX`. Values that are not
+/// strings are written `#` and their bytes in hex. Such a name is safe to
+/// put in a header: a certificate cannot inject a line or fake a second
+/// attribute.
+pub fn rfc4514(name: &x509_parser::x509::X509Name<'_>) -> String {
+    use std::fmt::Write as _;
+    let registry = x509_parser::objects::oid_registry();
+    let rdns: Vec<_> = name.iter_rdn().collect();
+    let mut out = String::new();
+    for (i, rdn) in rdns.iter().rev().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for (j, attr) in rdn.iter().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            match x509_parser::objects::oid2abbrev(attr.attr_type(), registry) {
+                Ok(short) => out.push_str(short),
+                Err(_) => out.push_str(&attr.attr_type().to_id_string()),
+            }
+            out.push('=');
+            match attr.as_str() {
+                Ok(value) => {
+                    let bytes = value.as_bytes();
+                    for (k, &b) in bytes.iter().enumerate() {
+                        let edge = (k == 0 && (b == b' ' || b == b'#'))
+                            || (k + 1 == bytes.len() && b == b' ');
+                        if matches!(b, b'"' | b'+' | b',' | b';' | b'<' | b'>' | b'\\') || edge {
+                            out.push('\\');
+                            out.push(b as char);
+                        } else if (0x20..0x7f).contains(&b) {
+                            out.push(b as char);
+                        } else {
+                            let _ = write!(out, "\\{b:02X}");
+                        }
+                    }
+                }
+                Err(_) => {
+                    out.push('#');
+                    for b in attr.as_slice() {
+                        let _ = write!(out, "{b:02x}");
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 pub fn unix_now() -> i64 {

@@ -46,9 +46,20 @@ pub struct ListenerTls {
     /// Set when client certificates are asked for: the request header
     /// that carries the verified subject upstream.
     pub subject_header: Option<String>,
-    /// The ticket keys, and the settings they were made for (to keep them
-    /// over a reload).
-    tickets: Option<(Arc<dyn rustls::server::ProducesTickets>, Duration)>,
+    /// The ticket keys, and what they were made for (to keep them over a
+    /// reload only when nothing a resumed session skips has changed).
+    tickets: Option<(Arc<dyn rustls::server::ProducesTickets>, TicketScope)>,
+}
+
+/// What ticket keys may be kept across a reload for: the same lifetime,
+/// and the same client-certificate policy. A resumed session is not
+/// verified again (rustls restores the chain the ticket carries), so keys
+/// made under another mode or CA bundle would let a client resume past a
+/// policy that now refuses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TicketScope {
+    lifetime: Duration,
+    client_auth: Option<(ClientAuthMode, Vec<u8>)>,
 }
 
 /// The crypto provider for a listener: aws-lc-rs, its cipher suites
@@ -157,17 +168,24 @@ impl ListenerTls {
         let mut config = builder.with_cert_resolver(resolver);
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         config.session_storage = Arc::new(NoServerSessionStorage {});
+        let scope = TicketScope {
+            lifetime: settings.ticket_lifetime,
+            client_auth: settings.client_auth.as_ref().map(|a| {
+                let bundle = std::fs::read(&a.ca).unwrap_or_default();
+                (a.mode, bundle)
+            }),
+        };
         let tickets = if settings.session_tickets {
             let kept = prev
                 .and_then(|p| p.tickets.clone())
-                .filter(|(_, lifetime)| *lifetime == settings.ticket_lifetime);
+                .filter(|(_, kept)| *kept == scope);
             let tickets = match kept {
                 Some(t) => t,
                 None => (
                     rotating_ticketer(settings.ticket_lifetime).map_err(|e| {
                         vec![error(format!("{base_path}.session-tickets"), e.to_string())]
                     })?,
-                    settings.ticket_lifetime,
+                    scope,
                 ),
             };
             config.ticketer = tickets.0.clone();
@@ -176,7 +194,9 @@ impl ListenerTls {
             config.send_tls13_tickets = 2;
             Some(tickets)
         } else {
-            config.send_tls13_tickets = 0;
+            // Without ticket keys, TLS 1.3 resumes through the session
+            // cache, whose ids travel as (stateful) tickets.
+            config.send_tls13_tickets = usize::from(settings.session_cache > 0);
             None
         };
         let certs = loaded

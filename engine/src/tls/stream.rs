@@ -27,6 +27,15 @@ use crate::io::Transport;
 /// Ciphertext read per socket read: one maximal TLS record and its header.
 const RX_SIZE: usize = 16 * 1024 + 512;
 
+/// A reader that has nothing yet.
+struct WouldBlock;
+
+impl Read for WouldBlock {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+}
+
 /// A TLS connection (server or client side) over TCP.
 pub struct TlsStream<C> {
     io: TcpStream,
@@ -155,6 +164,12 @@ where
                     return (Ok(n), buf);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // The peer closed without close_notify. Many do; HTTP
+                // framing (or the lack of it) decides what that means, as
+                // for a plain connection.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return (Ok(0), buf);
+                }
                 Err(e) => return (Err(e), buf),
             }
             if self.conn.wants_write() {
@@ -224,6 +239,10 @@ where
             self.rx = Vec::new();
             self.rx_pos = 0;
             self.tx = Vec::new();
+            // rustls shrinks its own record buffer at the start of a read;
+            // a reader with nothing to give triggers just that (WouldBlock
+            // does not count as the end of the stream).
+            let _ = self.conn.read_tls(&mut WouldBlock);
         }
     }
 }
