@@ -730,7 +730,7 @@ limits = {{ max-body-size = {route_body}, connect-timeout = "{route_connect}ms" 
         handshake_ms in 1_000u64..=60_000,
         session_cache in 0usize..=1_000_000,
         tickets in any::<bool>(),
-        ticket_s in 60u64..=86_400,
+        ticket_s in 60u64..=21_600,
         client_auth in prop::option::of((any::<bool>(), "x-[a-z0-9]{1,12}")),
         upstream in prop::option::of((any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>())),
         server_name in prop::option::of("[a-z]{1,8}(\\.[a-z]{1,8}){0,2}|10\\.0\\.[0-9]{1,2}\\.[0-9]{1,2}"),

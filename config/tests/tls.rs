@@ -125,7 +125,7 @@ cipher-suites = ["TLS13_CHACHA20_POLY1305_SHA256", "TLS13_AES_128_GCM_SHA256"]
 handshake-timeout = "1500ms"
 session-cache = 0
 session-tickets = false
-ticket-lifetime = "24h"
+ticket-lifetime = "6h"
 
 [listeners.tls.client-auth]
 mode = "required"
@@ -195,7 +195,7 @@ fn every_key_converts_to_its_type() {
     assert_eq!(tls.handshake_timeout, Duration::from_millis(1500));
     assert_eq!(tls.session_cache, 0);
     assert!(!tls.session_tickets);
-    assert_eq!(tls.ticket_lifetime, Duration::from_secs(24 * 3600));
+    assert_eq!(tls.ticket_lifetime, Duration::from_secs(6 * 3600));
     let auth = tls.client_auth.as_ref().expect("client-auth");
     assert_eq!(auth.mode, ClientAuthMode::Required);
     assert_eq!(auth.ca, PathBuf::from("certs/clients-ca.pem"));
@@ -471,13 +471,13 @@ fn listener_tls_rules() {
             "ticket-lifetime short",
             tls("ticket-lifetime = \"59s\""),
             "listeners[1].tls.ticket-lifetime",
-            "must be from 1m to 24h, found 59s",
+            "must be from 1m to 6h, found 59s",
         ),
         (
             "ticket-lifetime long",
-            tls("ticket-lifetime = \"24h1s\""),
+            tls("ticket-lifetime = \"6h1s\""),
             "listeners[1].tls.ticket-lifetime",
-            "must be from 1m to 24h",
+            "must be from 1m to 6h",
         ),
         (
             "unknown tls key",
@@ -890,7 +890,7 @@ fn tls_renders_defaults_and_leaves_out_what_is_unset() {
         "[listeners.tls]\nunknown-sni = \"reject\"\nmin-version = \"1.3\"\n",
         "cipher-suites = [\n    \"TLS13_CHACHA20_POLY1305_SHA256\",\n    \"TLS13_AES_128_GCM_SHA256\",\n]\n",
         "handshake-timeout = \"1500ms\"\n",
-        "ticket-lifetime = \"24h\"\n",
+        "ticket-lifetime = \"6h\"\n",
         "[[listeners.tls.certificates]]\ncert = \"../wild.pem\"\nkey = \"wild.key\"\nnames = [\n    \"*.example.org\",\n    \"example.org\",\n]\n",
         "[listeners.tls.client-auth]\nmode = \"required\"\nca = \"certs/clients-ca.pem\"\nsubject-header = \"x-client-dn\"\n",
         "[upstreams.tls]\nca = \"certs/internal-ca.pem\"\nserver-name = \"api.internal\"\nverify = true\nclient-cert = \"certs/gw.pem\"\nclient-key = \"certs/gw.key\"\nsni = false\n",
@@ -921,7 +921,7 @@ fn json_gives_the_tls_toml_gives_with_the_same_paths() {
           "handshake-timeout": "1500ms",
           "session-cache": 0,
           "session-tickets": false,
-          "ticket-lifetime": "24h",
+          "ticket-lifetime": "6h",
           "client-auth": {
             "mode": "required",
             "ca": "certs/clients-ca.pem",

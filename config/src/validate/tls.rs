@@ -47,11 +47,12 @@ use crate::units::format_duration;
 const HANDSHAKE_TIMEOUT: RangeInclusive<Duration> =
     Duration::from_secs(1)..=Duration::from_secs(60);
 /// `ticket-lifetime` bounds: rotating more often than every minute makes
-/// most tickets useless; a key kept over a day weakens forward secrecy
-/// for every session it encrypted (RFC 8446 §8.1 bounds tickets to 7
-/// days, far more than their key should live).
+/// most tickets useless; past 6 h the engine's ticket keys (aws-lc-rs's
+/// own construction, which replaces its key every 6 h) would not honour
+/// the setting, and a key kept longer weakens forward secrecy for every
+/// session it encrypted.
 const TICKET_LIFETIME: RangeInclusive<Duration> =
-    Duration::from_secs(60)..=Duration::from_secs(24 * 3600);
+    Duration::from_secs(60)..=Duration::from_secs(6 * 3600);
 /// `session-cache` bounds: 0 disables; a million sessions is hundreds of
 /// MiB per worker.
 const SESSION_CACHE: RangeInclusive<i64> = 0..=1_000_000;
