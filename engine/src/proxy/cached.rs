@@ -309,7 +309,10 @@ fn may_serve_on_error(e: &Entry, now: u64) -> bool {
 fn write_cache_status(out: &mut BytesMut, served: Served, ttl: i64) {
     let _ = match served {
         Served::Hit { collapsed: false } => {
-            write!(out, "Cache-Status: ringway; hit; ttl={ttl}\r\n")
+            out.extend_from_slice(b"Cache-Status: ringway; hit; ttl=");
+            out.extend_from_slice(itoa::Buffer::new().format(ttl).as_bytes());
+            out.extend_from_slice(b"\r\n");
+            Ok(())
         }
         Served::Hit { collapsed: true } => {
             write!(out, "Cache-Status: ringway; hit; ttl={ttl}; collapsed\r\n")
@@ -355,7 +358,11 @@ async fn answer_stored<S: Transport>(
         wbuf.extend_from_slice(&e.head);
         e.status
     };
-    let _ = write!(wbuf, "Age: {age}\r\n");
+    // Integers by itoa: a hit formats two per answer.
+    let mut num = itoa::Buffer::new();
+    wbuf.extend_from_slice(b"Age: ");
+    wbuf.extend_from_slice(num.format(age).as_bytes());
+    wbuf.extend_from_slice(b"\r\n");
     let bodiless_status = status == 304 || status == 204;
     if !bodiless_status {
         write::content_length(wbuf, e.body.len() as u64);
