@@ -169,10 +169,10 @@ use std::path::Path;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
     Action, Admin, ApiKey, AuthKind, Authenticator, BasicCredential, Cache, CertificateFiles,
-    ClientAuth, ClientAuthMode, ClientIp, ConcurrencyLimit, Config, Consumer, Driver, HostMatch,
-    IpNet, IpRules, JwtAlgorithm, JwtKey, JwtSettings, KeyMaterial, LimitKey, Limits, Listener,
-    ListenerTls, PathMatch, RateLimit, Responder, Route, RouteCache, RouteLimits, Server,
-    TlsVersion, UnknownSni, Upstream, UpstreamTls, Workers,
+    ClientAuth, ClientAuthMode, ClientIp, ConcurrencyLimit, Config, Consumer, Driver,
+    EncodedSlashes, HostMatch, IpNet, IpRules, JwtAlgorithm, JwtKey, JwtSettings, KeyMaterial,
+    LimitKey, Limits, Listener, ListenerTls, PathMatch, RateLimit, Responder, Route, RouteCache,
+    RouteLimits, Server, TlsVersion, UnknownSni, Upstream, UpstreamTls, Workers,
 };
 
 /// The config used when none is given: one listener on `127.0.0.1:8080`

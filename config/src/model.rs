@@ -153,6 +153,15 @@ pub struct Limits {
     /// `response-head-timeout`: time from sending a request upstream to
     /// receiving the response head; 504 after.
     pub response_head_timeout: Duration,
+    /// `body-idle-timeout`: longest wait for the next bytes of a message
+    /// body once its head is complete, both when reading a client's
+    /// request body and when reading an upstream's response body. After
+    /// it the transfer is aborted: a client body gets 408 if nothing was
+    /// answered yet, then the connection is closed; an upstream body
+    /// closes the client connection, whose response head was already
+    /// sent. Default 60s; a route may set its own
+    /// ([`RouteLimits::body_idle_timeout`]).
+    pub body_idle_timeout: Duration,
     /// `send-timeout`: longest wait for a client or upstream to accept more
     /// bytes of a head or body being written to it; the connection is
     /// closed after (504 if the upstream stalls before a response).
@@ -163,6 +172,10 @@ pub struct Limits {
     /// `upstream-max-idle`: idle pooled connections kept per upstream server
     /// per worker; 0 disables pooling.
     pub upstream_max_idle: usize,
+    /// `max-connections`: the most client connections held open at once,
+    /// over all workers and listeners, 1 to 10000000; default 65536. A
+    /// connection accepted beyond it is closed at once and counted.
+    pub max_connections: usize,
 }
 
 /// `[admin]`: where the admin HTTP API listens, and what it requires.
@@ -210,6 +223,51 @@ pub struct Listener {
     pub address: SocketAddr,
     /// `[listeners.tls]`: `Some` makes this an HTTPS listener.
     pub tls: Option<ListenerTls>,
+    /// `encoded-slashes`: what a request whose path holds `%2F` or `%5C`
+    /// gets; default [`EncodedSlashes::Reject`].
+    pub encoded_slashes: EncodedSlashes,
+}
+
+/// `encoded-slashes = "reject" | "decode" | "pass"`: what a request path
+/// holding a percent-encoded slash (`%2F`, `%2f`) or backslash (`%5C`,
+/// `%5c`) gets.
+///
+/// Routes match the path as sent, while many origins decode `%2F` to `/`
+/// before they look the path up: with `"pass"`, `/admin%2Fusers` does not
+/// match a route on `path-prefix = "/admin/"` (and skips its policy), yet
+/// such an origin serves it as `/admin/users`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum EncodedSlashes {
+    /// `"reject"`: 400 Bad Request (the default).
+    #[default]
+    Reject,
+    /// `"decode"`: `%2F` is decoded to `/` before routing and in the
+    /// target sent upstream; the decoded path is checked again (no `//`,
+    /// no dot-segments). `%5C` is still refused with 400.
+    Decode,
+    /// `"pass"`: routed and forwarded as sent, for origins that treat
+    /// `%2F` as data (object keys, for instance). A route guarding a
+    /// prefix can then be bypassed through an origin that decodes it:
+    /// use it only for listeners whose origins do not.
+    Pass,
+}
+
+impl EncodedSlashes {
+    /// Every value, in the order the config documents them.
+    pub const ALL: [EncodedSlashes; 3] = [
+        EncodedSlashes::Reject,
+        EncodedSlashes::Decode,
+        EncodedSlashes::Pass,
+    ];
+
+    /// The name used in the config, e.g. `"reject"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EncodedSlashes::Reject => "reject",
+            EncodedSlashes::Decode => "decode",
+            EncodedSlashes::Pass => "pass",
+        }
+    }
 }
 
 /// `[listeners.tls]`: the certificates and protocol settings of an HTTPS
@@ -328,6 +386,11 @@ pub struct Upstream {
     pub servers: Vec<Server>,
     /// `[upstreams.tls]`: `Some` connects to the servers over TLS.
     pub tls: Option<UpstreamTls>,
+    /// `max-connections`: the most connections, busy and idle, open to
+    /// each server of this upstream at once, over all workers, 1 to
+    /// 10000000. A request that would need another gets 503 and is
+    /// counted. `None` (the key left out): no cap.
+    pub max_connections: Option<NonZeroU32>,
 }
 
 /// `[upstreams.tls]`: how the gateway connects to an upstream's servers
@@ -451,6 +514,9 @@ pub struct RouteLimits {
     pub connect_timeout: Duration,
     /// `response-head-timeout` for this route's upstream.
     pub response_head_timeout: Duration,
+    /// `body-idle-timeout` for this route: reading the client's request
+    /// body and, when it proxies, the upstream's response body.
+    pub body_idle_timeout: Duration,
 }
 
 /// How a route matches the request's host (compared lower-case, without port).

@@ -31,9 +31,11 @@ pub(crate) struct RawLimits {
     pub(crate) keepalive_timeout: Option<Spanned<Scalar>>,
     pub(crate) connect_timeout: Option<Spanned<Scalar>>,
     pub(crate) response_head_timeout: Option<Spanned<Scalar>>,
+    pub(crate) body_idle_timeout: Option<Spanned<Scalar>>,
     pub(crate) send_timeout: Option<Spanned<Scalar>>,
     pub(crate) upstream_idle_timeout: Option<Spanned<Scalar>>,
     pub(crate) upstream_max_idle: Option<Spanned<Scalar>>,
+    pub(crate) max_connections: Option<Spanned<Scalar>>,
 }
 
 /// `[admin]`.
@@ -61,6 +63,7 @@ pub(crate) struct RawListener {
     pub(crate) name: Option<Spanned<String>>,
     pub(crate) address: Option<Spanned<String>>,
     pub(crate) tls: Option<Spanned<RawListenerTls>>,
+    pub(crate) encoded_slashes: Option<Spanned<String>>,
     /// Only ever an error (client certificates need TLS: the table belongs
     /// in `[listeners.tls]`); read so that validation can say so rather
     /// than serde's "unknown key".
@@ -108,6 +111,7 @@ pub(crate) struct RawClientAuth {
 pub(crate) struct RawUpstream {
     pub(crate) name: Option<Spanned<String>>,
     pub(crate) servers: Option<Spanned<Vec<Spanned<RawServer>>>>,
+    pub(crate) max_connections: Option<Spanned<Scalar>>,
     pub(crate) tls: Option<Spanned<RawUpstreamTls>>,
 }
 
@@ -337,6 +341,7 @@ pub(crate) struct RawRouteLimits {
     pub(crate) max_body_size: Option<Spanned<Scalar>>,
     pub(crate) connect_timeout: Option<Spanned<Scalar>>,
     pub(crate) response_head_timeout: Option<Spanned<Scalar>>,
+    pub(crate) body_idle_timeout: Option<Spanned<Scalar>>,
 }
 
 /// A scalar whose accepted forms depend on the key (`workers = "auto" | 4`,

@@ -12,7 +12,7 @@
 //! `host` or `host-header`, an admin API without `token`, an authenticator
 //! without `query`, `issuer` or `jwks-file`, a consumer without `basic`, a
 //! route without `[routes.concurrency]`, a route cache without a `size` of
-//! its own. A route that does not cache has no `[routes.cache]`, also when
+//! its own, an upstream without `max-connections`. A route that does not cache has no `[routes.cache]`, also when
 //! its file said `enabled = false`: both read back the same. Keys a route
 //! may not set are left out too: upstream timeouts on a route answered by
 //! `[routes.respond]`, `forward-credentials` and `consumer-header` on a
@@ -176,9 +176,11 @@ struct LimitsOut {
     keepalive_timeout: String,
     connect_timeout: String,
     response_head_timeout: String,
+    body_idle_timeout: String,
     send_timeout: String,
     upstream_idle_timeout: String,
     upstream_max_idle: usize,
+    max_connections: usize,
 }
 
 #[derive(Serialize)]
@@ -203,6 +205,7 @@ struct AdminOut<'a> {
 struct ListenerOut<'a> {
     name: &'a str,
     address: String,
+    encoded_slashes: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<ListenerTlsOut<'a>>,
 }
@@ -245,6 +248,8 @@ struct ClientAuthOut<'a> {
 #[serde(rename_all = "kebab-case")]
 struct UpstreamOut<'a> {
     name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_connections: Option<u32>,
     servers: Vec<ServerOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<UpstreamTlsOut<'a>>,
@@ -366,6 +371,7 @@ struct RouteLimitsOut {
     connect_timeout: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response_head_timeout: Option<String>,
+    body_idle_timeout: String,
 }
 
 /// Headers as a map in their stored order, which is the order they are read
@@ -396,9 +402,11 @@ impl<'a> Document<'a> {
                 keepalive_timeout: format_duration(l.keepalive_timeout),
                 connect_timeout: format_duration(l.connect_timeout),
                 response_head_timeout: format_duration(l.response_head_timeout),
+                body_idle_timeout: format_duration(l.body_idle_timeout),
                 send_timeout: format_duration(l.send_timeout),
                 upstream_idle_timeout: format_duration(l.upstream_idle_timeout),
                 upstream_max_idle: l.upstream_max_idle,
+                max_connections: l.max_connections,
             },
             cache: CacheOut {
                 size: format_size(c.cache.size as u64),
@@ -420,6 +428,7 @@ impl<'a> Document<'a> {
                 .map(|l| ListenerOut {
                     name: &l.name,
                     address: l.address.to_string(),
+                    encoded_slashes: l.encoded_slashes.as_str(),
                     tls: l.tls.as_ref().map(ListenerTlsOut::new),
                 })
                 .collect(),
@@ -428,6 +437,7 @@ impl<'a> Document<'a> {
                 .iter()
                 .map(|u| UpstreamOut {
                     name: &u.name,
+                    max_connections: u.max_connections.map(|n| n.get()),
                     servers: u
                         .servers
                         .iter()
@@ -681,6 +691,7 @@ impl<'a> RouteOut<'a> {
                 max_body_size: format_size(route.limits.max_body_size),
                 connect_timeout: timeout(route.limits.connect_timeout),
                 response_head_timeout: timeout(route.limits.response_head_timeout),
+                body_idle_timeout: format_duration(route.limits.body_idle_timeout),
             },
             // Like `upstream`, a name that resolves to another index (a
             // config edited in code) is written so that it fails to load.

@@ -111,12 +111,19 @@ upstream = "app"
               "workers": 4,
               "driver": "epoll",
               "drain-timeout": "1m30s",
-              "limits": { "max-body-size": 1024, "keepalive-timeout": "250ms", "max-headers": 50 },
+              "limits": {
+                "max-body-size": 1024,
+                "keepalive-timeout": "250ms",
+                "max-headers": 50,
+                "body-idle-timeout": "2m",
+                "max-connections": 100
+              },
               "admin": { "address": "0.0.0.0:9901", "token": "0123456789abcdef" },
-              "listeners": [{ "name": "v6", "address": "[::1]:8080" }],
+              "listeners": [{ "name": "v6", "address": "[::1]:8080", "encoded-slashes": "decode" }],
               "upstreams": [{
                 "name": "app",
-                "servers": ["127.0.0.1:3000", { "address": "127.0.0.1:3001", "weight": 3 }]
+                "servers": ["127.0.0.1:3000", { "address": "127.0.0.1:3001", "weight": 3 }],
+                "max-connections": 8
               }],
               "routes": [
                 {
@@ -125,7 +132,11 @@ upstream = "app"
                   "methods": ["GET", "POST"],
                   "upstream": "app",
                   "host-header": "app.internal",
-                  "limits": { "max-body-size": "10MiB", "connect-timeout": "1s" }
+                  "limits": {
+                    "max-body-size": "10MiB",
+                    "connect-timeout": "1s",
+                    "body-idle-timeout": "5s"
+                  }
                 },
                 {
                   "name": "teapot",
@@ -147,22 +158,26 @@ drain-timeout = "1m30s"
 max-body-size = 1024
 keepalive-timeout = "250ms"
 max-headers = 50
+body-idle-timeout = "2m"
+max-connections = 100
 [admin]
 address = "0.0.0.0:9901"
 token = "0123456789abcdef"
 [[listeners]]
 name = "v6"
 address = "[::1]:8080"
+encoded-slashes = "decode"
 [[upstreams]]
 name = "app"
 servers = ["127.0.0.1:3000", { address = "127.0.0.1:3001", weight = 3 }]
+max-connections = 8
 [[routes]]
 host = "*.Example.com"
 path-prefix = "/api/"
 methods = ["GET", "POST"]
 upstream = "app"
 host-header = "app.internal"
-limits = { max-body-size = "10MiB", connect-timeout = "1s" }
+limits = { max-body-size = "10MiB", connect-timeout = "1s", body-idle-timeout = "5s" }
 [[routes]]
 name = "teapot"
 host = "tea.example.com"
@@ -300,6 +315,22 @@ fn errors_carry_the_toml_path_and_the_json_position() {
             "did you mean `connect-timeout`?",
         ),
         (
+            "body idle timeout",
+            r#""limits": { "body-idle-timeout": "0s" }"#,
+            "",
+            "limits.body-idle-timeout",
+            "\"0s\"",
+            "greater than zero",
+        ),
+        (
+            "max connections",
+            r#""limits": { "max-connections": 0 }"#,
+            "",
+            "limits.max-connections",
+            "0 }",
+            "from 1 to 10000000",
+        ),
+        (
             "unknown top-level key",
             r#""colour": "blue""#,
             "",
@@ -403,6 +434,14 @@ fn errors_carry_the_toml_path_and_the_json_position() {
             "routes[1].limits.connect-timeout",
             "\"1s\"",
             "only to routes that proxy",
+        ),
+        (
+            "route body idle timeout",
+            "",
+            r#"{ "respond": {}, "limits": { "body-idle-timeout": 30 } }"#,
+            "routes[1].limits.body-idle-timeout",
+            "30 }",
+            "needs a unit",
         ),
         (
             "route not an object",
@@ -543,6 +582,36 @@ fn errors_carry_the_toml_path_and_the_json_position() {
         let want = position_of(&src, at);
         assert_eq!((e.line, e.column), want, "{case}: {e}\n{src}");
     }
+}
+
+#[test]
+fn listener_and_upstream_keys_are_placed_in_the_json() {
+    let src = r#"{
+  "listeners": [
+    { "address": "127.0.0.1:8080" },
+    { "address": "127.0.0.1:8081", "encoded-slashes": "allow" }
+  ],
+  "upstreams": [
+    { "name": "a", "servers": ["127.0.0.1:3000"], "max-connections": 0 },
+    { "name": "b", "servers": ["127.0.0.1:3001"], "max-connections": "8" }
+  ],
+  "routes": [{ "upstream": "a" }]
+}"#;
+    let got: Vec<(String, (usize, usize))> = json_errors(src)
+        .into_iter()
+        .map(|e| (e.path, (e.line, e.column)))
+        .collect();
+    let want = [
+        (
+            "listeners[1].encoded-slashes",
+            position_of(src, "\"allow\""),
+        ),
+        ("upstreams[0].max-connections", position_of(src, "0 }")),
+        ("upstreams[1].max-connections", position_of(src, "\"8\"")),
+    ];
+    let want: Vec<(String, (usize, usize))> =
+        want.iter().map(|&(p, at)| (p.to_owned(), at)).collect();
+    assert_eq!(got, want);
 }
 
 #[test]

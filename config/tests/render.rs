@@ -17,8 +17,10 @@ const TOKEN: &str = "Zm9vYmFyYmF6cXV4-_~!0123";
 /// keys, consumers with and without credentials, every limit key and rate
 /// period, address rules for both families, route caches with and
 /// without their own shard, inheriting or setting `max-entry-size`, and
-/// turned off, and TLS on a listener (with client certificates), on
-/// upstreams (with every key and with none) and a route's HTTPS keys.
+/// turned off, TLS on a listener (with client certificates), on
+/// upstreams (with every key and with none) and a route's HTTPS keys,
+/// every `encoded-slashes`, and upstreams with and without a connection
+/// cap.
 const EVERY_VARIANT: &str = r#"
 workers = 3
 driver = "epoll"
@@ -33,9 +35,11 @@ header-read-timeout = "1m30s"
 keepalive-timeout = "250ms"
 connect-timeout = "1h"
 response-head-timeout = "2m"
+body-idle-timeout = "1m1s"
 send-timeout = "1500ms"
 upstream-idle-timeout = "1s"
 upstream-max-idle = 0
+max-connections = 10000000
 
 [admin]
 address = "[::]:9901"
@@ -49,6 +53,7 @@ lock-timeout = "0s"
 [[listeners]]
 name = "public"
 address = "0.0.0.0:80"
+encoded-slashes = "decode"
 
 [[listeners]]
 address = "[::1]:0"
@@ -56,6 +61,7 @@ address = "[::1]:0"
 [[listeners]]
 name = "https"
 address = "0.0.0.0:443"
+encoded-slashes = "pass"
 [listeners.tls]
 certificates = [
     { cert = "certs/a.pem", key = "certs/a.key" },
@@ -80,10 +86,12 @@ servers = ["127.0.0.1:3000", { address = "[fe80::1]:3001", weight = 10000 }]
 [[upstreams]]
 name = "billing.v2"
 servers = [{ address = "10.0.0.7:9000", weight = 2 }]
+max-connections = 1
 
 [[upstreams]]
 name = "secure"
 servers = ["10.0.0.8:443"]
+max-connections = 10000000
 [upstreams.tls]
 ca = "ca.pem"
 server-name = "FE80::1"
@@ -108,6 +116,7 @@ host-header = "billing.internal:8443"
 max-body-size = 0
 connect-timeout = "100ms"
 response-head-timeout = "3m30s"
+body-idle-timeout = "2h"
 [routes.cache]
 size = "3MiB"
 max-entry-size = "1536KiB"
@@ -127,6 +136,7 @@ line one\\ "two"
 """
 [routes.limits]
 max-body-size = "1KB"
+body-idle-timeout = "1ms"
 
 [[routes]]
 name = "empty"
@@ -334,9 +344,11 @@ fn a_minimal_config_renders_every_default() {
     "keepalive-timeout": "1m",
     "connect-timeout": "3s",
     "response-head-timeout": "30s",
+    "body-idle-timeout": "1m",
     "send-timeout": "30s",
     "upstream-idle-timeout": "1m",
-    "upstream-max-idle": 64
+    "upstream-max-idle": 64,
+    "max-connections": 65536
   },
   "cache": {
     "size": "64MiB",
@@ -357,7 +369,8 @@ fn a_minimal_config_renders_every_default() {
   "listeners": [
     {
       "name": "listener-0",
-      "address": "127.0.0.1:8080"
+      "address": "127.0.0.1:8080",
+      "encoded-slashes": "reject"
     }
   ],
   "upstreams": [],
@@ -378,7 +391,8 @@ fn a_minimal_config_renders_every_default() {
         "body": ""
       },
       "limits": {
-        "max-body-size": "1GiB"
+        "max-body-size": "1GiB",
+        "body-idle-timeout": "1m"
       },
       "rate-limits": []
     }
@@ -400,6 +414,14 @@ fn values_are_written_in_their_largest_exact_unit() {
         r#""connect-timeout": "1h""#,
         r#""send-timeout": "1500ms""#,
         r#""response-head-timeout": "210s""#,
+        r#""body-idle-timeout": "61s""#,
+        r#""body-idle-timeout": "2h""#,
+        r#""body-idle-timeout": "1ms""#,
+        r#""max-connections": 10000000"#,
+        r#""max-connections": 1,"#,
+        r#""encoded-slashes": "decode""#,
+        r#""encoded-slashes": "reject""#,
+        r#""encoded-slashes": "pass""#,
         r#""max-body-size": "0B""#,
         r#""max-body-size": "1KB""#,
         // Names and matchers as validation holds them.
@@ -431,10 +453,17 @@ fn values_are_written_in_their_largest_exact_unit() {
     for fragment in want {
         assert!(json.contains(fragment), "{fragment} not in\n{json}");
     }
-    // A responder route has no upstream, so no upstream timeouts.
+    // A responder route has no upstream, so no upstream timeouts; it
+    // still reads the client's body.
     let empty = &json[json.find(r#""name": "empty""#).expect("route")..];
     let empty = &empty[..empty.find(r#""name": "route-3""#).expect("next route")];
-    assert!(!empty.contains("timeout"), "{empty}");
+    assert!(!empty.contains("connect-timeout"), "{empty}");
+    assert!(!empty.contains("response-head-timeout"), "{empty}");
+    assert!(empty.contains(r#""body-idle-timeout": "61s""#), "{empty}");
+    // An upstream without a cap has no `max-connections`.
+    let app = &json[json.find(r#""name": "app""#).expect("upstream")..];
+    let app = &app[..app.find(r#""name": "billing.v2""#).expect("next upstream")];
+    assert!(!app.contains("max-connections"), "{app}");
 }
 
 #[test]
@@ -682,15 +711,20 @@ upstream = "u"
     fn any_limits_read_back(
         sizes in prop::array::uniform3(0u64..1 << 41),
         head in 1u64..=1 << 20,
-        millis in prop::array::uniform4(1u64..1 << 40),
+        millis in prop::array::uniform6(1u64..1 << 40),
         max_headers in 1u64..=512,
         max_idle in 0u64..=10_000,
+        max_connections in 1u64..=10_000_000,
+        upstream_connections in prop::option::of(1u32..=10_000_000),
+        slashes in prop::sample::select(vec!["reject", "decode", "pass"]),
         workers in prop::option::of(1usize..=1024),
         weight in 1u32..=10_000,
     ) {
         let [body, route_body, target] = sizes;
         let target = target % head + 1;
-        let [connect, response, send, route_connect] = millis;
+        let [connect, response, send, route_connect, body_idle, route_body_idle] = millis;
+        let upstream_connections = upstream_connections
+            .map_or_else(String::new, |n| format!("max-connections = {n}"));
         let workers = workers.map_or_else(|| "\"auto\"".to_owned(), |n| n.to_string());
         let src = format!(
             r#"
@@ -704,14 +738,18 @@ upstream-max-idle = {max_idle}
 connect-timeout = "{connect}ms"
 response-head-timeout = "{response}ms"
 send-timeout = "{send}ms"
+body-idle-timeout = "{body_idle}ms"
+max-connections = {max_connections}
 [[listeners]]
 address = "127.0.0.1:8080"
+encoded-slashes = "{slashes}"
 [[upstreams]]
 name = "u"
 servers = [{{ address = "127.0.0.1:1", weight = {weight} }}]
+{upstream_connections}
 [[routes]]
 upstream = "u"
-limits = {{ max-body-size = {route_body}, connect-timeout = "{route_connect}ms" }}
+limits = {{ max-body-size = {route_body}, connect-timeout = "{route_connect}ms", body-idle-timeout = "{route_body_idle}ms" }}
 "#
         );
         let config = Config::from_toml_str(&src).expect("valid config");

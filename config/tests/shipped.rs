@@ -5,8 +5,8 @@ mod common;
 
 use common::valid;
 use ringway_config::{
-    Action, AuthKind, ClientAuthMode, Config, KeyMaterial, PathMatch, TlsVersion, UnknownSni,
-    Workers, DEFAULT_CONFIG, EXAMPLE_CONFIG,
+    Action, AuthKind, ClientAuthMode, Config, EncodedSlashes, KeyMaterial, PathMatch, TlsVersion,
+    UnknownSni, Workers, DEFAULT_CONFIG, EXAMPLE_CONFIG,
 };
 
 fn respond<'a>(config: &'a Config, path: &str) -> &'a ringway_config::Responder {
@@ -103,6 +103,21 @@ fn example_config_validates() {
     // A shipped example that warned would teach people to ignore warnings.
     assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
     assert!(valid(DEFAULT_CONFIG).warnings.is_empty());
+}
+
+#[test]
+fn example_config_caps_one_upstream_and_keeps_encoded_slashes_refused() {
+    let c = valid(EXAMPLE_CONFIG);
+    let caps: Vec<(&str, Option<u32>)> = c
+        .upstreams
+        .iter()
+        .map(|u| (u.name.as_str(), u.max_connections.map(|n| n.get())))
+        .collect();
+    assert_eq!(caps, [("app", None), ("billing", Some(256))]);
+    assert!(c
+        .listeners
+        .iter()
+        .all(|l| l.encoded_slashes == EncodedSlashes::Reject));
 }
 
 #[test]
@@ -250,9 +265,12 @@ fn example_config_documents_every_key() {
         "keepalive-timeout =",
         "connect-timeout =",
         "response-head-timeout =",
+        "body-idle-timeout =",
         "send-timeout =",
         "upstream-idle-timeout =",
         "upstream-max-idle =",
+        "max-connections =",
+        "encoded-slashes =",
         "[admin]",
         "enabled =",
         "token =",
@@ -399,6 +417,11 @@ fn example_config_documents_every_key() {
         "SNI",
         "mTLS",
         "not taken from this file's directory",
+        "%2F",
+        "%5C",
+        "can then be bypassed",
+        "408",
+        "503 Service Unavailable",
     ] {
         assert!(
             EXAMPLE_CONFIG.contains(rule),

@@ -8,8 +8,8 @@ use std::time::Duration;
 use common::valid;
 use proptest::prelude::*;
 use ringway_config::{
-    Action, Admin, Cache, Config, Driver, HostMatch, PathMatch, Responder, RouteCache, RouteLimits,
-    Workers,
+    Action, Admin, Cache, Config, Driver, EncodedSlashes, HostMatch, PathMatch, Responder,
+    RouteCache, RouteLimits, Workers,
 };
 
 const MINIMAL: &str = r#"
@@ -35,9 +35,11 @@ fn minimal_config_gets_every_default() {
     assert_eq!(l.keepalive_timeout, Duration::from_secs(60));
     assert_eq!(l.connect_timeout, Duration::from_secs(3));
     assert_eq!(l.response_head_timeout, Duration::from_secs(30));
+    assert_eq!(l.body_idle_timeout, Duration::from_secs(60));
     assert_eq!(l.send_timeout, Duration::from_secs(30));
     assert_eq!(l.upstream_idle_timeout, Duration::from_secs(60));
     assert_eq!(l.upstream_max_idle, 64);
+    assert_eq!(l.max_connections, 65_536);
     assert_eq!(
         c.admin,
         Admin {
@@ -56,6 +58,7 @@ fn minimal_config_gets_every_default() {
     );
 
     assert_eq!(c.listeners[0].name, "listener-0");
+    assert_eq!(c.listeners[0].encoded_slashes, EncodedSlashes::Reject);
     assert!(c.upstreams.is_empty());
     let route = &c.routes[0];
     assert_eq!(route.name, "route-0");
@@ -77,6 +80,7 @@ fn minimal_config_gets_every_default() {
             max_body_size: 1 << 30,
             connect_timeout: Duration::from_secs(3),
             response_head_timeout: Duration::from_secs(30),
+            body_idle_timeout: Duration::from_secs(60),
         }
     );
     assert_eq!(route.cache, None, "no [routes.cache], no caching");
@@ -195,8 +199,10 @@ header-read-timeout = "1m30s"
 keepalive-timeout = "250ms"
 connect-timeout = "1s"
 response-head-timeout = "2m"
+body-idle-timeout = "15s"
 upstream-idle-timeout = "1h"
 upstream-max-idle = 0
+max-connections = 1000
 
 [admin]
 address = "[::]:9901"
@@ -205,10 +211,16 @@ token = "s3cret-Token_0123~!"
 [[listeners]]
 name = "v6"
 address = "[::1]:9000"
+encoded-slashes = "pass"
+
+[[listeners]]
+address = "127.0.0.1:9000"
+encoded-slashes = "decode"
 
 [[upstreams]]
 name = "a"
 servers = ["10.0.0.1:80"]
+max-connections = 100
 
 [[upstreams]]
 name = "b"
@@ -224,6 +236,12 @@ host-header = "b.internal:8080"
 [routes.limits]
 max-body-size = 1
 response-head-timeout = "5s"
+
+[[routes]]
+name = "slow-uploads"
+path = "/upload"
+upstream = "a"
+limits.body-idle-timeout = "5m"
 
 [[routes]]
 host = "*.Example.com"
@@ -247,6 +265,8 @@ body = "not here\n"
     assert_eq!(c.limits.keepalive_timeout, Duration::from_millis(250));
     assert_eq!(c.limits.upstream_idle_timeout, Duration::from_secs(3600));
     assert_eq!(c.limits.upstream_max_idle, 0);
+    assert_eq!(c.limits.body_idle_timeout, Duration::from_secs(15));
+    assert_eq!(c.limits.max_connections, 1000);
     assert!(c.admin.enabled);
     assert_eq!(c.admin.address, "[::]:9901".parse().expect("address"));
     assert_eq!(c.admin.token.as_deref(), Some("s3cret-Token_0123~!"));
@@ -255,6 +275,10 @@ body = "not here\n"
         c.listeners[0].address,
         "[::1]:9000".parse().expect("address")
     );
+    let slashes: Vec<EncodedSlashes> = c.listeners.iter().map(|l| l.encoded_slashes).collect();
+    assert_eq!(slashes, [EncodedSlashes::Pass, EncodedSlashes::Decode]);
+    assert_eq!(c.upstreams[0].max_connections.map(|n| n.get()), Some(100));
+    assert_eq!(c.upstreams[1].max_connections, None, "no cap by default");
     let b = &c.upstreams[1];
     assert_eq!(b.servers.len(), 2);
     assert_eq!(b.servers[0].weight.get(), 1);
@@ -276,11 +300,18 @@ body = "not here\n"
             max_body_size: 1,
             connect_timeout: Duration::from_secs(1), // from [limits]
             response_head_timeout: Duration::from_secs(5),
+            body_idle_timeout: Duration::from_secs(15), // from [limits]
         }
     );
+    let slow = c
+        .routes
+        .iter()
+        .find(|r| r.name == "slow-uploads")
+        .expect("route");
+    assert_eq!(slow.limits.body_idle_timeout, Duration::from_secs(300));
 
-    let fixed = &c.routes[1];
-    assert_eq!(fixed.name, "route-1");
+    let fixed = &c.routes[2];
+    assert_eq!(fixed.name, "route-2");
     assert_eq!(fixed.host, Some(HostMatch::Suffix(".example.com".into())));
     assert_eq!(fixed.path, PathMatch::Exact("/x".into()));
     let Action::Respond(responder) = &fixed.action else {

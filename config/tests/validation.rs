@@ -214,6 +214,62 @@ fn limits() {
             "from 0 to 10000",
         ),
         (
+            "body idle zero",
+            "",
+            "[limits]\nbody-idle-timeout = \"0s\"",
+            "limits.body-idle-timeout",
+            "greater than zero",
+        ),
+        (
+            "body idle bare",
+            "",
+            "[limits]\nbody-idle-timeout = 60",
+            "limits.body-idle-timeout",
+            "needs a unit: write \"60s\"",
+        ),
+        (
+            "body idle unit",
+            "",
+            "[limits]\nbody-idle-timeout = \"1d\"",
+            "limits.body-idle-timeout",
+            "unknown duration unit \"d\"",
+        ),
+        (
+            "max connections zero",
+            "",
+            "[limits]\nmax-connections = 0",
+            "limits.max-connections",
+            "expected an integer from 1 to 10000000, found 0",
+        ),
+        (
+            "max connections huge",
+            "",
+            "[limits]\nmax-connections = 10000001",
+            "limits.max-connections",
+            "expected an integer from 1 to 10000000, found 10000001",
+        ),
+        (
+            "max connections negative",
+            "",
+            "[limits]\nmax-connections = -1",
+            "limits.max-connections",
+            "from 1 to 10000000",
+        ),
+        (
+            "max connections quoted",
+            "",
+            "[limits]\nmax-connections = \"1000\"",
+            "limits.max-connections",
+            "without quotes",
+        ),
+        (
+            "max connections as a size",
+            "",
+            "[limits]\nmax-connections = \"64KiB\"",
+            "limits.max-connections",
+            "from 1 to 10000000, found \"64KiB\"",
+        ),
+        (
             "limits array",
             "",
             "[[limits]]\nmax-headers = 5",
@@ -762,6 +818,33 @@ fn listeners() {
             "listeners[1].address",
             "expected a string",
         ),
+        (
+            "encoded slashes unknown",
+            second("address = \"127.0.0.1:8081\"\nencoded-slashes = \"allow\""),
+            "listeners[1].encoded-slashes",
+            "expected \"reject\", \"decode\" or \"pass\", found \"allow\"",
+        ),
+        (
+            "encoded slashes case",
+            second("address = \"127.0.0.1:8081\"\nencoded-slashes = \"Reject\""),
+            "listeners[1].encoded-slashes",
+            "expected \"reject\", \"decode\" or \"pass\", found \"Reject\"",
+        ),
+        (
+            "encoded slashes type",
+            second("address = \"127.0.0.1:8081\"\nencoded-slashes = true"),
+            "listeners[1].encoded-slashes",
+            "expected a string",
+        ),
+        (
+            "encoded slashes in tls",
+            second(
+                "address = \"127.0.0.1:8081\"\n[listeners.tls]\n\
+                 certificates = [{ cert = \"c\", key = \"k\" }]\nencoded-slashes = \"pass\"",
+            ),
+            "listeners[1].tls.encoded-slashes",
+            "unknown key `encoded-slashes`",
+        ),
     ];
     for (case, tail, path, fragment) in &cases {
         assert_one_error(case, &with_base("", tail), path, fragment);
@@ -867,6 +950,36 @@ fn upstreams() {
             up("name = \"b\"\nservers = [\"127.0.0.1:1\", { address = \"127.0.0.1:1\" }]"),
             "upstreams[1].servers[1].address",
             "already listed as servers[0]",
+        ),
+        (
+            "max connections zero",
+            up("name = \"b\"\nservers = [\"127.0.0.1:1\"]\nmax-connections = 0"),
+            "upstreams[1].max-connections",
+            "0 would refuse every request; use 1 to 10000000, or leave the key out for no cap",
+        ),
+        (
+            "max connections negative",
+            up("name = \"b\"\nservers = [\"127.0.0.1:1\"]\nmax-connections = -5"),
+            "upstreams[1].max-connections",
+            "expected an integer from 1 to 10000000, found -5",
+        ),
+        (
+            "max connections huge",
+            up("name = \"b\"\nservers = [\"127.0.0.1:1\"]\nmax-connections = 4294967296"),
+            "upstreams[1].max-connections",
+            "expected an integer from 1 to 10000000, found 4294967296",
+        ),
+        (
+            "max connections quoted",
+            up("name = \"b\"\nservers = [\"127.0.0.1:1\"]\nmax-connections = \"8\""),
+            "upstreams[1].max-connections",
+            "without quotes",
+        ),
+        (
+            "max connections on a server",
+            up("name = \"b\"\nservers = [{ address = \"127.0.0.1:1\", max-connections = 8 }]"),
+            "upstreams[1].servers[0].max-connections",
+            "unknown key `max-connections`",
         ),
         (
             "server type",
@@ -1069,6 +1182,24 @@ fn routes() {
             route("upstream = \"app\"\nlimits.response-head-timeout = \"0s\""),
             "routes[1].limits.response-head-timeout",
             "greater than zero",
+        ),
+        (
+            "route body idle zero",
+            route("upstream = \"app\"\nlimits.body-idle-timeout = \"0ms\""),
+            "routes[1].limits.body-idle-timeout",
+            "greater than zero",
+        ),
+        (
+            "route body idle bare",
+            route("[routes.respond]\n[routes.limits]\nbody-idle-timeout = 5"),
+            "routes[1].limits.body-idle-timeout",
+            "needs a unit: write \"5s\"",
+        ),
+        (
+            "route max connections",
+            route("upstream = \"app\"\nlimits.max-connections = 10"),
+            "routes[1].limits.max-connections",
+            "unknown key `max-connections`",
         ),
         (
             "route head size",

@@ -34,7 +34,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::error::Reporter;
-use crate::model::{Config, Driver, Limits, Listener, Server, Upstream, Workers};
+use crate::model::{Config, Driver, EncodedSlashes, Limits, Listener, Server, Upstream, Workers};
 use crate::raw::{Item, RawDocument, RawLimits, RawListener, RawServer, RawUpstream, Scalar};
 use crate::units;
 
@@ -52,9 +52,11 @@ mod defaults {
     pub(super) const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
     pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
     pub(super) const RESPONSE_HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+    pub(super) const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
     pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(30);
     pub(super) const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
     pub(super) const UPSTREAM_MAX_IDLE: i64 = 64;
+    pub(super) const MAX_CONNECTIONS: i64 = 65_536;
     pub(super) const API_KEY_HEADER: &str = "x-api-key";
     pub(super) const BASIC_REALM: &str = "ringway";
     pub(super) const BASIC_CACHE_SIZE: usize = 1024;
@@ -85,6 +87,11 @@ const MAX_HEADERS: RangeInclusive<i64> = 1..=512;
 const MAX_HEAD_SIZE_CEILING: u64 = 1 << 20;
 /// `upstream-max-idle` bounds; 0 turns pooling off.
 const UPSTREAM_MAX_IDLE: RangeInclusive<i64> = 0..=10_000;
+/// `max-connections` bounds, in `[limits]` and per upstream: 0 would
+/// refuse every connection (an upstream without a cap leaves the key out);
+/// ten million is past what one host's descriptors and buffers hold, and
+/// low enough to catch a stray extra digit.
+const MAX_CONNECTIONS: RangeInclusive<i64> = 1..=10_000_000;
 /// Server `weight` bounds; the ceiling keeps a balancer's weight sums far
 /// from overflow while allowing ratios as fine as 1:10000.
 const WEIGHT: RangeInclusive<i64> = 1..=10_000;
@@ -421,6 +428,12 @@ fn limits(raw: Option<&Spanned<RawLimits>>, r: &mut Reporter<'_>) -> Option<Limi
         defaults::RESPONSE_HEAD_TIMEOUT,
         r,
     );
+    let body_idle_timeout = timeout_or(
+        &l.body_idle_timeout,
+        "body-idle-timeout",
+        defaults::BODY_IDLE_TIMEOUT,
+        r,
+    );
     let send_timeout = timeout_or(&l.send_timeout, "send-timeout", defaults::SEND_TIMEOUT, r);
     let upstream_idle_timeout = timeout_or(
         &l.upstream_idle_timeout,
@@ -439,6 +452,12 @@ fn limits(raw: Option<&Spanned<RawLimits>>, r: &mut Reporter<'_>) -> Option<Limi
         .as_ref()
         .map_or(Some(defaults::UPSTREAM_MAX_IDLE), |v| {
             integer(v, "limits.upstream-max-idle", UPSTREAM_MAX_IDLE, r)
+        });
+    let max_connections = l
+        .max_connections
+        .as_ref()
+        .map_or(Some(defaults::MAX_CONNECTIONS), |v| {
+            integer(v, "limits.max-connections", MAX_CONNECTIONS, r)
         });
     let max_body_size = size_or(
         &l.max_body_size,
@@ -463,9 +482,11 @@ fn limits(raw: Option<&Spanned<RawLimits>>, r: &mut Reporter<'_>) -> Option<Limi
         keepalive_timeout: keepalive_timeout?,
         connect_timeout: connect_timeout?,
         response_head_timeout: response_head_timeout?,
+        body_idle_timeout: body_idle_timeout?,
         send_timeout: send_timeout?,
         upstream_idle_timeout: upstream_idle_timeout?,
         upstream_max_idle: usize::try_from(upstream_max_idle?).ok()?,
+        max_connections: usize::try_from(max_connections?).ok()?,
     })
 }
 
@@ -614,8 +635,19 @@ fn listeners(items: &[Item<RawListener>], r: &mut Reporter<'_>) -> Option<Vec<Li
             },
         };
         let tls = tls::listener(raw, &path, r);
-        out.push(match (name, address, tls) {
-            (Some(name), Some(address), Some(tls)) => Some(Listener { name, address, tls }),
+        let encoded_slashes = raw
+            .encoded_slashes
+            .as_ref()
+            .map_or(Some(EncodedSlashes::default()), |v| {
+                encoded_slashes(v, &format!("{path}.encoded-slashes"), r)
+            });
+        out.push(match (name, address, tls, encoded_slashes) {
+            (Some(name), Some(address), Some(tls), Some(encoded_slashes)) => Some(Listener {
+                name,
+                address,
+                tls,
+                encoded_slashes,
+            }),
             _ => None,
         });
     }
@@ -639,13 +671,62 @@ fn upstreams(items: &[Item<RawUpstream>], r: &mut Reporter<'_>) -> Option<Vec<Up
             r,
         );
         let servers = servers(raw, &path, &item.span, r);
+        let max_connections = raw.max_connections.as_ref().map_or(Some(None), |v| {
+            upstream_max_connections(v, &format!("{path}.max-connections"), r).map(Some)
+        });
         let tls = tls::upstream(raw, &path, r);
-        out.push(match (name, servers, tls) {
-            (Some(name), Some(servers), Some(tls)) => Some(Upstream { name, servers, tls }),
+        out.push(match (name, servers, max_connections, tls) {
+            (Some(name), Some(servers), Some(max_connections), Some(tls)) => Some(Upstream {
+                name,
+                servers,
+                tls,
+                max_connections,
+            }),
             _ => None,
         });
     }
     out.into_iter().collect()
+}
+
+/// A listener's `encoded-slashes`.
+fn encoded_slashes(
+    value: &Spanned<String>,
+    path: &str,
+    r: &mut Reporter<'_>,
+) -> Option<EncodedSlashes> {
+    let text = value.get_ref().as_str();
+    if let Some(&found) = EncodedSlashes::ALL.iter().find(|v| v.as_str() == text) {
+        return Some(found);
+    }
+    r.error(
+        path,
+        Some(value.span()),
+        format!("expected \"reject\", \"decode\" or \"pass\", found {text:?}"),
+    );
+    None
+}
+
+/// An upstream's `max-connections`: a cap per server, never 0.
+fn upstream_max_connections(
+    value: &Spanned<Scalar>,
+    path: &str,
+    r: &mut Reporter<'_>,
+) -> Option<NonZeroU32> {
+    if *value.get_ref() == Scalar::Int(0) {
+        r.error(
+            path,
+            Some(value.span()),
+            format!(
+                "0 would refuse every request; use {} to {}, or leave the key out for no cap",
+                MAX_CONNECTIONS.start(),
+                MAX_CONNECTIONS.end()
+            ),
+        );
+        return None;
+    }
+    integer(value, path, MAX_CONNECTIONS, r)
+        .and_then(|n| u32::try_from(n).ok())
+        .and_then(NonZeroU32::new)
 }
 
 fn servers(

@@ -436,9 +436,16 @@ fn route_limits(
         "response-head-timeout",
         global.map(|g| g.response_head_timeout),
     );
+    // Any route: one answered by [routes.respond] still reads (and
+    // discards) the client's body.
+    let body_idle_timeout = match &l.body_idle_timeout {
+        Some(v) => duration(v, &key("body-idle-timeout"), AllowZero::No, r),
+        None => global.map(|g| g.body_idle_timeout),
+    };
     Some(RouteLimits {
         max_body_size: max_body_size?,
         connect_timeout: connect_timeout?,
         response_head_timeout: response_head_timeout?,
+        body_idle_timeout: body_idle_timeout?,
     })
 }
