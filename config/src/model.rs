@@ -162,9 +162,11 @@ pub struct Limits {
     /// sent. Default 60s; a route may set its own
     /// ([`RouteLimits::body_idle_timeout`]).
     pub body_idle_timeout: Duration,
-    /// `send-timeout`: longest wait for a client or upstream to accept more
-    /// bytes of a head or body being written to it; the connection is
-    /// closed after (504 if the upstream stalls before a response).
+    /// `send-timeout`: no progress for this long. The longest a client or
+    /// upstream may accept no bytes at all of a head or body being written
+    /// to it; a slow reader that keeps taking bytes is never cut off. The
+    /// connection is closed after (504 if the upstream stalls before a
+    /// response).
     pub send_timeout: Duration,
     /// `upstream-idle-timeout`: how long an idle pooled upstream connection
     /// is kept.

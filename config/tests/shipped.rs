@@ -420,6 +420,8 @@ fn example_config_documents_every_key() {
         "%2F",
         "%5C",
         "can then be bypassed",
+        "No progress for this long",
+        "never cut off",
         "408",
         "503 Service Unavailable",
     ] {
