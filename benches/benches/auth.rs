@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use ringway::http::head::{parse_request, HeadLimits, RequestHead};
-use ringway::policy::auth::{Auth, AuthCache, Outcome};
+use ringway::bench::{parse_request, HeadLimits, RequestHead};
+use ringway::bench::{Auth, AuthCache, Outcome};
 use ringway_config::Config;
 use sha2::{Digest, Sha256};
 

@@ -6,9 +6,9 @@ use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion};
-use ringway::cache::entry::{Entry, Parts};
-use ringway::cache::store::{Identity, LocalCache, RouteCache};
-use ringway::http::head::{parse_request, HeadLimits, RequestHead};
+use ringway::bench::{parse_request, HeadLimits, RequestHead};
+use ringway::bench::{Entry, Parts};
+use ringway::bench::{Identity, LocalCache, RouteCache};
 use ringway_config::Config;
 
 const T: u64 = 1_800_000_000;

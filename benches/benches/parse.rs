@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ringway::http::head::{parse_request, HeadLimits};
+use ringway::bench::{parse_request, HeadLimits};
 use ringway_benches::HEADS;
 
 fn parse(c: &mut Criterion) {

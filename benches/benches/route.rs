@@ -1,7 +1,7 @@
 //! Route matching among 1,000 routes: hits on each kind of route and a miss.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ringway::router::{Match, Router};
+use ringway::bench::{Match, Router};
 use ringway_benches::route_table;
 use ringway_config::Config;
 

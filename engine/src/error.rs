@@ -113,5 +113,3 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
-
-pub type Result<T> = std::result::Result<T, Error>;

@@ -14,20 +14,45 @@
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+// Layers (DESIGN.md "Engine layers"): each module imports only from the
+// layers above it in this list; `tests/layers.rs` checks it.
+// L0: protocol syntax, counters, the error type.
+pub(crate) mod error;
+pub(crate) mod http;
+pub(crate) mod stats;
+// L1: runtime primitives.
+pub(crate) mod rt;
+// L2: the concepts, each testable alone.
+pub(crate) mod cache;
+pub(crate) mod policy;
+pub(crate) mod router;
+pub(crate) mod tls;
+pub(crate) mod upstream;
+// L3: a compiled config, and the per-worker context.
+pub(crate) mod snapshot;
+pub(crate) mod worker;
+// L4: the request pipeline.
+pub(crate) mod proxy;
+// L5: server lifecycle, control plane, admin API.
 pub mod admin;
-pub mod cache;
-pub mod error;
-pub mod http;
-pub mod io;
-pub mod policy;
-pub mod proxy;
-pub mod router;
-pub mod runtime;
-pub mod snapshot;
-pub mod stats;
-pub mod tls;
+pub(crate) mod runtime;
 
+pub use error::{Kind, Side};
+pub use policy::auth::hash_password;
+pub use rt::cpus::allowed_cpus;
 pub use runtime::control::{Format, Handle, ReloadError, Reloaded};
 pub use runtime::server::{Server, StartError};
-pub use runtime::worker::{Hooks, WorkerInfo};
+pub use runtime::watch::{start as watch_config, Watch};
+pub use snapshot::check as check_config;
 pub use stats::Totals;
+pub use worker::{Hooks, Logged, WorkerInfo};
+
+/// The engine's internals that the benchmarks measure directly.
+#[doc(hidden)]
+pub mod bench {
+    pub use crate::cache::entry::{Entry, Parts};
+    pub use crate::cache::store::{Identity, LocalCache, RouteCache};
+    pub use crate::http::head::{parse_request, HeadLimits, RequestHead};
+    pub use crate::policy::auth::{Auth, AuthCache, Outcome};
+    pub use crate::router::{Match, Router};
+}

@@ -160,7 +160,7 @@ fn validate(file: &std::path::Path) -> ExitCode {
     // Key material (PEM keys, JWKS files, password hashes) is loaded too.
     let checked = Config::from_file(file).and_then(|c| {
         let warnings = c.warnings.clone();
-        ringway::snapshot::Snapshot::compile(c, 0, None, 1).map(|_| warnings)
+        ringway::check_config(c).map(|_| warnings)
     });
     match checked {
         Ok(warnings) => {
@@ -199,7 +199,7 @@ fn hash_password() -> ExitCode {
         eprintln!("ringway: empty password (give it on the first line of standard input)");
         return ExitCode::from(1);
     }
-    match ringway::policy::auth::hash_password(password) {
+    match ringway::hash_password(password) {
         Ok(hash) => {
             println!("{hash}");
             ExitCode::SUCCESS
@@ -282,7 +282,7 @@ fn serve(
     }
     let _watch = match watch {
         Some((path, loaded)) => Some(
-            ringway::runtime::watch::start(path, loaded, plane.clone())
+            ringway::watch_config(path, loaded, plane.clone())
                 .with_context(|| format!("watching {}", path.display()))?,
         ),
         None => None,

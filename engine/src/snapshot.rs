@@ -122,3 +122,9 @@ impl Snapshot {
         })
     }
 }
+
+/// Checks `config` as a start or reload would: compiles it, loading its
+/// key material and certificates (`ringway validate`).
+pub fn check(config: Config) -> Result<(), ConfigErrors> {
+    Snapshot::compile(config, 0, None, 1).map(|_| ())
+}

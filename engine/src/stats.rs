@@ -92,6 +92,26 @@ counters! {
     tls_failed_protocol,
 }
 
+/// Why a handshake failed, as counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeFailure {
+    /// Not finished within `handshake-timeout`.
+    Timeout,
+    /// The client closed or reset the connection.
+    Closed,
+    /// No certificate for the SNI (the listener rejects unknown names).
+    UnknownSni,
+    /// The client's certificate was missing or did not verify.
+    ClientCert,
+    /// No protocol version, cipher suite or ALPN protocol in common.
+    Incompatible,
+    /// The client refused our certificate (unknown CA, expired, bad name):
+    /// usually a certificate chain to fix.
+    Rejected,
+    /// Anything else the client got wrong.
+    Protocol,
+}
+
 /// A single-writer counter.
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);
@@ -125,8 +145,8 @@ impl Counter {
 
 impl WorkerStats {
     /// Counts a failed TLS handshake by reason.
-    pub fn tls_failure(&self, why: crate::runtime::worker::HandshakeFailure) {
-        use crate::runtime::worker::HandshakeFailure as F;
+    pub fn tls_failure(&self, why: HandshakeFailure) {
+        use HandshakeFailure as F;
         match why {
             F::Timeout => self.tls_failed_timeout.inc(),
             F::Closed => self.tls_failed_closed.inc(),

@@ -355,7 +355,7 @@ fn no_route_lets_a_client_claim_to_be_a_consumer() {
 fn a_slow_password_check_does_not_stall_the_worker() {
     // argon2id with its default cost: slow by design (and slower still in
     // a debug build), checked on the blocking pool.
-    let hash = ringway::policy::auth::hash_password(b"carol-password").expect("hash");
+    let hash = ringway::hash_password(b"carol-password").expect("hash");
     let up = TestUpstream::ok("hello");
     let src = config(up.addr)
         .replace("workers = 2", "workers = 1")

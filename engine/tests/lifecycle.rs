@@ -47,6 +47,7 @@ fn a_panic_loses_only_its_connection() {
     for driver in DRIVERS {
         let hooks = Hooks {
             panic_on_path: Some("/boom".into()),
+            ..Default::default()
         };
         let gw = TestGateway::start_with(
             "workers = 1\n[[routes]]\n[routes.respond]\nbody = \"alive\"\n",
@@ -74,7 +75,7 @@ fn workers_report_their_driver_and_cpu() {
     let workers = gw.server.as_ref().expect("running").workers().to_vec();
     assert_eq!(workers.len(), 3);
     assert!(workers.iter().all(|w| w.driver == "epoll"));
-    let allowed = ringway::runtime::cpus::allowed_cpus();
+    let allowed = ringway::allowed_cpus();
     assert!(workers.iter().all(|w| allowed.contains(&w.cpu)));
 }
 
@@ -136,7 +137,7 @@ fn taskset_keeps_every_thread_on_the_allowed_cpu() {
         eprintln!("taskset not installed; skipping");
         return;
     }
-    let allowed = ringway::runtime::cpus::allowed_cpus();
+    let allowed = ringway::allowed_cpus();
     let cpu = *allowed.last().expect("a cpu");
     let path = write_config(
         "pin.toml",

@@ -24,7 +24,8 @@ use ringway_config::{Action, Config, ConfigError, HostMatch, LimitKey, PathMatch
 use serde_json::{json, Value};
 
 use super::Request;
-use crate::runtime::control::{Format, Handle, Purge, ReloadError, Reloaded};
+use crate::runtime::control::{Format, Handle, ReloadError, Reloaded};
+use crate::worker::link::Purge;
 
 /// A response: status, extra headers, JSON body.
 pub struct Answer {

@@ -21,7 +21,7 @@ use super::entry::Entry;
 use super::key::{self, KeyOptions};
 use super::shard::{Shard, ShardStats};
 use crate::http::head::RequestHead;
-use crate::runtime::notify::LocalNotify;
+use crate::rt::notify::LocalNotify;
 
 /// Stored responses of one primary key, one per Vary selection.
 #[derive(Default)]

@@ -19,7 +19,6 @@ use std::mem::MaybeUninit;
 use bytes::{Bytes, BytesMut};
 
 use crate::error::{Error, Kind, Side};
-use crate::http::chunked::is_token_byte;
 
 /// Most header lines a head may carry, whatever the config says; bounds the
 /// parser's stack array (512 × 32 bytes).
@@ -246,7 +245,6 @@ pub struct ResponseHead {
     pub buf: Bytes,
     pub status: u16,
     pub reason: Span,
-    pub version: Version,
     pub headers: Vec<Header>,
     pub body: BodyKind,
     /// The upstream will keep the connection open after this response.
@@ -776,7 +774,6 @@ pub fn parse_response(
         buf: head_buf,
         status: code,
         reason,
-        version,
         headers: std::mem::take(headers),
         body: fields.0,
         reusable: fields.1,
@@ -854,11 +851,6 @@ fn response_fields(
     };
     let reusable = keep && body != BodyKind::UntilClose;
     Ok((body, reusable, has_connection))
-}
-
-/// Is `s` a valid method or header-name token?
-pub fn is_token(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|&b| is_token_byte(b))
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use ringway_config::{ConcurrencyLimit, Config, ConfigErrors, LimitKey, RateLimit
 
 use crate::http::head::RequestHead;
 use crate::http::write;
-use crate::runtime::carry::Keyed;
+use crate::rt::carry::Keyed;
 use auth::{Auth, AuthCache, CredentialLocation, Outcome, Step};
 use ip::{IpRules, IpSet};
 use limit::{LocalLimit, Permit, SharedConcurrency, SharedLimit, Verdict};

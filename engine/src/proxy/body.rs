@@ -14,8 +14,8 @@ use bytes::BytesMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
 use crate::http::chunked::{write_chunk_header, ChunkError, ChunkedDecoder};
-use crate::io::{read_more, write_all_buf, Pool, SendLimit};
-use crate::runtime::deadline::Deadlines;
+use crate::rt::deadline::Deadlines;
+use crate::rt::io::{read_more, write_all_buf, Pool, SendLimit};
 
 /// How the incoming body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

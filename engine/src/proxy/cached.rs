@@ -34,12 +34,13 @@ use crate::cache::store::{Identity, Leading, RouteCache};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::head::{BodyKind, Class, Method, RequestHead, ResponseHead, Version};
 use crate::http::write;
-use crate::io::{write_all_buf, SendLimit, Transport};
 use crate::proxy::body::{Copy, CopyError, Discard, Framing, Output};
-use crate::proxy::conn::{connection_line, Conn, Next};
+use crate::proxy::conn::{connection_line, Next};
 use crate::proxy::forward::{self, Cond, Fetched, Rewrite};
-use crate::runtime::generation::Generation;
-use crate::runtime::worker::Worker;
+use crate::rt::io::{write_all_buf, SendLimit, Transport};
+use crate::worker::conn::Conn;
+use crate::worker::generation::Generation;
+use crate::worker::Worker;
 
 /// Bodies up to this size ride in the same write as their head.
 const COALESCE_MAX: usize = 8 * 1024;
@@ -382,7 +383,7 @@ async fn answer_stored<S: Transport>(
     conn.last_status = status;
     conn.w.stats.response(status);
     let w = conn.w.clone();
-    let limit = SendLimit::of(&w, &conn.g);
+    let limit = w.send_limit(&conn.g);
     let mut ok = write_all_buf(io, &mut conn.wbuf, limit).await.is_ok();
     if ok {
         if let Some(body) = body {
@@ -615,7 +616,7 @@ impl FetchFor<'_> {
                 framing = None;
             }
         }
-        let limit = SendLimit::of(&w, g);
+        let limit = w.send_limit(g);
         if write_all_buf(io, &mut conn.wbuf, limit).await.is_err() {
             w.pool.put_buf(ubuf);
             w.pool.put_headers(resp.into_headers());
@@ -975,7 +976,7 @@ fn revalidate_in_background(
         w.pool.put_buf(ubuf);
     };
     monoio::spawn(async move {
-        if crate::runtime::worker::catch_unwind(task).await.is_err() {
+        if crate::rt::panic::catch_unwind(task).await.is_err() {
             watcher.stats.panics.inc();
             tracing::error!(worker = watcher.id, "panic in a background revalidation");
         }

@@ -21,7 +21,6 @@ use ringway_config::{Action, Limits};
 use crate::error::{Error, Kind, Side};
 use crate::http::head::{self, BodyKind, HeadLimits, Header, RequestHead, Version};
 use crate::http::{date, write};
-use crate::io::{read_more, write_all_buf, SendLimit, Transport};
 use crate::policy::auth::{self, Outcome, VerifyJob};
 use crate::policy::ip;
 use crate::policy::limit::now_ns;
@@ -29,73 +28,17 @@ use crate::policy::{rate_headers, Now, Pass};
 use crate::proxy::body::{Copy, Discard, Framing, Output};
 use crate::proxy::{cached, forward};
 use crate::router::Match;
-use crate::runtime::generation::Generation;
-use crate::runtime::worker::{ListenerState, Worker};
+use crate::rt::io::{read_more, write_all_buf, Transport};
 use crate::snapshot::Prebuilt;
+use crate::worker::conn::{Conn, TlsInfo};
+use crate::worker::generation::Generation;
+use crate::worker::{ListenerState, Worker};
 
 /// What happens to the connection after a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
     KeepAlive,
     Close,
-}
-
-/// What a TLS connection's handshake established.
-#[derive(Debug, Clone, Default)]
-pub struct TlsInfo {
-    /// The SNI the client sent.
-    pub sni: Option<String>,
-    /// The verified client certificate's subject, when one was asked for
-    /// and given.
-    pub client_subject: Option<String>,
-    /// The header the subject travels upstream in.
-    pub subject_header: Option<String>,
-}
-
-impl TlsInfo {
-    pub fn of(conn: &rustls::ServerConnection, subject_header: Option<&str>) -> TlsInfo {
-        let client_subject = subject_header.and_then(|_| {
-            let leaf = conn.peer_certificates()?.first()?;
-            crate::tls::certs::describe(leaf).ok().map(|d| d.subject)
-        });
-        TlsInfo {
-            sni: conn.server_name().map(str::to_string),
-            client_subject,
-            subject_header: subject_header.map(str::to_string),
-        }
-    }
-}
-
-/// State of one client connection.
-pub struct Conn {
-    /// Set on a TLS connection.
-    pub tls: Option<Box<TlsInfo>>,
-    pub w: Rc<Worker>,
-    /// The config generation of the request being answered (or of the last
-    /// one, between requests).
-    pub g: Rc<Generation>,
-    /// The listener the connection came from; it fires when the listener
-    /// is removed or the worker drains.
-    pub listener: Rc<ListenerState>,
-    pub peer: SocketAddr,
-    /// Bytes read from the client and not yet consumed.
-    pub rbuf: BytesMut,
-    /// Bytes being written to the client or an upstream.
-    pub wbuf: BytesMut,
-    /// Scratch for re-framing bodies; usually empty.
-    pub scratch: BytesMut,
-    /// Header lines a policy adds to the answer (RateLimit-*, Retry-After,
-    /// WWW-Authenticate); usually empty.
-    pub extra: BytesMut,
-    pub headers: Vec<Header>,
-    /// Bytes of the current head received so far (for 408 vs silent close).
-    head_bytes: usize,
-    /// The request being answered is HEAD: answers carry no body.
-    pub head_request: bool,
-    /// Status of the last response relayed from an upstream.
-    pub last_status: u16,
-    /// Close lingering: unread request bytes may still be arriving.
-    linger: bool,
 }
 
 /// What the connection does next, decided while waiting for a head.
@@ -587,7 +530,7 @@ impl Conn {
         }
         self.w.stats.response(pre.status);
         let w = self.w.clone();
-        let ok = write_all_buf(io, &mut self.wbuf, SendLimit::of(&w, &self.g))
+        let ok = write_all_buf(io, &mut self.wbuf, w.send_limit(&self.g))
             .await
             .is_ok();
         let next = if ok && keep {
@@ -640,7 +583,7 @@ impl Conn {
         write::error_response_with(&mut self.wbuf, status, !keep, head_request, &self.extra);
         self.extra.clear();
         let w = self.w.clone();
-        let ok = write_all_buf(io, &mut self.wbuf, SendLimit::of(&w, &self.g))
+        let ok = write_all_buf(io, &mut self.wbuf, w.send_limit(&self.g))
             .await
             .is_ok();
         self.finish(
@@ -673,7 +616,7 @@ impl Conn {
         self.wbuf.clear();
         write::error_response(&mut self.wbuf, status, true, self.head_request);
         let w = self.w.clone();
-        if write_all_buf(io, &mut self.wbuf, SendLimit::of(&w, &self.g))
+        if write_all_buf(io, &mut self.wbuf, w.send_limit(&self.g))
             .await
             .is_ok()
         {

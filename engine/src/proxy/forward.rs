@@ -24,14 +24,15 @@ use ringway_config::Route;
 use crate::error::{Error, Kind, Side};
 use crate::http::head::{self, BodyKind, Class, RequestHead, ResponseHead, Version};
 use crate::http::write;
-use crate::io::{read_more, write_all_buf, write_all_keep, SendLimit, Transport};
 use crate::policy::RoutePolicy;
 use crate::proxy::body::{Copy, CopyError, Framing, Output};
-use crate::proxy::conn::{connection_line, Conn, Next, TlsInfo};
-use crate::runtime::generation::Generation;
-use crate::runtime::worker::Worker;
+use crate::proxy::conn::{connection_line, Next};
+use crate::rt::io::{read_more, write_all_buf, write_all_keep, Transport};
 use crate::tls::client::UpConn;
 use crate::tls::stream::TlsStream;
+use crate::worker::conn::{Conn, TlsInfo};
+use crate::worker::generation::Generation;
+use crate::worker::Worker;
 
 /// Bodies up to this size that are already buffered ride in the same write
 /// as their head.
@@ -124,7 +125,7 @@ pub async fn forward<S: Transport>(
     conn.w.pool.put_headers(resp.into_headers());
     conn.w.stats.response(status);
     let w = conn.w.clone();
-    if write_all_buf(io, &mut conn.wbuf, SendLimit::of(&w, g))
+    if write_all_buf(io, &mut conn.wbuf, w.send_limit(g))
         .await
         .is_err()
     {
@@ -199,7 +200,7 @@ async fn exchange<S: Transport>(
 
         // Head (and coalesced body). The buffer comes back for a retry.
         let w = conn.w.clone();
-        let sent = write_all_keep(&mut up, &mut conn.wbuf, SendLimit::of(&w, g)).await;
+        let sent = write_all_keep(&mut up, &mut conn.wbuf, w.send_limit(g)).await;
         if let Err(e) = sent {
             if e.kind() == io::ErrorKind::TimedOut {
                 let e = Error::new(
@@ -222,10 +223,7 @@ async fn exchange<S: Transport>(
         if body != BodyKind::None {
             if head.expect_continue && head.version == Version::Http11 {
                 let mut cont = BytesMut::from(&b"HTTP/1.1 100 Continue\r\n\r\n"[..]);
-                if write_all_buf(io, &mut cont, SendLimit::of(&w, g))
-                    .await
-                    .is_err()
-                {
+                if write_all_buf(io, &mut cont, w.send_limit(g)).await.is_err() {
                     return Exchange::Done(Next::Close);
                 }
             }
@@ -326,7 +324,7 @@ async fn exchange<S: Transport>(
                 conn.w.stats.response(resp.status);
                 relayed = true;
                 let w = conn.w.clone();
-                if write_all_buf(io, &mut conn.scratch, SendLimit::of(&w, g))
+                if write_all_buf(io, &mut conn.scratch, w.send_limit(g))
                     .await
                     .is_err()
                 {
@@ -378,7 +376,7 @@ pub async fn fetch(
             }
             None => connect(w, g, server, route).await?,
         };
-        if let Err(e) = write_all_keep(&mut up, req, SendLimit::of(w, g)).await {
+        if let Err(e) = write_all_keep(&mut up, req, w.send_limit(g)).await {
             if e.kind() == io::ErrorKind::TimedOut {
                 return Err(Error::new(
                     Kind::GatewayTimeout,

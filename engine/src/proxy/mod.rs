@@ -1,8 +1,9 @@
-//! The request path of one worker: the client connection loop, the
-//! built-in responder, and forwarding to upstreams.
+//! The request pipeline of one worker: accepting connections, the client
+//! connection loop, the stages every request passes, forwarding to
+//! upstreams and serving from the cache.
 
-pub mod body;
-pub mod cached;
-pub mod conn;
-pub mod forward;
-pub mod upstream;
+pub(crate) mod accept;
+pub(crate) mod body;
+pub(crate) mod cached;
+pub(crate) mod conn;
+pub(crate) mod forward;

@@ -1,12 +1,8 @@
-//! Threads and lifecycles: which CPUs we may use, one pinned monoio worker
-//! per CPU, the control plane that reloads them, and orderly shutdown.
+//! Server lifecycle: which CPUs we may use, the worker threads, the
+//! control plane that reloads them, the config file watch, and orderly
+//! shutdown.
 
-pub mod carry;
-pub mod control;
-pub mod cpus;
-pub mod deadline;
-pub mod generation;
-pub mod notify;
-pub mod server;
+pub(crate) mod control;
+pub(crate) mod server;
+pub(crate) mod thread;
 pub mod watch;
-pub mod worker;

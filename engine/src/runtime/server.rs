@@ -15,11 +15,13 @@ use std::time::{Duration, Instant};
 use ringway_config::{Config, Workers};
 
 use crate::admin::Admin;
-use crate::runtime::control::{self, Bound, Handle, Link};
-use crate::runtime::cpus;
-use crate::runtime::worker::{self, Control, Hooks, Spec, WorkerInfo};
+use crate::rt::cpus;
+use crate::runtime::control::{self, Bound, Handle};
+use crate::runtime::thread::{self as worker, Control, Spec};
 use crate::snapshot::Snapshot;
 use crate::stats::{Totals, WorkerStats};
+use crate::worker::link::{Link, Peers};
+use crate::worker::{Hooks, WorkerInfo};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,7 @@ impl Server {
             inboxes.push(inbox);
         }
         let plane = Handle::new(snapshot.clone(), links.clone(), control.clone(), bound);
+        let peers = Peers(links.iter().cloned().collect());
         // Slow password checks run here, off the workers: one thread per
         // worker, at most four.
         let blocking = monoio::blocking::DefaultThreadPool::new(n.clamp(1, 4));
@@ -124,6 +127,7 @@ impl Server {
                 link,
                 inbox,
                 plane: plane.clone(),
+                peers: peers.clone(),
                 control: control.clone(),
                 hooks: hooks.clone(),
                 driver,

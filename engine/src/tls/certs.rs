@@ -28,8 +28,7 @@ pub struct Loaded {
     pub names: Vec<String>,
     /// The leaf's subject, e.g. `CN=example.com`.
     pub subject: String,
-    /// Validity, seconds since the Unix epoch.
-    pub not_before: i64,
+    /// End of validity, seconds since the Unix epoch.
     pub not_after: i64,
 }
 
@@ -72,7 +71,6 @@ pub fn load(
         key: Arc::new(certified),
         names,
         subject: info.subject,
-        not_before: info.not_before,
         not_after: info.not_after,
     })
 }

@@ -296,3 +296,36 @@ impl rustls::server::ProducesTickets for Keys {
         self.0.decrypt(cipher)
     }
 }
+
+/// Classifies a failed handshake for the counters.
+pub(crate) fn handshake_failure(e: &std::io::Error) -> crate::stats::HandshakeFailure {
+    let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
+        return match e.kind() {
+            std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::ConnectionAborted => crate::stats::HandshakeFailure::Closed,
+            _ => crate::stats::HandshakeFailure::Protocol,
+        };
+    };
+    match tls {
+        rustls::Error::General(m) if m.contains("no server certificate") => {
+            crate::stats::HandshakeFailure::UnknownSni
+        }
+        rustls::Error::NoCertificatesPresented | rustls::Error::InvalidCertificate(_) => {
+            crate::stats::HandshakeFailure::ClientCert
+        }
+        rustls::Error::PeerIncompatible(_) | rustls::Error::NoApplicationProtocol => {
+            crate::stats::HandshakeFailure::Incompatible
+        }
+        rustls::Error::AlertReceived(
+            rustls::AlertDescription::BadCertificate
+            | rustls::AlertDescription::UnknownCA
+            | rustls::AlertDescription::CertificateExpired
+            | rustls::AlertDescription::CertificateUnknown
+            | rustls::AlertDescription::UnsupportedCertificate
+            | rustls::AlertDescription::CertificateRevoked,
+        ) => crate::stats::HandshakeFailure::Rejected,
+        _ => crate::stats::HandshakeFailure::Protocol,
+    }
+}

@@ -22,7 +22,7 @@ use monoio::net::TcpStream;
 use monoio::BufResult;
 use rustls::{ConnectionCommon, SideData};
 
-use crate::io::Transport;
+use crate::rt::io::Transport;
 
 /// Ciphertext read per socket read: one maximal TLS record and its header.
 const RX_SIZE: usize = 16 * 1024 + 512;

@@ -52,7 +52,7 @@ use ringway_config::{AuthKind, Config, ConfigError, ConfigErrors};
 use crate::http::head::{trim, RequestHead};
 
 pub use basic::{hash_password, Verified, VerifyJob};
-pub use cache::{AuthCache, CacheStats};
+pub use cache::AuthCache;
 
 /// The realm named in `Bearer` and `ApiKey` challenges; Basic has its own
 /// `realm` setting.

@@ -16,8 +16,8 @@ use ringway_config::Limits;
 
 use crate::cache::store::LocalCache;
 use crate::policy::LocalPolicies;
-use crate::proxy::upstream::Upstreams;
 use crate::snapshot::Snapshot;
+use crate::upstream::Upstreams;
 
 /// A worker's view of one config generation.
 pub struct Generation {

@@ -89,7 +89,8 @@ impl Deadlines {
     }
 
     /// Armed deadlines right now.
-    pub fn armed(&self) -> usize {
+    #[cfg(test)]
+    fn armed(&self) -> usize {
         self.inner.borrow().armed
     }
 
@@ -210,7 +211,7 @@ mod tests {
         rt.block_on(async {
             let d = std::rc::Rc::new(Deadlines::default());
             let ticker = d.clone();
-            let stop = std::rc::Rc::new(crate::runtime::notify::LocalNotify::default());
+            let stop = std::rc::Rc::new(crate::rt::notify::LocalNotify::default());
             let stop2 = stop.clone();
             monoio::spawn(async move { run_ticker(&ticker, stop2.wait()).await });
             // Finishes first: Ok, slot released.

@@ -35,8 +35,6 @@ impl<K, V> Default for Keyed<K, V> {
 /// The outcome of carrying state into a new generation.
 pub struct Carried<K, V> {
     pub next: Keyed<K, V>,
-    /// Entries found in the previous generation.
-    pub kept: usize,
     /// Entries of the previous generation with no key in the new one; the
     /// caller retires them (closes connections, frees memory). In-flight
     /// requests of the old generation may still hold them for a while.
@@ -52,16 +50,12 @@ impl<K: Eq + Hash + Clone, V> Keyed<K, V> {
         mut make: impl FnMut(&K) -> V,
     ) -> Carried<K, V> {
         let mut next = HashMap::default();
-        let mut kept = 0;
         for key in keys {
             if next.contains_key(&key) {
                 continue;
             }
             let value = match self.map.get(&key) {
-                Some(v) => {
-                    kept += 1;
-                    v.clone()
-                }
+                Some(v) => v.clone(),
                 None => Rc::new(make(&key)),
             };
             next.insert(key, value);
@@ -74,7 +68,6 @@ impl<K: Eq + Hash + Clone, V> Keyed<K, V> {
             .collect();
         Carried {
             next: Keyed { map: next },
-            kept,
             retired,
         }
     }
@@ -83,16 +76,9 @@ impl<K: Eq + Hash + Clone, V> Keyed<K, V> {
         self.map.get(key)
     }
 
-    pub fn values(&self) -> impl Iterator<Item = &Rc<V>> {
-        self.map.values()
-    }
-
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
     }
 }
 
@@ -105,13 +91,11 @@ mod tests {
     #[test]
     fn unchanged_keys_keep_their_state_and_removed_ones_retire() {
         let first = Keyed::default().carry(["a", "b", "c"], |_| Cell::new(0));
-        assert_eq!(first.kept, 0);
         assert!(first.retired.is_empty());
         first.next.get(&"a").expect("a").set(7);
         first.next.get(&"b").expect("b").set(9);
 
         let second = first.next.carry(["a", "d", "a"], |_| Cell::new(1));
-        assert_eq!(second.kept, 1);
         assert_eq!(second.next.len(), 2);
         assert_eq!(second.next.get(&"a").expect("a").get(), 7);
         assert_eq!(second.next.get(&"d").expect("d").get(), 1);

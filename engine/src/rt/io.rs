@@ -17,9 +17,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use crate::http::head::Header;
-use crate::runtime::deadline::Deadlines;
-use crate::runtime::generation::Generation;
-use crate::runtime::worker::Worker;
+use crate::rt::deadline::Deadlines;
 
 /// A bidirectional byte stream a connection can run over.
 pub trait Transport: AsyncReadRent + AsyncWriteRent {
@@ -151,16 +149,6 @@ pub async fn read_more<S: AsyncReadRent>(io: &mut S, buf: &mut BytesMut) -> io::
 pub struct SendLimit<'a> {
     pub deadlines: &'a Deadlines,
     pub limit: Duration,
-}
-
-impl<'a> SendLimit<'a> {
-    /// The worker's deadlines with the generation's `send-timeout`.
-    pub fn of(w: &'a Worker, g: &Generation) -> SendLimit<'a> {
-        SendLimit {
-            deadlines: &w.deadlines,
-            limit: g.limits().send_timeout,
-        }
-    }
 }
 
 /// Writes all of `buf` and clears it, keeping its allocation. A peer that

@@ -6,7 +6,7 @@
 //! no lock. Each pool is bounded in idle count and idle time; a connection
 //! idle past its time is closed on the next take or by the worker's sweep.
 //! Pools are keyed by upstream name and server address and carried across
-//! reloads (see `runtime::carry`), so a reload that leaves a server in place
+//! reloads (see `rt::carry`), so a reload that leaves a server in place
 //! keeps its warm connections.
 
 use std::cell::{Cell, RefCell};
@@ -21,7 +21,7 @@ use ringway_config::Config;
 
 use crate::tls::client::{UpConn, UpstreamTls, WorkerUpstreamTls};
 
-use crate::runtime::carry::Keyed;
+use crate::rt::carry::Keyed;
 
 /// One pooled keep-alive connection.
 pub struct Idle {
@@ -215,11 +215,6 @@ impl Upstreams {
                 .borrow_mut()
                 .retain(|c| c.since.elapsed() < self.idle_timeout);
         }
-    }
-
-    /// Idle connections held right now, over all servers.
-    pub fn idle_count(&self) -> usize {
-        self.pools.values().map(|p| p.idle.borrow().len()).sum()
     }
 }
 

@@ -1,0 +1,126 @@
+//! Accepting connections: one accept loop per listener per worker, and
+//! one task per connection (plain, or TLS after its handshake) whose panic
+//! is caught, counted and closes that connection only.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use monoio::net::TcpListener;
+
+use crate::proxy::conn;
+use crate::rt::panic::catch_unwind;
+use crate::tls::stream::TlsStream;
+use crate::worker::conn::TlsInfo;
+use crate::worker::generation::WorkerTls;
+use crate::worker::{Accepting, ListenerState, Worker};
+
+pub(crate) fn start_accepting(w: &Rc<Worker>, configured: SocketAddr, listener: TcpListener) {
+    if w.shutdown.is_fired() {
+        return;
+    }
+    let state = Rc::new(ListenerState::default());
+    let listener = Rc::new(listener);
+    let task = monoio::spawn(accept_loop(
+        w.clone(),
+        listener.clone(),
+        state.clone(),
+        configured,
+    ));
+    w.add_accepting(Accepting {
+        configured,
+        state,
+        listener,
+        task,
+    });
+}
+
+async fn accept_loop(
+    w: Rc<Worker>,
+    listener: Rc<TcpListener>,
+    state: Rc<ListenerState>,
+    configured: SocketAddr,
+) {
+    loop {
+        let accepted = listener.accept().await;
+        if state.closing.is_fired() {
+            // Ended by `Accepting::close`. A connection accepted in the
+            // same instant is closed unanswered, as a listen queue is.
+            return;
+        }
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                w.stats.connections_accepted.inc();
+                // Plain or TLS as the current generation says: a reload may
+                // turn TLS on or off for this address.
+                match w.current().tls_for(configured) {
+                    None => {
+                        let serving = conn::serve(w.clone(), stream, peer, state.clone(), None);
+                        monoio::spawn(connection(w.clone(), peer, serving));
+                    }
+                    Some(tls) => {
+                        let serving = tls_connection(w.clone(), stream, peer, state.clone(), tls);
+                        monoio::spawn(connection(w.clone(), peer, serving));
+                    }
+                }
+            }
+            Err(e) => {
+                w.stats.accept_errors.inc();
+                tracing::warn!(worker = w.id, error = %e, "accept failed");
+                // Out of descriptors: back off instead of spinning.
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// One connection task: a panic inside is caught here, counted and logged,
+/// and only this connection is lost.
+async fn connection(w: Rc<Worker>, peer: SocketAddr, serving: impl Future<Output = ()>) {
+    w.stats.connections_open.inc();
+    let result = catch_unwind(serving).await;
+    w.stats.connections_open.dec();
+    if let Err(panic) = result {
+        w.stats.panics.inc();
+        let msg = panic
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("non-string panic");
+        tracing::error!(worker = w.id, %peer, panic = msg, "panic while serving a connection; connection closed");
+    }
+}
+
+/// A TLS connection: the handshake (within the listener's timeout,
+/// failures counted by reason), then HTTP over it.
+async fn tls_connection(
+    w: Rc<Worker>,
+    stream: monoio::net::TcpStream,
+    peer: SocketAddr,
+    listener: Rc<ListenerState>,
+    tls: WorkerTls,
+) {
+    let Ok(session) = rustls::ServerConnection::new(tls.config.clone()) else {
+        return;
+    };
+    let mut io = TlsStream::new(stream, session);
+    let deadline = std::time::Instant::now() + tls.handshake_timeout;
+    let failure = match w.deadlines.within(deadline, io.handshake()).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(crate::tls::handshake_failure(&e)),
+        Err(_) => Some(crate::stats::HandshakeFailure::Timeout),
+    };
+    if let Some(f) = failure {
+        w.stats.tls_failure(f);
+        tracing::debug!(%peer, reason = ?f, "TLS handshake failed");
+        return;
+    }
+    w.stats.tls_handshakes.inc();
+    if io.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+        w.stats.tls_resumed.inc();
+    }
+    let info = TlsInfo::of(&io.conn, tls.subject_header.as_deref());
+    conn::serve(w, io, peer, listener, Some(info)).await;
+}

@@ -1,0 +1,66 @@
+//! One client connection's state, shared by the stages that answer its
+//! requests: the worker and generation it runs on, its peer and TLS
+//! session facts, and its pooled buffers (given back between requests).
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use bytes::BytesMut;
+
+use crate::http::head::Header;
+use crate::worker::{Generation, ListenerState, Worker};
+
+/// What a TLS connection's handshake established.
+#[derive(Debug, Clone, Default)]
+pub struct TlsInfo {
+    /// The verified client certificate's subject, when one was asked for
+    /// and given.
+    pub client_subject: Option<String>,
+    /// The header the subject travels upstream in.
+    pub subject_header: Option<String>,
+}
+
+impl TlsInfo {
+    pub fn of(conn: &rustls::ServerConnection, subject_header: Option<&str>) -> TlsInfo {
+        let client_subject = subject_header.and_then(|_| {
+            let leaf = conn.peer_certificates()?.first()?;
+            crate::tls::certs::describe(leaf).ok().map(|d| d.subject)
+        });
+        TlsInfo {
+            client_subject,
+            subject_header: subject_header.map(str::to_string),
+        }
+    }
+}
+
+/// State of one client connection.
+pub(crate) struct Conn {
+    /// Set on a TLS connection.
+    pub tls: Option<Box<TlsInfo>>,
+    pub w: Rc<Worker>,
+    /// The config generation of the request being answered (or of the last
+    /// one, between requests).
+    pub g: Rc<Generation>,
+    /// The listener the connection came from; it fires when the listener
+    /// is removed or the worker drains.
+    pub listener: Rc<ListenerState>,
+    pub peer: SocketAddr,
+    /// Bytes read from the client and not yet consumed.
+    pub rbuf: BytesMut,
+    /// Bytes being written to the client or an upstream.
+    pub wbuf: BytesMut,
+    /// Scratch for re-framing bodies; usually empty.
+    pub scratch: BytesMut,
+    /// Header lines a policy adds to the answer (RateLimit-*, Retry-After,
+    /// WWW-Authenticate); usually empty.
+    pub extra: BytesMut,
+    pub headers: Vec<Header>,
+    /// Bytes of the current head received so far (for 408 vs silent close).
+    pub head_bytes: usize,
+    /// The request being answered is HEAD: answers carry no body.
+    pub head_request: bool,
+    /// Status of the last response relayed from an upstream.
+    pub last_status: u16,
+    /// Close lingering: unread request bytes may still be arriving.
+    pub linger: bool,
+}

@@ -1,0 +1,43 @@
+//! Test hooks: ways for integration tests to reach failure paths and to
+//! watch the log stage. All off by default; an unset hook costs a branch.
+
+use std::sync::Arc;
+
+use crate::error::{Kind, Side};
+
+/// What the log stage recorded of one request, as a test hook sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    /// The final status sent, 0 when nothing was sent.
+    pub status: u16,
+    /// The route's name, when the request was routed.
+    pub route: Option<String>,
+    /// Request bytes read: head and body as sent.
+    pub bytes_in: u64,
+    /// Response bytes written to the client: head and body.
+    pub bytes_out: u64,
+    /// `hit`, `miss`, `stale`, `bypass`, … when the route caches.
+    pub cache: Option<&'static str>,
+    /// What went wrong, if anything, and on which side.
+    pub error: Option<(Kind, Side)>,
+}
+
+type LogHook = dyn Fn(&Logged) + Send + Sync;
+
+/// Hooks for exercising failure paths from tests; all off by default.
+#[derive(Default, Clone)]
+pub struct Hooks {
+    /// A request for exactly this path panics inside its connection task.
+    pub panic_on_path: Option<String>,
+    /// Called by the log stage once per request.
+    pub on_log: Option<Arc<LogHook>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("panic_on_path", &self.panic_on_path)
+            .field("on_log", &self.on_log.is_some())
+            .finish()
+    }
+}
