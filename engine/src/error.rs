@@ -1,10 +1,12 @@
-//! The engine's one error type: what went wrong, on which side, and whether
-//! the request may be retried.
+//! The engine's one error type: what went wrong, on which side, whether
+//! the request may be sent again, and what caused it.
 //!
-//! Every failure on the request path maps to exactly one status code, so the
-//! connection loop never has to guess what to answer. Context is a
-//! `&'static str`: building an error allocates nothing, which matters when a
-//! flood of malformed requests is the workload.
+//! Every failure on the request path maps to exactly one status code, so
+//! the pipeline never has to guess what to answer, and policy refusals
+//! (401, 403, 429, a concurrency 503) are errors like any other. Context is
+//! a `&'static str` and the cause an optional `io::Error` (an OS error code
+//! is stored inline): building an error allocates nothing, which matters
+//! when a flood of malformed requests is the workload.
 
 use std::fmt;
 use std::io;
@@ -14,81 +16,56 @@ use std::io;
 pub enum Kind {
     /// Malformed request: 400, connection closed.
     BadRequest,
-    /// The client took too long to send its head: 408.
-    HeadTimeout,
+    /// Credentials missing or not valid: 401.
+    Unauthorized,
+    /// Refused by an IP rule, a group or a client-certificate rule: 403.
+    Forbidden,
+    /// No route matches: 404.
+    NotFound,
+    /// A route matches the path but not the method: 405.
+    MethodNotAllowed,
+    /// The client took too long to send its head, or stalled in its body:
+    /// 408.
+    Timeout,
     /// Request body over the route's limit: 413.
     BodyTooLarge,
     /// Request target over the limit: 414.
     TargetTooLong,
+    /// Over a rate limit (or a concurrency limit set to 429): 429.
+    TooManyRequests,
     /// Head bytes or header count over the limit: 431.
     HeadTooLarge,
+    /// Something in the gateway itself failed: 500.
+    Internal,
     /// A transfer coding we do not implement: 501.
     NotImplemented,
     /// Upstream refused, reset, or sent something that is not HTTP: 502.
     BadGateway,
-    /// No upstream could take the request: 503.
+    /// No capacity to take the request (an upstream's connection cap, a
+    /// concurrency limit, a full queue): 503.
     Unavailable,
-    /// Upstream connect or response-head timeout: 504.
+    /// Upstream connect, send or response-head timeout: 504.
     GatewayTimeout,
     /// The client went away or broke the connection; nothing to answer.
     ClientGone,
 }
 
-/// Which peer the failure is attributed to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Downstream,
-    Upstream,
-    Internal,
-}
-
-/// An error on the request path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Error {
-    pub kind: Kind,
-    pub side: Side,
-    /// True when nothing irrevocable happened yet, so the request may be
-    /// sent again on a fresh upstream connection.
-    pub retryable: bool,
-    pub context: &'static str,
-}
-
-impl Error {
-    pub const fn new(kind: Kind, side: Side, context: &'static str) -> Self {
-        Error {
-            kind,
-            side,
-            retryable: false,
-            context,
-        }
-    }
-
-    pub const fn bad_request(context: &'static str) -> Self {
-        Error::new(Kind::BadRequest, Side::Downstream, context)
-    }
-
-    pub const fn bad_gateway(context: &'static str) -> Self {
-        Error::new(Kind::BadGateway, Side::Upstream, context)
-    }
-
-    pub const fn client_gone(context: &'static str) -> Self {
-        Error::new(Kind::ClientGone, Side::Downstream, context)
-    }
-
-    pub const fn retryable(mut self) -> Self {
-        self.retryable = true;
-        self
-    }
-
+impl Kind {
     /// Status code answered to the client; `None` when there is nobody to
     /// answer.
-    pub const fn status(&self) -> Option<u16> {
-        Some(match self.kind {
+    pub const fn status(self) -> Option<u16> {
+        Some(match self {
             Kind::BadRequest => 400,
-            Kind::HeadTimeout => 408,
+            Kind::Unauthorized => 401,
+            Kind::Forbidden => 403,
+            Kind::NotFound => 404,
+            Kind::MethodNotAllowed => 405,
+            Kind::Timeout => 408,
             Kind::BodyTooLarge => 413,
             Kind::TargetTooLong => 414,
+            Kind::TooManyRequests => 429,
             Kind::HeadTooLarge => 431,
+            Kind::Internal => 500,
             Kind::NotImplemented => 501,
             Kind::BadGateway => 502,
             Kind::Unavailable => 503,
@@ -96,20 +73,181 @@ impl Error {
             Kind::ClientGone => return None,
         })
     }
+}
 
-    /// Maps an upstream I/O error.
-    pub fn upstream_io(err: &io::Error, context: &'static str) -> Self {
-        match err.kind() {
-            io::ErrorKind::TimedOut => Error::new(Kind::GatewayTimeout, Side::Upstream, context),
-            _ => Error::bad_gateway(context),
+/// Which peer the failure is attributed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The client: a malformed or refused request, or a client gone.
+    Downstream,
+    /// An upstream server.
+    Upstream,
+    /// The gateway itself (a full queue, a failed task).
+    Internal,
+}
+
+/// May the request be sent again on another connection? (pingora's
+/// "decided" versus "only on a reused connection".)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Something irrevocable happened (bytes of the answer reached the
+    /// client, a body was consumed), or the failure would repeat.
+    Never,
+    /// Nothing reached the upstream application: safe to try again.
+    Safe,
+    /// Safe only because the connection was a reused one that the upstream
+    /// had closed while it sat idle; on a fresh connection the same failure
+    /// is the server's answer.
+    IfReused,
+}
+
+/// An error on the request path.
+#[derive(Debug)]
+pub struct Error {
+    pub kind: Kind,
+    pub side: Side,
+    pub retry: Retry,
+    pub context: &'static str,
+    /// The I/O error underneath, when there is one.
+    pub cause: Option<io::Error>,
+}
+
+impl Error {
+    pub const fn new(kind: Kind, side: Side, context: &'static str) -> Self {
+        Error {
+            kind,
+            side,
+            retry: Retry::Never,
+            context,
+            cause: None,
         }
+    }
+
+    /// A refusal or failure attributed to the client.
+    pub const fn downstream(kind: Kind, context: &'static str) -> Self {
+        Error::new(kind, Side::Downstream, context)
+    }
+
+    /// A failure attributed to an upstream server.
+    pub const fn upstream(kind: Kind, context: &'static str) -> Self {
+        Error::new(kind, Side::Upstream, context)
+    }
+
+    /// A failure of the gateway itself.
+    pub const fn internal(kind: Kind, context: &'static str) -> Self {
+        Error::new(kind, Side::Internal, context)
+    }
+
+    pub const fn bad_request(context: &'static str) -> Self {
+        Error::downstream(Kind::BadRequest, context)
+    }
+
+    pub const fn bad_gateway(context: &'static str) -> Self {
+        Error::upstream(Kind::BadGateway, context)
+    }
+
+    pub const fn client_gone(context: &'static str) -> Self {
+        Error::downstream(Kind::ClientGone, context)
+    }
+
+    pub const fn with_retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn because(mut self, cause: io::Error) -> Self {
+        self.cause = Some(cause);
+        self
+    }
+
+    /// Status code answered to the client; `None` when there is nobody to
+    /// answer.
+    pub const fn status(&self) -> Option<u16> {
+        self.kind.status()
+    }
+
+    /// May the request go again on a fresh connection, given whether the
+    /// one that failed was reused?
+    pub fn may_retry(&self, reused: bool) -> bool {
+        match self.retry {
+            Retry::Never => false,
+            Retry::Safe => true,
+            Retry::IfReused => reused,
+        }
+    }
+
+    /// Maps an upstream I/O error: a timeout is 504, anything else 502.
+    pub fn upstream_io(err: io::Error, context: &'static str) -> Self {
+        let kind = match err.kind() {
+            io::ErrorKind::TimedOut => Kind::GatewayTimeout,
+            _ => Kind::BadGateway,
+        };
+        Error::upstream(kind, context).because(err)
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} ({:?}): {}", self.kind, self.side, self.context)
+        write!(f, "{:?} ({:?}): {}", self.kind, self.side, self.context)?;
+        if let Some(cause) = &self.cause {
+            write!(f, ": {cause}")?;
+        }
+        Ok(())
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_ref().map(|c| c as _)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_maps_to_one_status() {
+        let table = [
+            (Kind::BadRequest, Some(400)),
+            (Kind::Unauthorized, Some(401)),
+            (Kind::Forbidden, Some(403)),
+            (Kind::NotFound, Some(404)),
+            (Kind::MethodNotAllowed, Some(405)),
+            (Kind::Timeout, Some(408)),
+            (Kind::BodyTooLarge, Some(413)),
+            (Kind::TargetTooLong, Some(414)),
+            (Kind::TooManyRequests, Some(429)),
+            (Kind::HeadTooLarge, Some(431)),
+            (Kind::Internal, Some(500)),
+            (Kind::NotImplemented, Some(501)),
+            (Kind::BadGateway, Some(502)),
+            (Kind::Unavailable, Some(503)),
+            (Kind::GatewayTimeout, Some(504)),
+            (Kind::ClientGone, None),
+        ];
+        for (kind, status) in table {
+            assert_eq!(kind.status(), status, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn retry_rules() {
+        let e = Error::bad_gateway("x");
+        assert!(!e.may_retry(true));
+        let e = Error::bad_gateway("x").with_retry(Retry::IfReused);
+        assert!(e.may_retry(true));
+        assert!(!e.may_retry(false));
+        let e = Error::bad_gateway("x").with_retry(Retry::Safe);
+        assert!(e.may_retry(false));
+    }
+
+    #[test]
+    fn the_cause_is_kept_and_shown() {
+        let e = Error::upstream_io(io::ErrorKind::TimedOut.into(), "upstream read");
+        assert_eq!(e.kind, Kind::GatewayTimeout);
+        assert_eq!(e.side, Side::Upstream);
+        assert!(e.to_string().contains("upstream read"));
+        assert!(std::error::Error::source(&e).is_some());
+    }
+}

@@ -297,7 +297,7 @@ fn serve(
         // Success and failure are logged and counted by the plane.
         let _ = plane.reload_file();
     }
-    let drain = plane.snapshot().config.drain_timeout;
+    let drain = plane.drain_timeout();
     tracing::info!(signal = ?first, deadline = ?drain, "draining; a second signal exits at once");
     server.begin_shutdown();
     let (tx, rx) = mpsc::channel();

@@ -2,25 +2,53 @@
 //! when a config is accepted and never mutated afterwards.
 //!
 //! The validated `Config` comes from `ringway-config`; compiling it adds the
-//! router and the responders' prebuilt bytes, so answering from the
-//! built-in responder is one buffer append plus the Date line.
+//! router, each route as one [`CompiledRoute`] (its handler with prebuilt
+//! bytes, its policies, its TLS rules), and the TLS settings with their
+//! certificates loaded. Answering from the built-in responder is one buffer
+//! append plus the Date line.
 
 use bytes::{Bytes, BytesMut};
-use ringway_config::{Action, Config, ConfigErrors};
+use ringway_config::{Action, Config, ConfigErrors, Route};
 
 use crate::http::write;
-use crate::policy::Policies;
+use crate::policy::{Policies, RoutePolicy};
 use crate::router::Router;
+use crate::tls::client::UpstreamTls;
 use crate::tls::ListenerTls;
+use crate::upstream;
 
 /// A built-in answer with its bytes laid out ahead of time.
 #[derive(Debug)]
 pub struct Prebuilt {
     pub status: u16,
-    /// Status line, configured headers, Server and Content-Length; the
-    /// Date and Connection lines and the blank line follow per response.
+    /// Status line, Server and the configured headers; the Date line, the
+    /// response stage's lines, the framing and Connection lines and the
+    /// blank line follow per response.
     pub head: Bytes,
     pub body: Bytes,
+}
+
+/// What answers a route's requests.
+pub enum Handler {
+    /// The built-in responder.
+    Respond(Prebuilt),
+    /// Forwarding to `Config::upstreams[group]` (through the cache when
+    /// the route caches).
+    Upstream { group: usize },
+}
+
+/// One route, compiled: everything the pipeline needs to answer it.
+pub struct CompiledRoute {
+    /// Its index in the config's routes (and in per-worker route state).
+    pub index: usize,
+    pub handler: Handler,
+    pub policy: RoutePolicy,
+    /// `redirect-https`: `Some(https-port)` answers plain-HTTP requests
+    /// with 308 to the same URL over HTTPS.
+    pub redirect_https: Option<Option<u16>>,
+    pub require_client_cert: bool,
+    /// The `Strict-Transport-Security` line added to answers over TLS.
+    pub hsts: Option<Bytes>,
 }
 
 /// An immutable compiled config.
@@ -28,8 +56,7 @@ pub struct Snapshot {
     pub generation: u64,
     pub config: Config,
     pub router: Router,
-    /// Per route: its prebuilt answer when the route responds itself.
-    pub responders: Vec<Option<Prebuilt>>,
+    pub routes: Vec<CompiledRoute>,
     pub policies: Policies,
     /// Per listener: its TLS settings, compiled (certificates loaded).
     pub tls: Vec<Option<ListenerTls>>,
@@ -38,7 +65,9 @@ pub struct Snapshot {
     pub subject_headers: Vec<String>,
     /// Per upstream: its TLS settings, compiled (CA and client certificate
     /// loaded).
-    pub upstream_tls: Vec<Option<crate::tls::client::UpstreamTls>>,
+    pub upstream_tls: Vec<Option<UpstreamTls>>,
+    /// What the workers share about the upstream servers.
+    pub upstreams: upstream::Shared,
 }
 
 impl Snapshot {
@@ -51,7 +80,10 @@ impl Snapshot {
         workers: usize,
     ) -> Result<Snapshot, ConfigErrors> {
         let router = Router::new(&config);
-        let policies = Policies::compile(&config, prev.map(|p| &p.policies), workers)?;
+        let prev_policies: Vec<&RoutePolicy> = prev
+            .map(|p| p.routes.iter().map(|r| &r.policy).collect())
+            .unwrap_or_default();
+        let (policies, route_policies) = Policies::compile(&config, &prev_policies, workers)?;
         let mut tls = Vec::with_capacity(config.listeners.len());
         let mut errors = Vec::new();
         for (i, l) in config.listeners.iter().enumerate() {
@@ -68,11 +100,7 @@ impl Snapshot {
         }
         let mut upstream_tls = Vec::with_capacity(config.upstreams.len());
         for (i, up) in config.upstreams.iter().enumerate() {
-            match up
-                .tls
-                .as_ref()
-                .map(|t| crate::tls::client::UpstreamTls::compile(i, t))
-            {
+            match up.tls.as_ref().map(|t| UpstreamTls::compile(i, t)) {
                 None => upstream_tls.push(None),
                 Some(Ok(t)) => upstream_tls.push(Some(t)),
                 Some(Err(e)) => errors.push(e),
@@ -81,45 +109,72 @@ impl Snapshot {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
-        let responders = config
+        let routes = config
             .routes
             .iter()
-            .map(|r| match &r.action {
-                Action::Respond(resp) => {
-                    let mut head = BytesMut::new();
-                    write::status_line(
-                        &mut head,
-                        resp.status,
-                        write::reason(resp.status).as_bytes(),
-                    );
-                    head.extend_from_slice(b"Server: ringway\r\n");
-                    for (name, value) in &resp.headers {
-                        write::header(&mut head, name.as_bytes(), value.as_bytes());
-                    }
-                    write::content_length(&mut head, resp.body.len() as u64);
-                    Some(Prebuilt {
-                        status: resp.status,
-                        head: head.freeze(),
-                        body: Bytes::copy_from_slice(resp.body.as_bytes()),
-                    })
-                }
-                Action::Upstream(_) => None,
-            })
+            .zip(route_policies)
+            .enumerate()
+            .map(|(index, (r, policy))| CompiledRoute::compile(index, r, policy))
             .collect();
+        let upstreams = upstream::Shared::compile(&config, prev.map(|p| (&p.config, &p.upstreams)));
         Ok(Snapshot {
             generation,
-            config,
-            router,
-            responders,
-            policies,
+            upstreams,
             subject_headers: tls
                 .iter()
                 .flatten()
                 .filter_map(|t| t.subject_header.clone())
                 .collect(),
+            config,
+            router,
+            routes,
+            policies,
             tls,
             upstream_tls,
         })
+    }
+
+    /// The configured route behind compiled route `index`.
+    pub fn route_config(&self, index: usize) -> &Route {
+        &self.config.routes[index]
+    }
+}
+
+impl CompiledRoute {
+    fn compile(index: usize, r: &Route, policy: RoutePolicy) -> CompiledRoute {
+        let handler = match &r.action {
+            Action::Respond(resp) => {
+                let mut head = BytesMut::new();
+                write::status_line(
+                    &mut head,
+                    resp.status,
+                    write::reason(resp.status).as_bytes(),
+                );
+                head.extend_from_slice(b"Server: ringway\r\n");
+                for (name, value) in &resp.headers {
+                    write::header(&mut head, name.as_bytes(), value.as_bytes());
+                }
+                Handler::Respond(Prebuilt {
+                    status: resp.status,
+                    head: head.freeze(),
+                    body: Bytes::copy_from_slice(resp.body.as_bytes()),
+                })
+            }
+            Action::Upstream(group) => Handler::Upstream { group: *group },
+        };
+        let hsts = r.hsts.as_ref().map(|v| {
+            let mut line = BytesMut::new();
+            write::header(&mut line, b"Strict-Transport-Security", v.as_bytes());
+            line.freeze()
+        });
+        CompiledRoute {
+            index,
+            handler,
+            policy,
+            redirect_https: r.redirect_https.then_some(r.https_port),
+            require_client_cert: r.require_client_cert,
+            hsts,
+        }
     }
 }
 

@@ -43,10 +43,20 @@ counters! {
     rejected_414, rejected_431, rejected_501,
     /// Requests refused by a policy: no or bad credentials (401), IP rule
     /// or group (403), rate limit or a concurrency limit set to 429 (429),
-    /// a concurrency limit set to 503 or a full password-check queue (503).
+    /// a concurrency limit set to 503 (503).
     refused_401, refused_403, refused_429, refused_503,
-    /// Upstream failures, by the status they produced.
+    /// Upstream failures, by the status they produced (also when the
+    /// answer had started: a body cut off is counted as 502 or 504).
     upstream_502, upstream_503, upstream_504,
+    /// Requests refused because an upstream server was at its
+    /// `max-connections` (each also counted in upstream_503).
+    upstream_connection_limit,
+    /// Failures of the gateway itself (a full or slow password-check
+    /// queue, say), whatever status they produced.
+    internal_errors,
+    /// Client connections closed at once because the gateway held
+    /// `max-connections` already.
+    connections_refused,
     /// New upstream connections opened.
     upstream_connects,
     /// Requests sent on a pooled upstream connection.
@@ -167,34 +177,5 @@ impl WorkerStats {
             400..=499 => self.responses_4xx.inc(),
             _ => self.responses_5xx.inc(),
         }
-    }
-
-    /// Counts a policy's refusal by its status.
-    pub fn refused(&self, status: u16) {
-        match status {
-            401 => self.refused_401.inc(),
-            403 => self.refused_403.inc(),
-            429 => self.refused_429.inc(),
-            _ => self.refused_503.inc(),
-        }
-    }
-
-    /// Counts a rejection or upstream failure by the status it produced.
-    pub fn rejection(&self, status: u16) {
-        let c = match status {
-            400 => &self.rejected_400,
-            404 => &self.rejected_404,
-            405 => &self.rejected_405,
-            408 => &self.rejected_408,
-            413 => &self.rejected_413,
-            414 => &self.rejected_414,
-            431 => &self.rejected_431,
-            501 => &self.rejected_501,
-            502 => &self.upstream_502,
-            503 => &self.upstream_503,
-            504 => &self.upstream_504,
-            _ => return,
-        };
-        c.inc();
     }
 }

@@ -311,9 +311,9 @@ fn status(plane: &Handle) -> Answer {
         .config
         .routes
         .iter()
-        .zip(&snapshot.policies.routes)
-        .flat_map(|(route, policy)| {
-            policy.limits.iter().map(move |l| {
+        .zip(&snapshot.routes)
+        .flat_map(|(route, compiled)| {
+            compiled.policy.limits.iter().map(move |l| {
                 json!({
                     "route": route.name,
                     "key": match &l.key {

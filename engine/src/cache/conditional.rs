@@ -6,6 +6,8 @@
 //! If-None-Match (weak comparison, §13.1.2) and, when that is absent,
 //! If-Modified-Since (§13.1.3), in the order of §13.2.2.
 
+use crate::http::text::{quoted_list, trim};
+
 /// The stored response's validators.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Validators<'a> {
@@ -36,45 +38,13 @@ pub fn not_modified(pre: &Preconditions<'_>, stored: &Validators<'_>) -> bool {
         let Some(etag) = stored.etag else {
             return false;
         };
-        return entity_tags(list).any(|t| weak_eq(t, etag));
+        return quoted_list(list).any(|t| weak_eq(t, etag));
     }
     // Step 4: If-Modified-Since, only without If-None-Match.
     match (pre.if_modified_since, stored.last_modified) {
         (Some(since), Some(modified)) => modified <= since,
         _ => false,
     }
-}
-
-/// The entity-tags of an If-None-Match list (commas inside quotes do not
-/// split).
-fn entity_tags(list: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = list;
-    std::iter::from_fn(move || loop {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut quoted = false;
-        let mut end = rest.len();
-        for (i, &b) in rest.iter().enumerate() {
-            match b {
-                b'"' => quoted = !quoted,
-                b',' if !quoted => {
-                    end = i;
-                    break;
-                }
-                _ => {}
-            }
-        }
-        let item = trim(&rest[..end]);
-        rest = if end < rest.len() {
-            &rest[end + 1..]
-        } else {
-            &[]
-        };
-        if !item.is_empty() {
-            return Some(item);
-        }
-    })
 }
 
 /// Weak comparison (§8.8.3.2): the opaque tags match, W/ ignored.
@@ -85,18 +55,6 @@ fn weak_eq(a: &[u8], b: &[u8]) -> bool {
     }
     let (a, b) = (opaque(a), opaque(b));
     a.len() >= 2 && a.first() == Some(&b'"') && a.last() == Some(&b'"') && a == b
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &s[start..end]
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 //! `no-cache`/`private` with field names are taken unqualified (the whole
 //! response), the conservative reading the RFC allows (§5.2.2.4, §5.2.2.7).
 
+use crate::http::text::{quoted_list, trim};
+
 /// Delta-seconds past this are clamped to it (§1.2.2: at least 2^31).
 pub const DELTA_MAX: u64 = 1 << 31;
 
@@ -49,32 +51,7 @@ struct Directive<'a> {
 /// Iterates the directives of one or more Cache-Control field values.
 /// Commas inside quoted strings do not split.
 fn directives(value: &[u8]) -> impl Iterator<Item = Directive<'_>> {
-    let mut rest = value;
-    std::iter::from_fn(move || loop {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut quoted = false;
-        let mut end = rest.len();
-        for (i, &b) in rest.iter().enumerate() {
-            match b {
-                b'"' => quoted = !quoted,
-                b',' if !quoted => {
-                    end = i;
-                    break;
-                }
-                _ => {}
-            }
-        }
-        let item = trim(&rest[..end]);
-        rest = if end < rest.len() {
-            &rest[end + 1..]
-        } else {
-            &[]
-        };
-        if item.is_empty() {
-            continue;
-        }
+    quoted_list(value).map(|item| {
         let (name, value) = match item.iter().position(|&b| b == b'=') {
             Some(eq) => {
                 let v = trim(&item[eq + 1..]);
@@ -86,20 +63,8 @@ fn directives(value: &[u8]) -> impl Iterator<Item = Directive<'_>> {
             }
             None => (item, None),
         };
-        return Some(Directive { name, value });
+        Directive { name, value }
     })
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &s[start..end]
 }
 
 /// delta-seconds (§1.2.2): digits only; too large clamps to [`DELTA_MAX`].

@@ -295,7 +295,7 @@ fn push_field(head: &mut BytesMut, fields: &mut Vec<Field>, name: &[u8], value: 
 }
 
 fn parse_delta(v: &[u8]) -> Option<u64> {
-    let v = crate::http::head::trim(v);
+    let v = crate::http::text::trim(v);
     if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }

@@ -13,6 +13,8 @@
 //! whitespace around list members is dropped; values are otherwise compared
 //! byte for byte (case matters), names ignoring case.
 
+use crate::http::text::{list, trim};
+
 /// How query strings enter the key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyOptions {
@@ -112,11 +114,10 @@ fn push_params<'a>(out: &mut Vec<u8>, params: impl Iterator<Item = &'a [u8]>) {
 pub fn vary_names(vary: &[u8]) -> (Vec<Vec<u8>>, bool) {
     let mut names = Vec::new();
     let mut any = false;
-    for item in vary.split(|&b| b == b',') {
-        let item = trim(item);
+    for item in list(vary) {
         if item == b"*" {
             any = true;
-        } else if !item.is_empty() {
+        } else {
             names.push(item.to_ascii_lowercase());
         }
     }
@@ -158,18 +159,6 @@ fn normalise_list(out: &mut Vec<u8>, value: &[u8]) {
         }
         out.extend_from_slice(trim(member));
     }
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &s[start..end]
 }
 
 #[cfg(test)]

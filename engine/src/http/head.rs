@@ -19,6 +19,7 @@ use std::mem::MaybeUninit;
 use bytes::{Bytes, BytesMut};
 
 use crate::error::{Error, Kind, Side};
+use crate::http::text::{list, list_contains, trim};
 
 /// Most header lines a head may carry, whatever the config says; bounds the
 /// parser's stack array (512 × 32 bytes).
@@ -300,22 +301,6 @@ fn connection_lists(buf: &[u8], headers: &[Header], name: &[u8]) -> bool {
         .any(|h| list_contains(h.value.get(buf), name))
 }
 
-/// Does a comma-separated list contain `token` (case-insensitive)?
-pub fn list_contains(list: &[u8], token: &[u8]) -> bool {
-    list.split(|&b| b == b',')
-        .any(|item| trim(item).eq_ignore_ascii_case(token))
-}
-
-pub fn trim(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
-}
-
 const fn req_err(kind: Kind, context: &'static str) -> Error {
     Error::new(kind, Side::Downstream, context)
 }
@@ -576,11 +561,7 @@ fn request_fields(
             }
             Class::TransferEncoding => {
                 transfer_encoding = true;
-                for coding in value.split(|&b| b == b',') {
-                    let coding = trim(coding);
-                    if coding.is_empty() {
-                        continue;
-                    }
+                for coding in list(value) {
                     if te_chunked_last {
                         // A coding after chunked: chunked is not final.
                         return Err(Error::bad_request(

@@ -4,4 +4,5 @@
 pub mod chunked;
 pub mod date;
 pub mod head;
+pub mod text;
 pub mod write;

@@ -177,9 +177,8 @@ type Table<V> = papaya::HashMap<Box<[u8]>, Arc<V>, ahash::RandomState>;
 /// across reloads while the route keeps the same definition.
 pub struct SharedLimit {
     pub rate: Rate,
-    /// Configured `count` per `period`, for the RateLimit headers.
+    /// Configured `count`, for the RateLimit headers.
     pub count: u64,
-    pub period: Duration,
     /// Tokens a worker takes at once.
     pub lease: u64,
     /// How long a lease's unused tokens stay good (ns): the time the bucket
@@ -208,7 +207,6 @@ impl SharedLimit {
         SharedLimit {
             rate: Rate::of(limit),
             count: limit.count,
-            period: limit.period,
             lease: lease_size(limit, workers),
             lease_ttl: {
                 let rate = Rate::of(limit);

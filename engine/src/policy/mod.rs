@@ -23,6 +23,7 @@ use std::time::SystemTime;
 use bytes::BytesMut;
 use ringway_config::{ConcurrencyLimit, Config, ConfigErrors, LimitKey, RateLimit};
 
+use crate::error::{Error, Kind};
 use crate::http::head::RequestHead;
 use crate::http::write;
 use crate::rt::carry::Keyed;
@@ -44,7 +45,6 @@ pub struct RoutePolicy {
     pub auth: Vec<usize>,
     /// Per consumer: may it use this route? Empty: every consumer may.
     pub allowed: Vec<bool>,
-    pub forward_credentials: bool,
     /// Lower-case header carrying the consumer's name upstream.
     pub consumer_header: String,
     /// Headers removed before forwarding: the credentials' (unless the
@@ -65,7 +65,6 @@ pub struct RoutePolicy {
 pub struct Policies {
     pub global: IpRules,
     pub trusted: IpSet,
-    pub routes: Vec<RoutePolicy>,
     pub auth: Auth,
     /// Consumer names, by index.
     pub consumers: Vec<String>,
@@ -76,11 +75,13 @@ impl Policies {
     /// whose route and definition `prev` also has.
     /// Fails when key material (PEM, JWKS files, password hashes) does not
     /// load, naming the field.
+    /// Returns the shared policies and each route's own, in config order;
+    /// `prev` is the previous generation's routes' policies.
     pub fn compile(
         config: &Config,
-        prev: Option<&Policies>,
+        prev: &[&RoutePolicy],
         workers: usize,
-    ) -> Result<Policies, ConfigErrors> {
+    ) -> Result<(Policies, Vec<RoutePolicy>), ConfigErrors> {
         let auth = Auth::compile(config)?;
         // Every consumer header any route sends is stripped from what
         // clients send on every route: an upstream behind a public route is
@@ -101,8 +102,7 @@ impl Policies {
                     .iter()
                     .map(|l| {
                         let carry = (r.name.clone(), l.clone());
-                        let shared = prev
-                            .and_then(|p| p.shared_limit(&carry))
+                        let shared = shared_limit(prev, &carry)
                             .unwrap_or_else(|| Arc::new(SharedLimit::new(l, workers)));
                         RouteLimit {
                             key: l.key.clone(),
@@ -114,11 +114,9 @@ impl Policies {
                 let concurrency_carry = r.concurrency.as_ref().map(|c| (r.name.clone(), c.clone()));
                 let concurrency = concurrency_carry.as_ref().map(|carry| {
                     let c = &carry.1;
-                    let shared = prev
-                        .and_then(|p| p.shared_concurrency(carry))
-                        .unwrap_or_else(|| {
-                            Arc::new(SharedConcurrency::new(c.max, c.status, c.max_keys))
-                        });
+                    let shared = shared_concurrency(prev, carry).unwrap_or_else(|| {
+                        Arc::new(SharedConcurrency::new(c.max, c.status, c.max_keys))
+                    });
                     (c.key.clone(), shared)
                 });
                 let ip = IpRules::new(&r.ip_rules);
@@ -151,7 +149,6 @@ impl Policies {
                     strip_params,
                     auth: r.auth.clone(),
                     allowed,
-                    forward_credentials: r.forward_credentials,
                     consumer_header: r.consumer_header.to_ascii_lowercase(),
                     limits,
                     concurrency,
@@ -161,32 +158,32 @@ impl Policies {
                 }
             })
             .collect();
-        Ok(Policies {
+        let policies = Policies {
             global: IpRules::new(&config.ip_rules),
             trusted: IpSet::new(&config.client_ip.trusted_proxies),
-            routes,
             auth,
             consumers: config.consumers.iter().map(|c| c.name.clone()).collect(),
-        })
+        };
+        Ok((policies, routes))
     }
+}
 
-    fn shared_limit(&self, carry: &(String, RateLimit)) -> Option<Arc<SharedLimit>> {
-        self.routes
-            .iter()
-            .flat_map(|r| &r.limits)
-            .find(|l| &l.carry == carry)
-            .map(|l| l.shared.clone())
-    }
+fn shared_limit(routes: &[&RoutePolicy], carry: &(String, RateLimit)) -> Option<Arc<SharedLimit>> {
+    routes
+        .iter()
+        .flat_map(|r| &r.limits)
+        .find(|l| &l.carry == carry)
+        .map(|l| l.shared.clone())
+}
 
-    fn shared_concurrency(
-        &self,
-        carry: &(String, ConcurrencyLimit),
-    ) -> Option<Arc<SharedConcurrency>> {
-        self.routes
-            .iter()
-            .find(|r| r.concurrency_carry.as_ref() == Some(carry))
-            .and_then(|r| r.concurrency.as_ref().map(|c| c.1.clone()))
-    }
+fn shared_concurrency(
+    routes: &[&RoutePolicy],
+    carry: &(String, ConcurrencyLimit),
+) -> Option<Arc<SharedConcurrency>> {
+    routes
+        .iter()
+        .find(|r| r.concurrency_carry.as_ref() == Some(carry))
+        .and_then(|r| r.concurrency.as_ref().map(|c| c.1.clone()))
 }
 
 /// A worker's part of the policies of one generation.
@@ -198,21 +195,22 @@ pub struct LocalPolicies {
 }
 
 impl LocalPolicies {
-    pub fn new(policies: &Policies, prev: Option<&LocalPolicies>) -> LocalPolicies {
+    /// Builds a worker's part for `routes` (in config order).
+    pub fn new(
+        policies: &Policies,
+        routes: &[&RoutePolicy],
+        prev: Option<&LocalPolicies>,
+    ) -> LocalPolicies {
         let empty = Keyed::default();
-        let keys = policies
-            .routes
+        let keys = routes
             .iter()
             .flat_map(|r| r.limits.iter().map(|l| l.carry.clone()));
         let carried = prev.map_or(&empty, |p| &p.by_key).carry(keys, |k| {
-            let shared = policies
-                .shared_limit(k)
-                .expect("every carry key comes from a route limit");
+            let shared = shared_limit(routes, k).expect("every carry key comes from a route limit");
             LocalLimit::new(shared)
         });
         let by_key = carried.next;
-        let limits = policies
-            .routes
+        let limits = routes
             .iter()
             .map(|r| {
                 r.limits
@@ -277,11 +275,10 @@ impl Policies {
     pub fn authenticate(
         &self,
         local: &LocalPolicies,
-        route: usize,
+        policy: &RoutePolicy,
         head: &RequestHead,
         now: Now,
     ) -> Option<Step> {
-        let policy = &self.routes[route];
         if policy.auth.is_empty() {
             return None;
         }
@@ -293,20 +290,21 @@ impl Policies {
 
     /// The route's authorization, limits and concurrency, given the
     /// outcome of [`Policies::authenticate`] (the route's IP rules were
-    /// checked before). `Err(status)` refuses the request; header lines for
-    /// the refusal (challenges, Retry-After) are appended to `extra`.
+    /// checked before). `route` is the route's index, `policy` its
+    /// policies. An `Err` refuses the request; header lines for the
+    /// refusal (challenges, Retry-After) are appended to `extra`.
     #[allow(clippy::too_many_arguments)]
     pub fn check(
         &self,
         local: &LocalPolicies,
         route: usize,
+        policy: &RoutePolicy,
         head: &RequestHead,
         client: IpAddr,
         now: Now,
         outcome: Option<Outcome>,
         extra: &mut BytesMut,
-    ) -> Result<Pass, u16> {
-        let policy = &self.routes[route];
+    ) -> Result<Pass, Error> {
         let mut pass = Pass::default();
         if policy.empty {
             return Ok(pass);
@@ -315,13 +313,19 @@ impl Policies {
             match outcome {
                 Outcome::Consumer { consumer, .. } => {
                     if !policy.allowed.is_empty() && !policy.allowed[consumer] {
-                        return Err(403);
+                        return Err(Error::downstream(
+                            Kind::Forbidden,
+                            "consumer not in an allowed group",
+                        ));
                     }
                     pass.consumer = Some(consumer);
                 }
                 Outcome::Missing | Outcome::Invalid { .. } => {
                     self.auth.challenges(&policy.auth, &outcome, extra);
-                    return Err(401);
+                    return Err(Error::downstream(
+                        Kind::Unauthorized,
+                        "credentials missing or not valid",
+                    ));
                 }
             }
         }
@@ -342,7 +346,10 @@ impl Policies {
                     b"Retry-After",
                     itoa::Buffer::new().format(v.retry_after).as_bytes(),
                 );
-                return Err(429);
+                return Err(Error::downstream(
+                    Kind::TooManyRequests,
+                    "over a rate limit",
+                ));
             }
             if pass.rate.is_none_or(|best| v.remaining < best.remaining) {
                 pass.rate = Some(v);
@@ -352,7 +359,14 @@ impl Policies {
             let key = limit_key(key, &who, &mut ip_bytes);
             match shared.acquire(key) {
                 Some(p) => pass.permit = Some(p),
-                None => return Err(shared.status),
+                None => {
+                    let kind = if shared.status == 429 {
+                        Kind::TooManyRequests
+                    } else {
+                        Kind::Unavailable
+                    };
+                    return Err(Error::downstream(kind, "over a concurrency limit"));
+                }
             }
         }
         Ok(pass)

@@ -1,11 +1,13 @@
 //! Streams a message body from one connection to another, re-framing it
-//! when the receiver needs a different framing (RFC 9112 §6–§7).
+//! when the receiver needs a different framing (RFC 9112 §6–§7), and
+//! running the body filter stage on response bodies.
 //!
 //! Bodies are never gathered: each read is written on before the next read,
 //! so memory per transfer is one pooled buffer whatever the body size. A
 //! validated chunked body is forwarded byte for byte; the only copies are on
-//! the rare re-framing paths (de-chunking for HTTP/1.0 clients, chunking a
-//! close-delimited upstream body for HTTP/1.1 clients).
+//! the re-framing paths (de-chunking for HTTP/1.0 clients, chunking a
+//! close-delimited upstream body for HTTP/1.1 clients) and through a body
+//! filter.
 
 use std::io;
 use std::time::Duration;
@@ -14,6 +16,8 @@ use bytes::BytesMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
 use crate::http::chunked::{write_chunk_header, ChunkError, ChunkedDecoder};
+use crate::http::head::BodyKind;
+use crate::proxy::filter::{self, BodyFilter};
 use crate::rt::deadline::Deadlines;
 use crate::rt::io::{read_more, write_all_buf, Pool, SendLimit};
 
@@ -27,8 +31,7 @@ pub enum Framing {
 
 impl Framing {
     /// The framing of a body of this kind; `None` when there is no body.
-    pub fn of(body: crate::http::head::BodyKind) -> Option<Framing> {
-        use crate::http::head::BodyKind;
+    pub fn of(body: BodyKind) -> Option<Framing> {
         match body {
             BodyKind::None => None,
             BodyKind::Length(n) => Some(Framing::Length(n)),
@@ -49,6 +52,9 @@ pub enum Output {
     Chunk,
     /// Read and drop (a body nobody will receive).
     Discard,
+    /// Payload through the body filter, then chunked (or, false, raw until
+    /// close).
+    Filter { chunked: bool },
 }
 
 /// Why a copy stopped early.
@@ -66,34 +72,67 @@ pub enum CopyError {
     Sink(io::Error),
 }
 
+/// A copy of a body's payload the cache keeps while it streams: dropped
+/// once it would pass `limit` (the body is then too large to store).
+pub struct Capture {
+    pub buf: Option<BytesMut>,
+    pub limit: usize,
+}
+
+impl Capture {
+    pub fn take(&mut self, data: &[u8]) {
+        if let Some(c) = self.buf.as_mut() {
+            if c.len() + data.len() > self.limit {
+                self.buf = None;
+            } else {
+                c.extend_from_slice(data);
+            }
+        }
+    }
+}
+
+/// What a copy moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Moved {
+    /// Payload bytes.
+    pub payload: u64,
+    /// Bytes taken from the source, framing included.
+    pub wire: u64,
+}
+
 pub struct Copy<'a> {
     pub framing: Framing,
     pub output: Output,
     /// Payload limit (413 on requests).
     pub limit: u64,
-    /// Longest wait for the next bytes from the source.
+    /// Longest wait for the next bytes from the source
+    /// (`body-idle-timeout`).
     pub idle: Duration,
     /// Scratch for re-framing; empty on the common paths.
     pub scratch: &'a mut BytesMut,
     /// The worker's deadlines, for the idle limit on each read.
     pub deadlines: &'a Deadlines,
-    /// Longest wait for the destination to accept each write.
+    /// Longest wait for the destination to accept anything.
     pub send_limit: Duration,
     /// The worker's buffers: a head-sized source buffer is swapped for a
     /// body-sized one first.
     pub pool: &'a Pool,
+    /// The body filter, with [`Output::Filter`].
+    pub filter: Option<&'a mut BodyFilter>,
+    /// Keeps the payload (decoded, before any filter) for the cache.
+    pub capture: Option<&'a mut Capture>,
 }
 
 impl Copy<'_> {
     /// Copies the body from `src` to `dst`. `buf` holds bytes already read
     /// from `src`; on return it holds whatever followed the body (the next
-    /// pipelined message). Returns the payload bytes moved.
+    /// pipelined message).
     pub async fn run<R, W>(
         self,
         src: &mut R,
         buf: &mut BytesMut,
         dst: &mut W,
-    ) -> Result<u64, CopyError>
+    ) -> Result<Moved, CopyError>
     where
         R: AsyncReadRent,
         W: AsyncWriteRent,
@@ -107,109 +146,181 @@ impl Copy<'_> {
             deadlines,
             send_limit,
             pool,
+            mut filter,
+            mut capture,
         } = self;
-        let send_limit = SendLimit {
+        let send = SendLimit {
             deadlines,
             limit: send_limit,
         };
         pool.upsize(buf);
+        // A filter writes its framed output here; pooled, so steady state
+        // allocates nothing.
+        let (mut framed, mut filtered) = match output {
+            Output::Filter { .. } => (pool.buf(), pool.buf()),
+            _ => (BytesMut::new(), BytesMut::new()),
+        };
         let mut remaining = match framing {
             Framing::Length(n) => n,
             _ => u64::MAX,
         };
         let mut decoder = ChunkedDecoder::new();
-        let mut total = 0u64;
-        loop {
+        let mut moved = Moved::default();
+        let result = loop {
             let done = match framing {
                 Framing::Length(_) => remaining == 0,
                 Framing::Chunked => decoder.is_done(),
                 Framing::UntilClose => false,
             };
             if done {
-                break;
+                break Ok(());
             }
             if buf.is_empty() {
                 let n = match deadlines.within_for(idle, read_more(src, buf)).await {
                     Ok(Ok(n)) => n,
-                    Ok(Err(e)) => return Err(CopyError::Source(e)),
-                    Err(_) => return Err(CopyError::SourceTimeout),
+                    Ok(Err(e)) => break Err(CopyError::Source(e)),
+                    Err(_) => break Err(CopyError::SourceTimeout),
                 };
                 if n == 0 {
                     if framing == Framing::UntilClose {
-                        break;
+                        break Ok(());
                     }
-                    return Err(CopyError::Source(io::ErrorKind::UnexpectedEof.into()));
+                    break Err(CopyError::Source(io::ErrorKind::UnexpectedEof.into()));
                 }
             }
-            match framing {
-                Framing::Length(_) => {
+            let step = match (framing, output) {
+                (Framing::Chunked, Output::Dechunk | Output::Filter { .. }) => {
+                    // Payload runs out of the framing, into `scratch`.
+                    let src_bytes = &buf[..];
+                    let progress = match decoder
+                        .decode(src_bytes, |r| scratch.extend_from_slice(&src_bytes[r]))
+                    {
+                        Ok(p) => p,
+                        Err(e) => break Err(CopyError::Framing(e)),
+                    };
+                    moved.payload = decoder.data_total();
+                    moved.wire += progress.consumed as u64;
+                    let _ = buf.split_to(progress.consumed);
+                    if let Some(c) = capture.as_deref_mut() {
+                        c.take(scratch);
+                    }
+                    let sent = match (output, filter.as_deref_mut()) {
+                        (Output::Filter { chunked }, Some(f)) => {
+                            filter::frame(f, scratch, chunked, &mut filtered, &mut framed);
+                            scratch.clear();
+                            write_all_buf(dst, &mut framed, send).await
+                        }
+                        _ => write_all_buf(dst, scratch, send).await,
+                    };
+                    sent.map_err(CopyError::Sink)
+                }
+                (Framing::Chunked, _) => {
+                    let src_bytes = &buf[..];
+                    let progress = match decoder.decode(src_bytes, |r| {
+                        if let Some(c) = capture.as_deref_mut() {
+                            c.take(&src_bytes[r]);
+                        }
+                    }) {
+                        Ok(p) => p,
+                        Err(e) => break Err(CopyError::Framing(e)),
+                    };
+                    moved.payload = decoder.data_total();
+                    moved.wire += progress.consumed as u64;
+                    send_front(dst, buf, progress.consumed, output, send).await
+                }
+                (_, Output::Filter { chunked }) => {
+                    let take = match framing {
+                        Framing::Length(_) => remaining.min(buf.len() as u64) as usize,
+                        _ => buf.len(),
+                    };
+                    remaining = remaining.saturating_sub(take as u64);
+                    moved.payload += take as u64;
+                    moved.wire += take as u64;
+                    if let Some(c) = capture.as_deref_mut() {
+                        c.take(&buf[..take]);
+                    }
+                    if let Some(f) = filter.as_deref_mut() {
+                        filter::frame(f, &buf[..take], chunked, &mut filtered, &mut framed);
+                    }
+                    bytes::Buf::advance(buf, take);
+                    write_all_buf(dst, &mut framed, send)
+                        .await
+                        .map_err(CopyError::Sink)
+                }
+                (Framing::Length(_), _) => {
                     let take = remaining.min(buf.len() as u64) as usize;
                     remaining -= take as u64;
-                    total += take as u64;
-                    send(dst, buf, take, output, send_limit).await?;
+                    moved.payload += take as u64;
+                    moved.wire += take as u64;
+                    if let Some(c) = capture.as_deref_mut() {
+                        c.take(&buf[..take]);
+                    }
+                    send_front(dst, buf, take, output, send).await
                 }
-                Framing::Chunked => {
-                    let progress = if output == Output::Dechunk {
-                        let src_bytes = &buf[..];
-                        decoder.decode(src_bytes, |r| scratch.extend_from_slice(&src_bytes[r]))
-                    } else {
-                        decoder.decode(&buf[..], |_| {})
+                (Framing::UntilClose, Output::Chunk) => {
+                    moved.payload += buf.len() as u64;
+                    moved.wire += buf.len() as u64;
+                    if let Some(c) = capture.as_deref_mut() {
+                        c.take(buf);
                     }
-                    .map_err(CopyError::Framing)?;
-                    total = decoder.data_total();
-                    if total > limit {
-                        return Err(CopyError::TooLarge);
-                    }
-                    if output == Output::Dechunk {
-                        let _ = buf.split_to(progress.consumed);
-                        if !scratch.is_empty() {
-                            write_all_buf(dst, scratch, send_limit)
-                                .await
-                                .map_err(CopyError::Sink)?;
-                        }
-                    } else {
-                        send(dst, buf, progress.consumed, output, send_limit).await?;
-                    }
+                    write_chunk_header(scratch, buf.len());
+                    scratch.extend_from_slice(buf);
+                    scratch.extend_from_slice(b"\r\n");
+                    buf.clear();
+                    write_all_buf(dst, scratch, send)
+                        .await
+                        .map_err(CopyError::Sink)
                 }
-                Framing::UntilClose => {
-                    total += buf.len() as u64;
-                    if output == Output::Chunk {
-                        write_chunk_header(scratch, buf.len());
-                        scratch.extend_from_slice(buf);
-                        scratch.extend_from_slice(b"\r\n");
-                        buf.clear();
-                        write_all_buf(dst, scratch, send_limit)
-                            .await
-                            .map_err(CopyError::Sink)?;
-                    } else {
-                        let n = buf.len();
-                        send(dst, buf, n, output, send_limit).await?;
+                (Framing::UntilClose, _) => {
+                    let n = buf.len();
+                    moved.payload += n as u64;
+                    moved.wire += n as u64;
+                    if let Some(c) = capture.as_deref_mut() {
+                        c.take(buf);
                     }
+                    send_front(dst, buf, n, output, send).await
                 }
+            };
+            if let Err(e) = step {
+                break Err(e);
             }
-            if total > limit {
-                return Err(CopyError::TooLarge);
+            if moved.payload > limit {
+                break Err(CopyError::TooLarge);
+            }
+        };
+        let ended = match (result, output) {
+            (Ok(()), Output::Chunk) => {
+                scratch.extend_from_slice(b"0\r\n\r\n");
+                write_all_buf(dst, scratch, send)
+                    .await
+                    .map_err(CopyError::Sink)
+            }
+            (Ok(()), Output::Filter { chunked }) => {
+                filter::end(chunked, &mut framed);
+                write_all_buf(dst, &mut framed, send)
+                    .await
+                    .map_err(CopyError::Sink)
+            }
+            (r, _) => r,
+        };
+        for b in [framed, filtered] {
+            if b.capacity() > 0 {
+                pool.put_buf(b);
             }
         }
-        if output == Output::Chunk {
-            scratch.extend_from_slice(b"0\r\n\r\n");
-            write_all_buf(dst, scratch, send_limit)
-                .await
-                .map_err(CopyError::Sink)?;
-        }
-        Ok(total)
+        ended.map(|()| moved)
     }
 }
 
 /// Writes the first `n` bytes of `buf` to `dst` and removes them from
 /// `buf`, without copying: the whole buffer goes to the kernel when it is
 /// all body, a split-off front part otherwise.
-async fn send<W: AsyncWriteRent>(
+async fn send_front<W: AsyncWriteRent>(
     dst: &mut W,
     buf: &mut BytesMut,
     n: usize,
     output: Output,
-    send_limit: SendLimit<'_>,
+    send: SendLimit<'_>,
 ) -> Result<(), CopyError> {
     if n == 0 {
         return Ok(());
@@ -219,12 +330,10 @@ async fn send<W: AsyncWriteRent>(
         return Ok(());
     }
     if n == buf.len() {
-        return write_all_buf(dst, buf, send_limit)
-            .await
-            .map_err(CopyError::Sink);
+        return write_all_buf(dst, buf, send).await.map_err(CopyError::Sink);
     }
     let mut front = buf.split_to(n);
-    write_all_buf(dst, &mut front, send_limit)
+    write_all_buf(dst, &mut front, send)
         .await
         .map_err(CopyError::Sink)
 }

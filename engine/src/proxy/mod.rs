@@ -1,9 +1,16 @@
 //! The request pipeline of one worker: accepting connections, the client
-//! connection loop, the stages every request passes, forwarding to
-//! upstreams and serving from the cache.
+//! connection loop, the stages every request passes (`pipeline`), the
+//! response and body filter stages, forwarding to upstreams and serving
+//! from the cache.
 
 pub(crate) mod accept;
+pub(crate) mod answer;
 pub(crate) mod body;
 pub(crate) mod cached;
 pub(crate) mod conn;
+pub(crate) mod ctx;
+pub(crate) mod exchange;
+pub(crate) mod filter;
 pub(crate) mod forward;
+pub(crate) mod pipeline;
+pub(crate) mod rewrite;

@@ -6,15 +6,16 @@
 //! read buffer at all (it waits for readability first), which keeps the cost
 //! of an idle client at a few hundred bytes instead of a 16 KiB buffer.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use bytes::{Bytes, BytesMut};
+use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use monoio::net::TcpStream;
+use monoio::BufResult;
 
 use crate::http::head::Header;
 use crate::rt::deadline::Deadlines;
@@ -51,28 +52,80 @@ pub const HEAD_BUF_SIZE: usize = 2 * 1024;
 /// Buffers and header lists kept for reuse per worker; beyond this they
 /// are freed, so a burst does not pin its peak memory forever.
 const POOL_MAX: usize = 1024;
+/// What a trim always leaves in each pool: enough for the requests a few
+/// busy connections have in flight at once, so steady traffic never
+/// allocates (16 body and 16 head buffers: under 300 KiB per worker).
+const POOL_FLOOR: usize = 16;
+
+/// One kind of pooled thing, with the fewest it held since the last trim:
+/// that many sat unused all along and can go.
+struct Shelf<T> {
+    items: RefCell<Vec<T>>,
+    low: Cell<usize>,
+}
+
+impl<T> Default for Shelf<T> {
+    fn default() -> Self {
+        Shelf {
+            items: RefCell::new(Vec::new()),
+            low: Cell::new(0),
+        }
+    }
+}
+
+impl<T> Shelf<T> {
+    fn take(&self) -> Option<T> {
+        let mut items = self.items.borrow_mut();
+        let item = items.pop();
+        if items.len() < self.low.get() {
+            self.low.set(items.len());
+        }
+        item
+    }
+
+    fn give(&self, item: T) {
+        let mut items = self.items.borrow_mut();
+        if items.len() < POOL_MAX {
+            items.push(item);
+        }
+    }
+
+    /// Frees what was not taken since the last trim, keeping
+    /// [`POOL_FLOOR`] for the steady traffic of a quiet worker.
+    fn trim(&self) {
+        let mut items = self.items.borrow_mut();
+        let unused = self.low.get().min(items.len());
+        let keep = (items.len() - unused).max(POOL_FLOOR.min(items.len()));
+        // The list's own storage stays (at most POOL_MAX pointers): growing
+        // it again would allocate on the request path.
+        items.truncate(keep);
+        self.low.set(items.len());
+    }
+}
 
 /// Per-worker pool of read/write buffers and header span lists.
+///
+/// Bounded at [`POOL_MAX`] of each, and trimmed by the worker every second
+/// to what was in use during that second, so a burst of connections gives
+/// its buffers back to the allocator once it is over.
 #[derive(Default)]
 pub struct Pool {
-    bufs: RefCell<Vec<BytesMut>>,
-    head_bufs: RefCell<Vec<BytesMut>>,
-    headers: RefCell<Vec<Vec<Header>>>,
+    bufs: Shelf<BytesMut>,
+    head_bufs: Shelf<BytesMut>,
+    headers: Shelf<Vec<Header>>,
 }
 
 impl Pool {
     pub fn buf(&self) -> BytesMut {
         self.bufs
-            .borrow_mut()
-            .pop()
+            .take()
             .unwrap_or_else(|| BytesMut::with_capacity(BUF_SIZE))
     }
 
     /// A small buffer for reading a request head.
     pub fn head_buf(&self) -> BytesMut {
         self.head_bufs
-            .borrow_mut()
-            .pop()
+            .take()
             .unwrap_or_else(|| BytesMut::with_capacity(HEAD_BUF_SIZE))
     }
 
@@ -82,19 +135,12 @@ impl Pool {
     /// shared, or grown past 4× the body size by a large head, is freed.
     pub fn put_buf(&self, mut b: BytesMut) {
         b.clear();
-        let pool = if b.try_reclaim(BUF_SIZE) {
-            if b.capacity() > 4 * BUF_SIZE {
-                return;
+        if b.try_reclaim(BUF_SIZE) {
+            if b.capacity() <= 4 * BUF_SIZE {
+                self.bufs.give(b);
             }
-            &self.bufs
         } else if b.try_reclaim(HEAD_BUF_SIZE) {
-            &self.head_bufs
-        } else {
-            return;
-        };
-        let mut pool = pool.borrow_mut();
-        if pool.len() < POOL_MAX {
-            pool.push(b);
+            self.head_bufs.give(b);
         }
     }
 
@@ -110,7 +156,7 @@ impl Pool {
     }
 
     pub fn headers(&self) -> Vec<Header> {
-        self.headers.borrow_mut().pop().unwrap_or_default()
+        self.headers.take().unwrap_or_default()
     }
 
     pub fn put_headers(&self, mut h: Vec<Header>) {
@@ -119,10 +165,14 @@ impl Pool {
             return;
         }
         h.clear();
-        let mut pool = self.headers.borrow_mut();
-        if pool.len() < POOL_MAX {
-            pool.push(h);
-        }
+        self.headers.give(h);
+    }
+
+    /// Frees what sat unused since the last call (called every second).
+    pub fn trim(&self) {
+        self.bufs.trim();
+        self.head_bufs.trim();
+        self.headers.trim();
     }
 }
 
@@ -144,7 +194,9 @@ pub async fn read_more<S: AsyncReadRent>(io: &mut S, buf: &mut BytesMut) -> io::
     res
 }
 
-/// How long a peer may take to accept what we write to it.
+/// How long a peer may take to accept what we write to it: the limit is
+/// on making no progress at all (no byte accepted), not on the whole write,
+/// so a slow reader that keeps taking bytes is never cut off.
 #[derive(Clone, Copy)]
 pub struct SendLimit<'a> {
     pub deadlines: &'a Deadlines,
@@ -170,16 +222,125 @@ pub async fn write_all_keep<S: AsyncWriteRent>(
     buf: &mut BytesMut,
     send: SendLimit<'_>,
 ) -> io::Result<()> {
-    let owned = std::mem::take(buf);
-    match send
-        .deadlines
-        .within_for(send.limit, io.write_all(owned))
-        .await
-    {
-        Ok((res, owned)) => {
-            *buf = owned;
-            res.map(|_| ())
+    let (res, back) = write_all(io, std::mem::take(buf), send).await;
+    if let Some(back) = back {
+        *buf = back;
+    }
+    res
+}
+
+/// Writes all of `buf` (a stored body, say) without copying it.
+pub async fn write_bytes<S: AsyncWriteRent>(
+    io: &mut S,
+    buf: Bytes,
+    send: SendLimit<'_>,
+) -> io::Result<()> {
+    write_all(io, buf, send).await.0
+}
+
+/// Writes the initialised bytes of `buf`, each write bounded by
+/// `send.limit` from when it started: the deadline moves with every byte
+/// the peer accepts. Gives `buf` back unless a write timed out (the dropped
+/// operation took it).
+async fn write_all<S: AsyncWriteRent, B: IoBuf>(
+    io: &mut S,
+    buf: B,
+    send: SendLimit<'_>,
+) -> (io::Result<()>, Option<B>) {
+    let len = buf.bytes_init();
+    let mut written = 0;
+    let mut buf = buf;
+    while written < len {
+        let writing = io.write(buf.slice(written..len));
+        match send.deadlines.within_for(send.limit, writing).await {
+            Ok((Ok(0), slice)) => {
+                return (
+                    Err(io::ErrorKind::WriteZero.into()),
+                    Some(slice.into_inner()),
+                )
+            }
+            Ok((Ok(n), slice)) => {
+                // A writer reports at most what it was given.
+                written += n.min(len - written);
+                buf = slice.into_inner();
+            }
+            Ok((Err(e), slice)) => return (Err(e), Some(slice.into_inner())),
+            Err(_) => return (Err(io::ErrorKind::TimedOut.into()), None),
         }
-        Err(_) => Err(io::ErrorKind::TimedOut.into()),
+    }
+    (Ok(()), Some(buf))
+}
+
+/// A transport that counts the bytes read from and written to it, for the
+/// request's log record (`$bytes_sent`, `$request_length`).
+pub struct Counted<S> {
+    pub inner: S,
+    /// Bytes read so far.
+    pub read: u64,
+    /// Bytes written so far.
+    pub written: u64,
+}
+
+impl<S> Counted<S> {
+    pub fn new(inner: S) -> Counted<S> {
+        Counted {
+            inner,
+            read: 0,
+            written: 0,
+        }
+    }
+}
+
+impl<S: AsyncReadRent> AsyncReadRent for Counted<S> {
+    async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        let (res, buf) = self.inner.read(buf).await;
+        if let Ok(n) = res {
+            self.read += n as u64;
+        }
+        (res, buf)
+    }
+
+    async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        let (res, buf) = self.inner.readv(buf).await;
+        if let Ok(n) = res {
+            self.read += n as u64;
+        }
+        (res, buf)
+    }
+}
+
+impl<S: AsyncWriteRent> AsyncWriteRent for Counted<S> {
+    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        let (res, buf) = self.inner.write(buf).await;
+        if let Ok(n) = res {
+            self.written += n as u64;
+        }
+        (res, buf)
+    }
+
+    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        let (res, buf) = self.inner.writev(buf).await;
+        if let Ok(n) = res {
+            self.written += n as u64;
+        }
+        (res, buf)
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().await
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        self.inner.shutdown().await
+    }
+}
+
+impl<S: Transport> Transport for Counted<S> {
+    fn wait_readable(&self) -> impl Future<Output = io::Result<()>> {
+        self.inner.wait_readable()
+    }
+
+    fn idle(&mut self) {
+        self.inner.idle();
     }
 }

@@ -197,8 +197,13 @@ impl Handle {
     }
 
     /// The published snapshot.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
         self.0.snapshot.load_full()
+    }
+
+    /// How long a shutdown waits for requests in flight.
+    pub fn drain_timeout(&self) -> Duration {
+        self.0.snapshot.load().config.drain_timeout
     }
 
     pub fn generation(&self) -> u64 {

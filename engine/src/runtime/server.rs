@@ -262,7 +262,7 @@ fn watch_certificates(plane: Handle, control: Arc<Control>) {
                 // Hourly, and for each new generation.
                 if Instant::now() >= next || plane.generation() != seen {
                     seen = plane.generation();
-                    crate::tls::warn_expiring(&plane.snapshot());
+                    crate::tls::warn_expiring(plane.snapshot().tls.iter().flatten());
                     next = Instant::now() + Duration::from_secs(3600);
                 }
                 std::thread::sleep(Duration::from_millis(500));

@@ -198,7 +198,12 @@ async fn serve(w: Rc<Worker>, reloads: Reloads, control: Arc<Control>) {
     monoio::spawn(async move {
         loop {
             monoio::select! {
-                _ = monoio::time::sleep(Duration::from_secs(1)) => sweeper.current().upstreams.sweep(),
+                _ = monoio::time::sleep(Duration::from_secs(1)) => {
+                    sweeper.current().upstreams.sweep();
+                    // Buffers a burst took and nobody used since go back
+                    // to the allocator.
+                    sweeper.pool.trim();
+                }
                 _ = sweeper.shutdown.wait() => return,
             }
         }

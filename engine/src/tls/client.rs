@@ -7,25 +7,17 @@
 //! config with a session store of its own, so resuming never takes a lock
 //! another core holds.
 
-use std::io;
 use std::sync::Arc;
 
-use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRent};
-use monoio::net::TcpStream;
-use monoio::BufResult;
 use ringway_config::{ConfigError, UpstreamTls as Settings};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
-use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use super::certs;
-use super::stream::TlsStream;
 
 /// Sessions each worker keeps per upstream for resumption.
 const SESSIONS: usize = 256;
@@ -196,76 +188,5 @@ impl ServerCertVerifier for AcceptAny {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
-    }
-}
-
-/// A connection to an upstream server: plain TCP, or TLS over it.
-pub enum UpConn {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<ClientConnection>>),
-}
-
-impl UpConn {
-    /// The TCP stream underneath.
-    pub fn tcp(&self) -> &TcpStream {
-        match self {
-            UpConn::Plain(s) => s,
-            UpConn::Tls(t) => t.tcp(),
-        }
-    }
-
-    /// Whether bytes a read would return are already buffered (decrypted
-    /// or undecrypted TLS data).
-    pub fn buffered(&self) -> bool {
-        match self {
-            UpConn::Plain(_) => false,
-            UpConn::Tls(t) => t.buffered(),
-        }
-    }
-}
-
-impl AsyncReadRent for UpConn {
-    async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            UpConn::Plain(s) => s.read(buf).await,
-            UpConn::Tls(t) => t.read(buf).await,
-        }
-    }
-
-    async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            UpConn::Plain(s) => s.readv(buf).await,
-            UpConn::Tls(t) => t.readv(buf).await,
-        }
-    }
-}
-
-impl AsyncWriteRent for UpConn {
-    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            UpConn::Plain(s) => s.write(buf).await,
-            UpConn::Tls(t) => t.write(buf).await,
-        }
-    }
-
-    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            UpConn::Plain(s) => s.writev(buf).await,
-            UpConn::Tls(t) => t.writev(buf).await,
-        }
-    }
-
-    async fn flush(&mut self) -> io::Result<()> {
-        match self {
-            UpConn::Plain(s) => s.flush().await,
-            UpConn::Tls(t) => t.flush().await,
-        }
-    }
-
-    async fn shutdown(&mut self) -> io::Result<()> {
-        match self {
-            UpConn::Plain(s) => s.shutdown().await,
-            UpConn::Tls(t) => t.shutdown().await,
-        }
     }
 }

@@ -89,10 +89,10 @@ pub const EXPIRY_WARNING_DAYS: i64 = 14;
 
 /// Logs a warning for every certificate of `snapshot` that expires within
 /// [`EXPIRY_WARNING_DAYS`]; how many.
-pub fn warn_expiring(snapshot: &crate::snapshot::Snapshot) -> usize {
+pub fn warn_expiring<'a>(listeners: impl IntoIterator<Item = &'a ListenerTls>) -> usize {
     let now = certs::unix_now();
     let mut n = 0;
-    for t in snapshot.tls.iter().flatten() {
+    for t in listeners {
         for c in &t.certs {
             let days = (c.not_after - now).div_euclid(86_400);
             if days < EXPIRY_WARNING_DAYS {

@@ -8,6 +8,11 @@
 //! Pools are keyed by upstream name and server address and carried across
 //! reloads (see `rt::carry`), so a reload that leaves a server in place
 //! keeps its warm connections.
+//!
+//! Shared by the workers ([`Shared`], compiled with the snapshot): each
+//! server's count of open connections, for its `max-connections` cap.
+
+pub(crate) mod conn;
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -17,11 +22,56 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
+use std::sync::Arc;
+
 use ringway_config::Config;
 
-use crate::tls::client::{UpConn, UpstreamTls, WorkerUpstreamTls};
-
 use crate::rt::carry::Keyed;
+use crate::tls::client::{UpstreamTls, WorkerUpstreamTls};
+pub(crate) use conn::{OpenCount, Slot, UpConn};
+
+/// What every worker shares about the servers: per upstream, per server,
+/// the count of connections open to it.
+pub struct Shared {
+    counts: Vec<Vec<Arc<OpenCount>>>,
+}
+
+impl Shared {
+    /// Counts for `config`'s servers, carried from `prev` for every server
+    /// still under the same upstream name (its open connections are still
+    /// open), with the cap now configured.
+    pub fn compile(config: &Config, prev: Option<(&Config, &Shared)>) -> Shared {
+        let counts = config
+            .upstreams
+            .iter()
+            .map(|up| {
+                let max = up.max_connections.map(|m| m.get());
+                up.servers
+                    .iter()
+                    .map(|s| {
+                        let carried = prev.and_then(|(c, shared)| {
+                            let (i, old) = c
+                                .upstreams
+                                .iter()
+                                .enumerate()
+                                .find(|(_, o)| o.name == up.name)?;
+                            let j = old.servers.iter().position(|o| o.address == s.address)?;
+                            Some(shared.counts[i][j].clone())
+                        });
+                        match carried {
+                            Some(c) => {
+                                c.set_max(max);
+                                c
+                            }
+                            None => Arc::new(OpenCount::new(max)),
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        Shared { counts }
+    }
+}
 
 /// One pooled keep-alive connection.
 pub struct Idle {
@@ -57,6 +107,7 @@ pub type PoolKey = (String, SocketAddr, u64);
 
 struct ServerState {
     address: SocketAddr,
+    open: Arc<OpenCount>,
     tls: Option<WorkerUpstreamTls>,
     weight: i64,
     pool: Rc<ServerPool>,
@@ -84,6 +135,7 @@ impl Upstreams {
     pub fn new(
         config: &Config,
         tls: &[Option<UpstreamTls>],
+        shared: &Shared,
         prev: Option<&Upstreams>,
     ) -> Upstreams {
         let tls_hash = |up: &ringway_config::Upstream| {
@@ -116,7 +168,7 @@ impl Upstreams {
                 .map(UpstreamTls::for_worker);
             let mut ids = Vec::new();
             let mut total = 0;
-            for s in &up.servers {
+            for (j, s) in up.servers.iter().enumerate() {
                 ids.push(servers.len());
                 let weight = i64::from(s.weight.get());
                 total += weight;
@@ -126,6 +178,7 @@ impl Upstreams {
                     .clone();
                 servers.push(ServerState {
                     address: s.address,
+                    open: shared.counts[i][j].clone(),
                     tls: worker_tls.clone(),
                     weight,
                     pool,
@@ -173,13 +226,26 @@ impl Upstreams {
         self.servers[server].address
     }
 
-    /// The most recently used idle connection that has not expired and is
-    /// still clean (see [`still_clean`]).
     /// The TLS settings connections to `server` use, if any.
     pub fn tls(&self, server: usize) -> Option<&WorkerUpstreamTls> {
         self.servers[server].tls.as_ref()
     }
 
+    /// A slot for one more connection to `server`, unless its
+    /// `max-connections` is reached. Idle pooled connections count: when
+    /// this worker holds one, it is closed to make room.
+    pub fn open_slot(&self, server: usize) -> Option<Slot> {
+        let s = &self.servers[server];
+        if let Some(slot) = s.open.open() {
+            return Some(slot);
+        }
+        let idle = s.pool.idle.borrow_mut().pop();
+        drop(idle);
+        s.open.open()
+    }
+
+    /// The most recently used idle connection that has not expired and is
+    /// still clean (see [`still_clean`]).
     pub fn take_idle(&self, server: usize) -> Option<UpConn> {
         let mut idle = self.servers[server].pool.idle.borrow_mut();
         while let Some(conn) = idle.pop() {

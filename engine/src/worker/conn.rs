@@ -51,16 +51,53 @@ pub(crate) struct Conn {
     pub wbuf: BytesMut,
     /// Scratch for re-framing bodies; usually empty.
     pub scratch: BytesMut,
-    /// Header lines a policy adds to the answer (RateLimit-*, Retry-After,
-    /// WWW-Authenticate); usually empty.
+    /// Header lines the response stage adds to the request's answer,
+    /// whatever answers it (RateLimit-*, Retry-After, WWW-Authenticate,
+    /// HSTS, Cache-Status); usually empty.
     pub extra: BytesMut,
     pub headers: Vec<Header>,
     /// Bytes of the current head received so far (for 408 vs silent close).
     pub head_bytes: usize,
-    /// The request being answered is HEAD: answers carry no body.
-    pub head_request: bool,
-    /// Status of the last response relayed from an upstream.
-    pub last_status: u16,
     /// Close lingering: unread request bytes may still be arriving.
     pub linger: bool,
+}
+
+impl Conn {
+    pub fn new(
+        w: Rc<Worker>,
+        peer: SocketAddr,
+        listener: Rc<ListenerState>,
+        tls: Option<TlsInfo>,
+    ) -> Conn {
+        Conn {
+            tls: tls.map(Box::new),
+            g: w.current(),
+            w,
+            listener,
+            peer,
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            scratch: BytesMut::new(),
+            extra: BytesMut::new(),
+            headers: Vec::new(),
+            head_bytes: 0,
+            linger: false,
+        }
+    }
+
+    /// Gives the buffers back to the worker's pool (the connection is
+    /// going idle or closing).
+    pub fn release(&mut self) {
+        let pool = &self.w.pool;
+        // `extra` stays: it is small, and only connections whose requests
+        // carry policy lines have grown it.
+        for b in [&mut self.rbuf, &mut self.wbuf, &mut self.scratch] {
+            if b.capacity() > 0 {
+                pool.put_buf(std::mem::take(b));
+            }
+        }
+        if self.headers.capacity() > 0 {
+            pool.put_headers(std::mem::take(&mut self.headers));
+        }
+    }
 }

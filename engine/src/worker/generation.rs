@@ -42,9 +42,15 @@ impl Generation {
     /// Builds a worker's state for `snap`, carrying over what `prev` has
     /// that still applies.
     pub fn new(snap: Arc<Snapshot>, prev: Option<&Generation>) -> Generation {
-        let upstreams =
-            Upstreams::new(&snap.config, &snap.upstream_tls, prev.map(|p| &p.upstreams));
-        let policies = LocalPolicies::new(&snap.policies, prev.map(|p| &p.policies));
+        let upstreams = Upstreams::new(
+            &snap.config,
+            &snap.upstream_tls,
+            &snap.upstreams,
+            prev.map(|p| &p.upstreams),
+        );
+        let route_policies: Vec<_> = snap.routes.iter().map(|r| &r.policy).collect();
+        let policies =
+            LocalPolicies::new(&snap.policies, &route_policies, prev.map(|p| &p.policies));
         let cache = LocalCache::new(&snap.config, prev.map(|p| &p.cache));
         let tls = snap
             .tls

@@ -2,6 +2,9 @@
 //! watch the log stage. All off by default; an unset hook costs a branch.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
 
 use crate::error::{Kind, Side};
 
@@ -20,9 +23,17 @@ pub struct Logged {
     pub cache: Option<&'static str>,
     /// What went wrong, if anything, and on which side.
     pub error: Option<(Kind, Side)>,
+    /// From the first byte of the request to the answer's head, and to
+    /// its last byte.
+    pub first_byte: Option<Duration>,
+    pub total: Duration,
 }
 
 type LogHook = dyn Fn(&Logged) + Send + Sync;
+
+/// A body filter for tests: appends the filtered form of a piece of
+/// response payload to the buffer.
+pub type BodyHook = dyn Fn(&[u8], &mut BytesMut) + Send + Sync;
 
 /// Hooks for exercising failure paths from tests; all off by default.
 #[derive(Default, Clone)]
@@ -31,6 +42,8 @@ pub struct Hooks {
     pub panic_on_path: Option<String>,
     /// Called by the log stage once per request.
     pub on_log: Option<Arc<LogHook>>,
+    /// Filters every response body with a body (the body filter stage).
+    pub body_filter: Option<Arc<BodyHook>>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -38,6 +51,7 @@ impl std::fmt::Debug for Hooks {
         f.debug_struct("Hooks")
             .field("panic_on_path", &self.panic_on_path)
             .field("on_log", &self.on_log.is_some())
+            .field("body_filter", &self.body_filter.is_some())
             .finish()
     }
 }

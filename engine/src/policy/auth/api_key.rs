@@ -18,7 +18,8 @@ use ahash::AHashMap;
 use sha2::{Digest, Sha256};
 
 use super::Verdict;
-use crate::http::head::{trim, RequestHead};
+use crate::http::head::RequestHead;
+use crate::http::text::trim;
 
 /// One `type = "api-key"` authenticator.
 pub(crate) struct ApiKeyAuth {

@@ -49,7 +49,8 @@ use ahash::AHashMap;
 use bytes::BytesMut;
 use ringway_config::{AuthKind, Config, ConfigError, ConfigErrors};
 
-use crate::http::head::{trim, RequestHead};
+use crate::http::head::RequestHead;
+use crate::http::text::trim;
 
 pub use basic::{hash_password, Verified, VerifyJob};
 pub use cache::AuthCache;

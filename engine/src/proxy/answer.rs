@@ -1,0 +1,242 @@
+//! Answers and the response stage.
+//!
+//! Every final response head the gateway sends, whatever wrote its first
+//! lines (the built-in responder, an upstream's head, a stored response,
+//! an error or a redirect), is completed by [`end_head`]: the response
+//! stage adds the lines every answer of the request carries (policy
+//! headers, HSTS, Cache-Status), the body filter is chosen, and the framing
+//! and Connection lines and the blank line follow. So "add a header to
+//! every response" has one home, and the final status is recorded on the
+//! request's context on every path.
+
+use bytes::BytesMut;
+
+use crate::error::Error;
+use crate::http::head::{BodyKind, Version};
+use crate::http::{date, write};
+use crate::proxy::conn::Next;
+use crate::proxy::ctx::Ctx;
+use crate::proxy::filter::{self, BodyFilter};
+use crate::rt::io::{write_all_buf, Transport};
+use crate::snapshot::Prebuilt;
+use crate::worker::conn::Conn;
+
+/// How the body that follows a head reaches the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyOut {
+    /// No body (1xx, 204, 304, or a head whose length line, if any, was
+    /// written with its fields: a HEAD answer).
+    None,
+    /// Exactly this many bytes, announced by Content-Length.
+    Length(u64),
+    /// Chunked (HTTP/1.1 clients).
+    Chunked,
+    /// Until the connection closes (HTTP/1.0 clients).
+    Close,
+}
+
+impl BodyOut {
+    fn has_body(self) -> bool {
+        !matches!(self, BodyOut::None | BodyOut::Length(0))
+    }
+}
+
+/// Completes the response head in `out` (its status line and fields
+/// written): the response stage, then framing, Connection and the blank
+/// line. Returns the framing in force and whether the connection stays
+/// open (a body filter may change both: the length is then unknown).
+pub fn end_head(
+    conn: &Conn,
+    ctx: &mut Ctx,
+    out: &mut BytesMut,
+    status: u16,
+    body: BodyOut,
+    keep: bool,
+) -> (BodyOut, bool) {
+    // The response stage: what every answer of this request carries.
+    ctx.status = status;
+    ctx.timings.first_byte = Some(ctx.start.elapsed());
+    out.extend_from_slice(&conn.extra);
+    let mut body = body;
+    let mut keep = keep;
+    if let Some(hook) = &conn.w.hooks.body_filter {
+        if body.has_body() && !ctx.head_request {
+            ctx.filter = BodyFilter::Hook(hook.clone());
+            body = if ctx.version == Version::Http11 {
+                BodyOut::Chunked
+            } else {
+                keep = false;
+                BodyOut::Close
+            };
+        }
+    }
+    match body {
+        BodyOut::Length(n) => write::content_length(out, n),
+        BodyOut::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        BodyOut::None | BodyOut::Close => {}
+    }
+    connection_line(out, ctx.version, keep);
+    out.extend_from_slice(b"\r\n");
+    (body, keep)
+}
+
+/// Appends a body held in memory after its head, through the body filter
+/// when one is active (`body` as [`end_head`] returned it).
+pub fn put_body(
+    ctx: &mut Ctx,
+    body: BodyOut,
+    data: &[u8],
+    scratch: &mut BytesMut,
+    out: &mut BytesMut,
+) {
+    if ctx.head_request {
+        return;
+    }
+    match body {
+        BodyOut::None => {}
+        BodyOut::Length(_) => out.extend_from_slice(data),
+        BodyOut::Chunked | BodyOut::Close => {
+            let chunked = body == BodyOut::Chunked;
+            filter::frame(&mut ctx.filter, data, chunked, scratch, out);
+            filter::end(chunked, out);
+        }
+    }
+}
+
+/// The Connection line a response needs, if any (RFC 9112 §9.3).
+pub fn connection_line(out: &mut BytesMut, version: Version, keep: bool) {
+    match (version, keep) {
+        (_, false) => out.extend_from_slice(b"Connection: close\r\n"),
+        (Version::Http10, true) => out.extend_from_slice(b"Connection: keep-alive\r\n"),
+        (Version::Http11, true) => {}
+    }
+}
+
+/// Writes `conn.wbuf` to the client; false (the client gone, recorded)
+/// when that fails.
+pub async fn write_out<S: Transport>(conn: &mut Conn, io: &mut S, ctx: &mut Ctx) -> bool {
+    let w = conn.w.clone();
+    match write_all_buf(io, &mut conn.wbuf, w.send_limit(&conn.g)).await {
+        Ok(()) => true,
+        Err(e) => {
+            ctx.fail(Error::client_gone("client stopped reading the answer").because(e));
+            false
+        }
+    }
+}
+
+/// Writes `conn.wbuf` to the client; `Close` when that fails or `keep`
+/// is false.
+pub async fn send<S: Transport>(conn: &mut Conn, io: &mut S, ctx: &mut Ctx, keep: bool) -> Next {
+    if write_out(conn, io, ctx).await && keep {
+        Next::KeepAlive
+    } else {
+        Next::Close
+    }
+}
+
+/// Answers from a built-in responder (its body read away first).
+pub async fn respond<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    ctx: &mut Ctx,
+    keep: bool,
+    pre: &Prebuilt,
+) -> Next {
+    let keep = keep && !conn.listener.closing.is_fired();
+    let mut wbuf = std::mem::take(&mut conn.wbuf);
+    wbuf.clear();
+    wbuf.extend_from_slice(&pre.head);
+    date::append_date_line(&mut wbuf);
+    let (body, keep) = end_head(
+        conn,
+        ctx,
+        &mut wbuf,
+        pre.status,
+        BodyOut::Length(pre.body.len() as u64),
+        keep,
+    );
+    put_body(ctx, body, &pre.body, &mut conn.scratch, &mut wbuf);
+    conn.wbuf = wbuf;
+    send(conn, io, ctx, keep).await
+}
+
+/// Answers `e` (a refusal or a failure) with its status and a short text
+/// body; nothing is sent for an error that has no status (client gone).
+/// The connection stays open only when `keep` allows; after an answer
+/// that closes it, unread request bytes are read away (lingering close).
+pub async fn error<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    ctx: &mut Ctx,
+    e: Error,
+    keep: bool,
+) -> Next {
+    let Some(status) = e.status() else {
+        ctx.fail(e);
+        return Next::Close;
+    };
+    if e.side != crate::error::Side::Downstream || status >= 500 {
+        tracing::debug!(peer = %conn.peer, error = %e, "request failed");
+    }
+    ctx.fail(e);
+    if !keep {
+        // The client may still be sending what we refused.
+        conn.linger = true;
+    }
+    status_only(conn, io, ctx, status, keep).await
+}
+
+/// Answers a bare status with its reason as a short text body (errors,
+/// redirects whose Location the request stage put in `conn.extra`).
+pub async fn status_only<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    ctx: &mut Ctx,
+    status: u16,
+    keep: bool,
+) -> Next {
+    let keep = keep && !conn.listener.closing.is_fired();
+    let text = write::reason(status);
+    let mut wbuf = std::mem::take(&mut conn.wbuf);
+    wbuf.clear();
+    write::status_line(&mut wbuf, status, text.as_bytes());
+    wbuf.extend_from_slice(b"Server: ringway\r\n");
+    date::append_date_line(&mut wbuf);
+    wbuf.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
+    let len = text.len() as u64 + 1;
+    let (body, keep) = end_head(conn, ctx, &mut wbuf, status, BodyOut::Length(len), keep);
+    if body == BodyOut::Length(len) {
+        if !ctx.head_request {
+            wbuf.extend_from_slice(text.as_bytes());
+            wbuf.extend_from_slice(b"\n");
+        }
+    } else {
+        let mut line = BytesMut::with_capacity(text.len() + 1);
+        line.extend_from_slice(text.as_bytes());
+        line.extend_from_slice(b"\n");
+        put_body(ctx, body, &line, &mut conn.scratch, &mut wbuf);
+    }
+    conn.wbuf = wbuf;
+    send(conn, io, ctx, keep).await
+}
+
+/// The framing and keep-alive of a relayed response for this client:
+/// chunked stays chunked for HTTP/1.1 and is decoded for HTTP/1.0, a
+/// close-delimited body is chunked for HTTP/1.1.
+pub fn relay_framing(
+    resp: BodyKind,
+    client: Version,
+    keep: bool,
+) -> (crate::proxy::body::Output, BodyOut, bool) {
+    use crate::proxy::body::Output;
+    let client_11 = client == Version::Http11;
+    match resp {
+        BodyKind::Chunked if client_11 => (Output::Same, BodyOut::Chunked, keep),
+        BodyKind::Chunked => (Output::Dechunk, BodyOut::Close, false),
+        BodyKind::UntilClose if client_11 => (Output::Chunk, BodyOut::Chunked, keep),
+        BodyKind::UntilClose => (Output::Same, BodyOut::Close, false),
+        BodyKind::Length(n) => (Output::Same, BodyOut::Length(n), keep),
+        BodyKind::None => (Output::Same, BodyOut::None, keep),
+    }
+}

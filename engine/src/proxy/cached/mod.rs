@@ -1,0 +1,346 @@
+//! The cache on the request path of a route that caches (RFC 9111 as a
+//! shared cache, RFC 5861, RFC 9211).
+//!
+//! GET: look the key up in the worker's shard; a fresh (or acceptably
+//! stale) response is answered from memory, with 304 when the client's
+//! validators match. Otherwise one request per key fetches from the origin
+//! (others wait for it, up to `lock-timeout`), conditionally when a stored
+//! response has validators (`fill`); a 304 refreshes the stored response,
+//! a full response is streamed to the client and, when storable, kept.
+//! Stale responses may be served while one background revalidation runs
+//! (`stale-while-revalidate`, `background`) or when the origin fails
+//! (`stale-if-error`). HEAD is answered from a stored GET and otherwise
+//! forwarded. Unsafe methods are forwarded and, when they succeed,
+//! invalidate the target's stored responses on every worker.
+//!
+//! Every answer carries `Cache-Status`.
+
+mod background;
+mod fill;
+
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::cache::conditional;
+use crate::cache::directives::RequestDirectives;
+use crate::cache::entry::{unix_now, Entry};
+use crate::cache::freshness::{usable, Use};
+use crate::cache::response::{
+    is_conditional, may_serve_while_revalidating, preconditions, request_values, ttl,
+};
+use crate::cache::store::Identity;
+use crate::error::{Error, Kind};
+use crate::http::head::{BodyKind, Method, RequestHead};
+use crate::http::write;
+use crate::proxy::answer::{end_head, write_out, BodyOut};
+use crate::proxy::conn::Next;
+use crate::proxy::ctx::{CacheUse, Ctx};
+use crate::proxy::forward::{self, COALESCE_MAX};
+use crate::rt::io::{write_bytes, Transport};
+use crate::worker::conn::Conn;
+use crate::worker::{Generation, Worker};
+use fill::FetchFor;
+
+/// How a stored response came to answer a request, for `Cache-Status`.
+#[derive(Clone, Copy)]
+enum Served {
+    Hit {
+        collapsed: bool,
+    },
+    /// Stale, within the staleness the request allows (`max-stale`).
+    Stale,
+    /// Stale while one background revalidation runs.
+    StaleWhileRevalidate,
+    /// Stale because the origin failed with this status.
+    StaleIfError(u16),
+    /// Refreshed by a 304 from the origin.
+    Revalidated,
+}
+
+impl Served {
+    fn cache_use(self) -> CacheUse {
+        match self {
+            Served::Hit { .. } => CacheUse::Hit,
+            Served::Stale | Served::StaleWhileRevalidate | Served::StaleIfError(_) => {
+                CacheUse::Stale
+            }
+            Served::Revalidated => CacheUse::Revalidated,
+        }
+    }
+}
+
+/// Answers a request on a caching route.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    ctx: &mut Ctx,
+    head: &RequestHead,
+    g: &Rc<Generation>,
+    index: usize,
+    group: usize,
+) -> Next {
+    let mut key = g.cache.take_key();
+    let next = serve_keyed(conn, io, ctx, head, g, index, group, &mut key).await;
+    g.cache.put_key(key);
+    next
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve_keyed<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    ctx: &mut Ctx,
+    head: &RequestHead,
+    g: &Rc<Generation>,
+    index: usize,
+    group: usize,
+    key: &mut Vec<u8>,
+) -> Next {
+    let rc = g.cache.routes[index]
+        .as_ref()
+        .expect("serve is called for caching routes");
+    let w = conn.w.clone();
+    let bypass_reason = match head.method {
+        // Unsafe methods invalidate after the answer (see `invalidate`).
+        Method::Get | Method::Head if head.body != BodyKind::None => Some("body"),
+        // Ranges are not stored; the origin answers them.
+        Method::Get | Method::Head if request_values(head, b"range").next().is_some() => {
+            Some("range")
+        }
+        Method::Get | Method::Head => None,
+        _ => Some("method"),
+    };
+    if let Some(why) = bypass_reason {
+        bypass(conn, ctx, why);
+        return forward::forward(conn, io, ctx, head, g, index, group).await;
+    }
+    let req_dir = RequestDirectives::parse(request_values(head, b"cache-control"));
+    let consumer_name = ctx.consumer.map(|c| g.snap.policies.consumers[c].as_str());
+    let tls = conn.tls.as_deref();
+    let who = Identity {
+        consumer: consumer_name,
+        subject: tls.and_then(|t| t.client_subject.as_deref()),
+    };
+    rc.key(key, head, tls.is_some(), who);
+    let mut collapsed = false;
+    let mut stale;
+    loop {
+        let now = unix_now();
+        if let Some(e) = rc.lookup(&g.cache, key, head) {
+            let age = e.age(now);
+            match usable(e.lifetime, age, &req_dir, &e.stored.directives) {
+                Use::Fresh => {
+                    w.stats.cache_hits.inc();
+                    let served = Served::Hit { collapsed };
+                    return answer_stored(conn, io, ctx, head, &e, age, served).await;
+                }
+                Use::Stale => {
+                    w.stats.cache_stale.inc();
+                    return answer_stored(conn, io, ctx, head, &e, age, Served::Stale).await;
+                }
+                Use::Revalidate if may_serve_while_revalidating(&e, age, &req_dir) => {
+                    // A HEAD could not refresh a GET's stored body.
+                    if rc.pending(key).is_none() && !ctx.head_request {
+                        background::revalidate(conn, ctx, g, index, group, key, head, &e);
+                    }
+                    w.stats.cache_stale.inc();
+                    let served = Served::StaleWhileRevalidate;
+                    return answer_stored(conn, io, ctx, head, &e, age, served).await;
+                }
+                Use::Revalidate => stale = Some(e),
+            }
+        } else {
+            stale = None;
+        }
+        if req_dir.only_if_cached {
+            // §5.2.1.7: nothing usable stored, and the client forbids
+            // asking the origin.
+            w.stats.cache_misses.inc();
+            ctx.cache = Some(CacheUse::Miss);
+            conn.extra
+                .extend_from_slice(b"Cache-Status: ringway; fwd=miss; detail=only-if-cached\r\n");
+            let e = Error::downstream(Kind::GatewayTimeout, "only-if-cached and nothing stored");
+            let keep = head.keep_alive;
+            return crate::proxy::answer::error(conn, io, ctx, e, keep).await;
+        }
+        if ctx.head_request {
+            // A HEAD response has no body to store: the origin answers.
+            w.stats.cache_misses.inc();
+            ctx.cache = Some(CacheUse::Miss);
+            let fwd = if stale.is_some() { "stale" } else { "miss" };
+            let _ = write!(conn.extra, "Cache-Status: ringway; fwd={fwd}\r\n");
+            return forward::forward(conn, io, ctx, head, g, index, group).await;
+        }
+        // Collapse with a fetch in flight for the same key: wait for it,
+        // then look again (once). Not for a key whose last response was
+        // not stored: that fetch could not answer this request.
+        if rc.passes(key, now) {
+            w.stats.cache_misses.inc();
+            let fetch = FetchFor {
+                g,
+                index,
+                group,
+                rc,
+                key,
+                req_dir,
+                pass: true,
+                _leading: None,
+            };
+            return fetch.run(conn, io, ctx, head, stale).await;
+        }
+        match rc.pending(key) {
+            Some(fetching) if !collapsed && !rc.lock_timeout.is_zero() => {
+                collapsed = true;
+                w.stats.cache_collapsed.inc();
+                let deadline = Instant::now() + rc.lock_timeout;
+                let _ = w.deadlines.within(deadline, fetching.wait()).await;
+            }
+            _ => break,
+        }
+    }
+    // Lead the fetch unless another still runs (its wait timed out).
+    let leading = rc.pending(key).is_none().then(|| rc.lead(key));
+    w.stats.cache_misses.inc();
+    let fetch = FetchFor {
+        g,
+        index,
+        group,
+        rc,
+        key,
+        req_dir,
+        pass: false,
+        _leading: leading,
+    };
+    fetch.run(conn, io, ctx, head, stale).await
+}
+
+/// After a successful unsafe request (RFC 9111 §4.4): drops the stored
+/// responses of its URL, as every caching route keys it, for every consumer
+/// and key-header value, on this worker and (through their queues) the
+/// others. `keys` are [`LocalCache::url_keys`] of the request.
+///
+/// [`LocalCache::url_keys`]: crate::cache::store::LocalCache::url_keys
+pub fn invalidate(w: &Worker, g: &Generation, keys: &[u8]) {
+    for key in crate::cache::store::each_key(keys) {
+        g.cache.invalidate(key);
+        w.stats.cache_invalidations.inc();
+        w.invalidate_elsewhere(key);
+    }
+    note_size(w, g);
+}
+
+/// Forwards past the cache, saying why.
+fn bypass(conn: &mut Conn, ctx: &mut Ctx, why: &str) {
+    conn.w.stats.cache_bypass.inc();
+    ctx.cache = Some(CacheUse::Bypass);
+    let _ = write!(
+        conn.extra,
+        "Cache-Status: ringway; fwd=bypass; detail={why}\r\n"
+    );
+}
+
+/// Updates the worker's cache gauges.
+fn note_size(w: &Worker, g: &Generation) {
+    let (entries, bytes) = g.cache.totals();
+    w.stats.cache_entries.set(entries as u64);
+    w.stats.cache_bytes.set(bytes as u64);
+}
+
+fn write_cache_status(out: &mut BytesMut, served: Served, ttl: i64) {
+    let _ = match served {
+        Served::Hit { collapsed: false } => {
+            out.extend_from_slice(b"Cache-Status: ringway; hit; ttl=");
+            out.extend_from_slice(itoa::Buffer::new().format(ttl).as_bytes());
+            out.extend_from_slice(b"\r\n");
+            Ok(())
+        }
+        Served::Hit { collapsed: true } => {
+            write!(out, "Cache-Status: ringway; hit; ttl={ttl}; collapsed\r\n")
+        }
+        Served::Stale => write!(out, "Cache-Status: ringway; hit; ttl={ttl}\r\n"),
+        Served::StaleWhileRevalidate => write!(
+            out,
+            "Cache-Status: ringway; hit; ttl={ttl}; detail=stale-while-revalidate\r\n"
+        ),
+        Served::StaleIfError(status) => write!(
+            out,
+            "Cache-Status: ringway; fwd=stale; fwd-status={status}; ttl={ttl}; detail=stale-if-error\r\n"
+        ),
+        Served::Revalidated => write!(
+            out,
+            "Cache-Status: ringway; fwd=stale; fwd-status=304; stored; ttl={ttl}\r\n"
+        ),
+    };
+}
+
+/// Answers from a stored response: 304 when the client's validators
+/// match, else the whole response (its body handed to the kernel as the
+/// stored `Bytes`, or in one write with the head when small).
+async fn answer_stored<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    ctx: &mut Ctx,
+    head: &RequestHead,
+    e: &Entry,
+    age: u64,
+    served: Served,
+) -> Next {
+    ctx.cache = Some(served.cache_use());
+    let pre = preconditions(head);
+    let not_modified =
+        e.status == 200 && is_conditional(&pre) && conditional::not_modified(&pre, &e.validators());
+    let keep = head.keep_alive && !conn.listener.closing.is_fired();
+    let mut wbuf = std::mem::take(&mut conn.wbuf);
+    wbuf.clear();
+    let status = if not_modified {
+        write::status_line(&mut wbuf, 304, b"Not Modified");
+        e.write_not_modified_fields(&mut wbuf);
+        304
+    } else {
+        wbuf.extend_from_slice(&e.head);
+        e.status
+    };
+    // Integers by itoa: a hit formats two per answer.
+    let mut num = itoa::Buffer::new();
+    wbuf.extend_from_slice(b"Age: ");
+    wbuf.extend_from_slice(num.format(age).as_bytes());
+    wbuf.extend_from_slice(b"\r\n");
+    write_cache_status(&mut wbuf, served, ttl(e, age));
+    let framing = if status == 304 || status == 204 {
+        BodyOut::None
+    } else {
+        BodyOut::Length(e.body.len() as u64)
+    };
+    let (framing, keep) = end_head(conn, ctx, &mut wbuf, status, framing, keep);
+    let mut body: Option<Bytes> = None;
+    if !ctx.head_request && !e.body.is_empty() {
+        match framing {
+            BodyOut::Length(_) if e.body.len() <= COALESCE_MAX => wbuf.extend_from_slice(&e.body),
+            BodyOut::Length(_) => body = Some(e.body.clone()),
+            BodyOut::Chunked | BodyOut::Close => {
+                crate::proxy::answer::put_body(ctx, framing, &e.body, &mut conn.scratch, &mut wbuf)
+            }
+            BodyOut::None => {}
+        }
+    }
+    conn.wbuf = wbuf;
+    if !write_out(conn, io, ctx).await {
+        return Next::Close;
+    }
+    if let Some(body) = body {
+        let w = conn.w.clone();
+        if let Err(err) = write_bytes(io, body, w.send_limit(&conn.g)).await {
+            ctx.fail(Error::client_gone("client stopped reading the body").because(err));
+            return Next::Close;
+        }
+    }
+    if keep {
+        Next::KeepAlive
+    } else {
+        Next::Close
+    }
+}

@@ -1,0 +1,311 @@
+//! One exchange with an upstream: pick a server, take a pooled connection
+//! or open one, send the request, read the final response head. The one
+//! retry loop, used by forwarding and by the cache's own fetches.
+//!
+//! A pooled connection may have been closed by the upstream while idle. If
+//! it fails before any response byte arrives and resending is safe (an
+//! idempotent method and no body, nothing relayed to the client yet), the
+//! request is sent once more on a fresh connection; otherwise the error
+//! goes back to the caller, which answers 502/503/504.
+
+use std::io;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use monoio::net::TcpStream;
+use ringway_config::Route;
+
+use crate::error::{Error, Kind, Retry};
+use crate::http::head::{self, ResponseHead};
+use crate::proxy::ctx::Timings;
+use crate::rt::io::{read_more, write_all_keep};
+use crate::tls::stream::TlsStream;
+use crate::upstream::conn::Link;
+use crate::upstream::UpConn;
+use crate::worker::{Generation, Worker};
+
+/// A final response head from an upstream, with the connection it came on.
+pub struct Fetched {
+    pub up: UpConn,
+    pub server: usize,
+    /// Bytes read after the head (the start of the body).
+    pub ubuf: BytesMut,
+    pub resp: ResponseHead,
+}
+
+impl Fetched {
+    /// Returns the connection to the pool when its body is done and it may
+    /// be reused, else closes it; gives the buffers back.
+    pub fn release(self, w: &Worker, g: &Generation, body_done: bool) {
+        let reusable = body_done && self.resp.reusable && self.ubuf.is_empty();
+        // The head first: it shares the buffer's memory, which can only go
+        // back to the pool once nothing else holds it.
+        w.pool.put_headers(self.resp.into_headers());
+        w.pool.put_buf(self.ubuf);
+        if reusable {
+            g.upstreams.put_idle(self.server, self.up);
+        }
+    }
+}
+
+/// What the client side of an exchange does besides waiting: stream a
+/// request body after the head, and relay interim (1xx) responses.
+pub trait Peer {
+    /// Sends the request body (if any) on `up`, after the head.
+    async fn send_body(&mut self, up: &mut UpConn) -> Result<(), Error>;
+    /// Relays an interim response head; `Ok(true)` when it reached the
+    /// client (no retry may repeat it then).
+    async fn interim(&mut self, resp: &ResponseHead) -> Result<bool, Error>;
+}
+
+/// An exchange nobody waits on (the cache's background fetch): no body,
+/// interim responses skipped.
+pub struct NoPeer;
+
+impl Peer for NoPeer {
+    async fn send_body(&mut self, _: &mut UpConn) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn interim(&mut self, _: &ResponseHead) -> Result<bool, Error> {
+        Ok(false)
+    }
+}
+
+/// Where an exchange goes and how it may be retried.
+pub struct Target<'a> {
+    pub route: &'a Route,
+    pub group: usize,
+    /// The request is HEAD (the response then has no body).
+    pub is_head: bool,
+    /// Safe to send again: idempotent and without a body.
+    pub retry_safe: bool,
+}
+
+/// Sends `req` (the head, with any small body coalesced) and reads the
+/// final response head. `req` is kept for a retry and left as sent.
+pub async fn exchange<P: Peer>(
+    w: &Worker,
+    g: &Generation,
+    t: &Target<'_>,
+    req: &mut BytesMut,
+    peer: &mut P,
+    timings: &mut Timings,
+) -> Result<Fetched, Error> {
+    let mut attempt = 0;
+    loop {
+        let ups = &g.upstreams;
+        let server = ups.pick(t.group);
+        let pooled = if attempt == 0 {
+            ups.take_idle(server)
+        } else {
+            None
+        };
+        let reused = pooled.is_some();
+        let mut up = match pooled {
+            Some(up) => {
+                w.stats.upstream_reuses.inc();
+                up
+            }
+            None => {
+                let began = Instant::now();
+                let up = connect(w, g, server, t.route).await?;
+                timings.upstream_connect = Some(began.elapsed());
+                up
+            }
+        };
+        let may_retry = |e: &Error| attempt == 0 && t.retry_safe && e.may_retry(reused);
+        let sent_at = Instant::now();
+        if let Err(e) = write_all_keep(&mut up, req, w.send_limit(g)).await {
+            let e = send_error(e);
+            if may_retry(&e) {
+                w.stats.upstream_retries.inc();
+                attempt += 1;
+                continue;
+            }
+            return Err(e);
+        }
+        peer.send_body(&mut up).await?;
+
+        // Response head, skipping or relaying interim responses. Once an
+        // interim response reached the client, no retry may repeat it.
+        let mut relayed = false;
+        let mut ubuf = w.pool.buf();
+        // One deadline for the final head, however many 1xx come first.
+        let deadline = sent_at + t.route.limits.response_head_timeout;
+        loop {
+            let read = w
+                .deadlines
+                .within(
+                    deadline,
+                    read_response_head(w, g, &mut up, &mut ubuf, t.is_head),
+                )
+                .await;
+            let resp = match read {
+                Ok(Ok(resp)) => resp,
+                Ok(Err(e)) => {
+                    w.pool.put_buf(ubuf);
+                    if !relayed && may_retry(&e) {
+                        w.stats.upstream_retries.inc();
+                        attempt += 1;
+                        break;
+                    }
+                    return Err(e);
+                }
+                Err(_) => {
+                    w.pool.put_buf(ubuf);
+                    return Err(Error::upstream(
+                        Kind::GatewayTimeout,
+                        "upstream response head timeout",
+                    ));
+                }
+            };
+            if !(100..200).contains(&resp.status) {
+                timings.upstream_head = Some(sent_at.elapsed());
+                return Ok(Fetched {
+                    up,
+                    server,
+                    ubuf,
+                    resp,
+                });
+            }
+            let interim = match resp.status {
+                101 => Err(Error::bad_gateway("upstream switched protocols unasked")),
+                // 100 answers an Expect we did not forward.
+                100 => Ok(false),
+                _ => peer.interim(&resp).await,
+            };
+            w.pool.put_headers(resp.into_headers());
+            match interim {
+                Ok(sent) => relayed |= sent,
+                Err(e) => {
+                    w.pool.put_buf(ubuf);
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// A failed write of the request head: a timeout is the upstream not
+/// taking anything (504); a reset or broken pipe on a reused connection is
+/// the upstream having closed it while idle.
+fn send_error(e: io::Error) -> Error {
+    match e.kind() {
+        io::ErrorKind::TimedOut => {
+            Error::upstream(Kind::GatewayTimeout, "upstream send timeout").because(e)
+        }
+        _ => Error::bad_gateway("upstream write failed")
+            .with_retry(Retry::IfReused)
+            .because(e),
+    }
+}
+
+/// Connects to `server` (and, for a TLS upstream, completes the handshake)
+/// within the route's connect timeout, if the server has room.
+async fn connect(
+    w: &Worker,
+    g: &Generation,
+    server: usize,
+    route: &Route,
+) -> Result<UpConn, Error> {
+    let Some(slot) = g.upstreams.open_slot(server) else {
+        w.stats.upstream_connection_limit.inc();
+        return Err(
+            Error::upstream(Kind::Unavailable, "upstream server at max-connections")
+                .with_retry(Retry::Safe),
+        );
+    };
+    w.stats.upstream_connects.inc();
+    let addr = g.upstreams.address(server);
+    let deadline = Instant::now() + route.limits.connect_timeout;
+    let timeout = || Error::upstream(Kind::GatewayTimeout, "upstream connect timeout");
+    let tcp = match w
+        .deadlines
+        .within(deadline, TcpStream::connect_addr(addr))
+        .await
+    {
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            s
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(upstream = %addr, error = %e, "upstream connect failed");
+            return Err(Error::bad_gateway("upstream connect failed").because(e));
+        }
+        Err(_) => return Err(timeout()),
+    };
+    let link = match g.upstreams.tls(server) {
+        None => Link::Plain(tcp),
+        Some(tls) => {
+            let session = rustls::ClientConnection::new(tls.config.clone(), tls.name_for(addr))
+                .map_err(|_| Error::bad_gateway("upstream TLS session"))?;
+            let mut stream = Box::new(TlsStream::new(tcp, session));
+            match w.deadlines.within(deadline, stream.handshake()).await {
+                Ok(Ok(())) => Link::Tls(stream),
+                Ok(Err(e)) => {
+                    w.stats.upstream_tls_failures.inc();
+                    tracing::debug!(upstream = %addr, error = %e, "upstream TLS handshake failed");
+                    return Err(Error::bad_gateway("upstream TLS handshake failed").because(e));
+                }
+                Err(_) => return Err(timeout()),
+            }
+        }
+    };
+    Ok(UpConn {
+        link,
+        _slot: Some(slot),
+    })
+}
+
+async fn read_response_head(
+    w: &Worker,
+    g: &Generation,
+    up: &mut UpConn,
+    ubuf: &mut BytesMut,
+    is_head: bool,
+) -> Result<ResponseHead, Error> {
+    let max = g.limits().max_head_size;
+    let mut headers = w.pool.headers();
+    let result = loop {
+        if !ubuf.is_empty() {
+            match head::parse_response(ubuf, max, is_head, &mut headers) {
+                Ok(Some(resp)) => break Ok(resp),
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            }
+        }
+        let nothing_yet = ubuf.is_empty();
+        match read_more(up, ubuf).await {
+            Ok(0) => {
+                let e = Error::bad_gateway("upstream closed before a response");
+                break Err(if nothing_yet {
+                    e.with_retry(Retry::IfReused)
+                } else {
+                    e
+                });
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let reset = is_reset(&e);
+                let err = Error::upstream_io(e, "upstream read failed");
+                break Err(if nothing_yet && reset {
+                    err.with_retry(Retry::IfReused)
+                } else {
+                    err
+                });
+            }
+        }
+    };
+    w.pool.put_headers(headers);
+    result
+}
+
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
+}

@@ -1,0 +1,370 @@
+//! The stages every request passes, in order (on the model of pingora's
+//! `ProxyHttp` phases):
+//!
+//! 1. route: host, path and method pick a [`CompiledRoute`] (404, 405);
+//! 2. request filters ([`request_filters`]): the body limit, HTTPS redirect
+//!    and client-certificate rules, global and route IP rules, auth, rate
+//!    and concurrency limits; a refusal is an [`Error`] like any other;
+//! 3. the handler: the built-in responder, or upstream (through the cache
+//!    when the route caches), whose request is rewritten by the upstream
+//!    request stage (`proxy::rewrite`) and whose response passes the
+//!    upstream response stage (`proxy::cached` decides what to store);
+//! 4. the response stage (`answer::end_head`) for every answer: proxied,
+//!    cached, built-in, redirects and refusals;
+//! 5. the body filter stage (`proxy::filter`);
+//! 6. the log stage ([`log`]), exactly once per request, whatever happened.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::error::{Error, Kind, Side};
+use crate::http::head::{BodyKind, RequestHead};
+use crate::policy::auth::{self, Outcome, VerifyJob};
+use crate::policy::limit::now_ns;
+use crate::policy::{ip, rate_headers, Now, Pass};
+use crate::proxy::answer;
+use crate::proxy::body::{Copy, Discard, Framing, Output};
+use crate::proxy::conn::Next;
+use crate::proxy::ctx::Ctx;
+use crate::proxy::{cached, forward};
+use crate::router::Match;
+use crate::rt::io::Transport;
+use crate::snapshot::{CompiledRoute, Handler};
+use crate::stats::WorkerStats;
+use crate::worker::conn::Conn;
+use crate::worker::{Generation, Logged};
+
+/// Password checks a worker lets wait for the blocking pool at once.
+const MAX_VERIFYING: u32 = 64;
+
+/// Longest a request waits for its password check on the blocking pool
+/// (queueing included) before it gets 503.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Routes and answers one request (stages 1–5; the caller runs the log
+/// stage).
+pub async fn run<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    ctx: &mut Ctx,
+    head: &RequestHead,
+) -> Next {
+    let g = conn.g.clone();
+    if let Some(p) = &conn.w.hooks.panic_on_path {
+        if head.bytes(head.path) == p.as_bytes() {
+            panic!("panic requested by test hook");
+        }
+    }
+    let m = g.snap.router.route(
+        head.authority(),
+        head.bytes(head.path),
+        head.bytes(head.method_span),
+    );
+    let index = match m {
+        Match::Route(i) => i,
+        Match::NotFound => {
+            let e = Error::downstream(Kind::NotFound, "no route");
+            return refuse(conn, io, ctx, head, e).await;
+        }
+        Match::MethodNotAllowed => {
+            let e = Error::downstream(Kind::MethodNotAllowed, "method not allowed");
+            return refuse(conn, io, ctx, head, e).await;
+        }
+    };
+    ctx.route = Some(index);
+    let route = &g.snap.routes[index];
+    if let (Some(port), None) = (route.redirect_https, &conn.tls) {
+        redirect_https(conn, head, port);
+        let has_body = head.body != BodyKind::None;
+        conn.linger |= has_body;
+        let keep = head.keep_alive && !has_body;
+        return answer::status_only(conn, io, ctx, 308, keep).await;
+    }
+    // Held until the answer is complete: a concurrency slot.
+    let pass = match request_filters(conn, ctx, &g, route, head).await {
+        Ok(pass) => pass,
+        Err(e) => return refuse(conn, io, ctx, head, e).await,
+    };
+    ctx.consumer = pass.consumer;
+    let next = match &route.handler {
+        Handler::Respond(pre) => {
+            let mut keep = head.keep_alive;
+            if head.body != BodyKind::None {
+                if head.expect_continue {
+                    // The client waits before sending a body we do not need.
+                    keep = false;
+                    conn.linger = true;
+                } else if let Err(e) = discard_body(conn, io, head, route).await {
+                    return answer::error(conn, io, ctx, e, false).await;
+                }
+            }
+            answer::respond(conn, io, ctx, keep, pre).await
+        }
+        Handler::Upstream { group } => {
+            // A successful unsafe request invalidates its URL in the
+            // cache, whichever route it took (RFC 9111 §4.4).
+            let invalidates = (!head.method.is_safe() && g.cache.caches()).then(|| {
+                let mut keys = g.cache.take_key();
+                g.cache.url_keys(&mut keys, head);
+                keys
+            });
+            let next = if g.cache.routes[index].is_some() {
+                cached::serve(conn, io, ctx, head, &g, index, *group).await
+            } else {
+                forward::forward(conn, io, ctx, head, &g, index, *group).await
+            };
+            if let Some(keys) = invalidates {
+                if (200..400).contains(&ctx.status) {
+                    cached::invalidate(&conn.w, &g, &keys);
+                }
+                g.cache.put_key(keys);
+            }
+            next
+        }
+    };
+    drop(pass);
+    next
+}
+
+/// Answers a refusal of a well-formed request. The connection stays open
+/// when the request has no body (nothing unread is left behind).
+async fn refuse<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    ctx: &mut Ctx,
+    head: &RequestHead,
+    e: Error,
+) -> Next {
+    let has_body = head.body != BodyKind::None;
+    conn.linger |= has_body;
+    let keep = head.keep_alive && !has_body;
+    answer::error(conn, io, ctx, e, keep).await
+}
+
+/// Reads away a request body nobody needs (the built-in responder's).
+async fn discard_body<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    head: &RequestHead,
+    route: &CompiledRoute,
+) -> Result<(), Error> {
+    let framing = match head.body {
+        BodyKind::Length(n) => Framing::Length(n),
+        BodyKind::Chunked => Framing::Chunked,
+        _ => return Ok(()),
+    };
+    let limits = &conn.g.snap.route_config(route.index).limits;
+    let w = conn.w.clone();
+    let copy = Copy {
+        framing,
+        output: Output::Discard,
+        limit: limits.max_body_size,
+        idle: limits.body_idle_timeout,
+        scratch: &mut conn.scratch,
+        deadlines: &w.deadlines,
+        send_limit: conn.g.limits().send_timeout,
+        pool: &w.pool,
+        filter: None,
+        capture: None,
+    };
+    match copy.run(io, &mut conn.rbuf, &mut Discard).await {
+        Ok(_) => Ok(()),
+        Err(crate::proxy::body::CopyError::TooLarge) => {
+            Err(Error::downstream(Kind::BodyTooLarge, "body over limit"))
+        }
+        Err(crate::proxy::body::CopyError::SourceTimeout) => {
+            Err(Error::downstream(Kind::Timeout, "client body idle timeout"))
+        }
+        Err(crate::proxy::body::CopyError::Framing(f)) => Err(Error::bad_request(f.as_str())),
+        Err(_) => Err(Error::client_gone("client body read failed")),
+    }
+}
+
+/// The request filters: what must hold before a route's handler runs.
+/// Header lines for the answer (a refusal's challenges, RateLimit headers,
+/// HSTS) go to `conn.extra`.
+async fn request_filters(
+    conn: &mut Conn,
+    ctx: &mut Ctx,
+    g: &Generation,
+    route: &CompiledRoute,
+    head: &RequestHead,
+) -> Result<Pass, Error> {
+    let limits = &g.snap.route_config(route.index).limits;
+    if let BodyKind::Length(n) = head.body {
+        if n > limits.max_body_size {
+            return Err(Error::downstream(Kind::BodyTooLarge, "body over limit"));
+        }
+    }
+    if route.require_client_cert
+        && conn
+            .tls
+            .as_ref()
+            .and_then(|t| t.client_subject.as_ref())
+            .is_none()
+    {
+        return Err(Error::downstream(
+            Kind::Forbidden,
+            "client certificate required",
+        ));
+    }
+    if let (Some(hsts), Some(_)) = (&route.hsts, &conn.tls) {
+        conn.extra.extend_from_slice(hsts);
+    }
+    let policies = &g.snap.policies;
+    let policy = &route.policy;
+    if policy.empty && policies.global.is_empty() {
+        return Ok(Pass::default());
+    }
+    let client: IpAddr = ip::client_ip(conn.peer.ip(), &policies.trusted, head);
+    if !policies.global.admits(client) || !policy.ip.admits(client) {
+        return Err(Error::downstream(Kind::Forbidden, "refused by an IP rule"));
+    }
+    let now = Now {
+        mono: now_ns(),
+        wall: std::time::SystemTime::now(),
+    };
+    let outcome = match policies.authenticate(&g.policies, policy, head, now) {
+        None => None,
+        Some(auth::Step::Done(outcome)) => Some(outcome),
+        Some(auth::Step::Verify(job)) => Some(verify_off_worker(conn, g, job).await?),
+    };
+    let pass = policies.check(
+        &g.policies,
+        route.index,
+        policy,
+        head,
+        client,
+        now,
+        outcome,
+        &mut conn.extra,
+    )?;
+    if policy.headers {
+        if let Some(v) = &pass.rate {
+            rate_headers(&mut conn.extra, v);
+        }
+    }
+    ctx.consumer = pass.consumer;
+    Ok(pass)
+}
+
+/// Runs a password check on the blocking pool, so a slow hash (or a flood
+/// of wrong passwords) does not stall this worker's other connections. At
+/// most [`MAX_VERIFYING`] wait per worker, each at most [`VERIFY_TIMEOUT`];
+/// past either the request gets 503.
+async fn verify_off_worker(
+    conn: &mut Conn,
+    g: &Generation,
+    job: VerifyJob,
+) -> Result<Outcome, Error> {
+    let w = conn.w.clone();
+    let busy = || Error::internal(Kind::Unavailable, "password checks queue full or slow");
+    if w.verifying.get() >= MAX_VERIFYING {
+        conn.extra.extend_from_slice(b"Retry-After: 1\r\n");
+        return Err(busy());
+    }
+    w.verifying.set(w.verifying.get() + 1);
+    let mut running = monoio::spawn_blocking(move || job.run());
+    let done = w.deadlines.within_for(VERIFY_TIMEOUT, &mut running).await;
+    match done {
+        Ok(Ok(verified)) => {
+            w.verifying.set(w.verifying.get() - 1);
+            Ok(g.snap
+                .policies
+                .auth
+                .finish(&g.policies.auth_cache, verified))
+        }
+        Ok(Err(_)) => {
+            w.verifying.set(w.verifying.get() - 1);
+            Err(busy())
+        }
+        Err(_) => {
+            // The check still runs: it keeps its place in the count until
+            // it ends, so a stuck pool cannot take more work.
+            let waiter = w.clone();
+            monoio::spawn(async move {
+                let _ = running.await;
+                waiter.verifying.set(waiter.verifying.get() - 1);
+            });
+            conn.extra.extend_from_slice(b"Retry-After: 1\r\n");
+            Err(busy())
+        }
+    }
+}
+
+/// Writes the `Location` of a 308 to the same URL over HTTPS (on `port`,
+/// else 443) into the answer's lines.
+fn redirect_https(conn: &mut Conn, head: &RequestHead, port: Option<u16>) {
+    let authority = head.authority();
+    // The host without a port (an IPv6 literal keeps its brackets).
+    let host = match authority.iter().rposition(|&b| b == b':') {
+        Some(i) if !authority[i..].contains(&b']') => &authority[..i],
+        _ => authority,
+    };
+    let target = head.bytes(head.target);
+    let path_start = head.path.start as usize - head.target.start as usize;
+    let origin = &target[path_start..];
+    let extra = &mut conn.extra;
+    extra.extend_from_slice(b"Location: https://");
+    extra.extend_from_slice(host);
+    if let Some(p) = port {
+        extra.extend_from_slice(b":");
+        extra.extend_from_slice(itoa::Buffer::new().format(p).as_bytes());
+    }
+    if origin.first() != Some(&b'/') {
+        extra.extend_from_slice(b"/");
+    }
+    extra.extend_from_slice(origin);
+    extra.extend_from_slice(b"\r\n");
+}
+
+/// The log stage: runs exactly once per request, whatever its outcome, and
+/// counts it (by status, by refusal or failure).
+pub fn log(conn: &Conn, ctx: &mut Ctx) {
+    ctx.timings.total = ctx.start.elapsed();
+    let stats = &conn.w.stats;
+    stats.requests.inc();
+    if ctx.status != 0 {
+        stats.response(ctx.status);
+    }
+    if let Some(e) = &ctx.error {
+        count_error(stats, e);
+    }
+    if let Some(hook) = &conn.w.hooks.on_log {
+        hook(&Logged {
+            status: ctx.status,
+            route: ctx.route.map(|i| conn.g.snap.route_config(i).name.clone()),
+            bytes_in: ctx.bytes_in,
+            bytes_out: ctx.bytes_out,
+            cache: ctx.cache.map(|c| c.as_str()),
+            error: ctx.error.as_ref().map(|e| (e.kind, e.side)),
+            first_byte: ctx.timings.first_byte,
+            total: ctx.timings.total,
+        });
+    }
+}
+
+/// Counts a refusal or failure by its kind and side.
+fn count_error(stats: &WorkerStats, e: &Error) {
+    match (e.side, e.kind) {
+        (_, Kind::ClientGone) => {}
+        (Side::Internal, _) => stats.internal_errors.inc(),
+        (Side::Upstream, Kind::BadGateway) => stats.upstream_502.inc(),
+        (Side::Upstream, Kind::Unavailable) => stats.upstream_503.inc(),
+        (Side::Upstream, Kind::GatewayTimeout) => stats.upstream_504.inc(),
+        (Side::Upstream, _) => stats.upstream_502.inc(),
+        (Side::Downstream, Kind::Unauthorized) => stats.refused_401.inc(),
+        (Side::Downstream, Kind::Forbidden) => stats.refused_403.inc(),
+        (Side::Downstream, Kind::TooManyRequests) => stats.refused_429.inc(),
+        (Side::Downstream, Kind::Unavailable) => stats.refused_503.inc(),
+        (Side::Downstream, Kind::BadRequest) => stats.rejected_400.inc(),
+        (Side::Downstream, Kind::NotFound) => stats.rejected_404.inc(),
+        (Side::Downstream, Kind::MethodNotAllowed) => stats.rejected_405.inc(),
+        (Side::Downstream, Kind::Timeout) => stats.rejected_408.inc(),
+        (Side::Downstream, Kind::BodyTooLarge) => stats.rejected_413.inc(),
+        (Side::Downstream, Kind::TargetTooLong) => stats.rejected_414.inc(),
+        (Side::Downstream, Kind::HeadTooLarge) => stats.rejected_431.inc(),
+        (Side::Downstream, Kind::NotImplemented) => stats.rejected_501.inc(),
+        (Side::Downstream, _) => {}
+    }
+}

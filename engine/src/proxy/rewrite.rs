@@ -1,0 +1,245 @@
+//! The request head sent upstream (RFC 9110 §7.6): the client's head
+//! rewritten, not copied. Hop-by-hop fields go, framing is written by us,
+//! X-Forwarded-For/-Proto/-Host and Via are added, credentials and claims
+//! the route removes are dropped, and the cache's conditional fields are
+//! set or left out.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use bytes::BytesMut;
+use ringway_config::Route;
+
+use crate::http::head::{BodyKind, Class, RequestHead, Version};
+use crate::http::text::same_field;
+use crate::http::write;
+use crate::policy::RoutePolicy;
+use crate::snapshot::Snapshot;
+use crate::worker::conn::TlsInfo;
+
+/// What a route's policies and the client connection change in the
+/// request sent upstream.
+pub struct Rewrite<'a> {
+    pub policy: &'a RoutePolicy,
+    /// The authenticated consumer's name.
+    pub consumer: Option<&'a str>,
+    /// The client connection is TLS.
+    pub secure: bool,
+    /// The verified client certificate's subject, and the header that
+    /// carries it.
+    pub client_subject: Option<(&'a str, &'a str)>,
+    /// Every listener's subject header: a client's own is never passed on.
+    pub subject_headers: &'a [String],
+}
+
+impl<'a> Rewrite<'a> {
+    pub fn new(
+        tls: Option<&'a TlsInfo>,
+        snap: &'a Snapshot,
+        index: usize,
+        consumer: Option<usize>,
+    ) -> Rewrite<'a> {
+        Rewrite {
+            policy: &snap.routes[index].policy,
+            consumer: consumer.map(|c| snap.policies.consumers[c].as_str()),
+            secure: tls.is_some(),
+            client_subject: tls
+                .and_then(|t| Some((t.subject_header.as_deref()?, t.client_subject.as_deref()?))),
+            subject_headers: &snap.subject_headers,
+        }
+    }
+}
+
+impl Rewrite<'_> {
+    /// Is `name` a header this hop removes (a credential, or a client's
+    /// own claim to be a consumer)?
+    fn drops_header(&self, name: &[u8]) -> bool {
+        // Our own X-Forwarded-Proto/-Host replace the client's, also when
+        // it spells them with underscores.
+        same_field(name, b"x-forwarded-proto")
+            || same_field(name, b"x-forwarded-host")
+            || self
+                .client_subject
+                .is_some_and(|(h, _)| same_field(name, h.as_bytes()))
+            || self
+                .policy
+                .strip_headers
+                .iter()
+                .chain(self.subject_headers)
+                .any(|h| same_field(name, h.as_bytes()))
+    }
+
+    fn drops_param(&self, name: &[u8]) -> bool {
+        self.policy
+            .strip_params
+            .iter()
+            .any(|q| name == q.as_bytes())
+    }
+}
+
+/// Writes `target` (origin-form), leaving out query parameters `rw` drops.
+fn write_target(out: &mut BytesMut, target: &[u8], rw: &Rewrite<'_>) {
+    let Some(q) = target.iter().position(|&b| b == b'?') else {
+        out.extend_from_slice(target);
+        return;
+    };
+    let (path, query) = (&target[..q], &target[q + 1..]);
+    if !query
+        .split(|&b| b == b'&')
+        .any(|p| rw.drops_param(param_name(p)))
+    {
+        out.extend_from_slice(target);
+        return;
+    }
+    out.extend_from_slice(path);
+    let mut first = true;
+    for param in query.split(|&b| b == b'&') {
+        if param.is_empty() || rw.drops_param(param_name(param)) {
+            continue;
+        }
+        out.extend_from_slice(if first { b"?" } else { b"&" });
+        out.extend_from_slice(param);
+        first = false;
+    }
+}
+
+fn param_name(param: &[u8]) -> &[u8] {
+    param.split(|&b| b == b'=').next().unwrap_or(param)
+}
+
+/// What a request sent upstream says about validators.
+#[derive(Clone, Copy)]
+pub enum Cond<'a> {
+    /// The client's preconditions go as they are.
+    Pass,
+    /// The client's If-None-Match and If-Modified-Since are left out: the
+    /// cache fetches the whole response and answers them itself.
+    Strip,
+    /// Revalidation of a stored response: its validators replace the
+    /// client's.
+    Revalidate {
+        etag: Option<&'a [u8]>,
+        last_modified: Option<&'a [u8]>,
+    },
+}
+
+/// Writes the request head sent upstream into `out`.
+pub fn write_request_head(
+    out: &mut BytesMut,
+    peer: SocketAddr,
+    head: &RequestHead,
+    route: &Route,
+    rw: &Rewrite<'_>,
+    cond: Cond<'_>,
+) {
+    out.extend_from_slice(head.bytes(head.method_span));
+    out.extend_from_slice(b" ");
+    let target = head.bytes(head.target);
+    let origin = if head.target_authority.is_some() {
+        // Absolute-form becomes origin-form (RFC 9112 §3.2.2).
+        let path_start = head.path.start as usize - head.target.start as usize;
+        let origin = &target[path_start..];
+        if origin.first() != Some(&b'/') {
+            out.extend_from_slice(b"/");
+        }
+        origin
+    } else {
+        target
+    };
+    if !rw.policy.strip_params.is_empty() {
+        write_target(out, origin, rw);
+    } else {
+        out.extend_from_slice(origin);
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+
+    let authority = head.authority();
+    match &route.host_header {
+        Some(h) => write::header(out, b"Host", h.as_bytes()),
+        None => write::header(out, b"Host", authority),
+    }
+    // The peer joins the end of the last X-Forwarded-For line and our
+    // hop the end of the last Via line, so each list stays in hop order.
+    let last_of = |class| head.headers.iter().rposition(|h| h.class == class);
+    let last_xff = last_of(Class::XForwardedFor);
+    let last_via = last_of(Class::Via);
+    let via_hop: &[u8] = if head.version == Version::Http10 {
+        b"1.0 ringway"
+    } else {
+        b"1.1 ringway"
+    };
+    for (i, h) in head.headers.iter().enumerate() {
+        match h.class {
+            Class::Host | Class::Expect | Class::XForwardedProto | Class::XForwardedHost => {
+                continue
+            }
+            c if c.is_hop_by_hop() => continue,
+            _ => {}
+        }
+        let name = head.bytes(h.name);
+        if rw.drops_header(name) {
+            continue;
+        }
+        if !matches!(cond, Cond::Pass)
+            && (name.eq_ignore_ascii_case(b"if-none-match")
+                || name.eq_ignore_ascii_case(b"if-modified-since"))
+        {
+            continue;
+        }
+        // Connection may name hop-by-hop extensions, never the fields this
+        // hop is bound to extend.
+        let ours = matches!(h.class, Class::XForwardedFor | Class::Via);
+        if !ours && head.has_connection_header && head.connection_lists(name) {
+            continue;
+        }
+        if Some(i) == last_xff {
+            out.extend_from_slice(b"X-Forwarded-For: ");
+            out.extend_from_slice(head.bytes(h.value));
+            let _ = write!(out, ", {}\r\n", peer.ip());
+        } else if Some(i) == last_via {
+            out.extend_from_slice(b"Via: ");
+            out.extend_from_slice(head.bytes(h.value));
+            out.extend_from_slice(b", ");
+            out.extend_from_slice(via_hop);
+            out.extend_from_slice(b"\r\n");
+        } else {
+            write::header(out, name, head.bytes(h.value));
+        }
+    }
+    if last_xff.is_none() {
+        let _ = write!(out, "X-Forwarded-For: {}\r\n", peer.ip());
+    }
+    out.extend_from_slice(if rw.secure {
+        b"X-Forwarded-Proto: https\r\n"
+    } else {
+        b"X-Forwarded-Proto: http\r\n"
+    });
+    if let Some((name, subject)) = rw.client_subject {
+        write::header(out, name.as_bytes(), subject.as_bytes());
+    }
+    write::header(out, b"X-Forwarded-Host", authority);
+    if last_via.is_none() {
+        write::header(out, b"Via", via_hop);
+    }
+    if let Some(name) = rw.consumer {
+        write::header(out, rw.policy.consumer_header.as_bytes(), name.as_bytes());
+    }
+    if let Cond::Revalidate {
+        etag,
+        last_modified,
+    } = cond
+    {
+        if let Some(etag) = etag {
+            write::header(out, b"If-None-Match", etag);
+        }
+        if let Some(lm) = last_modified {
+            write::header(out, b"If-Modified-Since", lm);
+        }
+    }
+    match head.body {
+        BodyKind::Length(n) => write::content_length(out, n),
+        BodyKind::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        _ => {}
+    }
+    out.extend_from_slice(b"\r\n");
+}

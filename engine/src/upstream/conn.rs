@@ -1,0 +1,148 @@
+//! A connection to an upstream server, and the count of connections open
+//! to each server over all workers (`max-connections`).
+//!
+//! The count is one atomic per server shared by the workers, touched when
+//! a connection opens or closes, never per request: a pooled connection
+//! keeps its slot while it sits idle.
+
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use monoio::net::TcpStream;
+use monoio::BufResult;
+use rustls::ClientConnection;
+
+use crate::tls::stream::TlsStream;
+
+/// Connections open to one server, over all workers, and its cap.
+#[derive(Debug)]
+pub struct OpenCount {
+    open: AtomicU32,
+    /// `max-connections`; `u32::MAX` when there is none.
+    max: AtomicU32,
+}
+
+impl OpenCount {
+    pub fn new(max: Option<u32>) -> OpenCount {
+        OpenCount {
+            open: AtomicU32::new(0),
+            max: AtomicU32::new(max.unwrap_or(u32::MAX)),
+        }
+    }
+
+    /// A reload changed the cap: connections already open stay open.
+    pub fn set_max(&self, max: Option<u32>) {
+        self.max.store(max.unwrap_or(u32::MAX), Ordering::Relaxed);
+    }
+
+    /// Takes a slot for a new connection, unless the cap is reached.
+    pub fn open(self: &Arc<Self>) -> Option<Slot> {
+        let max = self.max.load(Ordering::Relaxed);
+        let mut n = self.open.load(Ordering::Relaxed);
+        loop {
+            if n >= max {
+                return None;
+            }
+            match self
+                .open
+                .compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(Slot(self.clone())),
+                Err(now) => n = now,
+            }
+        }
+    }
+}
+
+/// One open connection's place in its server's count; given back when the
+/// connection closes.
+#[derive(Debug)]
+pub struct Slot(Arc<OpenCount>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The transport of an upstream connection: plain TCP, or TLS over it.
+pub enum Link {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<ClientConnection>>),
+}
+
+/// A connection to an upstream server, holding its slot in the server's
+/// count when the server has a cap.
+pub struct UpConn {
+    pub link: Link,
+    /// Held while the connection is open.
+    pub _slot: Option<Slot>,
+}
+
+impl UpConn {
+    /// The TCP stream underneath.
+    pub fn tcp(&self) -> &TcpStream {
+        match &self.link {
+            Link::Plain(s) => s,
+            Link::Tls(t) => t.tcp(),
+        }
+    }
+
+    /// Whether bytes a read would return are already buffered (decrypted
+    /// or undecrypted TLS data).
+    pub fn buffered(&self) -> bool {
+        match &self.link {
+            Link::Plain(_) => false,
+            Link::Tls(t) => t.buffered(),
+        }
+    }
+}
+
+impl AsyncReadRent for UpConn {
+    async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match &mut self.link {
+            Link::Plain(s) => s.read(buf).await,
+            Link::Tls(t) => t.read(buf).await,
+        }
+    }
+
+    async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match &mut self.link {
+            Link::Plain(s) => s.readv(buf).await,
+            Link::Tls(t) => t.readv(buf).await,
+        }
+    }
+}
+
+impl AsyncWriteRent for UpConn {
+    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        match &mut self.link {
+            Link::Plain(s) => s.write(buf).await,
+            Link::Tls(t) => t.write(buf).await,
+        }
+    }
+
+    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        match &mut self.link {
+            Link::Plain(s) => s.writev(buf).await,
+            Link::Tls(t) => t.writev(buf).await,
+        }
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        match &mut self.link {
+            Link::Plain(s) => s.flush().await,
+            Link::Tls(t) => t.flush().await,
+        }
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        match &mut self.link {
+            Link::Plain(s) => s.shutdown().await,
+            Link::Tls(t) => t.shutdown().await,
+        }
+    }
+}
