@@ -36,13 +36,14 @@ pub(crate) mod proxy;
 // L5: server lifecycle, control plane, admin API.
 pub mod admin;
 pub(crate) mod runtime;
+pub(crate) mod server;
 
 pub use error::{Kind, Side};
 pub use policy::auth::hash_password;
 pub use rt::cpus::allowed_cpus;
 pub use runtime::control::{Format, Handle, ReloadError, Reloaded};
-pub use runtime::server::{Server, StartError};
 pub use runtime::watch::{start as watch_config, Watch};
+pub use server::{Server, StartError};
 pub use snapshot::check as check_config;
 pub use stats::Totals;
 pub use worker::{Hooks, Logged, WorkerInfo};

@@ -1,8 +1,7 @@
-//! Server lifecycle: which CPUs we may use, the worker threads, the
-//! control plane that reloads them, the config file watch, and orderly
-//! shutdown.
+//! The control plane and the worker threads it drives: reloads, the
+//! config file watch, and each worker thread's runtime. `server` starts
+//! all of it (and the admin API) and stops it.
 
 pub(crate) mod control;
-pub(crate) mod server;
 pub(crate) mod thread;
 pub mod watch;
