@@ -12,8 +12,13 @@
 //!
 //! Every entry is weighed as its key plus its value's weight plus
 //! [`OVERHEAD`] for the bookkeeping (map slot, queue slot, key and entry
-//! headers), so the budget holds for what the shard really uses, not just
-//! the bodies.
+//! headers, group index), so the budget holds for what the shard really
+//! uses, not just the bodies.
+//!
+//! Keys fall in groups (for the cache: one URL under one route, whatever
+//! consumer or key-header values follow it), indexed by a hash of the
+//! group, so that dropping a group costs the size of the group, not a scan
+//! of the shard.
 
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
@@ -22,8 +27,10 @@ use std::rc::Rc;
 /// slot (about 64 bytes, times the table's spare capacity), the queue slot
 /// (24, times the queue's), the reference-counted key's header (16), and
 /// the ghost list's share (a fingerprint in a queue and a set, up to one
-/// per entry). Measured against the allocator by `tests/cache_memory.rs`.
-pub const OVERHEAD: usize = 320;
+/// per entry), and the group index's slot (a hash, a key reference and
+/// the table's spare room). Measured against the allocator by
+/// `tests/cache_memory.rs`.
+pub const OVERHEAD: usize = 384;
 
 /// Most a hit count grows to.
 const MAX_FREQ: u8 = 3;
@@ -42,9 +49,22 @@ struct Slot<V> {
     id: u64,
 }
 
+/// Where a key's group ends: the group is the key's first bytes.
+pub type GroupOf = fn(&[u8]) -> &[u8];
+
+/// The keys of one group.
+enum Members {
+    One(Rc<[u8]>),
+    Many(Vec<Rc<[u8]>>),
+}
+
 /// A cache shard over values of type `V`.
 pub struct Shard<V> {
     budget: usize,
+    group_of: GroupOf,
+    /// Keys by the hash of their group.
+    groups: HashMap<u64, Members, ahash::RandomState>,
+    group_hasher: ahash::RandomState,
     used: usize,
     small_used: usize,
     map: HashMap<Rc<[u8]>, Slot<V>, ahash::RandomState>,
@@ -66,12 +86,26 @@ pub struct ShardStats {
     pub evictions: u64,
     /// Values refused because they alone exceed what an entry may weigh.
     pub too_large: u64,
+    /// Keys looked at by removals of groups or by predicate (a purge).
+    pub examined: u64,
 }
 
 impl<V> Shard<V> {
+    /// A shard whose keys are each their own group.
+    #[cfg(test)]
     pub fn new(budget: usize) -> Shard<V> {
+        Shard::grouped(budget, |k| k, ahash::RandomState::new())
+    }
+
+    /// A shard whose keys fall in groups as `group_of` says, hashed with
+    /// `group_hasher` (the same for every shard that must agree on a
+    /// group's hash).
+    pub fn grouped(budget: usize, group_of: GroupOf, group_hasher: ahash::RandomState) -> Shard<V> {
         Shard {
             budget,
+            group_of,
+            groups: HashMap::default(),
+            group_hasher,
             used: 0,
             small_used: 0,
             map: HashMap::default(),
@@ -147,6 +181,7 @@ impl<V> Shard<V> {
         let id = self.next_id;
         self.next_id += 1;
         let key: Rc<[u8]> = key.into();
+        self.link(&key);
         if to_main {
             self.main.push_back((key.clone(), id));
         } else {
@@ -177,9 +212,72 @@ impl<V> Shard<V> {
         }
     }
 
+    /// The hash a group is known by (the same in every shard built with
+    /// the same group hasher).
+    pub fn group_hash(&self, group: &[u8]) -> u64 {
+        self.group_hasher.hash_one(group)
+    }
+
+    fn link(&mut self, key: &Rc<[u8]>) {
+        let h = self.group_hash((self.group_of)(key));
+        match self.groups.get_mut(&h) {
+            None => {
+                self.groups.insert(h, Members::One(key.clone()));
+            }
+            Some(m) => {
+                let many = match std::mem::replace(m, Members::Many(Vec::new())) {
+                    Members::One(first) => vec![first, key.clone()],
+                    Members::Many(mut v) => {
+                        v.push(key.clone());
+                        v
+                    }
+                };
+                *m = Members::Many(many);
+            }
+        }
+    }
+
+    fn unlink(&mut self, key: &[u8]) {
+        let h = self.group_hash((self.group_of)(key));
+        let Some(m) = self.groups.get_mut(&h) else {
+            return;
+        };
+        let empty = match m {
+            Members::One(k) => &**k == key,
+            Members::Many(v) => {
+                v.retain(|k| &**k != key);
+                v.is_empty()
+            }
+        };
+        if empty {
+            self.groups.remove(&h);
+        }
+    }
+
+    /// Removes every entry of the group with hash `h`; how many. Costs the
+    /// size of the group.
+    pub fn remove_group(&mut self, h: u64) -> usize {
+        let keys = match self.groups.remove(&h) {
+            None => return 0,
+            Some(Members::One(k)) => vec![k],
+            Some(Members::Many(v)) => v,
+        };
+        self.stats.examined += keys.len() as u64;
+        for k in &keys {
+            if let Some(slot) = self.map.remove(&**k) {
+                self.used -= slot.weight;
+                if !slot.main {
+                    self.small_used -= slot.weight;
+                }
+            }
+        }
+        keys.len()
+    }
+
     /// Removes `key`'s entry, if any.
     pub fn remove(&mut self, key: &[u8]) -> Option<V> {
         let slot = self.map.remove(key)?;
+        self.unlink(key);
         self.used -= slot.weight;
         if !slot.main {
             self.small_used -= slot.weight;
@@ -194,6 +292,7 @@ impl<V> Shard<V> {
     /// keep the keys alive until reached), and tables much larger than what
     /// is left shrink, so a purge gives its memory back.
     pub fn remove_where(&mut self, mut doomed: impl FnMut(&[u8]) -> bool) -> usize {
+        self.stats.examined += self.map.len() as u64;
         let keys: Vec<Rc<[u8]>> = self.map.keys().filter(|k| doomed(k)).cloned().collect();
         if keys.is_empty() {
             return 0;
@@ -207,6 +306,7 @@ impl<V> Shard<V> {
         self.main.retain(live);
         if self.map.len() < self.map.capacity() / 4 {
             self.map.shrink_to_fit();
+            self.groups.shrink_to_fit();
             self.small.shrink_to_fit();
             self.main.shrink_to_fit();
             if self.map.is_empty() {
@@ -355,6 +455,39 @@ mod tests {
             shard.insert(&key(i), i, 100);
         }
         assert!(shard.used() <= 50_000);
+    }
+
+    #[test]
+    fn a_group_goes_at_the_cost_of_its_size() {
+        // Groups are what comes before the first `#`.
+        fn group(k: &[u8]) -> &[u8] {
+            k.split(|&b| b == b'#').next().unwrap_or(k)
+        }
+        let mut shard = Shard::grouped(10 << 20, group, ahash::RandomState::new());
+        for i in 0..10_000 {
+            shard.insert(format!("/u/{i}").as_bytes(), i, 10);
+        }
+        shard.insert(b"/u/7#alice", 1, 10);
+        shard.insert(b"/u/7#bob", 2, 10);
+        let before = shard.len();
+        let used = shard.used();
+        let examined = shard.stats.examined;
+        assert_eq!(shard.remove_group(shard.group_hash(b"/u/7")), 3);
+        assert_eq!(
+            shard.stats.examined - examined,
+            3,
+            "only the group is looked at"
+        );
+        assert_eq!(shard.len(), before - 3);
+        let keys = "/u/7".len() + "/u/7#alice".len() + "/u/7#bob".len();
+        assert_eq!(shard.used(), used - 3 * (10 + OVERHEAD) - keys);
+        assert!(shard.get(b"/u/7#bob").is_none());
+        assert!(shard.get(b"/u/70").is_some());
+        assert_eq!(shard.groups.len(), 9_999, "one index slot per group left");
+        // Evicted and removed keys leave the index too.
+        assert!(shard.remove(b"/u/8").is_some());
+        assert_eq!(shard.groups.len(), 9_998);
+        assert_eq!(shard.remove_group(shard.group_hash(b"/u/8")), 0);
     }
 
     #[test]

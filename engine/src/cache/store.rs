@@ -74,10 +74,6 @@ pub struct RouteCache {
     pub options: KeyOptions,
     pub max_entry: usize,
     pub lock_timeout: Duration,
-    /// Keys carry the consumer (the route authenticates).
-    pub by_consumer: bool,
-    /// Some key was made with a client-certificate subject.
-    suffixed: std::cell::Cell<bool>,
 }
 
 /// The cache of one worker for one generation.
@@ -129,7 +125,7 @@ impl LocalCache {
                 });
                 let shard = carried.unwrap_or_else(|| {
                     Rc::new(ShardRt {
-                        shard: RefCell::new(Shard::new(budget)),
+                        shard: RefCell::new(Shard::grouped(budget, url_key_of, group_hasher())),
                         pending: RefCell::default(),
                         passes: RefCell::default(),
                         budget,
@@ -151,8 +147,6 @@ impl LocalCache {
                 },
                 max_entry: rc.max_entry_size,
                 lock_timeout: config.cache.lock_timeout,
-                by_consumer: !route.auth.is_empty(),
-                suffixed: std::cell::Cell::new(false),
             }));
         }
         // Entries of routes gone or changed are unreachable: free them.
@@ -296,14 +290,14 @@ impl LocalCache {
         removed
     }
 
-    /// Drops the stored responses of `key` (tag and URL) for whichever
-    /// route has its tag.
-    pub fn invalidate(&self, key: &[u8]) {
-        for rc in self.routes.iter().flatten() {
-            if key.len() >= TAG_LEN && key[..TAG_LEN] == rc.tag {
-                rc.invalidate(key);
-            }
-        }
+    /// Drops the stored responses of the URL key (tag and URL) whose
+    /// hash is `h` ([`url_hash`]), under every consumer and key-header
+    /// value; how many. Costs what was stored under it, not a scan.
+    pub fn invalidate(&self, h: u64) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.shard.borrow_mut().remove_group(h))
+            .sum()
     }
 }
 
@@ -353,6 +347,27 @@ pub fn each_key(keys: &[u8]) -> impl Iterator<Item = &[u8]> {
         rest = tail;
         Some(key)
     })
+}
+
+/// A key's group: its tag and URL part (what [`LocalCache::url_keys`]
+/// writes), without the consumer and key-header parts.
+fn url_key_of(key: &[u8]) -> &[u8] {
+    let n = (TAG_LEN + url_part(key).len()).min(key.len());
+    &key[..n]
+}
+
+/// The hasher of URL keys, the same for every worker (so one worker can
+/// name a group to another by its hash) and seeded at random once per
+/// process (so a client cannot choose URLs that collide).
+fn group_hasher() -> ahash::RandomState {
+    static HASHER: std::sync::OnceLock<ahash::RandomState> = std::sync::OnceLock::new();
+    HASHER.get_or_init(ahash::RandomState::new).clone()
+}
+
+/// The hash that names a URL key ([`LocalCache::url_keys`]) in
+/// invalidations.
+pub fn url_hash(url_key: &[u8]) -> u64 {
+    group_hasher().hash_one(url_key)
 }
 
 /// The URL part of a key: after the tag, before the first key-header
@@ -412,7 +427,6 @@ impl RouteCache {
             out.extend_from_slice(c.as_bytes());
         }
         if let Some(s) = who.subject {
-            self.suffixed.set(true);
             out.push(0);
             out.extend_from_slice(b"subject:");
             out.extend_from_slice(s.as_bytes());
@@ -486,17 +500,6 @@ impl RouteCache {
         let variants = std::mem::take(&mut object.variants);
         let weight = weigh(&variants);
         shard.insert(key, Object { variants }, weight);
-    }
-
-    /// Drops the responses of `url_key` (a key without consumer or header
-    /// parts) under every consumer and key-header value.
-    pub fn invalidate(&self, url_key: &[u8]) {
-        let mut shard = self.shard.shard.borrow_mut();
-        shard.remove(url_key);
-        if !self.options.headers.is_empty() || self.by_consumer || self.suffixed.get() {
-            let n = url_key.len();
-            shard.remove_where(|k| k.len() > n && k.starts_with(url_key) && k[n] == 0);
-        }
     }
 
     /// Does `key` skip collapsing (its last response was not stored)?

@@ -274,8 +274,8 @@ fn take_cache_messages(w: &Rc<Worker>, r: &Reloads) {
     }
     while let Ok(msg) = r.inbox.cache.try_recv() {
         match msg {
-            CacheMsg::Invalidate(key) => {
-                g.cache.invalidate(&key);
+            CacheMsg::Invalidate(h) => {
+                g.cache.invalidate(h);
                 w.stats.cache_invalidations.inc();
             }
             CacheMsg::Purge { scope, reply } => {

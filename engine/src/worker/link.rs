@@ -35,8 +35,10 @@ pub enum Purge {
 /// A cache message to a worker.
 pub(crate) enum CacheMsg {
     /// Another worker saw a successful unsafe request: drop the stored
-    /// responses of this key (tag and URL, RFC 9111 §4.4).
-    Invalidate(Box<[u8]>),
+    /// responses of the URL key (tag and URL, RFC 9111 §4.4) with this
+    /// hash (`cache::store::url_hash`). A hash, so sending allocates
+    /// nothing.
+    Invalidate(u64),
     /// From the admin API; the worker replies with how many entries went.
     Purge {
         scope: Purge,
@@ -101,17 +103,14 @@ pub(crate) struct Inbox {
 pub(crate) struct Peers(pub Arc<[Arc<Link>]>);
 
 impl Peers {
-    /// Tells every worker but `from` to drop the stored responses of `key`.
-    pub fn invalidate_elsewhere(&self, from: usize, key: &[u8]) {
+    /// Tells every worker but `from` to drop the stored responses of the
+    /// URL key with hash `h`.
+    pub fn invalidate_elsewhere(&self, from: usize, h: u64) {
         for (i, link) in self.0.iter().enumerate() {
             if i == from {
                 continue;
             }
-            if link
-                .cache_tx
-                .try_send(CacheMsg::Invalidate(key.into()))
-                .is_err()
-            {
+            if link.cache_tx.try_send(CacheMsg::Invalidate(h)).is_err() {
                 link.cache_overflow.store(true, Ordering::Release);
             }
             link.wake.notify(1);

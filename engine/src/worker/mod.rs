@@ -96,9 +96,10 @@ impl Worker {
         }
     }
 
-    /// Drops the stored responses of `key` on the other workers too.
-    pub fn invalidate_elsewhere(&self, key: &[u8]) {
-        self.peers.invalidate_elsewhere(self.id, key);
+    /// Drops the stored responses of the URL key with hash `h` on the
+    /// other workers too.
+    pub fn invalidate_elsewhere(&self, h: u64) {
+        self.peers.invalidate_elsewhere(self.id, h);
     }
 
     /// Starts tracking a listener's accept loop.

@@ -226,9 +226,10 @@ async fn serve_keyed<S: Transport>(
 /// [`LocalCache::url_keys`]: crate::cache::store::LocalCache::url_keys
 pub fn invalidate(w: &Worker, g: &Generation, keys: &[u8]) {
     for key in crate::cache::store::each_key(keys) {
-        g.cache.invalidate(key);
+        let h = crate::cache::store::url_hash(key);
+        g.cache.invalidate(h);
         w.stats.cache_invalidations.inc();
-        w.invalidate_elsewhere(key);
+        w.invalidate_elsewhere(h);
     }
     note_size(w, g);
 }
