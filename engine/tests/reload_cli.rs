@@ -72,6 +72,36 @@ fn watch_reloads_on_rename_over_the_file_and_on_write() {
 }
 
 #[test]
+fn watch_tries_a_bad_file_once_whatever_else_changes_beside_it() {
+    let path = write_config("watched-noisy/ringway.toml", &responder("v1"));
+    let log = path.with_file_name("access.log");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("-c").arg(&path).arg("--watch");
+    let p = Process::start(cmd);
+    wait_until("watching", || p.logged("watching config file"));
+
+    std::fs::write(&path, "[[routes]]\nupstream = \"gone\"\n").expect("write");
+    let failed = || {
+        let (_, status) = admin_call(p.admin_addr(), "GET", "/status", &[], b"");
+        status["reloads"]["failed"].as_u64().expect("failed")
+    };
+    wait_until("the bad file rejected", || failed() == 1);
+    // A busy file beside the config: each write is an event in the
+    // watched directory, spread out so each is seen on its own.
+    for i in 0..10 {
+        std::fs::write(&log, format!("line {i}\n")).expect("write log");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Events are handled in order: once a good file is running, every
+    // write before it has been looked at.
+    std::fs::write(&path, responder("v2")).expect("write");
+    wait_until("v2 served", || body_at(&p) == "v2");
+    assert_eq!(failed(), 1, "the same bad bytes were tried again");
+    let (_, status) = admin_call(p.admin_addr(), "GET", "/status", &[], b"");
+    assert_eq!(status["reloads"]["succeeded"], 1, "{status}");
+}
+
+#[test]
 fn reload_and_status_commands_talk_to_the_admin_api() {
     let path = write_config("cli.toml", &responder("v1"));
     let mut cmd = Command::new(BIN);

@@ -144,20 +144,21 @@ pub fn start(path: &Path, loaded: Vec<u8>, plane: Handle) -> notify::Result<Watc
                 tracing::info!(file = %path.display(), "config file changed; reloading");
             }
             let src = String::from_utf8_lossy(&bytes);
-            // Success and failure are logged and counted by the plane. A
-            // failed reload is tried again at the next change of any file
-            // the new config names (a certificate not written yet, say),
-            // so those are watched even though the old config still runs.
-            let reloaded = plane.reload_source(&src, Format::Toml).is_ok();
+            // Success and failure are logged and counted by the plane.
+            // Either way these bytes are done with: a failed reload is
+            // tried again only when the file, or a file the new config
+            // names (a certificate not written yet, say), changes again;
+            // those are watched even though the old config still runs.
+            // Anything else changing in the directory (a log file beside
+            // the config) reloads nothing.
+            let _ = plane.reload_source(&src, Format::Toml);
             files = match Config::from_toml_str(&src) {
                 Ok(parsed) => tls_files(&parsed),
                 Err(_) => tls_files(&plane.snapshot().config),
             };
             follow(&mut watcher, &mut watched, &files);
-            if reloaded {
-                last = bytes;
-                last_files = contents(&files);
-            }
+            last = bytes;
+            last_files = contents(&files);
         })
         .map_err(notify::Error::io)?;
     tracing::info!(file = %shown, "watching config file");
