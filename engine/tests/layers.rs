@@ -225,6 +225,39 @@ fn walk(
     }
 }
 
+/// No `&mut [u8]` is ever made over a buffer's spare capacity: that memory
+/// may be uninitialised, and a reference to it is undefined behaviour even
+/// if nothing reads it (which no test can observe, and Miri cannot run the
+/// TLS library). Writes into spare capacity go through raw pointers
+/// (`ptr::copy_nonoverlapping`), or through `MaybeUninit`. And a slice
+/// over an I/O buffer's bytes is as long as what is initialised
+/// (`bytes_init()`), never a count a writer reported.
+#[test]
+fn no_mutable_slice_is_made_from_raw_parts() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read source");
+        for (n, line) in text.lines().enumerate() {
+            let code = code(line);
+            // A shared slice over an I/O buffer covers exactly its
+            // initialised bytes, never a count some writer reported.
+            let unbounded = code.contains("from_raw_parts(") && !code.contains("bytes_init()");
+            if code.contains("from_raw_parts_mut") || unbounded {
+                let rel = file.strip_prefix(&src).expect("under src");
+                found.push(format!("{}:{}: {}", rel.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a mutable slice over possibly uninitialised memory:\n  {}",
+        found.join("\n  ")
+    );
+}
+
 #[test]
 fn the_checker_sees_grouped_and_inline_imports() {
     let text = "use crate::http::head::Header; // crate::proxy in a comment\n\

@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use support::*;
@@ -627,5 +628,105 @@ fn a_client_that_stops_reading_is_dropped_after_send_timeout() {
         // Never read: the gateway's writes stall, it gives up, and the
         // upstream connection is closed with it.
         wait_until("upstream connection closed", || up.closed_count() == 1);
+    }
+}
+
+/// `send-timeout` is about no progress: a client that keeps taking bytes,
+/// if slowly and with pauses shorter than the timeout, gets the whole of a
+/// large answer however long it takes in all.
+#[test]
+fn a_slow_reader_that_keeps_reading_gets_the_whole_answer() {
+    for driver in DRIVERS {
+        const BODY: usize = 8 << 20;
+        let body = "s".repeat(BODY);
+        let toml = format!(
+            "workers = 1\n[limits]\nsend-timeout = \"1s\"\n\
+             [[routes]]\n[routes.respond]\nbody = \"{body}\"\n"
+        );
+        let gw = TestGateway::start(&toml, driver);
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        socket.set_recv_buffer_size(16 << 10).expect("rcvbuf");
+        socket.connect(&gw.addr.into()).expect("connect");
+        let mut stream: std::net::TcpStream = socket.into();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .expect("send");
+        // Take a mebibyte, pause for half the send-timeout, and so on: the
+        // whole answer takes several times the timeout.
+        let mut got = Vec::with_capacity(BODY + 512);
+        let mut chunk = vec![0u8; 64 << 10];
+        let mut next_pause = 1 << 20;
+        loop {
+            let n = stream.read(&mut chunk).expect("read");
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&chunk[..n]);
+            if got.len() >= next_pause {
+                next_pause += 1 << 20;
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+        let head_end = got
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a head")
+            + 4;
+        assert_eq!(got.len() - head_end, BODY, "{driver}: the whole body");
+    }
+}
+
+/// A body that stalls is cut off after `body-idle-timeout`, not after the
+/// (longer) head timeouts: an upstream's body (the answer is then cut off,
+/// counted as 504) and a client's (408).
+#[test]
+fn stalled_bodies_end_after_body_idle_timeout() {
+    for driver in DRIVERS {
+        let up = TestUpstream::start(|s| {
+            if s.method == "POST" {
+                return Reply::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec());
+            }
+            let mut first = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n".to_vec();
+            first.extend_from_slice(&[b'a'; 10]);
+            Reply::Then(first, Duration::from_secs(4), vec![b'b'; 90])
+        });
+        let gw = TestGateway::proxy_to(
+            up.addr,
+            "workers = 1\n[limits]\nresponse-head-timeout = \"30s\"\n\
+             header-read-timeout = \"30s\"\nbody-idle-timeout = \"300ms\"",
+            driver,
+        );
+        let mut s = std::net::TcpStream::connect(gw.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
+        s.write_all(b"GET /stall HTTP/1.1\r\nHost: t\r\n\r\n")
+            .expect("send");
+        let mut got = Vec::new();
+        s.read_to_end(&mut got)
+            .expect("the gateway closes the connection before the upstream resumes");
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 200"), "{driver}: {text}");
+        assert!(
+            text.ends_with("aaaaaaaaaa"),
+            "{driver}: cut after the first bytes: {text}"
+        );
+        gw.wait_for("the cut counted", |t| t.upstream_504 == 1);
+
+        // A client that stops sending its body: 408, long before the
+        // header-read-timeout.
+        let mut s = std::net::TcpStream::connect(gw.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
+        s.write_all(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n0123456789")
+            .expect("send");
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).expect("answered and closed");
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 408"), "{driver}: {text}");
+        gw.wait_for("the 408 counted", |t| t.rejected_408 == 1);
     }
 }

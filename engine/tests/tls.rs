@@ -781,3 +781,52 @@ fn cached_answers_are_kept_apart_by_scheme() {
     assert_eq!(c.get("/s").text(), "https");
     assert_eq!(origin.request_count(), 2);
 }
+
+/// A TLS client that sends a request the gateway answers without reading
+/// its body (so the gateway then lingers) and never reads the answer: the
+/// answer's write stalls (no progress for `send-timeout`), and the TLS
+/// close that begins the lingering close is a write that can never finish
+/// either. The whole linger is bounded: the connection is closed anyway.
+#[test]
+fn a_stalled_tls_client_is_closed_after_a_bounded_linger() {
+    for driver in DRIVERS {
+        let ca = Ca::new("Linger CA");
+        let pair = write_pair("linger", &ca.issue(&["linger.test"]));
+        // Larger than every buffer on the way (the gateway's socket send
+        // buffer grows to 4 MiB on loopback).
+        let body = "x".repeat(8 << 20);
+        let toml = format!(
+            "workers = 1\n[limits]\nsend-timeout = \"300ms\"\n\
+             [[listeners]]\naddress = \"127.0.0.1:0\"\n[listeners.tls]\n{}\n\
+             [[routes]]\n[routes.respond]\nbody = \"{body}\"\n",
+            certs_line(&[pair])
+        );
+        let gw = TestGateway::start(&toml, driver);
+        let addr = gw.server.as_ref().expect("running").listen_addrs()[0];
+
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        socket
+            .set_recv_buffer_size(4096)
+            .expect("small receive buffer");
+        socket.connect(&addr.into()).expect("connect");
+        let mut stream: TcpStream = socket.into();
+        let name = rustls_pki_types::ServerName::try_from("linger.test").expect("name");
+        let mut tls = rustls::ClientConnection::new(client(&ca, None), name).expect("session");
+        while tls.is_handshaking() {
+            tls.complete_io(&mut stream).expect("handshake");
+        }
+        let mut s = rustls::Stream::new(&mut tls, &mut stream);
+        use std::io::Write as _;
+        s.write_all(
+            b"POST / HTTP/1.1\r\nHost: linger.test\r\nExpect: 100-continue\r\n\
+              Content-Length: 5\r\n\r\n",
+        )
+        .expect("send");
+        s.flush().expect("flush");
+        gw.wait_for("the request answered (or tried)", |t| t.requests == 1);
+        // Held open and never read: the gateway must still let go.
+        gw.wait_for("the stalled connection closed", |t| t.connections_open == 0);
+        drop(stream);
+    }
+}

@@ -14,7 +14,7 @@
 //! flows and given back when the connection goes idle ([`Transport::idle`]),
 //! so an idle TLS client holds no record buffers.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 
 use monoio::buf::{IoBuf, IoBufMut, IoVecBuf};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
@@ -151,14 +151,19 @@ where
 {
     async fn read<T: IoBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
         loop {
-            // SAFETY: `write_ptr()..+bytes_total()` is the buffer's
-            // writable memory; rustls writes initialised bytes into it and
-            // `set_init` records exactly how many.
-            let slice =
-                unsafe { std::slice::from_raw_parts_mut(buf.write_ptr(), buf.bytes_total()) };
-            match self.conn.reader().read(slice) {
-                Ok(n) => {
-                    // SAFETY: rustls initialised the first `n` bytes.
+            // rustls hands out its decrypted bytes as a slice, which is
+            // copied through raw pointers: the destination's tail is
+            // uninitialised memory, over which no `&mut [u8]` may be made.
+            let mut reader = self.conn.reader();
+            match reader.fill_buf() {
+                Ok(chunk) => {
+                    let n = chunk.len().min(buf.bytes_total());
+                    // SAFETY: `write_ptr()` is valid for `bytes_total()`
+                    // bytes of writes and `n` is at most that; `chunk` is
+                    // rustls's own buffer, which cannot overlap it.
+                    unsafe { std::ptr::copy_nonoverlapping(chunk.as_ptr(), buf.write_ptr(), n) };
+                    reader.consume(n);
+                    // SAFETY: the first `n` bytes were just written.
                     unsafe { buf.set_init(n) };
                     self.plaintext = self.plaintext.saturating_sub(n);
                     return (Ok(n), buf);
