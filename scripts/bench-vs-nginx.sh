@@ -16,6 +16,21 @@
 # idle (no traffic, so it uses no CPU) while wrk drives the other. Rounds
 # alternate A, B, A, B, ... so slow drift on a shared machine hits both.
 #
+# BASELINE=/path/to/ringway (MODE=plain only): a before/after comparison of
+# two ringway builds on the same machine, in alternating rounds. A third
+# proxy, "ringway-before", runs that binary with the same config (only its
+# listener port differs), workers = 1, pinned to CPU 0 like the others; each
+# binary checks the config with its own `validate` subcommand first. Every
+# round then measures ringway, ringway-before and nginx, the order rotating
+# by one place per round (round 1: ringway, ringway-before, nginx; round 2:
+# ringway-before, nginx, ringway; round 3: nginx, ringway, ringway-before;
+# ...), so no side always goes first; with ROUNDS a multiple of 3 each side
+# runs equally often in every position. On top of today's report it prints
+# the ratios ringway/ringway-before of the medians of req/s, p99 and CPU
+# us/req, and PASS/FAIL for the targets of a change: req/s ratio >= 0.98 and
+# CPU us/req at most 2% above ringway-before's (ratio <= 1.02). The exit
+# status is 1 when one of them fails.
+#
 # Per run it reports requests/s and p99 latency (from wrk), and the proxy's
 # CPU time per request: utime+stime from /proc/PID/stat (fields 14 and 15,
 # clock ticks) before and after the run, summed over the proxy's processes
@@ -61,6 +76,18 @@
 #   CONNECTIONS  load generator connections        (default 64)
 #   WARMUP       warm-up run duration per proxy    (default 2s)
 #   KEEP_TMP=1   keep the temp dir (configs, logs, certificate, raw output)
+#   RINGWAY      the ringway binary under test  (default target/release/ringway
+#                of this checkout, built if missing)
+#   RINGWAY_LOAD the ringway-load binary, MODE=tls (default
+#                target/release/ringway-load, built if missing)
+#   BASELINE     a ringway binary to compare against as "ringway-before"
+#                (MODE=plain only; default unset: no baseline, report as
+#                without it)
+#
+# Usage:
+#   scripts/bench-vs-nginx.sh
+#   BASELINE=/path/to/old/ringway scripts/bench-vs-nginx.sh
+#   RINGWAY=/path/to/new/ringway BASELINE=/path/to/old/ringway ROUNDS=6 scripts/bench-vs-nginx.sh
 #
 # Only 127.0.0.1 is used; ports are picked by asking the OS for free ones.
 set -euo pipefail
@@ -72,8 +99,11 @@ CONNECTIONS=${CONNECTIONS:-64}
 WARMUP=${WARMUP:-2s}
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RINGWAY=$REPO/target/release/ringway
-RINGWAY_LOAD=$REPO/target/release/ringway-load
+RINGWAY_DEFAULT=$REPO/target/release/ringway
+RINGWAY_LOAD_DEFAULT=$REPO/target/release/ringway-load
+RINGWAY=${RINGWAY:-$RINGWAY_DEFAULT}
+RINGWAY_LOAD=${RINGWAY_LOAD:-$RINGWAY_LOAD_DEFAULT}
+BASELINE=${BASELINE:-}
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
@@ -81,6 +111,11 @@ die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 [[ $MODE == plain || $MODE == tls ]] || die "MODE must be plain or tls"
 [[ $ROUNDS =~ ^[0-9]+$ && $ROUNDS -ge 1 && $ROUNDS -le 100 ]] || die "ROUNDS must be 1..100"
 [[ $CONNECTIONS =~ ^[0-9]+$ && $CONNECTIONS -ge 1 && $CONNECTIONS -le 10000 ]] || die "CONNECTIONS must be 1..10000"
+[[ -z $BASELINE || $MODE == plain ]] || die "BASELINE works with MODE=plain only"
+if [[ -n $BASELINE ]]; then
+    [[ -x $BASELINE && ! -d $BASELINE ]] || die "BASELINE=$BASELINE is not an executable file"
+    BASELINE=$(realpath "$BASELINE")
+fi
 
 # ------------------------------------------------------------------ setup
 
@@ -99,13 +134,13 @@ if ((${#need_apt[@]})); then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-if [[ ! -x $RINGWAY ]]; then
+if [[ ! -x $RINGWAY && $RINGWAY == "$RINGWAY_DEFAULT" ]]; then
     log "building ringway (release)"
     (cd "$REPO" && cargo build --release -p ringway)
 fi
 [[ -x $RINGWAY ]] || die "no ringway binary at $RINGWAY"
 if [[ $MODE == tls ]]; then
-    if [[ ! -x $RINGWAY_LOAD ]]; then
+    if [[ ! -x $RINGWAY_LOAD && $RINGWAY_LOAD == "$RINGWAY_LOAD_DEFAULT" ]]; then
         log "building ringway-load (release)"
         (cd "$REPO" && cargo build --release -p ringway-loadtest)
     fi
@@ -141,11 +176,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Three free loopback ports, held open together so they are distinct.
-read -r ORIGIN_PORT RW_PORT NG_PORT < <(python3 - <<'EOF'
+# Four free loopback ports, held open together so they are distinct (the
+# fourth is ringway-before's, used only with BASELINE).
+read -r ORIGIN_PORT RW_PORT NG_PORT RB_PORT < <(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(3):
+for _ in range(4):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -228,6 +264,13 @@ name = "all"
 path-prefix = "/"
 upstream = "origin"
 EOF
+if [[ -n $BASELINE ]]; then
+    # The same config; only the listener port differs.
+    sed "s/^address = \"127.0.0.1:$RW_PORT\"\$/address = \"127.0.0.1:$RB_PORT\"/" \
+        "$TMP/ringway.toml" >"$TMP/ringway-before.toml"
+    grep -q "^address = \"127.0.0.1:$RB_PORT\"\$" "$TMP/ringway-before.toml" \
+        || die "could not set ringway-before's port in its config"
+fi
 else
 # One certificate for both proxies: ECDSA P-256, self-signed, for bench.test;
 # valid 30 days, as ringway warns about certificates expiring within 14.
@@ -290,10 +333,15 @@ fi
 "$NGINX" -t -q -p "$TMP" -e "$TMP/origin-error.log" -c "$TMP/origin.conf" || die "origin config invalid"
 "$NGINX" -t -q -p "$TMP" -e "$TMP/proxy-error.log" -c "$TMP/nginx-proxy.conf" || die "nginx proxy config invalid"
 "$RINGWAY" validate "$TMP/ringway.toml" >/dev/null || die "ringway config invalid"
+if [[ -n $BASELINE ]]; then
+    "$BASELINE" validate "$TMP/ringway-before.toml" >/dev/null \
+        || die "ringway-before config invalid (checked by $BASELINE validate)"
+fi
 
 # ------------------------------------------------------------------ start
 
 log "origin :$ORIGIN_PORT (CPU 1), ringway :$RW_PORT (CPU 0), nginx proxy :$NG_PORT (CPU 0)"
+[[ -z $BASELINE ]] || log "ringway-before :$RB_PORT (CPU 0): $BASELINE"
 
 taskset -c 1 "$NGINX" -p "$TMP" -e "$TMP/origin-error.log" -c "$TMP/origin.conf" -g 'daemon off;' \
     >"$TMP/origin.out" 2>&1 &
@@ -305,6 +353,12 @@ RW_PID=$!; PIDS+=("$RW_PID")
 taskset -c 0 "$NGINX" -p "$TMP" -e "$TMP/proxy-error.log" -c "$TMP/nginx-proxy.conf" -g 'daemon off;' \
     >"$TMP/proxy.out" 2>&1 &
 NG_PID=$!; PIDS+=("$NG_PID")
+
+RB_PID=""
+if [[ -n $BASELINE ]]; then
+    taskset -c 0 "$BASELINE" -c "$TMP/ringway-before.toml" >"$TMP/ringway-before.log" 2>&1 &
+    RB_PID=$!; PIDS+=("$RB_PID")
+fi
 
 # Wait (bounded: 10 s) until a URL answers exactly "hello world".
 wait_hello() {
@@ -344,6 +398,7 @@ wait_hello "http://127.0.0.1:$ORIGIN_PORT/" origin "$ORIGIN_PID"
 if [[ $MODE == plain ]]; then
     wait_hello "http://127.0.0.1:$RW_PORT/" ringway "$RW_PID"
     wait_hello "http://127.0.0.1:$NG_PORT/" "nginx proxy" "$NG_PID"
+    [[ -z $BASELINE ]] || wait_hello "http://127.0.0.1:$RB_PORT/" ringway-before "$RB_PID"
 else
     wait_https "$RW_PORT" ringway "$RW_PID"
     wait_https "$NG_PORT" "nginx proxy" "$NG_PID"
@@ -370,11 +425,15 @@ cpu_ticks() {
 
 # Errors and warnings the servers logged during the benchmark.
 show_logs() {
-    if grep -qiE 'error|warn|panic' "$TMP/ringway.log"; then
-        echo
-        echo "ringway log had errors or warnings:"
-        grep -iE 'error|warn|panic' "$TMP/ringway.log" | tail -20 | sed 's/^/    /'
-    fi
+    local name
+    for name in ringway ringway-before; do
+        [[ -f $TMP/$name.log ]] || continue
+        if grep -qiE 'error|warn|panic' "$TMP/$name.log"; then
+            echo
+            echo "$name log had errors or warnings:"
+            grep -iE 'error|warn|panic' "$TMP/$name.log" | tail -20 | sed 's/^/    /'
+        fi
+    done
     for f in "$TMP/origin-error.log" "$TMP/proxy-error.log"; do
         if [[ -s $f ]] && grep -qv '\[notice\]' "$f"; then
             echo
@@ -584,16 +643,35 @@ print(rps, p99, reqs, secs, non2xx, sockerr, f"{per_req:.3f}", f"{pct:.1f}")
 EOF
 }
 
+# The proxies in round 1's order; with BASELINE the order rotates by one
+# place per round.
+if [[ -n $BASELINE ]]; then PROXIES=(ringway ringway-before nginx); else PROXIES=(ringway nginx); fi
+proxy_target() {  # NAME -> sets pid and port
+    case $1 in
+        ringway) pid=$RW_PID port=$RW_PORT ;;
+        ringway-before) pid=$RB_PID port=$RB_PORT ;;
+        nginx) pid=$NG_PID port=$NG_PORT ;;
+        *) die "unknown proxy $1" ;;
+    esac
+}
+
 log "warm-up: $WARMUP each"
-run_one ringway "$RW_PID" "$RW_PORT" "$WARMUP" "$TMP/warmup-ringway.txt" >/dev/null
-run_one nginx "$NG_PID" "$NG_PORT" "$WARMUP" "$TMP/warmup-nginx.txt" >/dev/null
+for proxy in "${PROXIES[@]}"; do
+    proxy_target "$proxy"
+    run_one "$proxy" "$pid" "$port" "$WARMUP" "$TMP/warmup-$proxy.txt" >/dev/null
+done
 
 RESULTS=$TMP/results.txt
 : >"$RESULTS"
 problems=0
 for r in $(seq "$ROUNDS"); do
-    for proxy in ringway nginx; do
-        if [[ $proxy == ringway ]]; then pid=$RW_PID port=$RW_PORT; else pid=$NG_PID port=$NG_PORT; fi
+    order=("${PROXIES[@]}")
+    if [[ -n $BASELINE ]]; then
+        k=$(((r - 1) % ${#PROXIES[@]}))
+        order=("${PROXIES[@]:k}" "${PROXIES[@]:0:k}")
+    fi
+    for proxy in "${order[@]}"; do
+        proxy_target "$proxy"
         out=$TMP/wrk-$r-$proxy.txt
         log "round $r/$ROUNDS: $proxy ($DURATION, $CONNECTIONS connections)"
         line=$(run_one "$proxy" "$pid" "$port" "$DURATION" "$out")
@@ -613,31 +691,59 @@ echo
 echo "ringway vs nginx reverse proxy: 1 worker each on CPU 0; origin and wrk on CPU 1"
 echo "wrk -t1 -c$CONNECTIONS -d$DURATION --latency, $ROUNDS rounds, $(nproc --all) CPUs, CLK_TCK=$CLK_TCK"
 echo "nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), ringway $("$RINGWAY" --version | awk '{print $2}')"
-python3 - "$RESULTS" <<'EOF'
+if [[ -n $BASELINE ]]; then
+    echo "ringway:        $RINGWAY"
+    echo "ringway-before: $BASELINE ($("$BASELINE" --version | awk '{print $2}')), same config on its own port, CPU 0"
+    echo "same machine, alternating rounds: the order rotates each round (round 1: ${PROXIES[*]})"
+fi
+plain_status=0
+python3 - "$RESULTS" "${BASELINE:+baseline}" <<'EOF' || plain_status=$?
 import sys, statistics
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-hdr = f"{'round':>5}  {'proxy':<8} {'req/s':>11} {'p99 ms':>9} {'requests':>10} {'cpu us/req':>11} {'cpu%':>6}  {'non-2xx':>7}  {'sock err':<8}"
+baseline = len(sys.argv) > 2 and sys.argv[2] == "baseline"
+names = ("ringway", "ringway-before", "nginx") if baseline else ("ringway", "nginx")
+w = max(8, *(len(n) for n in names))
+hdr = f"{'round':>5}  {'proxy':<{w}} {'req/s':>11} {'p99 ms':>9} {'requests':>10} {'cpu us/req':>11} {'cpu%':>6}  {'non-2xx':>7}  {'sock err':<8}"
 print()
 print(hdr)
 print("-" * len(hdr))
 by = {}
 for r, proxy, rps, p99, reqs, secs, non2xx, sockerr, per_req, pct in rows:
-    print(f"{r:>5}  {proxy:<8} {float(rps):>11.0f} {float(p99):>9.3f} {int(reqs):>10} {float(per_req):>11.2f} {float(pct):>6.1f}  {non2xx:>7}  {sockerr:<8}")
+    print(f"{r:>5}  {proxy:<{w}} {float(rps):>11.0f} {float(p99):>9.3f} {int(reqs):>10} {float(per_req):>11.2f} {float(pct):>6.1f}  {non2xx:>7}  {sockerr:<8}")
     by.setdefault(proxy, []).append((float(rps), float(p99), float(per_req)))
 med = {p: [statistics.median(v[i] for v in vals) for i in range(3)] for p, vals in by.items()}
 print()
-hdr2 = f"{'median':<8} {'req/s':>11} {'p99 ms':>9} {'cpu us/req':>11}"
+hdr2 = f"{'median':<{w}} {'req/s':>11} {'p99 ms':>9} {'cpu us/req':>11}"
 print(hdr2)
 print("-" * len(hdr2))
-for p in ("ringway", "nginx"):
+for p in names:
     if p in med:
         rps, p99, cpu = med[p]
-        print(f"{p:<8} {rps:>11.0f} {p99:>9.3f} {cpu:>11.2f}")
+        print(f"{p:<{w}} {rps:>11.0f} {p99:>9.3f} {cpu:>11.2f}")
+ratio = lambda x, y: x / y if y else float("nan")
 if "ringway" in med and "nginx" in med:
     a, b = med["ringway"], med["nginx"]
-    ratio = lambda x, y: x / y if y else float("nan")
-    print(f"{'ratio':<8} {ratio(a[0], b[0]):>11.3f} {ratio(a[1], b[1]):>9.3f} {ratio(a[2], b[2]):>11.3f}"
+    print(f"{'ratio':<{w}} {ratio(a[0], b[0]):>11.3f} {ratio(a[1], b[1]):>9.3f} {ratio(a[2], b[2]):>11.3f}"
           "   (ringway/nginx: req/s higher is better for ringway; p99 and cpu/req lower is)")
+failed = 0
+if baseline and "ringway" in med and "ringway-before" in med:
+    a, b = med["ringway"], med["ringway-before"]
+    if "nginx" in med:
+        n = med["nginx"]
+        print(f"{'ratio':<{w}} {ratio(b[0], n[0]):>11.3f} {ratio(b[1], n[1]):>9.3f} {ratio(b[2], n[2]):>11.3f}"
+              "   (ringway-before/nginx)")
+    rps_r, p99_r, cpu_r = ratio(a[0], b[0]), ratio(a[1], b[1]), ratio(a[2], b[2])
+    print(f"{'ratio':<{w}} {rps_r:>11.3f} {p99_r:>9.3f} {cpu_r:>11.3f}"
+          "   (ringway/ringway-before: after/before; req/s higher is better, p99 and cpu/req lower is)")
+    print()
+    verdict = "PASS" if rps_r >= 0.98 else "FAIL"
+    failed += verdict == "FAIL"
+    print(f"{verdict} req/s ratio >= 0.98: ringway/ringway-before = {rps_r:.3f} ({a[0]:.0f} vs {b[0]:.0f} req/s)")
+    verdict = "PASS" if cpu_r <= 1.02 else "FAIL"
+    failed += verdict == "FAIL"
+    print(f"{verdict} CPU us/req <= +2%: ringway {a[2]:.2f} vs ringway-before {b[2]:.2f} us/req "
+          f"({(cpu_r - 1) * 100:+.1f}%)")
+sys.exit(1 if failed else 0)
 EOF
 
 if ((problems)); then
@@ -645,3 +751,4 @@ if ((problems)); then
     echo "WARNING: $problems run(s) had non-2xx/3xx responses or socket errors (details above)"
 fi
 show_logs
+exit "$plain_status"

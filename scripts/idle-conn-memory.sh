@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Memory cost of an idle keep-alive client connection: ringway vs nginx.
+# Memory cost of an idle keep-alive client connection: ringway vs nginx
+# (and, with BASELINE, vs an earlier ringway build).
 #
 # For each server in turn (only one runs at a time), pinned to CPU 0:
-#   ringway  workers = 1, one route answered by the built-in responder
-#            ([routes.respond]), keepalive-timeout and header-read-timeout 300s
-#   nginx    worker_processes 1, `return 200`, keepalive_timeout 300s,
-#            worker_connections CONNS + 1024
+#   ringway         workers = 1, one route answered by the built-in responder
+#                   ([routes.respond]), keepalive-timeout and
+#                   header-read-timeout 300s
+#   ringway-before  only with BASELINE=/path/to/ringway: that binary with the
+#                   same config (its own port), checked by its own `validate`
+#   nginx           worker_processes 1, `return 200`, keepalive_timeout 300s,
+#                   worker_connections CONNS + 1024
 # the script
 #   1. measures RSS (VmRSS from /proc/PID/status),
 #   2. opens CONNS client connections from a python3 helper pinned to CPU 1;
@@ -14,9 +18,15 @@
 #      open and prints READY,
 #   3. waits SETTLE seconds, measures RSS again and reports
 #      (after - before) / CONNS in bytes per idle connection,
-#   4. closes all the connections at once (the helper exits), waits SETTLE
-#      seconds, measures RSS once more ("RSS closed": how much of the growth
-#      the server gives back), and stops the server.
+#   4. closes all the connections at once (the helper exits), waits
+#      CLOSE_SETTLE seconds, measures RSS once more ("RSS closed": how much
+#      of the growth the server gives back), and stops the server.
+#
+# Targets for ringway (reported as met / NOT met; the other rows are
+# informational):
+#   - at most TARGET_BYTES (2048) bytes of RSS growth per idle connection;
+#   - RSS back within 10% of its start: "RSS closed" <= 1.10 x "RSS before",
+#     CLOSE_SETTLE s after the connections close.
 #
 # RSS for nginx is the sum over its master and its worker (the master does not
 # change with connections, so the growth is the worker's). For ringway it is
@@ -34,10 +44,20 @@
 # Environment:
 #   CONNS        idle connections to open             (default 10000)
 #   SETTLE       seconds to wait before measuring     (default 2)
+#   CLOSE_SETTLE seconds after the connections close before measuring
+#                "RSS closed"                          (default 5)
 #   NOFILE       open-files limit to ask for          (default 65536; capped
 #                at the hard limit, which a container may set lower)
 #   RINGWAY_DRIVER  ringway's I/O driver: io_uring or epoll (default io_uring)
 #   KEEP_TMP=1   keep the temp dir (configs, logs)
+#   RINGWAY      the ringway binary under test  (default target/release/ringway
+#                of this checkout, built if missing)
+#   BASELINE     a ringway binary measured as a third server, "ringway-before"
+#                (default unset: not measured)
+#
+# Usage:
+#   scripts/idle-conn-memory.sh
+#   CONNS=2000 BASELINE=/path/to/old/ringway scripts/idle-conn-memory.sh
 #
 # Only 127.0.0.1 is used; ports are picked by asking the OS for free ones.
 set -euo pipefail
@@ -45,17 +65,26 @@ set -euo pipefail
 CONNS=${CONNS:-10000}
 RINGWAY_DRIVER=${RINGWAY_DRIVER:-io_uring}
 SETTLE=${SETTLE:-2}
+CLOSE_SETTLE=${CLOSE_SETTLE:-5}
 NOFILE=${NOFILE:-65536}
-TARGET_BYTES=4096   # goal for ringway: at most this many bytes per idle connection
+TARGET_BYTES=2048   # goal for ringway: at most this many bytes per idle connection
+RETURN_PCT=10       # goal for ringway: RSS closed at most this much above RSS before
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RINGWAY=$REPO/target/release/ringway
+RINGWAY_DEFAULT=$REPO/target/release/ringway
+RINGWAY=${RINGWAY:-$RINGWAY_DEFAULT}
+BASELINE=${BASELINE:-}
 
 log() { printf '[idle-mem] %s\n' "$*" >&2; }
 die() { printf '[idle-mem] error: %s\n' "$*" >&2; exit 1; }
 
 [[ $CONNS =~ ^[0-9]+$ && $CONNS -ge 1 && $CONNS -le 25000 ]] || die "CONNS must be 1..25000"
 [[ $SETTLE =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "SETTLE must be a number of seconds"
+[[ $CLOSE_SETTLE =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "CLOSE_SETTLE must be a number of seconds"
+if [[ -n $BASELINE ]]; then
+    [[ -x $BASELINE && ! -d $BASELINE ]] || die "BASELINE=$BASELINE is not an executable file"
+    BASELINE=$(realpath "$BASELINE")
+fi
 
 # ------------------------------------------------------------------ setup
 
@@ -72,7 +101,7 @@ if ((${#need_apt[@]})); then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-if [[ ! -x $RINGWAY ]]; then
+if [[ ! -x $RINGWAY && $RINGWAY == "$RINGWAY_DEFAULT" ]]; then
     log "building ringway (release)"
     (cd "$REPO" && cargo build --release -p ringway)
 fi
@@ -109,10 +138,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-read -r RW_PORT NG_PORT < <(python3 - <<'EOF'
+read -r RW_PORT NG_PORT RB_PORT < <(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(2):
+for _ in range(3):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -238,16 +267,17 @@ measure() {
     fd1=$(sock_fds "${pids[@]}")
     log "$name: RSS after ${after} KiB, $((fd1 - fd0)) more sockets"
     stop_pid "$client"
-    sleep "$SETTLE"
+    sleep "$CLOSE_SETTLE"
     kill -0 "$pid" 2>/dev/null || die "$name died after the connections closed"
     closed=$(rss_kib "${pids[@]}")
-    log "$name: RSS ${closed} KiB ${SETTLE}s after the client closed them all"
+    log "$name: RSS ${closed} KiB ${CLOSE_SETTLE}s after the client closed them all"
     echo "$name $before $after $((fd1 - fd0)) $closed" >>"$RESULTS"
 }
 
 # ------------------------------------------------------------------ ringway
 
-cat >"$TMP/ringway.toml" <<EOF
+ringway_config() {  # PORT
+    cat <<EOF
 workers = 1
 driver = "$RINGWAY_DRIVER"
 
@@ -260,7 +290,7 @@ header-read-timeout = "300s"
 enabled = false
 
 [[listeners]]
-address = "127.0.0.1:$RW_PORT"
+address = "127.0.0.1:$1"
 
 [[routes]]
 name = "hello"
@@ -268,12 +298,30 @@ path-prefix = "/"
 [routes.respond]
 body = "hello world\n"
 EOF
+}
+ringway_config "$RW_PORT" >"$TMP/ringway.toml"
 "$RINGWAY" validate "$TMP/ringway.toml" >/dev/null || die "ringway config invalid"
+if [[ -n $BASELINE ]]; then
+    # The same config; only the listener port differs.
+    ringway_config "$RB_PORT" >"$TMP/ringway-before.toml"
+    "$BASELINE" validate "$TMP/ringway-before.toml" >/dev/null \
+        || die "ringway-before config invalid (checked by $BASELINE validate)"
+fi
 
 taskset -c 0 "$RINGWAY" -c "$TMP/ringway.toml" >"$TMP/ringway.log" 2>&1 &
 RW_PID=$!; PIDS+=("$RW_PID")
 measure ringway "$RW_PORT" "$RW_PID"
 stop_pid "$RW_PID"
+
+# ------------------------------------------------------------------ ringway-before
+
+if [[ -n $BASELINE ]]; then
+    log "ringway-before: $BASELINE"
+    taskset -c 0 "$BASELINE" -c "$TMP/ringway-before.toml" >"$TMP/ringway-before.log" 2>&1 &
+    RB_PID=$!; PIDS+=("$RB_PID")
+    measure ringway-before "$RB_PORT" "$RB_PID"
+    stop_pid "$RB_PID"
+fi
 
 # ------------------------------------------------------------------ nginx
 
@@ -311,12 +359,14 @@ stop_pid "$NG_PID"
 
 echo
 echo "RSS growth per idle keep-alive client connection, $CONNS connections, server on CPU 0"
-echo "(ringway: its one process; nginx: master + worker; RSS = VmRSS)"
-python3 - "$RESULTS" "$CONNS" "$TARGET_BYTES" <<'EOF'
+echo "(ringway: its one process; nginx: master + worker; RSS = VmRSS; RSS closed: ${CLOSE_SETTLE}s after the connections closed)"
+[[ -z $BASELINE ]] || echo "ringway: $RINGWAY; ringway-before: $BASELINE"
+python3 - "$RESULTS" "$CONNS" "$TARGET_BYTES" "$RETURN_PCT" "$CLOSE_SETTLE" <<'EOF'
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-n, target = int(sys.argv[2]), int(sys.argv[3])
-hdr = f"{'server':<8} {'RSS before':>12} {'RSS after':>12} {'held':>7} {'bytes/idle conn':>16} {'RSS closed':>12}"
+n, target, ret_pct, close_settle = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+w = max(8, *(len(r[0]) for r in rows))
+hdr = f"{'server':<{w}} {'RSS before':>12} {'RSS after':>12} {'held':>7} {'bytes/idle conn':>16} {'RSS closed':>12}"
 print()
 print(hdr)
 print("-" * len(hdr))
@@ -326,19 +376,30 @@ for name, before, after, held, closed in rows:
     note = ""
     if name == "ringway":
         note = "  (target <= %d: %s)" % (target, "met" if per <= target else "NOT met")
-    print(f"{name:<8} {before:>8} KiB {after:>8} KiB {held:>7} {per:>16.0f} {int(closed):>8} KiB{note}")
+    print(f"{name:<{w}} {before:>8} KiB {after:>8} KiB {held:>7} {per:>16.0f} {int(closed):>8} KiB{note}")
+print()
+print(f"RSS back within {ret_pct}% of its start (RSS before) {close_settle} s after the connections close:")
+for name, before, after, held, closed in rows:
+    before, closed = int(before), int(closed)
+    verdict = "met" if closed * 100 <= before * (100 + ret_pct) else "NOT met"
+    pct = (closed - before) * 100 / before if before else float("nan")
+    extra = "" if name == "ringway" else "  (informational)"
+    print(f"  {name:<{w}} {verdict:<7} (closed {closed} KiB vs before {before} KiB, {pct:+.1f}%){extra}")
 EOF
-for name in ringway nginx; do
+for name in ringway ringway-before nginx; do
     held=$(awk -v n="$name" '$1 == n {print $4}' "$RESULTS")
     if [[ -n $held && $held != "$CONNS" ]]; then
         echo "WARNING: $name held $held sockets more than before, expected $CONNS"
     fi
 done
-if grep -qiE 'error|warn|panic' "$TMP/ringway.log"; then
-    echo
-    echo "ringway log had errors or warnings:"
-    grep -iE 'error|warn|panic' "$TMP/ringway.log" | tail -20 | sed 's/^/    /'
-fi
+for name in ringway ringway-before; do
+    [[ -f $TMP/$name.log ]] || continue
+    if grep -qiE 'error|warn|panic' "$TMP/$name.log"; then
+        echo
+        echo "$name log had errors or warnings:"
+        grep -iE 'error|warn|panic' "$TMP/$name.log" | tail -20 | sed 's/^/    /'
+    fi
+done
 if [[ -s $TMP/nginx-error.log ]] && grep -qv '\[notice\]' "$TMP/nginx-error.log"; then
     echo
     echo "nginx error log:"
