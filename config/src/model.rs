@@ -388,10 +388,11 @@ pub struct Upstream {
     pub servers: Vec<Server>,
     /// `[upstreams.tls]`: `Some` connects to the servers over TLS.
     pub tls: Option<UpstreamTls>,
-    /// `max-connections`: the most connections, busy and idle, open to
-    /// each server of this upstream at once, over all workers, 1 to
-    /// 10000000. A request that would need another gets 503 and is
-    /// counted. `None` (the key left out): no cap.
+    /// `max-connections`: the most connections in use (carrying a
+    /// request) to each server of this upstream at once, over all
+    /// workers, 1 to 10000000; idle pooled connections do not count (as
+    /// nginx's `max_conns`). A request that would need another gets 503
+    /// and is counted. `None` (the key left out): no cap.
     pub max_connections: Option<NonZeroU32>,
 }
 

@@ -111,7 +111,7 @@ impl Server {
             inboxes.push(inbox);
         }
         let plane = Handle::new(snapshot.clone(), links.clone(), control.clone(), bound);
-        let peers = Peers(links.iter().cloned().collect());
+        let peers = Peers::new(&links);
         // Slow password checks run here, off the workers: one thread per
         // worker, at most four.
         let blocking = monoio::blocking::DefaultThreadPool::new(n.clamp(1, 4));

@@ -395,3 +395,50 @@ fn a_slow_password_check_does_not_stall_the_worker() {
         401
     );
 }
+
+/// Password checks that wait too long for the blocking pool (a flood of
+/// them, each slow by design) get 503 instead of waiting without end.
+#[test]
+fn password_checks_that_wait_too_long_get_503() {
+    let hash = ringway::hash_password(b"carol-password").expect("hash");
+    let up = TestUpstream::ok("hello");
+    let src = config(up.addr)
+        .replace("workers = 2", "workers = 1")
+        .replace(
+            "[[authenticators]]\nname = \"keys\"",
+            &format!(
+                "[[consumers]]\nname = \"carol\"\nbasic = {{ username = \"carol\", password-hash = \"{hash}\" }}\n\n\
+                 [[authenticators]]\nname = \"keys\""
+            ),
+        );
+    let hooks = ringway::Hooks {
+        verify_timeout: Some(std::time::Duration::from_millis(200)),
+        ..Default::default()
+    };
+    let gw = TestGateway::start_with(&src, "epoll", hooks);
+    // Wrong passwords are never cached: each one is a fresh check, all on
+    // the one blocking thread of a one-worker gateway.
+    let mut clients: Vec<TestClient> = (0..6).map(|_| gw.client()).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.send(
+            format!(
+                "GET /a HTTP/1.1\r\nHost: t\r\n{}\r\n",
+                basic("carol", &format!("wrong-{i}"))
+            )
+            .as_bytes(),
+        );
+    }
+    let statuses: Vec<u16> = clients
+        .iter_mut()
+        .map(|c| c.read_response(false).expect("answered").status)
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 503),
+        "{statuses:?}"
+    );
+    let refused = statuses.iter().filter(|s| **s == 503).count();
+    assert!(refused >= 1, "some waited too long: {statuses:?}");
+    gw.wait_for("counted as the gateway's own failures", |t| {
+        t.internal_errors == refused as u64
+    });
+}

@@ -228,3 +228,68 @@ fn an_over_limit_upload_still_gets_its_413() {
         assert_eq!(r.status, 413);
     }
 }
+
+/// `max-connections` bounds the client connections of the whole gateway
+/// (over all workers): past it a new connection is closed at once and
+/// counted; once one closes, there is room again.
+#[test]
+fn client_connections_are_capped_over_all_workers() {
+    for driver in DRIVERS {
+        let gw = TestGateway::start(
+            "workers = 2\n[limits]\nmax-connections = 3\n\
+             [[routes]]\n[routes.respond]\nbody = \"ok\"\n",
+            driver,
+        );
+        let mut held: Vec<TestClient> = (0..3).map(|_| gw.client()).collect();
+        for c in &mut held {
+            assert_eq!(c.get("/").status, 200);
+        }
+        let mut extra = gw.client();
+        extra.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert!(
+            extra.read_response(false).is_none(),
+            "{driver}: a fourth connection is closed unanswered"
+        );
+        gw.wait_for("the refusal counted", |t| t.connections_refused == 1);
+        drop(held.pop());
+        gw.wait_for("one closed", |t| t.connections_open == 2);
+        assert_eq!(gw.client().get("/").status, 200, "{driver}: room again");
+    }
+}
+
+/// An upstream's `max-connections` bounds the connections in use to each
+/// of its servers (over all workers): a request that would need one more
+/// gets 503, counted.
+#[test]
+fn upstream_connections_are_capped_per_server() {
+    for driver in DRIVERS {
+        let up = TestUpstream::start(|_| {
+            Reply::Delay(
+                std::time::Duration::from_millis(500),
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+            )
+        });
+        let gw = TestGateway::start(
+            &format!(
+                "workers = 2\n[[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n\
+                 max-connections = 1\n[[routes]]\nupstream = \"up\"\n",
+                up.addr
+            ),
+            driver,
+        );
+        let mut first = gw.client();
+        first.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+        wait_until("the first request reached the upstream", || {
+            up.request_count() == 1
+        });
+        let mut second = gw.client();
+        assert_eq!(second.get("/other").status, 503, "{driver}");
+        assert_eq!(first.read_response(false).expect("first").status, 200);
+        gw.wait_for("counted", |t| {
+            t.upstream_connection_limit == 1 && t.upstream_503 == 1
+        });
+        // Idle pooled connections do not count (as nginx's max_conns): the
+        // first request is done, so there is room again on any worker.
+        assert_eq!(gw.client().get("/again").status, 200, "{driver}");
+    }
+}

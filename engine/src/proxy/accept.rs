@@ -51,8 +51,16 @@ async fn accept_loop(
         }
         match accepted {
             Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
                 w.stats.connections_accepted.inc();
+                if !w.peers.open_client(w.current().limits().max_connections) {
+                    // At `max-connections`: closed at once, as a full
+                    // listen queue would, and counted.
+                    w.stats.connections_refused.inc();
+                    tracing::debug!(worker = w.id, %peer, "max-connections reached; connection closed");
+                    drop(stream);
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
                 // Plain or TLS as the current generation says: a reload may
                 // turn TLS on or off for this address.
                 match w.current().tls_for(configured) {
@@ -82,6 +90,7 @@ async fn connection(w: Rc<Worker>, peer: SocketAddr, serving: impl Future<Output
     w.stats.connections_open.inc();
     let result = catch_unwind(serving).await;
     w.stats.connections_open.dec();
+    w.peers.close_client();
     if let Err(panic) = result {
         w.stats.panics.inc();
         let msg = panic

@@ -96,6 +96,13 @@ pub async fn exchange<P: Peer>(
     loop {
         let ups = &g.upstreams;
         let server = ups.pick(t.group);
+        let Ok(slot) = ups.acquire(server) else {
+            w.stats.upstream_connection_limit.inc();
+            return Err(Error::upstream(
+                Kind::Unavailable,
+                "upstream server at max-connections",
+            ));
+        };
         let pooled = if attempt == 0 {
             ups.take_idle(server)
         } else {
@@ -114,6 +121,7 @@ pub async fn exchange<P: Peer>(
                 up
             }
         };
+        up.slot = slot;
         let may_retry = |e: &Error| attempt == 0 && t.retry_safe && e.may_retry(reused);
         let sent_at = Instant::now();
         if let Err(e) = write_all_keep(&mut up, req, w.send_limit(g)).await {
@@ -202,20 +210,13 @@ fn send_error(e: io::Error) -> Error {
 }
 
 /// Connects to `server` (and, for a TLS upstream, completes the handshake)
-/// within the route's connect timeout, if the server has room.
+/// within the route's connect timeout.
 async fn connect(
     w: &Worker,
     g: &Generation,
     server: usize,
     route: &Route,
 ) -> Result<UpConn, Error> {
-    let Some(slot) = g.upstreams.open_slot(server) else {
-        w.stats.upstream_connection_limit.inc();
-        return Err(
-            Error::upstream(Kind::Unavailable, "upstream server at max-connections")
-                .with_retry(Retry::Safe),
-        );
-    };
     w.stats.upstream_connects.inc();
     let addr = g.upstreams.address(server);
     let deadline = Instant::now() + route.limits.connect_timeout;
@@ -252,10 +253,7 @@ async fn connect(
             }
         }
     };
-    Ok(UpConn {
-        link,
-        _slot: Some(slot),
-    })
+    Ok(UpConn { link, slot: None })
 }
 
 async fn read_response_head(

@@ -265,7 +265,8 @@ async fn verify_off_worker(
     }
     w.verifying.set(w.verifying.get() + 1);
     let mut running = monoio::spawn_blocking(move || job.run());
-    let done = w.deadlines.within_for(VERIFY_TIMEOUT, &mut running).await;
+    let limit = w.hooks.verify_timeout.unwrap_or(VERIFY_TIMEOUT);
+    let done = w.deadlines.within_for(limit, &mut running).await;
     match done {
         Ok(Ok(verified)) => {
             w.verifying.set(w.verifying.get() - 1);

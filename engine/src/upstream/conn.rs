@@ -1,9 +1,11 @@
-//! A connection to an upstream server, and the count of connections open
+//! A connection to an upstream server, and the count of connections in use
 //! to each server over all workers (`max-connections`).
 //!
-//! The count is one atomic per server shared by the workers, touched when
-//! a connection opens or closes, never per request: a pooled connection
-//! keeps its slot while it sits idle.
+//! The count is one atomic per server shared by the workers, touched twice
+//! per request, and only for a server with a cap: a connection holds its
+//! slot while a request uses it; idle pooled connections do not count (as
+//! nginx's `max_conns`), so a connection idle in one worker's pool never
+//! keeps another worker from the server.
 
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -17,7 +19,7 @@ use rustls::ClientConnection;
 
 use crate::tls::stream::TlsStream;
 
-/// Connections open to one server, over all workers, and its cap.
+/// Connections in use to one server, over all workers, and its cap.
 #[derive(Debug)]
 pub struct OpenCount {
     open: AtomicU32,
@@ -38,7 +40,12 @@ impl OpenCount {
         self.max.store(max.unwrap_or(u32::MAX), Ordering::Relaxed);
     }
 
-    /// Takes a slot for a new connection, unless the cap is reached.
+    /// Whether the server has a cap at all.
+    pub fn capped(&self) -> bool {
+        self.max.load(Ordering::Relaxed) != u32::MAX
+    }
+
+    /// Takes a slot for a connection in use, unless the cap is reached.
     pub fn open(self: &Arc<Self>) -> Option<Slot> {
         let max = self.max.load(Ordering::Relaxed);
         let mut n = self.open.load(Ordering::Relaxed);
@@ -57,8 +64,8 @@ impl OpenCount {
     }
 }
 
-/// One open connection's place in its server's count; given back when the
-/// connection closes.
+/// One connection's place in its server's count while a request uses it;
+/// given back when it goes idle or closes.
 #[derive(Debug)]
 pub struct Slot(Arc<OpenCount>);
 
@@ -75,11 +82,10 @@ pub enum Link {
 }
 
 /// A connection to an upstream server, holding its slot in the server's
-/// count when the server has a cap.
+/// count while in use, when the server has a cap.
 pub struct UpConn {
     pub link: Link,
-    /// Held while the connection is open.
-    pub _slot: Option<Slot>,
+    pub slot: Option<Slot>,
 }
 
 impl UpConn {

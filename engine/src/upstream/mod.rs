@@ -10,7 +10,7 @@
 //! keeps its warm connections.
 //!
 //! Shared by the workers ([`Shared`], compiled with the snapshot): each
-//! server's count of open connections, for its `max-connections` cap.
+//! server's count of connections in use, for its `max-connections` cap.
 
 pub(crate) mod conn;
 
@@ -31,15 +31,15 @@ use crate::tls::client::{UpstreamTls, WorkerUpstreamTls};
 pub(crate) use conn::{OpenCount, Slot, UpConn};
 
 /// What every worker shares about the servers: per upstream, per server,
-/// the count of connections open to it.
+/// the count of connections in use (by a request) to it.
 pub struct Shared {
     counts: Vec<Vec<Arc<OpenCount>>>,
 }
 
 impl Shared {
     /// Counts for `config`'s servers, carried from `prev` for every server
-    /// still under the same upstream name (its open connections are still
-    /// open), with the cap now configured.
+    /// still under the same upstream name (its requests in flight still
+    /// are), with the cap now configured.
     pub fn compile(config: &Config, prev: Option<(&Config, &Shared)>) -> Shared {
         let counts = config
             .upstreams
@@ -231,17 +231,15 @@ impl Upstreams {
         self.servers[server].tls.as_ref()
     }
 
-    /// A slot for one more connection to `server`, unless its
-    /// `max-connections` is reached. Idle pooled connections count: when
-    /// this worker holds one, it is closed to make room.
-    pub fn open_slot(&self, server: usize) -> Option<Slot> {
+    /// A place among the requests in flight to `server`, unless its
+    /// `max-connections` is reached; `Ok(None)` when the server has no cap
+    /// (nothing is counted then).
+    pub fn acquire(&self, server: usize) -> Result<Option<Slot>, ()> {
         let s = &self.servers[server];
-        if let Some(slot) = s.open.open() {
-            return Some(slot);
+        if !s.open.capped() {
+            return Ok(None);
         }
-        let idle = s.pool.idle.borrow_mut().pop();
-        drop(idle);
-        s.open.open()
+        s.open.open().map(Some).ok_or(())
     }
 
     /// The most recently used idle connection that has not expired and is
@@ -260,7 +258,9 @@ impl Upstreams {
     }
 
     /// Returns a connection for reuse; closes it when the pool is full.
-    pub fn put_idle(&self, server: usize, io: UpConn) {
+    pub fn put_idle(&self, server: usize, mut io: UpConn) {
+        // An idle connection is not in use: it gives its place back.
+        io.slot = None;
         // A pooled TLS connection keeps its record buffers: pools are
         // bounded, and freeing them would allocate on every request.
         let pool = &self.servers[server].pool;

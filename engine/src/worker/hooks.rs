@@ -44,6 +44,9 @@ pub struct Hooks {
     pub on_log: Option<Arc<LogHook>>,
     /// Filters every response body with a body (the body filter stage).
     pub body_filter: Option<Arc<BodyHook>>,
+    /// Replaces how long a request waits for its password check on the
+    /// blocking pool (5 s).
+    pub verify_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -52,6 +55,7 @@ impl std::fmt::Debug for Hooks {
             .field("panic_on_path", &self.panic_on_path)
             .field("on_log", &self.on_log.is_some())
             .field("body_filter", &self.body_filter.is_some())
+            .field("verify_timeout", &self.verify_timeout)
             .finish()
     }
 }

@@ -5,7 +5,7 @@
 //! other workers, purges from the admin API), each followed by a wake.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::snapshot::Snapshot;
@@ -98,15 +98,49 @@ pub(crate) struct Inbox {
     pub cache: crossbeam_channel::Receiver<CacheMsg>,
 }
 
-/// Every worker's link, for a worker to reach the others.
+/// What the workers share with each other: every worker's link, to reach
+/// the others, and the count of client connections open in the gateway.
 #[derive(Clone)]
-pub(crate) struct Peers(pub Arc<[Arc<Link>]>);
+pub(crate) struct Peers {
+    pub links: Arc<[Arc<Link>]>,
+    pub clients: Arc<AtomicUsize>,
+}
 
 impl Peers {
+    pub fn new(links: &[Arc<Link>]) -> Peers {
+        Peers {
+            links: links.iter().cloned().collect(),
+            clients: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Takes a place for a new client connection unless the gateway holds
+    /// `max` already (`max-connections`); give it back with
+    /// [`Peers::close_client`]. One atomic per accepted connection.
+    pub fn open_client(&self, max: usize) -> bool {
+        let mut n = self.clients.load(Ordering::Relaxed);
+        loop {
+            if n >= max {
+                return false;
+            }
+            match self
+                .clients
+                .compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => n = now,
+            }
+        }
+    }
+
+    pub fn close_client(&self) {
+        self.clients.fetch_sub(1, Ordering::AcqRel);
+    }
+
     /// Tells every worker but `from` to drop the stored responses of the
     /// URL key with hash `h`.
     pub fn invalidate_elsewhere(&self, from: usize, h: u64) {
-        for (i, link) in self.0.iter().enumerate() {
+        for (i, link) in self.links.iter().enumerate() {
             if i == from {
                 continue;
             }

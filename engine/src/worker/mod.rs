@@ -52,8 +52,9 @@ pub(crate) struct Worker {
     accepting: RefCell<Vec<Accepting>>,
     /// Password checks waiting on the blocking pool.
     pub verifying: Cell<u32>,
-    /// The other workers, for telling them about invalidations.
-    peers: Peers,
+    /// The other workers (for telling them about invalidations) and the
+    /// gateway-wide count of client connections.
+    pub peers: Peers,
 }
 
 impl Worker {
