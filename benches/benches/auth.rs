@@ -118,6 +118,7 @@ fn head(credential: &str) -> RequestHead {
         max_head: 32 * 1024,
         max_headers: 100,
         max_target: 8 * 1024,
+        slashes: ringway_config::EncodedSlashes::Reject,
     };
     parse_request(
         &mut BytesMut::from(text.as_bytes()),

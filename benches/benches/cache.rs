@@ -18,6 +18,7 @@ fn head(raw: &str) -> RequestHead {
         max_head: 16 * 1024,
         max_headers: 100,
         max_target: 8 * 1024,
+        slashes: ringway_config::EncodedSlashes::Reject,
     };
     let mut buf = BytesMut::from(raw.as_bytes());
     let mut spans = Vec::new();

@@ -12,6 +12,7 @@ fn parse(c: &mut Criterion) {
         max_head: 32 * 1024,
         max_headers: 100,
         max_target: 8 * 1024,
+        slashes: ringway_config::EncodedSlashes::Reject,
     };
     for (name, bytes) in HEADS {
         let mut group = c.benchmark_group(format!("head/{name}"));

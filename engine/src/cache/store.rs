@@ -405,9 +405,7 @@ impl RouteCache {
     pub fn key(&self, out: &mut Vec<u8>, head: &RequestHead, https: bool, who: Identity<'_>) {
         out.clear();
         out.extend_from_slice(&self.tag);
-        let target = head.bytes(head.target);
-        let path_start = head.path.start as usize - head.target.start as usize;
-        let origin = &target[path_start..];
+        let origin = head.origin();
         let query = origin
             .iter()
             .position(|&b| b == b'?')
@@ -416,7 +414,7 @@ impl RouteCache {
             out,
             if https { b"https" } else { b"http" },
             head.authority(),
-            head.bytes(head.path),
+            head.path(),
             query,
             &self.options,
             |name, each| visit(head, name.as_bytes(), each),

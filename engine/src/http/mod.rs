@@ -4,5 +4,7 @@
 pub mod chunked;
 pub mod date;
 pub mod head;
+pub mod parse;
+pub mod target;
 pub mod text;
 pub mod write;

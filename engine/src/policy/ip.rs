@@ -165,7 +165,8 @@ fn parse_hop(entry: &[u8]) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::head::{parse_request, HeadLimits};
+    use crate::http::head::HeadLimits;
+    use crate::http::parse::parse_request;
 
     fn nets(list: &[&str]) -> Vec<IpNet> {
         list.iter().map(|s| s.parse().expect("cidr")).collect()
@@ -250,6 +251,7 @@ mod tests {
                 max_head: 8192,
                 max_headers: 64,
                 max_target: 8192,
+                slashes: ringway_config::EncodedSlashes::Reject,
             };
             let head = parse_request(&mut buf, limits, &mut headers)
                 .expect("parses")

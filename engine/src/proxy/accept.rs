@@ -20,7 +20,10 @@ pub(crate) fn start_accepting(w: &Rc<Worker>, configured: SocketAddr, listener: 
     if w.shutdown.is_fired() {
         return;
     }
-    let state = Rc::new(ListenerState::default());
+    let state = Rc::new(ListenerState {
+        configured,
+        closing: Default::default(),
+    });
     let listener = Rc::new(listener);
     let task = monoio::spawn(accept_loop(
         w.clone(),

@@ -226,6 +226,7 @@ async fn next_step<S: Transport>(conn: &mut Conn, io: &mut S, since: Instant) ->
         max_head: limits.max_head_size,
         max_headers: limits.max_headers,
         max_target: limits.max_target_len,
+        slashes: conn.g.encoded_slashes(conn.listener.configured),
     };
     if conn.headers.capacity() == 0 {
         conn.headers = conn.w.pool.headers();
@@ -268,7 +269,7 @@ async fn read_head<S: Transport>(
     *head_bytes = rbuf.len();
     loop {
         if !rbuf.is_empty() {
-            if let Some(head) = head::parse_request(rbuf, hl, headers)? {
+            if let Some(head) = crate::http::parse::parse_request(rbuf, hl, headers)? {
                 return Ok(Some(head));
             }
         }

@@ -16,7 +16,8 @@ use monoio::net::TcpStream;
 use ringway_config::Route;
 
 use crate::error::{Error, Kind, Retry};
-use crate::http::head::{self, ResponseHead};
+use crate::http::head::ResponseHead;
+use crate::http::parse;
 use crate::proxy::ctx::Timings;
 use crate::rt::io::{read_more, write_all_keep};
 use crate::tls::stream::TlsStream;
@@ -267,7 +268,7 @@ async fn read_response_head(
     let mut headers = w.pool.headers();
     let result = loop {
         if !ubuf.is_empty() {
-            match head::parse_response(ubuf, max, is_head, &mut headers) {
+            match parse::parse_response(ubuf, max, is_head, &mut headers) {
                 Ok(Some(resp)) => break Ok(resp),
                 Ok(None) => {}
                 Err(e) => break Err(e),

@@ -51,15 +51,14 @@ pub async fn run<S: Transport>(
 ) -> Next {
     let g = conn.g.clone();
     if let Some(p) = &conn.w.hooks.panic_on_path {
-        if head.bytes(head.path) == p.as_bytes() {
+        if head.path() == p.as_bytes() {
             panic!("panic requested by test hook");
         }
     }
-    let m = g.snap.router.route(
-        head.authority(),
-        head.bytes(head.path),
-        head.bytes(head.method_span),
-    );
+    let m = g
+        .snap
+        .router
+        .route(head.authority(), head.path(), head.bytes(head.method_span));
     let index = match m {
         Match::Route(i) => i,
         Match::NotFound => {
@@ -302,9 +301,7 @@ fn redirect_https(conn: &mut Conn, head: &RequestHead, port: Option<u16>) {
         Some(i) if !authority[i..].contains(&b']') => &authority[..i],
         _ => authority,
     };
-    let target = head.bytes(head.target);
-    let path_start = head.path.start as usize - head.target.start as usize;
-    let origin = &target[path_start..];
+    let origin = head.origin();
     let extra = &mut conn.extra;
     extra.extend_from_slice(b"Location: https://");
     extra.extend_from_slice(host);

@@ -134,18 +134,12 @@ pub fn write_request_head(
 ) {
     out.extend_from_slice(head.bytes(head.method_span));
     out.extend_from_slice(b" ");
-    let target = head.bytes(head.target);
-    let origin = if head.target_authority.is_some() {
-        // Absolute-form becomes origin-form (RFC 9112 §3.2.2).
-        let path_start = head.path.start as usize - head.target.start as usize;
-        let origin = &target[path_start..];
-        if origin.first() != Some(&b'/') {
-            out.extend_from_slice(b"/");
-        }
-        origin
-    } else {
-        target
-    };
+    // Absolute-form becomes origin-form (RFC 9112 §3.2.2); with
+    // `encoded-slashes = "decode"` the upstream sees the decoded path.
+    let origin = head.origin();
+    if head.target_authority.is_some() && origin.first() != Some(&b'/') {
+        out.extend_from_slice(b"/");
+    }
     if !rw.policy.strip_params.is_empty() {
         write_target(out, origin, rw);
     } else {

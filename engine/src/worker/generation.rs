@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringway_config::Limits;
+use ringway_config::{EncodedSlashes, Limits};
 
 use crate::cache::store::LocalCache;
 use crate::policy::LocalPolicies;
@@ -27,6 +27,8 @@ pub struct Generation {
     pub cache: LocalCache,
     /// This worker's server config per TLS listener.
     tls: Vec<(SocketAddr, WorkerTls)>,
+    /// Per listener (by configured address): what encoded slashes get.
+    slashes: Vec<(SocketAddr, EncodedSlashes)>,
 }
 
 /// A TLS listener as one worker serves it.
@@ -65,7 +67,14 @@ impl Generation {
                 (t.configured, worker)
             })
             .collect();
+        let slashes = snap
+            .config
+            .listeners
+            .iter()
+            .map(|l| (l.address, l.encoded_slashes))
+            .collect();
         Generation {
+            slashes,
             snap,
             upstreams,
             policies,
@@ -80,6 +89,15 @@ impl Generation {
             .iter()
             .find(|(a, _)| *a == configured)
             .map(|(_, t)| t.clone())
+    }
+
+    /// What a percent-encoded slash in a path gets on the listener
+    /// configured as `configured` (reject when it is gone).
+    pub fn encoded_slashes(&self, configured: SocketAddr) -> EncodedSlashes {
+        self.slashes
+            .iter()
+            .find(|(a, _)| *a == configured)
+            .map_or(EncodedSlashes::Reject, |(_, s)| *s)
     }
 
     pub fn number(&self) -> u64 {

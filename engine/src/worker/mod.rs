@@ -122,8 +122,10 @@ impl Worker {
 }
 
 /// One listener as its connections see it.
-#[derive(Default)]
 pub(crate) struct ListenerState {
+    /// The address it is configured as (how the generation's settings for
+    /// it are found).
+    pub configured: SocketAddr,
     /// Fired when the listener is removed by a reload or the worker drains:
     /// its connections finish what is in flight and close.
     pub closing: LocalNotify,

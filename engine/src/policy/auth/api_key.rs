@@ -80,7 +80,7 @@ impl ApiKeyAuth {
         let Some(name) = &self.query else {
             return Ok(None);
         };
-        let target = head.bytes(head.target);
+        let target = head.origin();
         let Some(q) = target.iter().position(|&b| b == b'?') else {
             return Ok(None);
         };

@@ -25,7 +25,8 @@ use ringway_config::{
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::http::head::{parse_request, HeadLimits, RequestHead};
+use crate::http::head::{HeadLimits, RequestHead};
+use crate::http::parse::parse_request;
 
 pub(super) const RSA_PUB: &str = include_str!("../../../tests/fixtures/auth/rsa-2048.pub.pem");
 pub(super) const RSA_PKCS1_PUB: &str =
@@ -160,6 +161,7 @@ pub(super) fn request(target: &str, headers: &[String]) -> RequestHead {
         max_head: 64 << 10,
         max_headers: 64,
         max_target: 8 << 10,
+        slashes: ringway_config::EncodedSlashes::Reject,
     };
     parse_request(
         &mut BytesMut::from(text.as_bytes()),
