@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::tls::{client, peer_names, write_pair, Ca};
-use support::{Reply, TestClient, TestGateway, TestUpstream, DRIVERS};
+use support::{driver, on_both_drivers, Reply, TestClient, TestGateway, TestUpstream, DRIVERS};
 
 /// A gateway with one TLS listener (and the usual plain one first), in
 /// front of `origin`; `tls` is the `[listeners.tls]` body, `routes` any
@@ -22,7 +22,7 @@ fn gateway(origin: &TestUpstream, tls: &str, route: &str) -> (TestGateway, std::
          [[routes]]\nupstream = \"up\"\n{route}\n",
         origin.addr
     );
-    let gw = TestGateway::start(&toml, DRIVERS[0]);
+    let gw = TestGateway::start(&toml, driver());
     let tls_addr = gw.server.as_ref().expect("running").listen_addrs()[1];
     (gw, tls_addr)
 }
@@ -43,6 +43,10 @@ fn certs_line(pairs: &[(std::path::PathBuf, std::path::PathBuf)]) -> String {
 
 #[test]
 fn sni_picks_the_certificate() {
+    on_both_drivers(sni_picks_the_certificate_body);
+}
+
+fn sni_picks_the_certificate_body() {
     let ca = Ca::new("Test CA");
     let a = write_pair("sni-a", &ca.issue(&["a.test"]));
     let wild = write_pair("sni-wild", &ca.issue(&["*.wild.test"]));
@@ -80,6 +84,10 @@ fn sni_picks_the_certificate() {
 
 #[test]
 fn unknown_sni_can_be_rejected() {
+    on_both_drivers(unknown_sni_can_be_rejected_body);
+}
+
+fn unknown_sni_can_be_rejected_body() {
     let ca = Ca::new("Test CA");
     let a = write_pair("rej-a", &ca.issue(&["a.test"]));
     let origin = TestUpstream::ok("hi");
@@ -93,6 +101,10 @@ fn unknown_sni_can_be_rejected() {
 
 #[test]
 fn a_second_connection_resumes() {
+    on_both_drivers(a_second_connection_resumes_body);
+}
+
+fn a_second_connection_resumes_body() {
     let ca = Ca::new("Test CA");
     let a = write_pair("res-a", &ca.issue(&["a.test"]));
     let origin = TestUpstream::ok("hi");
@@ -112,6 +124,10 @@ fn a_second_connection_resumes() {
 
 #[test]
 fn client_certificates_required_optional_and_bad() {
+    on_both_drivers(client_certificates_required_optional_and_bad_body);
+}
+
+fn client_certificates_required_optional_and_bad_body() {
     let ca = Ca::new("Test CA");
     let clients_ca = Ca::new("Clients CA");
     let other_ca = Ca::new("Other CA");
@@ -170,6 +186,10 @@ fn client_certificates_required_optional_and_bad() {
 
 #[test]
 fn a_route_can_require_a_client_certificate() {
+    on_both_drivers(a_route_can_require_a_client_certificate_body);
+}
+
+fn a_route_can_require_a_client_certificate_body() {
     let ca = Ca::new("Test CA");
     let clients_ca = Ca::new("Clients CA");
     let server = write_pair("req-server", &ca.issue(&["a.test"]));
@@ -190,6 +210,10 @@ fn a_route_can_require_a_client_certificate() {
 
 #[test]
 fn plain_http_redirects_and_tls_answers_carry_hsts() {
+    on_both_drivers(plain_http_redirects_and_tls_answers_carry_hsts_body);
+}
+
+fn plain_http_redirects_and_tls_answers_carry_hsts_body() {
     let ca = Ca::new("Test CA");
     let a = write_pair("hsts-a", &ca.issue(&["a.test"]));
     let origin = TestUpstream::ok("hi");
@@ -216,6 +240,10 @@ fn plain_http_redirects_and_tls_answers_carry_hsts() {
 
 #[test]
 fn a_stalled_handshake_times_out() {
+    on_both_drivers(a_stalled_handshake_times_out_body);
+}
+
+fn a_stalled_handshake_times_out_body() {
     let ca = Ca::new("Test CA");
     let a = write_pair("slow-a", &ca.issue(&["a.test"]));
     let origin = TestUpstream::ok("hi");
@@ -235,6 +263,10 @@ fn a_stalled_handshake_times_out() {
 
 #[test]
 fn certificates_reload_without_dropping_connections() {
+    on_both_drivers(certificates_reload_without_dropping_connections_body);
+}
+
+fn certificates_reload_without_dropping_connections_body() {
     let ca = Ca::new("Test CA");
     let one = write_pair("swap-1", &ca.issue(&["a.test", "one.test"]));
     let two = write_pair("swap-2", &ca.issue(&["a.test", "two.test"]));
@@ -248,7 +280,7 @@ fn certificates_reload_without_dropping_connections() {
             support::process::ADMIN
         )
     };
-    let gw = TestGateway::start(&config_for(&one, "127.0.0.1:0"), DRIVERS[0]);
+    let gw = TestGateway::start(&config_for(&one, "127.0.0.1:0"), driver());
     let addr = gw.addr;
     let config = client(&ca, None);
     let mut old = TestClient::connect_tls(addr, config.clone(), "a.test").expect("tls");
@@ -269,6 +301,10 @@ fn certificates_reload_without_dropping_connections() {
 
 #[test]
 fn bad_certificates_are_refused_with_their_path() {
+    on_both_drivers(bad_certificates_are_refused_with_their_path_body);
+}
+
+fn bad_certificates_are_refused_with_their_path_body() {
     let ca = Ca::new("Test CA");
     let good = ca.issue(&["a.test"]);
     let other = ca.issue(&["b.test"]);
@@ -318,6 +354,10 @@ fn bad_certificates_are_refused_with_their_path() {
 
 #[test]
 fn curl_and_openssl_speak_to_it() {
+    on_both_drivers(curl_and_openssl_speak_to_it_body);
+}
+
+fn curl_and_openssl_speak_to_it_body() {
     let ca = Ca::new("Test CA");
     let a = write_pair("cli-a", &ca.issue(&["a.test"]));
     let ca_file = support::tls::write("cli-ca.pem", &ca.pem());
@@ -368,11 +408,15 @@ fn to_tls_origin(origin: &support::tls::TlsOrigin, upstream_tls: &str) -> TestGa
          [upstreams.tls]\n{upstream_tls}\n[[routes]]\nupstream = \"secure\"\n",
         origin.addr
     );
-    TestGateway::start(&toml, DRIVERS[0])
+    TestGateway::start(&toml, driver())
 }
 
 #[test]
 fn upstream_tls_verifies_and_pools() {
+    on_both_drivers(upstream_tls_verifies_and_pools_body);
+}
+
+fn upstream_tls_verifies_and_pools_body() {
     use std::sync::atomic::Ordering;
     let ca = Ca::new("Origin CA");
     let ca_file = support::tls::write("origin-ca.pem", &ca.pem());
@@ -406,6 +450,10 @@ fn upstream_tls_verifies_and_pools() {
 
 #[test]
 fn upstream_tls_refuses_a_bad_certificate() {
+    on_both_drivers(upstream_tls_refuses_a_bad_certificate_body);
+}
+
+fn upstream_tls_refuses_a_bad_certificate_body() {
     let ca = Ca::new("Origin CA");
     let other = Ca::new("Other CA");
     let ca_file = support::tls::write("bad-origin-ca.pem", &ca.pem());
@@ -438,6 +486,10 @@ fn upstream_tls_refuses_a_bad_certificate() {
 
 #[test]
 fn upstream_tls_presents_a_client_certificate() {
+    on_both_drivers(upstream_tls_presents_a_client_certificate_body);
+}
+
+fn upstream_tls_presents_a_client_certificate_body() {
     use std::sync::atomic::Ordering;
     let ca = Ca::new("Origin CA");
     let clients = Ca::new("Gateway clients CA");
@@ -488,6 +540,12 @@ fn date_in(days: i64) -> (i32, u8, u8) {
 
 #[test]
 fn the_binary_reports_certificates_warns_before_expiry_and_reloads_them_on_change() {
+    on_both_drivers(
+        the_binary_reports_certificates_warns_before_expiry_and_reloads_them_on_change_body,
+    );
+}
+
+fn the_binary_reports_certificates_warns_before_expiry_and_reloads_them_on_change_body() {
     use support::process::{admin_call, write_config, Process, ADMIN, BIN};
     let ca = Ca::new("Test CA");
     let (y, m, d) = date_in(5);
@@ -535,6 +593,10 @@ fn wait_until_logged(p: &support::process::Process, text: &str) {
 
 #[test]
 fn certificate_swaps_under_load_fail_no_request() {
+    on_both_drivers(certificate_swaps_under_load_fail_no_request_body);
+}
+
+fn certificate_swaps_under_load_fail_no_request_body() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
     let ca = Ca::new("Test CA");
@@ -552,7 +614,7 @@ fn certificate_swaps_under_load_fail_no_request() {
             support::process::ADMIN
         )
     };
-    let gw = TestGateway::start(&config_for(0), DRIVERS[0]);
+    let gw = TestGateway::start(&config_for(0), driver());
     let addr = gw.addr;
     let done = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicUsize::new(0));
@@ -614,6 +676,10 @@ fn certificate_swaps_under_load_fail_no_request() {
 
 #[test]
 fn rsa_ecdsa_and_ed25519_certificates_serve() {
+    on_both_drivers(rsa_ecdsa_and_ed25519_certificates_serve_body);
+}
+
+fn rsa_ecdsa_and_ed25519_certificates_serve_body() {
     let ca = Ca::new("Test CA");
     let kinds: [(&str, &'static rcgen::SignatureAlgorithm); 4] = [
         ("p256.test", &rcgen::PKCS_ECDSA_P256_SHA256),
@@ -637,6 +703,10 @@ fn rsa_ecdsa_and_ed25519_certificates_serve() {
 
 #[test]
 fn the_minimum_version_and_suites_are_enforced() {
+    on_both_drivers(the_minimum_version_and_suites_are_enforced_body);
+}
+
+fn the_minimum_version_and_suites_are_enforced_body() {
     use std::sync::Arc;
     let ca = Ca::new("Test CA");
     let a = write_pair("ver-a", &ca.issue(&["a.test"]));
@@ -687,6 +757,10 @@ fn the_minimum_version_and_suites_are_enforced() {
 
 #[test]
 fn a_client_subject_cannot_inject_header_lines() {
+    on_both_drivers(a_client_subject_cannot_inject_header_lines_body);
+}
+
+fn a_client_subject_cannot_inject_header_lines_body() {
     let ca = Ca::new("Test CA");
     let clients_ca = Ca::new("Clients CA");
     let server = write_pair("inject-server", &ca.issue(&["a.test"]));
@@ -719,6 +793,10 @@ fn a_client_subject_cannot_inject_header_lines() {
 
 #[test]
 fn resumption_does_not_outlive_a_tighter_client_certificate_policy() {
+    on_both_drivers(resumption_does_not_outlive_a_tighter_client_certificate_policy_body);
+}
+
+fn resumption_does_not_outlive_a_tighter_client_certificate_policy_body() {
     let ca = Ca::new("Test CA");
     let clients_ca = Ca::new("Clients CA");
     let server = write_pair("scope-server", &ca.issue(&["a.test"]));
@@ -735,7 +813,7 @@ fn resumption_does_not_outlive_a_tighter_client_certificate_policy() {
             support::process::ADMIN
         )
     };
-    let gw = TestGateway::start(&config_for("optional"), DRIVERS[0]);
+    let gw = TestGateway::start(&config_for("optional"), driver());
     let anonymous = client(&ca, None);
     let mut first = TestClient::connect_tls(gw.addr, anonymous.clone(), "a.test").expect("tls");
     assert_eq!(
@@ -761,6 +839,10 @@ fn resumption_does_not_outlive_a_tighter_client_certificate_policy() {
 
 #[test]
 fn cached_answers_are_kept_apart_by_scheme() {
+    on_both_drivers(cached_answers_are_kept_apart_by_scheme_body);
+}
+
+fn cached_answers_are_kept_apart_by_scheme_body() {
     let ca = Ca::new("Test CA");
     let a = write_pair("scheme-a", &ca.issue(&["a.test"]));
     let origin = TestUpstream::start(|s| {

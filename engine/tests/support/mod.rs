@@ -16,9 +16,26 @@ use std::time::{Duration, Instant};
 use ringway::{Hooks, Server};
 use ringway_config::Config;
 
-/// Both drivers, as `driver` config values: io_uring (where the kernel
-/// allows it) and epoll.
+/// Both drivers, as `driver` config values: io_uring and epoll.
 pub const DRIVERS: [&str; 2] = ["io_uring", "epoll"];
+
+thread_local! {
+    static DRIVER: std::cell::Cell<&'static str> = const { std::cell::Cell::new("io_uring") };
+}
+
+/// The driver the current test body runs on (see [`on_both_drivers`]).
+pub fn driver() -> &'static str {
+    DRIVER.with(|d| d.get())
+}
+
+/// Runs a whole test body once per driver.
+pub fn on_both_drivers(body: fn()) {
+    for d in DRIVERS {
+        DRIVER.with(|c| c.set(d));
+        eprintln!("--- on {d}");
+        body();
+    }
+}
 
 /// A request as the upstream saw it.
 #[derive(Debug, Clone, Default)]
@@ -318,15 +335,28 @@ impl TestGateway {
         } else {
             process::ADMIN
         };
-        let driver = if toml.contains("driver =") {
-            String::new()
-        } else {
+        let chosen = !toml.contains("driver =");
+        let driver_line = if chosen {
             format!("driver = \"{driver}\"\n")
+        } else {
+            String::new()
         };
-        let src = format!("{driver}{toml}\n{listeners}{admin}");
+        let src = format!("{driver_line}{toml}\n{listeners}{admin}");
         let config = Config::from_toml_str(&src)
             .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n---\n{src}"));
         let server = Server::start_with(config, hooks).expect("gateway starts");
+        // A test that says it runs on io_uring must: a kernel or seccomp
+        // profile that refuses io_uring makes the runtime fall back to
+        // epoll silently.
+        if chosen {
+            for w in server.workers() {
+                assert_eq!(
+                    w.driver, driver,
+                    "worker {} asked for {driver} and got {} (is io_uring refused here?)",
+                    w.id, w.driver
+                );
+            }
+        }
         let addr = server.listen_addrs()[0];
         TestGateway {
             server: Some(server),

@@ -56,6 +56,23 @@ impl Process {
                 }
             }
         };
+        // None of these configs names a driver: the default, io_uring, must
+        // be what every worker runs on (a seccomp profile that refuses
+        // io_uring would make the runtime fall back to epoll silently).
+        let started: Vec<String> = log
+            .lock()
+            .expect("log")
+            .iter()
+            .filter(|l| l.contains("worker started"))
+            .cloned()
+            .collect();
+        assert!(!started.is_empty(), "no worker reported its driver");
+        for line in &started {
+            assert!(
+                line.contains("io_uring"),
+                "a worker is not on io_uring: {line}"
+            );
+        }
         // Keep reading the log so the process never blocks on it.
         let keep = log.clone();
         std::thread::spawn(move || {
