@@ -41,6 +41,7 @@ pub(crate) mod server;
 pub use error::{Kind, Side};
 pub use policy::auth::hash_password;
 pub use rt::cpus::allowed_cpus;
+pub use rt::mem::set_release as set_memory_release;
 pub use runtime::control::{Format, Handle, ReloadError, Reloaded};
 pub use runtime::watch::{start as watch_config, Watch};
 pub use server::{Server, StartError};

@@ -22,6 +22,34 @@ mod cli;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// No transparent huge pages for the heap: with them, the allocator's
+/// arena is faulted in 2 MiB at a time, so an idle gateway holds 17 MiB
+/// instead of 8, and memory freed after a burst stays resident in huge
+/// pages that are still partly used. Set before the workers start; the
+/// kernel checks the flag at each page fault.
+fn tune_memory() {
+    // SAFETY: prctl(PR_SET_THP_DISABLE) takes integer arguments only and
+    // changes only this process's huge-page policy.
+    let r = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    if r != 0 {
+        tracing::debug!(
+            "cannot turn transparent huge pages off: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// Gives the calling thread's freed memory back to the system: mimalloc
+/// returns empty pages after a delay, but only when the thread calls into
+/// it, which an idle worker does not. Workers call this every second;
+/// `thorough` (after a quiet second, or once many connections closed) also
+/// purges what the delay would still keep.
+fn release_memory(thorough: bool) {
+    // SAFETY: `mi_collect` takes no pointers and only frees what the
+    // calling thread's heap no longer uses.
+    unsafe { libmimalloc_sys::mi_collect(thorough) }
+}
+
 /// ringway: a thread-per-core HTTP API gateway.
 ///
 /// With no arguments it serves a built-in default config on
@@ -105,6 +133,8 @@ struct AdminArgs {
 }
 
 fn main() -> ExitCode {
+    tune_memory();
+    ringway::set_memory_release(release_memory);
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {

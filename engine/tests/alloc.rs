@@ -10,67 +10,14 @@
 
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use sha2::{Digest, Sha256};
 use support::*;
 
-struct Counting;
-
-static WORKER_ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    /// 0 unknown, 1 worker, 2 other, 3 being decided.
-    static KIND: Cell<u8> = const { Cell::new(0) };
-}
-
-fn on_worker() -> bool {
-    KIND.with(|k| match k.get() {
-        1 => true,
-        2 | 3 => false,
-        _ => {
-            k.set(3);
-            let worker = std::thread::current()
-                .name()
-                .is_some_and(|n| n.starts_with("ringway-w"));
-            k.set(if worker { 1 } else { 2 });
-            worker
-        }
-    })
-}
-
-// SAFETY: defers every operation to the system allocator unchanged; the
-// counting touches only an atomic and a const-initialised thread local.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if on_worker() {
-            WORKER_ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if on_worker() {
-            WORKER_ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: support::counting::Counting = support::counting::Counting;
 
 fn allocs() -> u64 {
-    WORKER_ALLOCS.load(Ordering::Relaxed)
+    support::counting::allocs()
 }
 
 #[test]

@@ -4,13 +4,15 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use monoio::net::TcpListener;
 
 use crate::proxy::conn;
-use crate::rt::panic::catch_unwind;
+use crate::rt::panic::{catch_unwind, CatchUnwind};
 use crate::tls::stream::TlsStream;
 use crate::worker::conn::TlsInfo;
 use crate::worker::generation::WorkerTls;
@@ -88,20 +90,52 @@ async fn accept_loop(
 }
 
 /// One connection task: a panic inside is caught here, counted and logged,
-/// and only this connection is lost.
-async fn connection(w: Rc<Worker>, peer: SocketAddr, serving: impl Future<Output = ()>) {
+/// and only this connection is lost. Written by hand so the (large)
+/// connection future is stored once, not once as an argument and again as
+/// the future being awaited.
+fn connection<F: Future<Output = ()>>(
+    w: Rc<Worker>,
+    peer: SocketAddr,
+    serving: F,
+) -> Connection<F> {
     w.stats.connections_open.inc();
-    let result = catch_unwind(serving).await;
-    w.stats.connections_open.dec();
-    w.peers.close_client();
-    if let Err(panic) = result {
-        w.stats.panics.inc();
-        let msg = panic
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("non-string panic");
-        tracing::error!(worker = w.id, %peer, panic = msg, "panic while serving a connection; connection closed");
+    Connection {
+        serving: catch_unwind(serving),
+        w,
+        peer,
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct Connection<F> {
+        #[pin]
+        serving: CatchUnwind<F>,
+        w: Rc<Worker>,
+        peer: SocketAddr,
+    }
+}
+
+impl<F: Future<Output = ()>> Future for Connection<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let Poll::Ready(result) = this.serving.poll(cx) else {
+            return Poll::Pending;
+        };
+        let w = this.w;
+        w.stats.connections_open.dec();
+        w.peers.close_client();
+        if let Err(panic) = result {
+            w.stats.panics.inc();
+            let msg = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("non-string panic");
+            tracing::error!(worker = w.id, peer = %this.peer, panic = msg, "panic while serving a connection; connection closed");
+        }
+        Poll::Ready(())
     }
 }
 
@@ -135,4 +169,49 @@ async fn tls_connection(
     }
     let info = TlsInfo::of(&io.conn, tls.subject_header.as_deref());
     conn::serve(w, io, peer, listener, Some(info)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an idle connection holds is its task: the connection future
+    /// and its bookkeeping, stored once (the answering state is boxed
+    /// apart and freed when idle; `tests/idle_memory.rs` measures that).
+    #[test]
+    fn an_idle_connection_task_is_small() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let config = ringway_config::Config::from_toml_str(ringway_config::DEFAULT_CONFIG)
+                .expect("default config");
+            let snap = std::sync::Arc::new(
+                crate::snapshot::Snapshot::compile(config, 1, None, 1).expect("compiles"),
+            );
+            let g = crate::worker::Generation::new(snap, None);
+            let (link, _inbox) = crate::worker::link::Link::new(Default::default());
+            let peers = crate::worker::link::Peers::new(&[link]);
+            let w = Rc::new(Worker::new(
+                0,
+                Default::default(),
+                g,
+                Default::default(),
+                peers,
+            ));
+            let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+            let addr = l.local_addr().expect("addr");
+            let stream = monoio::net::TcpStream::connect(addr)
+                .await
+                .expect("connect");
+            let state = Rc::new(ListenerState {
+                configured: addr,
+                closing: Default::default(),
+            });
+            let task = connection(w.clone(), addr, conn::serve(w, stream, addr, state, None));
+            let size = std::mem::size_of_val(&task);
+            assert!(size <= 1024, "an idle connection's task is {size} bytes");
+        });
+    }
 }

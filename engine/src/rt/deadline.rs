@@ -45,7 +45,12 @@ struct Inner {
     slots: Vec<Slot>,
     free: Option<u32>,
     armed: usize,
+    /// Slots a waiting future owns (armed, or fired and not yet seen).
+    held: usize,
 }
+
+/// Slots kept when the table empties: what a quiet worker's few waits use.
+const SLOTS_KEPT: usize = 64;
 
 impl Deadlines {
     /// Runs `fut` until it finishes or `at` passes.
@@ -97,6 +102,7 @@ impl Deadlines {
     fn arm(&self, at: Instant, waker: Waker) -> u32 {
         let mut inner = self.inner.borrow_mut();
         inner.armed += 1;
+        inner.held += 1;
         let slot = Slot::Armed { at, waker };
         match inner.free {
             Some(i) => {
@@ -139,6 +145,14 @@ impl Deadlines {
             inner.armed -= 1;
         }
         inner.free = Some(i);
+        inner.held -= 1;
+        if inner.held == 0 {
+            // No future holds a slot: start over, and give back what a
+            // burst of waiting connections grew.
+            inner.slots.clear();
+            inner.slots.shrink_to(SLOTS_KEPT);
+            inner.free = None;
+        }
     }
 }
 

@@ -54,8 +54,8 @@ pub const HEAD_BUF_SIZE: usize = 2 * 1024;
 const POOL_MAX: usize = 1024;
 /// What a trim always leaves in each pool: enough for the requests a few
 /// busy connections have in flight at once, so steady traffic never
-/// allocates (16 body and 16 head buffers: under 300 KiB per worker).
-const POOL_FLOOR: usize = 16;
+/// allocates (8 body and 8 head buffers: 144 KiB per worker).
+const POOL_FLOOR: usize = 8;
 
 /// One kind of pooled thing, with the fewest it held since the last trim:
 /// that many sat unused all along and can go.
@@ -90,12 +90,11 @@ impl<T> Shelf<T> {
         }
     }
 
-    /// Frees what was not taken since the last trim, keeping
-    /// [`POOL_FLOOR`] for the steady traffic of a quiet worker.
-    fn trim(&self) {
+    /// Frees what was not taken since the last trim, keeping `floor`.
+    fn trim(&self, floor: usize) {
         let mut items = self.items.borrow_mut();
         let unused = self.low.get().min(items.len());
-        let keep = (items.len() - unused).max(POOL_FLOOR.min(items.len()));
+        let keep = (items.len() - unused).max(floor.min(items.len()));
         // The list's own storage stays (at most POOL_MAX pointers): growing
         // it again would allocate on the request path.
         items.truncate(keep);
@@ -168,11 +167,14 @@ impl Pool {
         self.headers.give(h);
     }
 
-    /// Frees what sat unused since the last call (called every second).
-    pub fn trim(&self) {
-        self.bufs.trim();
-        self.head_bufs.trim();
-        self.headers.trim();
+    /// Frees what sat unused since the last call (called every second),
+    /// keeping [`POOL_FLOOR`] of each while the worker has `connections`
+    /// (for their steady traffic) and nothing once it has none.
+    pub fn trim(&self, connections: u64) {
+        let floor = if connections == 0 { 0 } else { POOL_FLOOR };
+        self.bufs.trim(floor);
+        self.head_bufs.trim(floor);
+        self.headers.trim(floor);
     }
 }
 

@@ -6,5 +6,6 @@ pub(crate) mod carry;
 pub mod cpus;
 pub(crate) mod deadline;
 pub(crate) mod io;
+pub mod mem;
 pub(crate) mod notify;
 pub(crate) mod panic;

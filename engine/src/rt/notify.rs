@@ -3,7 +3,9 @@
 //!
 //! Used for shutdown. Waiting registers a waker in a slot that is reused
 //! after the wait ends, so the idle wait of every keep-alive cycle costs no
-//! allocation once the slot table has grown to the connection count.
+//! allocation once the slot table has grown to the connection count; once
+//! nobody waits, the table shrinks back, so a burst of waiters leaves
+//! nothing behind.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -97,6 +99,14 @@ impl Drop for Wait<'_> {
             let mut slots = self.notify.slots.borrow_mut();
             slots.wakers[slot] = None;
             slots.free.push(slot);
+            if slots.free.len() == slots.wakers.len() {
+                // Nobody waits: start over, and give back what a burst of
+                // waiters (every idle connection of a listener) grew.
+                slots.wakers.clear();
+                slots.free.clear();
+                slots.wakers.shrink_to(RESERVED);
+                slots.free.shrink_to(RESERVED);
+            }
         }
     }
 }

@@ -196,16 +196,26 @@ async fn serve(w: Rc<Worker>, reloads: Reloads, control: Arc<Control>) {
     });
     let sweeper = w.clone();
     monoio::spawn(async move {
+        let mut requests = sweeper.stats.requests.get();
+        let mut open = sweeper.stats.connections_open.get();
         loop {
             monoio::select! {
-                _ = monoio::time::sleep(Duration::from_secs(1)) => {
-                    sweeper.current().upstreams.sweep();
-                    // Buffers a burst took and nobody used since go back
-                    // to the allocator.
-                    sweeper.pool.trim();
-                }
+                _ = monoio::time::sleep(Duration::from_secs(1)) => {}
                 _ = sweeper.shutdown.wait() => return,
             }
+            sweeper.current().upstreams.sweep();
+            // Buffers a burst took and nobody used since go back to the
+            // allocator, and the allocator gives what is free back to the
+            // system: thoroughly when the second was quiet or most
+            // connections have closed.
+            let now_open = sweeper.stats.connections_open.get();
+            let now_requests = sweeper.stats.requests.get();
+            let quiet = now_requests == requests;
+            let emptied = now_open < open / 2;
+            sweeper.pool.trim(now_open);
+            crate::rt::mem::release(quiet || emptied);
+            requests = now_requests;
+            open = now_open;
         }
     });
     monoio::spawn(take_reloads(w.clone(), reloads));
