@@ -1,12 +1,15 @@
 //! Steady-state requests allocate nothing on the worker threads.
 //!
 //! A counting global allocator tallies the allocations made on threads
-//! named `ringway-w*` (the workers). After a warm-up that fills the pools,
-//! a thousand more keep-alive requests — answered by the built-in responder,
-//! proxied to an upstream, proxied through API-key authentication, two
-//! rate limits (with their headers) and a concurrency limit, and answered
-//! from the cache (small and large bodies, and 304 to a conditional
-//! request) — must not allocate at all.
+//! named `ringway-w*` (the workers; two of them, each serving some of four
+//! keep-alive connections). After a warm-up that fills the pools, eight
+//! thousand more requests — answered by the built-in responder, proxied to
+//! an upstream (a POST among them, which invalidates its URL on both
+//! workers), proxied through every policy (global and route IP rules,
+//! API-key authentication with an allowed group, two rate limits with
+//! their headers, a concurrency limit), and through the cache (hits with
+//! small and large bodies, 304 to a conditional request, and a miss) —
+//! must not allocate at all.
 
 mod support;
 
@@ -31,9 +34,15 @@ fn steady_state_requests_do_not_allocate() {
             } else {
                 "cached"
             };
+            // A miss on every request: the origin forbids storing.
+            let cc = if s.target.contains("fresh") {
+                "no-store"
+            } else {
+                "max-age=3600"
+            };
             Reply::Raw(
                 format!(
-                    "HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\nETag: \"e\"\r\n\
+                    "HTTP/1.1 200 OK\r\nCache-Control: {cc}\r\nETag: \"e\"\r\n\
                      Content-Length: {}\r\n\r\n{body}",
                     body.len()
                 )
@@ -45,12 +54,14 @@ fn steady_state_requests_do_not_allocate() {
             .map(|b| format!("{b:02x}"))
             .collect();
         let toml = format!(
-            "workers = 1\n[[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n\
-             [[consumers]]\nname = \"alice\"\napi-keys = [\"sha256:{key_hash}\"]\n\
+            "workers = 2\n[ip-rules]\nallow = [\"127.0.0.0/8\"]\n\
+             [[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n\
+             [[consumers]]\nname = \"alice\"\ngroups = [\"staff\"]\napi-keys = [\"sha256:{key_hash}\"]\n\
              [[authenticators]]\nname = \"keys\"\ntype = \"api-key\"\n\
              [[routes]]\npath-prefix = \"/proxy/\"\nupstream = \"up\"\n\
              [[routes]]\npath-prefix = \"/policed/\"\nupstream = \"up\"\n\
-             auth = [\"keys\"]\nrate-limit-headers = true\n\
+             auth = [\"keys\"]\nallow-groups = [\"staff\"]\nip-allow = [\"127.0.0.1/32\"]\n\
+             rate-limit-headers = true\n\
              [[routes.rate-limits]]\nkey = \"consumer\"\nrate = \"100000000/s\"\n\
              [[routes.rate-limits]]\nkey = \"client-ip\"\nrate = \"100000000/s\"\n\
              [routes.concurrency]\nkey = \"header:x-tenant\"\nmax = 100\n\
@@ -75,20 +86,42 @@ fn steady_state_requests_do_not_allocate() {
             assert!(r.header("ratelimit-remaining").is_some());
             assert_eq!(c.get("/cached/small?a=1").text(), "cached");
             assert_eq!(c.get("/cached/big").body.len(), 20_000);
+            let miss = c.get("/cached/fresh");
+            assert_eq!(miss.text(), "cached");
+            assert!(miss
+                .header("cache-status")
+                .is_some_and(|s| s.contains("fwd=miss")));
             c.send(b"GET /cached/small?a=1 HTTP/1.1\r\nHost: test\r\nIf-None-Match: \"e\"\r\n\r\n");
             assert_eq!(c.read_response(false).expect("304").status, 304);
         };
+        // Connections land on both workers (SO_REUSEPORT spreads them).
+        let mut clients: Vec<TestClient> = std::iter::once(c)
+            .chain((0..3).map(|_| gw.client()))
+            .collect();
         for _ in 0..200 {
-            round(&mut c);
+            for c in &mut clients {
+                round(c);
+            }
         }
+        let per_worker = |gw: &TestGateway| -> Vec<u64> {
+            gw.handle().workers().iter().map(|w| w.requests).collect()
+        };
         let before = allocs();
-        for _ in 0..1000 {
-            round(&mut c);
+        let served = per_worker(&gw);
+        for _ in 0..250 {
+            for c in &mut clients {
+                round(c);
+            }
         }
         let during = allocs() - before;
         assert_eq!(
             during, 0,
-            "driver={driver}: {during} allocations on the worker over 7000 requests"
+            "driver={driver}: {during} allocations on the workers over 8000 requests"
+        );
+        let after = per_worker(&gw);
+        assert!(
+            after.iter().zip(&served).all(|(a, b)| a > b),
+            "driver={driver}: both workers served: {served:?} -> {after:?}"
         );
     }
 }

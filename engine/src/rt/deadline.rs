@@ -70,12 +70,12 @@ impl Deadlines {
 
     /// Wakes every waiter whose deadline is at or before `now`.
     pub fn expire(&self, now: Instant) {
+        if self.inner.borrow().armed == 0 {
+            return;
+        }
         let mut wake = std::mem::take(&mut *self.wake.borrow_mut());
         {
             let mut inner = self.inner.borrow_mut();
-            if inner.armed == 0 {
-                return;
-            }
             for slot in inner.slots.iter_mut() {
                 if let Slot::Armed { at, .. } = slot {
                     if *at <= now {

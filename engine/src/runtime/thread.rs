@@ -240,7 +240,9 @@ async fn serve(w: Rc<Worker>, reloads: Reloads, control: Arc<Control>) {
 /// Applies reloads as the control plane sends them, in order.
 async fn take_reloads(w: Rc<Worker>, r: Reloads) {
     loop {
-        let rung = r.link.wake.listen();
+        // On the stack: a boxed listener would allocate on every wake (each
+        // invalidation another worker sends).
+        event_listener::listener!(r.link.wake => rung);
         take_cache_messages(&w, &r);
         while let Ok(cmd) = r.inbox.reloads.try_recv() {
             if w.shutdown.is_fired() {
