@@ -71,7 +71,7 @@ fn steady_state_requests_do_not_allocate() {
             up.addr, origin.addr
         );
         let gw = TestGateway::start(&toml, driver);
-        let mut c = gw.client();
+        let c = gw.client();
         let post = b"POST /proxy/p HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
         let policed = b"GET /policed/p HTTP/1.1\r\nHost: t\r\nX-Api-Key: alloc-test-key-0123\r\n\
                         X-Tenant: t1\r\n\r\n";
