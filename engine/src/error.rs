@@ -53,7 +53,7 @@ pub enum Kind {
 impl Kind {
     /// Status code answered to the client; `None` when there is nobody to
     /// answer.
-    pub const fn status(self) -> Option<u16> {
+    pub(crate) const fn status(self) -> Option<u16> {
         Some(match self {
             Kind::BadRequest => 400,
             Kind::Unauthorized => 401,
@@ -89,12 +89,10 @@ pub enum Side {
 /// May the request be sent again on another connection? (pingora's
 /// "decided" versus "only on a reused connection".)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
+pub(crate) enum Retry {
     /// Something irrevocable happened (bytes of the answer reached the
     /// client, a body was consumed), or the failure would repeat.
     Never,
-    /// Nothing reached the upstream application: safe to try again.
-    Safe,
     /// Safe only because the connection was a reused one that the upstream
     /// had closed while it sat idle; on a fresh connection the same failure
     /// is the server's answer.
@@ -104,16 +102,16 @@ pub enum Retry {
 /// An error on the request path.
 #[derive(Debug)]
 pub struct Error {
-    pub kind: Kind,
-    pub side: Side,
-    pub retry: Retry,
-    pub context: &'static str,
+    pub(crate) kind: Kind,
+    pub(crate) side: Side,
+    pub(crate) retry: Retry,
+    pub(crate) context: &'static str,
     /// The I/O error underneath, when there is one.
-    pub cause: Option<io::Error>,
+    pub(crate) cause: Option<io::Error>,
 }
 
 impl Error {
-    pub const fn new(kind: Kind, side: Side, context: &'static str) -> Self {
+    pub(crate) const fn new(kind: Kind, side: Side, context: &'static str) -> Self {
         Error {
             kind,
             side,
@@ -124,60 +122,59 @@ impl Error {
     }
 
     /// A refusal or failure attributed to the client.
-    pub const fn downstream(kind: Kind, context: &'static str) -> Self {
+    pub(crate) const fn downstream(kind: Kind, context: &'static str) -> Self {
         Error::new(kind, Side::Downstream, context)
     }
 
     /// A failure attributed to an upstream server.
-    pub const fn upstream(kind: Kind, context: &'static str) -> Self {
+    pub(crate) const fn upstream(kind: Kind, context: &'static str) -> Self {
         Error::new(kind, Side::Upstream, context)
     }
 
     /// A failure of the gateway itself.
-    pub const fn internal(kind: Kind, context: &'static str) -> Self {
+    pub(crate) const fn internal(kind: Kind, context: &'static str) -> Self {
         Error::new(kind, Side::Internal, context)
     }
 
-    pub const fn bad_request(context: &'static str) -> Self {
+    pub(crate) const fn bad_request(context: &'static str) -> Self {
         Error::downstream(Kind::BadRequest, context)
     }
 
-    pub const fn bad_gateway(context: &'static str) -> Self {
+    pub(crate) const fn bad_gateway(context: &'static str) -> Self {
         Error::upstream(Kind::BadGateway, context)
     }
 
-    pub const fn client_gone(context: &'static str) -> Self {
+    pub(crate) const fn client_gone(context: &'static str) -> Self {
         Error::downstream(Kind::ClientGone, context)
     }
 
-    pub const fn with_retry(mut self, retry: Retry) -> Self {
+    pub(crate) const fn with_retry(mut self, retry: Retry) -> Self {
         self.retry = retry;
         self
     }
 
-    pub fn because(mut self, cause: io::Error) -> Self {
+    pub(crate) fn because(mut self, cause: io::Error) -> Self {
         self.cause = Some(cause);
         self
     }
 
     /// Status code answered to the client; `None` when there is nobody to
     /// answer.
-    pub const fn status(&self) -> Option<u16> {
+    pub(crate) const fn status(&self) -> Option<u16> {
         self.kind.status()
     }
 
     /// May the request go again on a fresh connection, given whether the
     /// one that failed was reused?
-    pub fn may_retry(&self, reused: bool) -> bool {
+    pub(crate) fn may_retry(&self, reused: bool) -> bool {
         match self.retry {
             Retry::Never => false,
-            Retry::Safe => true,
             Retry::IfReused => reused,
         }
     }
 
     /// Maps an upstream I/O error: a timeout is 504, anything else 502.
-    pub fn upstream_io(err: io::Error, context: &'static str) -> Self {
+    pub(crate) fn upstream_io(err: io::Error, context: &'static str) -> Self {
         let kind = match err.kind() {
             io::ErrorKind::TimedOut => Kind::GatewayTimeout,
             _ => Kind::BadGateway,
@@ -238,8 +235,6 @@ mod tests {
         let e = Error::bad_gateway("x").with_retry(Retry::IfReused);
         assert!(e.may_retry(true));
         assert!(!e.may_retry(false));
-        let e = Error::bad_gateway("x").with_retry(Retry::Safe);
-        assert!(e.may_retry(false));
     }
 
     #[test]

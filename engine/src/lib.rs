@@ -42,7 +42,7 @@ pub use error::{Kind, Side};
 pub use policy::auth::hash_password;
 pub use rt::cpus::allowed_cpus;
 pub use rt::mem::set_release as set_memory_release;
-pub use runtime::control::{Format, Handle, ReloadError, Reloaded};
+pub use runtime::control::{Format, Handle, ReloadError, ReloadStats, Reloaded, WorkerStatus};
 pub use runtime::watch::{start as watch_config, Watch};
 pub use server::{Server, StartError};
 pub use snapshot::check as check_config;
@@ -56,6 +56,6 @@ pub mod bench {
     pub use crate::cache::store::{Identity, LocalCache, RouteCache};
     pub use crate::http::head::{HeadLimits, RequestHead};
     pub use crate::http::parse::parse_request;
-    pub use crate::policy::auth::{Auth, AuthCache, Outcome};
+    pub use crate::policy::auth::{Auth, AuthCache, CacheStats, Outcome};
     pub use crate::router::{Match, Router};
 }

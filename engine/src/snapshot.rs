@@ -19,17 +19,17 @@ use crate::upstream;
 
 /// A built-in answer with its bytes laid out ahead of time.
 #[derive(Debug)]
-pub struct Prebuilt {
-    pub status: u16,
+pub(crate) struct Prebuilt {
+    pub(crate) status: u16,
     /// Status line, Server and the configured headers; the Date line, the
     /// response stage's lines, the framing and Connection lines and the
     /// blank line follow per response.
-    pub head: Bytes,
-    pub body: Bytes,
+    pub(crate) head: Bytes,
+    pub(crate) body: Bytes,
 }
 
 /// What answers a route's requests.
-pub enum Handler {
+pub(crate) enum Handler {
     /// The built-in responder.
     Respond(Prebuilt),
     /// Forwarding to `Config::upstreams[group]` (through the cache when
@@ -38,42 +38,42 @@ pub enum Handler {
 }
 
 /// One route, compiled: everything the pipeline needs to answer it.
-pub struct CompiledRoute {
+pub(crate) struct CompiledRoute {
     /// Its index in the config's routes (and in per-worker route state).
-    pub index: usize,
-    pub handler: Handler,
-    pub policy: RoutePolicy,
+    pub(crate) index: usize,
+    pub(crate) handler: Handler,
+    pub(crate) policy: RoutePolicy,
     /// `redirect-https`: `Some(https-port)` answers plain-HTTP requests
     /// with 308 to the same URL over HTTPS.
-    pub redirect_https: Option<Option<u16>>,
-    pub require_client_cert: bool,
+    pub(crate) redirect_https: Option<Option<u16>>,
+    pub(crate) require_client_cert: bool,
     /// The `Strict-Transport-Security` line added to answers over TLS.
-    pub hsts: Option<Bytes>,
+    pub(crate) hsts: Option<Bytes>,
 }
 
 /// An immutable compiled config.
-pub struct Snapshot {
-    pub generation: u64,
-    pub config: Config,
-    pub router: Router,
-    pub routes: Vec<CompiledRoute>,
-    pub policies: Policies,
+pub(crate) struct Snapshot {
+    pub(crate) generation: u64,
+    pub(crate) config: Config,
+    pub(crate) router: Router,
+    pub(crate) routes: Vec<CompiledRoute>,
+    pub(crate) policies: Policies,
     /// Per listener: its TLS settings, compiled (certificates loaded).
-    pub tls: Vec<Option<ListenerTls>>,
+    pub(crate) tls: Vec<Option<ListenerTls>>,
     /// The headers listeners carry client-certificate subjects in; removed
     /// from every client request.
-    pub subject_headers: Vec<String>,
+    pub(crate) subject_headers: Vec<String>,
     /// Per upstream: its TLS settings, compiled (CA and client certificate
     /// loaded).
-    pub upstream_tls: Vec<Option<UpstreamTls>>,
+    pub(crate) upstream_tls: Vec<Option<UpstreamTls>>,
     /// What the workers share about the upstream servers.
-    pub upstreams: upstream::Shared,
+    pub(crate) upstreams: upstream::Shared,
 }
 
 impl Snapshot {
     /// Compiles `config` as generation `generation` for `workers` workers,
     /// carrying over from `prev` the shared state of what is unchanged.
-    pub fn compile(
+    pub(crate) fn compile(
         config: Config,
         generation: u64,
         prev: Option<&Snapshot>,
@@ -135,7 +135,7 @@ impl Snapshot {
     }
 
     /// The configured route behind compiled route `index`.
-    pub fn route_config(&self, index: usize) -> &Route {
+    pub(crate) fn route_config(&self, index: usize) -> &Route {
         &self.config.routes[index]
     }
 }

@@ -11,7 +11,7 @@ macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
         /// One worker's counters.
         #[derive(Debug, Default)]
-        pub struct WorkerStats {
+        pub(crate) struct WorkerStats {
             $($(#[$doc])* pub $name: Counter,)*
         }
 
@@ -22,7 +22,7 @@ macro_rules! counters {
         }
 
         impl Totals {
-            pub fn add(&mut self, w: &WorkerStats) {
+            pub(crate) fn add(&mut self, w: &WorkerStats) {
                 $(self.$name += w.$name.get();)*
             }
         }
@@ -104,7 +104,7 @@ counters! {
 
 /// Why a handshake failed, as counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HandshakeFailure {
+pub(crate) enum HandshakeFailure {
     /// Not finished within `handshake-timeout`.
     Timeout,
     /// The client closed or reset the connection.
@@ -124,38 +124,38 @@ pub enum HandshakeFailure {
 
 /// A single-writer counter.
 #[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
+pub(crate) struct Counter(AtomicU64);
 
 impl Counter {
     #[inline]
-    pub fn inc(&self) {
+    pub(crate) fn inc(&self) {
         self.add(1);
     }
 
     #[inline]
-    pub fn add(&self, n: u64) {
+    pub(crate) fn add(&self, n: u64) {
         self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
     }
 
     #[inline]
-    pub fn dec(&self) {
+    pub(crate) fn dec(&self) {
         self.0.store(self.0.load(Relaxed).wrapping_sub(1), Relaxed);
     }
 
     /// Sets a gauge.
     #[inline]
-    pub fn set(&self, n: u64) {
+    pub(crate) fn set(&self, n: u64) {
         self.0.store(n, Relaxed);
     }
 
-    pub fn get(&self) -> u64 {
+    pub(crate) fn get(&self) -> u64 {
         self.0.load(Relaxed)
     }
 }
 
 impl WorkerStats {
     /// Counts a failed TLS handshake by reason.
-    pub fn tls_failure(&self, why: HandshakeFailure) {
+    pub(crate) fn tls_failure(&self, why: HandshakeFailure) {
         use HandshakeFailure as F;
         match why {
             F::Timeout => self.tls_failed_timeout.inc(),
@@ -169,7 +169,7 @@ impl WorkerStats {
     }
 
     /// Counts a response by class.
-    pub fn response(&self, status: u16) {
+    pub(crate) fn response(&self, status: u16) {
         match status {
             100..=199 => self.responses_1xx.inc(),
             200..=299 => self.responses_2xx.inc(),

@@ -28,10 +28,10 @@ use crate::runtime::control::{Format, Handle, ReloadError, Reloaded};
 use crate::worker::link::Purge;
 
 /// A response: status, extra headers, JSON body.
-pub struct Answer {
-    pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
@@ -45,7 +45,7 @@ impl Answer {
         }
     }
 
-    pub fn error(status: u16, message: &str) -> Answer {
+    pub(crate) fn error(status: u16, message: &str) -> Answer {
         Answer::json(status, &json!({ "error": message, "errors": [] }))
     }
 
@@ -66,7 +66,7 @@ fn error_json(e: &ConfigError) -> Value {
 
 /// Decides from the head alone whether a request may go on: `None` when
 /// it may. Probes (`/healthz`, `/readyz`) always may.
-pub fn admit(plane: &Handle, req: &Request) -> Option<Answer> {
+pub(crate) fn admit(plane: &Handle, req: &Request) -> Option<Answer> {
     if matches!(req.path.as_str(), "/healthz" | "/readyz") {
         return None;
     }
@@ -112,7 +112,7 @@ fn is_local_name(host: &str) -> bool {
     name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
-pub fn handle(plane: &Handle, req: &Request) -> Answer {
+pub(crate) fn handle(plane: &Handle, req: &Request) -> Answer {
     let method = req.method.as_str();
     match (req.path.as_str(), method) {
         ("/healthz", "GET" | "HEAD") => Answer::json(200, &json!({ "status": "ok" })),

@@ -33,7 +33,7 @@ const LINGER: Duration = Duration::from_millis(200);
 const LINGER_MAX: usize = 64 << 10;
 
 /// The running admin listener.
-pub struct Admin {
+pub(crate) struct Admin {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     listener: Arc<TcpListener>,
@@ -42,7 +42,7 @@ pub struct Admin {
 
 impl Admin {
     /// Serves the admin API on `listener` until [`Admin::stop`].
-    pub fn start(listener: TcpListener, plane: Handle) -> io::Result<Admin> {
+    pub(crate) fn start(listener: TcpListener, plane: Handle) -> io::Result<Admin> {
         let addr = listener.local_addr()?;
         let listener = Arc::new(listener);
         let stop = Arc::new(AtomicBool::new(false));
@@ -62,12 +62,12 @@ impl Admin {
         })
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Stops accepting; connections being answered finish on their own.
-    pub fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         self.stop.store(true, Ordering::SeqCst);
         // Shutting a listening socket down wakes a thread blocked in
         // accept(2) on Linux, which then sees `stop`.
@@ -118,16 +118,15 @@ fn accept_loop(listener: &TcpListener, stop: &AtomicBool, plane: Handle) {
 }
 
 /// A request as the API sees it.
-pub struct Request {
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+pub(crate) struct Request {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Request {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -208,11 +207,10 @@ fn read_request(
         match parsed.parse(&buf) {
             Ok(httparse::Status::Complete(len)) => {
                 let target = parsed.path.unwrap_or("/");
-                let (path, query) = target.split_once('?').unwrap_or((target, ""));
+                let path = target.split_once('?').map_or(target, |(p, _)| p);
                 let req = Request {
                     method: parsed.method.unwrap_or("").to_string(),
                     path: path.to_string(),
-                    query: query.to_string(),
                     headers: parsed
                         .headers
                         .iter()

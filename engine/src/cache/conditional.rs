@@ -10,25 +10,25 @@ use crate::http::text::{quoted_list, trim};
 
 /// The stored response's validators.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Validators<'a> {
+pub(crate) struct Validators<'a> {
     /// The ETag field value, e.g. `"abc"` or `W/"abc"`.
-    pub etag: Option<&'a [u8]>,
+    pub(crate) etag: Option<&'a [u8]>,
     /// Last-Modified, seconds since the epoch.
-    pub last_modified: Option<u64>,
+    pub(crate) last_modified: Option<u64>,
 }
 
 /// The request's preconditions.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Preconditions<'a> {
+pub(crate) struct Preconditions<'a> {
     /// If-None-Match field value(s), joined with commas.
-    pub if_none_match: Option<&'a [u8]>,
+    pub(crate) if_none_match: Option<&'a [u8]>,
     /// If-Modified-Since, seconds since the epoch, when valid.
-    pub if_modified_since: Option<u64>,
+    pub(crate) if_modified_since: Option<u64>,
 }
 
 /// True when a GET or HEAD for the stored response should get 304 Not
 /// Modified (RFC 9110 §13.2.2, steps 3 and 4).
-pub fn not_modified(pre: &Preconditions<'_>, stored: &Validators<'_>) -> bool {
+pub(crate) fn not_modified(pre: &Preconditions<'_>, stored: &Validators<'_>) -> bool {
     if let Some(list) = pre.if_none_match {
         // Step 3: If-None-Match decides alone when present; `*` matches
         // any current representation, and a stored one is.

@@ -12,34 +12,34 @@
 use crate::http::text::{quoted_list, trim};
 
 /// Delta-seconds past this are clamped to it (§1.2.2: at least 2^31).
-pub const DELTA_MAX: u64 = 1 << 31;
+pub(crate) const DELTA_MAX: u64 = 1 << 31;
 
 /// The directives of one request.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct RequestDirectives {
-    pub no_cache: bool,
-    pub no_store: bool,
-    pub max_age: Option<u64>,
+pub(crate) struct RequestDirectives {
+    pub(crate) no_cache: bool,
+    pub(crate) no_store: bool,
+    pub(crate) max_age: Option<u64>,
     /// `max-stale` with no value: any staleness is acceptable.
-    pub max_stale: Option<u64>,
-    pub min_fresh: Option<u64>,
-    pub only_if_cached: bool,
+    pub(crate) max_stale: Option<u64>,
+    pub(crate) min_fresh: Option<u64>,
+    pub(crate) only_if_cached: bool,
 }
 
 /// The directives of one response.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ResponseDirectives {
-    pub no_cache: bool,
-    pub no_store: bool,
-    pub private: bool,
-    pub public: bool,
-    pub must_revalidate: bool,
-    pub proxy_revalidate: bool,
-    pub must_understand: bool,
-    pub max_age: Option<u64>,
-    pub s_maxage: Option<u64>,
-    pub stale_while_revalidate: Option<u64>,
-    pub stale_if_error: Option<u64>,
+pub(crate) struct ResponseDirectives {
+    pub(crate) no_cache: bool,
+    pub(crate) no_store: bool,
+    pub(crate) private: bool,
+    pub(crate) public: bool,
+    pub(crate) must_revalidate: bool,
+    pub(crate) proxy_revalidate: bool,
+    pub(crate) must_understand: bool,
+    pub(crate) max_age: Option<u64>,
+    pub(crate) s_maxage: Option<u64>,
+    pub(crate) stale_while_revalidate: Option<u64>,
+    pub(crate) stale_if_error: Option<u64>,
 }
 
 /// One `name[=value]` of a Cache-Control list, value unquoted.
@@ -85,7 +85,7 @@ fn delta(value: Option<&[u8]>) -> Option<u64> {
 
 impl RequestDirectives {
     /// Parses every Cache-Control value of a request, in order.
-    pub fn parse<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> RequestDirectives {
+    pub(crate) fn parse<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> RequestDirectives {
         let mut d = RequestDirectives::default();
         for value in values {
             for dir in directives(value) {
@@ -115,7 +115,7 @@ impl RequestDirectives {
 
 impl ResponseDirectives {
     /// Parses every Cache-Control value of a response, in order.
-    pub fn parse<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> ResponseDirectives {
+    pub(crate) fn parse<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> ResponseDirectives {
         let mut d = ResponseDirectives::default();
         for value in values {
             for dir in directives(value) {
@@ -155,7 +155,7 @@ impl ResponseDirectives {
 
     /// Must a stale response be revalidated before use, whatever the
     /// request allows (§5.2.2.2, §5.2.2.8; s-maxage implies it, §5.2.2.10)?
-    pub fn revalidate_when_stale(&self) -> bool {
+    pub(crate) fn revalidate_when_stale(&self) -> bool {
         self.must_revalidate || self.proxy_revalidate || self.s_maxage.is_some()
     }
 }

@@ -21,7 +21,7 @@ use super::key;
 use crate::http::write;
 
 /// Our hop in `Via`.
-pub const VIA_HOP: &[u8] = b"1.1 ringway";
+pub(crate) const VIA_HOP: &[u8] = b"1.1 ringway";
 
 /// Fields a 304 sent to a client repeats from the stored response
 /// (RFC 9110 §15.4.5), plus Last-Modified, as other caches do.
@@ -45,34 +45,34 @@ struct Field {
 /// One stored response.
 #[derive(Debug)]
 pub struct Entry {
-    pub status: u16,
+    pub(crate) status: u16,
     /// Status line and field lines, each ending in CRLF.
-    pub head: Bytes,
+    pub(crate) head: Bytes,
     fields: Vec<Field>,
-    pub body: Bytes,
+    pub(crate) body: Bytes,
     /// What freshness depends on.
-    pub stored: Stored,
+    pub(crate) stored: Stored,
     /// Freshness lifetime in seconds (§4.2.1).
-    pub lifetime: u64,
+    pub(crate) lifetime: u64,
     /// Vary's field names (lower-case), and the request's values of them
     /// that selected this response (§4.1).
-    pub vary: Vec<Vec<u8>>,
+    pub(crate) vary: Vec<Vec<u8>>,
     /// `Vary: *`: no request can be shown to match (never stored).
-    pub vary_any: bool,
-    pub secondary: Vec<u8>,
+    pub(crate) vary_any: bool,
+    pub(crate) secondary: Vec<u8>,
     /// Bytes this entry holds, for the shard's budget.
-    pub weight: usize,
+    pub(crate) weight: usize,
 }
 
 /// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
 /// An HTTP-date as seconds since the epoch; `None` when invalid.
-pub fn http_date(value: &[u8]) -> Option<u64> {
+pub(crate) fn http_date(value: &[u8]) -> Option<u64> {
     let s = std::str::from_utf8(value).ok()?;
     let t = httpdate::parse_http_date(s.trim()).ok()?;
     t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
@@ -195,7 +195,7 @@ impl Entry {
     }
 
     /// Every value of field `name` (lower-case), in order.
-    pub fn values<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    pub(crate) fn values<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.fields
             .iter()
             .filter(move |f| self.field_name(f).eq_ignore_ascii_case(name))
@@ -203,14 +203,14 @@ impl Entry {
     }
 
     /// The first value of field `name`.
-    pub fn value(&self, name: &[u8]) -> Option<&[u8]> {
+    pub(crate) fn value(&self, name: &[u8]) -> Option<&[u8]> {
         self.fields
             .iter()
             .find(|f| self.field_name(f).eq_ignore_ascii_case(name))
             .map(|f| self.field_value(f))
     }
 
-    pub fn validators(&self) -> Validators<'_> {
+    pub(crate) fn validators(&self) -> Validators<'_> {
         Validators {
             etag: self.value(b"etag"),
             last_modified: self.stored.last_modified,
@@ -218,18 +218,18 @@ impl Entry {
     }
 
     /// Whether a conditional request to the origin can revalidate it.
-    pub fn has_validators(&self) -> bool {
+    pub(crate) fn has_validators(&self) -> bool {
         self.value(b"etag").is_some() || self.value(b"last-modified").is_some()
     }
 
     /// The current age in seconds at `now`.
-    pub fn age(&self, now: u64) -> u64 {
+    pub(crate) fn age(&self, now: u64) -> u64 {
         self.stored.current_age(now)
     }
 
     /// The entry updated by a 304's fields (RFC 9111 §4.3.4), as fetched
     /// at `request_time`..`response_time`.
-    pub fn refreshed<'a>(
+    pub(crate) fn refreshed<'a>(
         &'a self,
         update: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
         request_time: u64,
@@ -263,7 +263,7 @@ impl Entry {
     }
 
     /// Writes the field lines a 304 to a client repeats.
-    pub fn write_not_modified_fields(&self, out: &mut BytesMut) {
+    pub(crate) fn write_not_modified_fields(&self, out: &mut BytesMut) {
         for f in &self.fields {
             let name = self.field_name(f);
             if is_not_modified_field(name) || name.eq_ignore_ascii_case(b"via") {
@@ -274,7 +274,7 @@ impl Entry {
 }
 
 /// Is `name` one of the fields a 304 to a client repeats?
-pub fn is_not_modified_field(name: &[u8]) -> bool {
+pub(crate) fn is_not_modified_field(name: &[u8]) -> bool {
     NOT_MODIFIED_FIELDS
         .iter()
         .any(|n| name.eq_ignore_ascii_case(n))

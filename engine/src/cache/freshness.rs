@@ -10,10 +10,10 @@ use super::directives::{RequestDirectives, ResponseDirectives};
 /// Heuristic freshness is capped at a day: the 10%-of-age rule (§4.2.2)
 /// applied to a resource unchanged for years would otherwise serve it for
 /// months without asking.
-pub const HEURISTIC_MAX: u64 = 24 * 3600;
+pub(crate) const HEURISTIC_MAX: u64 = 24 * 3600;
 
 /// Status codes that are "heuristically cacheable" (RFC 9110 §15.1).
-pub fn heuristically_cacheable(status: u16) -> bool {
+pub(crate) fn heuristically_cacheable(status: u16) -> bool {
     matches!(
         status,
         200 | 203 | 204 | 206 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
@@ -22,25 +22,25 @@ pub fn heuristically_cacheable(status: u16) -> bool {
 
 /// The parts of a stored response's head that freshness depends on.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Stored {
-    pub status: u16,
-    pub directives: ResponseDirectives,
+pub(crate) struct Stored {
+    pub(crate) status: u16,
+    pub(crate) directives: ResponseDirectives,
     /// `Date`, if present and valid.
-    pub date: Option<u64>,
+    pub(crate) date: Option<u64>,
     /// `Expires`: `None` absent, `Some(None)` present but invalid (which
     /// means "already expired", §5.3).
-    pub expires: Option<Option<u64>>,
-    pub last_modified: Option<u64>,
+    pub(crate) expires: Option<Option<u64>>,
+    pub(crate) last_modified: Option<u64>,
     /// `Age`, if present and valid.
-    pub age: Option<u64>,
+    pub(crate) age: Option<u64>,
     /// When the request that produced it was sent, and the response came.
-    pub request_time: u64,
-    pub response_time: u64,
+    pub(crate) request_time: u64,
+    pub(crate) response_time: u64,
 }
 
 impl Stored {
     /// The freshness lifetime in seconds for a shared cache (§4.2.1).
-    pub fn lifetime(&self) -> u64 {
+    pub(crate) fn lifetime(&self) -> u64 {
         let d = &self.directives;
         if let Some(s) = d.s_maxage {
             return s;
@@ -64,7 +64,7 @@ impl Stored {
     }
 
     /// The current age in seconds at `now` (§4.2.3).
-    pub fn current_age(&self, now: u64) -> u64 {
+    pub(crate) fn current_age(&self, now: u64) -> u64 {
         let date = self.date.unwrap_or(self.response_time);
         let apparent_age = self.response_time.saturating_sub(date);
         let response_delay = self.response_time.saturating_sub(self.request_time);
@@ -78,7 +78,7 @@ impl Stored {
 /// Whether a stored response may answer a request without contacting the
 /// origin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Use {
+pub(crate) enum Use {
     /// Fresh enough for this request.
     Fresh,
     /// Stale, but the request accepts that much staleness (`max-stale`).
@@ -89,7 +89,12 @@ pub enum Use {
 
 /// Decides for a response of `lifetime` and `age` (seconds) against the
 /// request's and response's directives (§4.2, §5.2.1, §5.2.2).
-pub fn usable(lifetime: u64, age: u64, req: &RequestDirectives, res: &ResponseDirectives) -> Use {
+pub(crate) fn usable(
+    lifetime: u64,
+    age: u64,
+    req: &RequestDirectives,
+    res: &ResponseDirectives,
+) -> Use {
     if req.no_cache || res.no_cache {
         return Use::Revalidate;
     }

@@ -17,19 +17,19 @@ use crate::http::text::{list, trim};
 
 /// How query strings enter the key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyOptions {
+pub(crate) struct KeyOptions {
     /// Sort query parameters (stable, by the whole `name=value`).
-    pub sort_query: bool,
+    pub(crate) sort_query: bool,
     /// Parameters left out of the key, by name.
-    pub drop_params: Vec<String>,
+    pub(crate) drop_params: Vec<String>,
     /// Request headers whose values are part of the key (lower-case names).
-    pub headers: Vec<String>,
+    pub(crate) headers: Vec<String>,
 }
 
 /// Appends the primary key of a request to `out`.
 ///
 /// `header` looks up a request header's (joined) value by lower-case name.
-pub fn primary(
+pub(crate) fn primary(
     out: &mut Vec<u8>,
     scheme: &[u8],
     host: &[u8],
@@ -111,7 +111,7 @@ fn push_params<'a>(out: &mut Vec<u8>, params: impl Iterator<Item = &'a [u8]>) {
 }
 
 /// The field names a Vary value lists, lower-case, and whether it is `*`.
-pub fn vary_names(vary: &[u8]) -> (Vec<Vec<u8>>, bool) {
+pub(crate) fn vary_names(vary: &[u8]) -> (Vec<Vec<u8>>, bool) {
     let mut names = Vec::new();
     let mut any = false;
     for item in list(vary) {
@@ -130,7 +130,7 @@ pub fn vary_names(vary: &[u8]) -> (Vec<Vec<u8>>, bool) {
 /// every field line's value for a lower-case name, in order, to the
 /// visitor it is given; several lines count as one joined with commas
 /// (RFC 9110 §5.3).
-pub fn secondary(
+pub(crate) fn secondary(
     out: &mut Vec<u8>,
     names: &[Vec<u8>],
     values: impl Fn(&[u8], &mut dyn FnMut(&[u8])),

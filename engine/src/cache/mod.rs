@@ -4,12 +4,12 @@
 //! store (S3-FIFO under a byte budget) and the cache's reading of
 //! responses. The request path that uses them is `proxy::cached`.
 
-pub mod conditional;
-pub mod directives;
-pub mod entry;
-pub mod freshness;
-pub mod key;
-pub mod response;
-pub mod shard;
-pub mod storable;
-pub mod store;
+pub(crate) mod conditional;
+pub(crate) mod directives;
+pub(crate) mod entry;
+pub(crate) mod freshness;
+pub(crate) mod key;
+pub(crate) mod response;
+pub(crate) mod shard;
+pub(crate) mod storable;
+pub(crate) mod store;

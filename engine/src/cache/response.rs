@@ -14,12 +14,15 @@ use crate::http::head::{BodyKind, Class, RequestHead, ResponseHead};
 use crate::http::text::trim;
 
 /// Is `name` a `Content-*` field (representation metadata)?
-pub fn is_content_field(name: &[u8]) -> bool {
+pub(crate) fn is_content_field(name: &[u8]) -> bool {
     name.len() > 8 && name[..8].eq_ignore_ascii_case(b"content-")
 }
 
 /// The values of request field `name` (lower-case), in order.
-pub fn request_values<'a>(head: &'a RequestHead, name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+pub(crate) fn request_values<'a>(
+    head: &'a RequestHead,
+    name: &'a [u8],
+) -> impl Iterator<Item = &'a [u8]> {
     head.headers
         .iter()
         .filter(move |h| head.bytes(h.name).eq_ignore_ascii_case(name))
@@ -27,7 +30,7 @@ pub fn request_values<'a>(head: &'a RequestHead, name: &'a [u8]) -> impl Iterato
 }
 
 /// The first value of response field `name` (lower-case).
-pub fn response_value<'a>(resp: &'a ResponseHead, name: &[u8]) -> Option<&'a [u8]> {
+pub(crate) fn response_value<'a>(resp: &'a ResponseHead, name: &[u8]) -> Option<&'a [u8]> {
     resp.headers
         .iter()
         .find(|h| resp.bytes(h.name).eq_ignore_ascii_case(name))
@@ -36,7 +39,7 @@ pub fn response_value<'a>(resp: &'a ResponseHead, name: &[u8]) -> Option<&'a [u8
 
 /// The end-to-end field lines of a response, as a cache stores them:
 /// no framing, no hop-by-hop fields, none its Connection lists.
-pub fn end_to_end(resp: &ResponseHead) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
+pub(crate) fn end_to_end(resp: &ResponseHead) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
     resp.headers
         .iter()
         .filter(move |h| {
@@ -48,7 +51,7 @@ pub fn end_to_end(resp: &ResponseHead) -> impl Iterator<Item = (&[u8], &[u8])> +
         .map(|h| (resp.bytes(h.name), resp.bytes(h.value)))
 }
 
-pub fn preconditions(head: &RequestHead) -> Preconditions<'_> {
+pub(crate) fn preconditions(head: &RequestHead) -> Preconditions<'_> {
     Preconditions {
         if_none_match: request_values(head, b"if-none-match").next(),
         if_modified_since: request_values(head, b"if-modified-since")
@@ -57,18 +60,18 @@ pub fn preconditions(head: &RequestHead) -> Preconditions<'_> {
     }
 }
 
-pub fn is_conditional(pre: &Preconditions<'_>) -> bool {
+pub(crate) fn is_conditional(pre: &Preconditions<'_>) -> bool {
     pre.if_none_match.is_some() || pre.if_modified_since.is_some()
 }
 
 /// Seconds of freshness left (negative once stale).
-pub fn ttl(e: &Entry, age: u64) -> i64 {
+pub(crate) fn ttl(e: &Entry, age: u64) -> i64 {
     e.lifetime as i64 - age as i64
 }
 
 /// RFC 5861 §3: serve stale while revalidating, within the window the
 /// response allows, unless a directive asks for a fresh or validated one.
-pub fn may_serve_while_revalidating(e: &Entry, age: u64, req: &RequestDirectives) -> bool {
+pub(crate) fn may_serve_while_revalidating(e: &Entry, age: u64, req: &RequestDirectives) -> bool {
     let res = &e.stored.directives;
     let Some(window) = res.stale_while_revalidate else {
         return false;
@@ -83,7 +86,7 @@ pub fn may_serve_while_revalidating(e: &Entry, age: u64, req: &RequestDirectives
 }
 
 /// RFC 5861 §4: serve stale when the origin fails, within the window.
-pub fn may_serve_on_error(e: &Entry, now: u64) -> bool {
+pub(crate) fn may_serve_on_error(e: &Entry, now: u64) -> bool {
     let res = &e.stored.directives;
     let Some(window) = res.stale_if_error else {
         return false;
@@ -95,7 +98,7 @@ pub fn may_serve_on_error(e: &Entry, now: u64) -> bool {
 
 /// Does a 304 describe the stored response? Its ETag, if it has one, must
 /// be the stored one (compared weakly).
-pub fn same_etag(stored: &Entry, resp: &ResponseHead) -> bool {
+pub(crate) fn same_etag(stored: &Entry, resp: &ResponseHead) -> bool {
     let strip = |t: &[u8]| {
         let t = trim(t);
         t.strip_prefix(b"W/").unwrap_or(t).to_vec()
@@ -110,7 +113,7 @@ pub fn same_etag(stored: &Entry, resp: &ResponseHead) -> bool {
 /// May the response be stored? `Ok(true)`: yes, and its length is known to
 /// fit; `Ok(false)`: yes if its body (of unknown length) turns out to fit;
 /// `Err`: no, and why (RFC 9211 `detail`).
-pub fn verdict(
+pub(crate) fn verdict(
     req: &RequestDirectives,
     authorization: bool,
     resp: &ResponseHead,
@@ -159,7 +162,7 @@ pub fn verdict(
 }
 
 /// The field names a response's Vary lists, lower-case.
-pub fn vary_of(resp: &ResponseHead) -> Vec<Vec<u8>> {
+pub(crate) fn vary_of(resp: &ResponseHead) -> Vec<Vec<u8>> {
     let mut names = Vec::new();
     for h in &resp.headers {
         if resp.bytes(h.name).eq_ignore_ascii_case(b"vary") {
@@ -169,7 +172,7 @@ pub fn vary_of(resp: &ResponseHead) -> Vec<Vec<u8>> {
     names
 }
 
-pub fn build_entry(
+pub(crate) fn build_entry(
     resp: &ResponseHead,
     secondary: Vec<u8>,
     body: Bytes,
@@ -190,7 +193,7 @@ pub fn build_entry(
 /// The captured body as `Bytes` that hold no more memory than the shard
 /// accounts for: a buffer grown by doubling (a body of unknown length) is
 /// copied once into one of its exact size.
-pub fn exact(raw: BytesMut) -> Bytes {
+pub(crate) fn exact(raw: BytesMut) -> Bytes {
     if raw.capacity() - raw.len() > raw.len() / 16 {
         Bytes::copy_from_slice(&raw)
     } else {

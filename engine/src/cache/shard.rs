@@ -30,7 +30,7 @@ use std::rc::Rc;
 /// per entry), and the group index's slot (a hash, a key reference and
 /// the table's spare room). Measured against the allocator by
 /// `tests/cache_memory.rs`.
-pub const OVERHEAD: usize = 384;
+pub(crate) const OVERHEAD: usize = 384;
 
 /// Most a hit count grows to.
 const MAX_FREQ: u8 = 3;
@@ -50,7 +50,7 @@ struct Slot<V> {
 }
 
 /// Where a key's group ends: the group is the key's first bytes.
-pub type GroupOf = fn(&[u8]) -> &[u8];
+pub(crate) type GroupOf = fn(&[u8]) -> &[u8];
 
 /// The keys of one group.
 enum Members {
@@ -59,7 +59,7 @@ enum Members {
 }
 
 /// A cache shard over values of type `V`.
-pub struct Shard<V> {
+pub(crate) struct Shard<V> {
     budget: usize,
     group_of: GroupOf,
     /// Keys by the hash of their group.
@@ -74,33 +74,37 @@ pub struct Shard<V> {
     ghost_set: HashMap<u64, u32, ahash::RandomState>,
     hasher: ahash::RandomState,
     next_id: u64,
-    pub stats: ShardStats,
+    pub(crate) stats: ShardStats,
 }
 
 /// Counters of one shard.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ShardStats {
-    pub hits: u64,
-    pub misses: u64,
-    pub inserts: u64,
-    pub evictions: u64,
+pub(crate) struct ShardStats {
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
+    pub(crate) inserts: u64,
+    pub(crate) evictions: u64,
     /// Values refused because they alone exceed what an entry may weigh.
-    pub too_large: u64,
+    pub(crate) too_large: u64,
     /// Keys looked at by removals of groups or by predicate (a purge).
-    pub examined: u64,
+    pub(crate) examined: u64,
 }
 
 impl<V> Shard<V> {
     /// A shard whose keys are each their own group.
     #[cfg(test)]
-    pub fn new(budget: usize) -> Shard<V> {
+    pub(crate) fn new(budget: usize) -> Shard<V> {
         Shard::grouped(budget, |k| k, ahash::RandomState::new())
     }
 
     /// A shard whose keys fall in groups as `group_of` says, hashed with
     /// `group_hasher` (the same for every shard that must agree on a
     /// group's hash).
-    pub fn grouped(budget: usize, group_of: GroupOf, group_hasher: ahash::RandomState) -> Shard<V> {
+    pub(crate) fn grouped(
+        budget: usize,
+        group_of: GroupOf,
+        group_hasher: ahash::RandomState,
+    ) -> Shard<V> {
         Shard {
             budget,
             group_of,
@@ -120,20 +124,21 @@ impl<V> Shard<V> {
     }
 
     /// Bytes accounted now (keys, values and overhead).
-    pub fn used(&self) -> usize {
+    pub(crate) fn used(&self) -> usize {
         self.used
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
 
     /// The value under `key`, counting a hit.
-    pub fn get(&mut self, key: &[u8]) -> Option<&V> {
+    pub(crate) fn get(&mut self, key: &[u8]) -> Option<&V> {
         match self.map.get_mut(key) {
             Some(slot) => {
                 slot.freq = (slot.freq + 1).min(MAX_FREQ);
@@ -149,7 +154,7 @@ impl<V> Shard<V> {
 
     /// The value under `key`, to change in place (no hit counted; call
     /// [`Self::insert`] after to account for a new weight).
-    pub fn peek_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+    pub(crate) fn peek_mut(&mut self, key: &[u8]) -> Option<&mut V> {
         self.map.get_mut(key).map(|s| &mut s.value)
     }
 
@@ -158,7 +163,7 @@ impl<V> Shard<V> {
     /// it keeps its queue position and hit count. An entry weighing more
     /// than half the shard is refused (it would flush everything else),
     /// and any value under `key` removed: false.
-    pub fn insert(&mut self, key: &[u8], value: V, weight: usize) -> bool {
+    pub(crate) fn insert(&mut self, key: &[u8], value: V, weight: usize) -> bool {
         let total = key.len() + weight + OVERHEAD;
         if total > self.budget / 2 {
             self.stats.too_large += 1;
@@ -214,7 +219,7 @@ impl<V> Shard<V> {
 
     /// The hash a group is known by (the same in every shard built with
     /// the same group hasher).
-    pub fn group_hash(&self, group: &[u8]) -> u64 {
+    pub(crate) fn group_hash(&self, group: &[u8]) -> u64 {
         self.group_hasher.hash_one(group)
     }
 
@@ -256,7 +261,7 @@ impl<V> Shard<V> {
 
     /// Removes every entry of the group with hash `h`; how many. Costs the
     /// size of the group.
-    pub fn remove_group(&mut self, h: u64) -> usize {
+    pub(crate) fn remove_group(&mut self, h: u64) -> usize {
         let keys = match self.groups.remove(&h) {
             None => return 0,
             Some(Members::One(k)) => vec![k],
@@ -275,7 +280,7 @@ impl<V> Shard<V> {
     }
 
     /// Removes `key`'s entry, if any.
-    pub fn remove(&mut self, key: &[u8]) -> Option<V> {
+    pub(crate) fn remove(&mut self, key: &[u8]) -> Option<V> {
         let slot = self.map.remove(key)?;
         self.unlink(key);
         self.used -= slot.weight;
@@ -291,7 +296,7 @@ impl<V> Shard<V> {
     /// The queues drop the positions of what went (they would otherwise
     /// keep the keys alive until reached), and tables much larger than what
     /// is left shrink, so a purge gives its memory back.
-    pub fn remove_where(&mut self, mut doomed: impl FnMut(&[u8]) -> bool) -> usize {
+    pub(crate) fn remove_where(&mut self, mut doomed: impl FnMut(&[u8]) -> bool) -> usize {
         self.stats.examined += self.map.len() as u64;
         let keys: Vec<Rc<[u8]>> = self.map.keys().filter(|k| doomed(k)).cloned().collect();
         if keys.is_empty() {

@@ -7,7 +7,7 @@ use super::freshness::heuristically_cacheable;
 
 /// Why a response was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotStored {
+pub(crate) enum NotStored {
     /// Only GET responses are stored (HEAD is answered from them).
     Method,
     /// 1xx, 206 (no range support), 304, or a status that is neither
@@ -28,7 +28,7 @@ pub enum NotStored {
 
 impl NotStored {
     /// The token for Cache-Status `detail`.
-    pub fn detail(self) -> &'static str {
+    pub(crate) fn detail(self) -> &'static str {
         match self {
             NotStored::Method => "method",
             NotStored::Status => "status",
@@ -43,21 +43,21 @@ impl NotStored {
 
 /// What §3 looks at.
 #[derive(Debug, Clone, Copy)]
-pub struct Exchange<'a> {
-    pub method_get: bool,
-    pub request: &'a RequestDirectives,
+pub(crate) struct Exchange<'a> {
+    pub(crate) method_get: bool,
+    pub(crate) request: &'a RequestDirectives,
     /// The request carried an Authorization header.
-    pub authorization: bool,
-    pub status: u16,
-    pub response: &'a ResponseDirectives,
+    pub(crate) authorization: bool,
+    pub(crate) status: u16,
+    pub(crate) response: &'a ResponseDirectives,
     /// The response carried Expires (valid or not).
-    pub expires: bool,
+    pub(crate) expires: bool,
     /// The response's Vary lists `*`.
-    pub vary_any: bool,
+    pub(crate) vary_any: bool,
 }
 
 /// May a shared cache store this response (RFC 9111 §3, §3.5)?
-pub fn storable(x: &Exchange<'_>) -> Result<(), NotStored> {
+pub(crate) fn storable(x: &Exchange<'_>) -> Result<(), NotStored> {
     if !x.method_get {
         return Err(NotStored::Method);
     }

@@ -19,13 +19,13 @@ use ringway_config::Config;
 
 use super::entry::Entry;
 use super::key::{self, KeyOptions};
-use super::shard::{Shard, ShardStats};
+use super::shard::Shard;
 use crate::http::head::RequestHead;
 use crate::rt::notify::LocalNotify;
 
 /// Stored responses of one primary key, one per Vary selection.
 #[derive(Default)]
-pub struct Object {
+pub(crate) struct Object {
     variants: Vec<Rc<Entry>>,
 }
 
@@ -49,11 +49,11 @@ const MAX_PASSES: usize = 4096;
 const KEY_BUFS: usize = 1024;
 
 /// Bytes of a tag, the first bytes of every key.
-pub const TAG_LEN: usize = 8;
+pub(crate) const TAG_LEN: usize = 8;
 
 /// One shard and the fetches in flight for its keys.
-pub struct ShardRt {
-    pub shard: RefCell<Shard<Object>>,
+pub(crate) struct ShardRt {
+    pub(crate) shard: RefCell<Shard<Object>>,
     /// Keys being fetched or revalidated now: later requests for them
     /// wait for the notification (or, for stale-while-revalidate, do not
     /// start another revalidation).
@@ -69,11 +69,11 @@ pub struct ShardRt {
 
 /// A route's cache settings, compiled.
 pub struct RouteCache {
-    pub shard: Rc<ShardRt>,
-    pub tag: [u8; TAG_LEN],
-    pub options: KeyOptions,
-    pub max_entry: usize,
-    pub lock_timeout: Duration,
+    pub(crate) shard: Rc<ShardRt>,
+    pub(crate) tag: [u8; TAG_LEN],
+    pub(crate) options: KeyOptions,
+    pub(crate) max_entry: usize,
+    pub(crate) lock_timeout: Duration,
 }
 
 /// The cache of one worker for one generation.
@@ -86,16 +86,6 @@ pub struct LocalCache {
     /// allocates nothing.
     key_bufs: RefCell<Vec<Vec<u8>>>,
     vary_buf: RefCell<Vec<u8>>,
-}
-
-/// Figures of one shard for the admin API.
-#[derive(Debug, Clone, Default)]
-pub struct ShardFigures {
-    pub owner: Option<String>,
-    pub budget: usize,
-    pub used: usize,
-    pub entries: usize,
-    pub stats: ShardStats,
 }
 
 impl LocalCache {
@@ -165,13 +155,13 @@ impl LocalCache {
     }
 
     /// A key buffer to build a key in; give it back with [`Self::put_key`].
-    pub fn take_key(&self) -> Vec<u8> {
+    pub(crate) fn take_key(&self) -> Vec<u8> {
         let mut k = self.key_bufs.borrow_mut().pop().unwrap_or_default();
         k.clear();
         k
     }
 
-    pub fn put_key(&self, k: Vec<u8>) {
+    pub(crate) fn put_key(&self, k: Vec<u8>) {
         let mut bufs = self.key_bufs.borrow_mut();
         if bufs.len() < KEY_BUFS {
             bufs.push(k);
@@ -179,7 +169,7 @@ impl LocalCache {
     }
 
     /// Does any route cache?
-    pub fn caches(&self) -> bool {
+    pub(crate) fn caches(&self) -> bool {
         !self.shards.is_empty()
     }
 
@@ -188,7 +178,7 @@ impl LocalCache {
     /// them back with [`each_key`]. One buffer, so it can come from the
     /// key pool and allocate nothing.
     /// Both schemes: a change made over one is a change for the other.
-    pub fn url_keys(&self, out: &mut Vec<u8>, head: &RequestHead) {
+    pub(crate) fn url_keys(&self, out: &mut Vec<u8>, head: &RequestHead) {
         out.clear();
         let mut k = self.take_key();
         for rc in self.routes.iter().flatten() {
@@ -203,31 +193,15 @@ impl LocalCache {
     }
 
     /// Entries and bytes over all shards.
-    pub fn totals(&self) -> (usize, usize) {
+    pub(crate) fn totals(&self) -> (usize, usize) {
         self.shards.iter().fold((0, 0), |(n, b), s| {
             let shard = s.shard.borrow();
             (n + shard.len(), b + shard.used())
         })
     }
 
-    pub fn figures(&self) -> Vec<ShardFigures> {
-        self.shards
-            .iter()
-            .map(|s| {
-                let shard = s.shard.borrow();
-                ShardFigures {
-                    owner: s.owner.clone(),
-                    budget: s.budget,
-                    used: shard.used(),
-                    entries: shard.len(),
-                    stats: shard.stats,
-                }
-            })
-            .collect()
-    }
-
     /// Removes every entry; how many.
-    pub fn purge_all(&self) -> usize {
+    pub(crate) fn purge_all(&self) -> usize {
         self.shards
             .iter()
             .map(|s| s.shard.borrow_mut().remove_where(|_| true))
@@ -237,7 +211,7 @@ impl LocalCache {
     /// Removes the entries whose URL starts with `prefix`
     /// (`http://host/path`, the host compared ignoring case, either scheme
     /// matching both); how many.
-    pub fn purge_prefix(&self, prefix: &str) -> usize {
+    pub(crate) fn purge_prefix(&self, prefix: &str) -> usize {
         let prefix = normalise_url(prefix);
         let prefix = without_scheme(&prefix);
         self.shards
@@ -253,7 +227,7 @@ impl LocalCache {
     /// Removes the stored responses of `url` (`http://host/path?query`;
     /// either scheme purges both), as each caching route would key it; how
     /// many entries.
-    pub fn purge_url(&self, url: &str) -> usize {
+    pub(crate) fn purge_url(&self, url: &str) -> usize {
         let url = normalise_url(url);
         let rest = without_scheme(&url);
         if rest.len() == url.len() {
@@ -293,7 +267,7 @@ impl LocalCache {
     /// Drops the stored responses of the URL key (tag and URL) whose
     /// hash is `h` ([`url_hash`]), under every consumer and key-header
     /// value; how many. Costs what was stored under it, not a scan.
-    pub fn invalidate(&self, h: u64) -> usize {
+    pub(crate) fn invalidate(&self, h: u64) -> usize {
         self.shards
             .iter()
             .map(|s| s.shard.borrow_mut().remove_group(h))
@@ -313,9 +287,9 @@ fn without_scheme(url: &[u8]) -> &[u8] {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Identity<'a> {
     /// The authenticated consumer (routes with authentication).
-    pub consumer: Option<&'a str>,
+    pub(crate) consumer: Option<&'a str>,
     /// The verified client certificate's subject (mTLS listeners).
-    pub subject: Option<&'a str>,
+    pub(crate) subject: Option<&'a str>,
 }
 
 /// A URL with its scheme and host lower-cased.
@@ -338,7 +312,7 @@ fn weigh(variants: &Vec<Rc<Entry>>) -> usize {
 }
 
 /// The keys [`LocalCache::url_keys`] wrote.
-pub fn each_key(keys: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn each_key(keys: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = keys;
     std::iter::from_fn(move || {
         let (len, tail) = rest.split_first_chunk::<4>()?;
@@ -366,13 +340,13 @@ fn group_hasher() -> ahash::RandomState {
 
 /// The hash that names a URL key ([`LocalCache::url_keys`]) in
 /// invalidations.
-pub fn url_hash(url_key: &[u8]) -> u64 {
+pub(crate) fn url_hash(url_key: &[u8]) -> u64 {
     group_hasher().hash_one(url_key)
 }
 
 /// The URL part of a key: after the tag, before the first key-header
 /// separator.
-pub fn url_part(key: &[u8]) -> &[u8] {
+pub(crate) fn url_part(key: &[u8]) -> &[u8] {
     let rest = key.get(TAG_LEN..).unwrap_or(b"");
     match rest.iter().position(|&b| b == 0) {
         Some(i) => &rest[..i],
@@ -485,7 +459,7 @@ impl RouteCache {
     }
 
     /// Drops one stored response (a variant) of `key`.
-    pub fn remove_entry(&self, key: &[u8], entry: &Rc<Entry>) {
+    pub(crate) fn remove_entry(&self, key: &[u8], entry: &Rc<Entry>) {
         let mut shard = self.shard.shard.borrow_mut();
         let Some(object) = shard.peek_mut(key) else {
             return;
@@ -501,7 +475,7 @@ impl RouteCache {
     }
 
     /// Does `key` skip collapsing (its last response was not stored)?
-    pub fn passes(&self, key: &[u8], now: u64) -> bool {
+    pub(crate) fn passes(&self, key: &[u8], now: u64) -> bool {
         self.shard
             .passes
             .borrow()
@@ -510,7 +484,7 @@ impl RouteCache {
     }
 
     /// Remembers whether the response just fetched for `key` was stored.
-    pub fn note_stored(&self, key: &[u8], stored: bool, now: u64) {
+    pub(crate) fn note_stored(&self, key: &[u8], stored: bool, now: u64) {
         let mut passes = self.shard.passes.borrow_mut();
         if stored {
             passes.remove(key);
@@ -531,13 +505,13 @@ impl RouteCache {
     }
 
     /// The fetch in flight for `key`, if any.
-    pub fn pending(&self, key: &[u8]) -> Option<Rc<LocalNotify>> {
+    pub(crate) fn pending(&self, key: &[u8]) -> Option<Rc<LocalNotify>> {
         self.shard.pending.borrow().get(key).cloned()
     }
 
     /// Registers a fetch for `key`; the returned guard wakes the waiters
     /// and unregisters when dropped (whatever way the fetch ends).
-    pub fn lead(&self, key: &[u8]) -> Leading {
+    pub(crate) fn lead(&self, key: &[u8]) -> Leading {
         let notify = Rc::new(LocalNotify::default());
         self.shard
             .pending
@@ -552,7 +526,7 @@ impl RouteCache {
 }
 
 /// A fetch other requests for the same key wait for.
-pub struct Leading {
+pub(crate) struct Leading {
     shard: Rc<ShardRt>,
     key: Vec<u8>,
     notify: Rc<LocalNotify>,

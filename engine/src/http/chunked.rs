@@ -20,7 +20,7 @@ const MAX_TRAILERS: usize = 16 * 1024;
 
 /// Why a chunked body is malformed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChunkError {
+pub(crate) enum ChunkError {
     BadSize,
     SizeOverflow,
     BadExtension,
@@ -31,7 +31,7 @@ pub enum ChunkError {
 }
 
 impl ChunkError {
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             ChunkError::BadSize => "invalid chunk size",
             ChunkError::SizeOverflow => "chunk size overflows",
@@ -80,16 +80,16 @@ enum State {
 
 /// Outcome of one `decode` call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
+pub(crate) struct Progress {
     /// Bytes of the input that belong to this body.
-    pub consumed: usize,
+    pub(crate) consumed: usize,
     /// The terminating chunk and trailer section were seen.
-    pub done: bool,
+    pub(crate) done: bool,
 }
 
 /// Incremental, allocation-free chunked decoder.
 #[derive(Debug, Clone)]
-pub struct ChunkedDecoder {
+pub(crate) struct ChunkedDecoder {
     state: State,
     size: u64,
     line_len: usize,
@@ -104,7 +104,7 @@ impl Default for ChunkedDecoder {
 }
 
 impl ChunkedDecoder {
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         ChunkedDecoder {
             state: State::Size { digits: 0 },
             size: 0,
@@ -115,18 +115,18 @@ impl ChunkedDecoder {
     }
 
     /// Total payload bytes seen so far (for body-size limits).
-    pub fn data_total(&self) -> u64 {
+    pub(crate) fn data_total(&self) -> u64 {
         self.data_total
     }
 
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.state == State::Done
     }
 
     /// Walks `buf`, calling `data` with the range of each run of chunk
     /// payload. Stops at the end of the body; bytes past `consumed` belong to
     /// whatever follows on the connection.
-    pub fn decode(
+    pub(crate) fn decode(
         &mut self,
         buf: &[u8],
         mut data: impl FnMut(Range<usize>),
@@ -360,7 +360,7 @@ pub(crate) fn is_field_byte(b: u8) -> bool {
 }
 
 /// Writes the chunk-size line for `len` payload bytes into `out`.
-pub fn write_chunk_header(out: &mut bytes::BytesMut, len: usize) {
+pub(crate) fn write_chunk_header(out: &mut bytes::BytesMut, len: usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut tmp = [0u8; 18];
     let mut n = len;

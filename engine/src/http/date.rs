@@ -21,7 +21,7 @@ thread_local! {
 }
 
 /// Appends the current `Date: …\r\n` line to `out`.
-pub fn append_date_line(out: &mut bytes::BytesMut) {
+pub(crate) fn append_date_line(out: &mut bytes::BytesMut) {
     let now = SystemTime::now();
     let second = now
         .duration_since(UNIX_EPOCH)

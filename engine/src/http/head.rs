@@ -14,13 +14,13 @@ use crate::http::text::list_contains;
 
 /// Most header lines a head may carry, whatever the config says; bounds the
 /// parser's stack array (512 × 32 bytes).
-pub const HEADER_CAP: usize = 512;
+pub(crate) const HEADER_CAP: usize = 512;
 
 /// A byte range within a head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Span {
-    pub start: u32,
-    pub end: u32,
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
 }
 
 impl Span {
@@ -48,22 +48,14 @@ impl Span {
     }
 
     #[inline]
-    pub fn get<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+    pub(crate) fn get<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
         &buf[self.start as usize..self.end as usize]
-    }
-
-    pub fn len(&self) -> usize {
-        (self.end - self.start) as usize
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.end == self.start
     }
 }
 
 /// Headers the gateway itself interprets; everything else is `Other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
+pub(crate) enum Class {
     Other,
     Host,
     ContentLength,
@@ -112,7 +104,7 @@ impl Class {
 
     /// Hop-by-hop fields a proxy must not forward (RFC 9110 §7.6.1), plus
     /// the framing fields we always write ourselves.
-    pub fn is_hop_by_hop(self) -> bool {
+    pub(crate) fn is_hop_by_hop(self) -> bool {
         matches!(
             self,
             Class::Connection
@@ -129,20 +121,20 @@ impl Class {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
-    pub name: Span,
-    pub value: Span,
-    pub class: Class,
+    pub(crate) name: Span,
+    pub(crate) value: Span,
+    pub(crate) class: Class,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Version {
+pub(crate) enum Version {
     Http10,
     Http11,
 }
 
 /// How a message body is delimited (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyKind {
+pub(crate) enum BodyKind {
     None,
     Length(u64),
     Chunked,
@@ -152,7 +144,7 @@ pub enum BodyKind {
 
 /// Methods the gateway treats specially; everything else is `Other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
+pub(crate) enum Method {
     Get,
     Head,
     Post,
@@ -182,7 +174,7 @@ impl Method {
     }
 
     /// RFC 9110 §9.2.1 (an unknown method is unsafe).
-    pub fn is_safe(self) -> bool {
+    pub(crate) fn is_safe(self) -> bool {
         matches!(
             self,
             Method::Get | Method::Head | Method::Options | Method::Trace
@@ -190,7 +182,7 @@ impl Method {
     }
 
     /// RFC 9110 §9.2.2.
-    pub fn is_idempotent(self) -> bool {
+    pub(crate) fn is_idempotent(self) -> bool {
         matches!(
             self,
             Method::Get
@@ -217,60 +209,60 @@ pub struct HeadLimits {
 /// A parsed request head.
 #[derive(Debug)]
 pub struct RequestHead {
-    pub buf: Bytes,
-    pub method: Method,
-    pub method_span: Span,
-    pub target: Span,
+    pub(crate) buf: Bytes,
+    pub(crate) method: Method,
+    pub(crate) method_span: Span,
+    pub(crate) target: Span,
     /// The path component of the target (no query); see
     /// [`RequestHead::path`].
-    pub path_span: Span,
+    pub(crate) path_span: Span,
     /// The target with its encoded slashes decoded, when the listener says
     /// `encoded-slashes = "decode"` and there were some.
-    pub decoded: Option<Decoded>,
+    pub(crate) decoded: Option<Decoded>,
     /// Authority from an absolute-form target, if any.
-    pub target_authority: Option<Span>,
-    pub version: Version,
+    pub(crate) target_authority: Option<Span>,
+    pub(crate) version: Version,
     pub headers: Vec<Header>,
-    pub host: Option<Span>,
-    pub body: BodyKind,
-    pub keep_alive: bool,
-    pub expect_continue: bool,
-    pub has_connection_header: bool,
+    pub(crate) host: Option<Span>,
+    pub(crate) body: BodyKind,
+    pub(crate) keep_alive: bool,
+    pub(crate) expect_continue: bool,
+    pub(crate) has_connection_header: bool,
 }
 
 /// A parsed response head.
 #[derive(Debug)]
-pub struct ResponseHead {
-    pub buf: Bytes,
-    pub status: u16,
-    pub reason: Span,
-    pub headers: Vec<Header>,
-    pub body: BodyKind,
+pub(crate) struct ResponseHead {
+    pub(crate) buf: Bytes,
+    pub(crate) status: u16,
+    pub(crate) reason: Span,
+    pub(crate) headers: Vec<Header>,
+    pub(crate) body: BodyKind,
     /// The upstream will keep the connection open after this response.
-    pub reusable: bool,
-    pub has_connection_header: bool,
+    pub(crate) reusable: bool,
+    pub(crate) has_connection_header: bool,
 }
 
 /// A target whose encoded slashes were decoded: what routing, the cache
 /// and the upstream see instead of the bytes sent.
 #[derive(Debug)]
-pub struct Decoded {
+pub(crate) struct Decoded {
     /// Path and query.
-    pub origin: Bytes,
+    pub(crate) origin: Bytes,
     /// Where the path ends in `origin`.
-    pub path_len: usize,
+    pub(crate) path_len: usize,
 }
 
 impl RequestHead {
     #[inline]
-    pub fn bytes(&self, s: Span) -> &[u8] {
+    pub(crate) fn bytes(&self, s: Span) -> &[u8] {
         s.get(&self.buf)
     }
 
     /// The path to route on (and to send upstream): no query, and with
     /// encoded slashes decoded when the listener says so.
     #[inline]
-    pub fn path(&self) -> &[u8] {
+    pub(crate) fn path(&self) -> &[u8] {
         match &self.decoded {
             Some(d) => &d.origin[..d.path_len],
             None => self.bytes(self.path_span),
@@ -279,7 +271,7 @@ impl RequestHead {
 
     /// The target in origin form (path and query): an absolute-form
     /// target without its scheme and authority.
-    pub fn origin(&self) -> &[u8] {
+    pub(crate) fn origin(&self) -> &[u8] {
         if let Some(d) = &self.decoded {
             return &d.origin;
         }
@@ -289,7 +281,7 @@ impl RequestHead {
     }
 
     /// The host to route on: the target's authority, else the Host field.
-    pub fn authority(&self) -> &[u8] {
+    pub(crate) fn authority(&self) -> &[u8] {
         match (self.target_authority, self.host) {
             (Some(a), _) => self.bytes(a),
             (None, Some(h)) => self.bytes(h),
@@ -298,7 +290,7 @@ impl RequestHead {
     }
 
     /// True when a header named `name` is listed in a Connection field.
-    pub fn connection_lists(&self, name: &[u8]) -> bool {
+    pub(crate) fn connection_lists(&self, name: &[u8]) -> bool {
         self.has_connection_header && connection_lists(&self.buf, &self.headers, name)
     }
 
@@ -310,15 +302,15 @@ impl RequestHead {
 
 impl ResponseHead {
     #[inline]
-    pub fn bytes(&self, s: Span) -> &[u8] {
+    pub(crate) fn bytes(&self, s: Span) -> &[u8] {
         s.get(&self.buf)
     }
 
-    pub fn connection_lists(&self, name: &[u8]) -> bool {
+    pub(crate) fn connection_lists(&self, name: &[u8]) -> bool {
         self.has_connection_header && connection_lists(&self.buf, &self.headers, name)
     }
 
-    pub fn into_headers(self) -> Vec<Header> {
+    pub(crate) fn into_headers(self) -> Vec<Header> {
         self.headers
     }
 }

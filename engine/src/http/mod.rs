@@ -1,10 +1,10 @@
 //! HTTP/1.1 message syntax (RFC 9112): heads, chunked bodies, and the bytes
 //! the gateway writes itself.
 
-pub mod chunked;
-pub mod date;
-pub mod head;
-pub mod parse;
-pub mod target;
-pub mod text;
-pub mod write;
+pub(crate) mod chunked;
+pub(crate) mod date;
+pub(crate) mod head;
+pub(crate) mod parse;
+pub(crate) mod target;
+pub(crate) mod text;
+pub(crate) mod write;

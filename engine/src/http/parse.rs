@@ -304,7 +304,7 @@ fn merge_content_length(prev: Option<u64>, value: &[u8]) -> Result<u64, Error> {
 
 /// Tries to parse a response head from the front of `buf`. `head_request`
 /// says the request was HEAD (the response then has no body).
-pub fn parse_response(
+pub(crate) fn parse_response(
     buf: &mut BytesMut,
     max_head: usize,
     head_request: bool,

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use crate::error::Error;
 use crate::http::head::Decoded;
 
-pub fn strip_scheme(target: &[u8]) -> Option<&[u8]> {
+pub(crate) fn strip_scheme(target: &[u8]) -> Option<&[u8]> {
     let lower = |n: usize| target.len() > n && target[..n].eq_ignore_ascii_case(&b"https://"[..n]);
     if target.len() > 7 && target[..7].eq_ignore_ascii_case(b"http://") {
         Some(&target[7..])
@@ -60,7 +60,7 @@ static AUTHORITY: [bool; 256] = {
     t
 };
 
-pub fn valid_authority(a: &[u8]) -> bool {
+pub(crate) fn valid_authority(a: &[u8]) -> bool {
     a.iter().all(|&b| AUTHORITY[b as usize])
 }
 
@@ -79,7 +79,7 @@ pub fn valid_authority(a: &[u8]) -> bool {
 /// (400) rather than rewritten. Clients normalise paths before sending. An
 /// encoded slash inside an ordinary segment (`/projects/group%2Fname`) is
 /// left alone.
-pub fn ambiguous_path(path: &[u8]) -> bool {
+pub(crate) fn ambiguous_path(path: &[u8]) -> bool {
     if !path
         .iter()
         .any(|&b| matches!(b, b'.' | b'%' | b'/' | b'\\'))
@@ -232,7 +232,7 @@ fn encoded_separator(path: &[u8], i: usize) -> Option<u8> {
 /// Checks the path and query of a request target; with `encoded-slashes =
 /// "decode"` and an encoded slash in the path, returns the target with
 /// `%2F` decoded (checked again as a path).
-pub fn check(
+pub(crate) fn check(
     path: &[u8],
     query: Option<&[u8]>,
     slashes: EncodedSlashes,

@@ -3,7 +3,7 @@
 //! strings), and field-name comparison.
 
 /// `s` without optional whitespace (SP and HTAB) at either end.
-pub fn trim(mut s: &[u8]) -> &[u8] {
+pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {
         s = rest;
     }
@@ -15,7 +15,7 @@ pub fn trim(mut s: &[u8]) -> &[u8] {
 
 /// The members of a comma-separated list, trimmed, empty ones skipped
 /// (§5.6.1: recipients accept empty members).
-pub fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
         .split(|&b| b == b',')
         .map(trim)
@@ -23,14 +23,14 @@ pub fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// Does a comma-separated list contain `token` (case-insensitive)?
-pub fn list_contains(value: &[u8], token: &[u8]) -> bool {
+pub(crate) fn list_contains(value: &[u8], token: &[u8]) -> bool {
     list(value).any(|m| m.eq_ignore_ascii_case(token))
 }
 
 /// Like [`list`], for lists whose members may hold quoted strings
 /// (Cache-Control directives, entity tags): a comma inside quotes does not
 /// split.
-pub fn quoted_list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn quoted_list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = value;
     std::iter::from_fn(move || loop {
         if rest.is_empty() {
@@ -59,7 +59,7 @@ pub fn quoted_list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// Field names equal ignoring case and `_` against `-`: CGI-style servers
 /// (PHP, Rack, WSGI) read `X_Consumer` and `X-Consumer` as one variable, so
 /// a client must not get either past a strip.
-pub fn same_field(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_field(a: &[u8], b: &[u8]) -> bool {
     let norm = |c: u8| {
         if c == b'_' {
             b'-'

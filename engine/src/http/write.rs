@@ -5,7 +5,7 @@ use bytes::BytesMut;
 
 /// Canonical reason phrases (RFC 9110 §15) for the codes we emit or relay
 /// without one.
-pub fn reason(code: u16) -> &'static str {
+pub(crate) fn reason(code: u16) -> &'static str {
     match code {
         100 => "Continue",
         101 => "Switching Protocols",
@@ -45,7 +45,7 @@ pub fn reason(code: u16) -> &'static str {
 }
 
 /// `HTTP/1.1 200 OK\r\n`.
-pub fn status_line(out: &mut BytesMut, code: u16, reason_text: &[u8]) {
+pub(crate) fn status_line(out: &mut BytesMut, code: u16, reason_text: &[u8]) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
     out.extend_from_slice(b" ");
@@ -55,7 +55,7 @@ pub fn status_line(out: &mut BytesMut, code: u16, reason_text: &[u8]) {
 
 /// `Name: value\r\n`.
 #[inline]
-pub fn header(out: &mut BytesMut, name: &[u8], value: &[u8]) {
+pub(crate) fn header(out: &mut BytesMut, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
@@ -63,7 +63,7 @@ pub fn header(out: &mut BytesMut, name: &[u8], value: &[u8]) {
 }
 
 /// `Content-Length: n\r\n`.
-pub fn content_length(out: &mut BytesMut, n: u64) {
+pub(crate) fn content_length(out: &mut BytesMut, n: u64) {
     out.extend_from_slice(b"Content-Length: ");
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
     out.extend_from_slice(b"\r\n");

@@ -19,13 +19,13 @@ use crate::http::head::{Class, RequestHead};
 
 /// A set of networks.
 #[derive(Debug, Default, Clone)]
-pub struct IpSet {
+pub(crate) struct IpSet {
     v4: Vec<(u32, u32)>,
     v6: Vec<(u128, u128)>,
 }
 
 impl IpSet {
-    pub fn new(nets: &[IpNet]) -> IpSet {
+    pub(crate) fn new(nets: &[IpNet]) -> IpSet {
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
         for net in nets {
@@ -40,11 +40,11 @@ impl IpSet {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.v4.is_empty() && self.v6.is_empty()
     }
 
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         match canonical(ip) {
             IpAddr::V4(a) => within(&self.v4, u32::from(a)),
             IpAddr::V6(a) => within(&self.v6, u128::from(a)),
@@ -73,7 +73,7 @@ fn within<T: Ord + Copy>(ranges: &[(T, T)], x: T) -> bool {
 
 mod num_like {
     /// The next value, saturating: lets adjacent ranges merge.
-    pub trait Succ {
+    pub(crate) trait Succ {
         fn succ(self) -> Self;
     }
     impl Succ for u32 {
@@ -101,30 +101,30 @@ fn canonical(ip: IpAddr) -> IpAddr {
 /// Compiled allow/deny lists: deny wins; a non-empty allow list admits
 /// only what it names.
 #[derive(Debug, Default, Clone)]
-pub struct IpRules {
+pub(crate) struct IpRules {
     allow: IpSet,
     deny: IpSet,
 }
 
 impl IpRules {
-    pub fn new(rules: &ringway_config::IpRules) -> IpRules {
+    pub(crate) fn new(rules: &ringway_config::IpRules) -> IpRules {
         IpRules {
             allow: IpSet::new(&rules.allow),
             deny: IpSet::new(&rules.deny),
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.allow.is_empty() && self.deny.is_empty()
     }
 
-    pub fn admits(&self, ip: IpAddr) -> bool {
+    pub(crate) fn admits(&self, ip: IpAddr) -> bool {
         !self.deny.contains(ip) && (self.allow.is_empty() || self.allow.contains(ip))
     }
 }
 
 /// The client's address for policies and logs (see the module header).
-pub fn client_ip(peer: IpAddr, trusted: &IpSet, head: &RequestHead) -> IpAddr {
+pub(crate) fn client_ip(peer: IpAddr, trusted: &IpSet, head: &RequestHead) -> IpAddr {
     let mut client = canonical(peer);
     if trusted.is_empty() || !trusted.contains(client) {
         return client;

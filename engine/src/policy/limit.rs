@@ -40,7 +40,7 @@ const MAX_LEASE: u64 = 64;
 const EVICT_SCAN: usize = 32;
 
 /// Nanoseconds since the process's first call; monotonic.
-pub fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     // Start at one second so that 0 is always "long ago".
     EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64 + 1_000_000_000
@@ -48,31 +48,31 @@ pub fn now_ns() -> u64 {
 
 /// One key's shared bucket: the time at which it would be full again.
 #[derive(Debug, Default)]
-pub struct Bucket {
+pub(crate) struct Bucket {
     tat: AtomicU64,
 }
 
 /// What a take from a bucket found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Take {
-    pub granted: u64,
+pub(crate) struct Take {
+    pub(crate) granted: u64,
     /// Tokens left in the bucket after this take.
-    pub remaining: u64,
+    pub(crate) remaining: u64,
     /// Until the bucket is full again.
-    pub reset: Duration,
+    pub(crate) reset: Duration,
     /// Until the next token, when none was granted.
-    pub retry: Duration,
+    pub(crate) retry: Duration,
 }
 
 /// The arithmetic of one limit: emission interval and burst, in ns.
 #[derive(Debug, Clone, Copy)]
-pub struct Rate {
-    pub interval: u64,
-    pub burst: u64,
+pub(crate) struct Rate {
+    pub(crate) interval: u64,
+    pub(crate) burst: u64,
 }
 
 impl Rate {
-    pub fn of(limit: &RateLimit) -> Rate {
+    pub(crate) fn of(limit: &RateLimit) -> Rate {
         let period = limit.period.as_nanos() as u64;
         Rate {
             interval: (period / limit.count).max(1),
@@ -95,7 +95,7 @@ impl Bucket {
     /// Takes up to `want` tokens (GCRA: a take of k is allowed while
     /// max(tat, now) + k·T ≤ now + burst·T). `None` when the bucket was
     /// removed from its table meanwhile.
-    pub fn take(&self, want: u64, now: u64, rate: Rate) -> Option<Take> {
+    pub(crate) fn take(&self, want: u64, now: u64, rate: Rate) -> Option<Take> {
         let mut tat = self.tat.load(Ordering::Acquire);
         loop {
             if tat == DEAD {
@@ -130,7 +130,7 @@ impl Bucket {
 
     /// Tokens in the bucket now and the time until it is full, without
     /// taking any.
-    pub fn peek(&self, now: u64, rate: Rate) -> (u64, Duration) {
+    pub(crate) fn peek(&self, now: u64, rate: Rate) -> (u64, Duration) {
         match self.tat.load(Ordering::Acquire) {
             DEAD => (rate.burst, Duration::ZERO),
             tat => (
@@ -141,7 +141,7 @@ impl Bucket {
     }
 
     /// Gives `n` unused tokens back; a bucket cannot go past full.
-    pub fn refund(&self, n: u64, now: u64, rate: Rate) {
+    pub(crate) fn refund(&self, n: u64, now: u64, rate: Rate) {
         let mut tat = self.tat.load(Ordering::Acquire);
         while tat != DEAD && tat > now {
             let back = tat.saturating_sub(n.saturating_mul(rate.interval)).max(now);
@@ -175,25 +175,25 @@ type Table<V> = papaya::HashMap<Box<[u8]>, Arc<V>, ahash::RandomState>;
 
 /// One configured rate limit on one route, shared by every worker. Kept
 /// across reloads while the route keeps the same definition.
-pub struct SharedLimit {
-    pub rate: Rate,
+pub(crate) struct SharedLimit {
+    pub(crate) rate: Rate,
     /// Configured `count`, for the RateLimit headers.
-    pub count: u64,
+    pub(crate) count: u64,
     /// Tokens a worker takes at once.
-    pub lease: u64,
+    pub(crate) lease: u64,
     /// How long a lease's unused tokens stay good (ns): the time the bucket
     /// takes to refill, at least one lease's worth and at most a second. An
     /// older lease could stack on a bucket that has refilled since, so its
     /// tokens go back instead.
-    pub lease_ttl: u64,
+    pub(crate) lease_ttl: u64,
     max_keys: usize,
     table: Table<Bucket>,
-    pub evictions: AtomicU64,
+    pub(crate) evictions: AtomicU64,
 }
 
 /// Tokens per lease for `limit` with `workers` workers: all workers'
 /// leases together at most 0.5% of ten seconds of the rate, 1 to 64.
-pub fn lease_size(limit: &RateLimit, workers: usize) -> u64 {
+pub(crate) fn lease_size(limit: &RateLimit, workers: usize) -> u64 {
     let per_10s = limit.count as u128 * 10_000_000_000 / limit.period.as_nanos().max(1);
     let workers = workers.max(1) as u64;
     let lease = (per_10s / 200) as u64 / workers;
@@ -203,7 +203,7 @@ pub fn lease_size(limit: &RateLimit, workers: usize) -> u64 {
 }
 
 impl SharedLimit {
-    pub fn new(limit: &RateLimit, workers: usize) -> SharedLimit {
+    pub(crate) fn new(limit: &RateLimit, workers: usize) -> SharedLimit {
         SharedLimit {
             rate: Rate::of(limit),
             count: limit.count,
@@ -222,7 +222,7 @@ impl SharedLimit {
     }
 
     /// Takes up to `want` tokens for `key`.
-    pub fn take(&self, key: &[u8], want: u64, now: u64) -> Take {
+    pub(crate) fn take(&self, key: &[u8], want: u64, now: u64) -> Take {
         let table = self.table.pin();
         loop {
             let bucket = match table.get(key) {
@@ -249,7 +249,7 @@ impl SharedLimit {
 
     /// Tokens left for `key` and the time until its bucket is full, for
     /// headers on admitted requests.
-    pub fn peek(&self, key: &[u8], now: u64) -> (u64, Duration) {
+    pub(crate) fn peek(&self, key: &[u8], now: u64) -> (u64, Duration) {
         match self.table.pin().get(key) {
             Some(b) => b.peek(now, self.rate),
             None => (self.rate.burst, Duration::ZERO),
@@ -257,7 +257,7 @@ impl SharedLimit {
     }
 
     /// Returns unused leased tokens of `key` to its bucket.
-    pub fn refund(&self, key: &[u8], n: u64, now: u64) {
+    pub(crate) fn refund(&self, key: &[u8], n: u64, now: u64) {
         if let Some(b) = self.table.pin().get(key) {
             b.refund(n, now, self.rate);
         }
@@ -295,28 +295,28 @@ impl SharedLimit {
         }
     }
 
-    pub fn keys(&self) -> usize {
+    pub(crate) fn keys(&self) -> usize {
         self.table.len()
     }
 }
 
 /// What a limit decided for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verdict {
-    pub allowed: bool,
+pub(crate) struct Verdict {
+    pub(crate) allowed: bool,
     /// For `RateLimit-Limit`: the configured count per period.
-    pub limit: u64,
+    pub(crate) limit: u64,
     /// For `RateLimit-Remaining`.
-    pub remaining: u64,
+    pub(crate) remaining: u64,
     /// For `RateLimit-Reset`, in whole seconds (rounded up).
-    pub reset: u64,
+    pub(crate) reset: u64,
     /// For `Retry-After` on a refusal, in whole seconds (at least 1).
-    pub retry_after: u64,
+    pub(crate) retry_after: u64,
 }
 
 /// A worker's view of one shared limit: the tokens it holds per key.
-pub struct LocalLimit {
-    pub shared: Arc<SharedLimit>,
+pub(crate) struct LocalLimit {
+    pub(crate) shared: Arc<SharedLimit>,
     held: RefCell<HashMap<Box<[u8]>, Lease, ahash::RandomState>>,
     max_held: usize,
 }
@@ -332,7 +332,7 @@ struct Lease {
 const MAX_HELD: usize = 4096;
 
 impl LocalLimit {
-    pub fn new(shared: Arc<SharedLimit>) -> LocalLimit {
+    pub(crate) fn new(shared: Arc<SharedLimit>) -> LocalLimit {
         let max_held = shared.max_keys.min(MAX_HELD);
         LocalLimit {
             shared,
@@ -344,7 +344,7 @@ impl LocalLimit {
     /// Admits or refuses one request for `key`. `detail` asks for exact
     /// remaining/reset figures even when a lease answers (one extra atomic
     /// load), for routes that send the RateLimit headers.
-    pub fn check(&self, key: &[u8], now: u64, detail: bool) -> Verdict {
+    pub(crate) fn check(&self, key: &[u8], now: u64, detail: bool) -> Verdict {
         let shared = &*self.shared;
         let ttl = shared.lease_ttl;
         let mut held = self.held.borrow_mut();
@@ -418,17 +418,17 @@ fn ceil_secs(d: Duration) -> u64 {
 }
 
 /// A maximum of concurrent requests per key, shared by every worker.
-pub struct SharedConcurrency {
-    pub max: u64,
-    pub status: u16,
+pub(crate) struct SharedConcurrency {
+    pub(crate) max: u64,
+    pub(crate) status: u16,
     max_keys: usize,
     table: Table<AtomicU64>,
     /// New keys refused because every slot of the key table was busy.
-    pub full_refusals: AtomicU64,
+    pub(crate) full_refusals: AtomicU64,
 }
 
 /// Held while a request is in flight; frees its slot when dropped.
-pub struct Permit {
+pub(crate) struct Permit {
     slot: Arc<AtomicU64>,
 }
 
@@ -439,7 +439,7 @@ impl Drop for Permit {
 }
 
 impl SharedConcurrency {
-    pub fn new(max: u64, status: u16, max_keys: usize) -> SharedConcurrency {
+    pub(crate) fn new(max: u64, status: u16, max_keys: usize) -> SharedConcurrency {
         SharedConcurrency {
             max,
             status,
@@ -450,7 +450,7 @@ impl SharedConcurrency {
     }
 
     /// A slot for `key`, or `None` when `max` requests are in flight.
-    pub fn acquire(&self, key: &[u8]) -> Option<Permit> {
+    pub(crate) fn acquire(&self, key: &[u8]) -> Option<Permit> {
         let table = self.table.pin();
         loop {
             let slot = match table.get(key) {

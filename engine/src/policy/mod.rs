@@ -10,9 +10,9 @@
 //! same way between that worker's generations. A route with no policies
 //! costs one branch.
 
-pub mod auth;
-pub mod ip;
-pub mod limit;
+pub(crate) mod auth;
+pub(crate) mod ip;
+pub(crate) mod limit;
 
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -32,42 +32,42 @@ use ip::{IpRules, IpSet};
 use limit::{LocalLimit, Permit, SharedConcurrency, SharedLimit, Verdict};
 
 /// One rate limit of one route, and what identifies it across reloads.
-pub struct RouteLimit {
-    pub key: LimitKey,
-    pub shared: Arc<SharedLimit>,
+pub(crate) struct RouteLimit {
+    pub(crate) key: LimitKey,
+    pub(crate) shared: Arc<SharedLimit>,
     carry: (String, RateLimit),
 }
 
 /// A route's compiled policies.
-pub struct RoutePolicy {
-    pub ip: IpRules,
+pub(crate) struct RoutePolicy {
+    pub(crate) ip: IpRules,
     /// Authenticators to try, in order (indexes into the config's).
-    pub auth: Vec<usize>,
+    pub(crate) auth: Vec<usize>,
     /// Per consumer: may it use this route? Empty: every consumer may.
-    pub allowed: Vec<bool>,
+    pub(crate) allowed: Vec<bool>,
     /// Lower-case header carrying the consumer's name upstream.
-    pub consumer_header: String,
+    pub(crate) consumer_header: String,
     /// Headers removed before forwarding: the credentials' (unless the
     /// route forwards them) and the consumer header a client may have sent.
-    pub strip_headers: Vec<String>,
+    pub(crate) strip_headers: Vec<String>,
     /// Query parameters carrying credentials, removed before forwarding.
-    pub strip_params: Vec<String>,
-    pub limits: Vec<RouteLimit>,
-    pub concurrency: Option<(LimitKey, Arc<SharedConcurrency>)>,
+    pub(crate) strip_params: Vec<String>,
+    pub(crate) limits: Vec<RouteLimit>,
+    pub(crate) concurrency: Option<(LimitKey, Arc<SharedConcurrency>)>,
     concurrency_carry: Option<(String, ConcurrencyLimit)>,
     /// Send RateLimit headers on admitted responses.
-    pub headers: bool,
+    pub(crate) headers: bool,
     /// Nothing to check: the request goes straight on.
-    pub empty: bool,
+    pub(crate) empty: bool,
 }
 
 /// Every policy of one config, shared by all workers.
-pub struct Policies {
-    pub global: IpRules,
-    pub trusted: IpSet,
-    pub auth: Auth,
+pub(crate) struct Policies {
+    pub(crate) global: IpRules,
+    pub(crate) trusted: IpSet,
+    pub(crate) auth: Auth,
     /// Consumer names, by index.
-    pub consumers: Vec<String>,
+    pub(crate) consumers: Vec<String>,
 }
 
 impl Policies {
@@ -77,7 +77,7 @@ impl Policies {
     /// load, naming the field.
     /// Returns the shared policies and each route's own, in config order;
     /// `prev` is the previous generation's routes' policies.
-    pub fn compile(
+    pub(crate) fn compile(
         config: &Config,
         prev: &[&RoutePolicy],
         workers: usize,
@@ -187,16 +187,16 @@ fn shared_concurrency(
 }
 
 /// A worker's part of the policies of one generation.
-pub struct LocalPolicies {
+pub(crate) struct LocalPolicies {
     /// Per route, per rate limit.
     limits: Vec<Vec<Rc<LocalLimit>>>,
     by_key: Keyed<(String, RateLimit), LocalLimit>,
-    pub auth_cache: AuthCache,
+    pub(crate) auth_cache: AuthCache,
 }
 
 impl LocalPolicies {
     /// Builds a worker's part for `routes` (in config order).
-    pub fn new(
+    pub(crate) fn new(
         policies: &Policies,
         routes: &[&RoutePolicy],
         prev: Option<&LocalPolicies>,
@@ -243,36 +243,36 @@ impl LocalPolicies {
 
 /// What the policies let through.
 #[derive(Default)]
-pub struct Pass {
+pub(crate) struct Pass {
     /// The authenticated consumer (index into the config's).
-    pub consumer: Option<usize>,
+    pub(crate) consumer: Option<usize>,
     /// Held until the request ends (concurrency limit).
-    pub permit: Option<Permit>,
+    pub(crate) permit: Option<Permit>,
     /// The tightest rate limit's figures, for RateLimit headers.
-    pub rate: Option<Verdict>,
+    pub(crate) rate: Option<Verdict>,
 }
 
 /// The request as policies see it.
-pub struct Subject<'a> {
-    pub head: &'a RequestHead,
-    pub client: IpAddr,
+pub(crate) struct Subject<'a> {
+    pub(crate) head: &'a RequestHead,
+    pub(crate) client: IpAddr,
     /// The authenticated consumer's name.
-    pub consumer: Option<&'a str>,
+    pub(crate) consumer: Option<&'a str>,
 }
 
 /// When a request is checked.
 #[derive(Clone, Copy)]
-pub struct Now {
+pub(crate) struct Now {
     /// For rate limits: [`limit::now_ns`].
-    pub mono: u64,
+    pub(crate) mono: u64,
     /// For token lifetimes.
-    pub wall: SystemTime,
+    pub(crate) wall: SystemTime,
 }
 
 impl Policies {
     /// The route's authentication, with a slow password check deferred to
     /// the caller; `None` when the route has none.
-    pub fn authenticate(
+    pub(crate) fn authenticate(
         &self,
         local: &LocalPolicies,
         policy: &RoutePolicy,
@@ -294,7 +294,7 @@ impl Policies {
     /// policies. An `Err` refuses the request; header lines for the
     /// refusal (challenges, Retry-After) are appended to `extra`.
     #[allow(clippy::too_many_arguments)]
-    pub fn check(
+    pub(crate) fn check(
         &self,
         local: &LocalPolicies,
         route: usize,
@@ -375,7 +375,7 @@ impl Policies {
 
 /// `RateLimit-Limit`, `-Remaining` and `-Reset` lines (IETF httpapi
 /// rate-limit headers draft).
-pub fn rate_headers(out: &mut BytesMut, v: &Verdict) {
+pub(crate) fn rate_headers(out: &mut BytesMut, v: &Verdict) {
     let mut n = itoa::Buffer::new();
     write::header(out, b"RateLimit-Limit", n.format(v.limit).as_bytes());
     write::header(

@@ -23,7 +23,7 @@ use crate::worker::conn::Conn;
 
 /// How the body that follows a head reaches the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyOut {
+pub(crate) enum BodyOut {
     /// No body (1xx, 204, 304, or a head whose length line, if any, was
     /// written with its fields: a HEAD answer).
     None,
@@ -45,7 +45,7 @@ impl BodyOut {
 /// written): the response stage, then framing, Connection and the blank
 /// line. Returns the framing in force and whether the connection stays
 /// open (a body filter may change both: the length is then unknown).
-pub fn end_head(
+pub(crate) fn end_head(
     conn: &Conn,
     ctx: &mut Ctx,
     out: &mut BytesMut,
@@ -82,7 +82,7 @@ pub fn end_head(
 
 /// Appends a body held in memory after its head, through the body filter
 /// when one is active (`body` as [`end_head`] returned it).
-pub fn put_body(
+pub(crate) fn put_body(
     ctx: &mut Ctx,
     body: BodyOut,
     data: &[u8],
@@ -104,7 +104,7 @@ pub fn put_body(
 }
 
 /// The Connection line a response needs, if any (RFC 9112 §9.3).
-pub fn connection_line(out: &mut BytesMut, version: Version, keep: bool) {
+pub(crate) fn connection_line(out: &mut BytesMut, version: Version, keep: bool) {
     match (version, keep) {
         (_, false) => out.extend_from_slice(b"Connection: close\r\n"),
         (Version::Http10, true) => out.extend_from_slice(b"Connection: keep-alive\r\n"),
@@ -114,7 +114,7 @@ pub fn connection_line(out: &mut BytesMut, version: Version, keep: bool) {
 
 /// Writes `conn.wbuf` to the client; false (the client gone, recorded)
 /// when that fails.
-pub async fn write_out<S: Transport>(conn: &mut Conn, io: &mut S, ctx: &mut Ctx) -> bool {
+pub(crate) async fn write_out<S: Transport>(conn: &mut Conn, io: &mut S, ctx: &mut Ctx) -> bool {
     let w = conn.w.clone();
     match write_all_buf(io, &mut conn.wbuf, w.send_limit(&conn.g)).await {
         Ok(()) => true,
@@ -127,7 +127,12 @@ pub async fn write_out<S: Transport>(conn: &mut Conn, io: &mut S, ctx: &mut Ctx)
 
 /// Writes `conn.wbuf` to the client; `Close` when that fails or `keep`
 /// is false.
-pub async fn send<S: Transport>(conn: &mut Conn, io: &mut S, ctx: &mut Ctx, keep: bool) -> Next {
+pub(crate) async fn send<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    ctx: &mut Ctx,
+    keep: bool,
+) -> Next {
     if write_out(conn, io, ctx).await && keep {
         Next::KeepAlive
     } else {
@@ -136,7 +141,7 @@ pub async fn send<S: Transport>(conn: &mut Conn, io: &mut S, ctx: &mut Ctx, keep
 }
 
 /// Answers from a built-in responder (its body read away first).
-pub async fn respond<S: Transport>(
+pub(crate) async fn respond<S: Transport>(
     conn: &mut Conn,
     io: &mut S,
     ctx: &mut Ctx,
@@ -165,7 +170,7 @@ pub async fn respond<S: Transport>(
 /// body; nothing is sent for an error that has no status (client gone).
 /// The connection stays open only when `keep` allows; after an answer
 /// that closes it, unread request bytes are read away (lingering close).
-pub async fn error<S: Transport>(
+pub(crate) async fn error<S: Transport>(
     conn: &mut Conn,
     io: &mut S,
     ctx: &mut Ctx,
@@ -189,7 +194,7 @@ pub async fn error<S: Transport>(
 
 /// Answers a bare status with its reason as a short text body (errors,
 /// redirects whose Location the request stage put in `conn.extra`).
-pub async fn status_only<S: Transport>(
+pub(crate) async fn status_only<S: Transport>(
     conn: &mut Conn,
     io: &mut S,
     ctx: &mut Ctx,
@@ -224,7 +229,7 @@ pub async fn status_only<S: Transport>(
 /// The framing and keep-alive of a relayed response for this client:
 /// chunked stays chunked for HTTP/1.1 and is decoded for HTTP/1.0, a
 /// close-delimited body is chunked for HTTP/1.1.
-pub fn relay_framing(
+pub(crate) fn relay_framing(
     resp: BodyKind,
     client: Version,
     keep: bool,

@@ -23,7 +23,7 @@ use crate::rt::io::{read_more, write_all_buf, Pool, SendLimit};
 
 /// How the incoming body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
+pub(crate) enum Framing {
     Length(u64),
     Chunked,
     UntilClose,
@@ -31,7 +31,7 @@ pub enum Framing {
 
 impl Framing {
     /// The framing of a body of this kind; `None` when there is no body.
-    pub fn of(body: BodyKind) -> Option<Framing> {
+    pub(crate) fn of(body: BodyKind) -> Option<Framing> {
         match body {
             BodyKind::None => None,
             BodyKind::Length(n) => Some(Framing::Length(n)),
@@ -43,7 +43,7 @@ impl Framing {
 
 /// How the outgoing body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
+pub(crate) enum Output {
     /// Same framing as the input (chunked stays chunked, byte for byte).
     Same,
     /// Strip chunked framing; the receiver reads until close.
@@ -59,7 +59,7 @@ pub enum Output {
 
 /// Why a copy stopped early.
 #[derive(Debug)]
-pub enum CopyError {
+pub(crate) enum CopyError {
     /// Reading the source failed or it closed before the body ended.
     Source(io::Error),
     /// The source did not send anything within the idle timeout.
@@ -74,13 +74,13 @@ pub enum CopyError {
 
 /// A copy of a body's payload the cache keeps while it streams: dropped
 /// once it would pass `limit` (the body is then too large to store).
-pub struct Capture {
-    pub buf: Option<BytesMut>,
-    pub limit: usize,
+pub(crate) struct Capture {
+    pub(crate) buf: Option<BytesMut>,
+    pub(crate) limit: usize,
 }
 
 impl Capture {
-    pub fn take(&mut self, data: &[u8]) {
+    pub(crate) fn take(&mut self, data: &[u8]) {
         if let Some(c) = self.buf.as_mut() {
             if c.len() + data.len() > self.limit {
                 self.buf = None;
@@ -93,41 +93,41 @@ impl Capture {
 
 /// What a copy moved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Moved {
+pub(crate) struct Moved {
     /// Payload bytes.
-    pub payload: u64,
+    pub(crate) payload: u64,
     /// Bytes taken from the source, framing included.
-    pub wire: u64,
+    pub(crate) wire: u64,
 }
 
-pub struct Copy<'a> {
-    pub framing: Framing,
-    pub output: Output,
+pub(crate) struct Copy<'a> {
+    pub(crate) framing: Framing,
+    pub(crate) output: Output,
     /// Payload limit (413 on requests).
-    pub limit: u64,
+    pub(crate) limit: u64,
     /// Longest wait for the next bytes from the source
     /// (`body-idle-timeout`).
-    pub idle: Duration,
+    pub(crate) idle: Duration,
     /// Scratch for re-framing; empty on the common paths.
-    pub scratch: &'a mut BytesMut,
+    pub(crate) scratch: &'a mut BytesMut,
     /// The worker's deadlines, for the idle limit on each read.
-    pub deadlines: &'a Deadlines,
+    pub(crate) deadlines: &'a Deadlines,
     /// Longest wait for the destination to accept anything.
-    pub send_limit: Duration,
+    pub(crate) send_limit: Duration,
     /// The worker's buffers: a head-sized source buffer is swapped for a
     /// body-sized one first.
-    pub pool: &'a Pool,
+    pub(crate) pool: &'a Pool,
     /// The body filter, with [`Output::Filter`].
-    pub filter: Option<&'a mut BodyFilter>,
+    pub(crate) filter: Option<&'a mut BodyFilter>,
     /// Keeps the payload (decoded, before any filter) for the cache.
-    pub capture: Option<&'a mut Capture>,
+    pub(crate) capture: Option<&'a mut Capture>,
 }
 
 impl Copy<'_> {
     /// Copies the body from `src` to `dst`. `buf` holds bytes already read
     /// from `src`; on return it holds whatever followed the body (the next
     /// pipelined message).
-    pub async fn run<R, W>(
+    pub(crate) async fn run<R, W>(
         self,
         src: &mut R,
         buf: &mut BytesMut,
@@ -339,7 +339,7 @@ async fn send_front<W: AsyncWriteRent>(
 }
 
 /// A sink that drops everything, for reading away a body nobody receives.
-pub struct Discard;
+pub(crate) struct Discard;
 
 impl AsyncWriteRent for Discard {
     async fn write<T: monoio::buf::IoBuf>(&mut self, buf: T) -> monoio::BufResult<usize, T> {

@@ -30,7 +30,7 @@ use crate::worker::{ListenerState, Worker};
 
 /// What happens to the connection after a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
+pub(crate) enum Next {
     KeepAlive,
     Close,
 }
@@ -48,7 +48,7 @@ const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_MAX: usize = 1 << 20;
 
 /// Serves a client connection until it closes, errs, or the worker drains.
-pub async fn serve<S: Transport + 'static>(
+pub(crate) async fn serve<S: Transport + 'static>(
     w: Rc<Worker>,
     io: S,
     peer: SocketAddr,

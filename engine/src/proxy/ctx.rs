@@ -14,7 +14,7 @@ use crate::proxy::filter::BodyFilter;
 
 /// How the cache took part in a request (RFC 9211 vocabulary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheUse {
+pub(crate) enum CacheUse {
     /// Answered from a fresh stored response.
     Hit,
     /// Answered from a stale stored response (max-stale, stale-while-
@@ -29,7 +29,7 @@ pub enum CacheUse {
 }
 
 impl CacheUse {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CacheUse::Hit => "hit",
             CacheUse::Stale => "stale",
@@ -43,48 +43,48 @@ impl CacheUse {
 /// Times measured while answering, each from the request's start unless
 /// it says otherwise.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Timings {
+pub(crate) struct Timings {
     /// Connecting to the upstream server (and its TLS handshake).
-    pub upstream_connect: Option<Duration>,
+    pub(crate) upstream_connect: Option<Duration>,
     /// From sending the request upstream to its response head.
-    pub upstream_head: Option<Duration>,
+    pub(crate) upstream_head: Option<Duration>,
     /// Until the first byte of the answer was written to the client.
-    pub first_byte: Option<Duration>,
+    pub(crate) first_byte: Option<Duration>,
     /// Until the last byte of the answer was written.
-    pub total: Duration,
+    pub(crate) total: Duration,
 }
 
 /// One request's context.
-pub struct Ctx {
+pub(crate) struct Ctx {
     /// When the first byte of the request head was read.
-    pub start: Instant,
-    pub method: Method,
-    pub version: Version,
+    pub(crate) start: Instant,
+    pub(crate) method: Method,
+    pub(crate) version: Version,
     /// The request was HEAD: answers carry no body.
-    pub head_request: bool,
+    pub(crate) head_request: bool,
     /// Index of the route that took the request.
-    pub route: Option<usize>,
+    pub(crate) route: Option<usize>,
     /// Upstream group and server (per-worker index) it went to.
-    pub upstream: Option<usize>,
-    pub server: Option<usize>,
+    pub(crate) upstream: Option<usize>,
+    pub(crate) server: Option<usize>,
     /// The authenticated consumer (index into the config's).
-    pub consumer: Option<usize>,
+    pub(crate) consumer: Option<usize>,
     /// The final status sent to the client; 0 while none was.
-    pub status: u16,
+    pub(crate) status: u16,
     /// Request bytes consumed: head and body, as sent.
-    pub bytes_in: u64,
+    pub(crate) bytes_in: u64,
     /// Response bytes written to the client.
-    pub bytes_out: u64,
-    pub cache: Option<CacheUse>,
-    pub timings: Timings,
+    pub(crate) bytes_out: u64,
+    pub(crate) cache: Option<CacheUse>,
+    pub(crate) timings: Timings,
     /// What went wrong; the log stage counts it by kind and side.
-    pub error: Option<Error>,
+    pub(crate) error: Option<Error>,
     /// What the body filter stage does to the response body.
-    pub filter: BodyFilter,
+    pub(crate) filter: BodyFilter,
 }
 
 impl Ctx {
-    pub fn new(start: Instant) -> Ctx {
+    pub(crate) fn new(start: Instant) -> Ctx {
         Ctx {
             start,
             method: Method::Other,
@@ -105,7 +105,7 @@ impl Ctx {
     }
 
     /// Records a failure; the first one is kept (it caused the others).
-    pub fn fail(&mut self, e: Error) {
+    pub(crate) fn fail(&mut self, e: Error) {
         if self.error.is_none() {
             self.error = Some(e);
         }

@@ -26,18 +26,18 @@ use crate::upstream::UpConn;
 use crate::worker::{Generation, Worker};
 
 /// A final response head from an upstream, with the connection it came on.
-pub struct Fetched {
-    pub up: UpConn,
-    pub server: usize,
+pub(crate) struct Fetched {
+    pub(crate) up: UpConn,
+    pub(crate) server: usize,
     /// Bytes read after the head (the start of the body).
-    pub ubuf: BytesMut,
-    pub resp: ResponseHead,
+    pub(crate) ubuf: BytesMut,
+    pub(crate) resp: ResponseHead,
 }
 
 impl Fetched {
     /// Returns the connection to the pool when its body is done and it may
     /// be reused, else closes it; gives the buffers back.
-    pub fn release(self, w: &Worker, g: &Generation, body_done: bool) {
+    pub(crate) fn release(self, w: &Worker, g: &Generation, body_done: bool) {
         let reusable = body_done && self.resp.reusable && self.ubuf.is_empty();
         // The head first: it shares the buffer's memory, which can only go
         // back to the pool once nothing else holds it.
@@ -51,7 +51,7 @@ impl Fetched {
 
 /// What the client side of an exchange does besides waiting: stream a
 /// request body after the head, and relay interim (1xx) responses.
-pub trait Peer {
+pub(crate) trait Peer {
     /// Sends the request body (if any) on `up`, after the head.
     async fn send_body(&mut self, up: &mut UpConn) -> Result<(), Error>;
     /// Relays an interim response head; `Ok(true)` when it reached the
@@ -61,7 +61,7 @@ pub trait Peer {
 
 /// An exchange nobody waits on (the cache's background fetch): no body,
 /// interim responses skipped.
-pub struct NoPeer;
+pub(crate) struct NoPeer;
 
 impl Peer for NoPeer {
     async fn send_body(&mut self, _: &mut UpConn) -> Result<(), Error> {
@@ -74,18 +74,18 @@ impl Peer for NoPeer {
 }
 
 /// Where an exchange goes and how it may be retried.
-pub struct Target<'a> {
-    pub route: &'a Route,
-    pub group: usize,
+pub(crate) struct Target<'a> {
+    pub(crate) route: &'a Route,
+    pub(crate) group: usize,
     /// The request is HEAD (the response then has no body).
-    pub is_head: bool,
+    pub(crate) is_head: bool,
     /// Safe to send again: idempotent and without a body.
-    pub retry_safe: bool,
+    pub(crate) retry_safe: bool,
 }
 
 /// Sends `req` (the head, with any small body coalesced) and reads the
 /// final response head. `req` is kept for a retry and left as sent.
-pub async fn exchange<P: Peer>(
+pub(crate) async fn exchange<P: Peer>(
     w: &Worker,
     g: &Generation,
     t: &Target<'_>,

@@ -15,7 +15,7 @@ use crate::worker::hooks::BodyHook;
 
 /// What the body filter stage does to one response body.
 #[derive(Default)]
-pub enum BodyFilter {
+pub(crate) enum BodyFilter {
     /// The body passes unchanged (and keeps its framing).
     #[default]
     None,
@@ -24,12 +24,12 @@ pub enum BodyFilter {
 }
 
 impl BodyFilter {
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         !matches!(self, BodyFilter::None)
     }
 
     /// Appends the filtered form of `data`, a piece of payload, to `out`.
-    pub fn apply(&mut self, data: &[u8], out: &mut BytesMut) {
+    pub(crate) fn apply(&mut self, data: &[u8], out: &mut BytesMut) {
         match self {
             BodyFilter::None => out.extend_from_slice(data),
             BodyFilter::Hook(f) => f(data, out),
@@ -40,7 +40,7 @@ impl BodyFilter {
 /// Filters `data` and frames the result as one chunk (or raw bytes when
 /// the client reads until close), appending to `out`. `filtered` holds the
 /// filtered bytes between the two steps.
-pub fn frame(
+pub(crate) fn frame(
     filter: &mut BodyFilter,
     data: &[u8],
     chunked: bool,
@@ -63,7 +63,7 @@ pub fn frame(
 }
 
 /// The end of a filtered body: the last chunk when chunked.
-pub fn end(chunked: bool, out: &mut BytesMut) {
+pub(crate) fn end(chunked: bool, out: &mut BytesMut) {
     if chunked {
         out.extend_from_slice(b"0\r\n\r\n");
     }

@@ -27,10 +27,10 @@ use crate::worker::Generation;
 
 /// Bodies up to this size that are already buffered ride in the same write
 /// as their head.
-pub const COALESCE_MAX: usize = 8 * 1024;
+pub(crate) const COALESCE_MAX: usize = 8 * 1024;
 
 /// Forwards `head` to upstream group `group` and relays the answer.
-pub async fn forward<S: Transport>(
+pub(crate) async fn forward<S: Transport>(
     conn: &mut Conn,
     io: &mut S,
     ctx: &mut Ctx,
@@ -180,22 +180,22 @@ fn response_body_error(e: CopyError) -> Error {
 
 /// How a response is relayed.
 #[derive(Default)]
-pub struct Relay<'a> {
+pub(crate) struct Relay<'a> {
     /// The client's validators matched: it gets 304 while the body comes in
     /// for `capture` only.
-    pub client_304: bool,
+    pub(crate) client_304: bool,
     /// Where the cache keeps the body.
-    pub capture: Option<&'a mut Capture>,
+    pub(crate) capture: Option<&'a mut Capture>,
 }
 
 /// What a relay did.
-pub struct Relayed {
-    pub next: Next,
+pub(crate) struct Relayed {
+    pub(crate) next: Next,
     /// The whole body arrived from the upstream.
-    pub body_ok: bool,
+    pub(crate) body_ok: bool,
     /// The response head, for the cache to store; [`Relayed::done`] gives
     /// it back to the pool.
-    pub resp: ResponseHead,
+    pub(crate) resp: ResponseHead,
     /// The buffer the head was read into: it goes back to the pool once
     /// the head (which shares its memory) is dropped.
     ubuf: BytesMut,
@@ -203,7 +203,7 @@ pub struct Relayed {
 
 impl Relayed {
     /// Gives the head and its buffer back; what the connection does next.
-    pub fn done(self, w: &crate::worker::Worker) -> Next {
+    pub(crate) fn done(self, w: &crate::worker::Worker) -> Next {
         w.pool.put_headers(self.resp.into_headers());
         w.pool.put_buf(self.ubuf);
         self.next
@@ -213,7 +213,7 @@ impl Relayed {
 /// Relays the response in `f` to the client (head through the response
 /// stage, body through the body filter stage), keeping a copy when the
 /// cache asks, and returns the upstream connection to its pool.
-pub async fn relay<S: Transport>(
+pub(crate) async fn relay<S: Transport>(
     conn: &mut Conn,
     io: &mut S,
     ctx: &mut Ctx,
@@ -332,7 +332,7 @@ pub async fn relay<S: Transport>(
 
 /// Writes the status line and the end-to-end fields of an upstream's
 /// response, with our Via hop; the response stage and framing follow.
-pub fn write_response_fields(out: &mut BytesMut, resp: &ResponseHead) {
+pub(crate) fn write_response_fields(out: &mut BytesMut, resp: &ResponseHead) {
     let reason = resp.bytes(resp.reason);
     let reason = if reason.is_empty() {
         write::reason(resp.status).as_bytes()

@@ -43,7 +43,7 @@ const VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Routes and answers one request (stages 1–5; the caller runs the log
 /// stage).
-pub async fn run<S: Transport>(
+pub(crate) async fn run<S: Transport>(
     conn: &mut Conn,
     io: &mut S,
     ctx: &mut Ctx,
@@ -318,7 +318,7 @@ fn redirect_https(conn: &mut Conn, head: &RequestHead, port: Option<u16>) {
 
 /// The log stage: runs exactly once per request, whatever its outcome, and
 /// counts it (by status, by refusal or failure).
-pub fn log(conn: &Conn, ctx: &mut Ctx) {
+pub(crate) fn log(conn: &Conn, ctx: &mut Ctx) {
     ctx.timings.total = ctx.start.elapsed();
     let stats = &conn.w.stats;
     stats.requests.inc();

@@ -19,21 +19,21 @@ use crate::worker::conn::TlsInfo;
 
 /// What a route's policies and the client connection change in the
 /// request sent upstream.
-pub struct Rewrite<'a> {
-    pub policy: &'a RoutePolicy,
+pub(crate) struct Rewrite<'a> {
+    pub(crate) policy: &'a RoutePolicy,
     /// The authenticated consumer's name.
-    pub consumer: Option<&'a str>,
+    pub(crate) consumer: Option<&'a str>,
     /// The client connection is TLS.
-    pub secure: bool,
+    pub(crate) secure: bool,
     /// The verified client certificate's subject, and the header that
     /// carries it.
-    pub client_subject: Option<(&'a str, &'a str)>,
+    pub(crate) client_subject: Option<(&'a str, &'a str)>,
     /// Every listener's subject header: a client's own is never passed on.
-    pub subject_headers: &'a [String],
+    pub(crate) subject_headers: &'a [String],
 }
 
 impl<'a> Rewrite<'a> {
-    pub fn new(
+    pub(crate) fn new(
         tls: Option<&'a TlsInfo>,
         snap: &'a Snapshot,
         index: usize,
@@ -109,7 +109,7 @@ fn param_name(param: &[u8]) -> &[u8] {
 
 /// What a request sent upstream says about validators.
 #[derive(Clone, Copy)]
-pub enum Cond<'a> {
+pub(crate) enum Cond<'a> {
     /// The client's preconditions go as they are.
     Pass,
     /// The client's If-None-Match and If-Modified-Since are left out: the
@@ -124,7 +124,7 @@ pub enum Cond<'a> {
 }
 
 /// Writes the request head sent upstream into `out`.
-pub fn write_request_head(
+pub(crate) fn write_request_head(
     out: &mut BytesMut,
     peer: SocketAddr,
     head: &RequestHead,

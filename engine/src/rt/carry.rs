@@ -20,7 +20,7 @@ use std::rc::Rc;
 type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
 /// State of one kind, by key, as held by one generation on one worker.
-pub struct Keyed<K, V> {
+pub(crate) struct Keyed<K, V> {
     map: HashMap<K, Rc<V>>,
 }
 
@@ -33,18 +33,18 @@ impl<K, V> Default for Keyed<K, V> {
 }
 
 /// The outcome of carrying state into a new generation.
-pub struct Carried<K, V> {
-    pub next: Keyed<K, V>,
+pub(crate) struct Carried<K, V> {
+    pub(crate) next: Keyed<K, V>,
     /// Entries of the previous generation with no key in the new one; the
     /// caller retires them (closes connections, frees memory). In-flight
     /// requests of the old generation may still hold them for a while.
-    pub retired: Vec<Rc<V>>,
+    pub(crate) retired: Vec<Rc<V>>,
 }
 
 impl<K: Eq + Hash + Clone, V> Keyed<K, V> {
     /// Builds the next generation's table: `keys` in the new config order,
     /// taking each from `self` when present, else from `make`.
-    pub fn carry(
+    pub(crate) fn carry(
         &self,
         keys: impl IntoIterator<Item = K>,
         mut make: impl FnMut(&K) -> V,
@@ -72,7 +72,7 @@ impl<K: Eq + Hash + Clone, V> Keyed<K, V> {
         }
     }
 
-    pub fn get(&self, key: &K) -> Option<&Rc<V>> {
+    pub(crate) fn get(&self, key: &K) -> Option<&Rc<V>> {
         self.map.get(key)
     }
 

@@ -26,7 +26,7 @@ pub fn allowed_cpus() -> Vec<usize> {
 }
 
 /// The cgroup CPU quota as a whole number of CPUs (rounded up), if any.
-pub fn cgroup_cpu_limit() -> Option<usize> {
+pub(crate) fn cgroup_cpu_limit() -> Option<usize> {
     // cgroup v2: "max 100000" or "150000 100000".
     if let Ok(s) = fs::read_to_string(cgroup_v2_path("cpu.max")) {
         let mut it = s.split_whitespace();
@@ -75,7 +75,11 @@ fn cgroup_v2_path(file: &str) -> String {
 }
 
 /// The CPU each worker is pinned to. `requested` is `None` for "auto".
-pub fn plan(requested: Option<usize>, allowed: &[usize], quota: Option<usize>) -> Vec<usize> {
+pub(crate) fn plan(
+    requested: Option<usize>,
+    allowed: &[usize],
+    quota: Option<usize>,
+) -> Vec<usize> {
     let allowed: &[usize] = if allowed.is_empty() { &[0] } else { allowed };
     let count = match requested {
         Some(n) => n.max(1),

@@ -19,11 +19,11 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// How often expired deadlines are found and woken.
-pub const TICK: Duration = Duration::from_millis(20);
+pub(crate) const TICK: Duration = Duration::from_millis(20);
 
 /// The deadline passed before the operation finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Elapsed;
+pub(crate) struct Elapsed;
 
 #[derive(Debug)]
 enum Slot {
@@ -34,7 +34,7 @@ enum Slot {
 
 /// A worker's armed deadlines.
 #[derive(Debug, Default)]
-pub struct Deadlines {
+pub(crate) struct Deadlines {
     inner: RefCell<Inner>,
     /// Reused list of wakers to call once the slab is no longer borrowed.
     wake: RefCell<Vec<Waker>>,
@@ -54,7 +54,7 @@ const SLOTS_KEPT: usize = 64;
 
 impl Deadlines {
     /// Runs `fut` until it finishes or `at` passes.
-    pub fn within<F: Future>(&self, at: Instant, fut: F) -> Within<'_, F> {
+    pub(crate) fn within<F: Future>(&self, at: Instant, fut: F) -> Within<'_, F> {
         Within {
             fut,
             deadlines: self,
@@ -64,12 +64,12 @@ impl Deadlines {
     }
 
     /// Like [`Deadlines::within`], with a duration from now.
-    pub fn within_for<F: Future>(&self, d: Duration, fut: F) -> Within<'_, F> {
+    pub(crate) fn within_for<F: Future>(&self, d: Duration, fut: F) -> Within<'_, F> {
         self.within(Instant::now() + d, fut)
     }
 
     /// Wakes every waiter whose deadline is at or before `now`.
-    pub fn expire(&self, now: Instant) {
+    pub(crate) fn expire(&self, now: Instant) {
         if self.inner.borrow().armed == 0 {
             return;
         }
@@ -158,7 +158,7 @@ impl Deadlines {
 
 pin_project_lite::pin_project! {
     /// A future raced against a deadline.
-    pub struct Within<'a, F> {
+    pub(crate) struct Within<'a, F> {
         #[pin]
         fut: F,
         deadlines: &'a Deadlines,
@@ -202,7 +202,7 @@ impl<F: Future> Future for Within<'_, F> {
 }
 
 /// The worker task that expires deadlines; ends when `stop` resolves.
-pub async fn run_ticker(deadlines: &Deadlines, stop: impl Future<Output = ()>) {
+pub(crate) async fn run_ticker(deadlines: &Deadlines, stop: impl Future<Output = ()>) {
     let mut stop = std::pin::pin!(stop);
     loop {
         monoio::select! {

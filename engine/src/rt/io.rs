@@ -21,7 +21,7 @@ use crate::http::head::Header;
 use crate::rt::deadline::Deadlines;
 
 /// A bidirectional byte stream a connection can run over.
-pub trait Transport: AsyncReadRent + AsyncWriteRent {
+pub(crate) trait Transport: AsyncReadRent + AsyncWriteRent {
     /// Resolves when a read would not block (data or EOF), without handing
     /// a buffer to the kernel. May wake spuriously.
     fn wait_readable(&self) -> impl Future<Output = io::Result<()>>;
@@ -43,12 +43,12 @@ impl Transport for TcpStream {
 
 /// Size of a pooled body buffer: large enough for efficient body copies;
 /// bodies stream through it piece by piece.
-pub const BUF_SIZE: usize = 16 * 1024;
+pub(crate) const BUF_SIZE: usize = 16 * 1024;
 /// Size of the buffer a client connection reads its next head into. Most
 /// heads fit; a larger one grows the buffer. Kept small because every
 /// waking connection takes one before it knows whether a request or an EOF
 /// is coming (10,000 clients closing at once cost 20 MiB, not 160 MiB).
-pub const HEAD_BUF_SIZE: usize = 2 * 1024;
+pub(crate) const HEAD_BUF_SIZE: usize = 2 * 1024;
 /// Buffers and header lists kept for reuse per worker; beyond this they
 /// are freed, so a burst does not pin its peak memory forever.
 const POOL_MAX: usize = 1024;
@@ -108,21 +108,21 @@ impl<T> Shelf<T> {
 /// to what was in use during that second, so a burst of connections gives
 /// its buffers back to the allocator once it is over.
 #[derive(Default)]
-pub struct Pool {
+pub(crate) struct Pool {
     bufs: Shelf<BytesMut>,
     head_bufs: Shelf<BytesMut>,
     headers: Shelf<Vec<Header>>,
 }
 
 impl Pool {
-    pub fn buf(&self) -> BytesMut {
+    pub(crate) fn buf(&self) -> BytesMut {
         self.bufs
             .take()
             .unwrap_or_else(|| BytesMut::with_capacity(BUF_SIZE))
     }
 
     /// A small buffer for reading a request head.
-    pub fn head_buf(&self) -> BytesMut {
+    pub(crate) fn head_buf(&self) -> BytesMut {
         self.head_bufs
             .take()
             .unwrap_or_else(|| BytesMut::with_capacity(HEAD_BUF_SIZE))
@@ -132,7 +132,7 @@ impl Pool {
     /// off it may have shrunk its visible capacity; once they are dropped
     /// the whole allocation is reclaimed without allocating. A buffer still
     /// shared, or grown past 4× the body size by a large head, is freed.
-    pub fn put_buf(&self, mut b: BytesMut) {
+    pub(crate) fn put_buf(&self, mut b: BytesMut) {
         b.clear();
         if b.try_reclaim(BUF_SIZE) {
             if b.capacity() <= 4 * BUF_SIZE {
@@ -145,7 +145,7 @@ impl Pool {
 
     /// Makes `buf` a body-sized pooled buffer, keeping its contents, so a
     /// body does not stream through a head-sized one.
-    pub fn upsize(&self, buf: &mut BytesMut) {
+    pub(crate) fn upsize(&self, buf: &mut BytesMut) {
         if buf.capacity() >= BUF_SIZE {
             return;
         }
@@ -154,11 +154,11 @@ impl Pool {
         self.put_buf(std::mem::replace(buf, big));
     }
 
-    pub fn headers(&self) -> Vec<Header> {
+    pub(crate) fn headers(&self) -> Vec<Header> {
         self.headers.take().unwrap_or_default()
     }
 
-    pub fn put_headers(&self, mut h: Vec<Header>) {
+    pub(crate) fn put_headers(&self, mut h: Vec<Header>) {
         if h.capacity() == 0 {
             // A list whose storage moved into a parsed head: nothing to keep.
             return;
@@ -170,7 +170,7 @@ impl Pool {
     /// Frees what sat unused since the last call (called every second),
     /// keeping [`POOL_FLOOR`] of each while the worker has `connections`
     /// (for their steady traffic) and nothing once it has none.
-    pub fn trim(&self, connections: u64) {
+    pub(crate) fn trim(&self, connections: u64) {
         let floor = if connections == 0 { 0 } else { POOL_FLOOR };
         self.bufs.trim(floor);
         self.head_bufs.trim(floor);
@@ -181,7 +181,10 @@ impl Pool {
 /// Reads more bytes onto the end of `buf`, growing it if it is nearly full
 /// (a head buffer that is growing is carrying a body or a large head).
 /// Returns the number of bytes read (0 at EOF).
-pub async fn read_more<S: AsyncReadRent>(io: &mut S, buf: &mut BytesMut) -> io::Result<usize> {
+pub(crate) async fn read_more<S: AsyncReadRent>(
+    io: &mut S,
+    buf: &mut BytesMut,
+) -> io::Result<usize> {
     if buf.capacity() - buf.len() < 512
         && !buf.try_reclaim(BUF_SIZE)
         && !buf.try_reclaim(HEAD_BUF_SIZE)
@@ -200,15 +203,15 @@ pub async fn read_more<S: AsyncReadRent>(io: &mut S, buf: &mut BytesMut) -> io::
 /// on making no progress at all (no byte accepted), not on the whole write,
 /// so a slow reader that keeps taking bytes is never cut off.
 #[derive(Clone, Copy)]
-pub struct SendLimit<'a> {
-    pub deadlines: &'a Deadlines,
-    pub limit: Duration,
+pub(crate) struct SendLimit<'a> {
+    pub(crate) deadlines: &'a Deadlines,
+    pub(crate) limit: Duration,
 }
 
 /// Writes all of `buf` and clears it, keeping its allocation. A peer that
 /// accepts nothing for `send.limit` gets `TimedOut` (and the buffer is
 /// lost with the dropped write).
-pub async fn write_all_buf<S: AsyncWriteRent>(
+pub(crate) async fn write_all_buf<S: AsyncWriteRent>(
     io: &mut S,
     buf: &mut BytesMut,
     send: SendLimit<'_>,
@@ -219,7 +222,7 @@ pub async fn write_all_buf<S: AsyncWriteRent>(
 }
 
 /// Like [`write_all_buf`], but leaves the bytes in `buf` (for a resend).
-pub async fn write_all_keep<S: AsyncWriteRent>(
+pub(crate) async fn write_all_keep<S: AsyncWriteRent>(
     io: &mut S,
     buf: &mut BytesMut,
     send: SendLimit<'_>,
@@ -232,7 +235,7 @@ pub async fn write_all_keep<S: AsyncWriteRent>(
 }
 
 /// Writes all of `buf` (a stored body, say) without copying it.
-pub async fn write_bytes<S: AsyncWriteRent>(
+pub(crate) async fn write_bytes<S: AsyncWriteRent>(
     io: &mut S,
     buf: Bytes,
     send: SendLimit<'_>,
@@ -275,16 +278,16 @@ async fn write_all<S: AsyncWriteRent, B: IoBuf>(
 
 /// A transport that counts the bytes read from and written to it, for the
 /// request's log record (`$bytes_sent`, `$request_length`).
-pub struct Counted<S> {
-    pub inner: S,
+pub(crate) struct Counted<S> {
+    pub(crate) inner: S,
     /// Bytes read so far.
-    pub read: u64,
+    pub(crate) read: u64,
     /// Bytes written so far.
-    pub written: u64,
+    pub(crate) written: u64,
 }
 
 impl<S> Counted<S> {
-    pub fn new(inner: S) -> Counted<S> {
+    pub(crate) fn new(inner: S) -> Counted<S> {
         Counted {
             inner,
             read: 0,

@@ -20,7 +20,7 @@ pub fn set_release(f: fn(bool)) {
 /// Gives the calling thread's freed memory back, if the binary said how:
 /// thoroughly after a quiet second or once most connections closed, else
 /// only what the allocator has ready (cheap under steady load).
-pub fn release(thorough: bool) {
+pub(crate) fn release(thorough: bool) {
     if let Some(f) = RELEASE.get() {
         f(thorough);
     }

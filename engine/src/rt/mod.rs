@@ -3,9 +3,9 @@
 //! generations, CPU sets, and panic containment for futures.
 
 pub(crate) mod carry;
-pub mod cpus;
+pub(crate) mod cpus;
 pub(crate) mod deadline;
 pub(crate) mod io;
-pub mod mem;
+pub(crate) mod mem;
 pub(crate) mod notify;
 pub(crate) mod panic;

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-pub struct LocalNotify {
+pub(crate) struct LocalNotify {
     fired: Cell<bool>,
     slots: RefCell<Slots>,
 }
@@ -39,12 +39,12 @@ impl Default for LocalNotify {
 }
 
 impl LocalNotify {
-    pub fn is_fired(&self) -> bool {
+    pub(crate) fn is_fired(&self) -> bool {
         self.fired.get()
     }
 
     /// Wakes every waiter, now and later.
-    pub fn fire(&self) {
+    pub(crate) fn fire(&self) {
         self.fired.set(true);
         let wakers: Vec<Waker> = self
             .slots
@@ -58,7 +58,7 @@ impl LocalNotify {
         }
     }
 
-    pub fn wait(&self) -> Wait<'_> {
+    pub(crate) fn wait(&self) -> Wait<'_> {
         Wait {
             notify: self,
             slot: None,
@@ -66,7 +66,7 @@ impl LocalNotify {
     }
 }
 
-pub struct Wait<'a> {
+pub(crate) struct Wait<'a> {
     notify: &'a LocalNotify,
     slot: Option<usize>,
 }

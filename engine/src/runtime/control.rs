@@ -39,9 +39,9 @@ const BACKLOG: i32 = 4096;
 
 /// A configured listener and the address it is bound to.
 #[derive(Debug, Clone, Copy)]
-pub struct Bound {
-    pub configured: SocketAddr,
-    pub actual: SocketAddr,
+pub(crate) struct Bound {
+    pub(crate) configured: SocketAddr,
+    pub(crate) actual: SocketAddr,
 }
 
 /// Where a config came from, for messages and the file to re-read.
@@ -70,7 +70,7 @@ pub enum ReloadError {
 
 impl ReloadError {
     /// The errors as (path, line, column, message), for JSON answers.
-    pub fn items(&self) -> Vec<ConfigError> {
+    pub(crate) fn items(&self) -> Vec<ConfigError> {
         match self {
             ReloadError::Invalid(errors) => errors.iter().cloned().collect(),
             ReloadError::Listen { path, .. } => vec![config_error(path, self.to_string())],
@@ -192,7 +192,7 @@ impl Handle {
         let _ = self.0.file.set(path);
     }
 
-    pub fn config_file(&self) -> Option<&PathBuf> {
+    pub(crate) fn config_file(&self) -> Option<&PathBuf> {
         self.0.file.get()
     }
 
@@ -210,11 +210,11 @@ impl Handle {
         self.0.snapshot.load().generation
     }
 
-    pub fn uptime(&self) -> Duration {
+    pub(crate) fn uptime(&self) -> Duration {
         self.0.started.elapsed()
     }
 
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.0.control.is_draining()
     }
 
@@ -259,7 +259,7 @@ impl Handle {
 
     /// Purges the cache on every worker; entries removed per worker, in
     /// worker order (`None` for a worker that did not answer in time).
-    pub fn purge(&self, scope: Purge) -> Vec<Option<usize>> {
+    pub(crate) fn purge(&self, scope: Purge) -> Vec<Option<usize>> {
         let mut replies = Vec::new();
         for link in &self.0.links {
             let (tx, rx) = crossbeam_channel::bounded(1);
@@ -279,7 +279,7 @@ impl Handle {
     }
 
     /// Per-worker counters, in worker order.
-    pub fn worker_stats(&self) -> Vec<Arc<WorkerStats>> {
+    pub(crate) fn worker_stats(&self) -> Vec<Arc<WorkerStats>> {
         self.0.links.iter().map(|l| l.stats.clone()).collect()
     }
 
@@ -319,7 +319,7 @@ impl Handle {
     /// Checks a config as a reload would, without applying it: validation,
     /// the admin token rule against the running admin address, and whether
     /// new listener addresses are free.
-    pub fn check(&self, config: &Config) -> Result<Vec<&'static str>, ReloadError> {
+    pub(crate) fn check(&self, config: &Config) -> Result<Vec<&'static str>, ReloadError> {
         let _serial = self.serial();
         let running = self.snapshot();
         check_admin(&running.config, config)?;
@@ -337,7 +337,7 @@ impl Handle {
     }
 
     /// Makes a validated config the running one.
-    pub fn reload(&self, mut config: Config) -> Result<Reloaded, ReloadError> {
+    pub(crate) fn reload(&self, mut config: Config) -> Result<Reloaded, ReloadError> {
         let _serial = self.serial();
         if self.is_draining() {
             return Err(self.failed(ReloadError::Draining));

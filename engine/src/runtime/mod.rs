@@ -4,4 +4,4 @@
 
 pub(crate) mod control;
 pub(crate) mod thread;
-pub mod watch;
+pub(crate) mod watch;

@@ -30,17 +30,17 @@ pub(crate) struct Control {
 }
 
 impl Control {
-    pub fn begin_drain(&self) {
+    pub(crate) fn begin_drain(&self) {
         self.draining.store(true, Ordering::SeqCst);
         self.event.notify(usize::MAX);
     }
 
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }
 
     /// Resolves once draining has begun.
-    pub async fn drained(&self) {
+    pub(crate) async fn drained(&self) {
         loop {
             let listener = self.event.listen();
             if self.is_draining() {
@@ -53,20 +53,20 @@ impl Control {
 
 /// Everything a worker thread needs to start.
 pub(crate) struct Spec {
-    pub id: usize,
-    pub cpu: usize,
+    pub(crate) id: usize,
+    pub(crate) cpu: usize,
     /// By configured address.
-    pub listeners: Vec<(SocketAddr, std::net::TcpListener)>,
-    pub snapshot: Arc<Snapshot>,
-    pub link: Arc<Link>,
-    pub inbox: Inbox,
-    pub plane: Handle,
-    pub peers: Peers,
-    pub control: Arc<Control>,
-    pub hooks: Arc<Hooks>,
-    pub driver: Driver,
+    pub(crate) listeners: Vec<(SocketAddr, std::net::TcpListener)>,
+    pub(crate) snapshot: Arc<Snapshot>,
+    pub(crate) link: Arc<Link>,
+    pub(crate) inbox: Inbox,
+    pub(crate) plane: Handle,
+    pub(crate) peers: Peers,
+    pub(crate) control: Arc<Control>,
+    pub(crate) hooks: Arc<Hooks>,
+    pub(crate) driver: Driver,
     /// Where slow password checks run, shared by all workers.
-    pub blocking: monoio::blocking::DefaultThreadPool,
+    pub(crate) blocking: monoio::blocking::DefaultThreadPool,
 }
 
 type Runtime = FusionRuntime<TimeDriver<IoUringDriver>, TimeDriver<LegacyDriver>>;

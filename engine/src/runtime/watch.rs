@@ -42,7 +42,7 @@ impl Drop for Watch {
 }
 
 /// The TLS files a config names.
-pub fn tls_files(config: &Config) -> Vec<PathBuf> {
+pub(crate) fn tls_files(config: &Config) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for l in &config.listeners {
         if let Some(t) = &l.tls {

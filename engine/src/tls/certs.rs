@@ -22,20 +22,20 @@ use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 /// A loaded certificate and what the admin API shows of it.
 #[derive(Debug, Clone)]
-pub struct Loaded {
-    pub key: Arc<CertifiedKey>,
+pub(crate) struct Loaded {
+    pub(crate) key: Arc<CertifiedKey>,
     /// Names that select it (lower-case; `*.x` for wildcards).
-    pub names: Vec<String>,
+    pub(crate) names: Vec<String>,
     /// The leaf's subject, e.g. `CN=example.com`.
-    pub subject: String,
+    pub(crate) subject: String,
     /// End of validity, seconds since the Unix epoch.
-    pub not_after: i64,
+    pub(crate) not_after: i64,
 }
 
 /// Reads a certificate chain and its key from PEM files and checks them.
 /// `names`: the names that select it; empty takes the certificate's own.
 /// The error is the reason, naming the file.
-pub fn load(
+pub(crate) fn load(
     cert: &Path,
     key: &Path,
     names: &[String],
@@ -76,7 +76,7 @@ pub fn load(
 }
 
 /// Reads every certificate of a PEM file, leaf first.
-pub fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let chain: Vec<_> = CertificateDer::pem_file_iter(path)
         .map_err(|e| pem_error(path, "certificates", &e))?
         .collect::<Result<_, _>>()
@@ -98,15 +98,15 @@ fn pem_error(path: &Path, what: &str, e: &rustls_pki_types::pem::Error) -> Strin
 }
 
 /// What a certificate says about itself.
-pub struct Description {
-    pub subject: String,
-    pub dns_names: Vec<String>,
-    pub not_before: i64,
-    pub not_after: i64,
+pub(crate) struct Description {
+    pub(crate) subject: String,
+    pub(crate) dns_names: Vec<String>,
+    pub(crate) not_before: i64,
+    pub(crate) not_after: i64,
 }
 
 /// Parses a DER certificate's subject, DNS names and validity.
-pub fn describe(der: &CertificateDer<'_>) -> Result<Description, String> {
+pub(crate) fn describe(der: &CertificateDer<'_>) -> Result<Description, String> {
     let (_, x509) = X509Certificate::from_der(der.as_ref())
         .map_err(|e| format!("the certificate cannot be parsed: {e}"))?;
     let mut dns_names = Vec::new();
@@ -141,7 +141,7 @@ pub fn describe(der: &CertificateDer<'_>) -> Result<Description, String> {
 /// strings are written `#` and their bytes in hex. Such a name is safe to
 /// put in a header: a certificate cannot inject a line or fake a second
 /// attribute.
-pub fn rfc4514(name: &x509_parser::x509::X509Name<'_>) -> String {
+pub(crate) fn rfc4514(name: &x509_parser::x509::X509Name<'_>) -> String {
     use std::fmt::Write as _;
     let registry = x509_parser::objects::oid_registry();
     let rdns: Vec<_> = name.iter_rdn().collect();
@@ -187,14 +187,14 @@ pub fn rfc4514(name: &x509_parser::x509::X509Name<'_>) -> String {
     out
 }
 
-pub fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A date as `YYYY-MM-DD` (UTC).
-pub fn date(unix: i64) -> String {
+pub(crate) fn date(unix: i64) -> String {
     let t = UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64);
     let text = httpdate::fmt_http_date(t);
     // "Sun, 06 Nov 1994 08:49:37 GMT" → "06 Nov 1994"
@@ -203,7 +203,7 @@ pub fn date(unix: i64) -> String {
 
 /// Chooses a listener's certificate by SNI.
 #[derive(Debug)]
-pub struct SniResolver {
+pub(crate) struct SniResolver {
     exact: HashMap<String, Arc<CertifiedKey>>,
     /// By the suffix after `*.`.
     wildcard: HashMap<String, Arc<CertifiedKey>>,
@@ -214,7 +214,7 @@ pub struct SniResolver {
 impl SniResolver {
     /// `certs` in config order; the first is the default when
     /// `default_for_unknown`.
-    pub fn new(certs: &[Loaded], default_for_unknown: bool) -> SniResolver {
+    pub(crate) fn new(certs: &[Loaded], default_for_unknown: bool) -> SniResolver {
         let mut exact = HashMap::new();
         let mut wildcard = HashMap::new();
         for c in certs {
@@ -237,7 +237,7 @@ impl SniResolver {
     }
 
     /// The certificate for `sni`.
-    pub fn pick(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
+    pub(crate) fn pick(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
         let Some(name) = sni else {
             return self.default.clone();
         };

@@ -24,7 +24,7 @@ const SESSIONS: usize = 256;
 
 /// An upstream's compiled TLS settings.
 #[derive(Debug)]
-pub struct UpstreamTls {
+pub(crate) struct UpstreamTls {
     base: Arc<ClientConfig>,
     /// The configured name, if any (else each server's address).
     server_name: Option<ServerName<'static>>,
@@ -33,7 +33,7 @@ pub struct UpstreamTls {
 impl UpstreamTls {
     /// Compiles upstream `index`'s settings, reading its CA bundle (or the
     /// system roots) and client certificate.
-    pub fn compile(index: usize, settings: &Settings) -> Result<UpstreamTls, ConfigError> {
+    pub(crate) fn compile(index: usize, settings: &Settings) -> Result<UpstreamTls, ConfigError> {
         let path = |key: &str| format!("upstreams[{index}].tls.{key}");
         let fail = |key: &str, message: String| ConfigError {
             path: path(key),
@@ -98,7 +98,7 @@ impl UpstreamTls {
     }
 
     /// A worker's copy: its own session store.
-    pub fn for_worker(&self) -> WorkerUpstreamTls {
+    pub(crate) fn for_worker(&self) -> WorkerUpstreamTls {
         let mut config = (*self.base).clone();
         config.resumption = Resumption::in_memory_sessions(SESSIONS);
         WorkerUpstreamTls {
@@ -110,14 +110,14 @@ impl UpstreamTls {
 
 /// An upstream's TLS as one worker connects with it.
 #[derive(Debug, Clone)]
-pub struct WorkerUpstreamTls {
-    pub config: Arc<ClientConfig>,
+pub(crate) struct WorkerUpstreamTls {
+    pub(crate) config: Arc<ClientConfig>,
     server_name: Option<ServerName<'static>>,
 }
 
 impl WorkerUpstreamTls {
     /// The name to verify (and send as SNI) for a server at `addr`.
-    pub fn name_for(&self, addr: std::net::SocketAddr) -> ServerName<'static> {
+    pub(crate) fn name_for(&self, addr: std::net::SocketAddr) -> ServerName<'static> {
         self.server_name
             .clone()
             .unwrap_or_else(|| ServerName::IpAddress(addr.ip().into()))

@@ -10,9 +10,9 @@
 //! shared by all workers and kept across reloads while the listener's
 //! ticket settings are unchanged, so a client may resume on any worker.
 
-pub mod certs;
-pub mod client;
-pub mod stream;
+pub(crate) mod certs;
+pub(crate) mod client;
+pub(crate) mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,25 +27,25 @@ use rustls::{RootCertStore, ServerConfig};
 
 /// What the admin API shows of a certificate.
 #[derive(Debug, Clone)]
-pub struct CertStatus {
-    pub file: String,
-    pub names: Vec<String>,
-    pub subject: String,
-    pub not_after: i64,
+pub(crate) struct CertStatus {
+    pub(crate) file: String,
+    pub(crate) names: Vec<String>,
+    pub(crate) subject: String,
+    pub(crate) not_after: i64,
 }
 
 /// A listener's compiled TLS settings.
-pub struct ListenerTls {
+pub(crate) struct ListenerTls {
     /// The listener's configured address (how workers find it).
-    pub configured: SocketAddr,
+    pub(crate) configured: SocketAddr,
     /// Shared by the workers, each of which adds its own session cache.
-    pub base: Arc<ServerConfig>,
-    pub session_cache: usize,
-    pub handshake_timeout: Duration,
-    pub certs: Vec<CertStatus>,
+    pub(crate) base: Arc<ServerConfig>,
+    pub(crate) session_cache: usize,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) certs: Vec<CertStatus>,
     /// Set when client certificates are asked for: the request header
     /// that carries the verified subject upstream.
-    pub subject_header: Option<String>,
+    pub(crate) subject_header: Option<String>,
     /// The ticket keys, and what they were made for (to keep them over a
     /// reload only when nothing a resumed session skips has changed).
     tickets: Option<(Arc<dyn rustls::server::ProducesTickets>, TicketScope)>,
@@ -64,7 +64,7 @@ struct TicketScope {
 
 /// The crypto provider for a listener: aws-lc-rs, its cipher suites
 /// narrowed to the configured ones (names as rustls spells them).
-pub fn provider(suites: &[String]) -> CryptoProvider {
+pub(crate) fn provider(suites: &[String]) -> CryptoProvider {
     let mut p = rustls::crypto::aws_lc_rs::default_provider();
     if !suites.is_empty() {
         p.cipher_suites.retain(|s| {
@@ -85,11 +85,11 @@ fn error(path: String, message: String) -> ConfigError {
 }
 
 /// Days before expiry from which a certificate is warned about.
-pub const EXPIRY_WARNING_DAYS: i64 = 14;
+pub(crate) const EXPIRY_WARNING_DAYS: i64 = 14;
 
 /// Logs a warning for every certificate of `snapshot` that expires within
 /// [`EXPIRY_WARNING_DAYS`]; how many.
-pub fn warn_expiring<'a>(listeners: impl IntoIterator<Item = &'a ListenerTls>) -> usize {
+pub(crate) fn warn_expiring<'a>(listeners: impl IntoIterator<Item = &'a ListenerTls>) -> usize {
     let now = certs::unix_now();
     let mut n = 0;
     for t in listeners {
@@ -115,7 +115,7 @@ impl ListenerTls {
     /// and CA files; `prev` is the running generation's, whose ticket keys
     /// are kept when the ticket settings are unchanged. Errors carry the
     /// config path of the file at fault.
-    pub fn compile(
+    pub(crate) fn compile(
         index: usize,
         listener: &Listener,
         settings: &TlsSettings,
@@ -224,7 +224,7 @@ impl ListenerTls {
 
     /// A worker's server config: the shared one with a session cache of
     /// the worker's own.
-    pub fn for_worker(&self) -> Arc<ServerConfig> {
+    pub(crate) fn for_worker(&self) -> Arc<ServerConfig> {
         let mut config = (*self.base).clone();
         if self.session_cache > 0 {
             config.session_storage = ServerSessionMemoryCache::new(self.session_cache);

@@ -37,9 +37,9 @@ impl Read for WouldBlock {
 }
 
 /// A TLS connection (server or client side) over TCP.
-pub struct TlsStream<C> {
+pub(crate) struct TlsStream<C> {
     io: TcpStream,
-    pub conn: C,
+    pub(crate) conn: C,
     rx: Vec<u8>,
     /// Bytes of `rx` already given to rustls.
     rx_pos: usize,
@@ -55,7 +55,7 @@ where
     C: std::ops::DerefMut<Target = ConnectionCommon<S>>,
     S: SideData,
 {
-    pub fn new(io: TcpStream, conn: C) -> TlsStream<C> {
+    pub(crate) fn new(io: TcpStream, conn: C) -> TlsStream<C> {
         TlsStream {
             io,
             conn,
@@ -67,13 +67,13 @@ where
         }
     }
 
-    pub fn tcp(&self) -> &TcpStream {
+    pub(crate) fn tcp(&self) -> &TcpStream {
         &self.io
     }
 
     /// Completes the handshake (and sends what follows it at once, such
     /// as TLS 1.3 session tickets).
-    pub async fn handshake(&mut self) -> io::Result<()> {
+    pub(crate) async fn handshake(&mut self) -> io::Result<()> {
         while self.conn.is_handshaking() {
             if self.conn.wants_write() {
                 self.flush_tls().await?;
@@ -139,7 +139,7 @@ where
     }
 
     /// Bytes a read can return without touching the socket.
-    pub fn buffered(&self) -> bool {
+    pub(crate) fn buffered(&self) -> bool {
         self.plaintext > 0 || self.rx_pos < self.rx.len()
     }
 }

@@ -21,14 +21,14 @@ use crate::tls::stream::TlsStream;
 
 /// Connections in use to one server, over all workers, and its cap.
 #[derive(Debug)]
-pub struct OpenCount {
+pub(crate) struct OpenCount {
     open: AtomicU32,
     /// `max-connections`; `u32::MAX` when there is none.
     max: AtomicU32,
 }
 
 impl OpenCount {
-    pub fn new(max: Option<u32>) -> OpenCount {
+    pub(crate) fn new(max: Option<u32>) -> OpenCount {
         OpenCount {
             open: AtomicU32::new(0),
             max: AtomicU32::new(max.unwrap_or(u32::MAX)),
@@ -36,17 +36,17 @@ impl OpenCount {
     }
 
     /// A reload changed the cap: connections already open stay open.
-    pub fn set_max(&self, max: Option<u32>) {
+    pub(crate) fn set_max(&self, max: Option<u32>) {
         self.max.store(max.unwrap_or(u32::MAX), Ordering::Relaxed);
     }
 
     /// Whether the server has a cap at all.
-    pub fn capped(&self) -> bool {
+    pub(crate) fn capped(&self) -> bool {
         self.max.load(Ordering::Relaxed) != u32::MAX
     }
 
     /// Takes a slot for a connection in use, unless the cap is reached.
-    pub fn open(self: &Arc<Self>) -> Option<Slot> {
+    pub(crate) fn open(self: &Arc<Self>) -> Option<Slot> {
         let max = self.max.load(Ordering::Relaxed);
         let mut n = self.open.load(Ordering::Relaxed);
         loop {
@@ -67,7 +67,7 @@ impl OpenCount {
 /// One connection's place in its server's count while a request uses it;
 /// given back when it goes idle or closes.
 #[derive(Debug)]
-pub struct Slot(Arc<OpenCount>);
+pub(crate) struct Slot(Arc<OpenCount>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
@@ -76,21 +76,21 @@ impl Drop for Slot {
 }
 
 /// The transport of an upstream connection: plain TCP, or TLS over it.
-pub enum Link {
+pub(crate) enum Link {
     Plain(TcpStream),
     Tls(Box<TlsStream<ClientConnection>>),
 }
 
 /// A connection to an upstream server, holding its slot in the server's
 /// count while in use, when the server has a cap.
-pub struct UpConn {
-    pub link: Link,
-    pub slot: Option<Slot>,
+pub(crate) struct UpConn {
+    pub(crate) link: Link,
+    pub(crate) slot: Option<Slot>,
 }
 
 impl UpConn {
     /// The TCP stream underneath.
-    pub fn tcp(&self) -> &TcpStream {
+    pub(crate) fn tcp(&self) -> &TcpStream {
         match &self.link {
             Link::Plain(s) => s,
             Link::Tls(t) => t.tcp(),
@@ -99,7 +99,7 @@ impl UpConn {
 
     /// Whether bytes a read would return are already buffered (decrypted
     /// or undecrypted TLS data).
-    pub fn buffered(&self) -> bool {
+    pub(crate) fn buffered(&self) -> bool {
         match &self.link {
             Link::Plain(_) => false,
             Link::Tls(t) => t.buffered(),

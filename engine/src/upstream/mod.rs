@@ -32,7 +32,7 @@ pub(crate) use conn::{OpenCount, Slot, UpConn};
 
 /// What every worker shares about the servers: per upstream, per server,
 /// the count of connections in use (by a request) to it.
-pub struct Shared {
+pub(crate) struct Shared {
     counts: Vec<Vec<Arc<OpenCount>>>,
 }
 
@@ -40,7 +40,7 @@ impl Shared {
     /// Counts for `config`'s servers, carried from `prev` for every server
     /// still under the same upstream name (its requests in flight still
     /// are), with the cap now configured.
-    pub fn compile(config: &Config, prev: Option<(&Config, &Shared)>) -> Shared {
+    pub(crate) fn compile(config: &Config, prev: Option<(&Config, &Shared)>) -> Shared {
         let counts = config
             .upstreams
             .iter()
@@ -74,8 +74,8 @@ impl Shared {
 }
 
 /// One pooled keep-alive connection.
-pub struct Idle {
-    pub io: UpConn,
+pub(crate) struct Idle {
+    pub(crate) io: UpConn,
     since: Instant,
 }
 
@@ -83,7 +83,7 @@ pub struct Idle {
 /// generation that has the server under the same upstream name, so a reload
 /// keeps them (and frequent reloads do not restart the round robin).
 #[derive(Default)]
-pub struct ServerPool {
+pub(crate) struct ServerPool {
     idle: RefCell<Vec<Idle>>,
     /// Smooth weighted round robin's running weight.
     current: Cell<i64>,
@@ -103,7 +103,7 @@ impl ServerPool {
 /// Upstream name, server address, and a hash of the upstream's TLS
 /// settings: a connection made with other TLS settings (or none) is never
 /// reused for a request that expects these.
-pub type PoolKey = (String, SocketAddr, u64);
+pub(crate) type PoolKey = (String, SocketAddr, u64);
 
 struct ServerState {
     address: SocketAddr,
@@ -120,7 +120,7 @@ struct GroupState {
 }
 
 /// Per-worker upstream state for one config generation.
-pub struct Upstreams {
+pub(crate) struct Upstreams {
     servers: Vec<ServerState>,
     groups: Vec<GroupState>,
     pools: Keyed<PoolKey, ServerPool>,
@@ -132,7 +132,7 @@ impl Upstreams {
     /// Builds the state for `config`, keeping the pools `prev` has for
     /// servers still under the same upstream name; pools of servers that
     /// are gone are closed.
-    pub fn new(
+    pub(crate) fn new(
         config: &Config,
         tls: &[Option<UpstreamTls>],
         shared: &Shared,
@@ -201,7 +201,7 @@ impl Upstreams {
     /// Smooth weighted round robin (as nginx does it): every server gains
     /// its weight, the highest is picked and pays the total back. Spreads
     /// picks evenly within each cycle instead of in bursts.
-    pub fn pick(&self, group: usize) -> usize {
+    pub(crate) fn pick(&self, group: usize) -> usize {
         let g = &self.groups[group];
         if let [only] = g.servers[..] {
             return only;
@@ -222,19 +222,19 @@ impl Upstreams {
         best
     }
 
-    pub fn address(&self, server: usize) -> SocketAddr {
+    pub(crate) fn address(&self, server: usize) -> SocketAddr {
         self.servers[server].address
     }
 
     /// The TLS settings connections to `server` use, if any.
-    pub fn tls(&self, server: usize) -> Option<&WorkerUpstreamTls> {
+    pub(crate) fn tls(&self, server: usize) -> Option<&WorkerUpstreamTls> {
         self.servers[server].tls.as_ref()
     }
 
     /// A place among the requests in flight to `server`, unless its
     /// `max-connections` is reached; `Ok(None)` when the server has no cap
     /// (nothing is counted then).
-    pub fn acquire(&self, server: usize) -> Result<Option<Slot>, ()> {
+    pub(crate) fn acquire(&self, server: usize) -> Result<Option<Slot>, ()> {
         let s = &self.servers[server];
         if !s.open.capped() {
             return Ok(None);
@@ -244,7 +244,7 @@ impl Upstreams {
 
     /// The most recently used idle connection that has not expired and is
     /// still clean (see [`still_clean`]).
-    pub fn take_idle(&self, server: usize) -> Option<UpConn> {
+    pub(crate) fn take_idle(&self, server: usize) -> Option<UpConn> {
         let mut idle = self.servers[server].pool.idle.borrow_mut();
         while let Some(conn) = idle.pop() {
             if conn.since.elapsed() < self.idle_timeout
@@ -258,7 +258,7 @@ impl Upstreams {
     }
 
     /// Returns a connection for reuse; closes it when the pool is full.
-    pub fn put_idle(&self, server: usize, mut io: UpConn) {
+    pub(crate) fn put_idle(&self, server: usize, mut io: UpConn) {
         // An idle connection is not in use: it gives its place back.
         io.slot = None;
         // A pooled TLS connection keeps its record buffers: pools are
@@ -274,7 +274,7 @@ impl Upstreams {
     }
 
     /// Closes idle connections past their time. Called periodically.
-    pub fn sweep(&self) {
+    pub(crate) fn sweep(&self) {
         for s in &self.servers {
             s.pool
                 .idle

@@ -12,16 +12,16 @@ use crate::worker::{Generation, ListenerState, Worker};
 
 /// What a TLS connection's handshake established.
 #[derive(Debug, Clone, Default)]
-pub struct TlsInfo {
+pub(crate) struct TlsInfo {
     /// The verified client certificate's subject, when one was asked for
     /// and given.
-    pub client_subject: Option<String>,
+    pub(crate) client_subject: Option<String>,
     /// The header the subject travels upstream in.
-    pub subject_header: Option<String>,
+    pub(crate) subject_header: Option<String>,
 }
 
 impl TlsInfo {
-    pub fn of(conn: &rustls::ServerConnection, subject_header: Option<&str>) -> TlsInfo {
+    pub(crate) fn of(conn: &rustls::ServerConnection, subject_header: Option<&str>) -> TlsInfo {
         let client_subject = subject_header.and_then(|_| {
             let leaf = conn.peer_certificates()?.first()?;
             crate::tls::certs::describe(leaf).ok().map(|d| d.subject)
@@ -36,34 +36,34 @@ impl TlsInfo {
 /// State of one client connection.
 pub(crate) struct Conn {
     /// Set on a TLS connection.
-    pub tls: Option<Box<TlsInfo>>,
-    pub w: Rc<Worker>,
+    pub(crate) tls: Option<Box<TlsInfo>>,
+    pub(crate) w: Rc<Worker>,
     /// The config generation of the request being answered (or of the last
     /// one, between requests).
-    pub g: Rc<Generation>,
+    pub(crate) g: Rc<Generation>,
     /// The listener the connection came from; it fires when the listener
     /// is removed or the worker drains.
-    pub listener: Rc<ListenerState>,
-    pub peer: SocketAddr,
+    pub(crate) listener: Rc<ListenerState>,
+    pub(crate) peer: SocketAddr,
     /// Bytes read from the client and not yet consumed.
-    pub rbuf: BytesMut,
+    pub(crate) rbuf: BytesMut,
     /// Bytes being written to the client or an upstream.
-    pub wbuf: BytesMut,
+    pub(crate) wbuf: BytesMut,
     /// Scratch for re-framing bodies; usually empty.
-    pub scratch: BytesMut,
+    pub(crate) scratch: BytesMut,
     /// Header lines the response stage adds to the request's answer,
     /// whatever answers it (RateLimit-*, Retry-After, WWW-Authenticate,
     /// HSTS, Cache-Status); usually empty.
-    pub extra: BytesMut,
-    pub headers: Vec<Header>,
+    pub(crate) extra: BytesMut,
+    pub(crate) headers: Vec<Header>,
     /// Bytes of the current head received so far (for 408 vs silent close).
-    pub head_bytes: usize,
+    pub(crate) head_bytes: usize,
     /// Close lingering: unread request bytes may still be arriving.
-    pub linger: bool,
+    pub(crate) linger: bool,
 }
 
 impl Conn {
-    pub fn new(
+    pub(crate) fn new(
         w: Rc<Worker>,
         peer: SocketAddr,
         listener: Rc<ListenerState>,
@@ -87,7 +87,7 @@ impl Conn {
 
     /// Gives the buffers back to the worker's pool (the connection is
     /// going idle or closing).
-    pub fn release(&mut self) {
+    pub(crate) fn release(&mut self) {
         let pool = &self.w.pool;
         // `extra` stays: it is small, and only connections whose requests
         // carry policy lines have grown it.

@@ -20,11 +20,11 @@ use crate::snapshot::Snapshot;
 use crate::upstream::Upstreams;
 
 /// A worker's view of one config generation.
-pub struct Generation {
-    pub snap: Arc<Snapshot>,
-    pub upstreams: Upstreams,
-    pub policies: LocalPolicies,
-    pub cache: LocalCache,
+pub(crate) struct Generation {
+    pub(crate) snap: Arc<Snapshot>,
+    pub(crate) upstreams: Upstreams,
+    pub(crate) policies: LocalPolicies,
+    pub(crate) cache: LocalCache,
     /// This worker's server config per TLS listener.
     tls: Vec<(SocketAddr, WorkerTls)>,
     /// Per listener (by configured address): what encoded slashes get.
@@ -33,17 +33,17 @@ pub struct Generation {
 
 /// A TLS listener as one worker serves it.
 #[derive(Clone)]
-pub struct WorkerTls {
-    pub config: Arc<rustls::ServerConfig>,
-    pub handshake_timeout: Duration,
+pub(crate) struct WorkerTls {
+    pub(crate) config: Arc<rustls::ServerConfig>,
+    pub(crate) handshake_timeout: Duration,
     /// Set when client certificates are asked for.
-    pub subject_header: Option<String>,
+    pub(crate) subject_header: Option<String>,
 }
 
 impl Generation {
     /// Builds a worker's state for `snap`, carrying over what `prev` has
     /// that still applies.
-    pub fn new(snap: Arc<Snapshot>, prev: Option<&Generation>) -> Generation {
+    pub(crate) fn new(snap: Arc<Snapshot>, prev: Option<&Generation>) -> Generation {
         let upstreams = Upstreams::new(
             &snap.config,
             &snap.upstream_tls,
@@ -84,7 +84,7 @@ impl Generation {
     }
 
     /// How connections accepted on `configured` speak TLS, if they do.
-    pub fn tls_for(&self, configured: SocketAddr) -> Option<WorkerTls> {
+    pub(crate) fn tls_for(&self, configured: SocketAddr) -> Option<WorkerTls> {
         self.tls
             .iter()
             .find(|(a, _)| *a == configured)
@@ -93,18 +93,18 @@ impl Generation {
 
     /// What a percent-encoded slash in a path gets on the listener
     /// configured as `configured` (reject when it is gone).
-    pub fn encoded_slashes(&self, configured: SocketAddr) -> EncodedSlashes {
+    pub(crate) fn encoded_slashes(&self, configured: SocketAddr) -> EncodedSlashes {
         self.slashes
             .iter()
             .find(|(a, _)| *a == configured)
             .map_or(EncodedSlashes::Reject, |(_, s)| *s)
     }
 
-    pub fn number(&self) -> u64 {
+    pub(crate) fn number(&self) -> u64 {
         self.snap.generation
     }
 
-    pub fn limits(&self) -> &Limits {
+    pub(crate) fn limits(&self) -> &Limits {
         &self.snap.config.limits
     }
 }

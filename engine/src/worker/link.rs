@@ -13,16 +13,16 @@ use crate::stats::WorkerStats;
 
 /// A reload as a worker receives it.
 pub(crate) struct Cmd {
-    pub snapshot: Arc<Snapshot>,
+    pub(crate) snapshot: Arc<Snapshot>,
     /// New listeners for this worker, by configured address.
-    pub add: Vec<(SocketAddr, std::net::TcpListener)>,
+    pub(crate) add: Vec<(SocketAddr, std::net::TcpListener)>,
     /// Configured addresses whose listeners stop accepting.
-    pub remove: Vec<SocketAddr>,
+    pub(crate) remove: Vec<SocketAddr>,
 }
 
 /// What to purge from the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Purge {
+pub(crate) enum Purge {
     /// Every entry.
     All,
     /// The responses of one URL (`http://host/path?query`), under every
@@ -55,19 +55,19 @@ pub(crate) struct Link {
     pub(crate) tx: crossbeam_channel::Sender<Cmd>,
     pub(crate) cache_tx: crossbeam_channel::Sender<CacheMsg>,
     /// Set when an invalidation did not fit in the queue.
-    pub cache_overflow: std::sync::atomic::AtomicBool,
+    pub(crate) cache_overflow: std::sync::atomic::AtomicBool,
     /// Rung after a command is queued.
-    pub wake: event_listener::Event,
+    pub(crate) wake: event_listener::Event,
     /// The generation the worker runs.
-    pub applied: AtomicU64,
+    pub(crate) applied: AtomicU64,
     /// When it started running it, in ns since the plane started.
     pub(crate) applied_at: AtomicU64,
-    pub stats: Arc<WorkerStats>,
+    pub(crate) stats: Arc<WorkerStats>,
 }
 
 impl Link {
     /// Creates a link and the receiving end the worker keeps.
-    pub fn new(stats: Arc<WorkerStats>) -> (Arc<Link>, Inbox) {
+    pub(crate) fn new(stats: Arc<WorkerStats>) -> (Arc<Link>, Inbox) {
         // One reload at a time is in flight (reloads are serialized and
         // wait for acknowledgements), so a small bound never fills unless a
         // worker stops running; then the reload fails instead of queueing.
@@ -94,20 +94,20 @@ impl Link {
 
 /// What a worker receives from the control plane.
 pub(crate) struct Inbox {
-    pub reloads: crossbeam_channel::Receiver<Cmd>,
-    pub cache: crossbeam_channel::Receiver<CacheMsg>,
+    pub(crate) reloads: crossbeam_channel::Receiver<Cmd>,
+    pub(crate) cache: crossbeam_channel::Receiver<CacheMsg>,
 }
 
 /// What the workers share with each other: every worker's link, to reach
 /// the others, and the count of client connections open in the gateway.
 #[derive(Clone)]
 pub(crate) struct Peers {
-    pub links: Arc<[Arc<Link>]>,
-    pub clients: Arc<AtomicUsize>,
+    pub(crate) links: Arc<[Arc<Link>]>,
+    pub(crate) clients: Arc<AtomicUsize>,
 }
 
 impl Peers {
-    pub fn new(links: &[Arc<Link>]) -> Peers {
+    pub(crate) fn new(links: &[Arc<Link>]) -> Peers {
         Peers {
             links: links.iter().cloned().collect(),
             clients: Arc::new(AtomicUsize::new(0)),
@@ -117,7 +117,7 @@ impl Peers {
     /// Takes a place for a new client connection unless the gateway holds
     /// `max` already (`max-connections`); give it back with
     /// [`Peers::close_client`]. One atomic per accepted connection.
-    pub fn open_client(&self, max: usize) -> bool {
+    pub(crate) fn open_client(&self, max: usize) -> bool {
         let mut n = self.clients.load(Ordering::Relaxed);
         loop {
             if n >= max {
@@ -133,13 +133,13 @@ impl Peers {
         }
     }
 
-    pub fn close_client(&self) {
+    pub(crate) fn close_client(&self) {
         self.clients.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Tells every worker but `from` to drop the stored responses of the
     /// URL key with hash `h`.
-    pub fn invalidate_elsewhere(&self, from: usize, h: u64) {
+    pub(crate) fn invalidate_elsewhere(&self, from: usize, h: u64) {
         for (i, link) in self.links.iter().enumerate() {
             if i == from {
                 continue;

@@ -40,25 +40,25 @@ pub struct WorkerInfo {
 
 /// The state one worker's connections share.
 pub(crate) struct Worker {
-    pub id: usize,
-    pub pool: Pool,
-    pub stats: Arc<WorkerStats>,
+    pub(crate) id: usize,
+    pub(crate) pool: Pool,
+    pub(crate) stats: Arc<WorkerStats>,
     /// The generation new requests start on; replaced by a reload.
     current: RefCell<Rc<Generation>>,
     /// Fired once the worker drains.
-    pub shutdown: LocalNotify,
-    pub deadlines: Deadlines,
-    pub hooks: Arc<Hooks>,
+    pub(crate) shutdown: LocalNotify,
+    pub(crate) deadlines: Deadlines,
+    pub(crate) hooks: Arc<Hooks>,
     accepting: RefCell<Vec<Accepting>>,
     /// Password checks waiting on the blocking pool.
-    pub verifying: Cell<u32>,
+    pub(crate) verifying: Cell<u32>,
     /// The other workers (for telling them about invalidations) and the
     /// gateway-wide count of client connections.
-    pub peers: Peers,
+    pub(crate) peers: Peers,
 }
 
 impl Worker {
-    pub fn new(
+    pub(crate) fn new(
         id: usize,
         stats: Arc<WorkerStats>,
         generation: Generation,
@@ -80,17 +80,17 @@ impl Worker {
     }
 
     /// The current generation, for a request to keep until it ends.
-    pub fn current(&self) -> Rc<Generation> {
+    pub(crate) fn current(&self) -> Rc<Generation> {
         self.current.borrow().clone()
     }
 
     /// Makes `next` the generation new requests start on.
-    pub fn set_current(&self, next: Generation) {
+    pub(crate) fn set_current(&self, next: Generation) {
         *self.current.borrow_mut() = Rc::new(next);
     }
 
     /// How long a peer may take to accept what we write, on `g`.
-    pub fn send_limit(&self, g: &Generation) -> SendLimit<'_> {
+    pub(crate) fn send_limit(&self, g: &Generation) -> SendLimit<'_> {
         SendLimit {
             deadlines: &self.deadlines,
             limit: g.limits().send_timeout,
@@ -99,24 +99,24 @@ impl Worker {
 
     /// Drops the stored responses of the URL key with hash `h` on the
     /// other workers too.
-    pub fn invalidate_elsewhere(&self, h: u64) {
+    pub(crate) fn invalidate_elsewhere(&self, h: u64) {
         self.peers.invalidate_elsewhere(self.id, h);
     }
 
     /// Starts tracking a listener's accept loop.
-    pub fn add_accepting(&self, a: Accepting) {
+    pub(crate) fn add_accepting(&self, a: Accepting) {
         self.accepting.borrow_mut().push(a);
     }
 
     /// Stops tracking the listener configured as `configured`, if any.
-    pub fn remove_accepting(&self, configured: SocketAddr) -> Option<Accepting> {
+    pub(crate) fn remove_accepting(&self, configured: SocketAddr) -> Option<Accepting> {
         let mut accepting = self.accepting.borrow_mut();
         let i = accepting.iter().position(|a| a.configured == configured)?;
         Some(accepting.remove(i))
     }
 
     /// Stops tracking every listener.
-    pub fn take_accepting(&self) -> Vec<Accepting> {
+    pub(crate) fn take_accepting(&self) -> Vec<Accepting> {
         std::mem::take(&mut *self.accepting.borrow_mut())
     }
 }
@@ -125,18 +125,18 @@ impl Worker {
 pub(crate) struct ListenerState {
     /// The address it is configured as (how the generation's settings for
     /// it are found).
-    pub configured: SocketAddr,
+    pub(crate) configured: SocketAddr,
     /// Fired when the listener is removed by a reload or the worker drains:
     /// its connections finish what is in flight and close.
-    pub closing: LocalNotify,
+    pub(crate) closing: LocalNotify,
 }
 
 /// A listener this worker accepts on.
 pub(crate) struct Accepting {
-    pub configured: SocketAddr,
-    pub state: Rc<ListenerState>,
-    pub listener: Rc<TcpListener>,
-    pub task: monoio::task::JoinHandle<()>,
+    pub(crate) configured: SocketAddr,
+    pub(crate) state: Rc<ListenerState>,
+    pub(crate) listener: Rc<TcpListener>,
+    pub(crate) task: monoio::task::JoinHandle<()>,
 }
 
 impl Accepting {
@@ -147,7 +147,7 @@ impl Accepting {
     /// accepted just as the operation is cancelled would be lost with its
     /// descriptor); shutting the listening socket down makes it complete
     /// with an error instead, and the loop then sees `closing`.
-    pub fn close(self) -> impl Future<Output = ()> {
+    pub(crate) fn close(self) -> impl Future<Output = ()> {
         self.state.closing.fire();
         // SAFETY: `self.listener` keeps the descriptor open for this call;
         // shutdown(2) on a listening socket only changes its state.

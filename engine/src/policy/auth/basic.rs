@@ -255,7 +255,7 @@ impl BasicAuth {
 /// slow by design: ~17 ms for argon2id's defaults), to run on the blocking
 /// pool. Only uncached checks make one; the caller hands the result to
 /// [`crate::policy::auth::Auth::finish`].
-pub struct VerifyJob {
+pub(crate) struct VerifyJob {
     hash: Arc<StoredHash>,
     password: Box<[u8]>,
     /// `None` for an unknown username (the check runs anyway, as a decoy).
@@ -268,21 +268,21 @@ pub struct VerifyJob {
 }
 
 /// A finished [`VerifyJob`].
-pub struct Verified {
+pub(crate) struct Verified {
     job: VerifyJob,
     ok: bool,
 }
 
 impl VerifyJob {
     /// Runs the hash. Blocking: call it off the worker.
-    pub fn run(self) -> Verified {
+    pub(crate) fn run(self) -> Verified {
         let ok = self.consumer.is_some() && self.hash.verify(&self.password);
         Verified { job: self, ok }
     }
 }
 
 impl Verified {
-    pub fn via(&self) -> usize {
+    pub(crate) fn via(&self) -> usize {
         self.job.via
     }
 }

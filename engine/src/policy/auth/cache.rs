@@ -114,7 +114,7 @@ impl AuthCache {
     /// settings, same JWK set); the others start empty. Basic entries are
     /// keyed by the password hash they matched, so a user whose hash changed
     /// misses and is checked afresh.
-    pub fn carry_over(auth: &Auth, previous: &AuthCache) -> AuthCache {
+    pub(crate) fn carry_over(auth: &Auth, previous: &AuthCache) -> AuthCache {
         let mut old: AHashMap<CarryKey, Rc<Slot>> = previous
             .slots
             .iter()

@@ -52,8 +52,9 @@ use ringway_config::{AuthKind, Config, ConfigError, ConfigErrors};
 use crate::http::head::RequestHead;
 use crate::http::text::trim;
 
-pub use basic::{hash_password, Verified, VerifyJob};
-pub use cache::AuthCache;
+pub use basic::hash_password;
+pub(crate) use basic::{Verified, VerifyJob};
+pub use cache::{AuthCache, CacheStats};
 
 /// The realm named in `Bearer` and `ApiKey` challenges; Basic has its own
 /// `realm` setting.
@@ -102,7 +103,7 @@ pub enum Outcome {
 /// Where a request carries credentials, for removing them before the
 /// request goes upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialLocation<'a> {
+pub(crate) enum CredentialLocation<'a> {
     /// A header field, by its lower-case name.
     Header(&'a str),
     /// A query parameter, by its name as written in the query.
@@ -115,7 +116,7 @@ pub enum CredentialLocation<'a> {
 /// authenticator, the SHA-256 of its JWK set file, so a rotated key set
 /// drops tokens verified with the old one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CarryKey {
+pub(crate) struct CarryKey {
     name: String,
     kind: AuthKind,
     jwks: Option<[u8; 32]>,
@@ -132,7 +133,7 @@ enum Verdict {
 }
 
 /// Where [`Auth::authenticate_deferred`] got to.
-pub enum Step {
+pub(crate) enum Step {
     Done(Outcome),
     /// Run the job off the worker ([`VerifyJob::run`]), then
     /// [`Auth::finish`] it.
@@ -238,13 +239,8 @@ impl Auth {
     }
 
     /// How many authenticators there are (the config's, in order).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.authenticators.len()
-    }
-
-    /// True when the config defines no authenticator.
-    pub fn is_empty(&self) -> bool {
-        self.authenticators.is_empty()
     }
 
     /// Authenticator `i`'s name.
@@ -254,7 +250,7 @@ impl Auth {
 
     /// The key under which authenticator `i`'s cached verifications may be
     /// kept across a reload; see [`AuthCache::carry_over`].
-    pub fn cache_key(&self, i: usize) -> Option<&CarryKey> {
+    pub(crate) fn cache_key(&self, i: usize) -> Option<&CarryKey> {
         Some(&self.authenticators.get(i)?.carry)
     }
 
@@ -283,7 +279,7 @@ impl Auth {
     /// handed back as a [`Step::Verify`] instead of running here: a worker
     /// runs it on the blocking pool, so a slow hash never stalls the other
     /// connections of the worker.
-    pub fn authenticate_deferred(
+    pub(crate) fn authenticate_deferred(
         &self,
         cache: &AuthCache,
         which: &[usize],
@@ -295,7 +291,7 @@ impl Auth {
 
     /// The outcome of a password check made by [`Auth::authenticate_deferred`],
     /// cached when it succeeded.
-    pub fn finish(&self, cache: &AuthCache, done: Verified) -> Outcome {
+    pub(crate) fn finish(&self, cache: &AuthCache, done: Verified) -> Outcome {
         let via = done.via();
         match basic::finish(cache.basic(via), done) {
             Verdict::Consumer(consumer) => Outcome::Consumer { consumer, via },
@@ -351,7 +347,7 @@ impl Auth {
     /// token's challenge carries `error="invalid_token"` and the reason
     /// (RFC 6750 §3.1); a missing one carries no error code (§3.1, "SHOULD
     /// NOT"). Appends nothing for [`Outcome::Consumer`].
-    pub fn challenges(&self, which: &[usize], outcome: &Outcome, out: &mut BytesMut) {
+    pub(crate) fn challenges(&self, which: &[usize], outcome: &Outcome, out: &mut BytesMut) {
         let refused = match *outcome {
             Outcome::Consumer { .. } => return,
             Outcome::Missing => None,
@@ -378,7 +374,7 @@ impl Auth {
     /// credentials, for stripping before a request is forwarded.
     /// `authorization` is listed once even when several authenticators
     /// read it.
-    pub fn credential_locations<'a>(
+    pub(crate) fn credential_locations<'a>(
         &'a self,
         which: &'a [usize],
     ) -> impl Iterator<Item = CredentialLocation<'a>> + 'a {

@@ -31,17 +31,17 @@ use super::{answer_stored, note_size, Served};
 
 /// One fetch from the origin for a cache key.
 pub(super) struct FetchFor<'a> {
-    pub g: &'a Rc<Generation>,
-    pub index: usize,
-    pub group: usize,
-    pub rc: &'a RouteCache,
-    pub key: &'a [u8],
-    pub req_dir: RequestDirectives,
+    pub(crate) g: &'a Rc<Generation>,
+    pub(crate) index: usize,
+    pub(crate) group: usize,
+    pub(crate) rc: &'a RouteCache,
+    pub(crate) key: &'a [u8],
+    pub(crate) req_dir: RequestDirectives,
     /// The key's last response was not stored: the client's preconditions
     /// go to the origin as they are.
-    pub pass: bool,
+    pub(crate) pass: bool,
     /// Requests for the same key wait until this is dropped.
-    pub _leading: Option<Leading>,
+    pub(crate) _leading: Option<Leading>,
 }
 
 /// The conditional request that revalidates `stale`, if it can be.
@@ -57,7 +57,7 @@ pub(super) fn revalidation(stale: Option<&Entry>) -> Cond<'_> {
 
 impl FetchFor<'_> {
     /// Fetches (conditionally when `stale` has validators) and answers.
-    pub async fn run<S: Transport>(
+    pub(crate) async fn run<S: Transport>(
         self,
         conn: &mut Conn,
         io: &mut S,

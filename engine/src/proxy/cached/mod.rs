@@ -74,7 +74,7 @@ impl Served {
 
 /// Answers a request on a caching route.
 #[allow(clippy::too_many_arguments)]
-pub async fn serve<S: Transport>(
+pub(crate) async fn serve<S: Transport>(
     conn: &mut Conn,
     io: &mut S,
     ctx: &mut Ctx,
@@ -224,7 +224,7 @@ async fn serve_keyed<S: Transport>(
 /// others. `keys` are [`LocalCache::url_keys`] of the request.
 ///
 /// [`LocalCache::url_keys`]: crate::cache::store::LocalCache::url_keys
-pub fn invalidate(w: &Worker, g: &Generation, keys: &[u8]) {
+pub(crate) fn invalidate(w: &Worker, g: &Generation, keys: &[u8]) {
     for key in crate::cache::store::each_key(keys) {
         let h = crate::cache::store::url_hash(key);
         g.cache.invalidate(h);
