@@ -33,32 +33,34 @@ static AUTHORITY: [bool; 256] = {
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        t[i] = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'%'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'['
-                    | b']'
-            );
+        t[i] = unreserved_or_sub_delim(b) || matches!(b, b'%' | b':' | b'[' | b']');
         i += 1;
     }
     t
 };
+
+/// RFC 3986 §2.3 unreserved characters and §2.2 sub-delims: what every
+/// component may hold as it is.
+const fn unreserved_or_sub_delim(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+        )
+}
 
 pub(crate) fn valid_authority(a: &[u8]) -> bool {
     a.iter().all(|&b| AUTHORITY[b as usize])
@@ -149,28 +151,7 @@ static PATH_BYTES: [bool; 256] = {
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        t[i] = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'@'
-                    | b'/'
-                    | b'%'
-            );
+        t[i] = unreserved_or_sub_delim(b) || matches!(b, b':' | b'@' | b'/' | b'%');
         i += 1;
     }
     t

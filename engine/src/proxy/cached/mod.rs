@@ -128,7 +128,7 @@ async fn serve_keyed<S: Transport>(
     rc.key(key, head, tls.is_some(), who);
     let mut collapsed = false;
     let mut stale;
-    loop {
+    let (pass, leading) = loop {
         let now = unix_now();
         if let Some(e) = rc.lookup(&g.cache, key, head) {
             let age = e.age(now);
@@ -179,18 +179,7 @@ async fn serve_keyed<S: Transport>(
         // then look again (once). Not for a key whose last response was
         // not stored: that fetch could not answer this request.
         if rc.passes(key, now) {
-            w.stats.cache_misses.inc();
-            let fetch = FetchFor {
-                g,
-                index,
-                group,
-                rc,
-                key,
-                req_dir,
-                pass: true,
-                _leading: None,
-            };
-            return fetch.run(conn, io, ctx, head, stale).await;
+            break (true, None);
         }
         match rc.pending(key) {
             Some(fetching) if !collapsed && !rc.lock_timeout.is_zero() => {
@@ -199,11 +188,11 @@ async fn serve_keyed<S: Transport>(
                 let deadline = Instant::now() + rc.lock_timeout;
                 let _ = w.deadlines.within(deadline, fetching.wait()).await;
             }
-            _ => break,
+            // Lead the fetch unless another still runs (its wait timed
+            // out).
+            _ => break (false, rc.pending(key).is_none().then(|| rc.lead(key))),
         }
-    }
-    // Lead the fetch unless another still runs (its wait timed out).
-    let leading = rc.pending(key).is_none().then(|| rc.lead(key));
+    };
     w.stats.cache_misses.inc();
     let fetch = FetchFor {
         g,
@@ -212,7 +201,7 @@ async fn serve_keyed<S: Transport>(
         rc,
         key,
         req_dir,
-        pass: false,
+        pass,
         _leading: leading,
     };
     fetch.run(conn, io, ctx, head, stale).await
