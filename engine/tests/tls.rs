@@ -374,7 +374,7 @@ fn curl_and_openssl_speak_to_it_body() {
             " %{http_version} %{ssl_verify_result}",
         ])
         .output()
-        .expect("curl runs (.ci/run installs it)");
+        .expect("curl runs (scripts/test.sh installs it)");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -390,7 +390,7 @@ fn curl_and_openssl_speak_to_it_body() {
         .arg(&ca_file)
         .stdin(std::process::Stdio::null())
         .output()
-        .expect("openssl runs (.ci/run installs it)");
+        .expect("openssl runs (scripts/test.sh installs it)");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("subject=CN") && text.contains("a.test"),
