@@ -91,15 +91,6 @@ impl Capture {
     }
 }
 
-/// What a copy moved.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Moved {
-    /// Payload bytes.
-    pub(crate) payload: u64,
-    /// Bytes taken from the source, framing included.
-    pub(crate) wire: u64,
-}
-
 pub(crate) struct Copy<'a> {
     pub(crate) framing: Framing,
     pub(crate) output: Output,
@@ -132,7 +123,7 @@ impl Copy<'_> {
         src: &mut R,
         buf: &mut BytesMut,
         dst: &mut W,
-    ) -> Result<Moved, CopyError>
+    ) -> Result<(), CopyError>
     where
         R: AsyncReadRent,
         W: AsyncWriteRent,
@@ -165,7 +156,7 @@ impl Copy<'_> {
             _ => u64::MAX,
         };
         let mut decoder = ChunkedDecoder::new();
-        let mut moved = Moved::default();
+        let mut payload = 0u64;
         let result = loop {
             let done = match framing {
                 Framing::Length(_) => remaining == 0,
@@ -198,8 +189,7 @@ impl Copy<'_> {
                         Ok(p) => p,
                         Err(e) => break Err(CopyError::Framing(e)),
                     };
-                    moved.payload = decoder.data_total();
-                    moved.wire += progress.consumed as u64;
+                    payload = decoder.data_total();
                     let _ = buf.split_to(progress.consumed);
                     if let Some(c) = capture.as_deref_mut() {
                         c.take(scratch);
@@ -224,8 +214,7 @@ impl Copy<'_> {
                         Ok(p) => p,
                         Err(e) => break Err(CopyError::Framing(e)),
                     };
-                    moved.payload = decoder.data_total();
-                    moved.wire += progress.consumed as u64;
+                    payload = decoder.data_total();
                     send_front(dst, buf, progress.consumed, output, send).await
                 }
                 (_, Output::Filter { chunked }) => {
@@ -234,8 +223,7 @@ impl Copy<'_> {
                         _ => buf.len(),
                     };
                     remaining = remaining.saturating_sub(take as u64);
-                    moved.payload += take as u64;
-                    moved.wire += take as u64;
+                    payload += take as u64;
                     if let Some(c) = capture.as_deref_mut() {
                         c.take(&buf[..take]);
                     }
@@ -250,16 +238,14 @@ impl Copy<'_> {
                 (Framing::Length(_), _) => {
                     let take = remaining.min(buf.len() as u64) as usize;
                     remaining -= take as u64;
-                    moved.payload += take as u64;
-                    moved.wire += take as u64;
+                    payload += take as u64;
                     if let Some(c) = capture.as_deref_mut() {
                         c.take(&buf[..take]);
                     }
                     send_front(dst, buf, take, output, send).await
                 }
                 (Framing::UntilClose, Output::Chunk) => {
-                    moved.payload += buf.len() as u64;
-                    moved.wire += buf.len() as u64;
+                    payload += buf.len() as u64;
                     if let Some(c) = capture.as_deref_mut() {
                         c.take(buf);
                     }
@@ -273,8 +259,7 @@ impl Copy<'_> {
                 }
                 (Framing::UntilClose, _) => {
                     let n = buf.len();
-                    moved.payload += n as u64;
-                    moved.wire += n as u64;
+                    payload += n as u64;
                     if let Some(c) = capture.as_deref_mut() {
                         c.take(buf);
                     }
@@ -284,7 +269,7 @@ impl Copy<'_> {
             if let Err(e) = step {
                 break Err(e);
             }
-            if moved.payload > limit {
+            if payload > limit {
                 break Err(CopyError::TooLarge);
             }
         };
@@ -308,7 +293,7 @@ impl Copy<'_> {
                 pool.put_buf(b);
             }
         }
-        ended.map(|()| moved)
+        ended
     }
 }
 

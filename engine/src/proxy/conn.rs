@@ -187,7 +187,6 @@ async fn turn<S: Transport>(
 
 fn request_ctx(start: Instant, head: &RequestHead) -> Ctx {
     let mut ctx = Ctx::new(start);
-    ctx.method = head.method;
     ctx.version = head.version;
     ctx.head_request = head.method == Method::Head;
     ctx

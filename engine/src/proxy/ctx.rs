@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::http::head::{Method, Version};
+use crate::http::head::Version;
 use crate::proxy::filter::BodyFilter;
 
 /// How the cache took part in a request (RFC 9211 vocabulary).
@@ -58,7 +58,6 @@ pub(crate) struct Timings {
 pub(crate) struct Ctx {
     /// When the first byte of the request head was read.
     pub(crate) start: Instant,
-    pub(crate) method: Method,
     pub(crate) version: Version,
     /// The request was HEAD: answers carry no body.
     pub(crate) head_request: bool,
@@ -87,7 +86,6 @@ impl Ctx {
     pub(crate) fn new(start: Instant) -> Ctx {
         Ctx {
             start,
-            method: Method::Other,
             version: Version::Http11,
             head_request: false,
             route: None,

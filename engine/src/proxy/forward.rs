@@ -151,8 +151,8 @@ impl<S: Transport> Peer for ClientPeer<'_, S> {
     }
 }
 
-/// Why streaming a request body upstream stopped.
-fn request_body_error(e: CopyError) -> Error {
+/// Why reading a request body (to send it upstream, or away) stopped.
+pub(crate) fn request_body_error(e: CopyError) -> Error {
     match e {
         CopyError::TooLarge => Error::downstream(Kind::BodyTooLarge, "body over limit"),
         CopyError::Framing(f) => Error::bad_request(f.as_str()),

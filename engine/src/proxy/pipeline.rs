@@ -84,7 +84,6 @@ pub(crate) async fn run<S: Transport>(
         Ok(pass) => pass,
         Err(e) => return refuse(conn, io, ctx, head, e).await,
     };
-    ctx.consumer = pass.consumer;
     let next = match &route.handler {
         Handler::Respond(pre) => {
             let mut keep = head.keep_alive;
@@ -166,17 +165,9 @@ async fn discard_body<S: Transport>(
         filter: None,
         capture: None,
     };
-    match copy.run(io, &mut conn.rbuf, &mut Discard).await {
-        Ok(_) => Ok(()),
-        Err(crate::proxy::body::CopyError::TooLarge) => {
-            Err(Error::downstream(Kind::BodyTooLarge, "body over limit"))
-        }
-        Err(crate::proxy::body::CopyError::SourceTimeout) => {
-            Err(Error::downstream(Kind::Timeout, "client body idle timeout"))
-        }
-        Err(crate::proxy::body::CopyError::Framing(f)) => Err(Error::bad_request(f.as_str())),
-        Err(_) => Err(Error::client_gone("client body read failed")),
-    }
+    copy.run(io, &mut conn.rbuf, &mut Discard)
+        .await
+        .map_err(forward::request_body_error)
 }
 
 /// The request filters: what must hold before a route's handler runs.
