@@ -1,9 +1,9 @@
 //! Steady-state requests allocate nothing on the worker threads.
 //!
 //! A counting global allocator tallies the allocations made on threads
-//! named `ringway-w*` (the workers; two of them, each serving some of four
+//! named `ringway-w*` (the workers; two of them, each serving some of four or more
 //! keep-alive connections). After a warm-up that fills the pools, eight
-//! thousand more requests — answered by the built-in responder, proxied to
+//! thousand or more requests — answered by the built-in responder, proxied to
 //! an upstream (a POST among them, which invalidates its URL on both
 //! workers), proxied through every policy (global and route IP rules,
 //! API-key authentication with an allowed group, two rate limits with
@@ -94,10 +94,21 @@ fn steady_state_requests_do_not_allocate() {
             c.send(b"GET /cached/small?a=1 HTTP/1.1\r\nHost: test\r\nIf-None-Match: \"e\"\r\n\r\n");
             assert_eq!(c.read_response(false).expect("304").status, 304);
         };
-        // Connections land on both workers (SO_REUSEPORT spreads them).
-        let mut clients: Vec<TestClient> = std::iter::once(c)
-            .chain((0..3).map(|_| gw.client()))
-            .collect();
+        // Connections on both workers: SO_REUSEPORT picks a worker per
+        // connection by a hash, so open more until each has some (at least
+        // four in all).
+        let mut clients: Vec<TestClient> = vec![c];
+        let on_each =
+            |gw: &TestGateway| gw.handle().workers().iter().all(|w| w.connections_open > 0);
+        while clients.len() < 4 || !on_each(&gw) {
+            assert!(
+                clients.len() < 64,
+                "driver={driver}: every connection on one worker"
+            );
+            clients.push(gw.client());
+            let n = clients.len() as u64;
+            gw.wait_for("the connection accepted", |t| t.connections_open == n);
+        }
         for _ in 0..200 {
             for c in &mut clients {
                 round(c);
@@ -115,8 +126,10 @@ fn steady_state_requests_do_not_allocate() {
         }
         let during = allocs() - before;
         assert_eq!(
-            during, 0,
-            "driver={driver}: {during} allocations on the workers over 8000 requests"
+            during,
+            0,
+            "driver={driver}: {during} allocations on the workers over {} requests",
+            250 * 8 * clients.len()
         );
         let after = per_worker(&gw);
         assert!(
