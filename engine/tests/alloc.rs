@@ -70,7 +70,13 @@ fn steady_state_requests_do_not_allocate() {
              [[routes]]\npath-prefix = \"/cached/\"\nupstream = \"origin\"\n[routes.cache]\n",
             up.addr, origin.addr
         );
-        let gw = TestGateway::start(&toml, driver);
+        // Steady traffic: a connection keeps its answering state between its
+        // requests even when the machine is slow to schedule the client.
+        let hooks = ringway::Hooks {
+            busy_window: Some(std::time::Duration::from_secs(10)),
+            ..Default::default()
+        };
+        let gw = TestGateway::start_with(&toml, driver, hooks);
         let c = gw.client();
         let post = b"POST /proxy/p HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
         let policed = b"GET /policed/p HTTP/1.1\r\nHost: t\r\nX-Api-Key: alloc-test-key-0123\r\n\

@@ -118,7 +118,8 @@ async fn wait_for_request<S: Transport, B>(
         // Not just answered a request: nothing to keep warm.
         io.idle();
     } else {
-        let soon = (Instant::now() + BUSY_WINDOW).min(deadline);
+        let window = w.hooks.busy_window.unwrap_or(BUSY_WINDOW);
+        let soon = (Instant::now() + window).min(deadline);
         let readable = w.deadlines.within(soon, io.wait_readable());
         let woke = monoio::select! {
             r = readable => r.map(|r| r.is_ok()),

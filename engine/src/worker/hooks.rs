@@ -47,6 +47,10 @@ pub struct Hooks {
     /// Replaces how long a request waits for its password check on the
     /// blocking pool (5 s).
     pub verify_timeout: Option<Duration>,
+    /// Replaces how long an idle connection keeps its answering state
+    /// (50 ms): a test of steady traffic on a loaded machine may see longer
+    /// gaps between one connection's requests.
+    pub busy_window: Option<Duration>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -56,6 +60,7 @@ impl std::fmt::Debug for Hooks {
             .field("on_log", &self.on_log.is_some())
             .field("body_filter", &self.body_filter.is_some())
             .field("verify_timeout", &self.verify_timeout)
+            .field("busy_window", &self.busy_window)
             .finish()
     }
 }
