@@ -25,8 +25,8 @@ SYSTEM_DEPS=(
     "kill:procps"             # the tests signal the gateway with kill(1)
     "python3:python3"         # Python clients and helpers
     "node:nodejs"             # a Node.js origin server
-    # "promtool:prometheus"   # metrics output checked with promtool check metrics
-    # "chromium:chromium"     # a browser against the gateway
+    "promtool:prometheus"     # metrics output checked with promtool check metrics
+    "chromium:chromium"       # the status page, rendered in a headless browser
 )
 # Python packages: "module:pip-requirement", installed with pip into a
 # virtualenv at $TEST_VENV (Debian's own python3 refuses pip installs), whose

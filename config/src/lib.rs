@@ -171,8 +171,8 @@ pub use model::{
     Action, Admin, ApiKey, AuthKind, Authenticator, BasicCredential, Cache, CertificateFiles,
     ClientAuth, ClientAuthMode, ClientIp, ConcurrencyLimit, Config, Consumer, Driver,
     EncodedSlashes, HostMatch, IpNet, IpRules, JwtAlgorithm, JwtKey, JwtSettings, KeyMaterial,
-    LimitKey, Limits, Listener, ListenerTls, PathMatch, RateLimit, Responder, Route, RouteCache,
-    RouteLimits, Server, TlsVersion, UnknownSni, Upstream, UpstreamTls, Workers,
+    LimitKey, Limits, Listener, ListenerTls, Metrics, PathMatch, RateLimit, Responder, Route,
+    RouteCache, RouteLimits, Server, TlsVersion, UnknownSni, Upstream, UpstreamTls, Workers,
 };
 
 /// The config used when none is given: one listener on `127.0.0.1:8080`

@@ -49,6 +49,8 @@ pub struct Config {
     /// `[cache]`: the HTTP cache's shared budget and defaults; routes turn
     /// caching on with [`Route::cache`].
     pub cache: Cache,
+    /// `[metrics]`: the per-route and per-upstream-server metrics.
+    pub metrics: Metrics,
     /// `[[listeners]]`, at least one.
     pub listeners: Vec<Listener>,
     /// `[[upstreams]]`, in file order; [`Action::Upstream`] indexes into this.
@@ -79,6 +81,7 @@ impl PartialEq for Config {
             limits,
             admin,
             cache,
+            metrics,
             listeners,
             upstreams,
             routes,
@@ -99,6 +102,7 @@ impl PartialEq for Config {
             && *limits == other.limits
             && *admin == other.admin
             && *cache == other.cache
+            && *metrics == other.metrics
             && *listeners == other.listeners
             && *upstreams == other.upstreams
             && *routes == other.routes
@@ -192,6 +196,23 @@ pub struct Admin {
     /// `token`: the bearer token every admin request must carry, 16 to 256
     /// visible ASCII characters; `None` lets in whoever reaches `address`.
     pub token: Option<String>,
+}
+
+/// `[metrics]`: what the gateway counts for `GET /metrics` on the admin
+/// API beyond its global counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// `enabled`: count requests per route and per upstream server (status
+    /// classes, methods, duration histograms, bytes, failures by kind);
+    /// default true. The global counters are kept either way.
+    pub enabled: bool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics { enabled: true }
+    }
 }
 
 /// `[cache]`: the HTTP cache's (RFC 9111) shared shard and the defaults

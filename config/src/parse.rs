@@ -36,6 +36,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "limits",
     "admin",
     "cache",
+    "metrics",
     "client-ip",
     "ip-rules",
     "listeners",
@@ -133,6 +134,7 @@ pub(crate) fn document(root: DeTable<'_>, syntax: Syntax<'_>, r: &mut Reporter<'
             "limits" => doc.limits = table(value, name, syntax, r),
             "admin" => doc.admin = table(value, name, syntax, r),
             "cache" => doc.cache = table(value, name, syntax, r),
+            "metrics" => doc.metrics = table(value, name, syntax, r),
             "client-ip" => doc.client_ip = table(value, name, syntax, r),
             "ip-rules" => doc.ip_rules = table(value, name, syntax, r),
             _ => {

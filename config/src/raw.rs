@@ -47,6 +47,13 @@ pub(crate) struct RawAdmin {
     pub(crate) token: Option<Spanned<String>>,
 }
 
+/// `[metrics]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawMetrics {
+    pub(crate) enabled: Option<bool>,
+}
+
 /// `[cache]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
@@ -412,6 +419,7 @@ pub(crate) struct RawDocument {
     pub(crate) limits: Option<Spanned<RawLimits>>,
     pub(crate) admin: Option<Spanned<RawAdmin>>,
     pub(crate) cache: Option<Spanned<RawCache>>,
+    pub(crate) metrics: Option<Spanned<RawMetrics>>,
     pub(crate) client_ip: Option<Spanned<RawClientIp>>,
     pub(crate) ip_rules: Option<Spanned<RawIpRules>>,
     pub(crate) listeners: Section<RawListener>,

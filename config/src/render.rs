@@ -72,6 +72,7 @@ struct Document<'a> {
     drain_timeout: String,
     limits: LimitsOut,
     cache: CacheOut,
+    metrics: MetricsOut,
     admin: AdminOut<'a>,
     client_ip: ClientIpOut,
     ip_rules: IpRulesOut,
@@ -80,6 +81,12 @@ struct Document<'a> {
     consumers: Vec<ConsumerOut<'a>>,
     authenticators: Vec<AuthenticatorOut<'a>>,
     routes: Vec<RouteOut<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct MetricsOut {
+    enabled: bool,
 }
 
 #[derive(Serialize)]
@@ -412,6 +419,9 @@ impl<'a> Document<'a> {
                 size: format_size(c.cache.size as u64),
                 max_entry_size: format_size(c.cache.max_entry_size as u64),
                 lock_timeout: format_duration(c.cache.lock_timeout),
+            },
+            metrics: MetricsOut {
+                enabled: c.metrics.enabled,
             },
             admin: AdminOut {
                 enabled: c.admin.enabled,

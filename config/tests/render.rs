@@ -355,6 +355,9 @@ fn a_minimal_config_renders_every_default() {
     "max-entry-size": "1MiB",
     "lock-timeout": "5s"
   },
+  "metrics": {
+    "enabled": true
+  },
   "admin": {
     "enabled": true,
     "address": "127.0.0.1:9901"

@@ -13,6 +13,7 @@ use ringway_config::{Action, Config, ConfigErrors, Route};
 use crate::http::write;
 use crate::policy::{Policies, RoutePolicy};
 use crate::router::Router;
+use crate::stats::labeled::Labeled;
 use crate::tls::client::UpstreamTls;
 use crate::tls::ListenerTls;
 use crate::upstream;
@@ -68,6 +69,8 @@ pub(crate) struct Snapshot {
     pub(crate) upstream_tls: Vec<Option<UpstreamTls>>,
     /// What the workers share about the upstream servers.
     pub(crate) upstreams: upstream::Shared,
+    /// The per-route and per-server counters of every worker.
+    pub(crate) metrics: Labeled,
 }
 
 impl Snapshot {
@@ -117,8 +120,10 @@ impl Snapshot {
             .map(|(index, (r, policy))| CompiledRoute::compile(index, r, policy))
             .collect();
         let upstreams = upstream::Shared::compile(&config, prev.map(|p| (&p.config, &p.upstreams)));
+        let metrics = Labeled::new(&config, workers, prev.map(|p| &p.metrics));
         Ok(Snapshot {
             generation,
+            metrics,
             upstreams,
             subject_headers: tls
                 .iter()

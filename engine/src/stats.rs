@@ -7,6 +7,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+pub(crate) mod histogram;
+pub(crate) mod labeled;
+
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
         /// One worker's counters.
@@ -83,8 +86,9 @@ counters! {
     cache_stored,
     /// Cache: requests that waited for another's fetch of the same key.
     cache_collapsed,
-    /// Cache: requests forwarded past the cache (method, range, body).
-    cache_bypass,
+    /// Cache: requests forwarded past the cache, by reason: an unsafe
+    /// method, a Range request, a GET or HEAD with a body.
+    cache_bypass_method, cache_bypass_range, cache_bypass_body,
     /// Cache: invalidations after unsafe requests.
     cache_invalidations,
     /// Cache: background revalidations started.
@@ -93,6 +97,8 @@ counters! {
     cache_entries, cache_bytes,
     /// TLS handshakes completed, and how many of them resumed a session.
     tls_handshakes, tls_resumed,
+    /// TLS handshakes completed, by the version agreed.
+    tls_handshakes_v12, tls_handshakes_v13,
     /// TLS handshakes failed, by reason: timed out, closed by the client,
     /// unknown SNI (rejected), client certificate missing or bad, nothing
     /// in common (versions, suites, ALPN), our certificate refused by the

@@ -34,7 +34,9 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::error::Reporter;
-use crate::model::{Config, Driver, EncodedSlashes, Limits, Listener, Server, Upstream, Workers};
+use crate::model::{
+    Config, Driver, EncodedSlashes, Limits, Listener, Metrics, Server, Upstream, Workers,
+};
 use crate::raw::{Item, RawDocument, RawLimits, RawListener, RawServer, RawUpstream, Scalar};
 use crate::units;
 
@@ -112,6 +114,13 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
     let listeners = listeners(&doc.listeners.items, r);
     let admin = admin::admin(doc.admin.as_ref(), listeners.as_deref(), r);
     let cache = cache::cache(doc.cache.as_ref(), r);
+    let metrics = Metrics {
+        enabled: doc
+            .metrics
+            .as_ref()
+            .and_then(|m| m.get_ref().enabled)
+            .unwrap_or(true),
+    };
     let upstreams = upstreams(&doc.upstreams.items, r);
 
     if doc.listeners.items.is_empty() && !doc.listeners.malformed {
@@ -154,6 +163,7 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
         limits: limits?,
         admin: admin?,
         cache: cache?,
+        metrics,
         listeners: listeners?,
         upstreams: upstreams?,
         routes: routes?,

@@ -6,6 +6,8 @@
 //! |---|---|
 //! | `GET /healthz` | the process is up |
 //! | `GET /readyz` | 200 when every worker runs the current generation, else 503 |
+//! | `GET /metrics` | Prometheus text exposition 0.0.4 (see `admin::metrics`) |
+//! | `GET /stats` | per route, per upstream server, cache, reloads, certificates (see `admin::stats`) |
 //! | `GET /status` | version, uptime, per-worker CPU, driver, generation, connections; reload figures |
 //! | `GET /config` | the effective config (secrets redacted) and its generation |
 //! | `PUT /config` | replace the config (TOML, or JSON with `Content-Type: application/json`) |
@@ -30,16 +32,28 @@ use crate::worker::link::Purge;
 /// A response: status, extra headers, JSON body.
 pub(crate) struct Answer {
     pub(crate) status: u16,
+    pub(crate) content_type: &'static str,
     pub(crate) headers: Vec<(&'static str, String)>,
     pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
-    fn json(status: u16, value: &Value) -> Answer {
+    pub(crate) fn json(status: u16, value: &Value) -> Answer {
         let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
         body.push(b'\n');
         Answer {
             status,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    /// A body of another type.
+    pub(crate) fn typed(content_type: &'static str, body: Vec<u8>) -> Answer {
+        Answer {
+            status: 200,
+            content_type,
             headers: Vec::new(),
             body,
         }
@@ -125,6 +139,10 @@ pub(crate) fn handle(plane: &Handle, req: &Request) -> Answer {
         ("/routes", "GET" | "HEAD") => routes(plane),
         ("/cache", "GET" | "HEAD") => cache(plane),
         ("/cache/purge", "POST") => purge(plane, req),
+        ("/metrics", "GET" | "HEAD") => super::metrics::scrape(plane),
+        ("/metrics", _) => not_allowed("GET, HEAD"),
+        ("/stats", "GET" | "HEAD") => super::stats::stats(plane),
+        ("/stats", _) => not_allowed("GET, HEAD"),
         ("/cache", _) => not_allowed("GET, HEAD"),
         ("/cache/purge", _) => not_allowed("POST"),
         ("/healthz" | "/readyz" | "/status" | "/routes", _) => not_allowed("GET, HEAD"),
@@ -205,7 +223,7 @@ fn cache(plane: &Handle) -> Answer {
                 "revalidated": s.cache_revalidated.get(),
                 "stored": s.cache_stored.get(),
                 "collapsed": s.cache_collapsed.get(),
-                "bypass": s.cache_bypass.get(),
+                "bypass": s.cache_bypass_method.get() + s.cache_bypass_range.get() + s.cache_bypass_body.get(),
                 "invalidations": s.cache_invalidations.get(),
                 "background_revalidations": s.cache_background.get(),
             })

@@ -9,6 +9,9 @@
 
 mod api;
 pub mod client;
+mod metrics;
+mod process;
+mod stats;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -270,8 +273,9 @@ impl api::Answer {
         let reason = crate::http::write::reason(self.status);
         write!(
             out,
-            "HTTP/1.1 {} {reason}\r\nServer: ringway\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n",
+            "HTTP/1.1 {} {reason}\r\nServer: ringway\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n",
             self.status,
+            self.content_type,
             self.body.len()
         )?;
         for (name, value) in &self.headers {

@@ -164,6 +164,11 @@ async fn tls_connection(
         return;
     }
     w.stats.tls_handshakes.inc();
+    match io.conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => w.stats.tls_handshakes_v13.inc(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => w.stats.tls_handshakes_v12.inc(),
+        _ => {}
+    }
     if io.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
         w.stats.tls_resumed.inc();
     }
@@ -190,7 +195,7 @@ mod tests {
             let snap = std::sync::Arc::new(
                 crate::snapshot::Snapshot::compile(config, 1, None, 1).expect("compiles"),
             );
-            let g = crate::worker::Generation::new(snap, None);
+            let g = crate::worker::Generation::new(0, snap, None);
             let (link, _inbox) = crate::worker::link::Link::new(Default::default());
             let peers = crate::worker::link::Peers::new(&[link]);
             let w = Rc::new(Worker::new(

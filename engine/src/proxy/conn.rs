@@ -190,6 +190,17 @@ fn request_ctx(start: Instant, head: &RequestHead) -> Ctx {
     let mut ctx = Ctx::new(start);
     ctx.version = head.version;
     ctx.head_request = head.method == Method::Head;
+    // The order of `stats::labeled::METHODS`.
+    ctx.method = match head.method {
+        Method::Get => 0,
+        Method::Head => 1,
+        Method::Post => 2,
+        Method::Put => 3,
+        Method::Delete => 4,
+        Method::Patch => 5,
+        Method::Options => 6,
+        _ => 7,
+    };
     ctx
 }
 

@@ -44,6 +44,9 @@ impl CacheUse {
 /// it says otherwise.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Timings {
+    /// The upstream server (per-worker index) the exchange went to: the
+    /// last attempt's, also when it failed.
+    pub(crate) server: Option<usize>,
     /// Connecting to the upstream server (and its TLS handshake).
     pub(crate) upstream_connect: Option<Duration>,
     /// From sending the request upstream to its response head.
@@ -61,6 +64,8 @@ pub(crate) struct Ctx {
     pub(crate) version: Version,
     /// The request was HEAD: answers carry no body.
     pub(crate) head_request: bool,
+    /// The method, as an index into the metrics' method names.
+    pub(crate) method: u8,
     /// Index of the route that took the request.
     pub(crate) route: Option<usize>,
     /// Upstream group and server (per-worker index) it went to.
@@ -88,6 +93,7 @@ impl Ctx {
             start,
             version: Version::Http11,
             head_request: false,
+            method: 0,
             route: None,
             upstream: None,
             server: None,

@@ -20,8 +20,12 @@ use crate::http::head::ResponseHead;
 use crate::http::parse;
 use crate::proxy::ctx::Timings;
 use crate::rt::io::{read_more, write_all_keep};
+use crate::stats::labeled::{
+    class_index, Failure, ServerStats, AT_MAX_CONNECTIONS, CLOSED_BEFORE_RESPONSE, CONNECT_FAILED,
+    CONNECT_TIMEOUT, HEAD_TIMEOUT, SEND_TIMEOUT, TLS_HANDSHAKE, TLS_SESSION,
+};
 use crate::tls::stream::TlsStream;
-use crate::upstream::conn::Link;
+use crate::upstream::conn::{Link, OpenGauge};
 use crate::upstream::UpConn;
 use crate::worker::{Generation, Worker};
 
@@ -97,13 +101,16 @@ pub(crate) async fn exchange<P: Peer>(
     loop {
         let ups = &g.upstreams;
         let server = ups.pick(t.group);
+        timings.server = Some(server);
+        let stats = ups.stats(server);
         let Ok(slot) = ups.acquire(server) else {
             w.stats.upstream_connection_limit.inc();
-            return Err(Error::upstream(
-                Kind::Unavailable,
-                "upstream server at max-connections",
+            return Err(counted(
+                stats,
+                Error::upstream(Kind::Unavailable, AT_MAX_CONNECTIONS),
             ));
         };
+        stats.requests.inc();
         let pooled = if attempt == 0 {
             ups.take_idle(server)
         } else {
@@ -117,8 +124,12 @@ pub(crate) async fn exchange<P: Peer>(
             }
             None => {
                 let began = Instant::now();
-                let up = connect(w, g, server, t.route).await?;
-                timings.upstream_connect = Some(began.elapsed());
+                let up = connect(w, g, server, t.route)
+                    .await
+                    .map_err(|e| counted(stats, e))?;
+                let took = began.elapsed();
+                stats.connect.observe(took);
+                timings.upstream_connect = Some(took);
                 up
             }
         };
@@ -126,7 +137,7 @@ pub(crate) async fn exchange<P: Peer>(
         let may_retry = |e: &Error| attempt == 0 && t.retry_safe && e.may_retry(reused);
         let sent_at = Instant::now();
         if let Err(e) = write_all_keep(&mut up, req, w.send_limit(g)).await {
-            let e = send_error(e);
+            let e = counted(stats, send_error(e));
             if may_retry(&e) {
                 w.stats.upstream_retries.inc();
                 attempt += 1;
@@ -134,7 +145,9 @@ pub(crate) async fn exchange<P: Peer>(
             }
             return Err(e);
         }
-        peer.send_body(&mut up).await?;
+        peer.send_body(&mut up)
+            .await
+            .map_err(|e| counted(stats, e))?;
 
         // Response head, skipping or relaying interim responses. Once an
         // interim response reached the client, no retry may repeat it.
@@ -154,6 +167,7 @@ pub(crate) async fn exchange<P: Peer>(
                 Ok(Ok(resp)) => resp,
                 Ok(Err(e)) => {
                     w.pool.put_buf(ubuf);
+                    let e = counted(stats, e);
                     if !relayed && may_retry(&e) {
                         w.stats.upstream_retries.inc();
                         attempt += 1;
@@ -163,14 +177,17 @@ pub(crate) async fn exchange<P: Peer>(
                 }
                 Err(_) => {
                     w.pool.put_buf(ubuf);
-                    return Err(Error::upstream(
-                        Kind::GatewayTimeout,
-                        "upstream response head timeout",
+                    return Err(counted(
+                        stats,
+                        Error::upstream(Kind::GatewayTimeout, HEAD_TIMEOUT),
                     ));
                 }
             };
             if !(100..200).contains(&resp.status) {
-                timings.upstream_head = Some(sent_at.elapsed());
+                let took = sent_at.elapsed();
+                stats.head.observe(took);
+                stats.responses[class_index(resp.status)].inc();
+                timings.upstream_head = Some(took);
                 return Ok(Fetched {
                     up,
                     server,
@@ -189,11 +206,20 @@ pub(crate) async fn exchange<P: Peer>(
                 Ok(sent) => relayed |= sent,
                 Err(e) => {
                     w.pool.put_buf(ubuf);
-                    return Err(e);
+                    return Err(counted(stats, e));
                 }
             }
         }
     }
+}
+
+/// Counts an upstream failure against the server it happened with (a
+/// failure of the client's side is not the server's).
+pub(crate) fn counted(stats: &ServerStats, e: Error) -> Error {
+    if let Some(f) = Failure::of(&e) {
+        stats.failed(f, &e);
+    }
+    e
 }
 
 /// A failed write of the request head: a timeout is the upstream not
@@ -201,9 +227,7 @@ pub(crate) async fn exchange<P: Peer>(
 /// the upstream having closed it while idle.
 fn send_error(e: io::Error) -> Error {
     match e.kind() {
-        io::ErrorKind::TimedOut => {
-            Error::upstream(Kind::GatewayTimeout, "upstream send timeout").because(e)
-        }
+        io::ErrorKind::TimedOut => Error::upstream(Kind::GatewayTimeout, SEND_TIMEOUT).because(e),
         _ => Error::bad_gateway("upstream write failed")
             .with_retry(Retry::IfReused)
             .because(e),
@@ -221,7 +245,7 @@ async fn connect(
     w.stats.upstream_connects.inc();
     let addr = g.upstreams.address(server);
     let deadline = Instant::now() + route.limits.connect_timeout;
-    let timeout = || Error::upstream(Kind::GatewayTimeout, "upstream connect timeout");
+    let timeout = || Error::upstream(Kind::GatewayTimeout, CONNECT_TIMEOUT);
     let tcp = match w
         .deadlines
         .within(deadline, TcpStream::connect_addr(addr))
@@ -232,8 +256,7 @@ async fn connect(
             s
         }
         Ok(Err(e)) => {
-            tracing::debug!(upstream = %addr, error = %e, "upstream connect failed");
-            return Err(Error::bad_gateway("upstream connect failed").because(e));
+            return Err(Error::bad_gateway(CONNECT_FAILED).because(e));
         }
         Err(_) => return Err(timeout()),
     };
@@ -241,20 +264,23 @@ async fn connect(
         None => Link::Plain(tcp),
         Some(tls) => {
             let session = rustls::ClientConnection::new(tls.config.clone(), tls.name_for(addr))
-                .map_err(|_| Error::bad_gateway("upstream TLS session"))?;
+                .map_err(|_| Error::bad_gateway(TLS_SESSION))?;
             let mut stream = Box::new(TlsStream::new(tcp, session));
             match w.deadlines.within(deadline, stream.handshake()).await {
                 Ok(Ok(())) => Link::Tls(stream),
                 Ok(Err(e)) => {
                     w.stats.upstream_tls_failures.inc();
-                    tracing::debug!(upstream = %addr, error = %e, "upstream TLS handshake failed");
-                    return Err(Error::bad_gateway("upstream TLS handshake failed").because(e));
+                    return Err(Error::bad_gateway(TLS_HANDSHAKE).because(e));
                 }
                 Err(_) => return Err(timeout()),
             }
         }
     };
-    Ok(UpConn { link, slot: None })
+    Ok(UpConn {
+        link,
+        slot: None,
+        _open: OpenGauge::new(g.upstreams.stats(server)),
+    })
 }
 
 async fn read_response_head(
@@ -277,7 +303,7 @@ async fn read_response_head(
         let nothing_yet = ubuf.is_empty();
         match read_more(up, ubuf).await {
             Ok(0) => {
-                let e = Error::bad_gateway("upstream closed before a response");
+                let e = Error::bad_gateway(CLOSED_BEFORE_RESPONSE);
                 break Err(if nothing_yet {
                     e.with_retry(Retry::IfReused)
                 } else {

@@ -18,9 +18,10 @@ use crate::proxy::answer::{self, end_head, relay_framing, BodyOut};
 use crate::proxy::body::{Capture, Copy, CopyError, Discard, Framing, Output};
 use crate::proxy::conn::Next;
 use crate::proxy::ctx::Ctx;
-use crate::proxy::exchange::{exchange, Fetched, Peer, Target};
+use crate::proxy::exchange::{counted, exchange, Fetched, Peer, Target};
 use crate::proxy::rewrite::{write_request_head, Cond, Rewrite};
 use crate::rt::io::{write_all_buf, Transport};
+use crate::stats::labeled::{BODY_TIMEOUT, SEND_TIMEOUT};
 use crate::upstream::UpConn;
 use crate::worker::conn::Conn;
 use crate::worker::Generation;
@@ -157,7 +158,7 @@ pub(crate) fn request_body_error(e: CopyError) -> Error {
         CopyError::TooLarge => Error::downstream(Kind::BodyTooLarge, "body over limit"),
         CopyError::Framing(f) => Error::bad_request(f.as_str()),
         CopyError::Sink(e) if e.kind() == io::ErrorKind::TimedOut => {
-            Error::upstream(Kind::GatewayTimeout, "upstream send timeout").because(e)
+            Error::upstream(Kind::GatewayTimeout, SEND_TIMEOUT).because(e)
         }
         CopyError::Sink(e) => Error::bad_gateway("upstream write failed").because(e),
         CopyError::Source(e) => Error::client_gone("client body read failed").because(e),
@@ -169,9 +170,7 @@ pub(crate) fn request_body_error(e: CopyError) -> Error {
 fn response_body_error(e: CopyError) -> Error {
     match e {
         CopyError::Sink(e) => Error::client_gone("client stopped reading the body").because(e),
-        CopyError::SourceTimeout => {
-            Error::upstream(Kind::GatewayTimeout, "upstream body idle timeout")
-        }
+        CopyError::SourceTimeout => Error::upstream(Kind::GatewayTimeout, BODY_TIMEOUT),
         CopyError::Source(e) => Error::bad_gateway("upstream body aborted").because(e),
         CopyError::Framing(f) => Error::bad_gateway(f.as_str()),
         CopyError::TooLarge => Error::bad_gateway("upstream body over limit"),
@@ -312,7 +311,7 @@ pub(crate) async fn relay<S: Transport>(
             copy.run(&mut up, &mut ubuf, &mut *io).await
         };
         if let Err(e) = copied {
-            let e = response_body_error(e);
+            let e = counted(g.upstreams.stats(server), response_body_error(e));
             tracing::debug!(peer = %conn.peer, error = %e, "response body aborted");
             body_ok = false;
             ctx.fail(e);

@@ -30,6 +30,7 @@ use crate::proxy::{cached, forward};
 use crate::router::Match;
 use crate::rt::io::Transport;
 use crate::snapshot::{CompiledRoute, Handler};
+use crate::stats::labeled::{class_index, RouteStats, METHODS};
 use crate::stats::WorkerStats;
 use crate::worker::conn::Conn;
 use crate::worker::{Generation, Logged};
@@ -319,6 +320,9 @@ pub(crate) fn log(conn: &Conn, ctx: &mut Ctx) {
     if let Some(e) = &ctx.error {
         count_error(stats, e);
     }
+    if let Some(route) = ctx.route.and_then(|i| conn.g.route_stats.get(i)) {
+        record_route(route, ctx);
+    }
     if let Some(hook) = &conn.w.hooks.on_log {
         hook(&Logged {
             status: ctx.status,
@@ -330,6 +334,27 @@ pub(crate) fn log(conn: &Conn, ctx: &mut Ctx) {
             first_byte: ctx.timings.first_byte,
             total: ctx.timings.total,
         });
+    }
+}
+
+/// Counts a request in its route's metrics.
+fn record_route(s: &RouteStats, ctx: &Ctx) {
+    if ctx.status != 0 {
+        s.by_class[class_index(ctx.status)].inc();
+    }
+    s.by_method[usize::from(ctx.method).min(METHODS.len() - 1)].inc();
+    s.duration.observe(ctx.timings.total);
+    s.bytes_in.add(ctx.bytes_in);
+    s.bytes_out.add(ctx.bytes_out);
+    if let Some(e) = ctx.error.as_ref().filter(|e| e.side == Side::Downstream) {
+        let refused = match e.kind {
+            Kind::Unauthorized => 0,
+            Kind::Forbidden => 1,
+            Kind::TooManyRequests => 2,
+            Kind::Unavailable => 3,
+            _ => return,
+        };
+        s.refused[refused].inc();
     }
 }
 

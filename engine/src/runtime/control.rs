@@ -116,6 +116,11 @@ pub struct ReloadStats {
     /// Propagation times of recent reloads (up to 1,024): (p50, p99, max).
     pub propagation: Option<(Duration, Duration, Duration)>,
     pub propagation_samples: usize,
+    /// When the last reload took effect.
+    pub last_success: Option<std::time::SystemTime>,
+    /// Every propagation time measured, summed, and how many.
+    pub propagation_sum: Duration,
+    pub propagation_count: u64,
 }
 
 /// What `GET /status` shows of one worker.
@@ -416,7 +421,10 @@ impl Handle {
         let propagation = self.wait_applied(generation, published);
         let mut state = self.lock();
         state.stats.succeeded += 1;
+        state.stats.last_success = Some(std::time::SystemTime::now());
         if let Some(p) = propagation {
+            state.stats.propagation_sum += p;
+            state.stats.propagation_count += 1;
             if state.propagation.len() == PROPAGATION_WINDOW {
                 state.propagation.pop_front();
             }

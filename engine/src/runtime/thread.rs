@@ -146,7 +146,7 @@ pub(crate) fn run(spec: Spec, ready: impl FnOnce(Result<WorkerInfo, String>)) {
             driver = info.driver,
             "worker started"
         );
-        let generation = Generation::new(spec.snapshot, None);
+        let generation = Generation::new(spec.id, spec.snapshot, None);
         spec.plane.acknowledge(&spec.link, generation.number());
         ready(Ok(info));
         let w = Rc::new(Worker::new(
@@ -308,7 +308,7 @@ fn take_cache_messages(w: &Rc<Worker>, r: &Reloads) {
 /// Switches the worker to a new generation. Requests in flight keep the
 /// generation they started on; pools of unchanged servers carry over.
 fn apply(w: &Rc<Worker>, cmd: Cmd) {
-    let next = Generation::new(cmd.snapshot, Some(&w.current()));
+    let next = Generation::new(w.id, cmd.snapshot, Some(&w.current()));
     w.set_current(next);
     for addr in cmd.remove {
         let Some(a) = w.remove_accepting(addr) else {

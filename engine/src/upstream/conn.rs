@@ -17,6 +17,7 @@ use monoio::net::TcpStream;
 use monoio::BufResult;
 use rustls::ClientConnection;
 
+use crate::stats::labeled::ServerStats;
 use crate::tls::stream::TlsStream;
 
 /// Connections in use to one server, over all workers, and its cap.
@@ -86,6 +87,25 @@ pub(crate) enum Link {
 pub(crate) struct UpConn {
     pub(crate) link: Link,
     pub(crate) slot: Option<Slot>,
+    /// Counts the connection as open to its server until it is dropped.
+    pub(crate) _open: OpenGauge,
+}
+
+/// One open connection in its server's `open` gauge (on the worker that
+/// owns both, so a single-writer counter is enough).
+pub(crate) struct OpenGauge(Arc<ServerStats>);
+
+impl OpenGauge {
+    pub(crate) fn new(stats: &Arc<ServerStats>) -> OpenGauge {
+        stats.open.inc();
+        OpenGauge(stats.clone())
+    }
+}
+
+impl Drop for OpenGauge {
+    fn drop(&mut self) {
+        self.0.open.dec();
+    }
 }
 
 impl UpConn {

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use ringway_config::Config;
 
 use crate::rt::carry::Keyed;
+use crate::stats::labeled::ServerStats;
 use crate::tls::client::{UpstreamTls, WorkerUpstreamTls};
 pub(crate) use conn::{OpenCount, Slot, UpConn};
 
@@ -111,6 +112,8 @@ struct ServerState {
     tls: Option<WorkerUpstreamTls>,
     weight: i64,
     pool: Rc<ServerPool>,
+    /// This worker's counters for the server.
+    stats: Arc<ServerStats>,
 }
 
 struct GroupState {
@@ -136,6 +139,7 @@ impl Upstreams {
         config: &Config,
         tls: &[Option<UpstreamTls>],
         shared: &Shared,
+        stats: &[Arc<ServerStats>],
         prev: Option<&Upstreams>,
     ) -> Upstreams {
         let tls_hash = |up: &ringway_config::Upstream| {
@@ -177,6 +181,7 @@ impl Upstreams {
                     .expect("a pool was carried or made for every server")
                     .clone();
                 servers.push(ServerState {
+                    stats: stats[servers.len()].clone(),
                     address: s.address,
                     open: shared.counts[i][j].clone(),
                     tls: worker_tls.clone(),
@@ -226,6 +231,11 @@ impl Upstreams {
         self.servers[server].address
     }
 
+    /// This worker's counters for `server`.
+    pub(crate) fn stats(&self, server: usize) -> &Arc<ServerStats> {
+        &self.servers[server].stats
+    }
+
     /// The TLS settings connections to `server` use, if any.
     pub(crate) fn tls(&self, server: usize) -> Option<&WorkerUpstreamTls> {
         self.servers[server].tls.as_ref()
@@ -245,16 +255,20 @@ impl Upstreams {
     /// The most recently used idle connection that has not expired and is
     /// still clean (see [`still_clean`]).
     pub(crate) fn take_idle(&self, server: usize) -> Option<UpConn> {
-        let mut idle = self.servers[server].pool.idle.borrow_mut();
+        let s = &self.servers[server];
+        let mut idle = s.pool.idle.borrow_mut();
+        let mut found = None;
         while let Some(conn) = idle.pop() {
             if conn.since.elapsed() < self.idle_timeout
                 && !conn.io.buffered()
                 && still_clean(conn.io.tcp())
             {
-                return Some(conn.io);
+                found = Some(conn.io);
+                break;
             }
         }
-        None
+        s.stats.idle.set(idle.len() as u64);
+        found
     }
 
     /// Returns a connection for reuse; closes it when the pool is full.
@@ -263,23 +277,23 @@ impl Upstreams {
         io.slot = None;
         // A pooled TLS connection keeps its record buffers: pools are
         // bounded, and freeing them would allocate on every request.
-        let pool = &self.servers[server].pool;
-        let mut idle = pool.idle.borrow_mut();
-        if idle.len() < self.max_idle && !pool.retired.get() {
+        let s = &self.servers[server];
+        let mut idle = s.pool.idle.borrow_mut();
+        if idle.len() < self.max_idle && !s.pool.retired.get() {
             idle.push(Idle {
                 io,
                 since: Instant::now(),
             });
         }
+        s.stats.idle.set(idle.len() as u64);
     }
 
     /// Closes idle connections past their time. Called periodically.
     pub(crate) fn sweep(&self) {
         for s in &self.servers {
-            s.pool
-                .idle
-                .borrow_mut()
-                .retain(|c| c.since.elapsed() < self.idle_timeout);
+            let mut idle = s.pool.idle.borrow_mut();
+            idle.retain(|c| c.since.elapsed() < self.idle_timeout);
+            s.stats.idle.set(idle.len() as u64);
         }
     }
 }

@@ -17,6 +17,7 @@ use ringway_config::{EncodedSlashes, Limits};
 use crate::cache::store::LocalCache;
 use crate::policy::LocalPolicies;
 use crate::snapshot::Snapshot;
+use crate::stats::labeled::RouteStats;
 use crate::upstream::Upstreams;
 
 /// A worker's view of one config generation.
@@ -25,6 +26,9 @@ pub(crate) struct Generation {
     pub(crate) upstreams: Upstreams,
     pub(crate) policies: LocalPolicies,
     pub(crate) cache: LocalCache,
+    /// This worker's counters per route, by route index (empty when
+    /// `[metrics] enabled` is off).
+    pub(crate) route_stats: Vec<Arc<RouteStats>>,
     /// This worker's server config per TLS listener.
     tls: Vec<(SocketAddr, WorkerTls)>,
     /// Per listener (by configured address): what encoded slashes get.
@@ -43,13 +47,19 @@ pub(crate) struct WorkerTls {
 impl Generation {
     /// Builds a worker's state for `snap`, carrying over what `prev` has
     /// that still applies.
-    pub(crate) fn new(snap: Arc<Snapshot>, prev: Option<&Generation>) -> Generation {
+    pub(crate) fn new(worker: usize, snap: Arc<Snapshot>, prev: Option<&Generation>) -> Generation {
         let upstreams = Upstreams::new(
             &snap.config,
             &snap.upstream_tls,
             &snap.upstreams,
+            &snap.metrics.servers_of(worker),
             prev.map(|p| &p.upstreams),
         );
+        let route_stats = if snap.metrics.enabled {
+            snap.metrics.routes_of(worker)
+        } else {
+            Vec::new()
+        };
         let route_policies: Vec<_> = snap.routes.iter().map(|r| &r.policy).collect();
         let policies =
             LocalPolicies::new(&snap.policies, &route_policies, prev.map(|p| &p.policies));
@@ -74,6 +84,7 @@ impl Generation {
             .map(|l| (l.address, l.encoded_slashes))
             .collect();
         Generation {
+            route_stats,
             slashes,
             snap,
             upstreams,

@@ -225,7 +225,12 @@ pub(crate) fn invalidate(w: &Worker, g: &Generation, keys: &[u8]) {
 
 /// Forwards past the cache, saying why.
 fn bypass(conn: &mut Conn, ctx: &mut Ctx, why: &str) {
-    conn.w.stats.cache_bypass.inc();
+    let s = &conn.w.stats;
+    match why {
+        "body" => s.cache_bypass_body.inc(),
+        "range" => s.cache_bypass_range.inc(),
+        _ => s.cache_bypass_method.inc(),
+    }
     ctx.cache = Some(CacheUse::Bypass);
     let _ = write!(
         conn.extra,
