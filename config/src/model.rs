@@ -482,6 +482,11 @@ pub struct Route {
     /// `rate-limit-headers`: whether responses carry `RateLimit` headers
     /// for this route's rate limits; default false.
     pub rate_limit_headers: bool,
+    /// `consumer-metrics`: count this route's requests per consumer in
+    /// `/metrics` (a `consumer` label, for the first
+    /// [`Route::MAX_CONSUMER_LABELS`] consumers in config order; the rest
+    /// share `other`); default false. Only on routes with `auth`.
+    pub consumer_metrics: bool,
     /// `[[routes.rate-limits]]`, all of which a request must pass (429
     /// otherwise); no two alike.
     pub rate_limits: Vec<RateLimit>,
@@ -505,6 +510,13 @@ pub struct Route {
     /// `require-client-cert`: whether requests without a verified client
     /// certificate get 403; default false.
     pub require_client_cert: bool,
+}
+
+impl Route {
+    /// Consumers a `consumer-metrics` route counts by name; the rest are
+    /// counted together as `other`, so a config with thousands of
+    /// consumers cannot make thousands of series per route.
+    pub const MAX_CONSUMER_LABELS: usize = 64;
 }
 
 /// `[routes.cache]` of a route that caches.

@@ -192,6 +192,7 @@ pub(crate) struct RawRoute {
     pub(crate) forward_credentials: Option<Spanned<bool>>,
     pub(crate) consumer_header: Option<Spanned<String>>,
     pub(crate) rate_limit_headers: Option<Spanned<bool>>,
+    pub(crate) consumer_metrics: Option<Spanned<bool>>,
     pub(crate) rate_limits: Option<Spanned<Vec<Spanned<RawRateLimit>>>>,
     pub(crate) concurrency: Option<Spanned<RawConcurrency>>,
     pub(crate) ip_allow: Option<Spanned<Vec<Spanned<String>>>>,

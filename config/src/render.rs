@@ -310,6 +310,8 @@ struct RouteOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     rate_limit_headers: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    consumer_metrics: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     redirect_https: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     https_port: Option<u16>,
@@ -718,6 +720,7 @@ impl<'a> RouteOut<'a> {
             forward_credentials: consumer_keys.then_some(route.forward_credentials),
             consumer_header: consumer_keys.then_some(route.consumer_header.as_str()),
             rate_limit_headers: (!route.rate_limits.is_empty()).then_some(route.rate_limit_headers),
+            consumer_metrics: route.consumer_metrics.then_some(true),
             redirect_https: route.redirect_https.then_some(true),
             https_port: route.https_port,
             hsts: route.hsts.as_deref(),

@@ -711,6 +711,12 @@ fn route_policy() {
             "applies only to routes with [[routes.rate-limits]]",
         ),
         (
+            "consumer-metrics without auth",
+            route("consumer-metrics = true"),
+            "routes[1].consumer-metrics",
+            "applies only to routes with `auth`",
+        ),
+        (
             "limit without key",
             limit("rate = \"1/s\""),
             "routes[1].rate-limits[0].key",

@@ -135,6 +135,7 @@ upstream = "gone"
 name = "keyed"
 path-prefix = "/keyed/"
 auth = ["keys"]
+consumer-metrics = true
 respond = {{ status = 200, body = "secret" }}
 {extra_route}
 "#
@@ -177,8 +178,10 @@ fn known_traffic_gives_exact_counts_and_promtool_accepts_the_exposition() {
         assert_eq!(status_of(&once(a, &get("/dead/x"))), 502);
     }
     assert_eq!(status_of(&once(a, &get("/keyed/x"))), 401);
+    let keyed = "GET /keyed/y HTTP/1.1\r\nHost: x\r\nX-Api-Key: metrics-test-key\r\nConnection: close\r\n\r\n";
+    assert_eq!(status_of(&once(a, keyed)), 200);
     assert_eq!(status_of(&once(a, &get("/nowhere"))), 404);
-    let total = 5 + 4 + 2 + 1 + 1;
+    let total = 5 + 4 + 2 + 2 + 1;
     gw.wait_for("every request logged", |t| t.requests == total);
 
     let (head, text) = scrape(gw.admin_addr());
@@ -202,6 +205,19 @@ fn known_traffic_gives_exact_counts_and_promtool_accepts_the_exposition() {
     assert_eq!(route("static", "2xx"), 4.0);
     assert_eq!(route("dead", "5xx"), 2.0);
     assert_eq!(route("keyed", "4xx"), 1.0);
+    assert_eq!(route("keyed", "2xx"), 1.0);
+    assert_eq!(
+        value(
+            &m,
+            "ringway_route_consumer_requests_total{route=\"keyed\",consumer=\"ci\"}"
+        ),
+        1.0
+    );
+    assert!(
+        !m.keys()
+            .any(|k| k.starts_with("ringway_route_consumer_requests_total{route=\"api\"")),
+        "only routes that opt in have consumer labels"
+    );
     let method = |name: &str, method: &str| {
         value(
             &m,
@@ -323,7 +339,7 @@ fn known_traffic_gives_exact_counts_and_promtool_accepts_the_exposition() {
     );
 
     // Global.
-    assert_eq!(value(&m, "ringway_requests_total{class=\"2xx\"}"), 9.0);
+    assert_eq!(value(&m, "ringway_requests_total{class=\"2xx\"}"), 10.0);
     assert_eq!(value(&m, "ringway_requests_total{class=\"4xx\"}"), 2.0);
     assert_eq!(value(&m, "ringway_requests_total{class=\"5xx\"}"), 2.0);
     assert_eq!(

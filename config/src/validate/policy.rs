@@ -49,6 +49,7 @@ pub(super) struct Policy {
     pub(super) forward_credentials: bool,
     pub(super) consumer_header: String,
     pub(super) rate_limit_headers: bool,
+    pub(super) consumer_metrics: bool,
     pub(super) rate_limits: Vec<RateLimit>,
     pub(super) concurrency: Option<ConcurrencyLimit>,
     pub(super) ip_rules: IpRules,
@@ -125,6 +126,18 @@ pub(super) fn policy(
         }
         Some(v) => Some(*v.get_ref()),
     };
+    let consumer_metrics = match &raw.consumer_metrics {
+        None => Some(false),
+        Some(v) if !has_auth && *v.get_ref() => {
+            r.error(
+                format!("{path}.consumer-metrics"),
+                Some(v.span()),
+                "applies only to routes with `auth`, whose consumers it counts",
+            );
+            None
+        }
+        Some(v) => Some(*v.get_ref()),
+    };
     let concurrency = match &raw.concurrency {
         None => Some(None),
         Some(c) => concurrency(c, &format!("{path}.concurrency"), has_auth, r).map(Some),
@@ -143,6 +156,7 @@ pub(super) fn policy(
         forward_credentials: forward_credentials?,
         consumer_header: consumer_header?,
         rate_limit_headers: rate_limit_headers?,
+        consumer_metrics: consumer_metrics?,
         rate_limits: rate_limits?,
         concurrency: concurrency?,
         ip_rules: IpRules {

@@ -68,6 +68,19 @@ fn write_all(plane: &Handle, out: &mut Exposition) {
         .map(|r| (r.name.as_str(), RouteTotals::of(r)))
         .collect();
     route_families(out, &routes);
+    const CONSUMERS: &str = "ringway_route_consumer_requests_total";
+    out.family(
+        CONSUMERS,
+        "counter",
+        "Requests per consumer on routes with consumer-metrics (the first 64 consumers by name, the rest as other).",
+    );
+    for (r, set) in m.routes.iter().zip(&m.consumers) {
+        let Some(set) = set else { continue };
+        for (i, label) in set.labels.iter().enumerate() {
+            let n: u64 = set.workers.iter().map(|w| w[i].get()).sum();
+            out.sample(CONSUMERS, &[("route", &r.name), ("consumer", label)], n);
+        }
+    }
     let servers: Vec<(&str, String, ServerTotals)> = m
         .servers
         .iter()

@@ -320,8 +320,14 @@ pub(crate) fn log(conn: &Conn, ctx: &mut Ctx) {
     if let Some(e) = &ctx.error {
         count_error(stats, e);
     }
-    if let Some(route) = ctx.route.and_then(|i| conn.g.route_stats.get(i)) {
-        record_route(route, ctx);
+    if let Some(i) = ctx.route {
+        if let Some(route) = conn.g.route_stats.get(i) {
+            record_route(route, ctx);
+        }
+        if let (Some(Some(counts)), Some(c)) = (conn.g.consumer_stats.get(i), ctx.consumer) {
+            // Past the cap, the last counter is `other`.
+            counts[c.min(counts.len() - 1)].inc();
+        }
     }
     if let Some(hook) = &conn.w.hooks.on_log {
         hook(&Logged {

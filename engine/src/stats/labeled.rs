@@ -11,7 +11,7 @@
 //! same name across a reload keeps its sets, so its counters never go
 //! back to zero while the process lives.
 
-use ringway_config::Config;
+use ringway_config::{Config, Route};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -255,6 +255,14 @@ pub(crate) struct RouteSet {
     pub(crate) workers: Vec<Arc<RouteStats>>,
 }
 
+/// A `consumer-metrics` route's requests per consumer, on every worker.
+pub(crate) struct ConsumerSet {
+    /// The `consumer` label of each counter: consumer names in config
+    /// order, capped, then `other` when there are more.
+    pub(crate) labels: Vec<String>,
+    pub(crate) workers: Vec<Arc<[Counter]>>,
+}
+
 /// A server's upstream and address, and its counters on every worker.
 pub(crate) struct ServerSet {
     pub(crate) upstream: String,
@@ -268,6 +276,8 @@ pub(crate) struct Labeled {
     pub(crate) enabled: bool,
     /// By route index.
     pub(crate) routes: Vec<RouteSet>,
+    /// By route index: `Some` for routes with `consumer-metrics`.
+    pub(crate) consumers: Vec<Option<ConsumerSet>>,
     /// By server, upstream after upstream, in config order (the order of
     /// the workers' server indexes).
     pub(crate) servers: Vec<ServerSet>,
@@ -322,8 +332,44 @@ impl Labeled {
                 }
             })
             .collect();
+        let cap = Route::MAX_CONSUMER_LABELS;
+        let consumers = config
+            .routes
+            .iter()
+            .map(|r| {
+                if !r.consumer_metrics {
+                    return None;
+                }
+                let mut labels: Vec<String> = config
+                    .consumers
+                    .iter()
+                    .take(cap)
+                    .map(|c| c.name.clone())
+                    .collect();
+                if config.consumers.len() > cap {
+                    labels.push("other".to_string());
+                }
+                let kept = prev
+                    .and_then(|p| {
+                        let i = p.routes.iter().position(|s| s.name == r.name)?;
+                        p.consumers[i].as_ref()
+                    })
+                    .filter(|c| c.labels == labels && c.workers.len() == workers);
+                let sets = match kept {
+                    Some(c) => c.workers.clone(),
+                    None => (0..workers)
+                        .map(|_| (0..labels.len()).map(|_| Counter::default()).collect())
+                        .collect(),
+                };
+                Some(ConsumerSet {
+                    labels,
+                    workers: sets,
+                })
+            })
+            .collect();
         Labeled {
             enabled: config.metrics.enabled,
+            consumers,
             routes,
             servers,
         }
@@ -334,6 +380,14 @@ impl Labeled {
         self.routes
             .iter()
             .map(|r| r.workers[worker].clone())
+            .collect()
+    }
+
+    /// A worker's per-consumer counters for each route, by route index.
+    pub(crate) fn consumers_of(&self, worker: usize) -> Vec<Option<Arc<[Counter]>>> {
+        self.consumers
+            .iter()
+            .map(|c| c.as_ref().map(|c| c.workers[worker].clone()))
             .collect()
     }
 

@@ -18,6 +18,7 @@ use crate::cache::store::LocalCache;
 use crate::policy::LocalPolicies;
 use crate::snapshot::Snapshot;
 use crate::stats::labeled::RouteStats;
+use crate::stats::Counter;
 use crate::upstream::Upstreams;
 
 /// A worker's view of one config generation.
@@ -29,6 +30,9 @@ pub(crate) struct Generation {
     /// This worker's counters per route, by route index (empty when
     /// `[metrics] enabled` is off).
     pub(crate) route_stats: Vec<Arc<RouteStats>>,
+    /// Per route: requests per consumer, for routes with
+    /// `consumer-metrics` (empty when metrics are off).
+    pub(crate) consumer_stats: Vec<Option<Arc<[Counter]>>>,
     /// This worker's server config per TLS listener.
     tls: Vec<(SocketAddr, WorkerTls)>,
     /// Per listener (by configured address): what encoded slashes get.
@@ -55,10 +59,13 @@ impl Generation {
             &snap.metrics.servers_of(worker),
             prev.map(|p| &p.upstreams),
         );
-        let route_stats = if snap.metrics.enabled {
-            snap.metrics.routes_of(worker)
+        let (route_stats, consumer_stats) = if snap.metrics.enabled {
+            (
+                snap.metrics.routes_of(worker),
+                snap.metrics.consumers_of(worker),
+            )
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         let route_policies: Vec<_> = snap.routes.iter().map(|r| &r.policy).collect();
         let policies =
@@ -85,6 +92,7 @@ impl Generation {
             .collect();
         Generation {
             route_stats,
+            consumer_stats,
             slashes,
             snap,
             upstreams,
