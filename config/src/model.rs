@@ -249,6 +249,11 @@ pub struct Listener {
     /// `encoded-slashes`: what a request whose path holds `%2F` or `%5C`
     /// gets; default [`EncodedSlashes::Reject`].
     pub encoded_slashes: EncodedSlashes,
+    /// `trust-request-id`: a client's `X-Request-Id` is kept (when it is 1
+    /// to 128 visible ASCII characters without commas) instead of being
+    /// replaced by a generated one; default false. Only for listeners whose
+    /// clients are trusted to choose unique IDs (a front proxy, a mesh).
+    pub trust_request_id: bool,
 }
 
 /// `encoded-slashes = "reject" | "decode" | "pass"`: what a request path

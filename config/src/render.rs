@@ -213,6 +213,7 @@ struct ListenerOut<'a> {
     name: &'a str,
     address: String,
     encoded_slashes: &'static str,
+    trust_request_id: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<ListenerTlsOut<'a>>,
 }
@@ -441,6 +442,7 @@ impl<'a> Document<'a> {
                     name: &l.name,
                     address: l.address.to_string(),
                     encoded_slashes: l.encoded_slashes.as_str(),
+                    trust_request_id: l.trust_request_id,
                     tls: l.tls.as_ref().map(ListenerTlsOut::new),
                 })
                 .collect(),

@@ -119,7 +119,7 @@ upstream = "app"
                 "max-connections": 100
               },
               "admin": { "address": "0.0.0.0:9901", "token": "0123456789abcdef" },
-              "listeners": [{ "name": "v6", "address": "[::1]:8080", "encoded-slashes": "decode" }],
+              "listeners": [{ "name": "v6", "address": "[::1]:8080", "encoded-slashes": "decode", "trust-request-id": true }],
               "upstreams": [{
                 "name": "app",
                 "servers": ["127.0.0.1:3000", { "address": "127.0.0.1:3001", "weight": 3 }],
@@ -167,6 +167,7 @@ token = "0123456789abcdef"
 name = "v6"
 address = "[::1]:8080"
 encoded-slashes = "decode"
+trust-request-id = true
 [[upstreams]]
 name = "app"
 servers = ["127.0.0.1:3000", { address = "127.0.0.1:3001", weight = 3 }]
@@ -589,7 +590,8 @@ fn listener_and_upstream_keys_are_placed_in_the_json() {
     let src = r#"{
   "listeners": [
     { "address": "127.0.0.1:8080" },
-    { "address": "127.0.0.1:8081", "encoded-slashes": "allow" }
+    { "address": "127.0.0.1:8081", "encoded-slashes": "allow" },
+    { "address": "127.0.0.1:8082", "trust-request-id": "yes" }
   ],
   "upstreams": [
     { "name": "a", "servers": ["127.0.0.1:3000"], "max-connections": 0 },
@@ -606,6 +608,7 @@ fn listener_and_upstream_keys_are_placed_in_the_json() {
             "listeners[1].encoded-slashes",
             position_of(src, "\"allow\""),
         ),
+        ("listeners[2].trust-request-id", position_of(src, "\"yes\"")),
         ("upstreams[0].max-connections", position_of(src, "0 }")),
         ("upstreams[1].max-connections", position_of(src, "\"8\"")),
     ];

@@ -19,8 +19,8 @@ const TOKEN: &str = "Zm9vYmFyYmF6cXV4-_~!0123";
 /// without their own shard, inheriting or setting `max-entry-size`, and
 /// turned off, TLS on a listener (with client certificates), on
 /// upstreams (with every key and with none) and a route's HTTPS keys,
-/// every `encoded-slashes`, and upstreams with and without a connection
-/// cap.
+/// every `encoded-slashes`, a listener that trusts client request IDs, and
+/// upstreams with and without a connection cap.
 const EVERY_VARIANT: &str = r#"
 workers = 3
 driver = "epoll"
@@ -54,6 +54,7 @@ lock-timeout = "0s"
 name = "public"
 address = "0.0.0.0:80"
 encoded-slashes = "decode"
+trust-request-id = true
 
 [[listeners]]
 address = "[::1]:0"
@@ -373,7 +374,8 @@ fn a_minimal_config_renders_every_default() {
     {
       "name": "listener-0",
       "address": "127.0.0.1:8080",
-      "encoded-slashes": "reject"
+      "encoded-slashes": "reject",
+      "trust-request-id": false
     }
   ],
   "upstreams": [],
@@ -425,6 +427,8 @@ fn values_are_written_in_their_largest_exact_unit() {
         r#""encoded-slashes": "decode""#,
         r#""encoded-slashes": "reject""#,
         r#""encoded-slashes": "pass""#,
+        r#""trust-request-id": true"#,
+        r#""trust-request-id": false"#,
         r#""max-body-size": "0B""#,
         r#""max-body-size": "1KB""#,
         // Names and matchers as validation holds them.
@@ -720,6 +724,7 @@ upstream = "u"
         max_connections in 1u64..=10_000_000,
         upstream_connections in prop::option::of(1u32..=10_000_000),
         slashes in prop::sample::select(vec!["reject", "decode", "pass"]),
+        trust_request_id in any::<bool>(),
         workers in prop::option::of(1usize..=1024),
         weight in 1u32..=10_000,
     ) {
@@ -746,6 +751,7 @@ max-connections = {max_connections}
 [[listeners]]
 address = "127.0.0.1:8080"
 encoded-slashes = "{slashes}"
+trust-request-id = {trust_request_id}
 [[upstreams]]
 name = "u"
 servers = [{{ address = "127.0.0.1:1", weight = {weight} }}]

@@ -106,7 +106,7 @@ fn example_config_validates() {
 }
 
 #[test]
-fn example_config_caps_one_upstream_and_keeps_encoded_slashes_refused() {
+fn example_config_caps_one_upstream_keeps_encoded_slashes_refused_and_replaces_request_ids() {
     let c = valid(EXAMPLE_CONFIG);
     let caps: Vec<(&str, Option<u32>)> = c
         .upstreams
@@ -118,6 +118,7 @@ fn example_config_caps_one_upstream_and_keeps_encoded_slashes_refused() {
         .listeners
         .iter()
         .all(|l| l.encoded_slashes == EncodedSlashes::Reject));
+    assert!(c.listeners.iter().all(|l| !l.trust_request_id));
 }
 
 #[test]
@@ -271,6 +272,7 @@ fn example_config_documents_every_key() {
         "upstream-max-idle =",
         "max-connections =",
         "encoded-slashes =",
+        "trust-request-id =",
         "[admin]",
         "enabled =",
         "token =",

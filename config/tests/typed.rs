@@ -59,6 +59,10 @@ fn minimal_config_gets_every_default() {
 
     assert_eq!(c.listeners[0].name, "listener-0");
     assert_eq!(c.listeners[0].encoded_slashes, EncodedSlashes::Reject);
+    assert!(
+        !c.listeners[0].trust_request_id,
+        "client IDs replaced by default"
+    );
     assert!(c.upstreams.is_empty());
     let route = &c.routes[0];
     assert_eq!(route.name, "route-0");
@@ -212,6 +216,7 @@ token = "s3cret-Token_0123~!"
 name = "v6"
 address = "[::1]:9000"
 encoded-slashes = "pass"
+trust-request-id = true
 
 [[listeners]]
 address = "127.0.0.1:9000"
@@ -277,6 +282,8 @@ body = "not here\n"
     );
     let slashes: Vec<EncodedSlashes> = c.listeners.iter().map(|l| l.encoded_slashes).collect();
     assert_eq!(slashes, [EncodedSlashes::Pass, EncodedSlashes::Decode]);
+    let trust: Vec<bool> = c.listeners.iter().map(|l| l.trust_request_id).collect();
+    assert_eq!(trust, [true, false]);
     assert_eq!(c.upstreams[0].max_connections.map(|n| n.get()), Some(100));
     assert_eq!(c.upstreams[1].max_connections, None, "no cap by default");
     let b = &c.upstreams[1];

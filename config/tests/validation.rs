@@ -845,6 +845,21 @@ fn listeners() {
             "listeners[1].tls.encoded-slashes",
             "unknown key `encoded-slashes`",
         ),
+        (
+            "trust request id word",
+            second("address = \"127.0.0.1:8081\"\ntrust-request-id = \"yes\""),
+            "listeners[1].trust-request-id",
+            "invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            "trust request id in tls",
+            second(
+                "address = \"127.0.0.1:8081\"\n[listeners.tls]\n\
+                 certificates = [{ cert = \"c\", key = \"k\" }]\ntrust-request-id = true",
+            ),
+            "listeners[1].tls.trust-request-id",
+            "unknown key `trust-request-id`",
+        ),
     ];
     for (case, tail, path, fragment) in &cases {
         assert_one_error(case, &with_base("", tail), path, fragment);

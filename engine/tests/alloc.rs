@@ -7,7 +7,8 @@
 //! an upstream (a POST among them, which invalidates its URL on both
 //! workers), proxied through every policy (global and route IP rules,
 //! API-key authentication with an allowed group, two rate limits with
-//! their headers, a concurrency limit), and through the cache (hits with
+//! their headers, a concurrency limit, a W3C trace continued and a client's
+//! request ID replaced), and through the cache (hits with
 //! small and large bodies, 304 to a conditional request, and a miss) —
 //! must not allocate at all.
 
@@ -79,8 +80,11 @@ fn steady_state_requests_do_not_allocate() {
         let gw = TestGateway::start_with(&toml, driver, hooks);
         let c = gw.client();
         let post = b"POST /proxy/p HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
+        // Also a client's trace to continue and a request ID to replace.
         let policed = b"GET /policed/p HTTP/1.1\r\nHost: t\r\nX-Api-Key: alloc-test-key-0123\r\n\
-                        X-Tenant: t1\r\n\r\n";
+                        X-Tenant: t1\r\nX-Request-Id: from-the-client\r\n\
+                        traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\
+                        tracestate: congo=t61rcWkgMzE\r\n\r\n";
         let round = |c: &mut TestClient| {
             assert_eq!(c.get("/local").status, 200);
             assert_eq!(c.get("/proxy/x?y=1").status, 200);

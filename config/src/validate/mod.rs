@@ -657,6 +657,7 @@ fn listeners(items: &[Item<RawListener>], r: &mut Reporter<'_>) -> Option<Vec<Li
                 address,
                 tls,
                 encoded_slashes,
+                trust_request_id: raw.trust_request_id.unwrap_or(false),
             }),
             _ => None,
         });

@@ -38,7 +38,9 @@ pub(crate) fn response_value<'a>(resp: &'a ResponseHead, name: &[u8]) -> Option<
 }
 
 /// The end-to-end field lines of a response, as a cache stores them:
-/// no framing, no hop-by-hop fields, none its Connection lists.
+/// no framing, no hop-by-hop fields, none its Connection lists, and no
+/// X-Request-Id (it names the request that fetched it; each answer from
+/// the cache carries its own request's).
 pub(crate) fn end_to_end(resp: &ResponseHead) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
     resp.headers
         .iter()
@@ -46,6 +48,7 @@ pub(crate) fn end_to_end(resp: &ResponseHead) -> impl Iterator<Item = (&[u8], &[
             !(h.class.is_hop_by_hop()
                 || h.class == Class::ContentLength
                 || h.class == Class::TransferEncoding
+                || h.class == Class::XRequestId
                 || (h.class != Class::Via && resp.connection_lists(resp.bytes(h.name))))
         })
         .map(|h| (resp.bytes(h.name), resp.bytes(h.value)))

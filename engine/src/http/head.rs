@@ -71,6 +71,11 @@ pub(crate) enum Class {
     XForwardedProto,
     XForwardedHost,
     Via,
+    /// `x-request-id` (`http::request_id`).
+    XRequestId,
+    /// W3C Trace Context's fields (`http::trace`).
+    Traceparent,
+    Tracestate,
 }
 
 impl Class {
@@ -92,6 +97,9 @@ impl Class {
             (7, b'u') if is("upgrade") => Class::Upgrade,
             (10, b'c') if is("connection") => Class::Connection,
             (10, b'k') if is("keep-alive") => Class::KeepAlive,
+            (10, b't') if is("tracestate") => Class::Tracestate,
+            (11, b't') if is("traceparent") => Class::Traceparent,
+            (12, b'x') if is("x-request-id") => Class::XRequestId,
             (14, b'c') if is("content-length") => Class::ContentLength,
             (15, b'x') if is("x-forwarded-for") => Class::XForwardedFor,
             (16, b'x') if is("x-forwarded-host") => Class::XForwardedHost,

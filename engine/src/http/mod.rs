@@ -5,6 +5,8 @@ pub(crate) mod chunked;
 pub(crate) mod date;
 pub(crate) mod head;
 pub(crate) mod parse;
+pub(crate) mod request_id;
 pub(crate) mod target;
 pub(crate) mod text;
+pub(crate) mod trace;
 pub(crate) mod write;

@@ -56,6 +56,17 @@ pub(crate) fn quoted_list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// Writes `bytes` as lowercase hex digits into `out`, which holds exactly
+/// two per byte (the form of W3C trace ids and of generated request IDs).
+pub(crate) fn hex_lower(bytes: &[u8], out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    debug_assert_eq!(out.len(), bytes.len() * 2);
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
+    }
+}
+
 /// Field names equal ignoring case and `_` against `-`: CGI-style servers
 /// (PHP, Rack, WSGI) read `X_Consumer` and `X-Consumer` as one variable, so
 /// a client must not get either past a strip.
@@ -94,6 +105,13 @@ mod tests {
         assert!(!list_contains(b"keep-alive", b"close"));
         let quoted: Vec<&[u8]> = quoted_list(br#"a="x,y", b, , "c""#).collect();
         assert_eq!(quoted, [&br#"a="x,y""#[..], b"b", br#""c""#]);
+    }
+
+    #[test]
+    fn hex_is_lowercase_two_digits_a_byte() {
+        let mut out = [0u8; 8];
+        hex_lower(&[0x00, 0x0f, 0xa0, 0xff], &mut out);
+        assert_eq!(&out, b"000fa0ff");
     }
 
     #[test]

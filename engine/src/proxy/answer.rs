@@ -3,9 +3,9 @@
 //! Every final response head the gateway sends, whatever wrote its first
 //! lines (the built-in responder, an upstream's head, a stored response,
 //! an error or a redirect), is completed by [`end_head`]: the response
-//! stage adds the lines every answer of the request carries (policy
-//! headers, HSTS, Cache-Status), the body filter is chosen, and the framing
-//! and Connection lines and the blank line follow. So "add a header to
+//! stage adds the lines every answer of the request carries (X-Request-Id,
+//! policy headers, HSTS, Cache-Status), the body filter is chosen, and the
+//! framing and Connection lines and the blank line follow. So "add a header to
 //! every response" has one home, and the final status is recorded on the
 //! request's context on every path.
 
@@ -56,6 +56,7 @@ pub(crate) fn end_head(
     // The response stage: what every answer of this request carries.
     ctx.status = status;
     ctx.timings.first_byte = Some(ctx.start.elapsed());
+    write::header(out, b"X-Request-Id", ctx.request_id.as_bytes());
     out.extend_from_slice(&conn.extra);
     let mut body = body;
     let mut keep = keep;

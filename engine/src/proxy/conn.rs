@@ -21,6 +21,8 @@ use bytes::BytesMut;
 
 use crate::error::{Error, Kind};
 use crate::http::head::{self, HeadLimits, Method, RequestHead};
+use crate::http::request_id::RequestId;
+use crate::http::trace;
 use crate::proxy::answer;
 use crate::proxy::ctx::Ctx;
 use crate::proxy::pipeline;
@@ -164,7 +166,7 @@ async fn turn<S: Transport>(
     let next = match step {
         Step::Close => Next::Close,
         Step::Request(head) => {
-            let mut ctx = request_ctx(start, &head);
+            let mut ctx = request_ctx(&conn, start, &head);
             let next = pipeline::run(&mut conn, &mut io, &mut ctx, &head).await;
             finish(&mut conn, &io, &mut ctx, consumed_before, written_before);
             let headers = head.into_headers();
@@ -174,7 +176,9 @@ async fn turn<S: Transport>(
             next
         }
         Step::Reject(e) => {
-            let mut ctx = Ctx::new(start);
+            // Not a request we could read: still an ID for its answer.
+            let ids = &conn.w.ids;
+            let mut ctx = Ctx::new(start, ids.request_id(), ids.trace(None));
             let next = answer::error(&mut conn, &mut io, &mut ctx, e, false).await;
             finish(&mut conn, &io, &mut ctx, consumed_before, written_before);
             next
@@ -186,8 +190,19 @@ async fn turn<S: Transport>(
     (conn, io, next)
 }
 
-fn request_ctx(start: Instant, head: &RequestHead) -> Ctx {
-    let mut ctx = Ctx::new(start);
+/// The request's context: its ID (the client's when its listener trusts
+/// it and it is valid, else a new one) and its trace (the client's
+/// continued when valid, else a new one).
+fn request_ctx(conn: &Conn, start: Instant, head: &RequestHead) -> Ctx {
+    let ids = &conn.w.ids;
+    let client_id = if conn.g.trusts_request_id(conn.listener.configured) {
+        RequestId::of_head(head)
+    } else {
+        None
+    };
+    let request_id = client_id.unwrap_or_else(|| ids.request_id());
+    let trace = ids.trace(trace::parent_of(head));
+    let mut ctx = Ctx::new(start, request_id, trace);
     ctx.version = head.version;
     ctx.head_request = head.method == Method::Head;
     // The order of `stats::labeled::METHODS`.

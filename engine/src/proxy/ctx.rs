@@ -2,14 +2,17 @@
 //! request as it goes, and what the log stage reads at the end.
 //!
 //! One `Ctx` lives on the answering future for each request (no heap), is
-//! filled in by the stages (route, consumer, upstream server, timings,
-//! status, byte counts, cache outcome, error), and is read exactly once by
-//! the log stage, whatever the outcome.
+//! made with the request's ID and trace context, filled in by the stages
+//! (route, consumer, upstream server, timings, status, byte counts, cache
+//! outcome, error), and is read exactly once by the log stage, whatever
+//! the outcome.
 
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::http::head::Version;
+use crate::http::request_id::RequestId;
+use crate::http::trace::Trace;
 use crate::proxy::filter::BodyFilter;
 
 /// How the cache took part in a request (RFC 9211 vocabulary).
@@ -61,6 +64,10 @@ pub(crate) struct Timings {
 pub(crate) struct Ctx {
     /// When the first byte of the request head was read.
     pub(crate) start: Instant,
+    /// Sent upstream as X-Request-Id and on every answer.
+    pub(crate) request_id: RequestId,
+    /// The request's place in a W3C trace: the traceparent sent upstream.
+    pub(crate) trace: Trace,
     pub(crate) version: Version,
     /// The request was HEAD: answers carry no body.
     pub(crate) head_request: bool,
@@ -88,9 +95,11 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    pub(crate) fn new(start: Instant) -> Ctx {
+    pub(crate) fn new(start: Instant, request_id: RequestId, trace: Trace) -> Ctx {
         Ctx {
             start,
+            request_id,
+            trace,
             version: Version::Http11,
             head_request: false,
             method: 0,

@@ -41,7 +41,7 @@ pub(crate) async fn forward<S: Transport>(
     group: usize,
 ) -> Next {
     let route = g.snap.route_config(index);
-    let rewrite = Rewrite::new(conn.tls.as_deref(), &g.snap, index, ctx.consumer);
+    let rewrite = Rewrite::new(conn.tls.as_deref(), &g.snap, index, ctx);
     let mut req = std::mem::take(&mut conn.wbuf);
     req.clear();
     write_request_head(&mut req, conn.peer, head, route, &rewrite, Cond::Pass);
@@ -353,6 +353,8 @@ pub(crate) fn write_response_fields(out: &mut BytesMut, resp: &ResponseHead) {
                 continue;
             }
             c if c.is_hop_by_hop() => continue,
+            // The response stage writes the request's own.
+            Class::XRequestId if !interim => continue,
             _ => {}
         }
         let name = resp.bytes(h.name);

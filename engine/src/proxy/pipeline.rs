@@ -331,6 +331,9 @@ pub(crate) fn log(conn: &Conn, ctx: &mut Ctx) {
     }
     if let Some(hook) = &conn.w.hooks.on_log {
         hook(&Logged {
+            request_id: String::from_utf8_lossy(ctx.request_id.as_bytes()).into_owned(),
+            trace_id: String::from_utf8_lossy(&ctx.trace.trace_id_hex()).into_owned(),
+            span_id: String::from_utf8_lossy(&ctx.trace.span_id_hex()).into_owned(),
             status: ctx.status,
             route: ctx.route.map(|i| conn.g.snap.route_config(i).name.clone()),
             bytes_in: ctx.bytes_in,

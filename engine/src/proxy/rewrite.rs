@@ -2,7 +2,9 @@
 //! rewritten, not copied. Hop-by-hop fields go, framing is written by us,
 //! X-Forwarded-For/-Proto/-Host and Via are added, credentials and claims
 //! the route removes are dropped, and the cache's conditional fields are
-//! set or left out.
+//! set or left out. The request's X-Request-Id and traceparent replace
+//! the client's (one of each, ours: a kept client ID is ours by then), and
+//! the client's tracestate goes on only with the trace it belongs to.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -12,8 +14,10 @@ use ringway_config::Route;
 
 use crate::http::head::{BodyKind, Class, RequestHead, Version};
 use crate::http::text::same_field;
+use crate::http::trace::Trace;
 use crate::http::write;
 use crate::policy::RoutePolicy;
+use crate::proxy::ctx::Ctx;
 use crate::snapshot::Snapshot;
 use crate::worker::conn::TlsInfo;
 
@@ -30,6 +34,9 @@ pub(crate) struct Rewrite<'a> {
     pub(crate) client_subject: Option<(&'a str, &'a str)>,
     /// Every listener's subject header: a client's own is never passed on.
     pub(crate) subject_headers: &'a [String],
+    /// The request's ID and trace context.
+    pub(crate) request_id: &'a [u8],
+    pub(crate) trace: &'a Trace,
 }
 
 impl<'a> Rewrite<'a> {
@@ -37,15 +44,17 @@ impl<'a> Rewrite<'a> {
         tls: Option<&'a TlsInfo>,
         snap: &'a Snapshot,
         index: usize,
-        consumer: Option<usize>,
+        ctx: &'a Ctx,
     ) -> Rewrite<'a> {
         Rewrite {
             policy: &snap.routes[index].policy,
-            consumer: consumer.map(|c| snap.policies.consumers[c].as_str()),
+            consumer: ctx.consumer.map(|c| snap.policies.consumers[c].as_str()),
             secure: tls.is_some(),
             client_subject: tls
                 .and_then(|t| Some((t.subject_header.as_deref()?, t.client_subject.as_deref()?))),
             subject_headers: &snap.subject_headers,
+            request_id: ctx.request_id.as_bytes(),
+            trace: &ctx.trace,
         }
     }
 }
@@ -54,10 +63,11 @@ impl Rewrite<'_> {
     /// Is `name` a header this hop removes (a credential, or a client's
     /// own claim to be a consumer)?
     fn drops_header(&self, name: &[u8]) -> bool {
-        // Our own X-Forwarded-Proto/-Host replace the client's, also when
-        // it spells them with underscores.
+        // Our own X-Forwarded-Proto/-Host and X-Request-Id replace the
+        // client's, also when it spells them with underscores.
         same_field(name, b"x-forwarded-proto")
             || same_field(name, b"x-forwarded-host")
+            || same_field(name, b"x-request-id")
             || self
                 .client_subject
                 .is_some_and(|(h, _)| same_field(name, h.as_bytes()))
@@ -164,9 +174,14 @@ pub(crate) fn write_request_head(
     };
     for (i, h) in head.headers.iter().enumerate() {
         match h.class {
-            Class::Host | Class::Expect | Class::XForwardedProto | Class::XForwardedHost => {
-                continue
-            }
+            Class::Host
+            | Class::Expect
+            | Class::XForwardedProto
+            | Class::XForwardedHost
+            | Class::XRequestId
+            | Class::Traceparent => continue,
+            // Only with the trace it belongs to (W3C Trace Context §3.3).
+            Class::Tracestate if !rw.trace.is_continued() => continue,
             c if c.is_hop_by_hop() => continue,
             _ => {}
         }
@@ -218,6 +233,9 @@ pub(crate) fn write_request_head(
     if let Some(name) = rw.consumer {
         write::header(out, rw.policy.consumer_header.as_bytes(), name.as_bytes());
     }
+    write::header(out, b"X-Request-Id", rw.request_id);
+    // Lowercase, as Trace Context §3.2.1 asks of senders.
+    write::header(out, b"traceparent", &rw.trace.traceparent());
     if let Cond::Revalidate {
         etag,
         last_modified,

@@ -35,8 +35,9 @@ pub(crate) struct Generation {
     pub(crate) consumer_stats: Vec<Option<Arc<[Counter]>>>,
     /// This worker's server config per TLS listener.
     tls: Vec<(SocketAddr, WorkerTls)>,
-    /// Per listener (by configured address): what encoded slashes get.
-    slashes: Vec<(SocketAddr, EncodedSlashes)>,
+    /// Per listener (by configured address): what encoded slashes get,
+    /// and whether a client's request ID is kept.
+    listeners: Vec<(SocketAddr, EncodedSlashes, bool)>,
 }
 
 /// A TLS listener as one worker serves it.
@@ -84,16 +85,16 @@ impl Generation {
                 (t.configured, worker)
             })
             .collect();
-        let slashes = snap
+        let listeners = snap
             .config
             .listeners
             .iter()
-            .map(|l| (l.address, l.encoded_slashes))
+            .map(|l| (l.address, l.encoded_slashes, l.trust_request_id))
             .collect();
         Generation {
             route_stats,
             consumer_stats,
-            slashes,
+            listeners,
             snap,
             upstreams,
             policies,
@@ -113,10 +114,18 @@ impl Generation {
     /// What a percent-encoded slash in a path gets on the listener
     /// configured as `configured` (reject when it is gone).
     pub(crate) fn encoded_slashes(&self, configured: SocketAddr) -> EncodedSlashes {
-        self.slashes
+        self.listeners
             .iter()
-            .find(|(a, _)| *a == configured)
-            .map_or(EncodedSlashes::Reject, |(_, s)| *s)
+            .find(|(a, _, _)| *a == configured)
+            .map_or(EncodedSlashes::Reject, |(_, s, _)| *s)
+    }
+
+    /// Whether a client's `X-Request-Id` is kept on the listener
+    /// configured as `configured` (not when it is gone).
+    pub(crate) fn trusts_request_id(&self, configured: SocketAddr) -> bool {
+        self.listeners
+            .iter()
+            .any(|(a, _, trust)| *a == configured && *trust)
     }
 
     pub(crate) fn number(&self) -> u64 {

@@ -11,6 +11,13 @@ use crate::error::{Kind, Side};
 /// What the log stage recorded of one request, as a test hook sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Logged {
+    /// The request's ID, as sent upstream and on its answer.
+    pub request_id: String,
+    /// Its W3C trace id, 32 lowercase hex digits.
+    pub trace_id: String,
+    /// The gateway's span in that trace (the parent-id the upstream
+    /// sees), 16 lowercase hex digits.
+    pub span_id: String,
     /// The final status sent, 0 when nothing was sent.
     pub status: u16,
     /// The route's name, when the request was routed.

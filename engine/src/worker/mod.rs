@@ -10,6 +10,7 @@
 pub(crate) mod conn;
 pub(crate) mod generation;
 pub(crate) mod hooks;
+pub(crate) mod ids;
 pub(crate) mod link;
 
 use std::cell::{Cell, RefCell};
@@ -55,6 +56,8 @@ pub(crate) struct Worker {
     /// The other workers (for telling them about invalidations) and the
     /// gateway-wide count of client connections.
     pub(crate) peers: Peers,
+    /// Request IDs and trace ids.
+    pub(crate) ids: ids::Ids,
 }
 
 impl Worker {
@@ -76,6 +79,7 @@ impl Worker {
             accepting: RefCell::new(Vec::new()),
             verifying: Cell::new(0),
             peers,
+            ids: ids::Ids::new(id),
         }
     }
 

@@ -40,7 +40,7 @@ pub(super) fn revalidate(
     };
     let leading = rc.lead(key);
     let route = g.snap.route_config(index);
-    let rewrite = Rewrite::new(conn.tls.as_deref(), &g.snap, index, ctx.consumer);
+    let rewrite = Rewrite::new(conn.tls.as_deref(), &g.snap, index, ctx);
     let mut req = BytesMut::with_capacity(1024);
     let cond = revalidation(Some(stale));
     write_request_head(&mut req, conn.peer, head, route, &rewrite, cond);

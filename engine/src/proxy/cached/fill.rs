@@ -76,7 +76,7 @@ impl FetchFor<'_> {
             retry_safe: true,
         };
         loop {
-            let rewrite = Rewrite::new(conn.tls.as_deref(), &g.snap, self.index, ctx.consumer);
+            let rewrite = Rewrite::new(conn.tls.as_deref(), &g.snap, self.index, ctx);
             let cond = match &stale {
                 // A key known not to be stored: the origin answers the
                 // client's preconditions itself.
