@@ -234,7 +234,11 @@ impl WarnGate {
     /// written now.
     fn admit(&self) -> Option<u64> {
         static EPOCH: OnceLock<Instant> = OnceLock::new();
-        let now = EPOCH.get_or_init(Instant::now).elapsed().as_secs() + 1;
+        self.admit_at(EPOCH.get_or_init(Instant::now).elapsed().as_secs() + 1)
+    }
+
+    /// [`WarnGate::admit`] at second `now` (from 1).
+    fn admit_at(&self, now: u64) -> Option<u64> {
         let last = self.second.load(Relaxed);
         if last != now
             && self
@@ -467,6 +471,71 @@ fn add<const N: usize>(into: &mut [u64; N], from: &[Counter; N]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_warning_a_second_then_the_count_of_those_left_out() {
+        let g = WarnGate::default();
+        assert_eq!(g.admit_at(1), Some(0));
+        assert_eq!(g.admit_at(1), None);
+        assert_eq!(g.admit_at(1), None);
+        assert_eq!(g.admit_at(2), Some(2));
+        assert_eq!(g.admit_at(2), None);
+        assert_eq!(g.admit_at(9), Some(1));
+    }
+
+    #[test]
+    fn upstream_errors_are_classified_by_context_and_cause() {
+        use std::io::ErrorKind as E;
+        let up = |kind, context| Error::upstream(kind, context);
+        let table = [
+            (
+                up(Kind::BadGateway, CONNECT_FAILED).because(E::ConnectionRefused.into()),
+                Some(Failure::ConnectRefused),
+            ),
+            (
+                up(Kind::BadGateway, CONNECT_FAILED).because(E::HostUnreachable.into()),
+                Some(Failure::ConnectError),
+            ),
+            (
+                up(Kind::GatewayTimeout, CONNECT_TIMEOUT),
+                Some(Failure::ConnectTimeout),
+            ),
+            (up(Kind::BadGateway, TLS_HANDSHAKE), Some(Failure::Tls)),
+            (
+                up(Kind::GatewayTimeout, HEAD_TIMEOUT),
+                Some(Failure::HeadTimeout),
+            ),
+            (
+                up(Kind::GatewayTimeout, SEND_TIMEOUT),
+                Some(Failure::SendTimeout),
+            ),
+            (
+                up(Kind::GatewayTimeout, BODY_TIMEOUT),
+                Some(Failure::BodyTimeout),
+            ),
+            (
+                up(Kind::Unavailable, AT_MAX_CONNECTIONS),
+                Some(Failure::ConnectionLimit),
+            ),
+            (
+                up(Kind::BadGateway, CLOSED_BEFORE_RESPONSE),
+                Some(Failure::Closed),
+            ),
+            (
+                up(Kind::BadGateway, "upstream read failed").because(E::ConnectionReset.into()),
+                Some(Failure::Reset),
+            ),
+            (
+                up(Kind::BadGateway, "malformed upstream response head"),
+                Some(Failure::BadResponse),
+            ),
+            (Error::downstream(Kind::NotFound, "no route"), None),
+            (Error::client_gone("client gone"), None),
+        ];
+        for (e, want) in table {
+            assert_eq!(Failure::of(&e), want, "{e}");
+        }
+    }
 
     #[test]
     fn classes_by_status() {
