@@ -455,3 +455,51 @@ fn metrics_can_be_turned_off_per_route_counting() {
     );
     assert_eq!(value(&m, "ringway_requests_total{class=\"2xx\"}"), 1.0);
 }
+
+/// A dead upstream's failures are logged at warn with the server and the
+/// kind, at most once a second per server (the next line counts the ones
+/// left out), so a flood of 502s does not flood the log.
+#[test]
+fn upstream_failures_are_logged_at_warn_once_a_second_per_server() {
+    let dead = dead_port();
+    let path = process::write_config(
+        "warn-once.toml",
+        &format!(
+            "[[listeners]]\naddress = \"127.0.0.1:0\"\n{}\n[[upstreams]]\nname = \"gone\"\n\
+             servers = [\"{dead}\"]\n[[routes]]\nname = \"dead\"\nupstream = \"gone\"\n",
+            process::ADMIN
+        ),
+    );
+    let mut cmd = std::process::Command::new(process::BIN);
+    cmd.arg("-c").arg(&path);
+    let p = process::Process::start(cmd);
+    let began = std::time::Instant::now();
+    const N: usize = 20;
+    for _ in 0..N {
+        let raw = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        assert_eq!(status_of(&once(p.addr, raw)), 502);
+    }
+    let elapsed = began.elapsed();
+    wait_until("a warning", || p.logged("upstream failure"));
+    let lines: Vec<String> = p
+        .log
+        .lock()
+        .expect("log")
+        .iter()
+        .filter(|l| l.contains("upstream failure"))
+        .cloned()
+        .collect();
+    for l in &lines {
+        assert!(l.contains(" WARN "), "{l}");
+        assert!(l.contains(&format!("server={dead}")), "{l}");
+        assert!(l.contains("upstream=gone"), "{l}");
+        assert!(l.contains("kind=\"connect_refused\""), "{l}");
+    }
+    // One line per second the failures spanned, at most.
+    let most = elapsed.as_secs() as usize + 2;
+    assert!(
+        lines.len() <= most && lines.len() < N,
+        "{} lines for {N} failures in {elapsed:?}",
+        lines.len()
+    );
+}
