@@ -41,9 +41,12 @@ impl CacheUse {
 }
 
 /// Times measured while answering, each from the request's start unless
-/// it says otherwise.
+/// it says otherwise, and the upstream server they were measured against.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Timings {
+    /// The upstream server (per-worker index) of the last attempt, set as
+    /// soon as it is picked: a failed exchange names it too.
+    pub(crate) server: Option<usize>,
     /// Connecting to the upstream server (and its TLS handshake).
     pub(crate) upstream_connect: Option<Duration>,
     /// From sending the request upstream to its response head.

@@ -97,6 +97,7 @@ pub(crate) async fn exchange<P: Peer>(
     loop {
         let ups = &g.upstreams;
         let server = ups.pick(t.group);
+        timings.server = Some(server);
         let Ok(slot) = ups.acquire(server) else {
             w.stats.upstream_connection_limit.inc();
             return Err(Error::upstream(
