@@ -23,7 +23,33 @@ use ringway_config::Config;
 
 use crate::access_log::record::{Record, Text};
 
-/// What the writer knows of the names a record refers to by index.
+/// The names one config generation gives the indexes a record holds:
+/// what the writer keeps of each recent generation (a few KiB, where the
+/// whole compiled snapshot would keep its certificates and tables alive).
+#[derive(Debug, Default)]
+pub(crate) struct Catalog {
+    listeners: Vec<(SocketAddr, String)>,
+    routes: Vec<String>,
+    upstreams: Vec<String>,
+    consumers: Vec<String>,
+}
+
+impl Catalog {
+    pub(crate) fn of(c: &Config) -> Catalog {
+        Catalog {
+            listeners: c
+                .listeners
+                .iter()
+                .map(|l| (l.address, l.name.clone()))
+                .collect(),
+            routes: c.routes.iter().map(|r| r.name.clone()).collect(),
+            upstreams: c.upstreams.iter().map(|u| u.name.clone()).collect(),
+            consumers: c.consumers.iter().map(|x| x.name.clone()).collect(),
+        }
+    }
+}
+
+/// The names a record refers to, as far as the writer knows them.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Names<'a> {
     pub(crate) listener: Option<&'a str>,
@@ -33,29 +59,25 @@ pub(crate) struct Names<'a> {
 }
 
 impl<'a> Names<'a> {
-    /// The names `r` refers to in `config`, the config of the generation it
-    /// ran on (`None` when that is no longer known: then only the indexes
-    /// are, which would be wrong to resolve against another config).
-    pub(crate) fn of(config: Option<&'a Config>, r: &Record) -> Names<'a> {
-        let Some(c) = config else {
+    /// The names `r` refers to in `catalog`, that of the generation it ran
+    /// on (`None` when that is no longer known: then only the indexes are,
+    /// which would be wrong to resolve against another config).
+    pub(crate) fn of(catalog: Option<&'a Catalog>, r: &Record) -> Names<'a> {
+        let Some(c) = catalog else {
             return Names::default();
         };
-        let at = |i: Option<u32>| i.map(|i| i as usize);
+        let name = |list: &'a [String], i: Option<u32>| {
+            i.and_then(|i| list.get(i as usize)).map(String::as_str)
+        };
         Names {
             listener: c
                 .listeners
                 .iter()
-                .find(|l| l.address == r.listener)
-                .map(|l| l.name.as_str()),
-            route: at(r.route)
-                .and_then(|i| c.routes.get(i))
-                .map(|x| x.name.as_str()),
-            upstream: at(r.upstream)
-                .and_then(|i| c.upstreams.get(i))
-                .map(|x| x.name.as_str()),
-            consumer: at(r.consumer)
-                .and_then(|i| c.consumers.get(i))
-                .map(|x| x.name.as_str()),
+                .find(|(a, _)| *a == r.listener)
+                .map(|(_, n)| n.as_str()),
+            route: name(&c.routes, r.route),
+            upstream: name(&c.upstreams, r.upstream),
+            consumer: name(&c.consumers, r.consumer),
         }
     }
 }

@@ -12,9 +12,10 @@
 //! The control plane tells it about each new config generation before any
 //! worker runs it, with the output already opened when the path changed
 //! (so a path that cannot be opened fails the reload, not the log). The
-//! writer keeps the last [`KEPT_GENERATIONS`] snapshots to name routes,
-//! upstreams and consumers by the config each request ran on; a request
-//! that outlives that many reloads is logged without those names.
+//! writer keeps the names of the last [`KEPT_GENERATIONS`] generations to
+//! name listeners, routes, upstreams and consumers by the config each
+//! request ran on; a request that outlives that many reloads is logged
+//! without those names.
 //! Reopening (SIGUSR1, `POST /logs/reopen`) writes what is buffered to the
 //! old file, then opens the path again: after logrotate renamed the file,
 //! that creates a new one.
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use ringway_config::{LogFormat, LogTarget};
 
-use crate::access_log::format::{self, Names};
+use crate::access_log::format::{self, Catalog, Names};
 use crate::access_log::queue::{Sinks, PREFILL};
 use crate::access_log::record::Record;
 use crate::snapshot::Snapshot;
@@ -114,7 +115,9 @@ impl LogWriter {
             rx,
             stop: stop.clone(),
             hooks,
-            snapshots: VecDeque::new(),
+            catalogs: VecDeque::new(),
+            generation: 0,
+            format: LogFormat::Json,
             sinks: None,
             output: None,
             buf: Vec::with_capacity(BUFFER + 4096),
@@ -195,8 +198,11 @@ struct Writer {
     rx: Receiver<Msg>,
     stop: Arc<AtomicBool>,
     hooks: Arc<Hooks>,
-    /// Recent generations, oldest first.
-    snapshots: VecDeque<Arc<Snapshot>>,
+    /// The names of recent generations, oldest first.
+    catalogs: VecDeque<(u64, Catalog)>,
+    /// The newest generation and its format.
+    generation: u64,
+    format: LogFormat,
     sinks: Option<Arc<Sinks>>,
     /// `None` while the log is off.
     output: Option<Output>,
@@ -271,10 +277,14 @@ impl Writer {
                 sinks.shrink();
             }
         }
-        if self.snapshots.len() == KEPT_GENERATIONS {
-            self.snapshots.pop_front();
+        if self.catalogs.len() == KEPT_GENERATIONS {
+            self.catalogs.pop_front();
         }
-        self.snapshots.push_back(snapshot);
+        let config = &snapshot.config;
+        self.catalogs
+            .push_back((snapshot.generation, Catalog::of(config)));
+        self.generation = snapshot.generation;
+        self.format = config.access_log.format;
     }
 
     fn reopen(&mut self) -> Result<bool, String> {
@@ -320,29 +330,22 @@ impl Writer {
     }
 
     fn line(&mut self, r: &Record) {
-        if self.newest().is_some_and(|s| s.generation < r.generation) {
+        if self.generation < r.generation {
             // A worker already runs a generation whose message is still
             // queued here.
             self.take_messages();
         }
-        let config = self
-            .snapshots
+        let catalog = self
+            .catalogs
             .iter()
             .rev()
-            .find(|s| s.generation == r.generation)
-            .map(|s| &s.config);
-        let names = Names::of(config, r);
-        let fmt = self
-            .newest()
-            .map_or(LogFormat::Json, |s| s.config.access_log.format);
-        match fmt {
+            .find(|(g, _)| *g == r.generation)
+            .map(|(_, c)| c);
+        let names = Names::of(catalog, r);
+        match self.format {
             LogFormat::Json => format::json(r, &names, &mut self.buf),
             LogFormat::Combined => format::combined(r, &names, &mut self.buf),
         }
-    }
-
-    fn newest(&self) -> Option<&Arc<Snapshot>> {
-        self.snapshots.back()
     }
 
     fn write_out(&mut self) {
