@@ -168,11 +168,12 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    Action, Admin, ApiKey, AuthKind, Authenticator, BasicCredential, Cache, CertificateFiles,
-    ClientAuth, ClientAuthMode, ClientIp, ConcurrencyLimit, Config, Consumer, Driver,
-    EncodedSlashes, HostMatch, IpNet, IpRules, JwtAlgorithm, JwtKey, JwtSettings, KeyMaterial,
-    LimitKey, Limits, Listener, ListenerTls, Metrics, PathMatch, RateLimit, Responder, Route,
-    RouteCache, RouteLimits, Server, TlsVersion, UnknownSni, Upstream, UpstreamTls, Workers,
+    AccessLog, Action, Admin, ApiKey, AuthKind, Authenticator, BasicCredential, Cache,
+    CertificateFiles, ClientAuth, ClientAuthMode, ClientIp, ConcurrencyLimit, Config, Consumer,
+    Driver, EncodedSlashes, HostMatch, IpNet, IpRules, JwtAlgorithm, JwtKey, JwtSettings,
+    KeyMaterial, LimitKey, Limits, Listener, ListenerTls, LogFormat, LogTarget, Metrics, PathMatch,
+    RateLimit, Responder, Route, RouteCache, RouteLimits, SampleRate, Server, TlsVersion,
+    UnknownSni, Upstream, UpstreamTls, Workers,
 };
 
 /// The config used when none is given: one listener on `127.0.0.1:8080`

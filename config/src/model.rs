@@ -51,6 +51,8 @@ pub struct Config {
     pub cache: Cache,
     /// `[metrics]`: the per-route and per-upstream-server metrics.
     pub metrics: Metrics,
+    /// `[access-log]`: one line per request, written by a thread of its own.
+    pub access_log: AccessLog,
     /// `[[listeners]]`, at least one.
     pub listeners: Vec<Listener>,
     /// `[[upstreams]]`, in file order; [`Action::Upstream`] indexes into this.
@@ -82,6 +84,7 @@ impl PartialEq for Config {
             admin,
             cache,
             metrics,
+            access_log,
             listeners,
             upstreams,
             routes,
@@ -103,6 +106,7 @@ impl PartialEq for Config {
             && *admin == other.admin
             && *cache == other.cache
             && *metrics == other.metrics
+            && *access_log == other.access_log
             && *listeners == other.listeners
             && *upstreams == other.upstreams
             && *routes == other.routes
@@ -235,6 +239,96 @@ pub struct Cache {
     /// first request's fetch before going to the origin themselves; 0s to
     /// 60s, default 5s; zero turns request collapsing off.
     pub lock_timeout: Duration,
+}
+
+/// `[access-log]`: a line per request, to a file or standard output.
+///
+/// The workers hand each request's facts to a writer thread through a
+/// bounded queue per worker; a full queue drops the record (and counts it)
+/// rather than make a worker wait on the disk.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AccessLog {
+    /// `enabled`: whether requests are logged; default false.
+    pub enabled: bool,
+    /// `path`: a file, appended to (created when missing), or `"-"` for
+    /// standard output; default `"-"`.
+    pub path: LogTarget,
+    /// `format`: default [`LogFormat::Json`].
+    pub format: LogFormat,
+    /// `sample`: the share of successful requests (status below 400, no
+    /// error) logged, 0 to 1; requests that failed are always logged.
+    /// Default 1 (all).
+    pub sample: SampleRate,
+    /// `query`: whether the query string is logged; default true.
+    pub query: bool,
+    /// `queue`: records waiting for the writer, per worker, 1 to 1000000;
+    /// default 8192. A change takes effect after a restart once the access
+    /// log has been enabled.
+    pub queue: usize,
+}
+
+/// Where the access log goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LogTarget {
+    /// `"-"`: standard output.
+    Stdout,
+    /// A file path, kept as written (a relative path is relative to the
+    /// working directory, like the TLS paths).
+    File(PathBuf),
+}
+
+/// `format = "json" | "combined"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LogFormat {
+    /// `"json"`: one JSON object per line, every field named (the default).
+    #[default]
+    Json,
+    /// `"combined"`: the Apache and nginx combined text format.
+    Combined,
+}
+
+impl LogFormat {
+    /// Every value, in the order the config documents them.
+    pub const ALL: [LogFormat; 2] = [LogFormat::Json, LogFormat::Combined];
+
+    /// The name used in the config, e.g. `"json"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Json => "json",
+            LogFormat::Combined => "combined",
+        }
+    }
+}
+
+/// A share of requests from 0 to 1, held in millionths so that configs
+/// compare (and hash) exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SampleRate(u32);
+
+impl SampleRate {
+    /// Every request.
+    pub const ALL: SampleRate = SampleRate(1_000_000);
+    /// No request.
+    pub const NONE: SampleRate = SampleRate(0);
+
+    /// The nearest millionth to `share`, which must be within 0..=1.
+    pub fn from_share(share: f64) -> Option<SampleRate> {
+        if !(0.0..=1.0).contains(&share) {
+            return None;
+        }
+        // In range, so the product is within 0..=1e6.
+        Some(SampleRate((share * 1e6).round() as u32))
+    }
+
+    /// The share in millionths, 0 to 1000000.
+    pub fn per_million(self) -> u32 {
+        self.0
+    }
+
+    /// The share as a number from 0 to 1.
+    pub fn as_f64(self) -> f64 {
+        f64::from(self.0) / 1e6
+    }
 }
 
 /// `[[listeners]]`: an address to accept client connections on.
@@ -515,6 +609,9 @@ pub struct Route {
     /// `require-client-cert`: whether requests without a verified client
     /// certificate get 403; default false.
     pub require_client_cert: bool,
+    /// `access-log`: whether this route's requests are written to the
+    /// access log (when `[access-log]` is enabled); default true.
+    pub access_log: bool,
 }
 
 impl Route {

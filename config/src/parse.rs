@@ -37,6 +37,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "admin",
     "cache",
     "metrics",
+    "access-log",
     "client-ip",
     "ip-rules",
     "listeners",
@@ -135,6 +136,7 @@ pub(crate) fn document(root: DeTable<'_>, syntax: Syntax<'_>, r: &mut Reporter<'
             "admin" => doc.admin = table(value, name, syntax, r),
             "cache" => doc.cache = table(value, name, syntax, r),
             "metrics" => doc.metrics = table(value, name, syntax, r),
+            "access-log" => doc.access_log = table(value, name, syntax, r),
             "client-ip" => doc.client_ip = table(value, name, syntax, r),
             "ip-rules" => doc.ip_rules = table(value, name, syntax, r),
             _ => {
@@ -152,8 +154,8 @@ pub(crate) fn document(root: DeTable<'_>, syntax: Syntax<'_>, r: &mut Reporter<'
     doc
 }
 
-/// A top-level table (`[limits]`, `[admin]`, `[cache]`), which a TOML file may set as
-/// a plain key by mistake.
+/// A top-level table (`[limits]`, `[admin]`, `[cache]`, `[access-log]`),
+/// which a TOML file may set as a plain key by mistake.
 fn table<T: DeserializeOwned>(
     value: Spanned<DeValue<'_>>,
     name: &str,

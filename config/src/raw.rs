@@ -63,6 +63,18 @@ pub(crate) struct RawCache {
     pub(crate) lock_timeout: Option<Spanned<Scalar>>,
 }
 
+/// `[access-log]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawAccessLog {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) path: Option<Spanned<String>>,
+    pub(crate) format: Option<Spanned<String>>,
+    pub(crate) sample: Option<Spanned<Scalar>>,
+    pub(crate) query: Option<bool>,
+    pub(crate) queue: Option<Spanned<Scalar>>,
+}
+
 /// One `[[listeners]]` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
@@ -203,6 +215,7 @@ pub(crate) struct RawRoute {
     pub(crate) https_port: Option<Spanned<Scalar>>,
     pub(crate) hsts: Option<Spanned<String>>,
     pub(crate) require_client_cert: Option<Spanned<bool>>,
+    pub(crate) access_log: Option<bool>,
 }
 
 /// One `[[routes.rate-limits]]` table.
@@ -422,6 +435,7 @@ pub(crate) struct RawDocument {
     pub(crate) admin: Option<Spanned<RawAdmin>>,
     pub(crate) cache: Option<Spanned<RawCache>>,
     pub(crate) metrics: Option<Spanned<RawMetrics>>,
+    pub(crate) access_log: Option<Spanned<RawAccessLog>>,
     pub(crate) client_ip: Option<Spanned<RawClientIp>>,
     pub(crate) ip_rules: Option<Spanned<RawIpRules>>,
     pub(crate) listeners: Section<RawListener>,

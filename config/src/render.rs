@@ -17,7 +17,8 @@
 //! may not set are left out too: upstream timeouts on a route answered by
 //! `[routes.respond]`, `forward-credentials` and `consumer-header` on a
 //! route without `auth` or upstream, `rate-limit-headers` on a route
-//! without rate limits.
+//! without rate limits. A route's `access-log` is written only when false,
+//! so routes read as they did before the access log existed.
 //!
 //! TLS is written only where it is used: `[listeners.tls]` and
 //! `[upstreams.tls]` when present (then with every key, defaults filled
@@ -43,8 +44,8 @@ use serde::{Serialize, Serializer};
 
 use crate::model::{
     Action, ApiKey, AuthKind, Authenticator, ClientAuthMode, Config, Consumer, Driver, HostMatch,
-    IpRules, KeyMaterial, LimitKey, ListenerTls, PathMatch, TlsVersion, UnknownSni, UpstreamTls,
-    Workers,
+    IpRules, KeyMaterial, LimitKey, ListenerTls, LogTarget, PathMatch, TlsVersion, UnknownSni,
+    UpstreamTls, Workers,
 };
 use crate::units::{format_duration, format_rate, format_size};
 
@@ -73,6 +74,7 @@ struct Document<'a> {
     limits: LimitsOut,
     cache: CacheOut,
     metrics: MetricsOut,
+    access_log: AccessLogOut,
     admin: AdminOut<'a>,
     client_ip: ClientIpOut,
     ip_rules: IpRulesOut,
@@ -200,6 +202,17 @@ struct CacheOut {
 
 #[derive(Serialize)]
 #[serde(rename_all = "kebab-case")]
+struct AccessLogOut {
+    enabled: bool,
+    path: String,
+    format: &'static str,
+    sample: f64,
+    query: bool,
+    queue: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
 struct AdminOut<'a> {
     enabled: bool,
     address: String,
@@ -320,6 +333,8 @@ struct RouteOut<'a> {
     hsts: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     require_client_cert: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_log: Option<bool>,
     ip_allow: Vec<String>,
     ip_deny: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -425,6 +440,17 @@ impl<'a> Document<'a> {
             },
             metrics: MetricsOut {
                 enabled: c.metrics.enabled,
+            },
+            access_log: AccessLogOut {
+                enabled: c.access_log.enabled,
+                path: match &c.access_log.path {
+                    LogTarget::Stdout => "-".to_owned(),
+                    LogTarget::File(p) => path(p),
+                },
+                format: c.access_log.format.as_str(),
+                sample: c.access_log.sample.as_f64(),
+                query: c.access_log.query,
+                queue: c.access_log.queue,
             },
             admin: AdminOut {
                 enabled: c.admin.enabled,
@@ -727,6 +753,7 @@ impl<'a> RouteOut<'a> {
             https_port: route.https_port,
             hsts: route.hsts.as_deref(),
             require_client_cert: route.require_client_cert.then_some(true),
+            access_log: (!route.access_log).then_some(false),
             ip_allow: networks(allow),
             ip_deny: networks(deny),
             rate_limits: route

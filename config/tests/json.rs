@@ -878,3 +878,25 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn access_log_keys_are_placed_in_the_json() {
+    let src = r#"{
+  "access-log": { "enabled": true, "path": "", "format": "clf", "sample": 2, "queue": "8" },
+  "listeners": [{ "address": "127.0.0.1:8080" }],
+  "routes": [{ "respond": {}, "access-log": false }]
+}"#;
+    let got: Vec<(String, (usize, usize))> = json_errors(src)
+        .into_iter()
+        .map(|e| (e.path, (e.line, e.column)))
+        .collect();
+    let want = [
+        ("access-log.path", position_of(src, "\"\"")),
+        ("access-log.format", position_of(src, "\"clf\"")),
+        ("access-log.sample", position_of(src, "2,")),
+        ("access-log.queue", position_of(src, "\"8\"")),
+    ];
+    let want: Vec<(String, (usize, usize))> =
+        want.iter().map(|&(p, at)| (p.to_owned(), at)).collect();
+    assert_eq!(got, want);
+}

@@ -19,8 +19,9 @@ const TOKEN: &str = "Zm9vYmFyYmF6cXV4-_~!0123";
 /// without their own shard, inheriting or setting `max-entry-size`, and
 /// turned off, TLS on a listener (with client certificates), on
 /// upstreams (with every key and with none) and a route's HTTPS keys,
-/// every `encoded-slashes`, a listener that trusts client request IDs, and
-/// upstreams with and without a connection cap.
+/// every `encoded-slashes`, a listener that trusts client request IDs,
+/// upstreams with and without a connection cap, and an access log with
+/// every key set (and a route left out of it).
 const EVERY_VARIANT: &str = r#"
 workers = 3
 driver = "epoll"
@@ -49,6 +50,14 @@ token = "Zm9vYmFyYmF6cXV4-_~!0123"
 size = "100MB"
 max-entry-size = 12345
 lock-timeout = "0s"
+
+[access-log]
+enabled = true
+path = "/var/log/ringway/access \"quoted\".log"
+format = "combined"
+sample = 0.125
+query = false
+queue = 1
 
 [[listeners]]
 name = "public"
@@ -142,6 +151,7 @@ body-idle-timeout = "1ms"
 [[routes]]
 name = "empty"
 path = "/empty"
+access-log = false
 [routes.respond]
 status = 204
 
@@ -359,6 +369,14 @@ fn a_minimal_config_renders_every_default() {
   "metrics": {
     "enabled": true
   },
+  "access-log": {
+    "enabled": false,
+    "path": "-",
+    "format": "json",
+    "sample": 1.0,
+    "query": true,
+    "queue": 8192
+  },
   "admin": {
     "enabled": true,
     "address": "127.0.0.1:9901"
@@ -431,6 +449,12 @@ fn values_are_written_in_their_largest_exact_unit() {
         r#""trust-request-id": false"#,
         r#""max-body-size": "0B""#,
         r#""max-body-size": "1KB""#,
+        r#""path": "/var/log/ringway/access \"quoted\".log""#,
+        r#""format": "combined""#,
+        r#""sample": 0.125"#,
+        r#""query": false"#,
+        r#""queue": 1"#,
+        r#""access-log": false"#,
         // Names and matchers as validation holds them.
         r#""header": "authorization-key""#,
         r#""cache-ttl": "90m""#,
@@ -467,6 +491,8 @@ fn values_are_written_in_their_largest_exact_unit() {
     assert!(!empty.contains("connect-timeout"), "{empty}");
     assert!(!empty.contains("response-head-timeout"), "{empty}");
     assert!(empty.contains(r#""body-idle-timeout": "61s""#), "{empty}");
+    // Only a route left out of the access log says so.
+    assert_eq!(json.matches(r#""access-log": false"#).count(), 1, "{json}");
     // An upstream without a cap has no `max-connections`.
     let app = &json[json.find(r#""name": "app""#).expect("upstream")..];
     let app = &app[..app.find(r#""name": "billing.v2""#).expect("next upstream")];
@@ -759,6 +785,41 @@ servers = [{{ address = "127.0.0.1:1", weight = {weight} }}]
 [[routes]]
 upstream = "u"
 limits = {{ max-body-size = {route_body}, connect-timeout = "{route_connect}ms", body-idle-timeout = "{route_body_idle}ms" }}
+"#
+        );
+        let config = Config::from_toml_str(&src).expect("valid config");
+        prop_assert_eq!(Config::from_json_str(&config.to_json(false)), Ok(config.clone()));
+        prop_assert_eq!(Config::from_toml_str(&config.to_toml()), Ok(config));
+    }
+
+    #[test]
+    fn any_access_log_reads_back(
+        enabled in any::<bool>(),
+        path in prop::option::of("-|[a-zA-Z0-9 ._/\\\\\"é-]{0,30}[a-z]"),
+        combined in any::<bool>(),
+        sample in prop::option::of(0u32..=1_000_000),
+        query in any::<bool>(),
+        queue in 1u32..=1_000_000,
+        route_logged in any::<bool>(),
+    ) {
+        // A literal string: backslashes and quotes as they are.
+        let path = path.map_or_else(String::new, |p| format!("path = '''{p}'''"));
+        let sample = sample.map_or_else(String::new, |m| format!("sample = {}", f64::from(m) / 1e6));
+        let format = if combined { "combined" } else { "json" };
+        let src = format!(
+            r#"
+[access-log]
+enabled = {enabled}
+{path}
+format = "{format}"
+{sample}
+query = {query}
+queue = {queue}
+[[listeners]]
+address = "127.0.0.1:8080"
+[[routes]]
+access-log = {route_logged}
+[routes.respond]
 "#
         );
         let config = Config::from_toml_str(&src).expect("valid config");

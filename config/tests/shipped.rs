@@ -106,6 +106,34 @@ fn example_config_validates() {
 }
 
 #[test]
+fn example_config_shows_the_access_log_defaults_and_a_route_left_out() {
+    let c = valid(EXAMPLE_CONFIG);
+    let defaults = valid(DEFAULT_CONFIG).access_log;
+    let a = &c.access_log;
+    assert!(!a.enabled, "the example must start without a log directory");
+    assert_eq!(
+        a.path,
+        ringway_config::LogTarget::File("/var/log/ringway/access.log".into())
+    );
+    assert_eq!(
+        (a.format, a.sample, a.query, a.queue),
+        (
+            defaults.format,
+            defaults.sample,
+            defaults.query,
+            defaults.queue
+        )
+    );
+    let unlogged: Vec<&str> = c
+        .routes
+        .iter()
+        .filter(|r| !r.access_log)
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(unlogged, ["healthz"]);
+}
+
+#[test]
 fn example_config_caps_one_upstream_keeps_encoded_slashes_refused_and_replaces_request_ids() {
     let c = valid(EXAMPLE_CONFIG);
     let caps: Vec<(&str, Option<u32>)> = c
@@ -273,6 +301,13 @@ fn example_config_documents_every_key() {
         "max-connections =",
         "encoded-slashes =",
         "trust-request-id =",
+        "[access-log]",
+        "path =",
+        "format =",
+        "sample =",
+        "query =",
+        "queue =",
+        "access-log =",
         "[admin]",
         "enabled =",
         "token =",

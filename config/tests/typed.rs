@@ -8,8 +8,8 @@ use std::time::Duration;
 use common::valid;
 use proptest::prelude::*;
 use ringway_config::{
-    Action, Admin, Cache, Config, Driver, EncodedSlashes, HostMatch, PathMatch, Responder,
-    RouteCache, RouteLimits, Workers,
+    AccessLog, Action, Admin, Cache, Config, Driver, EncodedSlashes, HostMatch, LogFormat,
+    LogTarget, PathMatch, Responder, RouteCache, RouteLimits, SampleRate, Workers,
 };
 
 const MINIMAL: &str = r#"
@@ -56,6 +56,18 @@ fn minimal_config_gets_every_default() {
             lock_timeout: Duration::from_secs(5),
         }
     );
+    assert_eq!(
+        c.access_log,
+        AccessLog {
+            enabled: false,
+            path: LogTarget::Stdout,
+            format: LogFormat::Json,
+            sample: SampleRate::ALL,
+            query: true,
+            queue: 8192,
+        }
+    );
+    assert!(c.routes[0].access_log, "routes are logged by default");
 
     assert_eq!(c.listeners[0].name, "listener-0");
     assert_eq!(c.listeners[0].encoded_slashes, EncodedSlashes::Reject);
@@ -407,4 +419,46 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn access_log_settings_are_typed() {
+    let c = valid(
+        r#"
+[access-log]
+enabled = true
+path = "logs/access.log"
+format = "combined"
+sample = 0.1
+query = false
+queue = 16
+
+[[listeners]]
+address = "127.0.0.1:8080"
+
+[[routes]]
+path = "/healthz"
+access-log = false
+[routes.respond]
+
+[[routes]]
+access-log = true
+[routes.respond]
+"#,
+    );
+    let a = &c.access_log;
+    assert!(a.enabled);
+    assert_eq!(a.path, LogTarget::File("logs/access.log".into()));
+    assert_eq!(a.format, LogFormat::Combined);
+    assert_eq!(a.sample.per_million(), 100_000);
+    assert!(!a.query);
+    assert_eq!(a.queue, 16);
+    let logged: Vec<bool> = c.routes.iter().map(|r| r.access_log).collect();
+    assert_eq!(logged, [false, true]);
+    // Whole numbers are shares too; "-" is standard output.
+    let c = valid(&format!(
+        "[access-log]\nsample = 0\npath = \"-\"\n{MINIMAL}"
+    ));
+    assert_eq!(c.access_log.sample, SampleRate::NONE);
+    assert_eq!(c.access_log.path, LogTarget::Stdout);
 }

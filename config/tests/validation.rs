@@ -1015,6 +1015,119 @@ fn upstreams() {
 }
 
 #[test]
+fn access_log() {
+    // Each key is checked also while the log is off (the default).
+    let table = |body: &str| format!("[access-log]\n{body}");
+    let cases = [
+        (
+            "path empty",
+            table("path = \"\""),
+            "access-log.path",
+            "must not be empty",
+        ),
+        (
+            "path a directory",
+            table("enabled = true\npath = \"/var/log/\""),
+            "access-log.path",
+            "names a directory",
+        ),
+        (
+            "path NUL",
+            table("path = \"a\\u0000b\""),
+            "access-log.path",
+            "NUL",
+        ),
+        (
+            "path not a string",
+            table("path = 1"),
+            "access-log.path",
+            "invalid type: integer `1`, expected a string",
+        ),
+        (
+            "format word",
+            table("format = \"common\""),
+            "access-log.format",
+            "expected \"json\" or \"combined\", found \"common\"",
+        ),
+        (
+            "sample over one",
+            table("sample = 1.5"),
+            "access-log.sample",
+            "from 0 to 1",
+        ),
+        (
+            "sample negative",
+            table("sample = -0.1"),
+            "access-log.sample",
+            "from 0 to 1",
+        ),
+        (
+            "sample whole number over one",
+            table("sample = 10"),
+            "access-log.sample",
+            "found 10",
+        ),
+        (
+            "sample quoted",
+            table("sample = \"0.5\""),
+            "access-log.sample",
+            "without quotes: 0.5",
+        ),
+        (
+            "sample percent",
+            table("sample = \"10%\""),
+            "access-log.sample",
+            "e.g. 0.1 for one in ten",
+        ),
+        (
+            "queue zero",
+            table("queue = 0"),
+            "access-log.queue",
+            "from 1 to 1000000",
+        ),
+        (
+            "queue too large",
+            table("queue = 1000001"),
+            "access-log.queue",
+            "from 1 to 1000000",
+        ),
+        (
+            "query not a boolean",
+            table("query = \"no\""),
+            "access-log.query",
+            "expected a boolean",
+        ),
+        (
+            "unknown key",
+            table("buffer = \"64KiB\""),
+            "access-log.buffer",
+            "unknown key `buffer`",
+        ),
+        (
+            "not a table",
+            "access-log = true".to_owned(),
+            "access-log",
+            "write the keys under a [access-log] header",
+        ),
+        (
+            "route flag not a boolean",
+            "[[routes]]\npath = \"/x\"\nupstream = \"app\"\naccess-log = \"off\"".to_owned(),
+            "routes[1].access-log",
+            "expected a boolean",
+        ),
+    ];
+    for (case, tail, path, fragment) in cases {
+        // `access-log = true` is a top-level key: it must come first.
+        let src = if tail.starts_with("access-log =") {
+            with_base(&tail, "")
+        } else {
+            with_base("", &tail)
+        };
+        assert_one_error(case, &src, path, fragment);
+    }
+}
+
+#[test]
 fn routes() {
     let route = |body: &str| format!("[[routes]]\n{body}");
     let cases = [

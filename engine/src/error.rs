@@ -73,6 +73,28 @@ impl Kind {
             Kind::ClientGone => return None,
         })
     }
+
+    /// The name logs use, e.g. `bad_gateway`.
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Kind::BadRequest => "bad_request",
+            Kind::Unauthorized => "unauthorized",
+            Kind::Forbidden => "forbidden",
+            Kind::NotFound => "not_found",
+            Kind::MethodNotAllowed => "method_not_allowed",
+            Kind::Timeout => "timeout",
+            Kind::BodyTooLarge => "body_too_large",
+            Kind::TargetTooLong => "target_too_long",
+            Kind::TooManyRequests => "too_many_requests",
+            Kind::HeadTooLarge => "head_too_large",
+            Kind::Internal => "internal",
+            Kind::NotImplemented => "not_implemented",
+            Kind::BadGateway => "bad_gateway",
+            Kind::Unavailable => "unavailable",
+            Kind::GatewayTimeout => "gateway_timeout",
+            Kind::ClientGone => "client_gone",
+        }
+    }
 }
 
 /// Which peer the failure is attributed to.
@@ -84,6 +106,17 @@ pub enum Side {
     Upstream,
     /// The gateway itself (a full queue, a failed task).
     Internal,
+}
+
+impl Side {
+    /// The name logs use: `downstream`, `upstream` or `internal`.
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Side::Downstream => "downstream",
+            Side::Upstream => "upstream",
+            Side::Internal => "internal",
+        }
+    }
 }
 
 /// May the request be sent again on another connection? (pingora's

@@ -23,6 +23,7 @@ pub(crate) mod stats;
 // L1: runtime primitives.
 pub(crate) mod rt;
 // L2: the concepts, each testable alone.
+pub(crate) mod access_log;
 pub(crate) mod cache;
 pub(crate) mod policy;
 pub(crate) mod router;

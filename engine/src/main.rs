@@ -1,7 +1,8 @@
 //! The `ringway` binary: serve a config (reloading it on SIGHUP or, with
-//! `--watch`, on change), validate one, run a one-line reverse proxy, or
-//! talk to a running ringway's admin API (`reload`, `status`), or hash a
-//! password for a consumer's Basic credential (`hash-password`).
+//! `--watch`, on change; reopening the access log on SIGUSR1), validate
+//! one, run a one-line reverse proxy, or talk to a running ringway's admin
+//! API (`reload`, `status`), or hash a password for a consumer's Basic
+//! credential (`hash-password`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ringway::Server;
 use ringway_config::{Config, DEFAULT_CONFIG};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::flag;
 use signal_hook::iterator::Signals;
 
@@ -298,7 +299,7 @@ fn serve(
         flag::register(sig, Arc::clone(&stopping)).context("installing signal handlers")?;
     }
     let mut signals =
-        Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
+        Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1]).context("installing signal handlers")?;
     for w in &config.warnings {
         tracing::warn!(path = %w.path, "{}", w.message);
     }
@@ -319,13 +320,23 @@ fn serve(
     };
     let mut first = None;
     for signal in signals.forever() {
-        if signal != SIGHUP {
-            first = Some(signal);
-            break;
+        match signal {
+            SIGHUP => {
+                tracing::info!("SIGHUP: reloading the config file");
+                // Success and failure are logged and counted by the plane.
+                let _ = plane.reload_file();
+            }
+            SIGUSR1 => {
+                // The writer logs a reopen and a failure to reopen.
+                if let Ok(false) = plane.reopen_access_log() {
+                    tracing::info!("SIGUSR1: no access-log file to reopen");
+                }
+            }
+            _ => {
+                first = Some(signal);
+                break;
+            }
         }
-        tracing::info!("SIGHUP: reloading the config file");
-        // Success and failure are logged and counted by the plane.
-        let _ = plane.reload_file();
     }
     let drain = plane.drain_timeout();
     tracing::info!(signal = ?first, deadline = ?drain, "draining; a second signal exits at once");

@@ -12,11 +12,12 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ringway_config::{Config, Workers};
+use ringway_config::{Config, LogTarget, Workers};
 
 use crate::admin::Admin;
 use crate::rt::cpus;
 use crate::runtime::control::{self, Bound, Handle};
+use crate::runtime::log_writer::{LogWriter, Output};
 use crate::runtime::thread::{self as worker, Control, Spec};
 use crate::snapshot::Snapshot;
 use crate::stats::{Totals, WorkerStats};
@@ -37,6 +38,11 @@ pub enum StartError {
     #[error("admin.address: cannot listen on {address}: {source}")]
     Admin {
         address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("access-log.path: cannot open {path} for appending: {source}")]
+    AccessLog {
+        path: String,
         source: std::io::Error,
     },
     #[error("cannot start worker thread: {0}")]
@@ -103,6 +109,21 @@ impl Server {
         let snapshot = Arc::new(Snapshot::compile(config, 1, None, n).map_err(StartError::Config)?);
         let control = Arc::new(Control::default());
         let hooks = Arc::new(hooks);
+        let log = &snapshot.config.access_log;
+        let log_output = if log.enabled {
+            let opened = Output::open(&log.path).map_err(|source| StartError::AccessLog {
+                path: match &log.path {
+                    LogTarget::Stdout => "-".into(),
+                    LogTarget::File(p) => p.display().to_string(),
+                },
+                source,
+            })?;
+            Some(opened)
+        } else {
+            None
+        };
+        let log_writer = LogWriter::start(snapshot.clone(), log_output, hooks.clone())
+            .map_err(StartError::Thread)?;
         let mut links = Vec::with_capacity(n);
         let mut inboxes = Vec::with_capacity(n);
         for _ in 0..n {
@@ -110,7 +131,13 @@ impl Server {
             links.push(link);
             inboxes.push(inbox);
         }
-        let plane = Handle::new(snapshot.clone(), links.clone(), control.clone(), bound);
+        let plane = Handle::new(
+            snapshot.clone(),
+            links.clone(),
+            control.clone(),
+            bound,
+            log_writer,
+        );
         let peers = Peers::new(&links);
         // Slow password checks run here, off the workers: one thread per
         // worker, at most four.
@@ -220,29 +247,34 @@ impl Server {
         self.wait(drain)
     }
 
-    /// Waits up to `limit` for the workers to finish draining.
+    /// Waits up to `limit` for the workers to finish draining, then has
+    /// the access-log writer write every queued record and stop.
     pub fn wait(mut self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         if let Some(admin) = self.admin.take() {
             admin.stop();
         }
         let threads = std::mem::take(&mut self.threads);
-        for t in threads {
+        let mut drained = true;
+        'workers: for t in threads {
             while !t.is_finished() {
                 if Instant::now() >= deadline {
-                    return false;
+                    drained = false;
+                    break 'workers;
                 }
                 std::thread::sleep(Duration::from_millis(2));
             }
             let _ = t.join();
         }
-        true
+        self.plane.stop_access_log();
+        drained
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         self.control.begin_drain();
+        self.plane.signal_access_log_stop();
         if let Some(admin) = self.admin.take() {
             admin.stop();
         }

@@ -7,9 +7,12 @@
 //! certificates loaded. Answering from the built-in responder is one buffer
 //! append plus the Date line.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 use ringway_config::{Action, Config, ConfigErrors, Route};
 
+use crate::access_log::queue::Sinks;
 use crate::http::write;
 use crate::policy::{Policies, RoutePolicy};
 use crate::router::Router;
@@ -52,6 +55,16 @@ pub(crate) struct CompiledRoute {
     pub(crate) hsts: Option<Bytes>,
 }
 
+/// The access log as the workers apply it, when it is enabled.
+pub(crate) struct LogPlan {
+    /// The queues to the writer, one per worker.
+    pub(crate) sinks: Arc<Sinks>,
+    /// Successful requests logged, per million.
+    pub(crate) sample: u32,
+    /// Whether query strings are logged.
+    pub(crate) query: bool,
+}
+
 /// An immutable compiled config.
 pub(crate) struct Snapshot {
     pub(crate) generation: u64,
@@ -71,6 +84,12 @@ pub(crate) struct Snapshot {
     pub(crate) upstreams: upstream::Shared,
     /// The per-route and per-server counters of every worker.
     pub(crate) metrics: Labeled,
+    /// `Some` while the access log is enabled.
+    pub(crate) access_log: Option<LogPlan>,
+    /// The access log's queues: made when the log is first enabled, then
+    /// carried to every later generation (records in flight stay in
+    /// them), so `queue` keeps its first value until a restart.
+    pub(crate) log_sinks: Option<Arc<Sinks>>,
 }
 
 impl Snapshot {
@@ -121,7 +140,23 @@ impl Snapshot {
             .collect();
         let upstreams = upstream::Shared::compile(&config, prev.map(|p| (&p.config, &p.upstreams)));
         let metrics = Labeled::new(&config, workers, prev.map(|p| &p.metrics));
+        let log = &config.access_log;
+        let log_sinks = match prev.and_then(|p| p.log_sinks.clone()) {
+            Some(sinks) => Some(sinks),
+            None if log.enabled => Some(Arc::new(Sinks::new(workers, log.queue))),
+            None => None,
+        };
+        let access_log = log_sinks
+            .as_ref()
+            .filter(|_| log.enabled)
+            .map(|sinks| LogPlan {
+                sinks: sinks.clone(),
+                sample: log.sample.per_million(),
+                query: log.query,
+            });
         Ok(Snapshot {
+            access_log,
+            log_sinks,
             generation,
             metrics,
             upstreams,

@@ -95,6 +95,9 @@ counters! {
     cache_background,
     /// Cache: entries and bytes held now (gauges).
     cache_entries, cache_bytes,
+    /// Access-log records dropped because the worker's queue to the log
+    /// writer was full.
+    access_log_dropped,
     /// TLS handshakes completed, and how many of them resumed a session.
     tls_handshakes, tls_resumed,
     /// TLS handshakes completed, by the version agreed.

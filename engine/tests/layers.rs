@@ -16,7 +16,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("L1 runtime primitives", &["rt"]),
     (
         "L2 concepts",
-        &["cache", "policy", "router", "tls", "upstream", "ai"],
+        &[
+            "access_log",
+            "cache",
+            "policy",
+            "router",
+            "tls",
+            "upstream",
+            "ai",
+        ],
     ),
     ("L3 snapshot and worker context", &["snapshot", "worker"]),
     ("L4 request pipeline", &["proxy"]),

@@ -12,15 +12,17 @@
 //! which depend on all of them, in [`route`], and their traffic policy in
 //! [`policy`]; `[admin]`, which is checked against the listeners, in
 //! [`admin`]; `[cache]` and each route's `[routes.cache]` in [`cache`];
-//! `[client-ip]` and `[ip-rules]` in [`ip`]; `[[consumers]]` in
-//! [`consumer`]; `[[authenticators]]` in [`auth`]; the TLS of listeners,
-//! upstreams and routes in [`tls`]; checks on single strings in [`text`].
+//! `[access-log]` in [`log`]; `[client-ip]` and `[ip-rules]` in [`ip`];
+//! `[[consumers]]` in [`consumer`]; `[[authenticators]]` in [`auth`]; the
+//! TLS of listeners, upstreams and routes in [`tls`]; checks on single
+//! strings in [`text`].
 
 mod admin;
 mod auth;
 mod cache;
 mod consumer;
 mod ip;
+mod log;
 mod policy;
 mod route;
 mod text;
@@ -72,6 +74,7 @@ mod defaults {
     pub(super) const CACHE_SIZE: usize = 64 << 20;
     pub(super) const CACHE_MAX_ENTRY_SIZE: usize = 1 << 20;
     pub(super) const CACHE_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+    pub(super) const ACCESS_LOG_QUEUE: i64 = 8192;
     pub(super) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
     pub(super) const TLS_SESSION_CACHE: usize = 4096;
     pub(super) const TLS_TICKET_LIFETIME: Duration = Duration::from_secs(6 * 3600);
@@ -121,6 +124,7 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
             .and_then(|m| m.get_ref().enabled)
             .unwrap_or(true),
     };
+    let access_log = log::access_log(doc.access_log.as_ref(), r);
     let upstreams = upstreams(&doc.upstreams.items, r);
 
     if doc.listeners.items.is_empty() && !doc.listeners.malformed {
@@ -164,6 +168,7 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
         admin: admin?,
         cache: cache?,
         metrics,
+        access_log: access_log?,
         listeners: listeners?,
         upstreams: upstreams?,
         routes: routes?,

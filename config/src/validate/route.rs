@@ -236,6 +236,7 @@ fn route(
                         https_port,
                         hsts,
                         require_client_cert,
+                        access_log: raw.access_log.unwrap_or(true),
                     })
                 }
                 _ => None,

@@ -16,6 +16,7 @@
 //! | `GET /routes` | the route table, in config order |
 //! | `GET /cache` | per worker: entries, bytes, hits, misses, hit ratio and the other cache counters |
 //! | `POST /cache/purge` | `{"url": "http://host/path?q"}`, `{"prefix": "http://host/path"}` or `{"all": true}`: purge on every worker |
+//! | `POST /logs/reopen` | reopen the access log's file (what SIGUSR1 does), after log rotation renamed it |
 //!
 //! With `admin.token` set every endpoint but `/healthz` and `/readyz` (which
 //! probes must reach) needs `Authorization: Bearer <token>`; without one,
@@ -143,8 +144,9 @@ pub(crate) fn handle(plane: &Handle, req: &Request) -> Answer {
         ("/metrics", _) => not_allowed("GET, HEAD"),
         ("/stats", "GET" | "HEAD") => super::stats::stats(plane),
         ("/stats", _) => not_allowed("GET, HEAD"),
+        ("/logs/reopen", "POST") => reopen_logs(plane),
         ("/cache", _) => not_allowed("GET, HEAD"),
-        ("/cache/purge", _) => not_allowed("POST"),
+        ("/cache/purge" | "/logs/reopen", _) => not_allowed("POST"),
         ("/healthz" | "/readyz" | "/status" | "/routes", _) => not_allowed("GET, HEAD"),
         ("/config", _) => not_allowed("GET, HEAD, PUT"),
         ("/config/validate" | "/config/reload", _) => not_allowed("POST"),
@@ -300,6 +302,15 @@ fn purge(plane: &Handle, req: &Request) -> Answer {
     )
 }
 
+/// `POST /logs/reopen`: answers once the writer writes to the file
+/// opened anew (or says why it could not).
+fn reopen_logs(plane: &Handle) -> Answer {
+    match plane.reopen_access_log() {
+        Ok(reopened) => Answer::json(200, &json!({ "reopened": reopened })),
+        Err(message) => Answer::error(500, &message),
+    }
+}
+
 fn status(plane: &Handle) -> Answer {
     let workers: Vec<Value> = plane
         .workers()
@@ -414,6 +425,7 @@ fn status(plane: &Handle) -> Answer {
                     "protocol": t.tls_failed_protocol,
                 },
                 "panics": t.panics,
+                "access_log_dropped": t.access_log_dropped,
             },
         }),
     )

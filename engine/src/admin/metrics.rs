@@ -276,6 +276,11 @@ fn globals(out: &mut Exposition, t: &Totals) {
         &[(&[], t.upstream_retries)],
     );
     out.counter(
+        "ringway_access_log_dropped_total",
+        "Access log records dropped because a worker's queue to the writer was full.",
+        &[(&[], t.access_log_dropped)],
+    );
+    out.counter(
         "ringway_internal_errors_total",
         "Failures of the gateway itself (a full or slow password-check queue, say).",
         &[(&[], t.internal_errors)],

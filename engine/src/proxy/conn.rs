@@ -168,7 +168,8 @@ async fn turn<S: Transport>(
         Step::Request(head) => {
             let mut ctx = request_ctx(&conn, start, &head);
             let next = pipeline::run(&mut conn, &mut io, &mut ctx, &head).await;
-            finish(&mut conn, &io, &mut ctx, consumed_before, written_before);
+            let counts = (consumed_before, written_before);
+            finish(&mut conn, &io, &mut ctx, Some(&head), counts);
             let headers = head.into_headers();
             if conn.headers.capacity() == 0 {
                 conn.headers = headers;
@@ -180,7 +181,8 @@ async fn turn<S: Transport>(
             let ids = &conn.w.ids;
             let mut ctx = Ctx::new(start, ids.request_id(), ids.trace(None));
             let next = answer::error(&mut conn, &mut io, &mut ctx, e, false).await;
-            finish(&mut conn, &io, &mut ctx, consumed_before, written_before);
+            let counts = (consumed_before, written_before);
+            finish(&mut conn, &io, &mut ctx, None, counts);
             next
         }
     };
@@ -219,18 +221,19 @@ fn request_ctx(conn: &Conn, start: Instant, head: &RequestHead) -> Ctx {
     ctx
 }
 
-/// The request is over: its byte counts, then the log stage.
+/// The request is over: its byte counts (from the stream's totals when it
+/// began, `(read, written)`), then the log stage, which may read `head`.
 fn finish<S>(
     conn: &mut Conn,
     io: &Counted<S>,
     ctx: &mut Ctx,
-    consumed_before: u64,
-    written_before: u64,
+    head: Option<&RequestHead>,
+    (consumed_before, written_before): (u64, u64),
 ) {
     let consumed = io.read - conn.rbuf.len() as u64;
     ctx.bytes_in = consumed.saturating_sub(consumed_before);
     ctx.bytes_out = io.written - written_before;
-    pipeline::log(conn, ctx);
+    pipeline::log(conn, ctx, head);
     conn.extra.clear();
 }
 

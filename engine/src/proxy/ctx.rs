@@ -44,7 +44,7 @@ impl CacheUse {
 }
 
 /// Times measured while answering, each from the request's start unless
-/// it says otherwise.
+/// it says otherwise, and the upstream server they were measured against.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Timings {
     /// The upstream server (per-worker index) the exchange went to: the

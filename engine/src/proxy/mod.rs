@@ -1,9 +1,10 @@
 //! The request pipeline of one worker: accepting connections, the client
 //! connection loop, the stages every request passes (`pipeline`), the
 //! response and body filter stages, forwarding to upstreams and serving
-//! from the cache.
+//! from the cache, and the access-log records of the log stage.
 
 pub(crate) mod accept;
+pub(crate) mod access;
 pub(crate) mod answer;
 pub(crate) mod body;
 pub(crate) mod cached;

@@ -22,10 +22,10 @@ use crate::http::head::{BodyKind, RequestHead};
 use crate::policy::auth::{self, Outcome, VerifyJob};
 use crate::policy::limit::now_ns;
 use crate::policy::{ip, rate_headers, Now, Pass};
-use crate::proxy::answer;
 use crate::proxy::body::{Copy, Discard, Framing, Output};
 use crate::proxy::conn::Next;
 use crate::proxy::ctx::Ctx;
+use crate::proxy::{access, answer};
 use crate::proxy::{cached, forward};
 use crate::router::Match;
 use crate::rt::io::Transport;
@@ -308,9 +308,10 @@ fn redirect_https(conn: &mut Conn, head: &RequestHead, port: Option<u16>) {
     extra.extend_from_slice(b"\r\n");
 }
 
-/// The log stage: runs exactly once per request, whatever its outcome, and
-/// counts it (by status, by refusal or failure).
-pub(crate) fn log(conn: &Conn, ctx: &mut Ctx) {
+/// The log stage: runs exactly once per request, whatever its outcome,
+/// counts it (by status, by refusal or failure) and hands the access log
+/// its record. `head` is the request's, when one was read.
+pub(crate) fn log(conn: &Conn, ctx: &mut Ctx, head: Option<&RequestHead>) {
     ctx.timings.total = ctx.start.elapsed();
     let stats = &conn.w.stats;
     stats.requests.inc();
@@ -344,6 +345,7 @@ pub(crate) fn log(conn: &Conn, ctx: &mut Ctx) {
             total: ctx.timings.total,
         });
     }
+    access::record(conn, ctx, head);
 }
 
 /// Counts a request in its route's metrics.

@@ -20,6 +20,7 @@ use arc_swap::ArcSwap;
 use event_listener::Listener as _;
 use ringway_config::{Config, ConfigError, ConfigErrors};
 
+use crate::runtime::log_writer::{LogWriter, Output};
 use crate::runtime::thread::Control;
 use crate::snapshot::Snapshot;
 use crate::stats::{Totals, WorkerStats};
@@ -148,6 +149,9 @@ pub(crate) struct Plane {
     file: OnceLock<PathBuf>,
     serial: Mutex<()>,
     state: Mutex<State>,
+    /// The access-log writer, told about each generation before the
+    /// workers.
+    log: LogWriter,
 }
 
 /// A cloneable handle on the running gateway's control plane: reloads,
@@ -162,6 +166,7 @@ impl Handle {
         links: Vec<Arc<Link>>,
         control: Arc<Control>,
         listeners: Vec<Bound>,
+        log: LogWriter,
     ) -> Handle {
         Handle(Arc::new(Plane {
             snapshot: ArcSwap::new(snapshot),
@@ -177,6 +182,7 @@ impl Handle {
                 stats: ReloadStats::default(),
                 propagation: VecDeque::new(),
             }),
+            log,
         }))
     }
 
@@ -288,6 +294,25 @@ impl Handle {
         self.0.links.iter().map(|l| l.stats.clone()).collect()
     }
 
+    /// Reopens the access log's file (SIGUSR1, `POST /logs/reopen`), for
+    /// log rotation: `Ok(true)` once the writer writes to a file opened
+    /// anew at the configured path, `Ok(false)` when the log is off or
+    /// goes to standard output.
+    pub fn reopen_access_log(&self) -> Result<bool, String> {
+        self.0.log.reopen()
+    }
+
+    /// Writes every queued access-log record and stops the writer.
+    pub(crate) fn stop_access_log(&self) {
+        self.0.log.stop();
+    }
+
+    /// Has the access-log writer write what is queued and end, without
+    /// waiting for it.
+    pub(crate) fn signal_access_log_stop(&self) {
+        self.0.log.signal_stop();
+    }
+
     pub fn reload_stats(&self) -> ReloadStats {
         self.lock().stats.clone()
     }
@@ -338,7 +363,7 @@ impl Handle {
                 probe(l.address).map_err(|source| listen_error(i, l.address, source))?;
             }
         }
-        Ok(restart_required(&running.config, config))
+        Ok(restart_required(&running, config))
     }
 
     /// Makes a validated config the running one.
@@ -351,13 +376,20 @@ impl Handle {
         if let Err(e) = check_admin(&running.config, &config) {
             return Err(self.failed(e));
         }
-        let restart = restart_required(&running.config, &config);
+        let restart = restart_required(&running, &config);
         // Settings bound at start keep their running values, so the
         // effective config shows what is really in force.
         config.workers = running.config.workers;
         config.driver = running.config.driver;
         config.admin.enabled = running.config.admin.enabled;
         config.admin.address = running.config.admin.address;
+        if let Some(sinks) = &running.log_sinks {
+            config.access_log.queue = sinks.capacity();
+        }
+        let log_output = match open_log(&running.config, &config) {
+            Ok(output) => output,
+            Err(e) => return Err(self.failed(e)),
+        };
 
         // Bind every new address on every worker before changing anything.
         let n = self.0.links.len();
@@ -405,6 +437,9 @@ impl Handle {
             Err(errors) => return Err(self.failed(ReloadError::Invalid(errors))),
         };
         self.lock().listeners = listeners;
+        // The writer learns of the generation before any worker logs a
+        // request of it.
+        self.0.log.apply(snapshot.clone(), log_output);
         let published = self.0.started.elapsed();
         self.0.snapshot.store(snapshot.clone());
         for (i, (link, add)) in self.0.links.iter().zip(add).enumerate() {
@@ -530,9 +565,42 @@ fn check_admin(running: &Config, next: &Config) -> Result<(), ReloadError> {
     Ok(())
 }
 
-/// Settings that only take effect at start.
-fn restart_required(running: &Config, next: &Config) -> Vec<&'static str> {
+/// The access log's output for a reload from `running` to `next`: opened
+/// when the log is turned on or its path changes (a path that cannot be
+/// opened refuses the reload), `None` when the writer keeps what it has.
+fn open_log(running: &Config, next: &Config) -> Result<Option<Output>, ReloadError> {
+    let (was, will) = (&running.access_log, &next.access_log);
+    if !will.enabled || (was.enabled && was.path == will.path) {
+        return Ok(None);
+    }
+    Output::open(&will.path)
+        .map(Some)
+        .map_err(|e| log_path_error(&will.path, &e))
+}
+
+/// A log path that cannot be opened, as a config error.
+pub(crate) fn log_path_error(path: &ringway_config::LogTarget, e: &std::io::Error) -> ReloadError {
+    let shown = match path {
+        ringway_config::LogTarget::Stdout => "-".into(),
+        ringway_config::LogTarget::File(p) => p.display().to_string(),
+    };
+    ReloadError::Invalid(ConfigErrors(vec![ConfigError {
+        path: "access-log.path".into(),
+        line: 0,
+        column: 0,
+        message: format!("cannot open {shown} for appending: {e}"),
+    }]))
+}
+
+/// Settings that only take effect at start (or, for the access log's
+/// queue, once the log has been on).
+fn restart_required(running: &Snapshot, next: &Config) -> Vec<&'static str> {
+    let running_sinks = running.log_sinks.as_ref();
+    let running = &running.config;
     let mut fields = Vec::new();
+    if running_sinks.is_some_and(|s| s.capacity() != next.access_log.queue) {
+        fields.push("access-log.queue");
+    }
     if running.workers != next.workers {
         fields.push("workers");
     }

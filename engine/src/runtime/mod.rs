@@ -1,7 +1,8 @@
-//! The control plane and the worker threads it drives: reloads, the
-//! config file watch, and each worker thread's runtime. `server` starts
-//! all of it (and the admin API) and stops it.
+//! The control plane and the threads it drives: reloads, the config file
+//! watch, each worker thread's runtime, and the access-log writer.
+//! `server` starts all of it (and the admin API) and stops it.
 
 pub(crate) mod control;
+pub(crate) mod log_writer;
 pub(crate) mod thread;
 pub(crate) mod watch;

@@ -18,17 +18,35 @@ pub(crate) struct TlsInfo {
     pub(crate) client_subject: Option<String>,
     /// The header the subject travels upstream in.
     pub(crate) subject_header: Option<String>,
+    /// The negotiated protocol version, as logs name it (`TLSv1.3`).
+    pub(crate) version: Option<&'static str>,
+    /// The server name the client asked for (SNI); kept only when the
+    /// access log, its one reader, is on.
+    pub(crate) sni: Option<Box<str>>,
 }
 
 impl TlsInfo {
-    pub(crate) fn of(conn: &rustls::ServerConnection, subject_header: Option<&str>) -> TlsInfo {
+    /// What `conn`'s finished handshake established. `keep_sni`: copy the
+    /// SNI (one small allocation per connection).
+    pub(crate) fn of(
+        conn: &rustls::ServerConnection,
+        subject_header: Option<&str>,
+        keep_sni: bool,
+    ) -> TlsInfo {
         let client_subject = subject_header.and_then(|_| {
             let leaf = conn.peer_certificates()?.first()?;
             crate::tls::certs::describe(leaf).ok().map(|d| d.subject)
         });
+        let version = conn.protocol_version().map(|v| match v {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+            _ => "TLS",
+        });
         TlsInfo {
             client_subject,
             subject_header: subject_header.map(str::to_string),
+            version,
+            sni: conn.server_name().filter(|_| keep_sni).map(Box::from),
         }
     }
 }

@@ -38,6 +38,9 @@ pub struct Logged {
 
 type LogHook = dyn Fn(&Logged) + Send + Sync;
 
+/// Called by the access-log writer before each pass over the queues.
+pub type StallHook = dyn Fn() + Send + Sync;
+
 /// A body filter for tests: appends the filtered form of a piece of
 /// response payload to the buffer.
 pub type BodyHook = dyn Fn(&[u8], &mut BytesMut) + Send + Sync;
@@ -58,6 +61,9 @@ pub struct Hooks {
     /// (50 ms): a test of steady traffic on a loaded machine may see longer
     /// gaps between one connection's requests.
     pub busy_window: Option<Duration>,
+    /// Runs on the access-log writer thread before it takes records from
+    /// the queues; a test makes it block to stall the writer.
+    pub log_writer_stall: Option<Arc<StallHook>>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -68,6 +74,7 @@ impl std::fmt::Debug for Hooks {
             .field("body_filter", &self.body_filter.is_some())
             .field("verify_timeout", &self.verify_timeout)
             .field("busy_window", &self.busy_window)
+            .field("log_writer_stall", &self.log_writer_stall.is_some())
             .finish()
     }
 }
