@@ -101,11 +101,17 @@ enum Command {
         #[command(flatten)]
         admin: AdminArgs,
     },
-    /// Show a running ringway's workers, generation and reload figures.
+    /// Show a running ringway's figures: totals, per route request rate,
+    /// error shares and p50/p99, per upstream server errors, cache hit
+    /// ratio, reloads, certificate expiry, workers.
     Status {
-        /// Print the admin API's JSON answer as it is.
+        /// Print the admin API's `GET /status` JSON answer as it is.
         #[arg(long)]
         json: bool,
+        /// Seconds between the two readings that rates and quantiles are
+        /// taken over; 0 reads once and shows figures since start.
+        #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = interval)]
+        interval: std::time::Duration,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -155,9 +161,13 @@ fn main() -> ExitCode {
             let target = cli::Target::resolve(cli.config.as_deref(), admin.admin, admin.token);
             return cli::reload(target, file.as_deref());
         }
-        Some(Command::Status { json, admin }) => {
+        Some(Command::Status {
+            json,
+            interval,
+            admin,
+        }) => {
             let target = cli::Target::resolve(cli.config.as_deref(), admin.admin, admin.token);
-            return cli::status(target, json);
+            return cli::status(target, json, interval);
         }
         None => load(cli.config.as_deref()).and_then(|(config, bytes)| {
             let watch = match (cli.watch, cli.config.as_deref(), bytes) {
@@ -175,6 +185,17 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `--interval`: seconds, fractions allowed, at most a minute.
+fn interval(text: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(0.0..=60.0).contains(&secs) {
+        return Err(format!("{text} is not between 0 and 60 seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 fn init_logging() {

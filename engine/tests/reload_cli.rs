@@ -169,3 +169,85 @@ fn reload_and_status_commands_talk_to_the_admin_api() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn status_shows_per_route_rates_errors_and_upstream_failures_after_known_traffic() {
+    let up = TestUpstream::ok("hello");
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let path = write_config(
+        "status-traffic.toml",
+        &format!(
+            "workers = 2\n{ADMIN}[[listeners]]\naddress = \"127.0.0.1:0\"\n\
+             [[upstreams]]\nname = \"app\"\nservers = [\"{}\"]\n\
+             [[upstreams]]\nname = \"gone\"\nservers = [\"{dead}\"]\n\
+             [[routes]]\nname = \"api\"\npath-prefix = \"/api/\"\nupstream = \"app\"\n\
+             [[routes]]\nname = \"static\"\npath-prefix = \"/static/\"\n[routes.respond]\nbody = \"s\"\n\
+             [[routes]]\nname = \"dead\"\npath-prefix = \"/dead/\"\nupstream = \"gone\"\n",
+            up.addr
+        ),
+    );
+    let mut cmd = Command::new(BIN);
+    cmd.arg("-c").arg(&path);
+    let p = Process::start(cmd);
+    for (path, n, status) in [
+        ("/api/x", 5, 200),
+        ("/static/x", 4, 200),
+        ("/dead/x", 3, 502),
+    ] {
+        for _ in 0..n {
+            assert_eq!(TestClient::connect(p.addr).get(path).status, status);
+        }
+    }
+    let admin = p.admin_addr();
+    let counted = || {
+        let (_, stats) = admin_call(admin, "GET", "/stats", &[], b"");
+        stats["totals"]["requests"].as_u64() == Some(12)
+    };
+    wait_until("every request counted", counted);
+
+    let out = Command::new(BIN)
+        .args(["status", "--admin", &admin.to_string(), "--interval", "0.2"])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = |start: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no line starting {start:?}:\n{stdout}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    assert!(stdout.contains("generation 1, ready"), "{stdout}");
+    assert!(
+        stdout.contains("requests: 12 (0 1xx, 9 2xx, 0 3xx, 0 4xx, 3 5xx)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("over 0.2 s: no requests"), "{stdout}");
+    // ROUTE REQ/S REQUESTS 2XX 3XX 4XX 5XX 4XX% 5XX% P50 P99, in config
+    // order; no traffic in the interval, so shares and quantiles are
+    // since start, marked.
+    let header = row("ROUTE");
+    assert_eq!(header[..4], ["ROUTE", "REQ/S", "REQUESTS", "2XX"]);
+    assert_eq!(row("api ")[..7], ["api", "0.0", "5", "5", "0", "0", "0"]);
+    assert_eq!(row("static ")[..3], ["static", "0.0", "4"]);
+    assert_eq!(row("dead ")[..7], ["dead", "0.0", "3", "0", "0", "0", "3"]);
+    assert_eq!(row("dead ")[8], "100.0%*");
+    assert!(stdout.contains("* since start"), "{stdout}");
+    // UPSTREAM SERVER HEALTH REQUESTS ERRORS OPEN IDLE ERRORS BY KIND
+    let gone = row("gone ");
+    assert_eq!(gone[1], dead.to_string());
+    assert_eq!(gone[3..5], ["3", "3"]);
+    assert_eq!(gone[7..], ["connect_refused", "3"]);
+    assert_eq!(row("app ")[3..5], ["5", "0"]);
+    assert!(stdout.contains("cache: hit ratio -"), "{stdout}");
+}

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::tls::{client, peer_names, write_pair, Ca};
+use support::tls::{client, date_in, peer_names, write_pair, Ca};
 use support::{driver, on_both_drivers, Reply, TestClient, TestGateway, TestUpstream, DRIVERS};
 
 /// A gateway with one TLS listener (and the usual plain one first), in
@@ -517,25 +517,6 @@ fn upstream_tls_presents_a_client_certificate_body() {
         ),
     );
     assert_eq!(gw.client().get("/").status, 502);
-}
-
-/// The calendar date `days` from today (UTC), for certificate validity.
-fn date_in(days: i64) -> (i32, u8, u8) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64;
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = now / 86_400 + days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y as i32, m as u8, d as u8)
 }
 
 #[test]

@@ -1,9 +1,11 @@
-//! The admin API's endpoints. Every answer is JSON; every error is
+//! The admin API's endpoints. Every answer but the status page and
+//! `/metrics` is JSON; every error is
 //! `{"error": "...", "errors": [{"path", "line", "column", "message"}]}`
 //! with the config field paths a reload was refused for.
 //!
 //! | endpoint | answer |
 //! |---|---|
+//! | `GET /` | the status page: HTML that polls `GET /stats` (see `admin::page`) |
 //! | `GET /healthz` | the process is up |
 //! | `GET /readyz` | 200 when every worker runs the current generation, else 503 |
 //! | `GET /metrics` | Prometheus text exposition 0.0.4 (see `admin::metrics`) |
@@ -19,9 +21,11 @@
 //! | `POST /logs/reopen` | reopen the access log's file (what SIGUSR1 does), after log rotation renamed it |
 //!
 //! With `admin.token` set every endpoint but `/healthz` and `/readyz` (which
-//! probes must reach) needs `Authorization: Bearer <token>`; without one,
-//! they need a `Host` that is an IP address or `localhost` (see
-//! [`local_host_only`]). Both are checked on the head, before any body is read.
+//! probes must reach) and the status page (which holds no data and asks for
+//! the token itself) needs `Authorization: Bearer <token>`; without one,
+//! every endpoint but the probes needs a `Host` that is an IP address or
+//! `localhost` (see [`local_host_only`]). Both are checked on the head,
+//! before any body is read.
 
 use ringway_config::{Action, Config, ConfigError, HostMatch, LimitKey, PathMatch};
 use serde_json::{json, Value};
@@ -80,16 +84,24 @@ fn error_json(e: &ConfigError) -> Value {
 }
 
 /// Decides from the head alone whether a request may go on: `None` when
-/// it may. Probes (`/healthz`, `/readyz`) always may.
+/// it may. Probes (`/healthz`, `/readyz`) always may; the status page
+/// needs no token, but without one it keeps the Host rule, as the page's
+/// own requests for data do.
 pub(crate) fn admit(plane: &Handle, req: &Request) -> Option<Answer> {
     if matches!(req.path.as_str(), "/healthz" | "/readyz") {
         return None;
     }
     let snapshot = plane.snapshot();
     match snapshot.config.admin.token.as_deref() {
+        Some(_) if is_page(req) => None,
         Some(token) => authorize(token, req),
         None => local_host_only(req),
     }
+}
+
+/// `GET /` or `HEAD /`, exactly: the one request that needs no token.
+fn is_page(req: &Request) -> bool {
+    req.path == "/" && matches!(req.method.as_str(), "GET" | "HEAD")
 }
 
 /// Without a token the API trusts whoever can reach it on loopback. A web
@@ -130,6 +142,8 @@ fn is_local_name(host: &str) -> bool {
 pub(crate) fn handle(plane: &Handle, req: &Request) -> Answer {
     let method = req.method.as_str();
     match (req.path.as_str(), method) {
+        ("/", "GET" | "HEAD") => super::page::page(),
+        ("/", _) => not_allowed("GET, HEAD"),
         ("/healthz", "GET" | "HEAD") => Answer::json(200, &json!({ "status": "ok" })),
         ("/readyz", "GET" | "HEAD") => readyz(plane),
         ("/status", "GET" | "HEAD") => status(plane),

@@ -1,9 +1,12 @@
 //! A minimal admin API client for the `ringway reload` and `ringway status`
-//! commands: one request per connection, answer read to the close.
+//! commands: one request per connection, answer read to the close; and the
+//! server's own quantile estimate, for windows of `GET /stats` buckets.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
+
+pub use crate::stats::histogram::quantile;
 
 /// How long the CLI waits for the admin API (a reload waits for every
 /// worker to acknowledge, at most a few seconds).

@@ -10,6 +10,7 @@
 mod api;
 pub mod client;
 mod metrics;
+mod page;
 mod process;
 mod stats;
 
@@ -101,7 +102,7 @@ fn accept_loop(listener: &TcpListener, stop: &AtomicBool, plane: Handle) {
             let mut stream = stream;
             let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
             let answer = api::Answer::error(503, "too many admin connections");
-            let _ = answer.write_to(&mut stream);
+            let _ = answer.write_to(&mut stream, false);
             continue;
         }
         let plane = plane.clone();
@@ -142,11 +143,11 @@ fn serve(mut stream: TcpStream, plane: &Handle) -> io::Result<()> {
     // byte at a time cannot hold a connection slot for longer.
     let deadline = Instant::now() + IO_TIMEOUT;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    let answer = match read_request(&mut stream, deadline, plane) {
-        Ok(req) => api::handle(plane, &req),
-        Err(answer) => answer,
+    let (answer, head_only) = match read_request(&mut stream, deadline, plane) {
+        Ok(req) => (api::handle(plane, &req), req.method == "HEAD"),
+        Err(answer) => (answer, false),
     };
-    answer.write_to(&mut stream)?;
+    answer.write_to(&mut stream, head_only)?;
     // Read away what is unread (briefly, boundedly) so the close does not
     // reset the answer.
     let _ = stream.shutdown(Shutdown::Write);
@@ -268,7 +269,9 @@ fn read_request(
 }
 
 impl api::Answer {
-    fn write_to(&self, stream: &mut TcpStream) -> io::Result<()> {
+    /// Writes the answer; `head_only` (a HEAD request) keeps the body's
+    /// length in `Content-Length` but not the body (RFC 9110 §9.3.2).
+    fn write_to(&self, stream: &mut TcpStream, head_only: bool) -> io::Result<()> {
         let mut out = Vec::with_capacity(self.body.len() + 256);
         let reason = crate::http::write::reason(self.status);
         write!(
@@ -282,7 +285,9 @@ impl api::Answer {
             write!(out, "{name}: {value}\r\n")?;
         }
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&self.body);
+        if !head_only {
+            out.extend_from_slice(&self.body);
+        }
         stream.write_all(&out)
     }
 }

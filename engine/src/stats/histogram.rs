@@ -74,40 +74,48 @@ pub struct Summed {
 }
 
 impl Summed {
-    pub(crate) fn count(&self) -> u64 {
-        self.buckets.iter().sum()
-    }
-
     pub(crate) fn sum_seconds(&self) -> f64 {
         self.sum_ns as f64 / 1e9
     }
 
-    /// The `q` quantile (0..=1) estimated by linear interpolation inside
-    /// its bucket, as Prometheus' `histogram_quantile` does; `None` when
-    /// nothing was observed. A value in the `+Inf` bucket reads as the
-    /// highest bound.
+    /// The `q` quantile (0..=1) as [`quantile`] estimates it; `None` when
+    /// nothing was observed.
     pub(crate) fn quantile(&self, q: f64) -> Option<Duration> {
-        let count = self.count();
-        if count == 0 {
-            return None;
-        }
-        let rank = q.clamp(0.0, 1.0) * count as f64;
-        let mut seen = 0u64;
-        for (i, &n) in self.buckets.iter().enumerate() {
-            if n == 0 || ((seen + n) as f64) < rank {
-                seen += n;
-                continue;
-            }
-            let Some(&upper) = BOUNDS_NS.get(i) else {
-                break;
-            };
-            let lower = if i == 0 { 0 } else { BOUNDS_NS[i - 1] };
-            let within = ((rank - seen as f64) / n as f64).clamp(0.0, 1.0);
-            let ns = lower as f64 + (upper - lower) as f64 * within;
-            return Some(Duration::from_nanos(ns as u64));
-        }
-        Some(Duration::from_nanos(BOUNDS_NS[BOUNDS_NS.len() - 1]))
+        let bounds = BOUNDS_NS.map(|b| b as f64);
+        quantile(&self.buckets, &bounds, q).map(|ns| Duration::from_nanos(ns as u64))
     }
+}
+
+/// The `q` quantile (0..=1) of a histogram given as counts per bucket (not
+/// cumulative; one more bucket than `bounds`, the last one `+Inf`),
+/// estimated by linear interpolation inside its bucket, as Prometheus'
+/// `histogram_quantile` does; in the unit of `bounds`. `None` when the
+/// buckets are empty. A value in the `+Inf` bucket reads as the highest
+/// bound.
+///
+/// Public for readers of `GET /stats`, which take the difference of two
+/// readings' buckets to get quantiles over just the time between them
+/// (`ringway status` does).
+pub fn quantile(buckets: &[u64], bounds: &[f64], q: f64) -> Option<f64> {
+    let count: u64 = buckets.iter().sum();
+    if count == 0 {
+        return None;
+    }
+    let rank = q.clamp(0.0, 1.0) * count as f64;
+    let mut seen = 0u64;
+    for (i, &n) in buckets.iter().enumerate() {
+        if n == 0 || ((seen + n) as f64) < rank {
+            seen += n;
+            continue;
+        }
+        let Some(&upper) = bounds.get(i) else {
+            break;
+        };
+        let lower = if i == 0 { 0.0 } else { bounds[i - 1] };
+        let within = ((rank - seen as f64) / n as f64).clamp(0.0, 1.0);
+        return Some(lower + (upper - lower) * within);
+    }
+    bounds.last().copied()
 }
 
 #[cfg(test)]
@@ -131,7 +139,7 @@ mod tests {
         }
         let mut s = Summed::default();
         h.sum_into(&mut s);
-        assert_eq!(s.count(), 6);
+        assert_eq!(s.buckets.iter().sum::<u64>(), 6);
         assert_eq!(s.sum_ns, 100_000 + 100_001 + 1_000_000 + 21_000_000_000);
     }
 
@@ -161,5 +169,24 @@ mod tests {
         let mut s = Summed::default();
         h.sum_into(&mut s);
         assert_eq!(s.quantile(1.0), Some(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn quantiles_of_bucket_counts_in_any_unit() {
+        let bounds = [0.001, 0.01, 0.1];
+        for (buckets, q, want) in [
+            (&[0, 0, 0, 0][..], 0.5, None),
+            (&[10, 0, 0, 0][..], 0.5, Some(0.0005)),
+            (&[0, 10, 0, 0][..], 0.5, Some(0.0055)),
+            (&[0, 10, 0, 0][..], 0.0, Some(0.001)),
+            (&[5, 0, 0, 5][..], 0.99, Some(0.1)),
+            (&[90, 0, 10, 0][..], 0.95, Some(0.055)),
+        ] {
+            let got = quantile(buckets, &bounds, q);
+            match (got, want) {
+                (Some(g), Some(w)) => assert!((g - w).abs() < 1e-12, "{buckets:?} {q}: {g}"),
+                _ => assert_eq!(got, want, "{buckets:?} {q}"),
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod counting;
 pub mod process;
 pub mod tls;

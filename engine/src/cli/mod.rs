@@ -1,4 +1,10 @@
 //! `ringway reload` and `ringway status`: the admin API from the shell.
+//! What they share lives here: where the API is ([`Target`]) and how its
+//! errors are printed; the status report has its own module.
+
+mod status;
+
+pub use status::status;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -98,59 +104,6 @@ pub fn reload(target: Target, file: Option<&Path>) -> ExitCode {
     }
     print_errors(status, &body);
     ExitCode::from(1)
-}
-
-/// Exit 0 when ready, 1 when not, 2 when unreachable.
-pub fn status(target: Target, json: bool) -> ExitCode {
-    let Some((code, body)) = target.call("GET", "/status", None) else {
-        return ExitCode::from(2);
-    };
-    if code != 200 {
-        print_errors(code, &body);
-        return ExitCode::from(1);
-    }
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&body).unwrap_or_default()
-        );
-    } else {
-        let ready = body["ready"].as_bool() == Some(true);
-        println!(
-            "ringway {} up {:.0}s, generation {}, {}",
-            body["version"].as_str().unwrap_or("?"),
-            body["uptime_seconds"].as_f64().unwrap_or(0.0),
-            body["generation"],
-            if ready { "ready" } else { "NOT ready" }
-        );
-        for l in body["listeners"].as_array().into_iter().flatten() {
-            println!("listener {}", l.as_str().unwrap_or("?"));
-        }
-        for w in body["workers"].as_array().into_iter().flatten() {
-            println!(
-                "worker {} cpu {} {}: generation {}, {} open connections, {} requests",
-                w["id"],
-                w["cpu"],
-                w["driver"].as_str().unwrap_or("?"),
-                w["generation"],
-                w["connections_open"],
-                w["requests"]
-            );
-        }
-        let r = &body["reloads"];
-        println!(
-            "reloads: {} succeeded, {} failed",
-            r["succeeded"], r["failed"]
-        );
-        if let Some(e) = r["last_error"].as_str() {
-            println!("last reload error: {e}");
-        }
-    }
-    if body["ready"].as_bool() == Some(true) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
 }
 
 fn print_errors(status: u16, body: &Value) {
