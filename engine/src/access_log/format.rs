@@ -16,12 +16,19 @@
 //! merge without conversion.
 
 use std::io::Write as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use ringway_config::Config;
 
 use crate::access_log::record::{Record, Text};
+
+/// `,"name":`, one copy of a literal made at compile time.
+macro_rules! key {
+    ($out:expr, $name:literal) => {
+        $out.extend_from_slice(concat!(",\"", $name, "\":").as_bytes())
+    };
+}
 
 /// The names one config generation gives the indexes a record holds:
 /// what the writer keeps of each recent generation (a few KiB, where the
@@ -84,82 +91,79 @@ impl<'a> Names<'a> {
 
 /// Appends `r` as one JSON object and a newline.
 pub(crate) fn json(r: &Record, names: &Names<'_>, out: &mut Vec<u8>) {
+    // Enough for a typical line at once, so the appends below rarely grow.
+    out.reserve(1024);
     let request = r.protocol.is_some();
     out.extend_from_slice(b"{\"time\":\"");
     rfc3339(out, r.time_ms);
     out.push(b'"');
-    key(out, "request_id");
+    key!(out, "request_id");
     opt_text(out, &r.request_id, !r.request_id.get().is_empty());
-    key(out, "trace_id");
+    key!(out, "trace_id");
     match &r.trace_id {
         Some(hex) => json_str(out, hex, false),
         None => null(out),
     }
-    key(out, "client_ip");
+    key!(out, "client_ip");
     out.push(b'"');
     // An address holds no character JSON must escape.
-    let _ = write!(out, "{}", r.client_ip);
+    ip(out, r.client_ip);
     out.push(b'"');
-    key(out, "client_port");
+    key!(out, "client_port");
     opt_u64(out, r.client_port.map(u64::from));
-    key(out, "listener");
+    key!(out, "listener");
     match names.listener {
         Some(name) => json_str(out, name.as_bytes(), false),
         None => address(out, r.listener),
     }
-    key(out, "tls_version");
+    key!(out, "tls_version");
     opt_str(out, r.tls_version);
-    key(out, "tls_sni");
+    key!(out, "tls_sni");
     opt_text(out, &r.tls_sni, !r.tls_sni.get().is_empty());
-    key(out, "method");
+    key!(out, "method");
     opt_text(out, &r.method, request);
-    key(out, "host");
+    key!(out, "host");
     opt_text(out, &r.host, request && !r.host.get().is_empty());
-    key(out, "path");
+    key!(out, "path");
     opt_text(out, &r.path, request);
-    key(out, "query");
+    key!(out, "query");
     opt_text(out, &r.query, request && r.has_query);
-    key(out, "protocol");
+    key!(out, "protocol");
     opt_str(out, r.protocol.map(|p| p.as_str()));
-    key(out, "status");
+    key!(out, "status");
     opt_u64(out, (r.status != 0).then_some(u64::from(r.status)));
-    key(out, "bytes_in");
+    key!(out, "bytes_in");
     number(out, r.bytes_in);
-    key(out, "bytes_out");
+    key!(out, "bytes_out");
     number(out, r.bytes_out);
-    key(out, "duration");
+    key!(out, "duration");
     seconds(out, r.duration);
-    for (name, d) in [
-        ("upstream_connect", r.upstream_connect),
-        ("upstream_head", r.upstream_head),
-        ("first_byte", r.first_byte),
-    ] {
-        key(out, name);
-        match d {
-            Some(d) => seconds(out, d),
-            None => null(out),
-        }
-    }
-    key(out, "route");
+    key!(out, "upstream_connect");
+    opt_seconds(out, r.upstream_connect);
+    key!(out, "upstream_head");
+    opt_seconds(out, r.upstream_head);
+    key!(out, "first_byte");
+    opt_seconds(out, r.first_byte);
+    key!(out, "route");
     opt_str(out, names.route);
-    key(out, "upstream");
+    key!(out, "upstream");
     opt_str(out, names.upstream);
-    key(out, "upstream_server");
+    key!(out, "upstream_server");
     match r.upstream_server {
         Some(a) => address(out, a),
         None => null(out),
     }
-    key(out, "cache");
+    key!(out, "cache");
     opt_str(out, r.cache);
-    key(out, "consumer");
+    key!(out, "consumer");
     opt_str(out, names.consumer);
-    key(out, "error_kind");
+    key!(out, "error_kind");
     opt_str(out, r.error.map(|(k, _)| k.as_str()));
-    key(out, "error_side");
+    key!(out, "error_side");
     opt_str(out, r.error.map(|(_, s)| s.as_str()));
-    key(out, "user_agent");
+    key!(out, "user_agent");
     opt_text(out, &r.user_agent, !r.user_agent.get().is_empty());
-    key(out, "referer");
+    key!(out, "referer");
     opt_text(out, &r.referer, !r.referer.get().is_empty());
     out.extend_from_slice(b"}\n");
 }
@@ -211,12 +215,6 @@ pub(crate) fn combined(r: &Record, names: &Names<'_>, out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
-fn key(out: &mut Vec<u8>, name: &str) {
-    out.extend_from_slice(b",\"");
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\":");
-}
-
 fn null(out: &mut Vec<u8>) {
     out.extend_from_slice(b"null");
 }
@@ -249,8 +247,42 @@ fn opt_text<const N: usize>(out: &mut Vec<u8>, t: &Text<N>, present: bool) {
 
 fn address(out: &mut Vec<u8>, a: SocketAddr) {
     out.push(b'"');
-    let _ = write!(out, "{a}");
+    match a {
+        SocketAddr::V4(v4) => {
+            ip(out, IpAddr::V4(*v4.ip()));
+            out.push(b':');
+            number(out, u64::from(v4.port()));
+        }
+        SocketAddr::V6(_) => {
+            let _ = write!(out, "{a}");
+        }
+    }
     out.push(b'"');
+}
+
+/// An IP address as `Display` writes it, IPv4 without the formatting
+/// machinery (most lines hold two).
+fn ip(out: &mut Vec<u8>, a: IpAddr) {
+    match a {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                number(out, u64::from(octet));
+            }
+        }
+        IpAddr::V6(_) => {
+            let _ = write!(out, "{a}");
+        }
+    }
+}
+
+fn opt_seconds(out: &mut Vec<u8>, d: Option<Duration>) {
+    match d {
+        Some(d) => seconds(out, d),
+        None => null(out),
+    }
 }
 
 /// Seconds with microseconds: `0.001234`.
@@ -271,6 +303,16 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// dropped, and `...` marks the cut.
 fn json_str(out: &mut Vec<u8>, bytes: &[u8], cut: bool) {
     out.push(b'"');
+    // Most text is printable ASCII without `"` or `\\`: copied in one go.
+    if !cut
+        && bytes
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut chunks = bytes.utf8_chunks().peekable();
     while let Some(chunk) = chunks.next() {
         for &b in chunk.valid().as_bytes() {
