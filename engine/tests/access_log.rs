@@ -7,8 +7,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Condvar, Mutex};
@@ -59,24 +58,6 @@ fn wait_lines(path: &Path, n: usize) -> Vec<String> {
 
 fn json(line: &str) -> Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
-}
-
-/// Sends `raw` on a new connection, reads until the gateway closes it (or
-/// `limit` bytes came), and returns what came.
-fn exchange(addr: SocketAddr, raw: &[u8], limit: usize) -> Vec<u8> {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    s.write_all(raw).expect("send");
-    let mut got = Vec::new();
-    let mut buf = [0u8; 16 << 10];
-    while got.len() < limit {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-    got
 }
 
 fn status_of(raw: &[u8]) -> u16 {

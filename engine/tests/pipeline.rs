@@ -5,59 +5,14 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use ringway::{Hooks, Kind, Logged, Side};
+use ringway::{Hooks, Kind, Side};
 use sha2::{Digest, Sha256};
 use support::*;
-
-/// The log records a gateway made, through its test hook.
-#[derive(Clone, Default)]
-struct Records(Arc<Mutex<Vec<Logged>>>);
-
-impl Records {
-    fn hooks(&self) -> Hooks {
-        let records = self.0.clone();
-        Hooks {
-            on_log: Some(Arc::new(move |l: &Logged| {
-                records.lock().expect("lock").push(l.clone())
-            })),
-            ..Default::default()
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.0.lock().expect("lock").len()
-    }
-
-    /// Waits for record number `n` (from 1) and returns it.
-    fn nth(&self, n: usize) -> Logged {
-        wait_until("a log record", || self.len() >= n);
-        self.0.lock().expect("lock")[n - 1].clone()
-    }
-}
-
-/// Sends `raw` on a new connection, reads until the gateway closes it (or
-/// `limit` bytes came), and returns what came.
-fn exchange(addr: SocketAddr, raw: &[u8], limit: usize) -> Vec<u8> {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    s.write_all(raw).expect("send");
-    let mut got = Vec::new();
-    let mut buf = [0u8; 16 << 10];
-    while got.len() < limit {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-    got
-}
 
 fn status_of(raw: &[u8]) -> u16 {
     String::from_utf8_lossy(&raw[..raw.len().min(12)])

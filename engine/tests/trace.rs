@@ -8,36 +8,11 @@
 mod support;
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-
-use ringway::{Hooks, Logged};
 use support::*;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
 const STATE: &str = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
-
-/// The log records a gateway made, through its test hook.
-#[derive(Clone, Default)]
-struct Records(Arc<Mutex<Vec<Logged>>>);
-
-impl Records {
-    fn hooks(&self) -> Hooks {
-        let records = self.0.clone();
-        Hooks {
-            on_log: Some(Arc::new(move |l: &Logged| {
-                records.lock().expect("lock").push(l.clone())
-            })),
-            ..Default::default()
-        }
-    }
-
-    /// Waits for record number `n` (from 1) and returns it.
-    fn nth(&self, n: usize) -> Logged {
-        wait_until("a log record", || self.0.lock().expect("lock").len() >= n);
-        self.0.lock().expect("lock")[n - 1].clone()
-    }
-}
 
 /// Every value of field `name` in a response.
 fn values<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringway::{Hooks, Server};
+use ringway::{Hooks, Logged, Server};
 use ringway_config::Config;
 
 /// Both drivers, as `driver` config values: io_uring and epoll.
@@ -611,5 +611,49 @@ impl TestClient {
     /// True when the server closed the connection (EOF) with nothing more to read.
     pub fn is_closed(&mut self) -> bool {
         self.buf.is_empty() && !self.read_some()
+    }
+}
+
+/// Sends `raw` on a new connection, reads until the gateway closes it (or
+/// `limit` bytes came), and returns what came.
+pub fn exchange(addr: SocketAddr, raw: &[u8], limit: usize) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(raw).expect("send");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 << 10];
+    while got.len() < limit {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    got
+}
+
+/// The log records a gateway made, through its test hook.
+#[derive(Clone, Default)]
+pub struct Records(Arc<Mutex<Vec<Logged>>>);
+
+impl Records {
+    pub fn hooks(&self) -> Hooks {
+        let records = self.0.clone();
+        Hooks {
+            on_log: Some(Arc::new(move |l: &Logged| {
+                records.lock().expect("lock").push(l.clone())
+            })),
+            ..Default::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().expect("lock").len()
+    }
+
+    /// Waits for record number `n` (from 1) and returns it.
+    pub fn nth(&self, n: usize) -> Logged {
+        wait_until("a log record", || self.len() >= n);
+        self.0.lock().expect("lock")[n - 1].clone()
     }
 }
