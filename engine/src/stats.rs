@@ -66,6 +66,9 @@ counters! {
     upstream_reuses,
     /// Requests sent again after a pooled connection turned out dead.
     upstream_retries,
+    /// Requests sent to another server of their upstream after the first
+    /// refused the connection or did not take it in time.
+    upstream_next_server,
     /// TLS handshakes with upstream servers that failed (a certificate that
     /// did not verify, say); each answered 502.
     upstream_tls_failures,

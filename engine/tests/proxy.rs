@@ -324,6 +324,47 @@ fn weighted_round_robin_spreads_by_weight() {
     }
 }
 
+/// A server that refuses connections does not cost requests while its
+/// group has another: each request it refuses goes to the next server
+/// (whatever its method: nothing was sent), and each is counted.
+#[test]
+fn a_refused_connection_goes_to_another_server_of_the_group() {
+    for driver in DRIVERS {
+        let live = TestUpstream::ok("live");
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let dead_addr = dead.local_addr().expect("addr");
+        drop(dead);
+        for weights in ["", ", weight = 3"] {
+            let toml = format!(
+                "workers = 1\n[[upstreams]]\nname = \"up\"\nservers = [{{ address = \"{dead_addr}\"{weights} }}, \"{}\"]\n[[routes]]\nupstream = \"up\"\n",
+                live.addr
+            );
+            let gw = TestGateway::start(&toml, driver);
+            let mut c = gw.client();
+            for i in 0..10 {
+                let r = if i % 2 == 0 {
+                    c.get("/")
+                } else {
+                    c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi");
+                    c.read_response(false).expect("answer")
+                };
+                assert_eq!(
+                    (r.status, r.text().as_str()),
+                    (200, "live"),
+                    "{driver}{weights}: request {i}"
+                );
+            }
+            gw.wait_for("every request logged", |t| t.requests == 10);
+            let t = gw.totals();
+            assert!(
+                t.upstream_next_server >= 1,
+                "{driver}{weights}: the dead server was tried"
+            );
+            assert_eq!(t.upstream_502, 0, "{driver}{weights}");
+        }
+    }
+}
+
 #[test]
 fn upstream_down_is_502_and_counted() {
     for driver in DRIVERS {

@@ -271,6 +271,11 @@ fn globals(out: &mut Exposition, t: &Totals) {
         &[(&[], t.upstream_reuses)],
     );
     out.counter(
+        "ringway_upstream_next_server_total",
+        "Requests sent to another server of their upstream after a connect failure.",
+        &[(&[], t.upstream_next_server)],
+    );
+    out.counter(
         "ringway_upstream_retries_total",
         "Requests sent again after a pooled connection turned out closed.",
         &[(&[], t.upstream_retries)],

@@ -98,9 +98,16 @@ pub(crate) async fn exchange<P: Peer>(
     timings: &mut Timings,
 ) -> Result<Fetched, Error> {
     let mut attempt = 0;
+    // A server that refused or did not take a connection: the request goes
+    // once to another server of the group (nothing was sent yet, so this
+    // is safe for any method; nginx's `proxy_next_upstream error timeout`).
+    let mut unreachable: Option<usize> = None;
     loop {
         let ups = &g.upstreams;
-        let server = ups.pick(t.group);
+        let server = match unreachable {
+            Some(x) => ups.pick_other(t.group, x),
+            None => ups.pick(t.group),
+        };
         timings.server = Some(server);
         let stats = ups.stats(server);
         let Ok(slot) = ups.acquire(server) else {
@@ -124,9 +131,19 @@ pub(crate) async fn exchange<P: Peer>(
             }
             None => {
                 let began = Instant::now();
-                let up = connect(w, g, server, t.route)
-                    .await
-                    .map_err(|e| counted(stats, e))?;
+                let up = match connect(w, g, server, t.route).await {
+                    Ok(up) => up,
+                    Err(e) => {
+                        let e = counted(stats, e);
+                        let unreached = matches!(e.context, CONNECT_FAILED | CONNECT_TIMEOUT);
+                        if unreached && unreachable.is_none() && ups.group_size(t.group) > 1 {
+                            w.stats.upstream_next_server.inc();
+                            unreachable = Some(server);
+                            continue;
+                        }
+                        return Err(e);
+                    }
+                };
                 let took = began.elapsed();
                 stats.connect.observe(took);
                 timings.upstream_connect = Some(took);

@@ -227,6 +227,28 @@ impl Upstreams {
         best
     }
 
+    /// A pick as [`Upstreams::pick`] makes, other than `avoid` when the
+    /// group has another server.
+    pub(crate) fn pick_other(&self, group: usize, avoid: usize) -> usize {
+        let server = self.pick(group);
+        if server != avoid {
+            return server;
+        }
+        // Weights may make `avoid` the next pick again: then the first
+        // other server.
+        self.groups[group]
+            .servers
+            .iter()
+            .copied()
+            .find(|&s| s != avoid)
+            .unwrap_or(server)
+    }
+
+    /// How many servers `group` has.
+    pub(crate) fn group_size(&self, group: usize) -> usize {
+        self.groups[group].servers.len()
+    }
+
     pub(crate) fn address(&self, server: usize) -> SocketAddr {
         self.servers[server].address
     }
