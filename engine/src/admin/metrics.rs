@@ -212,9 +212,8 @@ fn globals(out: &mut Exposition, t: &Totals) {
     );
     out.counter(
         "ringway_requests_total",
-        "Requests whose head was read, routed or not, by the status class answered.",
+        "Requests whose head was read, routed or not, by the status class of their final answer (none: nothing was sent).",
         &[
-            (&[("class", "1xx")], t.responses_1xx),
             (&[("class", "2xx")], t.responses_2xx),
             (&[("class", "3xx")], t.responses_3xx),
             (&[("class", "4xx")], t.responses_4xx),
@@ -226,6 +225,11 @@ fn globals(out: &mut Exposition, t: &Totals) {
                 ),
             ),
         ],
+    );
+    out.counter(
+        "ringway_interim_responses_total",
+        "Interim (1xx) responses relayed to clients before a final one.",
+        &[(&[], t.responses_1xx)],
     );
     out.counter(
         "ringway_rejected_requests_total",

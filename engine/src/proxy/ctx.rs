@@ -75,9 +75,8 @@ pub(crate) struct Ctx {
     pub(crate) method: u8,
     /// Index of the route that took the request.
     pub(crate) route: Option<usize>,
-    /// Upstream group and server (per-worker index) it went to.
+    /// Upstream group it went to (the server is in `timings`).
     pub(crate) upstream: Option<usize>,
-    pub(crate) server: Option<usize>,
     /// The authenticated consumer (index into the config's).
     pub(crate) consumer: Option<usize>,
     /// The final status sent to the client; 0 while none was.
@@ -105,7 +104,6 @@ impl Ctx {
             method: 0,
             route: None,
             upstream: None,
-            server: None,
             consumer: None,
             status: 0,
             bytes_in: 0,

@@ -227,7 +227,6 @@ pub(crate) async fn relay<S: Transport>(
         mut ubuf,
         resp,
     } = f;
-    ctx.server = Some(server);
     let w = conn.w.clone();
     let route = g.snap.route_config(ctx.route.unwrap_or(0));
     let keep = keep && !conn.listener.closing.is_fired();

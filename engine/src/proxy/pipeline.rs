@@ -30,7 +30,7 @@ use crate::proxy::{cached, forward};
 use crate::router::Match;
 use crate::rt::io::Transport;
 use crate::snapshot::{CompiledRoute, Handler};
-use crate::stats::labeled::{class_index, RouteStats, METHODS};
+use crate::stats::labeled::{class_index, RouteStats, METHODS, REFUSALS};
 use crate::stats::WorkerStats;
 use crate::worker::conn::Conn;
 use crate::worker::{Generation, Logged};
@@ -357,15 +357,16 @@ fn record_route(s: &RouteStats, ctx: &Ctx) {
     s.duration.observe(ctx.timings.total);
     s.bytes_in.add(ctx.bytes_in);
     s.bytes_out.add(ctx.bytes_out);
-    if let Some(e) = ctx.error.as_ref().filter(|e| e.side == Side::Downstream) {
-        let refused = match e.kind {
-            Kind::Unauthorized => 0,
-            Kind::Forbidden => 1,
-            Kind::TooManyRequests => 2,
-            Kind::Unavailable => 3,
-            _ => return,
-        };
-        s.refused[refused].inc();
+    // A policy's refusal is the client's side of an error with one of
+    // the refusal statuses.
+    let refused = ctx
+        .error
+        .as_ref()
+        .filter(|e| e.side == Side::Downstream)
+        .and_then(|e| e.status())
+        .and_then(|status| REFUSALS.iter().position(|&r| r == status));
+    if let Some(i) = refused {
+        s.refused[i].inc();
     }
 }
 

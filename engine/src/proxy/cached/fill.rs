@@ -104,7 +104,6 @@ impl FetchFor<'_> {
                     return answer::error(conn, io, ctx, e, false).await;
                 }
             };
-            ctx.server = Some(f.server);
             if let Some(s) = &stale {
                 if f.resp.status == 304 && !same_etag(s, &f.resp) {
                     // The 304 is about another representation than the one
