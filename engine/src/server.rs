@@ -106,7 +106,8 @@ impl Server {
         };
 
         let driver = config.driver;
-        let snapshot = Arc::new(Snapshot::compile(config, 1, None, n).map_err(StartError::Config)?);
+        let resolved = crate::upstream::Resolved::default();
+        let snapshot = Arc::new(Snapshot::compile(config, 1, None, n, &resolved).map_err(StartError::Config)?);
         let control = Arc::new(Control::default());
         let hooks = Arc::new(hooks);
         let log = &snapshot.config.access_log;

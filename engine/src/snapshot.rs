@@ -7,6 +7,7 @@
 //! certificates loaded. Answering from the built-in responder is one buffer
 //! append plus the Date line.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -19,7 +20,7 @@ use crate::router::Router;
 use crate::stats::labeled::Labeled;
 use crate::tls::client::UpstreamTls;
 use crate::tls::ListenerTls;
-use crate::upstream;
+use crate::upstream::{self, Resolved};
 
 /// A built-in answer with its bytes laid out ahead of time.
 #[derive(Debug)]
@@ -82,6 +83,9 @@ pub(crate) struct Snapshot {
     pub(crate) upstream_tls: Vec<Option<UpstreamTls>>,
     /// What the workers share about the upstream servers.
     pub(crate) upstreams: upstream::Shared,
+    /// What the upstreams' server names resolved to when this generation
+    /// was compiled.
+    pub(crate) resolved: Resolved,
     /// The per-route and per-server counters of every worker.
     pub(crate) metrics: Labeled,
     /// `Some` while the access log is enabled.
@@ -100,6 +104,7 @@ impl Snapshot {
         generation: u64,
         prev: Option<&Snapshot>,
         workers: usize,
+        resolved: &Resolved,
     ) -> Result<Snapshot, ConfigErrors> {
         let router = Router::new(&config);
         let prev_policies: Vec<&RoutePolicy> = prev
@@ -138,8 +143,16 @@ impl Snapshot {
             .enumerate()
             .map(|(index, (r, policy))| CompiledRoute::compile(index, r, policy))
             .collect();
-        let upstreams = upstream::Shared::compile(&config, prev.map(|p| (&p.config, &p.upstreams)));
-        let metrics = Labeled::new(&config, workers, prev.map(|p| &p.metrics));
+        let members = upstream::members::expand(&config, resolved);
+        let upstreams = upstream::Shared::compile(&config, &members, prev.map(|p| &p.upstreams));
+        let servers: Vec<(&str, SocketAddr)> = config
+            .upstreams
+            .iter()
+            .zip(&members)
+            .flat_map(|(up, m)| m.iter().map(|m| (up.name.as_str(), m.address)))
+            .collect();
+        let metrics = Labeled::new(&config, &servers, workers, prev.map(|p| &p.metrics));
+        drop(servers);
         let log = &config.access_log;
         let log_sinks = match prev.and_then(|p| p.log_sinks.clone()) {
             Some(sinks) => Some(sinks),
@@ -155,6 +168,7 @@ impl Snapshot {
                 query: log.query,
             });
         Ok(Snapshot {
+            resolved: resolved.clone(),
             access_log,
             log_sinks,
             generation,
@@ -221,5 +235,5 @@ impl CompiledRoute {
 /// Checks `config` as a start or reload would: compiles it, loading its
 /// key material and certificates (`ringway validate`).
 pub fn check(config: Config) -> Result<(), ConfigErrors> {
-    Snapshot::compile(config, 0, None, 1).map(|_| ())
+    Snapshot::compile(config, 0, None, 1, &Resolved::default()).map(|_| ())
 }

@@ -64,11 +64,20 @@ counters! {
     upstream_connects,
     /// Requests sent on a pooled upstream connection.
     upstream_reuses,
-    /// Requests sent again after a pooled connection turned out dead.
+    /// Tries sent again as `[routes.retry]` allows (each by reason on
+    /// the server that failed, in its labeled counters).
     upstream_retries,
-    /// Requests sent to another server of their upstream after the first
-    /// refused the connection or did not take it in time.
-    upstream_next_server,
+    /// Retries not made because the retry budget was spent.
+    upstream_retry_budget_exhausted,
+    /// Requests resent on a fresh connection after a pooled one turned
+    /// out closed by the upstream.
+    upstream_stale_resends,
+    /// Requests answered 503 because their upstream had no server to
+    /// offer (none resolved, or none available and no fail-open).
+    upstream_no_server,
+    /// Requests that waited in an upstream's queue for a connection, and
+    /// those of them that gave up at `queue-timeout` (503).
+    upstream_queued, upstream_queue_timeouts,
     /// TLS handshakes with upstream servers that failed (a certificate that
     /// did not verify, say); each answered 502.
     upstream_tls_failures,

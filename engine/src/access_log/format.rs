@@ -153,6 +153,8 @@ pub(crate) fn json(r: &Record, names: &Names<'_>, out: &mut Vec<u8>) {
         Some(a) => address(out, a),
         None => null(out),
     }
+    key!(out, "upstream_tries");
+    opt_u64(out, (r.upstream_tries != 0).then_some(u64::from(r.upstream_tries)));
     key!(out, "cache");
     opt_str(out, r.cache);
     key!(out, "consumer");
@@ -545,6 +547,7 @@ mod tests {
         r.route = Some(0);
         r.upstream = Some(0);
         r.upstream_server = Some("10.0.0.1:3000".parse().expect("addr"));
+        r.upstream_tries = 2;
         r.consumer = Some(0);
         r.error = Some((Kind::BadGateway, Side::Upstream));
         r.user_agent.set(b"curl/8.5.0");
@@ -588,6 +591,7 @@ mod tests {
             "route": "api",
             "upstream": "app",
             "upstream_server": "10.0.0.1:3000",
+            "upstream_tries": 2,
             "cache": null,
             "consumer": "alice",
             "error_kind": "bad_gateway",
@@ -622,6 +626,7 @@ mod tests {
             "route",
             "upstream",
             "upstream_server",
+            "upstream_tries",
             "cache",
             "consumer",
             "error_kind",

@@ -124,6 +124,9 @@ pub(crate) struct Record {
     pub(crate) route: Option<u32>,
     pub(crate) upstream: Option<u32>,
     pub(crate) upstream_server: Option<SocketAddr>,
+    /// Tries made at upstream servers (more than one: retries); 0 when
+    /// none was.
+    pub(crate) upstream_tries: u8,
     /// `hit`, `miss`, … when the route caches.
     pub(crate) cache: Option<&'static str>,
     pub(crate) consumer: Option<u32>,
@@ -159,6 +162,7 @@ impl Record {
         route: None,
         upstream: None,
         upstream_server: None,
+        upstream_tries: 0,
         cache: None,
         consumer: None,
         error: None,

@@ -141,7 +141,12 @@ fn is_local_name(host: &str) -> bool {
 
 pub(crate) fn handle(plane: &Handle, req: &Request) -> Answer {
     let method = req.method.as_str();
+    if let Some(answer) = super::upstreams::drain(plane, &req.path, method) {
+        return answer;
+    }
     match (req.path.as_str(), method) {
+        ("/upstreams", "GET" | "HEAD") => super::upstreams::list(plane),
+        ("/upstreams", _) => not_allowed("GET, HEAD"),
         ("/", "GET" | "HEAD") => super::page::page(),
         ("/", _) => not_allowed("GET, HEAD"),
         ("/healthz", "GET" | "HEAD") => Answer::json(200, &json!({ "status": "ok" })),

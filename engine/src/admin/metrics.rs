@@ -22,7 +22,7 @@ use super::api::Answer;
 use super::process::{unix_seconds, Process};
 use crate::runtime::control::Handle;
 use crate::stats::histogram::{Summed, BOUNDS_LE};
-use crate::stats::labeled::{Failure, RouteTotals, ServerTotals, CLASSES, METHODS, REFUSALS};
+use crate::stats::labeled::{RetryReason, Failure, RouteTotals, ServerTotals, CLASSES, METHODS, REFUSALS};
 use crate::stats::Totals;
 
 /// The exposition's content type (text format 0.0.4).
@@ -275,14 +275,27 @@ fn globals(out: &mut Exposition, t: &Totals) {
         &[(&[], t.upstream_reuses)],
     );
     out.counter(
-        "ringway_upstream_next_server_total",
-        "Requests sent to another server of their upstream after a connect failure.",
-        &[(&[], t.upstream_next_server)],
+        "ringway_upstream_stale_resends_total",
+        "Requests resent on a fresh connection after a pooled one turned out closed.",
+        &[(&[], t.upstream_stale_resends)],
     );
     out.counter(
-        "ringway_upstream_retries_total",
-        "Requests sent again after a pooled connection turned out closed.",
-        &[(&[], t.upstream_retries)],
+        "ringway_upstream_retry_budget_exhausted_total",
+        "Retries not made because the upstream's retry budget was spent.",
+        &[(&[], t.upstream_retry_budget_exhausted)],
+    );
+    out.counter(
+        "ringway_upstream_no_server_total",
+        "Requests answered 503 because their upstream had no server to offer.",
+        &[(&[], t.upstream_no_server)],
+    );
+    out.counter(
+        "ringway_upstream_queued_total",
+        "Requests that waited for a connection to a server at its max-connections, by outcome.",
+        &[
+            (&[("outcome", "served")], t.upstream_queued - t.upstream_queue_timeouts),
+            (&[("outcome", "timeout")], t.upstream_queue_timeouts),
+        ],
     );
     out.counter(
         "ringway_access_log_dropped_total",
@@ -545,6 +558,39 @@ fn server_families(out: &mut Exposition, servers: &[(&str, String, ServerTotals)
     );
     for (up, server, t) in servers {
         out.sample(IDLE, &[("upstream", up), ("server", server)], t.idle);
+    }
+    const IN_FLIGHT: &str = "ringway_upstream_in_flight_requests";
+    out.family(
+        IN_FLIGHT,
+        "gauge",
+        "Requests in flight to each upstream server now.",
+    );
+    for (up, server, t) in servers {
+        out.sample(IN_FLIGHT, &[("upstream", up), ("server", server)], t.in_flight);
+    }
+    const EJECTIONS: &str = "ringway_upstream_ejections_total";
+    out.family(
+        EJECTIONS,
+        "counter",
+        "Times passive health ejected each upstream server.",
+    );
+    for (up, server, t) in servers {
+        out.sample(EJECTIONS, &[("upstream", up), ("server", server)], t.ejections);
+    }
+    const RETRIES: &str = "ringway_upstream_retries_total";
+    out.family(
+        RETRIES,
+        "counter",
+        "Tries at each upstream server that failed and were retried, by reason.",
+    );
+    for (up, server, t) in servers {
+        for (r, n) in RetryReason::ALL.iter().zip(t.retries) {
+            out.sample(
+                RETRIES,
+                &[("upstream", up), ("server", server), ("reason", r.as_str())],
+                n,
+            );
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod metrics;
 mod page;
 mod process;
 mod stats;
+mod upstreams;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

@@ -48,12 +48,18 @@ fn document(plane: &Handle) -> Value {
         })
         .collect();
     let mut upstreams: Vec<Value> = Vec::new();
-    for up in &snapshot.config.upstreams {
+    let now = crate::upstream::health::now_ms();
+    for (up, g) in snapshot.config.upstreams.iter().zip(&snapshot.upstreams.groups) {
         let servers: Vec<Value> = m
             .servers
             .iter()
             .filter(|s| s.upstream == up.name)
             .map(|s| {
+                let health = g
+                    .servers
+                    .iter()
+                    .find(|x| x.member.address == s.address)
+                    .map_or("unknown", |x| x.health.view(now).state);
                 let t = ServerTotals::of(s);
                 let mut kinds = Map::new();
                 for (f, n) in Failure::ALL.iter().zip(t.errors) {
@@ -63,9 +69,8 @@ fn document(plane: &Handle) -> Value {
                 }
                 json!({
                     "address": s.address.to_string(),
-                    // Health checks come with upstream health checking;
-                    // until then every server is in rotation.
-                    "health": "unknown",
+                    "health": health,
+                    "in_flight": t.in_flight,
                     "requests": t.requests,
                     "responses": by_class(&t.responses),
                     "errors": t.errors.iter().sum::<u64>(),

@@ -318,6 +318,20 @@ impl ResponseHead {
         self.has_connection_header && connection_lists(&self.buf, &self.headers, name)
     }
 
+    /// How long `Retry-After` asks to wait (RFC 9110 §10.2.3): seconds, or
+    /// until a date; `None` when absent, invalid or past.
+    pub(crate) fn retry_after(&self) -> Option<std::time::Duration> {
+        let h = self.headers.iter().find(|h| {
+            h.class == Class::Other && self.bytes(h.name).eq_ignore_ascii_case(b"retry-after")
+        })?;
+        let value = std::str::from_utf8(self.bytes(h.value)).ok()?.trim();
+        if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+            return value.parse().ok().map(std::time::Duration::from_secs);
+        }
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(std::time::SystemTime::now()).ok()
+    }
+
     pub(crate) fn into_headers(self) -> Vec<Header> {
         self.headers
     }

@@ -85,6 +85,7 @@ fn fill(r: &mut Record, conn: &Conn, ctx: &Ctx, head: Option<&RequestHead>, quer
     r.upstream = ctx.upstream.map(|i| i as u32);
     // The server that answered, else the one that failed.
     r.upstream_server = ctx.timings.server.map(|s| g.upstreams.address(s));
+    r.upstream_tries = ctx.timings.tries;
     r.cache = ctx.cache.map(|c| c.as_str());
     r.consumer = ctx.consumer.map(|i| i as u32);
     r.error = ctx.error.as_ref().map(|e| (e.kind, e.side));

@@ -50,6 +50,8 @@ pub(crate) struct Timings {
     /// The upstream server (per-worker index) the exchange went to: the
     /// last attempt's, also when it failed.
     pub(crate) server: Option<usize>,
+    /// Tries made at upstream servers (more than one: retries).
+    pub(crate) tries: u8,
     /// Connecting to the upstream server (and its TLS handshake).
     pub(crate) upstream_connect: Option<Duration>,
     /// From sending the request upstream to its response head.

@@ -1,15 +1,27 @@
 //! One exchange with an upstream: pick a server, take a pooled connection
-//! or open one, send the request, read the final response head. The one
+//! or open one, send the request, read the final response head; retry on
+//! another server when the route's `[routes.retry]` allows it. The one
 //! retry loop, used by forwarding and by the cache's own fetches.
 //!
-//! A pooled connection may have been closed by the upstream while idle. If
-//! it fails before any response byte arrives and resending is safe (an
-//! idempotent method and no body, nothing relayed to the client yet), the
-//! request is sent once more on a fresh connection; otherwise the error
-//! goes back to the caller, which answers 502/503/504.
+//! A try that fails is retried when every rule allows it: tries are left
+//! (`attempts`), the failure is one the route retries on (`on`), the
+//! request can be sent again (nothing was sent yet; or it is whole in
+//! `req` — no body, or a buffered one — and its method is idempotent or
+//! the route says `retry-non-idempotent`), nothing was relayed to the
+//! client yet, and the group's retry budget has room. A retry goes to
+//! another server when one is available, after a jittered backoff.
+//!
+//! Apart from those, a pooled connection may have been closed by the
+//! upstream while idle: when it fails before any response byte and the
+//! request can be sent again, it is resent once on a fresh connection to
+//! the same server, which is neither a retry nor a failure of the server.
+//!
+//! Every try's outcome feeds passive health: connect errors, resets,
+//! timeouts and 5xx count against the server; any other answer ends its
+//! run of failures and teaches the latency policy.
 
 use std::io;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use monoio::net::TcpStream;
@@ -21,13 +33,21 @@ use crate::http::parse;
 use crate::proxy::ctx::Timings;
 use crate::rt::io::{read_more, write_all_keep};
 use crate::stats::labeled::{
-    class_index, Failure, ServerStats, AT_MAX_CONNECTIONS, CLOSED_BEFORE_RESPONSE, CONNECT_FAILED,
-    CONNECT_TIMEOUT, HEAD_TIMEOUT, SEND_TIMEOUT, TLS_HANDSHAKE, TLS_SESSION,
+    class_index, Failure, RetryReason, ServerStats, AT_MAX_CONNECTIONS, CLOSED_BEFORE_RESPONSE,
+    CONNECT_FAILED, CONNECT_TIMEOUT, HEAD_TIMEOUT, NO_SERVER, QUEUE_TIMEOUT, SEND_TIMEOUT,
+    TLS_HANDSHAKE, TLS_SESSION,
 };
 use crate::tls::stream::TlsStream;
 use crate::upstream::conn::{Link, OpenGauge};
-use crate::upstream::UpConn;
+use crate::upstream::{Flight, NoServer, Slot, UpConn};
 use crate::worker::{Generation, Worker};
+
+/// The most tries one request makes (`attempts` is at most this).
+const MAX_TRIES: usize = 10;
+
+/// How often a request waiting for a connection to a server at its
+/// `max-connections` looks again.
+const QUEUE_POLL: Duration = Duration::from_millis(1);
 
 /// A final response head from an upstream, with the connection it came on.
 pub(crate) struct Fetched {
@@ -36,6 +56,9 @@ pub(crate) struct Fetched {
     /// Bytes read after the head (the start of the body).
     pub(crate) ubuf: BytesMut,
     pub(crate) resp: ResponseHead,
+    /// The request's place among the server's requests in flight, until
+    /// its response is relayed.
+    pub(crate) flight: Flight,
 }
 
 impl Fetched {
@@ -83,12 +106,50 @@ pub(crate) struct Target<'a> {
     pub(crate) group: usize,
     /// The request is HEAD (the response then has no body).
     pub(crate) is_head: bool,
-    /// Safe to send again: idempotent and without a body.
-    pub(crate) retry_safe: bool,
+    /// The method is idempotent (RFC 9110 §9.2.2).
+    pub(crate) idempotent: bool,
+    /// The whole request is in `req` (no body, or a buffered one), so it
+    /// can be sent again.
+    pub(crate) resendable: bool,
+    /// The hash policy's key of the request (0 without one).
+    pub(crate) key: u64,
 }
 
-/// Sends `req` (the head, with any small body coalesced) and reads the
-/// final response head. `req` is kept for a retry and left as sent.
+impl Target<'_> {
+    /// Whether a try that failed for `reason` may be retried, `sent` when
+    /// bytes of the request reached the connection.
+    fn retries_on(&self, reason: RetryReason, sent: bool) -> bool {
+        let r = &self.route.retry;
+        let on = &r.on;
+        let listed = match reason {
+            RetryReason::ConnectFailure => on.connect_failure,
+            RetryReason::Reset => on.reset_before_response,
+            RetryReason::Timeout => on.timeout,
+            RetryReason::Status502 => on.status_502,
+            RetryReason::Status503 => on.status_503,
+            RetryReason::Status504 => on.status_504,
+            // 409 and 429 only for idempotent requests, whatever the route
+            // says of others.
+            RetryReason::Retriable4xx => on.retriable_4xx && self.idempotent,
+        };
+        listed && (!sent || (self.resendable && (self.idempotent || r.retry_non_idempotent)))
+    }
+}
+
+/// How one try ended without a response head to return.
+struct TryFailed {
+    error: Error,
+    /// Bytes of the request reached the connection.
+    sent: bool,
+    /// The connection came from the pool.
+    reused: bool,
+    /// An interim response reached the client.
+    relayed: bool,
+}
+
+/// Sends `req` (the head, with any small or buffered body coalesced) and
+/// reads the final response head, retrying as the route allows. `req` is
+/// kept for a retry and left as sent.
 pub(crate) async fn exchange<P: Peer>(
     w: &Worker,
     g: &Generation,
@@ -97,134 +158,317 @@ pub(crate) async fn exchange<P: Peer>(
     peer: &mut P,
     timings: &mut Timings,
 ) -> Result<Fetched, Error> {
-    let mut attempt = 0;
-    // A server that refused or did not take a connection: the request goes
-    // once to another server of the group (nothing was sent yet, so this
-    // is safe for any method; nginx's `proxy_next_upstream error timeout`).
-    let mut unreachable: Option<usize> = None;
+    let ups = &g.upstreams;
+    let policy = &t.route.retry;
+    let mut tried = [0usize; MAX_TRIES];
+    let mut tries = 0;
+    // A stale pooled connection is resent on a fresh one, once.
+    let mut fresh_only = false;
     loop {
-        let ups = &g.upstreams;
-        let server = match unreachable {
-            Some(x) => ups.pick_other(t.group, x),
-            None => ups.pick(t.group),
+        let retry = tries > 0;
+        let (server, slot, _waiting) = match server_for(w, g, t, &tried[..tries]).await {
+            Ok(found) => found,
+            Err(e) => return Err(e),
         };
         timings.server = Some(server);
+        timings.tries = timings.tries.saturating_add(1);
         let stats = ups.stats(server);
-        let Ok(slot) = ups.acquire(server) else {
+        let flight = ups.start(t.group, server, retry);
+        stats.requests.inc();
+        let outcome = try_once(w, g, t, req, peer, timings, server, slot, fresh_only).await;
+        let reason = match outcome {
+            Ok((up, ubuf, resp, took)) => {
+                let reason = RetryReason::of_status(resp.status);
+                if resp.status >= 500 {
+                    ups.failed(t.group, server, false);
+                    if resp.status == 503 {
+                        if let Some(after) = resp.retry_after() {
+                            ups.retry_after(t.group, server, after);
+                        }
+                    }
+                } else {
+                    ups.succeeded(server, took);
+                }
+                match reason {
+                    Some(reason) if may_retry(w, g, t, tries, reason, true, stats) => {
+                        // The answer is not relayed: its connection goes,
+                        // body and all.
+                        w.pool.put_headers(resp.into_headers());
+                        w.pool.put_buf(ubuf);
+                        drop(up);
+                        reason
+                    }
+                    _ => {
+                        return Ok(Fetched {
+                            up,
+                            server,
+                            ubuf,
+                            resp,
+                            flight,
+                        })
+                    }
+                }
+            }
+            Err(f) => {
+                let e = counted(stats, f.error);
+                if f.reused && !fresh_only && !f.relayed && t.resendable && t.idempotent {
+                    if e.may_retry(true) {
+                        // The upstream closed the pooled connection while
+                        // it was idle: not the server's failure.
+                        w.stats.upstream_stale_resends.inc();
+                        fresh_only = true;
+                        drop(flight);
+                        continue;
+                    }
+                }
+                let failure = Failure::of(&e).filter(|&f| f != Failure::ConnectionLimit);
+                if let Some(f) = failure {
+                    ups.failed(t.group, server, f.is_connect());
+                }
+                let Some(reason) = failure.and_then(RetryReason::of_failure) else {
+                    return Err(e);
+                };
+                if f.relayed || !may_retry(w, g, t, tries, reason, f.sent, stats) {
+                    return Err(e);
+                }
+                reason
+            }
+        };
+        drop(flight);
+        tracing::debug!(
+            upstream = ups.name(t.group),
+            server = %ups.address(server),
+            reason = reason.as_str(),
+            "retrying on another server"
+        );
+        tried[tries] = server;
+        tries += 1;
+        fresh_only = false;
+        let pause = backoff(ups, t, tries);
+        if !pause.is_zero() {
+            monoio::time::sleep(pause).await;
+        }
+    }
+}
+
+/// Whether the try number `tries` (from 0) that failed for `reason` may be
+/// retried now; counts the retry, or why it was not made.
+fn may_retry(
+    w: &Worker,
+    g: &Generation,
+    t: &Target<'_>,
+    tries: usize,
+    reason: RetryReason,
+    sent: bool,
+    stats: &ServerStats,
+) -> bool {
+    let r = &t.route.retry;
+    if tries + 1 >= usize::from(r.attempts).min(MAX_TRIES) || !t.retries_on(reason, sent) {
+        return false;
+    }
+    if !g.upstreams.may_retry(t.group, r.budget_percent, r.budget_min) {
+        w.stats.upstream_retry_budget_exhausted.inc();
+        return false;
+    }
+    w.stats.upstream_retries.inc();
+    stats.retries[reason as usize].inc();
+    true
+}
+
+/// The pause before retry number `n` (from 1): full jitter over an
+/// exponential backoff from `backoff`, capped at `backoff-max`.
+fn backoff(ups: &crate::upstream::Upstreams, t: &Target<'_>, n: usize) -> Duration {
+    let r = &t.route.retry;
+    let base = r.backoff.as_nanos() as u64;
+    if base == 0 {
+        return Duration::ZERO;
+    }
+    let cap = r.backoff_max.as_nanos() as u64;
+    let upper = base.saturating_mul(1 << (n - 1).min(20)).min(cap);
+    Duration::from_nanos(ups.random_below(t.group, upper + 1))
+}
+
+/// A server for the next try, with a place among its connections in use
+/// when it has a cap. A server at its cap is passed over for another; when
+/// every one is at its cap, the request waits in the group's queue (when
+/// it has one) for up to `queue-timeout`.
+async fn server_for(
+    w: &Worker,
+    g: &Generation,
+    t: &Target<'_>,
+    tried: &[usize],
+) -> Result<(usize, Option<Slot>, Option<crate::upstream::Waiting>), Error> {
+    let ups = &g.upstreams;
+    let pick = |avoid: &[usize]| {
+        ups.pick(t.group, t.key, avoid).map_err(|why| {
+            w.stats.upstream_no_server.inc();
+            Error::upstream(Kind::Unavailable, NO_SERVER).because(io::Error::other(match why {
+                NoServer::Empty => "the upstream has no servers (its names have not resolved)",
+                NoServer::Unavailable => "no server of the upstream is available",
+            }))
+        })
+    };
+    let first = pick(tried)?;
+    let Ok(slot) = ups.acquire(first) else {
+        // At its cap: another server, or the queue.
+        let mut full = [0usize; MAX_TRIES];
+        full[0] = first;
+        let mut n = 1;
+        while n < MAX_TRIES.min(ups.group_size(t.group)) {
+            let next = pick(&full[..n])?;
+            if full[..n].contains(&next) {
+                break;
+            }
+            if let Ok(slot) = ups.acquire(next) {
+                return Ok((next, slot, None));
+            }
+            full[n] = next;
+            n += 1;
+        }
+        let Some((waiting, timeout)) = ups.enqueue(t.group) else {
             w.stats.upstream_connection_limit.inc();
             return Err(counted(
-                stats,
+                ups.stats(first),
                 Error::upstream(Kind::Unavailable, AT_MAX_CONNECTIONS),
             ));
         };
-        stats.requests.inc();
-        let pooled = if attempt == 0 {
-            ups.take_idle(server)
-        } else {
-            None
-        };
-        let reused = pooled.is_some();
-        let mut up = match pooled {
-            Some(up) => {
-                w.stats.upstream_reuses.inc();
-                up
+        w.stats.upstream_queued.inc();
+        let until = Instant::now() + timeout;
+        while Instant::now() < until {
+            monoio::time::sleep(QUEUE_POLL).await;
+            let server = pick(tried)?;
+            if let Ok(slot) = ups.acquire(server) {
+                return Ok((server, slot, Some(waiting)));
             }
-            None => {
-                let began = Instant::now();
-                let up = match connect(w, g, server, t.route).await {
-                    Ok(up) => up,
-                    Err(e) => {
-                        let e = counted(stats, e);
-                        let unreached = matches!(e.context, CONNECT_FAILED | CONNECT_TIMEOUT);
-                        if unreached && unreachable.is_none() && ups.group_size(t.group) > 1 {
-                            w.stats.upstream_next_server.inc();
-                            unreachable = Some(server);
-                            continue;
-                        }
-                        return Err(e);
-                    }
-                };
-                let took = began.elapsed();
-                stats.connect.observe(took);
-                timings.upstream_connect = Some(took);
-                up
-            }
-        };
-        up.slot = slot;
-        let may_retry = |e: &Error| attempt == 0 && t.retry_safe && e.may_retry(reused);
-        let sent_at = Instant::now();
-        if let Err(e) = write_all_keep(&mut up, req, w.send_limit(g)).await {
-            let e = counted(stats, send_error(e));
-            if may_retry(&e) {
-                w.stats.upstream_retries.inc();
-                attempt += 1;
-                continue;
-            }
-            return Err(e);
         }
-        peer.send_body(&mut up)
-            .await
-            .map_err(|e| counted(stats, e))?;
+        w.stats.upstream_queue_timeouts.inc();
+        return Err(counted(
+            ups.stats(first),
+            Error::upstream(Kind::Unavailable, QUEUE_TIMEOUT),
+        ));
+    };
+    Ok((first, slot, None))
+}
 
-        // Response head, skipping or relaying interim responses. Once an
-        // interim response reached the client, no retry may repeat it.
-        let mut relayed = false;
-        let mut ubuf = w.pool.buf();
-        // One deadline for the final head, however many 1xx come first.
-        let deadline = sent_at + t.route.limits.response_head_timeout;
-        loop {
-            let read = w
-                .deadlines
-                .within(
-                    deadline,
-                    read_response_head(w, g, &mut up, &mut ubuf, t.is_head),
-                )
-                .await;
-            let resp = match read {
-                Ok(Ok(resp)) => resp,
-                Ok(Err(e)) => {
-                    w.pool.put_buf(ubuf);
-                    let e = counted(stats, e);
-                    if !relayed && may_retry(&e) {
-                        w.stats.upstream_retries.inc();
-                        attempt += 1;
-                        break;
-                    }
-                    return Err(e);
-                }
-                Err(_) => {
-                    w.pool.put_buf(ubuf);
-                    return Err(counted(
-                        stats,
-                        Error::upstream(Kind::GatewayTimeout, HEAD_TIMEOUT),
-                    ));
-                }
-            };
-            if !(100..200).contains(&resp.status) {
-                let took = sent_at.elapsed();
-                stats.head.observe(took);
-                stats.responses[class_index(resp.status)].inc();
-                timings.upstream_head = Some(took);
-                return Ok(Fetched {
-                    up,
-                    server,
-                    ubuf,
-                    resp,
+/// One try on `server`: a connection (pooled unless `fresh_only`), the
+/// request sent, and the final response head with the time it took.
+#[allow(clippy::too_many_arguments)]
+async fn try_once<P: Peer>(
+    w: &Worker,
+    g: &Generation,
+    t: &Target<'_>,
+    req: &mut BytesMut,
+    peer: &mut P,
+    timings: &mut Timings,
+    server: usize,
+    slot: Option<Slot>,
+    fresh_only: bool,
+) -> Result<(UpConn, BytesMut, ResponseHead, Duration), TryFailed> {
+    let ups = &g.upstreams;
+    let stats = ups.stats(server);
+    let failed = |error, sent, reused| TryFailed {
+        error,
+        sent,
+        reused,
+        relayed: false,
+    };
+    let pooled = if fresh_only {
+        None
+    } else {
+        ups.take_idle(server)
+    };
+    let reused = pooled.is_some();
+    let mut up = match pooled {
+        Some(up) => {
+            w.stats.upstream_reuses.inc();
+            up
+        }
+        None => {
+            let began = Instant::now();
+            let up = connect(w, g, server, t.route)
+                .await
+                .map_err(|e| failed(e, false, false))?;
+            let took = began.elapsed();
+            stats.connect.observe(took);
+            timings.upstream_connect = Some(took);
+            up
+        }
+    };
+    up.slot = slot;
+    let sent_at = Instant::now();
+    if let Err(e) = write_all_keep(&mut up, req, w.send_limit(g)).await {
+        // A refused write sent nothing the server acted on... unless part
+        // of it went: count it as sent.
+        return Err(failed(send_error(e), true, reused));
+    }
+    peer.send_body(&mut up)
+        .await
+        .map_err(|e| failed(e, true, false))?;
+
+    // Response head, skipping or relaying interim responses. Once an
+    // interim response reached the client, no retry may repeat it.
+    let mut relayed = false;
+    let mut ubuf = w.pool.buf();
+    // One deadline for the final head, however many 1xx come first.
+    let limit = t
+        .route
+        .retry
+        .per_try_timeout
+        .unwrap_or(t.route.limits.response_head_timeout);
+    let deadline = sent_at + limit;
+    loop {
+        let read = w
+            .deadlines
+            .within(
+                deadline,
+                read_response_head(w, g, &mut up, &mut ubuf, t.is_head),
+            )
+            .await;
+        let resp = match read {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(error)) => {
+                w.pool.put_buf(ubuf);
+                return Err(TryFailed {
+                    error,
+                    sent: true,
+                    reused,
+                    relayed,
                 });
             }
-            let interim = match resp.status {
-                101 => Err(Error::bad_gateway("upstream switched protocols unasked")),
-                // 100 answers an Expect we did not forward.
-                100 => Ok(false),
-                _ => peer.interim(&resp).await,
-            };
-            w.pool.put_headers(resp.into_headers());
-            match interim {
-                Ok(sent) => relayed |= sent,
-                Err(e) => {
-                    w.pool.put_buf(ubuf);
-                    return Err(counted(stats, e));
-                }
+            Err(_) => {
+                w.pool.put_buf(ubuf);
+                return Err(TryFailed {
+                    error: Error::upstream(Kind::GatewayTimeout, HEAD_TIMEOUT),
+                    sent: true,
+                    reused: false,
+                    relayed,
+                });
+            }
+        };
+        if !(100..200).contains(&resp.status) {
+            let took = sent_at.elapsed();
+            stats.head.observe(took);
+            stats.responses[class_index(resp.status)].inc();
+            timings.upstream_head = Some(took);
+            return Ok((up, ubuf, resp, took));
+        }
+        let interim = match resp.status {
+            101 => Err(Error::bad_gateway("upstream switched protocols unasked")),
+            // 100 answers an Expect we did not forward.
+            100 => Ok(false),
+            _ => peer.interim(&resp).await,
+        };
+        w.pool.put_headers(resp.into_headers());
+        match interim {
+            Ok(sent) => relayed |= sent,
+            Err(error) => {
+                w.pool.put_buf(ubuf);
+                return Err(TryFailed {
+                    error,
+                    sent: true,
+                    reused: false,
+                    relayed,
+                });
             }
         }
     }

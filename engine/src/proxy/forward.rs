@@ -20,7 +20,7 @@ use crate::proxy::conn::Next;
 use crate::proxy::ctx::Ctx;
 use crate::proxy::exchange::{counted, exchange, Fetched, Peer, Target};
 use crate::proxy::rewrite::{write_request_head, Cond, Rewrite};
-use crate::rt::io::{write_all_buf, Transport};
+use crate::rt::io::{read_more, write_all_buf, Transport};
 use crate::stats::labeled::{BODY_TIMEOUT, SEND_TIMEOUT};
 use crate::upstream::UpConn;
 use crate::worker::conn::Conn;
@@ -45,10 +45,24 @@ pub(crate) async fn forward<S: Transport>(
     let mut req = std::mem::take(&mut conn.wbuf);
     req.clear();
     write_request_head(&mut req, conn.peer, head, route, &rewrite, Cond::Pass);
-    // Coalesce a small, already-buffered body with the head.
+    // Coalesce a small, already-buffered body with the head; keep a body
+    // within `retry-buffer` whole when the request may be sent again.
     let mut body = head.body;
+    let idempotent = head.method.is_idempotent();
     if let BodyKind::Length(n) = head.body {
-        if n as usize <= COALESCE_MAX && conn.rbuf.len() as u64 >= n {
+        let retry = &route.retry;
+        let keep = retry.attempts > 1
+            && (idempotent || retry.retry_non_idempotent)
+            && n <= retry.retry_buffer
+            && n <= route.limits.max_body_size;
+        if keep && (conn.rbuf.len() as u64) < n {
+            if let Err(e) = buffer_body(conn, io, head, n, route.limits.body_idle_timeout).await {
+                req.clear();
+                conn.wbuf = req;
+                return answer::error(conn, io, ctx, e, false).await;
+            }
+        }
+        if (n as usize <= COALESCE_MAX || keep) && conn.rbuf.len() as u64 >= n {
             req.extend_from_slice(&conn.rbuf[..n as usize]);
             conn.rbuf.advance(n as usize);
             body = BodyKind::None;
@@ -58,7 +72,9 @@ pub(crate) async fn forward<S: Transport>(
         route,
         group,
         is_head: ctx.head_request,
-        retry_safe: head.body == BodyKind::None && head.method.is_idempotent(),
+        idempotent,
+        resendable: body == BodyKind::None,
+        key: request_key(conn, ctx, head, g, group),
     };
     ctx.upstream = Some(group);
     let w = conn.w.clone();
@@ -83,6 +99,82 @@ pub(crate) async fn forward<S: Transport>(
                 .done(&w)
         }
         Err(e) => answer::error(conn, io, ctx, e, false).await,
+    }
+}
+
+/// Reads the rest of a `len`-byte request body into `conn.rbuf`, so that
+/// it can be sent again (after `100 Continue` when the client waits for
+/// one).
+async fn buffer_body<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    head: &RequestHead,
+    len: u64,
+    idle: std::time::Duration,
+) -> Result<(), Error> {
+    let w = conn.w.clone();
+    if head.expect_continue && head.version == Version::Http11 {
+        conn.scratch.clear();
+        conn.scratch
+            .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        write_all_buf(io, &mut conn.scratch, w.send_limit(&conn.g))
+            .await
+            .map_err(|e| Error::client_gone("client gone before its body").because(e))?;
+    }
+    conn.rbuf.reserve(len as usize - conn.rbuf.len());
+    while (conn.rbuf.len() as u64) < len {
+        match w.deadlines.within_for(idle, read_more(io, &mut conn.rbuf)).await {
+            Ok(Ok(0)) => return Err(Error::client_gone("client closed during its body")),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(Error::client_gone("client body read failed").because(e)),
+            Err(_) => return Err(Error::downstream(Kind::Timeout, "client body idle timeout")),
+        }
+    }
+    Ok(())
+}
+
+/// The hash policy's key of a request to `group`: a hash of the client
+/// IP, a header, a cookie, the consumer or the path; 0 when the group does
+/// not hash (or the request lacks the field: all such requests then go
+/// to one server).
+pub(crate) fn request_key(
+    conn: &Conn, ctx: &Ctx, head: &RequestHead, g: &Generation, group: usize) -> u64 {
+    use crate::upstream::balance::hash_key;
+    use ringway_config::HashKey;
+    let Some(key) = g.upstreams.hash_key(group) else {
+        return 0;
+    };
+    let field = |name: &str| {
+        head.headers
+            .iter()
+            .find(|h| head.bytes(h.name).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|h| head.bytes(h.value))
+    };
+    match key {
+        HashKey::ClientIp => {
+            let ip = crate::policy::ip::client_ip(conn.peer.ip(), &g.snap.policies.trusted, head);
+            match ip {
+                std::net::IpAddr::V4(v4) => hash_key(&v4.octets()),
+                std::net::IpAddr::V6(v6) => hash_key(&v6.octets()),
+            }
+        }
+        HashKey::Header(name) => field(name).map_or(0, hash_key),
+        HashKey::Cookie(name) => head
+            .headers
+            .iter()
+            .filter(|h| head.bytes(h.name).eq_ignore_ascii_case(b"cookie"))
+            .flat_map(|h| head.bytes(h.value).split(|&b| b == b';'))
+            .find_map(|pair| {
+                let pair = pair.trim_ascii();
+                let (n, v) = pair.split_at(pair.iter().position(|&b| b == b'=')?);
+                (n == name.as_bytes()).then(|| hash_key(&v[1..]))
+            })
+            .unwrap_or(0),
+        HashKey::Consumer => ctx
+            .consumer
+            .and_then(|c| g.snap.config.consumers.get(c))
+            .map_or(0, |c| hash_key(c.name.as_bytes())),
+        HashKey::Path => hash_key(head.path()),
     }
 }
 
@@ -226,6 +318,7 @@ pub(crate) async fn relay<S: Transport>(
         server,
         mut ubuf,
         resp,
+        flight: _flight,
     } = f;
     let w = conn.w.clone();
     let route = g.snap.route_config(ctx.route.unwrap_or(0));

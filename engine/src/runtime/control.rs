@@ -354,7 +354,7 @@ impl Handle {
         let running = self.snapshot();
         check_admin(&running.config, config)?;
         // Key material (PEM, JWKS files, password hashes) loads as it would.
-        Snapshot::compile(config.clone(), 0, None, self.0.links.len())
+        Snapshot::compile(config.clone(), 0, None, self.0.links.len(), &running.resolved)
             .map_err(ReloadError::Invalid)?;
         let bound = self.lock().listeners.clone();
         for (i, l) in config.listeners.iter().enumerate() {
@@ -432,7 +432,7 @@ impl Handle {
         // sent the new generation, and one that cannot take it is reported
         // as lagging (propagation `None`), not as a failed reload.
         let generation = running.generation + 1;
-        let snapshot = match Snapshot::compile(config, generation, Some(&running), n) {
+        let snapshot = match Snapshot::compile(config, generation, Some(&running), n, &running.resolved) {
             Ok(s) => Arc::new(s),
             Err(errors) => return Err(self.failed(ReloadError::Invalid(errors))),
         };

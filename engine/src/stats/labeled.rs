@@ -33,6 +33,8 @@ pub(crate) const SEND_TIMEOUT: &str = "upstream send timeout";
 pub(crate) const BODY_TIMEOUT: &str = "upstream body idle timeout";
 pub(crate) const AT_MAX_CONNECTIONS: &str = "upstream server at max-connections";
 pub(crate) const CLOSED_BEFORE_RESPONSE: &str = "upstream closed before a response";
+pub(crate) const QUEUE_TIMEOUT: &str = "upstream queue-timeout waiting for a connection";
+pub(crate) const NO_SERVER: &str = "no upstream server available";
 
 /// Status classes, as the `class` label spells them.
 pub(crate) const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -118,12 +120,20 @@ impl Failure {
             HEAD_TIMEOUT => Failure::HeadTimeout,
             SEND_TIMEOUT => Failure::SendTimeout,
             BODY_TIMEOUT => Failure::BodyTimeout,
-            AT_MAX_CONNECTIONS => Failure::ConnectionLimit,
+            AT_MAX_CONNECTIONS | QUEUE_TIMEOUT => Failure::ConnectionLimit,
             CLOSED_BEFORE_RESPONSE => Failure::Closed,
             _ if reset => Failure::Reset,
             _ if e.kind == Kind::GatewayTimeout => Failure::HeadTimeout,
             _ => Failure::BadResponse,
         })
+    }
+
+    /// The server could not be reached (nothing was sent).
+    pub(crate) fn is_connect(self) -> bool {
+        matches!(
+            self,
+            Failure::ConnectRefused | Failure::ConnectTimeout | Failure::ConnectError | Failure::Tls
+        )
     }
 
     pub(crate) fn as_str(self) -> &'static str {
@@ -139,6 +149,64 @@ impl Failure {
             Failure::SendTimeout => "send_timeout",
             Failure::BodyTimeout => "body_timeout",
             Failure::ConnectionLimit => "connection_limit",
+        }
+    }
+}
+
+/// Why a try was retried, as `[routes.retry] on` and the `reason` label of
+/// `ringway_upstream_retries_total` spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RetryReason {
+    ConnectFailure,
+    Reset,
+    Timeout,
+    Status502,
+    Status503,
+    Status504,
+    Retriable4xx,
+}
+
+impl RetryReason {
+    pub(crate) const ALL: [RetryReason; 7] = [
+        RetryReason::ConnectFailure,
+        RetryReason::Reset,
+        RetryReason::Timeout,
+        RetryReason::Status502,
+        RetryReason::Status503,
+        RetryReason::Status504,
+        RetryReason::Retriable4xx,
+    ];
+
+    /// The reason a failure of the server's gives, if it may be retried.
+    pub(crate) fn of_failure(f: Failure) -> Option<RetryReason> {
+        match f {
+            f if f.is_connect() => Some(RetryReason::ConnectFailure),
+            Failure::Reset | Failure::Closed => Some(RetryReason::Reset),
+            Failure::HeadTimeout | Failure::SendTimeout => Some(RetryReason::Timeout),
+            _ => None,
+        }
+    }
+
+    /// The reason a response status gives, if it may be retried.
+    pub(crate) fn of_status(status: u16) -> Option<RetryReason> {
+        match status {
+            502 => Some(RetryReason::Status502),
+            503 => Some(RetryReason::Status503),
+            504 => Some(RetryReason::Status504),
+            409 | 429 => Some(RetryReason::Retriable4xx),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RetryReason::ConnectFailure => "connect-failure",
+            RetryReason::Reset => "reset-before-response",
+            RetryReason::Timeout => "timeout",
+            RetryReason::Status502 => "502",
+            RetryReason::Status503 => "503",
+            RetryReason::Status504 => "504",
+            RetryReason::Retriable4xx => "retriable-4xx",
         }
     }
 }
@@ -175,6 +243,16 @@ pub(crate) struct ServerStats {
     /// Connections open to it now (in use or idle), and idle in the pool.
     pub(crate) open: Counter,
     pub(crate) idle: Counter,
+    /// Requests in flight to it from this worker now.
+    pub(crate) in_flight: Counter,
+    /// This worker's peak-EWMA of its response-head latency, in µs.
+    pub(crate) ewma_us: Counter,
+    /// Times passive health ejected it (counted by the worker that saw
+    /// the failure that ejected it).
+    pub(crate) ejections: Counter,
+    /// Tries at it that failed and were retried, by [`RetryReason::ALL`]
+    /// index.
+    pub(crate) retries: [Counter; RetryReason::ALL.len()],
     /// Shared by every worker's set for the server: its failures are
     /// logged at most once a second.
     pub(crate) warn: Arc<WarnGate>,
@@ -288,9 +366,15 @@ pub(crate) struct Labeled {
 }
 
 impl Labeled {
-    /// The sets for `config` on `workers` workers, keeping `prev`'s for
+    /// The sets for `config` and its `servers` (upstream name and address,
+    /// upstream after upstream) on `workers` workers, keeping `prev`'s for
     /// routes and servers of the same name.
-    pub(crate) fn new(config: &Config, workers: usize, prev: Option<&Labeled>) -> Labeled {
+    pub(crate) fn new(
+        config: &Config,
+        servers: &[(&str, SocketAddr)],
+        workers: usize,
+        prev: Option<&Labeled>,
+    ) -> Labeled {
         let routes = config
             .routes
             .iter()
@@ -305,20 +389,18 @@ impl Labeled {
                 }
             })
             .collect();
-        let servers = config
-            .upstreams
+        let servers = servers
             .iter()
-            .flat_map(|up| up.servers.iter().map(move |s| (up, s)))
-            .map(|(up, s)| {
+            .map(|&(upstream, address)| {
                 let kept = prev.and_then(|p| {
                     p.servers
                         .iter()
-                        .find(|x| x.upstream == up.name && x.address == s.address)
+                        .find(|x| x.upstream == upstream && x.address == address)
                 });
                 let workers = match kept {
                     Some(s) if s.workers.len() == workers => s.workers.clone(),
                     _ => {
-                        let gate = Arc::new(WarnGate::new(up.name.clone(), s.address));
+                        let gate = Arc::new(WarnGate::new(upstream.to_string(), address));
                         (0..workers)
                             .map(|_| {
                                 Arc::new(ServerStats {
@@ -330,8 +412,8 @@ impl Labeled {
                     }
                 };
                 ServerSet {
-                    upstream: up.name.clone(),
-                    address: s.address,
+                    upstream: upstream.to_string(),
+                    address,
                     workers,
                 }
             })
@@ -444,6 +526,11 @@ pub struct ServerTotals {
     pub(crate) head: Summed,
     pub(crate) open: u64,
     pub(crate) idle: u64,
+    pub(crate) in_flight: u64,
+    pub(crate) ejections: u64,
+    pub(crate) retries: [u64; RetryReason::ALL.len()],
+    /// The mean over the workers that have one of their latency averages.
+    pub(crate) ewma_us: u64,
 }
 
 impl ServerTotals {
@@ -457,7 +544,17 @@ impl ServerTotals {
             w.head.sum_into(&mut t.head);
             t.open += w.open.get();
             t.idle += w.idle.get();
+            t.in_flight += w.in_flight.get();
+            t.ejections += w.ejections.get();
+            add(&mut t.retries, &w.retries);
         }
+        let ewma: Vec<u64> = set
+            .workers
+            .iter()
+            .map(|w| w.ewma_us.get())
+            .filter(|&e| e > 0)
+            .collect();
+        t.ewma_us = ewma.iter().sum::<u64>() / (ewma.len().max(1) as u64);
         t
     }
 }
@@ -559,7 +656,8 @@ mod tests {
             upstream = "app"
             "#,
         );
-        let first = Labeled::new(&a, 2, None);
+        let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let first = Labeled::new(&a, &[("app", addr(1)), ("app", addr(2))], 2, None);
         first.routes[0].workers[1].bytes_in.add(7);
         first.servers[1].workers[0].requests.add(3);
         let b = parse(
@@ -578,7 +676,7 @@ mod tests {
             upstream = "app"
             "#,
         );
-        let next = Labeled::new(&b, 2, Some(&first));
+        let next = Labeled::new(&b, &[("app", addr(2)), ("app", addr(3))], 2, Some(&first));
         assert_eq!(RouteTotals::of(&next.routes[1]).bytes_in, 7);
         assert_eq!(RouteTotals::of(&next.routes[0]).bytes_in, 0);
         assert_eq!(ServerTotals::of(&next.servers[0]).requests, 3);

@@ -1,76 +1,141 @@
-//! Upstream servers as one worker sees them: smooth weighted round robin
-//! over a group's servers and a keep-alive pool per server.
+//! Upstream servers as one worker sees them: the servers of each group
+//! (see [`members`]), a balancing policy over those available now (see
+//! [`balance`] and [`health`]), and a keep-alive pool per server.
 //!
-//! Everything here is worker-local (`Cell`/`RefCell`, never held across an
-//! await), so picking a server and reusing a connection cost no atomic and
-//! no lock. Each pool is bounded in idle count and idle time; a connection
-//! idle past its time is closed on the next take or by the worker's sweep.
-//! Pools are keyed by upstream name and server address and carried across
+//! Everything per worker is worker-local (`Cell`/`RefCell`, never held
+//! across an await), so picking a server and reusing a connection cost no
+//! lock: the policy's state (round-robin weights, requests in flight,
+//! latency averages) is this worker's own, and what a pick reads of other
+//! threads is one health word per server, written rarely. Each pool is
+//! bounded in idle count and idle time; a connection idle past its time is
+//! closed on the next take or by the worker's sweep. Pools and policy
+//! state are keyed by upstream name and server address and carried across
 //! reloads (see `rt::carry`), so a reload that leaves a server in place
-//! keeps its warm connections.
+//! keeps its warm connections, its in-flight count and its latency.
 //!
 //! Shared by the workers ([`Shared`], compiled with the snapshot): each
-//! server's count of connections in use, for its `max-connections` cap.
+//! server's count of connections in use (for `max-connections`) and its
+//! health (active checks, ejections, draining), each group's count of
+//! requests waiting for a connection, and the hash policy's table.
 
+pub(crate) mod balance;
+pub(crate) mod check;
 pub(crate) mod conn;
+pub(crate) mod health;
+pub(crate) mod members;
 
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 use std::sync::Arc;
 
-use ringway_config::Config;
+use ringway_config::{BalancePolicy, Config, HashKey, OutlierDetection};
 
 use crate::rt::carry::Keyed;
 use crate::stats::labeled::ServerStats;
 use crate::tls::client::{UpstreamTls, WorkerUpstreamTls};
+use balance::{Balancer, Load, Maglev, Policy, Servers};
 pub(crate) use conn::{OpenCount, Slot, UpConn};
+use health::{GroupHealth, Health};
+pub(crate) use members::{Member, Resolved};
 
-/// What every worker shares about the servers: per upstream, per server,
-/// the count of connections in use (by a request) to it.
+/// One server as every worker shares it.
+pub(crate) struct SharedServer {
+    pub(crate) member: Member,
+    pub(crate) open: Arc<OpenCount>,
+    pub(crate) health: Arc<Health>,
+}
+
+/// One upstream as every worker shares it.
+pub(crate) struct SharedGroup {
+    pub(crate) name: String,
+    pub(crate) servers: Vec<SharedServer>,
+    pub(crate) health: Arc<GroupHealth>,
+    /// The hash policy's table, over every server.
+    pub(crate) maglev: Option<Arc<Maglev>>,
+    /// Requests waiting for a connection to a server at its cap.
+    pub(crate) waiting: Arc<AtomicU32>,
+    /// Set by a worker when a named server keeps failing to connect: the
+    /// resolver looks the names up again early.
+    pub(crate) refresh: Arc<AtomicBool>,
+}
+
+/// What every worker shares about the upstream servers, by upstream index.
 pub(crate) struct Shared {
-    counts: Vec<Vec<Arc<OpenCount>>>,
+    pub(crate) groups: Vec<SharedGroup>,
 }
 
 impl Shared {
-    /// Counts for `config`'s servers, carried from `prev` for every server
-    /// still under the same upstream name (its requests in flight still
-    /// are), with the cap now configured.
-    pub(crate) fn compile(config: &Config, prev: Option<(&Config, &Shared)>) -> Shared {
-        let counts = config
+    /// The shared state of `members` (by upstream of `config`), carried
+    /// from `prev` for every server still under the same upstream name
+    /// (its requests in flight and its health still are), with the caps
+    /// now configured.
+    pub(crate) fn compile(
+        config: &Config,
+        members: &[Vec<Member>],
+        prev: Option<&Shared>,
+    ) -> Shared {
+        let groups = config
             .upstreams
             .iter()
-            .map(|up| {
-                let max = up.max_connections.map(|m| m.get());
-                up.servers
+            .zip(members)
+            .map(|(up, members)| {
+                let old = prev.and_then(|p| p.groups.iter().find(|g| g.name == up.name));
+                let active = up.health_check.is_some();
+                let servers = members
                     .iter()
-                    .map(|s| {
-                        let carried = prev.and_then(|(c, shared)| {
-                            let (i, old) = c
-                                .upstreams
-                                .iter()
-                                .enumerate()
-                                .find(|(_, o)| o.name == up.name)?;
-                            let j = old.servers.iter().position(|o| o.address == s.address)?;
-                            Some(shared.counts[i][j].clone())
+                    .map(|m| {
+                        let kept = old.and_then(|g| {
+                            g.servers.iter().find(|s| s.member.address == m.address)
                         });
-                        match carried {
-                            Some(c) => {
-                                c.set_max(max);
-                                c
+                        let (open, health) = match kept {
+                            Some(s) => {
+                                s.open.set_max(m.max_connections);
+                                (s.open.clone(), s.health.clone())
                             }
-                            None => Arc::new(OpenCount::new(max)),
+                            None => (
+                                Arc::new(OpenCount::new(m.max_connections)),
+                                Arc::new(Health::new(active)),
+                            ),
+                        };
+                        SharedServer {
+                            member: m.clone(),
+                            open,
+                            health,
                         }
                     })
-                    .collect()
+                    .collect::<Vec<_>>();
+                let health = match old {
+                    Some(g) => g.health.clone(),
+                    None => Arc::new(GroupHealth::default()),
+                };
+                health.set_servers(servers.len() as u32);
+                let maglev = matches!(up.balance.policy, BalancePolicy::Hash(_)).then(|| {
+                    let ids: Vec<(String, u32)> = servers
+                        .iter()
+                        .map(|s| (s.member.address.to_string(), s.member.weight))
+                        .collect();
+                    let ids: Vec<(&[u8], u32)> =
+                        ids.iter().map(|(a, w)| (a.as_bytes(), *w)).collect();
+                    Arc::new(Maglev::new(&ids, balance::MAGLEV_SIZE))
+                });
+                SharedGroup {
+                    name: up.name.clone(),
+                    servers,
+                    health,
+                    maglev,
+                    waiting: old.map_or_else(Arc::default, |g| g.waiting.clone()),
+                    refresh: old.map_or_else(Arc::default, |g| g.refresh.clone()),
+                }
             })
             .collect();
-        Shared { counts }
+        Shared { groups }
     }
 }
 
@@ -80,14 +145,15 @@ pub(crate) struct Idle {
     since: Instant,
 }
 
-/// A server's idle connections and balancing state. Shared by every
-/// generation that has the server under the same upstream name, so a reload
-/// keeps them (and frequent reloads do not restart the round robin).
+/// A server's idle connections and this worker's balancing state for it.
+/// Shared by every generation that has the server under the same upstream
+/// name, so a reload keeps them (and frequent reloads do not restart the
+/// round robin, nor forget requests in flight).
 #[derive(Default)]
 pub(crate) struct ServerPool {
     idle: RefCell<Vec<Idle>>,
-    /// Smooth weighted round robin's running weight.
-    current: Cell<i64>,
+    /// What the balancing policies remember of the server.
+    load: Load,
     /// The server left the config: close what comes back.
     retired: Cell<bool>,
 }
@@ -109,17 +175,127 @@ pub(crate) type PoolKey = (String, SocketAddr, u64);
 struct ServerState {
     address: SocketAddr,
     open: Arc<OpenCount>,
+    health: Arc<Health>,
     tls: Option<WorkerUpstreamTls>,
-    weight: i64,
+    weight: u32,
+    backup: bool,
+    /// Set when the server came from a name.
+    named: bool,
     pool: Rc<ServerPool>,
     /// This worker's counters for the server.
     stats: Arc<ServerStats>,
 }
 
+/// One group's requests in flight and retries in flight on this worker,
+/// for the retry budget.
+#[derive(Default)]
+pub(crate) struct Budget {
+    in_flight: Cell<u32>,
+    retries: Cell<u32>,
+}
+
 struct GroupState {
+    name: Arc<str>,
     /// Indexes into `Upstreams::servers`.
     servers: Vec<usize>,
-    total_weight: i64,
+    balancer: Balancer,
+    /// Index into the snapshot's [`Shared::groups`].
+    shared: usize,
+    budget: Rc<Budget>,
+    outlier: Option<health::Outlier>,
+    slow_start_ms: u64,
+    fail_open: bool,
+    hash: Option<HashKey>,
+    waiting: Arc<AtomicU32>,
+    group_health: Arc<GroupHealth>,
+    refresh: Arc<AtomicBool>,
+    queue_size: u32,
+    queue_timeout: Duration,
+}
+
+/// Which servers a pick considers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Available primaries.
+    Primary,
+    /// Available backups, when no primary is.
+    Backup,
+    /// Every primary not drained, when nothing is available (fail open).
+    Open,
+}
+
+/// A group's servers as a pick sees them now.
+struct View<'a> {
+    ups: &'a Upstreams,
+    ids: &'a [usize],
+    now_ms: u64,
+    phase: Phase,
+    slow_start_ms: u64,
+    /// Servers this request already tried.
+    avoid: &'a [usize],
+}
+
+impl Servers for View<'_> {
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn weight(&self, i: usize) -> u32 {
+        let id = self.ids[i];
+        let s = &self.ups.servers[id];
+        if self.avoid.contains(&id) {
+            return 0;
+        }
+        match self.phase {
+            Phase::Primary | Phase::Backup => {
+                if s.backup != (self.phase == Phase::Backup) || !s.health.available(self.now_ms) {
+                    return 0;
+                }
+                if self.slow_start_ms == 0 {
+                    return s.weight;
+                }
+                let pct = s.health.slow_start_percent(self.now_ms, self.slow_start_ms);
+                (s.weight.saturating_mul(pct) / 100).max(1)
+            }
+            Phase::Open if s.backup || s.health.draining() => 0,
+            Phase::Open => s.weight,
+        }
+    }
+
+    fn load(&self, i: usize) -> &Load {
+        &self.ups.servers[self.ids[i]].pool.load
+    }
+}
+
+/// Why no server could be picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoServer {
+    /// The group has no server (a name that has not resolved).
+    Empty,
+    /// No server is available and the group does not fail open.
+    Unavailable,
+}
+
+/// One request's place among its group's and its server's requests in
+/// flight on this worker, given back when the request is done with the
+/// server (its response relayed, or it failed).
+pub(crate) struct Flight {
+    pool: Rc<ServerPool>,
+    budget: Rc<Budget>,
+    stats: Arc<ServerStats>,
+    /// A retry holds a place in the budget's retries too.
+    retry: bool,
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        self.pool.load.finish_flight();
+        self.stats.in_flight.set(u64::from(self.pool.load.in_flight()));
+        self.budget.in_flight.set(self.budget.in_flight.get() - 1);
+        if self.retry {
+            self.budget.retries.set(self.budget.retries.get() - 1);
+        }
+    }
 }
 
 /// Per-worker upstream state for one config generation.
@@ -127,15 +303,17 @@ pub(crate) struct Upstreams {
     servers: Vec<ServerState>,
     groups: Vec<GroupState>,
     pools: Keyed<PoolKey, ServerPool>,
+    budgets: Keyed<String, Budget>,
     max_idle: usize,
     idle_timeout: Duration,
 }
 
 impl Upstreams {
-    /// Builds the state for `config`, keeping the pools `prev` has for
-    /// servers still under the same upstream name; pools of servers that
-    /// are gone are closed.
+    /// Builds the state for `config`'s servers (`shared`), keeping the
+    /// pools and policy state `prev` has for servers still under the same
+    /// upstream name; pools of servers that are gone are closed.
     pub(crate) fn new(
+        worker: usize,
         config: &Config,
         tls: &[Option<UpstreamTls>],
         shared: &Shared,
@@ -148,12 +326,16 @@ impl Upstreams {
             up.tls.hash(&mut h);
             h.finish()
         };
-        let keys = config.upstreams.iter().flat_map(|up| {
-            let hash = tls_hash(up);
-            up.servers
-                .iter()
-                .map(move |s| (up.name.clone(), s.address, hash))
-        });
+        let keys = config
+            .upstreams
+            .iter()
+            .zip(&shared.groups)
+            .flat_map(|(up, g)| {
+                let hash = tls_hash(up);
+                g.servers
+                    .iter()
+                    .map(move |s| (up.name.clone(), s.member.address, hash))
+            });
         let empty = Keyed::default();
         let carried = prev
             .map_or(&empty, |p| &p.pools)
@@ -162,86 +344,209 @@ impl Upstreams {
             gone.retire();
         }
         let pools = carried.next;
+        let empty = Keyed::default();
+        let budgets = prev
+            .map_or(&empty, |p| &p.budgets)
+            .carry(config.upstreams.iter().map(|u| u.name.clone()), |_| {
+                Budget::default()
+            })
+            .next;
         let mut servers = Vec::new();
         let mut groups = Vec::new();
-        for (i, up) in config.upstreams.iter().enumerate() {
+        for (i, (up, g)) in config.upstreams.iter().zip(&shared.groups).enumerate() {
             let hash = tls_hash(up);
             let worker_tls = tls
                 .get(i)
                 .and_then(Option::as_ref)
                 .map(UpstreamTls::for_worker);
             let mut ids = Vec::new();
-            let mut total = 0;
-            for (j, s) in up.servers.iter().enumerate() {
+            for s in &g.servers {
                 ids.push(servers.len());
-                let weight = i64::from(s.weight.get());
-                total += weight;
                 let pool = pools
-                    .get(&(up.name.clone(), s.address, hash))
+                    .get(&(up.name.clone(), s.member.address, hash))
                     .expect("a pool was carried or made for every server")
                     .clone();
                 servers.push(ServerState {
                     stats: stats[servers.len()].clone(),
-                    address: s.address,
-                    open: shared.counts[i][j].clone(),
+                    address: s.member.address,
+                    open: s.open.clone(),
+                    health: s.health.clone(),
                     tls: worker_tls.clone(),
-                    weight,
+                    weight: s.member.weight,
+                    backup: s.member.backup,
+                    named: s.member.name.is_some(),
                     pool,
                 });
             }
+            let policy = match &up.balance.policy {
+                BalancePolicy::RoundRobin => Policy::RoundRobin,
+                BalancePolicy::LeastRequest => Policy::LeastRequest,
+                BalancePolicy::Ewma => Policy::Ewma {
+                    decay_ns: up.balance.ewma_decay.as_nanos() as f64,
+                },
+                BalancePolicy::Random => Policy::Random,
+                BalancePolicy::Hash(_) => Policy::Hash,
+            };
+            let hash_key = match &up.balance.policy {
+                BalancePolicy::Hash(k) => Some(k.clone()),
+                _ => None,
+            };
             groups.push(GroupState {
+                name: Arc::from(up.name.as_str()),
                 servers: ids,
-                total_weight: total,
+                balancer: Balancer::new(policy, g.maglev.clone(), worker as u64 + 1),
+                shared: i,
+                budget: budgets
+                    .get(&up.name)
+                    .expect("a budget was carried or made for every upstream")
+                    .clone(),
+                outlier: outlier(&up.outlier),
+                slow_start_ms: up.slow_start.as_millis() as u64,
+                fail_open: up.fail_open,
+                hash: hash_key,
+                waiting: g.waiting.clone(),
+                group_health: g.health.clone(),
+                refresh: g.refresh.clone(),
+                queue_size: up.queue_size,
+                queue_timeout: up.queue_timeout,
             });
         }
         Upstreams {
             servers,
             groups,
             pools,
+            budgets,
             max_idle: config.limits.upstream_max_idle,
             idle_timeout: config.limits.upstream_idle_timeout,
         }
     }
 
-    /// Smooth weighted round robin (as nginx does it): every server gains
-    /// its weight, the highest is picked and pays the total back. Spreads
-    /// picks evenly within each cycle instead of in bursts.
-    pub(crate) fn pick(&self, group: usize) -> usize {
+    /// Picks a server of `group` for a request whose hash key is `key`,
+    /// other than those in `avoid` when another is available: an available
+    /// primary; else an available backup; else (failing open) any primary
+    /// not drained.
+    pub(crate) fn pick(&self, group: usize, key: u64, avoid: &[usize]) -> Result<usize, NoServer> {
         let g = &self.groups[group];
-        if let [only] = g.servers[..] {
-            return only;
+        if g.servers.is_empty() {
+            return Err(NoServer::Empty);
         }
-        let mut best = g.servers[0];
-        let mut best_weight = i64::MIN;
-        for &id in &g.servers {
-            let s = &self.servers[id];
-            let cur = s.pool.current.get() + s.weight;
-            s.pool.current.set(cur);
-            if cur > best_weight {
-                best_weight = cur;
-                best = id;
+        let now_ms = health::now_ms();
+        let mut view = View {
+            ups: self,
+            ids: &g.servers,
+            now_ms,
+            phase: Phase::Primary,
+            slow_start_ms: g.slow_start_ms,
+            avoid,
+        };
+        let now_ns = now_ms.saturating_mul(1_000_000);
+        for phase in [Phase::Primary, Phase::Backup] {
+            view.phase = phase;
+            if let Some(i) = g.balancer.pick(&view, key, now_ns) {
+                return Ok(g.servers[i]);
             }
         }
-        let s = &self.servers[best];
-        s.pool.current.set(s.pool.current.get() - g.total_weight);
-        best
+        if !avoid.is_empty() {
+            // Every other server is out: the one tried before is still
+            // better than none.
+            view.avoid = &[];
+            for phase in [Phase::Primary, Phase::Backup] {
+                view.phase = phase;
+                if let Some(i) = g.balancer.pick(&view, key, now_ns) {
+                    return Ok(g.servers[i]);
+                }
+            }
+        }
+        if g.fail_open {
+            view.phase = Phase::Open;
+            view.avoid = &[];
+            if let Some(i) = g.balancer.pick(&view, key, now_ns) {
+                return Ok(g.servers[i]);
+            }
+        }
+        Err(NoServer::Unavailable)
     }
 
-    /// A pick as [`Upstreams::pick`] makes, other than `avoid` when the
-    /// group has another server.
-    pub(crate) fn pick_other(&self, group: usize, avoid: usize) -> usize {
-        let server = self.pick(group);
-        if server != avoid {
-            return server;
+    /// The hash policy's key of `group`, if it has one.
+    pub(crate) fn hash_key(&self, group: usize) -> Option<&HashKey> {
+        self.groups[group].hash.as_ref()
+    }
+
+    /// Counts a request in flight to `server` of `group` until the
+    /// returned [`Flight`] is dropped; `retry` when it is a retry.
+    pub(crate) fn start(&self, group: usize, server: usize, retry: bool) -> Flight {
+        let s = &self.servers[server];
+        let budget = &self.groups[group].budget;
+        s.pool.load.start_flight();
+        s.stats.in_flight.set(u64::from(s.pool.load.in_flight()));
+        budget.in_flight.set(budget.in_flight.get() + 1);
+        if retry {
+            budget.retries.set(budget.retries.get() + 1);
         }
-        // Weights may make `avoid` the next pick again: then the first
-        // other server.
-        self.groups[group]
-            .servers
-            .iter()
-            .copied()
-            .find(|&s| s != avoid)
-            .unwrap_or(server)
+        Flight {
+            pool: s.pool.clone(),
+            budget: budget.clone(),
+            stats: s.stats.clone(),
+            retry,
+        }
+    }
+
+    /// Whether `group` may start one more retry: retries in flight on this
+    /// worker stay within `percent` of its requests in flight to the
+    /// group, or `min`, whichever is more.
+    pub(crate) fn may_retry(&self, group: usize, percent: u8, min: u32) -> bool {
+        let b = &self.groups[group].budget;
+        let allowed = (u64::from(b.in_flight.get()) * u64::from(percent) / 100).max(u64::from(min));
+        u64::from(b.retries.get()) < allowed
+    }
+
+    /// The response head of a request to `server` came after `latency`:
+    /// the latency policy learns it, and the server's run of failures ends.
+    pub(crate) fn succeeded(&self, server: usize, latency: Duration) {
+        let s = &self.servers[server];
+        s.pool.load.observe(latency, health::now_ms().saturating_mul(1_000_000));
+        s.stats.ewma_us.set(s.pool.load.ewma_ns() as u64 / 1000);
+        s.health.success();
+    }
+
+    /// A request to `server` of `group` failed in a way that counts
+    /// against the server (a connect error, a reset, a timeout, a 5xx):
+    /// passive health may eject it. `connect` when it could not be reached
+    /// (a named server then asks for its name to be resolved again).
+    pub(crate) fn failed(&self, group: usize, server: usize, connect: bool) {
+        let g = &self.groups[group];
+        let s = &self.servers[server];
+        if let Some(o) = &g.outlier {
+            if s.health.failure(health::now_ms(), o, &g.group_health) {
+                s.stats.ejections.inc();
+                tracing::warn!(
+                    upstream = %self.name(group),
+                    server = %s.address,
+                    "server ejected after consecutive failures"
+                );
+            }
+        }
+        if connect && s.named {
+            g.refresh.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// `server` answered 503 with `Retry-After`: no request goes to it for
+    /// that long (within the ejection cap), when passive health is on.
+    pub(crate) fn retry_after(&self, group: usize, server: usize, after: Duration) {
+        let g = &self.groups[group];
+        if let Some(o) = &g.outlier {
+            let ms = (after.as_millis() as u64).min(o.max_ejection_ms);
+            let s = &self.servers[server];
+            if s.health.eject_for(health::now_ms(), ms, &g.group_health) {
+                s.stats.ejections.inc();
+            }
+        }
+    }
+
+    /// The upstream's name.
+    pub(crate) fn name(&self, group: usize) -> &str {
+        &self.groups[group].name
     }
 
     /// How many servers `group` has.
@@ -272,6 +577,22 @@ impl Upstreams {
             return Ok(None);
         }
         s.open.open().map(Some).ok_or(())
+    }
+
+    /// A place in `group`'s queue of requests waiting for a connection,
+    /// and how long it may wait; `None` when the queue is full (or off).
+    pub(crate) fn enqueue(&self, group: usize) -> Option<(Waiting, Duration)> {
+        let g = &self.groups[group];
+        let mut n = g.waiting.load(Ordering::Relaxed);
+        loop {
+            if n >= g.queue_size {
+                return None;
+            }
+            match g.waiting.compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return Some((Waiting(g.waiting.clone()), g.queue_timeout)),
+                Err(now) => n = now,
+            }
+        }
     }
 
     /// The most recently used idle connection that has not expired and is
@@ -310,14 +631,38 @@ impl Upstreams {
         s.stats.idle.set(idle.len() as u64);
     }
 
-    /// Closes idle connections past their time. Called periodically.
+    /// Closes idle connections past their time, and those of drained
+    /// servers. Called periodically.
     pub(crate) fn sweep(&self) {
         for s in &self.servers {
             let mut idle = s.pool.idle.borrow_mut();
-            idle.retain(|c| c.since.elapsed() < self.idle_timeout);
+            if s.health.draining() {
+                idle.clear();
+            } else {
+                idle.retain(|c| c.since.elapsed() < self.idle_timeout);
+            }
             s.stats.idle.set(idle.len() as u64);
         }
     }
+}
+
+/// One request's place in a group's queue, given back when dropped.
+pub(crate) struct Waiting(Arc<AtomicU32>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Passive health's settings, when on.
+fn outlier(o: &OutlierDetection) -> Option<health::Outlier> {
+    o.enabled.then(|| health::Outlier {
+        consecutive_failures: o.consecutive_failures,
+        base_ejection_ms: o.base_ejection.as_millis() as u64,
+        max_ejection_ms: o.max_ejection.as_millis() as u64,
+        max_ejected_percent: o.max_ejected_percent,
+    })
 }
 
 /// Is an idle upstream connection still fit for a request? Nothing may have

@@ -54,6 +54,7 @@ impl Generation {
     /// that still applies.
     pub(crate) fn new(worker: usize, snap: Arc<Snapshot>, prev: Option<&Generation>) -> Generation {
         let upstreams = Upstreams::new(
+            worker,
             &snap.config,
             &snap.upstream_tls,
             &snap.upstreams,

@@ -96,12 +96,27 @@ pub struct TestUpstream {
     pub seen: Arc<Mutex<Vec<Seen>>>,
     /// Set once a `Reply::Then` sent its stray bytes.
     pub stray: Arc<AtomicBool>,
+    /// Set by [`TestUpstream::stop`]: the listener closes.
+    stopped: Arc<AtomicBool>,
+    /// Every connection accepted, to cut them all on stop.
+    streams: Arc<Mutex<Vec<TcpStream>>>,
 }
 
 impl TestUpstream {
     pub fn start(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> TestUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+        TestUpstream::start_on("127.0.0.1:0".parse().expect("addr"), handler)
+    }
+
+    /// An upstream on `addr` (one that was stopped comes back on its
+    /// address this way).
+    pub fn start_on(
+        addr: SocketAddr,
+        handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> TestUpstream {
+        let listener = TcpListener::bind(addr).expect("bind upstream");
         let addr = listener.local_addr().expect("addr");
+        let stopped = Arc::new(AtomicBool::new(false));
+        let streams: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let connections = Arc::new(AtomicUsize::new(0));
         let closed = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
@@ -115,9 +130,16 @@ impl TestUpstream {
             closed.clone(),
             stray.clone(),
         );
+        let (stop, all) = (stopped.clone(), streams.clone());
         thread::spawn(move || {
             for stream in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
                 let Ok(stream) = stream else { continue };
+                if let Ok(clone) = stream.try_clone() {
+                    all.lock().expect("lock").push(clone);
+                }
                 c.fetch_add(1, Ordering::SeqCst);
                 let (h, r, s, d, x) = (handler.clone(), r.clone(), s.clone(), d.clone(), x.clone());
                 thread::spawn(move || {
@@ -133,6 +155,22 @@ impl TestUpstream {
             requests,
             seen,
             stray,
+            stopped,
+            streams,
+        }
+    }
+
+    /// Stops listening and cuts every connection: from now on connecting
+    /// to the address is refused.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        // Wakes the accept loop, which sees the flag and closes the listener.
+        let _ = TcpStream::connect(self.addr);
+        wait_until("the upstream's listener closed", || {
+            TcpStream::connect(self.addr).is_err()
+        });
+        for s in self.streams.lock().expect("lock").drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
         }
     }
 

@@ -61,7 +61,9 @@ pub(super) fn revalidate(
             route,
             group,
             is_head: false,
-            retry_safe: true,
+            idempotent: true,
+            resendable: true,
+            key: 0,
         };
         let request_time = unix_now();
         let mut timings = Timings::default();
@@ -108,6 +110,7 @@ pub(super) fn revalidate(
             server,
             mut ubuf,
             resp,
+            flight,
         } = f;
         let mut body_ok = true;
         if let Some(framing) = Framing::of(resp.body) {
@@ -153,6 +156,7 @@ pub(super) fn revalidate(
             server,
             ubuf,
             resp,
+            flight,
         }
         .release(&w, &g, body_ok);
     };

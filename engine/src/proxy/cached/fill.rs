@@ -73,7 +73,9 @@ impl FetchFor<'_> {
             route,
             group: self.group,
             is_head: false,
-            retry_safe: true,
+            idempotent: true,
+            resendable: true,
+            key: crate::proxy::forward::request_key(conn, ctx, head, g, self.group),
         };
         loop {
             let rewrite = Rewrite::new(conn.tls.as_deref(), &g.snap, self.index, ctx);
