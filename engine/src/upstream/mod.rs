@@ -12,7 +12,9 @@
 //! Shared by the workers ([`Shared`], compiled with the snapshot): each
 //! server's count of connections in use, for its `max-connections` cap.
 
+pub(crate) mod check;
 pub(crate) mod conn;
+pub(crate) mod health;
 
 use std::cell::{Cell, RefCell};
 use std::io;
