@@ -3,6 +3,7 @@
 //! `server` starts all of it (and the admin API) and stops it.
 
 pub(crate) mod control;
+pub(crate) mod health;
 pub(crate) mod log_writer;
 pub(crate) mod thread;
 pub(crate) mod watch;
