@@ -17,6 +17,7 @@ use ringway_config::{Config, LogTarget, Workers};
 use crate::admin::Admin;
 use crate::rt::cpus;
 use crate::runtime::control::{self, Bound, Handle};
+use crate::runtime::health::HealthChecker;
 use crate::runtime::log_writer::{LogWriter, Output};
 use crate::runtime::thread::{self as worker, Control, Spec};
 use crate::snapshot::Snapshot;
@@ -132,12 +133,14 @@ impl Server {
             links.push(link);
             inboxes.push(inbox);
         }
+        let health = HealthChecker::start().map_err(StartError::Thread)?;
         let plane = Handle::new(
             snapshot.clone(),
             links.clone(),
             control.clone(),
             bound,
             log_writer,
+            health,
         );
         let peers = Peers::new(&links);
         // Slow password checks run here, off the workers: one thread per
@@ -268,6 +271,7 @@ impl Server {
             let _ = t.join();
         }
         self.plane.stop_access_log();
+        self.plane.stop_health_checks();
         drained
     }
 }
@@ -276,6 +280,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.control.begin_drain();
         self.plane.signal_access_log_stop();
+        self.plane.stop_health_checks();
         if let Some(admin) = self.admin.take() {
             admin.stop();
         }

@@ -6,6 +6,8 @@
 //! close. Draining is kept across reloads while the server stays under
 //! the same upstream, and undone by `/undrain` (or a restart).
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use serde_json::{json, Value};
 
 use super::api::Answer;
@@ -49,8 +51,8 @@ pub(crate) fn list(plane: &Handle) -> Answer {
                         "consecutive_failures": view.consecutive_failures,
                         "ejections": view.ejections,
                         "ejected_for_seconds": view.ejected_for_ms as f64 / 1000.0,
-                        "checks_passed": view.checks_passed,
-                        "checks_failed": view.checks_failed,
+                        "checks_passed": s.health.checks().passed.load(Relaxed),
+                        "checks_failed": s.health.checks().failed.load(Relaxed),
                         "in_flight": t.in_flight,
                         "ewma_seconds": t.ewma_us as f64 / 1e6,
                         "requests": t.requests,
@@ -109,7 +111,7 @@ pub(crate) fn drain(plane: &Handle, path: &str, method: &str) -> Option<Answer> 
             &format!("upstream {name:?} has no server {address:?} (servers are listed by address, as GET /upstreams shows them)"),
         ));
     };
-    s.health.set_draining(on);
+    s.health.set_draining(on, now_ms());
     tracing::info!(upstream = name, server = address, draining = on, "server drain changed by the admin API");
     Some(Answer::json(
         200,

@@ -20,6 +20,7 @@ use arc_swap::ArcSwap;
 use event_listener::Listener as _;
 use ringway_config::{Config, ConfigError, ConfigErrors};
 
+use crate::runtime::health::{self, HealthChecker};
 use crate::runtime::log_writer::{LogWriter, Output};
 use crate::runtime::thread::Control;
 use crate::snapshot::Snapshot;
@@ -152,6 +153,8 @@ pub(crate) struct Plane {
     /// The access-log writer, told about each generation before the
     /// workers.
     log: LogWriter,
+    /// The active health checks, given each generation's plans.
+    health: HealthChecker,
 }
 
 /// A cloneable handle on the running gateway's control plane: reloads,
@@ -167,7 +170,9 @@ impl Handle {
         control: Arc<Control>,
         listeners: Vec<Bound>,
         log: LogWriter,
+        health: HealthChecker,
     ) -> Handle {
+        health.apply(health::plans(&snapshot));
         Handle(Arc::new(Plane {
             snapshot: ArcSwap::new(snapshot),
             links,
@@ -183,6 +188,7 @@ impl Handle {
                 propagation: VecDeque::new(),
             }),
             log,
+            health,
         }))
     }
 
@@ -305,6 +311,11 @@ impl Handle {
     /// Writes every queued access-log record and stops the writer.
     pub(crate) fn stop_access_log(&self) {
         self.0.log.stop();
+    }
+
+    /// Stops the active health checks (at shutdown).
+    pub(crate) fn stop_health_checks(&self) {
+        self.0.health.stop();
     }
 
     /// Has the access-log writer write what is queued and end, without
@@ -442,6 +453,7 @@ impl Handle {
         self.0.log.apply(snapshot.clone(), log_output);
         let published = self.0.started.elapsed();
         self.0.snapshot.store(snapshot.clone());
+        self.0.health.apply(health::plans(&snapshot));
         for (i, (link, add)) in self.0.links.iter().zip(add).enumerate() {
             let cmd = Cmd {
                 snapshot: snapshot.clone(),

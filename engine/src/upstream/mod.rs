@@ -97,6 +97,7 @@ impl Shared {
                         let (open, health) = match kept {
                             Some(s) => {
                                 s.open.set_max(m.max_connections);
+                                s.health.set_active(active);
                                 (s.open.clone(), s.health.clone())
                             }
                             None => (
@@ -111,11 +112,9 @@ impl Shared {
                         }
                     })
                     .collect::<Vec<_>>();
-                let health = match old {
-                    Some(g) => g.health.clone(),
-                    None => Arc::new(GroupHealth::default()),
-                };
-                health.set_servers(servers.len() as u32);
+                let health = Arc::new(GroupHealth::new(
+                    servers.iter().map(|s| s.health.clone()).collect(),
+                ));
                 let maglev = matches!(up.balance.policy, BalancePolicy::Hash(_)).then(|| {
                     let ids: Vec<(String, u32)> = servers
                         .iter()
@@ -202,7 +201,7 @@ struct GroupState {
     /// Index into the snapshot's [`Shared::groups`].
     shared: usize,
     budget: Rc<Budget>,
-    outlier: Option<health::Outlier>,
+    outlier: Option<health::OutlierParams>,
     slow_start_ms: u64,
     fail_open: bool,
     hash: Option<HashKey>,
@@ -538,7 +537,7 @@ impl Upstreams {
         if let Some(o) = &g.outlier {
             let ms = (after.as_millis() as u64).min(o.max_ejection_ms);
             let s = &self.servers[server];
-            if s.health.eject_for(health::now_ms(), ms, &g.group_health) {
+            if s.health.eject_for(health::now_ms(), ms, o, &g.group_health) {
                 s.stats.ejections.inc();
             }
         }
@@ -656,8 +655,8 @@ impl Drop for Waiting {
 }
 
 /// Passive health's settings, when on.
-fn outlier(o: &OutlierDetection) -> Option<health::Outlier> {
-    o.enabled.then(|| health::Outlier {
+fn outlier(o: &OutlierDetection) -> Option<health::OutlierParams> {
+    o.enabled.then(|| health::OutlierParams {
         consecutive_failures: o.consecutive_failures,
         base_ejection_ms: o.base_ejection.as_millis() as u64,
         max_ejection_ms: o.max_ejection.as_millis() as u64,
