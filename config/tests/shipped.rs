@@ -87,8 +87,8 @@ fn default_config_commented_proxy_example_works_when_uncommented() {
     let c = valid(&src);
     assert_eq!(c.upstreams.len(), 1);
     assert_eq!(
-        c.upstreams[0].servers[0].address,
-        "127.0.0.1:3000".parse().expect("address")
+        c.upstreams[0].servers[0].address.ip(),
+        Some("127.0.0.1:3000".parse().expect("address"))
     );
     let api = c.routes.last().expect("the uncommented route");
     assert_eq!(api.path, PathMatch::Prefix("/api/".into()));

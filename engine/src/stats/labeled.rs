@@ -308,17 +308,22 @@ impl Labeled {
         let servers = config
             .upstreams
             .iter()
-            .flat_map(|up| up.servers.iter().map(move |s| (up, s)))
-            .map(|(up, s)| {
+            // names: resolved by the resolver
+            .flat_map(|up| {
+                up.servers
+                    .iter()
+                    .filter_map(move |s| Some((up, s.address.ip()?)))
+            })
+            .map(|(up, address)| {
                 let kept = prev.and_then(|p| {
                     p.servers
                         .iter()
-                        .find(|x| x.upstream == up.name && x.address == s.address)
+                        .find(|x| x.upstream == up.name && x.address == address)
                 });
                 let workers = match kept {
                     Some(s) if s.workers.len() == workers => s.workers.clone(),
                     _ => {
-                        let gate = Arc::new(WarnGate::new(up.name.clone(), s.address));
+                        let gate = Arc::new(WarnGate::new(up.name.clone(), address));
                         (0..workers)
                             .map(|_| {
                                 Arc::new(ServerStats {
@@ -331,7 +336,7 @@ impl Labeled {
                 };
                 ServerSet {
                     upstream: up.name.clone(),
-                    address: s.address,
+                    address,
                     workers,
                 }
             })

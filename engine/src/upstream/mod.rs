@@ -150,9 +150,10 @@ impl Upstreams {
         };
         let keys = config.upstreams.iter().flat_map(|up| {
             let hash = tls_hash(up);
+            // names: resolved by the resolver
             up.servers
                 .iter()
-                .map(move |s| (up.name.clone(), s.address, hash))
+                .filter_map(move |s| Some((up.name.clone(), s.address.ip()?, hash)))
         });
         let empty = Keyed::default();
         let carried = prev
@@ -173,16 +174,20 @@ impl Upstreams {
             let mut ids = Vec::new();
             let mut total = 0;
             for (j, s) in up.servers.iter().enumerate() {
+                // names: resolved by the resolver
+                let Some(address) = s.address.ip() else {
+                    continue;
+                };
                 ids.push(servers.len());
                 let weight = i64::from(s.weight.get());
                 total += weight;
                 let pool = pools
-                    .get(&(up.name.clone(), s.address, hash))
+                    .get(&(up.name.clone(), address, hash))
                     .expect("a pool was carried or made for every server")
                     .clone();
                 servers.push(ServerState {
                     stats: stats[servers.len()].clone(),
-                    address: s.address,
+                    address,
                     open: shared.counts[i][j].clone(),
                     tls: worker_tls.clone(),
                     weight,
