@@ -263,30 +263,3 @@ fn hash_keys_of_every_kind() {
         );
     }
 }
-
-#[test]
-fn errors_name_the_key_and_its_element() {
-    let cases = [
-        (
-            "unknown policy",
-            "[upstreams.balance]\npolicy = \"fastest\"",
-            "upstreams[0].balance.policy",
-            "expected one of \"round-robin\", \"least-request\", \"ewma\", \"random\", \"hash\", found \"fastest\"",
-        ),
-        (
-            "hash without key",
-            "[upstreams.balance]\npolicy = \"hash\"",
-            "upstreams[0].balance.key",
-            "missing; policy = \"hash\" needs a key",
-        ),
-        (
-            "retry on unknown failure",
-            "[[routes]]\npath = \"/r\"\nupstream = \"app\"\n[routes.retry]\non = [\"502\", \"500\"]",
-            "routes[1].retry.on[1]",
-            "unknown failure \"500\"",
-        ),
-    ];
-    for (case, tail, path, fragment) in cases {
-        common::assert_one_error(case, &with_base("", tail), path, fragment);
-    }
-}
