@@ -168,12 +168,13 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    AccessLog, Action, Admin, ApiKey, AuthKind, Authenticator, BasicCredential, Cache,
-    CertificateFiles, ClientAuth, ClientAuthMode, ClientIp, ConcurrencyLimit, Config, Consumer,
-    Driver, EncodedSlashes, HostMatch, IpNet, IpRules, JwtAlgorithm, JwtKey, JwtSettings,
-    KeyMaterial, LimitKey, Limits, Listener, ListenerTls, LogFormat, LogTarget, Metrics, PathMatch,
-    RateLimit, Responder, Route, RouteCache, RouteLimits, SampleRate, Server, TlsVersion,
-    UnknownSni, Upstream, UpstreamTls, Workers,
+    AccessLog, Action, Admin, ApiKey, AuthKind, Authenticator, Balance, BalancePolicy,
+    BasicCredential, Cache, CertificateFiles, CheckKind, CheckMethod, ClientAuth, ClientAuthMode,
+    ClientIp, ConcurrencyLimit, Config, Consumer, Driver, EncodedSlashes, HashKey, HealthCheck,
+    HostMatch, IpNet, IpRules, JwtAlgorithm, JwtKey, JwtSettings, KeyMaterial, LimitKey, Limits,
+    Listener, ListenerTls, LogFormat, LogTarget, Metrics, OutlierDetection, PathMatch, RateLimit,
+    Resolve, Resolver, Responder, Retry, RetryOn, Route, RouteCache, RouteLimits, SampleRate,
+    Server, ServerAddress, StatusMatch, TlsVersion, UnknownSni, Upstream, UpstreamTls, Workers,
 };
 
 /// The config used when none is given: one listener on `127.0.0.1:8080`

@@ -19,6 +19,7 @@
 //! engine reads and parses them (and reports what it cannot use), as it
 //! does a JWT authenticator's `jwks-file`.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
@@ -55,6 +56,8 @@ pub struct Config {
     pub access_log: AccessLog,
     /// `[[listeners]]`, at least one.
     pub listeners: Vec<Listener>,
+    /// `[resolver]`: how the servers' DNS names are resolved.
+    pub resolver: Resolver,
     /// `[[upstreams]]`, in file order; [`Action::Upstream`] indexes into this.
     pub upstreams: Vec<Upstream>,
     /// `[[routes]]`, in file order, at least one.
@@ -86,6 +89,7 @@ impl PartialEq for Config {
             metrics,
             access_log,
             listeners,
+            resolver,
             upstreams,
             routes,
             client_ip,
@@ -108,6 +112,7 @@ impl PartialEq for Config {
             && *metrics == other.metrics
             && *access_log == other.access_log
             && *listeners == other.listeners
+            && *resolver == other.resolver
             && *upstreams == other.upstreams
             && *routes == other.routes
             && *client_ip == other.client_ip
@@ -499,6 +504,29 @@ pub enum ClientAuthMode {
     Optional,
 }
 
+/// `[resolver]`: how the DNS names in upstreams' `servers` are resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Resolver {
+    /// `nameservers`: the DNS servers asked, in order, none twice (an `IP`
+    /// is taken as `IP:53`); `None` = the system's (`/etc/resolv.conf`).
+    pub nameservers: Option<Vec<SocketAddr>>,
+    /// `timeout`: how long one query may take, 100ms to 30s; default 2s.
+    pub timeout: Duration,
+    /// `hosts-file`: a hosts file whose names win over DNS, kept as
+    /// written; default `/etc/hosts`, `None` (written `""`) = none.
+    pub hosts_file: Option<PathBuf>,
+}
+
+impl Default for Resolver {
+    fn default() -> Self {
+        Resolver {
+            nameservers: None,
+            timeout: Duration::from_secs(2),
+            hosts_file: Some(PathBuf::from("/etc/hosts")),
+        }
+    }
+}
+
 /// `[[upstreams]]`: a named set of servers that routes proxy to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
@@ -511,9 +539,275 @@ pub struct Upstream {
     /// `max-connections`: the most connections in use (carrying a
     /// request) to each server of this upstream at once, over all
     /// workers, 1 to 10000000; idle pooled connections do not count (as
-    /// nginx's `max_conns`). A request that would need another gets 503
-    /// and is counted. `None` (the key left out): no cap.
+    /// nginx's `max_conns`). A server's own [`Server::max_connections`]
+    /// overrides it. A request that would need another waits in the queue
+    /// (`queue_size`) or gets 503, and is counted. `None` (the key left
+    /// out): no cap.
     pub max_connections: Option<NonZeroU32>,
+    /// `queue-size`: requests that may wait for a connection while every
+    /// server they could use is at its `max-connections`, for this
+    /// upstream over all workers, 0 to 100000; default 0 (503 at once).
+    pub queue_size: u32,
+    /// `queue-timeout`: how long a queued request waits before it gets
+    /// 503, 1ms to 60s; default 1s.
+    pub queue_timeout: Duration,
+    /// `slow-start`: a server that becomes healthy gets its weight ramped
+    /// from 10% to 100% over this, up to 1h; default 0s = off.
+    pub slow_start: Duration,
+    /// `resolve`: what a server name that does not resolve does; default
+    /// [`Resolve::Optional`].
+    pub resolve: Resolve,
+    /// `resolve-interval`: how often server names are resolved again, 1s
+    /// to 1h; default 30s.
+    pub resolve_interval: Duration,
+    /// `fail-open`: when no server is available, balance over every
+    /// primary server anyway (true, the default) rather than answer 503.
+    pub fail_open: bool,
+    /// `[upstreams.balance]`: how a server is picked for a request.
+    pub balance: Balance,
+    /// `[upstreams.health-check]`: `Some` turns active checks on.
+    pub health_check: Option<HealthCheck>,
+    /// `[upstreams.outlier-detection]`: passive checks, on by default.
+    pub outlier: OutlierDetection,
+}
+
+/// `resolve = "optional" | "required"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Resolve {
+    /// `"optional"`: a name that does not resolve is warned about and
+    /// tried again (the default).
+    #[default]
+    Optional,
+    /// `"required"`: a name that does not resolve fails the start or
+    /// reload.
+    Required,
+}
+
+impl Resolve {
+    /// Every value, in the order the config documents them.
+    pub const ALL: [Resolve; 2] = [Resolve::Optional, Resolve::Required];
+
+    /// The name used in the config, e.g. `"optional"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolve::Optional => "optional",
+            Resolve::Required => "required",
+        }
+    }
+}
+
+/// `[upstreams.balance]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Balance {
+    /// `policy` (with `key` for `"hash"`); default
+    /// [`BalancePolicy::RoundRobin`].
+    pub policy: BalancePolicy,
+    /// `ewma-decay`: how fast the `"ewma"` policy forgets a latency, 100ms
+    /// to 10min; default 10s. Only ever set in the file for `"ewma"`.
+    pub ewma_decay: Duration,
+}
+
+impl Default for Balance {
+    fn default() -> Self {
+        Balance {
+            policy: BalancePolicy::RoundRobin,
+            ewma_decay: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `policy = "round-robin" | "least-request" | "ewma" | "random" | "hash"`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BalancePolicy {
+    /// `"round-robin"`: smooth weighted round robin (the default).
+    RoundRobin,
+    /// `"least-request"`: of two servers picked at random, the one with
+    /// fewer requests in flight for its weight.
+    LeastRequest,
+    /// `"ewma"`: of two servers picked at random, the one with the lower
+    /// peak-EWMA latency times requests in flight, for its weight.
+    Ewma,
+    /// `"random"`: weighted random.
+    Random,
+    /// `"hash"`: consistent hashing (Maglev) of the request's `key`.
+    Hash(HashKey),
+}
+
+impl BalancePolicy {
+    /// Every policy name, in the order the config documents them.
+    pub const NAMES: [&'static str; 5] = ["round-robin", "least-request", "ewma", "random", "hash"];
+
+    /// The name used in the config, e.g. `"round-robin"`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BalancePolicy::RoundRobin => "round-robin",
+            BalancePolicy::LeastRequest => "least-request",
+            BalancePolicy::Ewma => "ewma",
+            BalancePolicy::Random => "random",
+            BalancePolicy::Hash(_) => "hash",
+        }
+    }
+}
+
+/// What the `"hash"` policy hashes: `key = "client-ip" | "header:NAME" |
+/// "cookie:NAME" | "consumer" | "path"`. A request without the value
+/// hashes an empty one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HashKey {
+    /// `"client-ip"`: the client's address (see [`ClientIp`]).
+    ClientIp,
+    /// `"header:NAME"`: a request header's value; the name lower-case.
+    Header(String),
+    /// `"cookie:NAME"`: a cookie's value; the name as written (cookie
+    /// names are case-sensitive).
+    Cookie(String),
+    /// `"consumer"`: the authenticated consumer's name.
+    Consumer,
+    /// `"path"`: the request path, without the query.
+    Path,
+}
+
+impl fmt::Display for HashKey {
+    /// As written in the config, e.g. `header:x-user`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HashKey::ClientIp => f.write_str("client-ip"),
+            HashKey::Header(name) => write!(f, "header:{name}"),
+            HashKey::Cookie(name) => write!(f, "cookie:{name}"),
+            HashKey::Consumer => f.write_str("consumer"),
+            HashKey::Path => f.write_str("path"),
+        }
+    }
+}
+
+/// `[upstreams.health-check]`: active checks of every server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HealthCheck {
+    /// `type` and the keys that belong to it.
+    pub kind: CheckKind,
+    /// `interval`: time between two checks of a server, 100ms to 1h;
+    /// default 5s.
+    pub interval: Duration,
+    /// `timeout`: time one check may take, at least 10ms and less than
+    /// `interval`; default 2s.
+    pub timeout: Duration,
+    /// `healthy-threshold`: passes in a row that make a server healthy,
+    /// 1 to 100; default 2.
+    pub healthy_threshold: u32,
+    /// `unhealthy-threshold`: failures in a row that make a server
+    /// unhealthy, 1 to 100; default 3.
+    pub unhealthy_threshold: u32,
+}
+
+/// The `type` of a health check, with its settings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CheckKind {
+    /// `type = "http"` (the default): one request, passing when its status
+    /// matches `expect`.
+    Http {
+        /// `method`; default [`CheckMethod::Get`].
+        method: CheckMethod,
+        /// `path`: the request target, starting with `/`; default `/`.
+        path: String,
+        /// `host`: the `Host` sent; `None` = the server's name (or its
+        /// `IP:port`).
+        host: Option<String>,
+        /// `expect`: the statuses that pass, none twice; default `2xx`
+        /// and `3xx`.
+        expect: Vec<StatusMatch>,
+    },
+    /// `type = "tcp"`: passing when a connection is accepted.
+    Tcp,
+}
+
+/// A health check's `method = "GET" | "HEAD" | "OPTIONS"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CheckMethod {
+    /// `"GET"` (the default).
+    #[default]
+    Get,
+    /// `"HEAD"`.
+    Head,
+    /// `"OPTIONS"`.
+    Options,
+}
+
+impl CheckMethod {
+    /// Every method, in the order the config documents them.
+    pub const ALL: [CheckMethod; 3] = [CheckMethod::Get, CheckMethod::Head, CheckMethod::Options];
+
+    /// The method as sent, e.g. `"GET"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckMethod::Get => "GET",
+            CheckMethod::Head => "HEAD",
+            CheckMethod::Options => "OPTIONS",
+        }
+    }
+}
+
+/// One entry of a health check's `expect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusMatch {
+    /// An integer from 100 to 599: exactly this status.
+    Code(u16),
+    /// `"1xx"` to `"5xx"`, held as its digit 1 to 5: every status of
+    /// the class.
+    Class(u8),
+}
+
+impl StatusMatch {
+    /// Whether `status` is one this entry passes.
+    pub fn matches(&self, status: u16) -> bool {
+        match *self {
+            StatusMatch::Code(code) => status == code,
+            StatusMatch::Class(class) => status / 100 == u16::from(class),
+        }
+    }
+}
+
+impl fmt::Display for StatusMatch {
+    /// As written in the config's text form: `404` or `2xx`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StatusMatch::Code(code) => write!(f, "{code}"),
+            StatusMatch::Class(class) => write!(f, "{class}xx"),
+        }
+    }
+}
+
+/// `[upstreams.outlier-detection]`: passive checks, which eject a server
+/// that fails requests in a row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OutlierDetection {
+    /// `enabled`; default true.
+    pub enabled: bool,
+    /// `consecutive-failures`: failures in a row that eject a server, 1
+    /// to 1000; default 5.
+    pub consecutive_failures: u32,
+    /// `base-ejection`: the first ejection's length, 100ms to 1h; each
+    /// later one is this times the times ejected, capped at
+    /// `max_ejection`. Default 30s.
+    pub base_ejection: Duration,
+    /// `max-ejection`: the longest ejection, at least `base_ejection`;
+    /// default 300s.
+    pub max_ejection: Duration,
+    /// `max-ejected-percent`: the most servers of the upstream ejected at
+    /// once, 0 to 100 percent; default 50. One server may always be
+    /// ejected when the upstream has two or more.
+    pub max_ejected_percent: u8,
+}
+
+impl Default for OutlierDetection {
+    fn default() -> Self {
+        OutlierDetection {
+            enabled: true,
+            consecutive_failures: 5,
+            base_ejection: Duration::from_secs(30),
+            max_ejection: Duration::from_secs(300),
+            max_ejected_percent: 50,
+        }
+    }
 }
 
 /// `[upstreams.tls]`: how the gateway connects to an upstream's servers
@@ -541,12 +835,53 @@ pub struct UpstreamTls {
 }
 
 /// One entry of `servers`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Server {
-    /// `IP:port`; hostnames are not resolved.
-    pub address: SocketAddr,
+    /// `IP:port`, or a DNS name and port that the engine resolves.
+    pub address: ServerAddress,
     /// Relative share of traffic, 1 when written as a plain string.
     pub weight: NonZeroU32,
+    /// `max-connections` of this server, overriding the upstream's.
+    pub max_connections: Option<NonZeroU32>,
+    /// `backup`: sent traffic only while no primary (non-backup) server
+    /// is available; default false.
+    pub backup: bool,
+}
+
+/// Where a server is: an address, or a DNS name whose every address is a
+/// server of the upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ServerAddress {
+    /// `"IP:port"` (`"[v6]:port"` for IPv6).
+    Ip(SocketAddr),
+    /// `"host:port"`: a DNS name, lower-case, and a port.
+    Name {
+        /// The name, lower-case: letters, digits, `-` and `.`.
+        host: String,
+        /// The port, never 0.
+        port: u16,
+    },
+}
+
+impl ServerAddress {
+    /// The address, when it is one rather than a name.
+    pub fn ip(&self) -> Option<SocketAddr> {
+        match self {
+            ServerAddress::Ip(addr) => Some(*addr),
+            ServerAddress::Name { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for ServerAddress {
+    /// As written in the config: `10.0.0.1:80`, `[::1]:80` or
+    /// `app.internal:8080`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerAddress::Ip(addr) => addr.fmt(f),
+            ServerAddress::Name { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
 }
 
 /// `[[routes]]`: which requests match, and what answers them.
@@ -612,6 +947,9 @@ pub struct Route {
     /// `access-log`: whether this route's requests are written to the
     /// access log (when `[access-log]` is enabled); default true.
     pub access_log: bool,
+    /// `[routes.retry]`: when a request is sent again; without the table
+    /// (and always on a [`Action::Respond`] route), [`Retry::default`].
+    pub retry: Retry,
 }
 
 impl Route {
@@ -958,4 +1296,133 @@ pub enum LimitKey {
     /// `"header:NAME"`: per value of a request header, held lower-case;
     /// requests without it share one count.
     Header(String),
+}
+
+/// `[routes.retry]`: when and how a failed request is tried again, on
+/// another server where the upstream has one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Retry {
+    /// `attempts`: tries in all, the first included, 1 to 10; 1 = no
+    /// retry. Default 2.
+    pub attempts: u8,
+    /// `on`: the failures that are retried.
+    pub on: RetryOn,
+    /// `per-try-timeout`: each try's time to the response head; `None` =
+    /// the route's `response-head-timeout`.
+    pub per_try_timeout: Option<Duration>,
+    /// `backoff`: the base of the wait before a retry, 0s to 10s; default
+    /// 25ms.
+    pub backoff: Duration,
+    /// `backoff-max`: the longest wait before a retry, at least `backoff`;
+    /// default 250ms.
+    pub backoff_max: Duration,
+    /// `budget-percent`: retries in flight at most this share, 0 to 100,
+    /// of the upstream's requests in flight; default 20.
+    pub budget_percent: u8,
+    /// `budget-min`: retries allowed in flight whatever the share, 0 to
+    /// 10000; default 3.
+    pub budget_min: u32,
+    /// `retry-non-idempotent`: whether requests whose method is not
+    /// idempotent (RFC 9110 §9.2.2) are retried after they may have
+    /// reached a server; default false. A connect failure is retried for
+    /// every method, since nothing was sent.
+    pub retry_non_idempotent: bool,
+    /// `retry-buffer`: request bodies up to this many bytes are kept so
+    /// they can be sent again, 0 to 16MiB; default 64KiB.
+    pub retry_buffer: u64,
+}
+
+impl Default for Retry {
+    /// A route without `[routes.retry]`: one more try, on another server,
+    /// after a connect failure only (nothing was sent, so it is safe for
+    /// every method).
+    fn default() -> Self {
+        Retry {
+            attempts: 2,
+            on: RetryOn {
+                connect_failure: true,
+                ..RetryOn::NONE
+            },
+            per_try_timeout: None,
+            backoff: Duration::from_millis(25),
+            backoff_max: Duration::from_millis(250),
+            budget_percent: 20,
+            budget_min: 3,
+            retry_non_idempotent: false,
+            retry_buffer: 64 << 10,
+        }
+    }
+}
+
+/// A retry table's `on`: each failure kind that is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct RetryOn {
+    /// `"connect-failure"`: the connection was refused, unreachable or
+    /// timed out.
+    pub connect_failure: bool,
+    /// `"reset-before-response"`: the connection closed or reset before a
+    /// response head arrived.
+    pub reset_before_response: bool,
+    /// `"timeout"`: no response head within the try's timeout.
+    pub timeout: bool,
+    /// `"502"`: the server answered 502.
+    pub status_502: bool,
+    /// `"503"`: the server answered 503.
+    pub status_503: bool,
+    /// `"504"`: the server answered 504.
+    pub status_504: bool,
+    /// `"retriable-4xx"`: the server answered 409 (RFC 9110 §15.5.10).
+    pub retriable_4xx: bool,
+}
+
+impl RetryOn {
+    /// Nothing is retried.
+    pub const NONE: RetryOn = RetryOn {
+        connect_failure: false,
+        reset_before_response: false,
+        timeout: false,
+        status_502: false,
+        status_503: false,
+        status_504: false,
+        retriable_4xx: false,
+    };
+
+    /// Every name `on` accepts, in the order the config documents them.
+    pub const NAMES: [&'static str; 7] = [
+        "connect-failure",
+        "reset-before-response",
+        "timeout",
+        "502",
+        "503",
+        "504",
+        "retriable-4xx",
+    ];
+
+    /// The flag `name` (one of [`RetryOn::NAMES`]) stands for.
+    pub fn flag(&self, name: &str) -> Option<bool> {
+        let mut copy = *self;
+        copy.flag_mut(name).map(|flag| *flag)
+    }
+
+    /// The flag `name` stands for, to set it.
+    pub fn flag_mut(&mut self, name: &str) -> Option<&mut bool> {
+        match name {
+            "connect-failure" => Some(&mut self.connect_failure),
+            "reset-before-response" => Some(&mut self.reset_before_response),
+            "timeout" => Some(&mut self.timeout),
+            "502" => Some(&mut self.status_502),
+            "503" => Some(&mut self.status_503),
+            "504" => Some(&mut self.status_504),
+            "retriable-4xx" => Some(&mut self.retriable_4xx),
+            _ => None,
+        }
+    }
+
+    /// The names of the flags set, in [`RetryOn::NAMES`] order.
+    pub fn names(&self) -> Vec<&'static str> {
+        RetryOn::NAMES
+            .into_iter()
+            .filter(|name| self.flag(name) == Some(true))
+            .collect()
+    }
 }

@@ -40,6 +40,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "access-log",
     "client-ip",
     "ip-rules",
+    "resolver",
     "listeners",
     "upstreams",
     "routes",
@@ -139,6 +140,7 @@ pub(crate) fn document(root: DeTable<'_>, syntax: Syntax<'_>, r: &mut Reporter<'
             "access-log" => doc.access_log = table(value, name, syntax, r),
             "client-ip" => doc.client_ip = table(value, name, syntax, r),
             "ip-rules" => doc.ip_rules = table(value, name, syntax, r),
+            "resolver" => doc.resolver = table(value, name, syntax, r),
             _ => {
                 let mut message = format!(
                     "unknown key; the top level may hold {}",

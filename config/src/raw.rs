@@ -132,7 +132,65 @@ pub(crate) struct RawUpstream {
     pub(crate) name: Option<Spanned<String>>,
     pub(crate) servers: Option<Spanned<Vec<Spanned<RawServer>>>>,
     pub(crate) max_connections: Option<Spanned<Scalar>>,
+    pub(crate) queue_size: Option<Spanned<Scalar>>,
+    pub(crate) queue_timeout: Option<Spanned<Scalar>>,
+    pub(crate) slow_start: Option<Spanned<Scalar>>,
+    pub(crate) resolve: Option<Spanned<String>>,
+    pub(crate) resolve_interval: Option<Spanned<Scalar>>,
+    pub(crate) fail_open: Option<bool>,
     pub(crate) tls: Option<Spanned<RawUpstreamTls>>,
+    pub(crate) balance: Option<Spanned<RawBalance>>,
+    pub(crate) health_check: Option<Spanned<RawHealthCheck>>,
+    pub(crate) outlier_detection: Option<Spanned<RawOutlierDetection>>,
+}
+
+/// `[upstreams.balance]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawBalance {
+    pub(crate) policy: Option<Spanned<String>>,
+    pub(crate) key: Option<Spanned<String>>,
+    pub(crate) ewma_decay: Option<Spanned<Scalar>>,
+}
+
+/// `[upstreams.health-check]`: the keys of both `type`s, so that a key of
+/// the other type is reported by validation as belonging elsewhere rather
+/// than by serde as unknown.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawHealthCheck {
+    #[serde(rename = "type")]
+    pub(crate) kind: Option<Spanned<String>>,
+    // http
+    pub(crate) method: Option<Spanned<String>>,
+    pub(crate) path: Option<Spanned<String>>,
+    pub(crate) host: Option<Spanned<String>>,
+    pub(crate) expect: Option<Spanned<Vec<Spanned<Scalar>>>>,
+    // both
+    pub(crate) interval: Option<Spanned<Scalar>>,
+    pub(crate) timeout: Option<Spanned<Scalar>>,
+    pub(crate) healthy_threshold: Option<Spanned<Scalar>>,
+    pub(crate) unhealthy_threshold: Option<Spanned<Scalar>>,
+}
+
+/// `[upstreams.outlier-detection]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawOutlierDetection {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) consecutive_failures: Option<Spanned<Scalar>>,
+    pub(crate) base_ejection: Option<Spanned<Scalar>>,
+    pub(crate) max_ejection: Option<Spanned<Scalar>>,
+    pub(crate) max_ejected_percent: Option<Spanned<Scalar>>,
+}
+
+/// `[resolver]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawResolver {
+    pub(crate) nameservers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) timeout: Option<Spanned<Scalar>>,
+    pub(crate) hosts_file: Option<Spanned<String>>,
 }
 
 /// `[upstreams.tls]`.
@@ -147,7 +205,8 @@ pub(crate) struct RawUpstreamTls {
     pub(crate) sni: Option<bool>,
 }
 
-/// One entry of `servers`: `"IP:port"` or `{ address = "IP:port", weight = N }`.
+/// One entry of `servers`: `"IP:port"`, `"host:port"` or
+/// `{ address = "...", weight = N, max-connections = N, backup = true }`.
 #[derive(Debug)]
 pub(crate) enum RawServer {
     Address(String),
@@ -160,6 +219,8 @@ pub(crate) enum RawServer {
 pub(crate) struct RawServerTable {
     pub(crate) address: Option<Spanned<String>>,
     pub(crate) weight: Option<Spanned<Scalar>>,
+    pub(crate) max_connections: Option<Spanned<Scalar>>,
+    pub(crate) backup: Option<bool>,
 }
 
 impl<'de> Deserialize<'de> for RawServer {
@@ -170,7 +231,9 @@ impl<'de> Deserialize<'de> for RawServer {
             type Value = RawServer;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(r#"a server: "IP:port" or { address = "IP:port", weight = N }"#)
+                f.write_str(
+                    r#"a server: "IP:port", "host:port" or { address = "IP:port", weight = N }"#,
+                )
             }
 
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawServer, E> {
@@ -216,6 +279,22 @@ pub(crate) struct RawRoute {
     pub(crate) hsts: Option<Spanned<String>>,
     pub(crate) require_client_cert: Option<Spanned<bool>>,
     pub(crate) access_log: Option<bool>,
+    pub(crate) retry: Option<Spanned<RawRetry>>,
+}
+
+/// `[routes.retry]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawRetry {
+    pub(crate) attempts: Option<Spanned<Scalar>>,
+    pub(crate) on: Option<Spanned<Vec<Spanned<Scalar>>>>,
+    pub(crate) per_try_timeout: Option<Spanned<Scalar>>,
+    pub(crate) backoff: Option<Spanned<Scalar>>,
+    pub(crate) backoff_max: Option<Spanned<Scalar>>,
+    pub(crate) budget_percent: Option<Spanned<Scalar>>,
+    pub(crate) budget_min: Option<Spanned<Scalar>>,
+    pub(crate) retry_non_idempotent: Option<bool>,
+    pub(crate) retry_buffer: Option<Spanned<Scalar>>,
 }
 
 /// One `[[routes.rate-limits]]` table.
@@ -438,6 +517,7 @@ pub(crate) struct RawDocument {
     pub(crate) access_log: Option<Spanned<RawAccessLog>>,
     pub(crate) client_ip: Option<Spanned<RawClientIp>>,
     pub(crate) ip_rules: Option<Spanned<RawIpRules>>,
+    pub(crate) resolver: Option<Spanned<RawResolver>>,
     pub(crate) listeners: Section<RawListener>,
     pub(crate) upstreams: Section<RawUpstream>,
     pub(crate) routes: Section<RawRoute>,

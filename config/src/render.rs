@@ -12,7 +12,11 @@
 //! `host` or `host-header`, an admin API without `token`, an authenticator
 //! without `query`, `issuer` or `jwks-file`, a consumer without `basic`, a
 //! route without `[routes.concurrency]`, a route cache without a `size` of
-//! its own, an upstream without `max-connections`. A route that does not cache has no `[routes.cache]`, also when
+//! its own, an upstream or server without `max-connections`, an upstream
+//! without `[upstreams.health-check]`, a `[resolver]` without
+//! `nameservers` (the system's), a retry table without `per-try-timeout`.
+//! A balance table writes `key` only for `"hash"` and `ewma-decay` only for
+//! `"ewma"`. A route that does not cache has no `[routes.cache]`, also when
 //! its file said `enabled = false`: both read back the same. Keys a route
 //! may not set are left out too: upstream timeouts on a route answered by
 //! `[routes.respond]`, `forward-credentials` and `consumer-header` on a
@@ -43,9 +47,10 @@ use std::fmt::Write as _;
 use serde::{Serialize, Serializer};
 
 use crate::model::{
-    Action, ApiKey, AuthKind, Authenticator, ClientAuthMode, Config, Consumer, Driver, HostMatch,
-    IpRules, KeyMaterial, LimitKey, ListenerTls, LogTarget, PathMatch, TlsVersion, UnknownSni,
-    UpstreamTls, Workers,
+    Action, ApiKey, AuthKind, Authenticator, BalancePolicy, CheckKind, ClientAuthMode, Config,
+    Consumer, Driver, HealthCheck, HostMatch, IpRules, KeyMaterial, LimitKey, ListenerTls,
+    LogTarget, PathMatch, Retry, StatusMatch, TlsVersion, UnknownSni, Upstream, UpstreamTls,
+    Workers,
 };
 use crate::units::{format_duration, format_rate, format_size};
 
@@ -78,6 +83,7 @@ struct Document<'a> {
     admin: AdminOut<'a>,
     client_ip: ClientIpOut,
     ip_rules: IpRulesOut,
+    resolver: ResolverOut,
     listeners: Vec<ListenerOut<'a>>,
     upstreams: Vec<UpstreamOut<'a>>,
     consumers: Vec<ConsumerOut<'a>>,
@@ -265,15 +271,86 @@ struct ClientAuthOut<'a> {
     subject_header: &'a str,
 }
 
+/// `hosts-file` is written `""` for none, as it is read.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct ResolverOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nameservers: Option<Vec<String>>,
+    timeout: String,
+    hosts_file: String,
+}
+
+/// Scalars before tables, the order TOML needs.
 #[derive(Serialize)]
 #[serde(rename_all = "kebab-case")]
 struct UpstreamOut<'a> {
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_connections: Option<u32>,
+    queue_size: u32,
+    queue_timeout: String,
+    slow_start: String,
+    resolve: &'static str,
+    resolve_interval: String,
+    fail_open: bool,
     servers: Vec<ServerOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<UpstreamTlsOut<'a>>,
+    balance: BalanceOut,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health_check: Option<HealthCheckOut<'a>>,
+    outlier_detection: OutlierOut,
+}
+
+/// `key` only for `"hash"`, `ewma-decay` only for `"ewma"`: validation
+/// refuses them elsewhere.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct BalanceOut {
+    policy: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ewma_decay: Option<String>,
+}
+
+/// The `type = "http"` keys stay `None` for `"tcp"`.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct HealthCheckOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expect: Option<Vec<StatusOut>>,
+    interval: String,
+    timeout: String,
+    healthy_threshold: u32,
+    unhealthy_threshold: u32,
+}
+
+/// `404` or `"4xx"`, as written.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum StatusOut {
+    Code(u16),
+    Class(String),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct OutlierOut {
+    enabled: bool,
+    consecutive_failures: u32,
+    base_ejection: String,
+    max_ejection: String,
+    max_ejected_percent: u8,
 }
 
 #[derive(Serialize)]
@@ -297,6 +374,9 @@ struct UpstreamTlsOut<'a> {
 struct ServerOut {
     address: String,
     weight: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_connections: Option<u32>,
+    backup: bool,
 }
 
 /// Scalars before tables, the order TOML needs.
@@ -345,6 +425,25 @@ struct RouteOut<'a> {
     concurrency: Option<ConcurrencyOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cache: Option<RouteCacheOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry: Option<RetryOut>,
+}
+
+/// Written for every route that proxies, with every key, so it shows what
+/// a route without the table does too.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct RetryOut {
+    attempts: u8,
+    on: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    per_try_timeout: Option<String>,
+    backoff: String,
+    backoff_max: String,
+    budget_percent: u8,
+    budget_min: u32,
+    retry_non_idempotent: bool,
+    retry_buffer: String,
 }
 
 /// `max-entry-size` is written resolved, so a route keeps its value even
@@ -472,23 +571,20 @@ impl<'a> Document<'a> {
                     tls: l.tls.as_ref().map(ListenerTlsOut::new),
                 })
                 .collect(),
-            upstreams: c
-                .upstreams
-                .iter()
-                .map(|u| UpstreamOut {
-                    name: &u.name,
-                    max_connections: u.max_connections.map(|n| n.get()),
-                    servers: u
-                        .servers
-                        .iter()
-                        .map(|s| ServerOut {
-                            address: s.address.to_string(),
-                            weight: s.weight.get(),
-                        })
-                        .collect(),
-                    tls: u.tls.as_ref().map(UpstreamTlsOut::new),
-                })
-                .collect(),
+            resolver: ResolverOut {
+                nameservers: c
+                    .resolver
+                    .nameservers
+                    .as_ref()
+                    .map(|list| list.iter().map(ToString::to_string).collect()),
+                timeout: format_duration(c.resolver.timeout),
+                hosts_file: c
+                    .resolver
+                    .hosts_file
+                    .as_deref()
+                    .map_or_else(String::new, path),
+            },
+            upstreams: c.upstreams.iter().map(UpstreamOut::new).collect(),
             client_ip: ClientIpOut {
                 trusted_proxies: networks(&c.client_ip.trusted_proxies),
             },
@@ -549,6 +645,104 @@ impl<'a> ListenerTlsOut<'a> {
                 ca: path(&c.ca),
                 subject_header: &c.subject_header,
             }),
+        }
+    }
+}
+
+impl<'a> UpstreamOut<'a> {
+    fn new(u: &'a Upstream) -> Self {
+        let o = &u.outlier;
+        UpstreamOut {
+            name: &u.name,
+            max_connections: u.max_connections.map(|n| n.get()),
+            queue_size: u.queue_size,
+            queue_timeout: format_duration(u.queue_timeout),
+            slow_start: format_duration(u.slow_start),
+            resolve: u.resolve.as_str(),
+            resolve_interval: format_duration(u.resolve_interval),
+            fail_open: u.fail_open,
+            servers: u
+                .servers
+                .iter()
+                .map(|s| ServerOut {
+                    address: s.address.to_string(),
+                    weight: s.weight.get(),
+                    max_connections: s.max_connections.map(|n| n.get()),
+                    backup: s.backup,
+                })
+                .collect(),
+            tls: u.tls.as_ref().map(UpstreamTlsOut::new),
+            balance: BalanceOut {
+                policy: u.balance.policy.as_str(),
+                key: match &u.balance.policy {
+                    BalancePolicy::Hash(key) => Some(key.to_string()),
+                    _ => None,
+                },
+                ewma_decay: (u.balance.policy == BalancePolicy::Ewma)
+                    .then(|| format_duration(u.balance.ewma_decay)),
+            },
+            health_check: u.health_check.as_ref().map(HealthCheckOut::new),
+            outlier_detection: OutlierOut {
+                enabled: o.enabled,
+                consecutive_failures: o.consecutive_failures,
+                base_ejection: format_duration(o.base_ejection),
+                max_ejection: format_duration(o.max_ejection),
+                max_ejected_percent: o.max_ejected_percent,
+            },
+        }
+    }
+}
+
+impl<'a> HealthCheckOut<'a> {
+    fn new(h: &'a HealthCheck) -> Self {
+        let mut out = HealthCheckOut {
+            kind: "tcp",
+            method: None,
+            path: None,
+            host: None,
+            expect: None,
+            interval: format_duration(h.interval),
+            timeout: format_duration(h.timeout),
+            healthy_threshold: h.healthy_threshold,
+            unhealthy_threshold: h.unhealthy_threshold,
+        };
+        if let CheckKind::Http {
+            method,
+            path,
+            host,
+            expect,
+        } = &h.kind
+        {
+            out.kind = "http";
+            out.method = Some(method.as_str());
+            out.path = Some(path);
+            out.host = host.as_deref();
+            out.expect = Some(
+                expect
+                    .iter()
+                    .map(|m| match m {
+                        StatusMatch::Code(code) => StatusOut::Code(*code),
+                        StatusMatch::Class(_) => StatusOut::Class(m.to_string()),
+                    })
+                    .collect(),
+            );
+        }
+        out
+    }
+}
+
+impl RetryOut {
+    fn new(r: &Retry) -> Self {
+        RetryOut {
+            attempts: r.attempts,
+            on: r.on.names(),
+            per_try_timeout: r.per_try_timeout.map(format_duration),
+            backoff: format_duration(r.backoff),
+            backoff_max: format_duration(r.backoff_max),
+            budget_percent: r.budget_percent,
+            budget_min: r.budget_min,
+            retry_non_idempotent: r.retry_non_idempotent,
+            retry_buffer: format_size(r.retry_buffer),
         }
     }
 }
@@ -780,6 +974,7 @@ impl<'a> RouteOut<'a> {
                 ignore_params: &cache.ignore_params,
                 key_headers: &cache.key_headers,
             }),
+            retry: proxies.then(|| RetryOut::new(&route.retry)),
         }
     }
 }

@@ -20,8 +20,12 @@ const TOKEN: &str = "Zm9vYmFyYmF6cXV4-_~!0123";
 /// turned off, TLS on a listener (with client certificates), on
 /// upstreams (with every key and with none) and a route's HTTPS keys,
 /// every `encoded-slashes`, a listener that trusts client request IDs,
-/// upstreams with and without a connection cap, and an access log with
-/// every key set (and a route left out of it).
+/// upstreams with and without a connection cap, servers given by name,
+/// with their own cap and as backups, every balancing policy and hash key
+/// kind, both health check types, outlier detection turned off, a
+/// resolver with every key, retry tables with every key, with none and
+/// retrying nothing, and an access log with every key set (and a route
+/// left out of it).
 const EVERY_VARIANT: &str = r#"
 workers = 3
 driver = "epoll"
@@ -89,14 +93,70 @@ mode = "optional"
 ca = "clients.pem"
 subject-header = "X-Subject"
 
+[resolver]
+nameservers = ["10.0.0.53", "[fd00::53]:5353"]
+timeout = "100ms"
+hosts-file = ""
+
 [[upstreams]]
 name = "app"
 servers = ["127.0.0.1:3000", { address = "[fe80::1]:3001", weight = 10000 }]
 
 [[upstreams]]
 name = "billing.v2"
-servers = [{ address = "10.0.0.7:9000", weight = 2 }]
+servers = [
+    { address = "10.0.0.7:9000", weight = 2 },
+    { address = "Billing.Internal:9000", max-connections = 7, backup = true },
+    "localhost:9001",
+]
 max-connections = 1
+queue-size = 100000
+queue-timeout = "1ms"
+slow-start = "1h"
+resolve = "required"
+resolve-interval = "1s"
+fail-open = false
+[upstreams.balance]
+policy = "hash"
+key = "cookie:Session"
+[upstreams.health-check]
+method = "HEAD"
+path = "/healthz?full=1"
+host = "billing.internal"
+expect = [204, "3XX", "4xx"]
+interval = "1m30s"
+timeout = "1500ms"
+healthy-threshold = 1
+unhealthy-threshold = 100
+[upstreams.outlier-detection]
+enabled = false
+consecutive-failures = 1000
+base-ejection = "100ms"
+max-ejection = "100ms"
+max-ejected-percent = 0
+
+[[upstreams]]
+name = "ewma"
+servers = ["10.0.0.10:80"]
+balance = { policy = "ewma", ewma-decay = "10m" }
+health-check = { type = "tcp", interval = "100ms", timeout = "10ms" }
+
+[[upstreams]]
+name = "hashed-header"
+servers = ["10.0.0.11:80"]
+balance = { policy = "hash", key = "header:X-User" }
+[upstreams.health-check]
+
+[[upstreams]]
+name = "least"
+servers = ["10.0.0.12:80"]
+balance.policy = "least-request"
+
+[[upstreams]]
+name = "random"
+servers = ["10.0.0.13:80"]
+balance = { policy = "random" }
+outlier-detection = { max-ejected-percent = 100 }
 
 [[upstreams]]
 name = "secure"
@@ -127,6 +187,16 @@ max-body-size = 0
 connect-timeout = "100ms"
 response-head-timeout = "3m30s"
 body-idle-timeout = "2h"
+[routes.retry]
+attempts = 10
+on = ["retriable-4xx", 502, "timeout", "connect-failure", "504", "503", "reset-before-response"]
+per-try-timeout = "1500ms"
+backoff = "0s"
+backoff-max = "0s"
+budget-percent = 100
+budget-min = 10000
+retry-non-idempotent = true
+retry-buffer = "16MiB"
 [routes.cache]
 size = "3MiB"
 max-entry-size = "1536KiB"
@@ -157,6 +227,18 @@ status = 204
 
 [[routes]]
 upstream = "app"
+
+[[routes]]
+name = "retry-defaults"
+path = "/retry"
+upstream = "ewma"
+[routes.retry]
+
+[[routes]]
+name = "retry-nothing"
+path = "/no-retry"
+upstream = "least"
+retry = { attempts = 1, on = [], retry-buffer = 0, backoff = "10s", backoff-max = "1h" }
 
 [[routes]]
 name = "policed"
@@ -387,6 +469,10 @@ fn a_minimal_config_renders_every_default() {
   "ip-rules": {
     "allow": [],
     "deny": []
+  },
+  "resolver": {
+    "timeout": "2s",
+    "hosts-file": "/etc/hosts"
   },
   "listeners": [
     {

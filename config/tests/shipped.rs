@@ -5,8 +5,8 @@ mod common;
 
 use common::valid;
 use ringway_config::{
-    Action, AuthKind, ClientAuthMode, Config, EncodedSlashes, KeyMaterial, PathMatch, TlsVersion,
-    UnknownSni, Workers, DEFAULT_CONFIG, EXAMPLE_CONFIG,
+    Action, AuthKind, CheckKind, ClientAuthMode, Config, EncodedSlashes, KeyMaterial, PathMatch,
+    TlsVersion, UnknownSni, Workers, DEFAULT_CONFIG, EXAMPLE_CONFIG,
 };
 
 fn respond<'a>(config: &'a Config, path: &str) -> &'a ringway_config::Responder {
@@ -87,8 +87,8 @@ fn default_config_commented_proxy_example_works_when_uncommented() {
     let c = valid(&src);
     assert_eq!(c.upstreams.len(), 1);
     assert_eq!(
-        c.upstreams[0].servers[0].address,
-        "127.0.0.1:3000".parse().expect("address")
+        c.upstreams[0].servers[0].address.ip(),
+        Some("127.0.0.1:3000".parse().expect("address"))
     );
     let api = c.routes.last().expect("the uncommented route");
     assert_eq!(api.path, PathMatch::Prefix("/api/".into()));
@@ -141,7 +141,14 @@ fn example_config_caps_one_upstream_keeps_encoded_slashes_refused_and_replaces_r
         .iter()
         .map(|u| (u.name.as_str(), u.max_connections.map(|n| n.get())))
         .collect();
-    assert_eq!(caps, [("app", None), ("billing", Some(256))]);
+    assert_eq!(
+        caps,
+        [
+            ("app", None),
+            ("billing", Some(256)),
+            ("sessions", Some(200))
+        ]
+    );
     assert!(c
         .listeners
         .iter()
@@ -225,6 +232,7 @@ fn example_config_shows_the_true_defaults() {
     assert_eq!(example.client_ip, minimal.client_ip);
     assert_eq!(example.ip_rules, minimal.ip_rules);
     assert_eq!(example.cache, minimal.cache);
+    assert_eq!(example.resolver, minimal.resolver);
 
     // Each authenticator sets its optional keys to their defaults, and
     // so does the route that uses them, except where it shows a choice.
@@ -260,6 +268,61 @@ fn example_config_shows_the_true_defaults() {
         }
         other => panic!("{other:?}"),
     }
+    // The first upstream sets every balancing, queue and passive check key
+    // to its default; one route sets every retry key to its default.
+    let (ex_up, up) = (&example.upstreams[0], &defaults.upstreams[0]);
+    assert_eq!(
+        (ex_up.queue_size, ex_up.queue_timeout, ex_up.slow_start),
+        (up.queue_size, up.queue_timeout, up.slow_start)
+    );
+    assert_eq!(
+        (ex_up.resolve, ex_up.resolve_interval, ex_up.fail_open),
+        (up.resolve, up.resolve_interval, up.fail_open)
+    );
+    assert_eq!(ex_up.balance, up.balance);
+    assert_eq!(ex_up.outlier, up.outlier);
+    let checked = valid(&format!(
+        "[[listeners]]\naddress = \"127.0.0.1:1\"\n[[upstreams]]\nname = \"u\"\n\
+         servers = [\"127.0.0.1:2\"]\n[upstreams.health-check]\n\
+         [[routes]]\nupstream = \"u\"\n[routes.retry]"
+    ));
+    let ex_check = example
+        .upstreams
+        .iter()
+        .find_map(|u| u.health_check.as_ref())
+        .expect("an upstream with active checks");
+    let check = checked.upstreams[0].health_check.as_ref().expect("checks");
+    assert_eq!(
+        (ex_check.interval, ex_check.timeout),
+        (check.interval, check.timeout)
+    );
+    assert_eq!(
+        (ex_check.healthy_threshold, ex_check.unhealthy_threshold),
+        (check.healthy_threshold, check.unhealthy_threshold)
+    );
+    match (&ex_check.kind, &check.kind) {
+        (
+            CheckKind::Http {
+                method: a,
+                expect: x,
+                ..
+            },
+            CheckKind::Http {
+                method: b,
+                expect: y,
+                ..
+            },
+        ) => assert_eq!((a, x), (b, y)),
+        other => panic!("{other:?}"),
+    }
+    let ex_retry = &example
+        .routes
+        .iter()
+        .find(|r| r.name == "billing-api")
+        .expect("the billing-api route")
+        .retry;
+    assert_eq!(*ex_retry, checked.routes[0].retry);
+
     let ex_route = example
         .routes
         .iter()
@@ -377,6 +440,39 @@ fn example_config_documents_every_key() {
         "sort-query =",
         "ignore-params =",
         "key-headers =",
+        "[resolver]",
+        "timeout =",
+        "hosts-file =",
+        "backup =",
+        "queue-size =",
+        "queue-timeout =",
+        "slow-start =",
+        "resolve =",
+        "resolve-interval =",
+        "fail-open =",
+        "[upstreams.balance]",
+        "policy =",
+        "[upstreams.health-check]",
+        "method =",
+        "expect =",
+        "interval =",
+        "healthy-threshold =",
+        "unhealthy-threshold =",
+        "[upstreams.outlier-detection]",
+        "consecutive-failures =",
+        "base-ejection =",
+        "max-ejection =",
+        "max-ejected-percent =",
+        "[routes.retry]",
+        "attempts =",
+        "on =",
+        "per-try-timeout =",
+        "backoff =",
+        "backoff-max =",
+        "budget-percent =",
+        "budget-min =",
+        "retry-non-idempotent =",
+        "retry-buffer =",
     ];
     // Set, not only mentioned in a comment, so the example proves it parses.
     let set: Vec<&str> = EXAMPLE_CONFIG
@@ -425,6 +521,18 @@ fn example_config_documents_every_key() {
         "https-port =",
         "hsts =",
         "require-client-cert =",
+        "nameservers =",
+        "ewma-decay =",
+        "ewma",
+        "least-request",
+        "random",
+        "header:NAME",
+        "client-ip",
+        "\"tcp\"",
+        "HEAD",
+        "OPTIONS",
+        "\"required\"",
+        "\"retriable-4xx\"",
     ] {
         assert!(
             EXAMPLE_CONFIG
@@ -461,6 +569,11 @@ fn example_config_documents_every_key() {
         "never cut off",
         "408",
         "503 Service Unavailable",
+        "Maglev",
+        "at least 10ms and less than",
+        "at least base-ejection",
+        "at least backoff",
+        "proxying routes only: when a failed request",
     ] {
         assert!(
             EXAMPLE_CONFIG.contains(rule),

@@ -302,8 +302,8 @@ body = "not here\n"
     assert_eq!(b.servers.len(), 2);
     assert_eq!(b.servers[0].weight.get(), 1);
     assert_eq!(
-        b.servers[1].address,
-        "[fe80::1]:8080".parse().expect("address")
+        b.servers[1].address.ip(),
+        Some("[fe80::1]:8080".parse().expect("address"))
     );
     assert_eq!(b.servers[1].weight.get(), 5);
 

@@ -919,16 +919,28 @@ fn upstreams() {
             "at least one server",
         ),
         (
-            "hostname",
-            up("name = \"b\"\nservers = [\"db.internal:5432\"]"),
+            "hostname without port",
+            up("name = \"b\"\nservers = [\"db.internal\"]"),
             "upstreams[1].servers[0]",
-            "hostnames are not resolved",
+            "has no port",
         ),
         (
-            "table hostname",
-            up("name = \"b\"\nservers = [{ address = \"db:1\" }]"),
+            "table hostname bad character",
+            up("name = \"b\"\nservers = [{ address = \"db_1:1\" }]"),
             "upstreams[1].servers[0].address",
-            "hostnames are not resolved",
+            "'_' is not allowed in a host name",
+        ),
+        (
+            "mistyped IPv4",
+            up("name = \"b\"\nservers = [\"10.0.0.300:80\"]"),
+            "upstreams[1].servers[0]",
+            "not a valid IPv4 address",
+        ),
+        (
+            "name port zero",
+            up("name = \"b\"\nservers = [\"db:0\"]"),
+            "upstreams[1].servers[0]",
+            "port 0",
         ),
         (
             "table no address",
@@ -991,10 +1003,16 @@ fn upstreams() {
             "without quotes",
         ),
         (
-            "max connections on a server",
-            up("name = \"b\"\nservers = [{ address = \"127.0.0.1:1\", max-connections = 8 }]"),
+            "max connections zero on a server",
+            up("name = \"b\"\nservers = [{ address = \"127.0.0.1:1\", max-connections = 0 }]"),
             "upstreams[1].servers[0].max-connections",
-            "unknown key `max-connections`",
+            "0 would refuse every request",
+        ),
+        (
+            "same name in another case",
+            up("name = \"b\"\nservers = [\"db.internal:1\", \"DB.Internal:1\"]"),
+            "upstreams[1].servers[1]",
+            "db.internal:1 is already listed as servers[0]",
         ),
         (
             "server type",
@@ -1007,6 +1025,414 @@ fn upstreams() {
             up("name = \"b\"\nservers = \"127.0.0.1:1\""),
             "upstreams[1].servers",
             "expected an array",
+        ),
+    ];
+    for (case, tail, path, fragment) in &cases {
+        assert_one_error(case, &with_base("", tail), path, fragment);
+    }
+}
+
+#[test]
+fn upstream_balancing_queues_and_names() {
+    let table = |name: &str, body: &str| format!("[upstreams.{name}]\n{body}");
+    let cases = [
+        (
+            "unknown policy",
+            table("balance", "policy = \"fastest\""),
+            "upstreams[0].balance.policy",
+            "expected one of \"round-robin\", \"least-request\", \"ewma\", \"random\", \"hash\", found \"fastest\"",
+        ),
+        (
+            "key for round robin",
+            table("balance", "key = \"client-ip\""),
+            "upstreams[0].balance.key",
+            "applies only to policy = \"hash\", not \"round-robin\"",
+        ),
+        (
+            "key for least request",
+            table("balance", "policy = \"least-request\"\nkey = \"path\""),
+            "upstreams[0].balance.key",
+            "applies only to policy = \"hash\", not \"least-request\"",
+        ),
+        (
+            "hash without key",
+            table("balance", "policy = \"hash\""),
+            "upstreams[0].balance.key",
+            "missing; policy = \"hash\" needs a key to hash",
+        ),
+        (
+            "unknown hash key",
+            table("balance", "policy = \"hash\"\nkey = \"ip\""),
+            "upstreams[0].balance.key",
+            "expected \"client-ip\", \"header:NAME\", \"cookie:NAME\", \"consumer\" or \"path\", found \"ip\"",
+        ),
+        (
+            "hash header not a token",
+            table("balance", "policy = \"hash\"\nkey = \"header:x user\""),
+            "upstreams[0].balance.key",
+            "contains ' '",
+        ),
+        (
+            "hash cookie empty",
+            table("balance", "policy = \"hash\"\nkey = \"cookie:\""),
+            "upstreams[0].balance.key",
+            "empty cookie name",
+        ),
+        (
+            "ewma decay for random",
+            table("balance", "policy = \"random\"\newma-decay = \"5s\""),
+            "upstreams[0].balance.ewma-decay",
+            "applies only to policy = \"ewma\"",
+        ),
+        (
+            "ewma decay too short",
+            table("balance", "policy = \"ewma\"\newma-decay = \"10ms\""),
+            "upstreams[0].balance.ewma-decay",
+            "must be from 100ms to 10m, found 10ms",
+        ),
+        (
+            "queue too long",
+            "[[upstreams]]\nname = \"q\"\nservers = [\"127.0.0.1:1\"]\nqueue-size = 100001".into(),
+            "upstreams[1].queue-size",
+            "expected an integer from 0 to 100000, found 100001",
+        ),
+        (
+            "queue timeout zero",
+            "[[upstreams]]\nname = \"q\"\nservers = [\"127.0.0.1:1\"]\nqueue-timeout = \"0s\"".into(),
+            "upstreams[1].queue-timeout",
+            "must be greater than zero",
+        ),
+        (
+            "slow start too long",
+            "[[upstreams]]\nname = \"q\"\nservers = [\"127.0.0.1:1\"]\nslow-start = \"2h\"".into(),
+            "upstreams[1].slow-start",
+            "must be from 0s to 1h, found 2h",
+        ),
+        (
+            "resolve word",
+            "[[upstreams]]\nname = \"q\"\nservers = [\"127.0.0.1:1\"]\nresolve = \"always\"".into(),
+            "upstreams[1].resolve",
+            "expected \"optional\" or \"required\", found \"always\"",
+        ),
+        (
+            "resolve interval too short",
+            "[[upstreams]]\nname = \"q\"\nservers = [\"127.0.0.1:1\"]\nresolve-interval = \"500ms\""
+                .into(),
+            "upstreams[1].resolve-interval",
+            "must be from 1s to 1h, found 500ms",
+        ),
+        (
+            "same IP server twice",
+            "[[upstreams]]\nname = \"q\"\nservers = [\"10.0.0.1:80\", { address = \"10.0.0.1:80\", backup = true }]"
+                .into(),
+            "upstreams[1].servers[1].address",
+            "10.0.0.1:80 is already listed as servers[0]",
+        ),
+        (
+            "same name twice in other case",
+            "[[upstreams]]\nname = \"q\"\nservers = [\"app.internal:80\", \"10.0.0.1:80\", \"App.INTERNAL:80\"]"
+                .into(),
+            "upstreams[1].servers[2]",
+            "app.internal:80 is already listed as servers[0]",
+        ),
+        (
+            "server max connections too many",
+            "[[upstreams]]\nname = \"q\"\nservers = [{ address = \"db:1\", max-connections = 10000001 }]"
+                .into(),
+            "upstreams[1].servers[0].max-connections",
+            "expected an integer from 1 to 10000000",
+        ),
+        (
+            "backup not a boolean",
+            "[[upstreams]]\nname = \"q\"\nservers = [{ address = \"db:1\", backup = \"yes\" }]".into(),
+            "upstreams[1].servers[0].backup",
+            "expected a boolean",
+        ),
+    ];
+    for (case, tail, path, fragment) in &cases {
+        assert_one_error(case, &with_base("", tail), path, fragment);
+    }
+}
+
+#[test]
+fn upstream_health_checks_and_outlier_detection() {
+    let check = |body: &str| format!("[upstreams.health-check]\n{body}");
+    let outlier = |body: &str| format!("[upstreams.outlier-detection]\n{body}");
+    let cases = [
+        (
+            "unknown type",
+            check("type = \"grpc\""),
+            "upstreams[0].health-check.type",
+            "expected \"http\" or \"tcp\", found \"grpc\"",
+        ),
+        (
+            "path on a tcp check",
+            check("type = \"tcp\"\npath = \"/healthz\""),
+            "upstreams[0].health-check.path",
+            "`path` applies only to type = \"http\" checks",
+        ),
+        (
+            "lower-case method",
+            check("method = \"get\""),
+            "upstreams[0].health-check.method",
+            "expected \"GET\" or \"HEAD\" or \"OPTIONS\", found \"get\"",
+        ),
+        (
+            "relative path",
+            check("path = \"healthz\""),
+            "upstreams[0].health-check.path",
+            "must start with '/'",
+        ),
+        (
+            "path with a space",
+            check("path = \"/health z\""),
+            "upstreams[0].health-check.path",
+            "contains ' '",
+        ),
+        (
+            "empty host",
+            check("host = \"\""),
+            "upstreams[0].health-check.host",
+            "empty; leave `host` out",
+        ),
+        (
+            "no statuses",
+            check("expect = []"),
+            "upstreams[0].health-check.expect",
+            "at least one status",
+        ),
+        (
+            "status out of range",
+            check("expect = [\"2xx\", 600]"),
+            "upstreams[0].health-check.expect[1]",
+            "from 100 to 599 or a class \"1xx\" to \"5xx\", found 600",
+        ),
+        (
+            "unknown class",
+            check("expect = [\"6xx\"]"),
+            "upstreams[0].health-check.expect[0]",
+            "found \"6xx\"",
+        ),
+        (
+            "status twice",
+            check("expect = [204, \"2xx\", 204]"),
+            "upstreams[0].health-check.expect[2]",
+            "204 is already listed as expect[0]",
+        ),
+        (
+            "timeout equals interval",
+            check("interval = \"1s\"\ntimeout = \"1s\""),
+            "upstreams[0].health-check.timeout",
+            "timeout (1s) must be less than interval (1s)",
+        ),
+        (
+            "interval below the default timeout",
+            check("interval = \"1s\""),
+            "upstreams[0].health-check.interval",
+            "timeout (2s, the default) must be less than interval (1s)",
+        ),
+        (
+            "timeout too short",
+            check("timeout = \"5ms\""),
+            "upstreams[0].health-check.timeout",
+            "must be at least 10ms, found 5ms",
+        ),
+        (
+            "interval too short",
+            check("interval = \"50ms\"\ntimeout = \"10ms\""),
+            "upstreams[0].health-check.interval",
+            "must be from 100ms to 1h, found 50ms",
+        ),
+        (
+            "threshold zero",
+            check("healthy-threshold = 0"),
+            "upstreams[0].health-check.healthy-threshold",
+            "expected an integer from 1 to 100, found 0",
+        ),
+        (
+            "threshold too high",
+            check("unhealthy-threshold = 101"),
+            "upstreams[0].health-check.unhealthy-threshold",
+            "expected an integer from 1 to 100, found 101",
+        ),
+        (
+            "unknown check key",
+            check("port = 8081"),
+            "upstreams[0].health-check.port",
+            "unknown key `port`",
+        ),
+        (
+            "no failures",
+            outlier("consecutive-failures = 0"),
+            "upstreams[0].outlier-detection.consecutive-failures",
+            "expected an integer from 1 to 1000, found 0",
+        ),
+        (
+            "base ejection too short",
+            outlier("base-ejection = \"10ms\""),
+            "upstreams[0].outlier-detection.base-ejection",
+            "must be from 100ms to 1h, found 10ms",
+        ),
+        (
+            "max ejection below base",
+            outlier("base-ejection = \"1m\"\nmax-ejection = \"30s\""),
+            "upstreams[0].outlier-detection.max-ejection",
+            "max-ejection (30s) must be at least base-ejection (1m)",
+        ),
+        (
+            "base above the default max",
+            outlier("base-ejection = \"10m\""),
+            "upstreams[0].outlier-detection.base-ejection",
+            "max-ejection (5m, the default) must be at least base-ejection (10m)",
+        ),
+        (
+            "percent too high",
+            outlier("max-ejected-percent = 101"),
+            "upstreams[0].outlier-detection.max-ejected-percent",
+            "expected an integer from 0 to 100, found 101",
+        ),
+        (
+            "checked while disabled",
+            outlier("enabled = false\nconsecutive-failures = 0"),
+            "upstreams[0].outlier-detection.consecutive-failures",
+            "from 1 to 1000",
+        ),
+    ];
+    for (case, tail, path, fragment) in &cases {
+        assert_one_error(case, &with_base("", tail), path, fragment);
+    }
+}
+
+#[test]
+fn resolver() {
+    let resolver = |body: &str| format!("[resolver]\n{body}");
+    let cases = [
+        (
+            "no nameservers",
+            resolver("nameservers = []"),
+            "resolver.nameservers",
+            "leave the key out to use the system's",
+        ),
+        (
+            "named nameserver",
+            resolver("nameservers = [\"10.0.0.2\", \"dns.internal\"]"),
+            "resolver.nameservers[1]",
+            "a nameserver is an IP or IP:port",
+        ),
+        (
+            "nameserver twice",
+            resolver("nameservers = [\"10.0.0.2\", \"10.0.0.2:53\"]"),
+            "resolver.nameservers[1]",
+            "10.0.0.2:53 is already listed as nameservers[0]",
+        ),
+        (
+            "timeout too long",
+            resolver("timeout = \"1m\""),
+            "resolver.timeout",
+            "must be from 100ms to 30s, found 1m",
+        ),
+        (
+            "not a table",
+            "resolver = \"8.8.8.8\"".to_owned(),
+            "resolver",
+            "expected a table, found string",
+        ),
+    ];
+    for (case, section, path, fragment) in &cases {
+        // Before the base, so `resolver = ...` stays a top-level key.
+        assert_one_error(case, &with_base(section, ""), path, fragment);
+    }
+}
+
+#[test]
+fn route_retries() {
+    let retry = |body: &str| {
+        format!("[[routes]]\npath = \"/r\"\nupstream = \"app\"\n[routes.retry]\n{body}")
+    };
+    let cases = [
+        (
+            "unknown failure, with its index",
+            retry("on = [\"connect-failure\", \"502\", \"500\"]"),
+            "routes[1].retry.on[2]",
+            "unknown failure \"500\"; expected one of \"connect-failure\"",
+        ),
+        (
+            "unknown status as a number",
+            retry("on = [500]"),
+            "routes[1].retry.on[0]",
+            "unknown failure 500",
+        ),
+        (
+            "failure twice",
+            retry("on = [\"503\", 503]"),
+            "routes[1].retry.on[1]",
+            "\"503\" is already listed as on[0]",
+        ),
+        (
+            "on a respond route",
+            "[[routes]]\npath = \"/r\"\n[routes.respond]\n[routes.retry]\nattempts = 3".to_owned(),
+            "routes[1].retry",
+            "applies only to routes that proxy to an upstream",
+        ),
+        (
+            "backoff max below backoff",
+            retry("backoff = \"100ms\"\nbackoff-max = \"50ms\""),
+            "routes[1].retry.backoff-max",
+            "backoff-max (50ms) must be at least backoff (100ms)",
+        ),
+        (
+            "backoff above the default max",
+            retry("backoff = \"1s\""),
+            "routes[1].retry.backoff",
+            "backoff-max (250ms, the default) must be at least backoff (1s)",
+        ),
+        (
+            "backoff too long",
+            retry("backoff = \"11s\"\nbackoff-max = \"20s\""),
+            "routes[1].retry.backoff",
+            "must be from 0s to 10s, found 11s",
+        ),
+        (
+            "no attempts",
+            retry("attempts = 0"),
+            "routes[1].retry.attempts",
+            "expected an integer from 1 to 10, found 0",
+        ),
+        (
+            "too many attempts",
+            retry("attempts = 11"),
+            "routes[1].retry.attempts",
+            "expected an integer from 1 to 10, found 11",
+        ),
+        (
+            "per try timeout zero",
+            retry("per-try-timeout = \"0s\""),
+            "routes[1].retry.per-try-timeout",
+            "must be greater than zero",
+        ),
+        (
+            "budget over 100 percent",
+            retry("budget-percent = 101"),
+            "routes[1].retry.budget-percent",
+            "expected an integer from 0 to 100, found 101",
+        ),
+        (
+            "budget min too high",
+            retry("budget-min = 10001"),
+            "routes[1].retry.budget-min",
+            "expected an integer from 0 to 10000, found 10001",
+        ),
+        (
+            "buffer too large",
+            retry("retry-buffer = \"17MiB\""),
+            "routes[1].retry.retry-buffer",
+            "must be at most 16MiB",
+        ),
+        (
+            "unknown retry key",
+            retry("retries = 3"),
+            "routes[1].retry.retries",
+            "unknown key `retries`",
         ),
     ];
     for (case, tail, path, fragment) in &cases {

@@ -8,12 +8,15 @@
 //! only when every piece converted. Checks that need a value which failed
 //! stay silent rather than pile a second error onto the first.
 //!
-//! Global settings, `[limits]`, listeners and upstreams live here; routes,
+//! Global settings, `[limits]` and listeners live here; upstreams (their
+//! servers, balancing, health checks) in [`upstream`], `[resolver]` in
+//! [`resolver`]; routes,
 //! which depend on all of them, in [`route`], and their traffic policy in
 //! [`policy`]; `[admin]`, which is checked against the listeners, in
 //! [`admin`]; `[cache]` and each route's `[routes.cache]` in [`cache`];
 //! `[access-log]` in [`log`]; `[client-ip]` and `[ip-rules]` in [`ip`];
-//! `[[consumers]]` in [`consumer`]; `[[authenticators]]` in [`auth`]; the
+//! `[[consumers]]` in [`consumer`]; `[[authenticators]]` in [`auth`]; a
+//! route's `[routes.retry]` in [`retry`]; the
 //! TLS of listeners, upstreams and routes in [`tls`]; checks on single
 //! strings in [`text`].
 
@@ -24,23 +27,24 @@ mod consumer;
 mod ip;
 mod log;
 mod policy;
+mod resolver;
+mod retry;
 mod route;
 mod text;
 mod tls;
+mod upstream;
 
 use std::collections::HashMap;
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::NonZeroUsize;
 use std::ops::{Range, RangeInclusive};
 use std::time::Duration;
 
 use toml::Spanned;
 
 use crate::error::Reporter;
-use crate::model::{
-    Config, Driver, EncodedSlashes, Limits, Listener, Metrics, Server, Upstream, Workers,
-};
-use crate::raw::{Item, RawDocument, RawLimits, RawListener, RawServer, RawUpstream, Scalar};
-use crate::units;
+use crate::model::{Config, Driver, EncodedSlashes, Limits, Listener, Metrics, Workers};
+use crate::raw::{Item, RawDocument, RawLimits, RawListener, Scalar};
+use crate::units::{self, format_duration};
 
 /// Defaults for every key that has one. `example.toml` documents the same
 /// values, and a test holds the two together.
@@ -79,6 +83,24 @@ mod defaults {
     pub(super) const TLS_SESSION_CACHE: usize = 4096;
     pub(super) const TLS_TICKET_LIFETIME: Duration = Duration::from_secs(6 * 3600);
     pub(super) const TLS_SUBJECT_HEADER: &str = "x-client-subject";
+    pub(super) const QUEUE_SIZE: u32 = 0;
+    pub(super) const QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
+    pub(super) const SLOW_START: Duration = Duration::ZERO;
+    pub(super) const RESOLVE_INTERVAL: Duration = Duration::from_secs(30);
+    pub(super) const CHECK_PATH: &str = "/";
+    pub(super) const CHECK_INTERVAL: Duration = Duration::from_secs(5);
+    pub(super) const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+    pub(super) const HEALTHY_THRESHOLD: u32 = 2;
+    pub(super) const UNHEALTHY_THRESHOLD: u32 = 3;
+    /// `on` of a `[routes.retry]` table that does not say: the failures
+    /// after which a server most likely did not process the request.
+    pub(super) const RETRY_ON: &[&str] = &[
+        "connect-failure",
+        "reset-before-response",
+        "502",
+        "503",
+        "504",
+    ];
 }
 
 /// `workers = N` bounds. 1024 is far above any core count ringway targets,
@@ -97,9 +119,6 @@ const UPSTREAM_MAX_IDLE: RangeInclusive<i64> = 0..=10_000;
 /// ten million is past what one host's descriptors and buffers hold, and
 /// low enough to catch a stray extra digit.
 const MAX_CONNECTIONS: RangeInclusive<i64> = 1..=10_000_000;
-/// Server `weight` bounds; the ceiling keeps a balancer's weight sums far
-/// from overflow while allowing ratios as fine as 1:10000.
-const WEIGHT: RangeInclusive<i64> = 1..=10_000;
 
 /// Validates a parsed document. Returns `Some` only when nothing was
 /// reported (by `parse` or here).
@@ -125,7 +144,8 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
             .unwrap_or(true),
     };
     let access_log = log::access_log(doc.access_log.as_ref(), r);
-    let upstreams = upstreams(&doc.upstreams.items, r);
+    let resolver = resolver::resolver(doc.resolver.as_ref(), r);
+    let upstreams = upstream::upstreams(&doc.upstreams.items, r);
 
     if doc.listeners.items.is_empty() && !doc.listeners.malformed {
         r.error(
@@ -170,6 +190,7 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
         metrics,
         access_log: access_log?,
         listeners: listeners?,
+        resolver: resolver?,
         upstreams: upstreams?,
         routes: routes?,
         client_ip: client_ip?,
@@ -271,6 +292,60 @@ pub(super) fn duration(
             r.error(path, Some(value.span()), message);
             None
         }
+    }
+}
+
+/// A duration within `bounds`; zero only when `bounds` starts at zero.
+pub(super) fn bounded_duration(
+    value: &Spanned<Scalar>,
+    path: &str,
+    bounds: RangeInclusive<Duration>,
+    r: &mut Reporter<'_>,
+) -> Option<Duration> {
+    let zero = if bounds.start().is_zero() {
+        AllowZero::Yes
+    } else {
+        AllowZero::No
+    };
+    let d = duration(value, path, zero, r)?;
+    if !bounds.contains(&d) {
+        r.error(
+            path,
+            Some(value.span()),
+            format!(
+                "must be from {} to {}, found {}",
+                format_duration(*bounds.start()),
+                format_duration(*bounds.end()),
+                format_duration(d)
+            ),
+        );
+        return None;
+    }
+    Some(d)
+}
+
+/// An optional duration key within `bounds`, `default` when left out.
+pub(super) fn duration_or(
+    value: Option<&Spanned<Scalar>>,
+    path: &str,
+    bounds: RangeInclusive<Duration>,
+    default: Duration,
+    r: &mut Reporter<'_>,
+) -> Option<Duration> {
+    value.map_or(Some(default), |v| bounded_duration(v, path, bounds, r))
+}
+
+/// An optional integer key within `range`, `default` when left out.
+pub(super) fn integer_or<T: TryFrom<i64>>(
+    value: Option<&Spanned<Scalar>>,
+    path: &str,
+    range: RangeInclusive<i64>,
+    default: T,
+    r: &mut Reporter<'_>,
+) -> Option<T> {
+    match value {
+        None => Some(default),
+        Some(v) => integer(v, path, range, r).and_then(|n| T::try_from(n).ok()),
     }
 }
 
@@ -670,40 +745,6 @@ fn listeners(items: &[Item<RawListener>], r: &mut Reporter<'_>) -> Option<Vec<Li
     out.into_iter().collect()
 }
 
-fn upstreams(items: &[Item<RawUpstream>], r: &mut Reporter<'_>) -> Option<Vec<Upstream>> {
-    let mut names = Names::new("upstreams");
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let Some(raw) = &item.value else {
-            out.push(None);
-            continue;
-        };
-        let path = format!("upstreams[{i}]");
-        let name = names.required(
-            raw.name.as_ref(),
-            i,
-            &item.span,
-            "an upstream needs a name for routes to refer to it by",
-            r,
-        );
-        let servers = servers(raw, &path, &item.span, r);
-        let max_connections = raw.max_connections.as_ref().map_or(Some(None), |v| {
-            upstream_max_connections(v, &format!("{path}.max-connections"), r).map(Some)
-        });
-        let tls = tls::upstream(raw, &path, r);
-        out.push(match (name, servers, max_connections, tls) {
-            (Some(name), Some(servers), Some(max_connections), Some(tls)) => Some(Upstream {
-                name,
-                servers,
-                tls,
-                max_connections,
-            }),
-            _ => None,
-        });
-    }
-    out.into_iter().collect()
-}
-
 /// A listener's `encoded-slashes`.
 fn encoded_slashes(
     value: &Spanned<String>,
@@ -720,133 +761,4 @@ fn encoded_slashes(
         format!("expected \"reject\", \"decode\" or \"pass\", found {text:?}"),
     );
     None
-}
-
-/// An upstream's `max-connections`: a cap per server, never 0.
-fn upstream_max_connections(
-    value: &Spanned<Scalar>,
-    path: &str,
-    r: &mut Reporter<'_>,
-) -> Option<NonZeroU32> {
-    if *value.get_ref() == Scalar::Int(0) {
-        r.error(
-            path,
-            Some(value.span()),
-            format!(
-                "0 would refuse every request; use {} to {}, or leave the key out for no cap",
-                MAX_CONNECTIONS.start(),
-                MAX_CONNECTIONS.end()
-            ),
-        );
-        return None;
-    }
-    integer(value, path, MAX_CONNECTIONS, r)
-        .and_then(|n| u32::try_from(n).ok())
-        .and_then(NonZeroU32::new)
-}
-
-fn servers(
-    raw: &RawUpstream,
-    path: &str,
-    element: &Range<usize>,
-    r: &mut Reporter<'_>,
-) -> Option<Vec<Server>> {
-    let Some(list) = &raw.servers else {
-        r.error(
-            format!("{path}.servers"),
-            Some(element.clone()),
-            "missing; list at least one server, e.g. servers = [\"127.0.0.1:3000\"]",
-        );
-        return None;
-    };
-    if list.get_ref().is_empty() {
-        r.error(
-            format!("{path}.servers"),
-            Some(list.span()),
-            "must list at least one server, e.g. servers = [\"127.0.0.1:3000\"]",
-        );
-        return None;
-    }
-    let mut seen: HashMap<std::net::SocketAddr, usize> = HashMap::new();
-    let mut out = Vec::with_capacity(list.get_ref().len());
-    for (j, entry) in list.get_ref().iter().enumerate() {
-        let entry_path = format!("{path}.servers[{j}]");
-        let (address, address_path, weight) = match entry.get_ref() {
-            RawServer::Address(text) => (
-                Some(Spanned::new(entry.span(), text.clone())),
-                entry_path.clone(),
-                None,
-            ),
-            RawServer::Table(t) => (
-                t.address.clone(),
-                format!("{entry_path}.address"),
-                t.weight.as_ref(),
-            ),
-        };
-        let address = match address {
-            None => {
-                r.error(
-                    format!("{entry_path}.address"),
-                    Some(entry.span()),
-                    "missing; write the server's IP:port, e.g. address = \"127.0.0.1:3000\"",
-                );
-                None
-            }
-            Some(a) => server_address(&a, &address_path, j, &mut seen, r),
-        };
-        let weight = weight
-            .map_or(Some(1), |w| {
-                integer(w, &format!("{entry_path}.weight"), WEIGHT, r)
-            })
-            .and_then(|w| u32::try_from(w).ok())
-            .and_then(NonZeroU32::new);
-        out.push(
-            address
-                .zip(weight)
-                .map(|(address, weight)| Server { address, weight }),
-        );
-    }
-    out.into_iter().collect()
-}
-
-fn server_address(
-    text: &Spanned<String>,
-    path: &str,
-    index: usize,
-    seen: &mut HashMap<std::net::SocketAddr, usize>,
-    r: &mut Reporter<'_>,
-) -> Option<std::net::SocketAddr> {
-    let addr = match text::socket_addr(text.get_ref(), "127.0.0.1:3000") {
-        Ok(addr) => addr,
-        Err(message) => {
-            r.error(path, Some(text.span()), message);
-            return None;
-        }
-    };
-    if addr.port() == 0 {
-        r.error(
-            path,
-            Some(text.span()),
-            "port 0 cannot be connected to; write the server's port",
-        );
-        return None;
-    }
-    if addr.ip().is_unspecified() {
-        r.error(
-            path,
-            Some(text.span()),
-            format!("{} is not an address a server can be reached at", addr.ip()),
-        );
-        return None;
-    }
-    if let Some(&first) = seen.get(&addr) {
-        r.error(
-            path,
-            Some(text.span()),
-            format!("{addr} is already listed as servers[{first}]; raise its weight instead"),
-        );
-        return None;
-    }
-    seen.insert(addr, index);
-    Some(addr)
 }

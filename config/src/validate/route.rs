@@ -15,7 +15,8 @@
 //! A route's traffic policy (authentication, limits, address rules) is
 //! checked by [`policy`](super::policy), its `[routes.cache]` by
 //! [`cache`](super::cache), its HTTPS keys (`redirect-https`, `hsts`,
-//! `require-client-cert`) by [`tls`](super::tls).
+//! `require-client-cert`) by [`tls`](super::tls), its `[routes.retry]` by
+//! [`retry`](super::retry).
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -25,6 +26,7 @@ use toml::Spanned;
 use super::cache::route_cache;
 use super::consumer::all_groups;
 use super::policy::{self, Lookup, Policy};
+use super::retry::retry;
 use super::tls::{self, Listening, RouteTls};
 use super::{duration, integer, name_or_default, size, text, AllowZero, Names};
 use crate::error::Reporter;
@@ -176,6 +178,7 @@ fn route(
     let policy = policy::policy(raw, &path, proxies, &cx.policy, r);
     let cache = route_cache(raw.cache.as_ref(), &path, proxies, cx.cache, r);
     let tls = tls::route(raw, &path, &cx.listening, r);
+    let retry = retry(raw.retry.as_ref(), &path, proxies, r);
 
     let key = match (&host, &path_match, &methods) {
         (Some(host), Some(path_match), Some(methods)) => {
@@ -188,7 +191,7 @@ fn route(
     };
     let route = match (name, host, path_match, methods) {
         (Some(name), Some(host), Some(path), Some(methods)) => {
-            match (action, host_header, route_limits, policy, cache, tls) {
+            match (action, host_header, route_limits, policy, cache, tls, retry) {
                 (
                     Some(action),
                     Some(host_header),
@@ -196,6 +199,7 @@ fn route(
                     Some(policy),
                     Some(cache),
                     Some(tls),
+                    Some(retry),
                 ) => {
                     let Policy {
                         auth,
@@ -237,6 +241,7 @@ fn route(
                         hsts,
                         require_client_cert,
                         access_log: raw.access_log.unwrap_or(true),
+                        retry,
                     })
                 }
                 _ => None,

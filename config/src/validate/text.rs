@@ -15,7 +15,7 @@ use std::ops::RangeInclusive;
 
 use ipnet::IpNet;
 
-use crate::model::HostMatch;
+use crate::model::{HostMatch, ServerAddress};
 
 /// Longest name for a listener, upstream or route. Names become metric
 /// labels and log fields, where a bounded length keeps lines readable.
@@ -65,6 +65,91 @@ pub(crate) fn socket_addr(text: &str, example: &str) -> Result<SocketAddr, Strin
         format!("{text:?} is not a valid IP:port address, e.g. {example:?} or \"[::1]:8080\"")
     };
     Err(hint)
+}
+
+/// A server of an upstream: `IP:port` (`[v6]:port`), or `host:port` with a
+/// DNS name, lower-cased, that the engine resolves (and keeps resolving)
+/// rather than this crate, since one answer frozen at load time would go
+/// stale. Port 0 and unspecified addresses are left to the caller.
+pub(crate) fn server_address(text: &str) -> Result<ServerAddress, String> {
+    const EXAMPLES: &str = "\"10.0.0.1:8080\", \"[::1]:8080\" or \"app.internal:8080\"";
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(ServerAddress::Ip(addr));
+    }
+    if text.is_empty() {
+        return Err(format!(
+            "empty address; write an IP:port or host:port such as {EXAMPLES}"
+        ));
+    }
+    if text.starts_with('[') && text.ends_with(']') {
+        return Err(format!(
+            "{text:?} has no port; write an IP:port or host:port such as {EXAMPLES}"
+        ));
+    }
+    if text.starts_with('[') || text.matches(':').count() > 1 {
+        return socket_addr(text, "10.0.0.1:8080").map(ServerAddress::Ip);
+    }
+    let Some((host, port)) = text.split_once(':') else {
+        return Err(format!(
+            "{text:?} has no port; write an IP:port or host:port such as {EXAMPLES}"
+        ));
+    };
+    let port = port.parse::<u16>().map_err(|_| {
+        format!("{text:?}: the port must be a number from 1 to 65535, e.g. {EXAMPLES}")
+    })?;
+    let host = dns_name(host).map_err(|e| format!("{text:?}: {e}"))?;
+    Ok(ServerAddress::Name { host, port })
+}
+
+/// A DNS name to resolve (RFC 1123 §2.1), lower-cased: labels of letters,
+/// digits and `-`, neither first nor last in a label, and a last label
+/// that is not all digits, which would be a mistyped IPv4 address.
+fn dns_name(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("empty host name".into());
+    }
+    if !text.is_ascii() {
+        return Err(
+            "not ASCII; write an internationalized name in its xn-- (punycode) form".into(),
+        );
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+    {
+        return Err(format!(
+            "{c:?} is not allowed in a host name (letters, digits, '-' and '.')"
+        ));
+    }
+    let lower = text.to_ascii_lowercase();
+    hostname(&lower)?;
+    if let Some(label) = lower
+        .split('.')
+        .find(|l| l.starts_with('-') || l.ends_with('-'))
+    {
+        return Err(format!("label {label:?} starts or ends with '-'"));
+    }
+    if lower
+        .rsplit('.')
+        .next()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err("not a valid IPv4 address, and a host name cannot end in a number".into());
+    }
+    Ok(lower)
+}
+
+/// A health check's `path`: a request target in origin form, starting with
+/// `/`, of visible ASCII (RFC 9112 §3.2), so it is sent as written. A query
+/// is allowed.
+pub(crate) fn check_path(text: &str) -> Result<(), String> {
+    if !text.starts_with('/') {
+        return Err(format!("{text:?} must start with '/'"));
+    }
+    match text.chars().find(|c| !c.is_ascii_graphic()) {
+        Some(c) => Err(format!("{text:?} contains {c:?}; a request target cannot")),
+        None => Ok(()),
+    }
 }
 
 /// `host = "api.example.com"` or `"*.example.com"`, lower-cased.
@@ -592,6 +677,79 @@ mod tests {
                 ("has space", Err("contains ' '")),
                 ("ümlaut", Err("contains 'ü'")),
                 (&"x".repeat(65), Err("longer than 64")),
+            ],
+        );
+    }
+
+    #[test]
+    fn server_addresses() {
+        let typed = [
+            (
+                "10.0.0.1:8080",
+                ServerAddress::Ip("10.0.0.1:8080".parse().expect("addr")),
+            ),
+            (
+                "[::1]:80",
+                ServerAddress::Ip("[::1]:80".parse().expect("addr")),
+            ),
+            (
+                "App.Internal:8080",
+                ServerAddress::Name {
+                    host: "app.internal".into(),
+                    port: 8080,
+                },
+            ),
+            (
+                "localhost:3000",
+                ServerAddress::Name {
+                    host: "localhost".into(),
+                    port: 3000,
+                },
+            ),
+            (
+                "a-1.b2:1",
+                ServerAddress::Name {
+                    host: "a-1.b2".into(),
+                    port: 1,
+                },
+            ),
+        ];
+        for (input, want) in typed {
+            assert_eq!(server_address(input), Ok(want.clone()), "{input:?}");
+            assert_eq!(want.to_string(), input.to_ascii_lowercase(), "{input:?}");
+        }
+        table(
+            server_address,
+            &[
+                ("", Err("empty address")),
+                ("app.internal", Err("has no port")),
+                ("10.0.0.1", Err("has no port")),
+                ("app:http", Err("number from 1 to 65535")),
+                ("app:70000", Err("number from 1 to 65535")),
+                ("app_1:80", Err("'_' is not allowed")),
+                ("-app:80", Err("starts or ends with '-'")),
+                ("app..internal:80", Err("empty label")),
+                ("app.internal.:80", Err("trailing dot")),
+                ("10.0.0.256:80", Err("not a valid IPv4 address")),
+                ("1.2.3:80", Err("not a valid IPv4 address")),
+                ("::1:80", Err("in brackets")),
+                ("[::1]", Err("has no port")),
+                ("bücher.de:80", Err("punycode")),
+                (":80", Err("empty host name")),
+            ],
+        );
+    }
+
+    #[test]
+    fn check_paths() {
+        table(
+            check_path,
+            &[
+                ("/", Ok(())),
+                ("/healthz?full=1", Ok(())),
+                ("healthz", Err("must start with '/'")),
+                ("/a b", Err("contains ' '")),
+                ("/a\u{7f}", Err("contains")),
             ],
         );
     }

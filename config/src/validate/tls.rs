@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::{defaults, duration, integer, show, text, AllowZero};
+use super::{bounded_duration, defaults, integer, show, text};
 use crate::error::Reporter;
 use crate::model::{
     CertificateFiles, ClientAuth, ClientAuthMode, ListenerTls, TlsVersion, UnknownSni, UpstreamTls,
@@ -39,7 +39,6 @@ use crate::model::{
 use crate::raw::{
     Item, RawCertificate, RawClientAuth, RawListener, RawListenerTls, RawRoute, RawUpstream, Scalar,
 };
-use crate::units::format_duration;
 
 /// `handshake-timeout` bounds: a real client finishes in a few round
 /// trips; a minute is generous on any link, and a longer wait only holds
@@ -383,30 +382,6 @@ pub(crate) fn cipher_suite(text: &str) -> Result<(), String> {
         "unknown cipher suite {text:?}; use one of {}",
         all.join(", ")
     ))
-}
-
-/// A duration within `bounds`.
-fn bounded_duration(
-    value: &Spanned<Scalar>,
-    path: &str,
-    bounds: RangeInclusive<Duration>,
-    r: &mut Reporter<'_>,
-) -> Option<Duration> {
-    let d = duration(value, path, AllowZero::No, r)?;
-    if !bounds.contains(&d) {
-        r.error(
-            path,
-            Some(value.span()),
-            format!(
-                "must be from {} to {}, found {}",
-                format_duration(*bounds.start()),
-                format_duration(*bounds.end()),
-                format_duration(d)
-            ),
-        );
-        return None;
-    }
-    Some(d)
 }
 
 fn client_auth(
