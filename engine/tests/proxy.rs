@@ -357,7 +357,7 @@ fn a_refused_connection_goes_to_another_server_of_the_group() {
             gw.wait_for("every request logged", |t| t.requests == 10);
             let t = gw.totals();
             assert!(
-                t.upstream_next_server >= 1,
+                t.upstream_retries >= 1,
                 "{driver}{weights}: the dead server was tried"
             );
             assert_eq!(t.upstream_502, 0, "{driver}{weights}");

@@ -159,7 +159,6 @@ pub(crate) async fn exchange<P: Peer>(
     timings: &mut Timings,
 ) -> Result<Fetched, Error> {
     let ups = &g.upstreams;
-    let policy = &t.route.retry;
     let mut tried = [0usize; MAX_TRIES];
     let mut tries = 0;
     // A stale pooled connection is resent on a fresh one, once.
@@ -173,7 +172,7 @@ pub(crate) async fn exchange<P: Peer>(
         timings.server = Some(server);
         timings.tries = timings.tries.saturating_add(1);
         let stats = ups.stats(server);
-        let flight = ups.start(t.group, server, retry);
+        let mut flight = ups.start(t.group, server, retry);
         stats.requests.inc();
         let outcome = try_once(w, g, t, req, peer, timings, server, slot, fresh_only).await;
         let reason = match outcome {
@@ -187,8 +186,9 @@ pub(crate) async fn exchange<P: Peer>(
                         }
                     }
                 } else {
-                    ups.succeeded(server, took);
+                    ups.succeeded(server);
                 }
+                flight.answered(took);
                 match reason {
                     Some(reason) if may_retry(w, g, t, tries, reason, true, stats) => {
                         // The answer is not relayed: its connection goes,

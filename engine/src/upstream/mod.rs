@@ -198,8 +198,6 @@ struct GroupState {
     /// Indexes into `Upstreams::servers`.
     servers: Vec<usize>,
     balancer: Balancer,
-    /// Index into the snapshot's [`Shared::groups`].
-    shared: usize,
     budget: Rc<Budget>,
     outlier: Option<health::OutlierParams>,
     slow_start_ms: u64,
@@ -277,19 +275,34 @@ pub(crate) enum NoServer {
 
 /// One request's place among its group's and its server's requests in
 /// flight on this worker, given back when the request is done with the
-/// server (its response relayed, or it failed).
+/// server (its response relayed, or it failed); the latency policy then
+/// learns how long the server took to answer (or to fail).
 pub(crate) struct Flight {
     pool: Rc<ServerPool>,
     budget: Rc<Budget>,
     stats: Arc<ServerStats>,
     /// A retry holds a place in the budget's retries too.
     retry: bool,
+    started: Instant,
+    /// Until the response head, once it came.
+    latency: Option<Duration>,
+    decay_ns: f64,
+}
+
+impl Flight {
+    /// The response head came after `latency`.
+    pub(crate) fn answered(&mut self, latency: Duration) {
+        self.latency = Some(latency);
+    }
 }
 
 impl Drop for Flight {
     fn drop(&mut self) {
-        self.pool.load.finish_flight();
-        self.stats.in_flight.set(u64::from(self.pool.load.in_flight()));
+        let latency = self.latency.unwrap_or_else(|| self.started.elapsed());
+        let load = &self.pool.load;
+        load.finish(latency, health::now_ms().saturating_mul(1_000_000), self.decay_ns);
+        self.stats.in_flight.set(u64::from(load.in_flight()));
+        self.stats.ewma_us.set(load.ewma_ns() as u64 / 1000);
         self.budget.in_flight.set(self.budget.in_flight.get() - 1);
         if self.retry {
             self.budget.retries.set(self.budget.retries.get() - 1);
@@ -384,7 +397,9 @@ impl Upstreams {
                     decay_ns: up.balance.ewma_decay.as_nanos() as f64,
                 },
                 BalancePolicy::Random => Policy::Random,
-                BalancePolicy::Hash(_) => Policy::Hash,
+                BalancePolicy::Hash(_) => Policy::Hash(
+                    g.maglev.clone().expect("a hashing upstream has its table"),
+                ),
             };
             let hash_key = match &up.balance.policy {
                 BalancePolicy::Hash(k) => Some(k.clone()),
@@ -393,8 +408,7 @@ impl Upstreams {
             groups.push(GroupState {
                 name: Arc::from(up.name.as_str()),
                 servers: ids,
-                balancer: Balancer::new(policy, g.maglev.clone(), worker as u64 + 1),
-                shared: i,
+                balancer: Balancer::new(policy, seed(worker, &up.name)),
                 budget: budgets
                     .get(&up.name)
                     .expect("a budget was carried or made for every upstream")
@@ -476,17 +490,24 @@ impl Upstreams {
     pub(crate) fn start(&self, group: usize, server: usize, retry: bool) -> Flight {
         let s = &self.servers[server];
         let budget = &self.groups[group].budget;
-        s.pool.load.start_flight();
+        s.pool.load.start();
         s.stats.in_flight.set(u64::from(s.pool.load.in_flight()));
         budget.in_flight.set(budget.in_flight.get() + 1);
         if retry {
             budget.retries.set(budget.retries.get() + 1);
         }
+        let decay_ns = match self.groups[group].balancer.policy() {
+            Policy::Ewma { decay_ns } => *decay_ns,
+            _ => balance::DEFAULT_DECAY_NS,
+        };
         Flight {
             pool: s.pool.clone(),
             budget: budget.clone(),
             stats: s.stats.clone(),
             retry,
+            started: Instant::now(),
+            latency: None,
+            decay_ns,
         }
     }
 
@@ -499,13 +520,14 @@ impl Upstreams {
         u64::from(b.retries.get()) < allowed
     }
 
-    /// The response head of a request to `server` came after `latency`:
-    /// the latency policy learns it, and the server's run of failures ends.
-    pub(crate) fn succeeded(&self, server: usize, latency: Duration) {
-        let s = &self.servers[server];
-        s.pool.load.observe(latency, health::now_ms().saturating_mul(1_000_000));
-        s.stats.ewma_us.set(s.pool.load.ewma_ns() as u64 / 1000);
-        s.health.success();
+    /// `server` answered (not with a 5xx): its run of failures ends.
+    pub(crate) fn succeeded(&self, server: usize) {
+        self.servers[server].health.success();
+    }
+
+    /// A random number below `n`, from `group`'s generator.
+    pub(crate) fn random_below(&self, group: usize, n: u64) -> u64 {
+        self.groups[group].balancer.below(n)
     }
 
     /// A request to `server` of `group` failed in a way that counts
@@ -652,6 +674,12 @@ impl Drop for Waiting {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// A seed for a worker's generator for one group: workers (and groups)
+/// draw differently.
+fn seed(worker: usize, name: &str) -> u64 {
+    balance::hash_key(name.as_bytes()) ^ (worker as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// Passive health's settings, when on.
