@@ -281,11 +281,11 @@ fn example_config_shows_the_true_defaults() {
     );
     assert_eq!(ex_up.balance, up.balance);
     assert_eq!(ex_up.outlier, up.outlier);
-    let checked = valid(&format!(
+    let checked = valid(
         "[[listeners]]\naddress = \"127.0.0.1:1\"\n[[upstreams]]\nname = \"u\"\n\
          servers = [\"127.0.0.1:2\"]\n[upstreams.health-check]\n\
-         [[routes]]\nupstream = \"u\"\n[routes.retry]"
-    ));
+         [[routes]]\nupstream = \"u\"\n[routes.retry]",
+    );
     let ex_check = example
         .upstreams
         .iter()

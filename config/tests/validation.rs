@@ -1366,7 +1366,7 @@ fn route_retries() {
             "failure twice",
             retry("on = [\"503\", 503]"),
             "routes[1].retry.on[1]",
-            "\"503\" is already listed as on[0]",
+            "503 is already listed as on[0]",
         ),
         (
             "on a respond route",

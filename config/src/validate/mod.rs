@@ -35,6 +35,7 @@ mod tls;
 mod upstream;
 
 use std::collections::HashMap;
+use std::fmt;
 use std::num::NonZeroUsize;
 use std::ops::{Range, RangeInclusive};
 use std::time::Duration;
@@ -347,6 +348,101 @@ pub(super) fn integer_or<T: TryFrom<i64>>(
         None => Some(default),
         Some(v) => integer(v, path, range, r).and_then(|n| T::try_from(n).ok()),
     }
+}
+
+/// A list of values `parse` converts, none twice (as converted, so
+/// `"10.0.0.2"` and `"10.0.0.2:53"` are one nameserver). Each bad or
+/// repeated element is reported at `path[j]`, an empty list at `path` with
+/// the message `empty` unless that is `None`; `None` when anything was.
+pub(super) fn unique_list<S, T: PartialEq + fmt::Display>(
+    list: &Spanned<Vec<Spanned<S>>>,
+    path: &str,
+    empty: Option<&str>,
+    parse: impl Fn(&S) -> Result<T, String>,
+    r: &mut Reporter<'_>,
+) -> Option<Vec<T>> {
+    if let Some(message) = empty.filter(|_| list.get_ref().is_empty()) {
+        r.error(path, Some(list.span()), message);
+        return None;
+    }
+    let key = path.rsplit('.').next().unwrap_or(path);
+    let mut out: Vec<T> = Vec::with_capacity(list.get_ref().len());
+    let mut ok = true;
+    for (j, v) in list.get_ref().iter().enumerate() {
+        let problem = match parse(v.get_ref()) {
+            Err(message) => Some(message),
+            Ok(value) => match out.iter().position(|seen| *seen == value) {
+                Some(first) => Some(format!("{value} is already listed as {key}[{first}]")),
+                None => {
+                    out.push(value);
+                    None
+                }
+            },
+        };
+        if let Some(message) = problem {
+            r.error(format!("{path}[{j}]"), Some(v.span()), message);
+            ok = false;
+        }
+    }
+    ok.then_some(out)
+}
+
+/// One side of a rule between two durations of a table: its key, its
+/// value (`None` when it failed, and the rule is then not judged) and the
+/// value as written (`None` when it is the default).
+pub(super) struct Side<'a> {
+    pub(super) key: &'static str,
+    pub(super) value: Option<Duration>,
+    pub(super) written: Option<&'a Spanned<Scalar>>,
+}
+
+/// How the first of two durations must stand to the second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Order {
+    /// Strictly below it.
+    Below,
+    /// At or above it.
+    AtLeast,
+}
+
+/// Checks that `subject` stands in `order` to `other`, both keys of the
+/// table at `path`; `why` ends the message. Reported at `subject` when it
+/// was written, else at `other`, whose value made the default no longer
+/// fit. Returns whether the rule holds (or could not be judged).
+pub(super) fn ordered(
+    path: &str,
+    subject: &Side<'_>,
+    order: Order,
+    other: &Side<'_>,
+    why: &str,
+    r: &mut Reporter<'_>,
+) -> bool {
+    let (Some(a), Some(b)) = (subject.value, other.value) else {
+        return true;
+    };
+    let (holds, relation) = match order {
+        Order::Below => (a < b, "less than"),
+        Order::AtLeast => (a >= b, "at least"),
+    };
+    if holds {
+        return true;
+    }
+    let (at, from) = match (subject.written, other.written) {
+        (None, Some(o)) => ((other.key, Some(o.span())), ", the default"),
+        (s, _) => ((subject.key, s.map(Spanned::span)), ""),
+    };
+    r.error(
+        format!("{path}.{}", at.0),
+        at.1,
+        format!(
+            "{} ({}{from}) must be {relation} {} ({}){why}",
+            subject.key,
+            format_duration(a),
+            other.key,
+            format_duration(b)
+        ),
+    );
+    false
 }
 
 /// A size value: `"64KiB"` or an integer number of bytes.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::{duration_or, text};
+use super::{duration_or, text, unique_list};
 use crate::error::Reporter;
 use crate::model::Resolver;
 use crate::raw::RawResolver;
@@ -60,33 +60,8 @@ fn nameservers(
     r: &mut Reporter<'_>,
 ) -> Option<Vec<SocketAddr>> {
     let path = "resolver.nameservers";
-    if list.get_ref().is_empty() {
-        r.error(
-            path,
-            Some(list.span()),
-            "must list at least one nameserver; leave the key out to use the system's",
-        );
-        return None;
-    }
-    let mut out: Vec<SocketAddr> = Vec::with_capacity(list.get_ref().len());
-    let mut ok = true;
-    for (j, n) in list.get_ref().iter().enumerate() {
-        let problem = match nameserver(n.get_ref()) {
-            Err(message) => Some(message),
-            Ok(addr) => match out.iter().position(|seen| *seen == addr) {
-                Some(first) => Some(format!("{addr} is already listed as nameservers[{first}]")),
-                None => {
-                    out.push(addr);
-                    None
-                }
-            },
-        };
-        if let Some(message) = problem {
-            r.error(format!("{path}[{j}]"), Some(n.span()), message);
-            ok = false;
-        }
-    }
-    ok.then_some(out)
+    let empty = "must list at least one nameserver; leave the key out to use the system's";
+    unique_list(list, path, Some(empty), |s: &String| nameserver(s), r)
 }
 
 /// `"IP"` (port 53), `"[v6]"` or `"IP:port"`.

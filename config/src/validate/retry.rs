@@ -15,11 +15,14 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::route::PROXY_ONLY;
-use super::{defaults, duration, duration_or, integer_or, show, size, AllowZero};
+use super::{
+    defaults, duration, duration_or, integer_or, ordered, show, size, unique_list, AllowZero,
+    Order, Side,
+};
 use crate::error::Reporter;
 use crate::model::{Retry, RetryOn};
 use crate::raw::{RawRetry, Scalar};
-use crate::units::{format_duration, format_size};
+use crate::units::format_size;
 
 /// `attempts` bounds, the first try included: past 10 a failing upstream
 /// only gets more load.
@@ -71,7 +74,7 @@ pub(super) fn retry(
             }
             Some(on)
         }
-        Some(list) => retry_on(list.get_ref(), &key("on"), r),
+        Some(list) => retry_on(list, &key("on"), r),
     };
     let per_try_timeout = match &t.per_try_timeout {
         None => Some(None),
@@ -90,26 +93,22 @@ pub(super) fn retry(
         .map_or(Some(default.backoff_max), |v| {
             duration(v, &key("backoff-max"), AllowZero::Yes, r)
         });
-    let mut fits = true;
-    if let (Some(base), Some(max)) = (backoff, backoff_max) {
-        if max < base {
-            // Point at whichever of the two was written; backoff-max if both.
-            let (at, span, from) = match (&t.backoff_max, &t.backoff) {
-                (None, Some(b)) => ("backoff", Some(b.span()), ", the default"),
-                (m, _) => ("backoff-max", m.as_ref().map(Spanned::span), ""),
-            };
-            r.error(
-                key(at),
-                span,
-                format!(
-                    "backoff-max ({}{from}) must be at least backoff ({})",
-                    format_duration(max),
-                    format_duration(base)
-                ),
-            );
-            fits = false;
-        }
-    }
+    let fits = ordered(
+        &path,
+        &Side {
+            key: "backoff-max",
+            value: backoff_max,
+            written: t.backoff_max.as_ref(),
+        },
+        Order::AtLeast,
+        &Side {
+            key: "backoff",
+            value: backoff,
+            written: t.backoff.as_ref(),
+        },
+        "",
+        r,
+    );
     let budget_percent = integer_or(
         t.budget_percent.as_ref(),
         &key("budget-percent"),
@@ -156,41 +155,38 @@ pub(super) fn retry(
 
 /// `on`: names from [`RetryOn::NAMES`], none twice; `502` to `504` may
 /// also be written as integers.
-fn retry_on(list: &[Spanned<Scalar>], path: &str, r: &mut Reporter<'_>) -> Option<RetryOn> {
+fn retry_on(
+    list: &Spanned<Vec<Spanned<Scalar>>>,
+    path: &str,
+    r: &mut Reporter<'_>,
+) -> Option<RetryOn> {
+    // Empty is allowed: nothing is retried.
+    let names = unique_list(list, path, None, failure, r)?;
     let mut on = RetryOn::NONE;
-    // Each accepted name with its index in `list`, for "already listed as".
-    let mut seen: Vec<(&'static str, usize)> = Vec::with_capacity(list.len());
-    let mut ok = true;
-    for (j, v) in list.iter().enumerate() {
-        let text = match v.get_ref() {
-            Scalar::Str(s) => s.clone(),
-            Scalar::Int(n) => n.to_string(),
-            other => show(other),
-        };
-        let problem = match RetryOn::NAMES.iter().find(|&&n| n == text) {
-            None => {
-                let names: Vec<String> = RetryOn::NAMES.iter().map(|n| format!("{n:?}")).collect();
-                Some(format!(
-                    "unknown failure {}; expected one of {}",
-                    show(v.get_ref()),
-                    names.join(", ")
-                ))
-            }
-            Some(&name) => match seen.iter().find(|(n, _)| *n == name) {
-                Some((_, first)) => Some(format!("{name:?} is already listed as on[{first}]")),
-                None => {
-                    seen.push((name, j));
-                    if let Some(flag) = on.flag_mut(name) {
-                        *flag = true;
-                    }
-                    None
-                }
-            },
-        };
-        if let Some(message) = problem {
-            r.error(format!("{path}[{j}]"), Some(v.span()), message);
-            ok = false;
+    for name in names {
+        if let Some(flag) = on.flag_mut(name) {
+            *flag = true;
         }
     }
-    ok.then_some(on)
+    Some(on)
+}
+
+/// One entry of `on`: its name in [`RetryOn::NAMES`].
+fn failure(value: &Scalar) -> Result<&'static str, String> {
+    let text = match value {
+        Scalar::Str(s) => s.clone(),
+        Scalar::Int(n) => n.to_string(),
+        other => show(other),
+    };
+    RetryOn::NAMES
+        .into_iter()
+        .find(|&n| n == text)
+        .ok_or_else(|| {
+            let names: Vec<String> = RetryOn::NAMES.iter().map(|n| format!("{n:?}")).collect();
+            format!(
+                "unknown failure {}; expected one of {}",
+                show(value),
+                names.join(", ")
+            )
+        })
 }

@@ -20,8 +20,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::{
-    defaults, duration, duration_or, integer, integer_or, show, text, tls, AllowZero, Names,
-    MAX_CONNECTIONS,
+    defaults, duration, duration_or, integer, integer_or, ordered, show, text, tls, unique_list,
+    AllowZero, Names, Order, Side, MAX_CONNECTIONS,
 };
 use crate::error::Reporter;
 use crate::model::{
@@ -490,40 +490,33 @@ fn health_check(
             }
             Some(d)
         });
-    let mut fits = true;
-    if let (Some(interval), Some(timeout)) = (interval, timeout) {
-        if timeout >= interval {
-            // Point at whichever of the two was written; the timeout if both.
-            let (at, span, from) = match (&h.timeout, &h.interval) {
-                (None, Some(i)) => ("interval", i.span(), ", the default"),
-                (Some(t), _) => ("timeout", t.span(), ""),
-                (None, None) => ("timeout", raw.span(), ", the default"),
-            };
-            r.error(
-                key(at),
-                Some(span),
-                format!(
-                    "timeout ({}{from}) must be less than interval ({}): a check must end \
-                     before the next one starts",
-                    format_duration(timeout),
-                    format_duration(interval)
-                ),
-            );
-            fits = false;
-        }
-    }
-    let threshold = |v: &Option<Spanned<Scalar>>, k: &str, default: u32, r: &mut Reporter<'_>| {
-        integer_or(v.as_ref(), &key(k), THRESHOLD, default, r)
-    };
-    let healthy_threshold = threshold(
-        &h.healthy_threshold,
-        "healthy-threshold",
+    let fits = ordered(
+        path,
+        &Side {
+            key: "timeout",
+            value: timeout,
+            written: h.timeout.as_ref(),
+        },
+        Order::Below,
+        &Side {
+            key: "interval",
+            value: interval,
+            written: h.interval.as_ref(),
+        },
+        ": a check must end before the next one starts",
+        r,
+    );
+    let healthy_threshold = integer_or(
+        h.healthy_threshold.as_ref(),
+        &key("healthy-threshold"),
+        THRESHOLD,
         defaults::HEALTHY_THRESHOLD,
         r,
     );
-    let unhealthy_threshold = threshold(
-        &h.unhealthy_threshold,
-        "unhealthy-threshold",
+    let unhealthy_threshold = integer_or(
+        h.unhealthy_threshold.as_ref(),
+        &key("unhealthy-threshold"),
+        THRESHOLD,
         defaults::UNHEALTHY_THRESHOLD,
         r,
     );
@@ -583,33 +576,8 @@ fn expect(
     path: &str,
     r: &mut Reporter<'_>,
 ) -> Option<Vec<StatusMatch>> {
-    if list.get_ref().is_empty() {
-        r.error(
-            path,
-            Some(list.span()),
-            "must list at least one status, e.g. expect = [\"2xx\", 404]",
-        );
-        return None;
-    }
-    let mut out: Vec<StatusMatch> = Vec::with_capacity(list.get_ref().len());
-    let mut ok = true;
-    for (j, v) in list.get_ref().iter().enumerate() {
-        let problem = match status_match(v.get_ref()) {
-            Err(message) => Some(message),
-            Ok(m) => match out.iter().position(|seen| *seen == m) {
-                Some(first) => Some(format!("{m} is already listed as expect[{first}]")),
-                None => {
-                    out.push(m);
-                    None
-                }
-            },
-        };
-        if let Some(message) = problem {
-            r.error(format!("{path}[{j}]"), Some(v.span()), message);
-            ok = false;
-        }
-    }
-    ok.then_some(out)
+    let empty = "must list at least one status, e.g. expect = [\"2xx\", 404]";
+    unique_list(list, path, Some(empty), status_match, r)
 }
 
 /// `200` (also `"200"`) or `"2xx"`.
@@ -667,26 +635,22 @@ fn outlier_detection(
         .map_or(Some(default.max_ejection), |v| {
             duration(v, &key("max-ejection"), AllowZero::No, r)
         });
-    let mut fits = true;
-    if let (Some(base), Some(max)) = (base_ejection, max_ejection) {
-        if max < base {
-            // Point at whichever of the two was written; max-ejection if both.
-            let (at, span, from) = match (&o.max_ejection, &o.base_ejection) {
-                (None, Some(b)) => ("base-ejection", Some(b.span()), ", the default"),
-                (m, _) => ("max-ejection", m.as_ref().map(Spanned::span), ""),
-            };
-            r.error(
-                key(at),
-                span,
-                format!(
-                    "max-ejection ({}{from}) must be at least base-ejection ({})",
-                    format_duration(max),
-                    format_duration(base)
-                ),
-            );
-            fits = false;
-        }
-    }
+    let fits = ordered(
+        path,
+        &Side {
+            key: "max-ejection",
+            value: max_ejection,
+            written: o.max_ejection.as_ref(),
+        },
+        Order::AtLeast,
+        &Side {
+            key: "base-ejection",
+            value: base_ejection,
+            written: o.base_ejection.as_ref(),
+        },
+        "",
+        r,
+    );
     let max_ejected_percent = integer_or(
         o.max_ejected_percent.as_ref(),
         &key("max-ejected-percent"),
