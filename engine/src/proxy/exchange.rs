@@ -190,7 +190,7 @@ pub(crate) async fn exchange<P: Peer>(
                 }
                 flight.answered(took);
                 match reason {
-                    Some(reason) if may_retry(w, g, t, tries, reason, true, stats) => {
+                    Some(reason) if may_retry(w, g, t, &tried[..tries], server, reason, true, stats) => {
                         // The answer is not relayed: its connection goes,
                         // body and all.
                         w.pool.put_headers(resp.into_headers());
@@ -228,7 +228,7 @@ pub(crate) async fn exchange<P: Peer>(
                 let Some(reason) = failure.and_then(RetryReason::of_failure) else {
                     return Err(e);
                 };
-                if f.relayed || !may_retry(w, g, t, tries, reason, f.sent, stats) {
+                if f.relayed || !may_retry(w, g, t, &tried[..tries], server, reason, f.sent, stats) {
                     return Err(e);
                 }
                 reason
@@ -251,20 +251,33 @@ pub(crate) async fn exchange<P: Peer>(
     }
 }
 
-/// Whether the try number `tries` (from 0) that failed for `reason` may be
-/// retried now; counts the retry, or why it was not made.
+/// Whether a try at `server` that failed for `reason`, after tries at
+/// `tried`, may be retried now; counts the retry, or why it was not made.
+#[allow(clippy::too_many_arguments)]
 fn may_retry(
     w: &Worker,
     g: &Generation,
     t: &Target<'_>,
-    tries: usize,
+    tried: &[usize],
+    server: usize,
     reason: RetryReason,
     sent: bool,
     stats: &ServerStats,
 ) -> bool {
+    let tries = tried.len();
     let r = &t.route.retry;
     if tries + 1 >= usize::from(r.attempts).min(MAX_TRIES) || !t.retries_on(reason, sent) {
         return false;
+    }
+    // A server that refused a connection is not asked again at once: a
+    // retry for that needs another server.
+    if reason == RetryReason::ConnectFailure {
+        let mut avoid = [0usize; MAX_TRIES];
+        avoid[..tries].copy_from_slice(&tried[..tries]);
+        avoid[tries] = server;
+        if !g.upstreams.has_other(t.group, &avoid[..=tries]) {
+            return false;
+        }
     }
     if !g.upstreams.may_retry(t.group, r.budget_percent, r.budget_min) {
         w.stats.upstream_retry_budget_exhausted.inc();

@@ -480,6 +480,15 @@ impl Upstreams {
         Err(NoServer::Unavailable)
     }
 
+    /// Whether `group` has an available server besides those in `avoid`.
+    pub(crate) fn has_other(&self, group: usize, avoid: &[usize]) -> bool {
+        let now_ms = health::now_ms();
+        self.groups[group]
+            .servers
+            .iter()
+            .any(|&id| !avoid.contains(&id) && self.servers[id].health.available(now_ms))
+    }
+
     /// The hash policy's key of `group`, if it has one.
     pub(crate) fn hash_key(&self, group: usize) -> Option<&HashKey> {
         self.groups[group].hash.as_ref()
