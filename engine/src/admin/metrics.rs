@@ -93,6 +93,7 @@ fn write_all(plane: &Handle, out: &mut Exposition) {
         })
         .collect();
     server_families(out, &servers);
+    health_families(out, &snapshot);
 
     out.family(
         "ringway_rate_limit_evictions_total",
@@ -743,5 +744,50 @@ mod tests {
         assert_eq!(lines[16], "d_bucket{route=\"r\",le=\"+Inf\"} 4");
         assert_eq!(lines[17], "d_sum{route=\"r\"} 1.5");
         assert_eq!(lines[18], "d_count{route=\"r\"} 4");
+    }
+}
+
+/// Each server's health state (one sample per state, 1 for the current
+/// one) and its active check results.
+fn health_families(out: &mut Exposition, snapshot: &crate::snapshot::Snapshot) {
+    const STATES: [&str; 5] = ["healthy", "unhealthy", "unknown", "ejected", "draining"];
+    const HEALTH: &str = "ringway_upstream_health";
+    out.family(
+        HEALTH,
+        "gauge",
+        "Each upstream server's health: 1 for its current state, 0 for the others.",
+    );
+    let now = crate::upstream::health::now_ms();
+    for g in &snapshot.upstreams.groups {
+        for s in &g.servers {
+            let address = s.member.address.to_string();
+            let state = s.health.view(now).state;
+            for st in STATES {
+                out.sample(
+                    HEALTH,
+                    &[("upstream", &g.name), ("server", &address), ("state", st)],
+                    u64::from(st == state),
+                );
+            }
+        }
+    }
+    const CHECKS: &str = "ringway_upstream_health_checks_total";
+    out.family(
+        CHECKS,
+        "counter",
+        "Active health checks of each upstream server, by result.",
+    );
+    for g in &snapshot.upstreams.groups {
+        for s in &g.servers {
+            let address = s.member.address.to_string();
+            let c = s.health.checks();
+            for (result, n) in [("passed", &c.passed), ("failed", &c.failed)] {
+                out.sample(
+                    CHECKS,
+                    &[("upstream", &g.name), ("server", &address), ("result", result)],
+                    n.load(std::sync::atomic::Ordering::Relaxed),
+                );
+            }
+        }
     }
 }

@@ -67,6 +67,9 @@ pub(crate) fn list(plane: &Handle) -> Answer {
                 "fail_open": up.fail_open,
                 "active_checks": up.health_check.is_some(),
                 "passive_checks": up.outlier.enabled,
+                "ejected": g.health.ejected(now),
+                "ejectable": g.health.allowed(up.outlier.max_ejected_percent)
+                    .min(g.health.servers()),
                 "servers": servers,
             })
         })

@@ -211,15 +211,14 @@ pub(crate) async fn exchange<P: Peer>(
             }
             Err(f) => {
                 let e = counted(stats, f.error);
-                if f.reused && !fresh_only && !f.relayed && t.resendable && t.idempotent {
-                    if e.may_retry(true) {
-                        // The upstream closed the pooled connection while
-                        // it was idle: not the server's failure.
-                        w.stats.upstream_stale_resends.inc();
-                        fresh_only = true;
-                        drop(flight);
-                        continue;
-                    }
+                let stale = f.reused && !fresh_only && !f.relayed;
+                if stale && t.resendable && t.idempotent && e.may_retry(true) {
+                    // The upstream closed the pooled connection while it
+                    // was idle: not the server's failure.
+                    w.stats.upstream_stale_resends.inc();
+                    fresh_only = true;
+                    drop(flight);
+                    continue;
                 }
                 let failure = Failure::of(&e).filter(|&f| f != Failure::ConnectionLimit);
                 if let Some(f) = failure {
@@ -537,7 +536,10 @@ async fn connect(
     let link = match g.upstreams.tls(server) {
         None => Link::Plain(tcp),
         Some(tls) => {
-            let session = rustls::ClientConnection::new(tls.config.clone(), tls.name_for(addr))
+            let session = rustls::ClientConnection::new(
+                tls.config.clone(),
+                tls.name_for(addr, g.upstreams.name_of(server)),
+            )
                 .map_err(|_| Error::bad_gateway(TLS_SESSION))?;
             let mut stream = Box::new(TlsStream::new(tcp, session));
             match w.deadlines.within(deadline, stream.handshake()).await {

@@ -20,8 +20,6 @@
 //! A server that stops or starts passing its checks is logged (warn when
 //! it goes out, info when it comes back) with its upstream and address.
 
-// Wired into the upstream stage by the pipeline.
-#![allow(dead_code)]
 
 use std::io;
 use std::net::SocketAddr;
@@ -207,7 +205,7 @@ impl Watch {
                     tls: plan
                         .tls
                         .as_ref()
-                        .map(|t| (t.config.clone(), t.name_for(s.address))),
+                        .map(|t| (t.config.clone(), t.name_for(s.address, Some(&s.host)))),
                 }
             })
             .collect();

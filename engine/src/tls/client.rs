@@ -116,10 +116,19 @@ pub(crate) struct WorkerUpstreamTls {
 }
 
 impl WorkerUpstreamTls {
-    /// The name to verify (and send as SNI) for a server at `addr`.
-    pub(crate) fn name_for(&self, addr: std::net::SocketAddr) -> ServerName<'static> {
-        self.server_name
-            .clone()
+    /// The name to verify (and send as SNI) for a server at `addr` that
+    /// came from the name `host` (`host:port`), if any: `server-name` when
+    /// set, else the host name, else the address.
+    pub(crate) fn name_for(
+        &self,
+        addr: std::net::SocketAddr,
+        host: Option<&str>,
+    ) -> ServerName<'static> {
+        if let Some(name) = &self.server_name {
+            return name.clone();
+        }
+        host.and_then(|h| h.rsplit_once(':'))
+            .and_then(|(name, _)| ServerName::try_from(name.to_string()).ok())
             .unwrap_or_else(|| ServerName::IpAddress(addr.ip().into()))
     }
 }

@@ -14,8 +14,6 @@
 //! monoio keeps an operation's buffer until the kernel gives it back, and
 //! the check owns nothing else.
 
-// Wired into the upstream stage by the pipeline.
-#![allow(dead_code)]
 
 use std::io;
 use std::net::SocketAddr;

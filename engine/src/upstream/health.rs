@@ -46,8 +46,6 @@
 //!   unhealthy or unknown, or no longer draining. A server without active
 //!   checks that was never ejected does not ramp.
 
-// Wired into the upstream stage by the pipeline.
-#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -521,6 +519,7 @@ impl Health {
     }
 
     /// The active-check state.
+    #[cfg(test)]
     pub(crate) fn active(&self) -> ActiveState {
         self.load().active()
     }

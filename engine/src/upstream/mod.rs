@@ -178,8 +178,8 @@ struct ServerState {
     tls: Option<WorkerUpstreamTls>,
     weight: u32,
     backup: bool,
-    /// Set when the server came from a name.
-    named: bool,
+    /// The name (`host:port`) the server came from, if any.
+    name: Option<Arc<str>>,
     pool: Rc<ServerPool>,
     /// This worker's counters for the server.
     stats: Arc<ServerStats>,
@@ -386,7 +386,7 @@ impl Upstreams {
                     tls: worker_tls.clone(),
                     weight: s.member.weight,
                     backup: s.member.backup,
-                    named: s.member.name.is_some(),
+                    name: s.member.name.clone(),
                     pool,
                 });
             }
@@ -556,7 +556,7 @@ impl Upstreams {
                 );
             }
         }
-        if connect && s.named {
+        if connect && s.name.is_some() {
             g.refresh.store(true, Ordering::Relaxed);
         }
     }
@@ -582,6 +582,11 @@ impl Upstreams {
     /// How many servers `group` has.
     pub(crate) fn group_size(&self, group: usize) -> usize {
         self.groups[group].servers.len()
+    }
+
+    /// The name (`host:port`) `server` came from, if any.
+    pub(crate) fn name_of(&self, server: usize) -> Option<&str> {
+        self.servers[server].name.as_deref()
     }
 
     pub(crate) fn address(&self, server: usize) -> SocketAddr {
@@ -693,7 +698,7 @@ fn seed(worker: usize, name: &str) -> u64 {
 
 /// Passive health's settings, when on.
 fn outlier(o: &OutlierDetection) -> Option<health::OutlierParams> {
-    o.enabled.then(|| health::OutlierParams {
+    o.enabled.then_some(health::OutlierParams {
         consecutive_failures: o.consecutive_failures,
         base_ejection_ms: o.base_ejection.as_millis() as u64,
         max_ejection_ms: o.max_ejection.as_millis() as u64,
