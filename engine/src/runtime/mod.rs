@@ -5,5 +5,6 @@
 pub(crate) mod control;
 pub(crate) mod health;
 pub(crate) mod log_writer;
+pub(crate) mod resolve;
 pub(crate) mod thread;
 pub(crate) mod watch;

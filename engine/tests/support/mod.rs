@@ -5,6 +5,7 @@
 
 pub mod chromium;
 pub mod counting;
+pub mod dns;
 pub mod process;
 pub mod tls;
 
