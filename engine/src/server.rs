@@ -16,7 +16,7 @@ use ringway_config::{Config, LogTarget, Workers};
 
 use crate::admin::Admin;
 use crate::rt::cpus;
-use crate::runtime::control::{self, Bound, Handle};
+use crate::runtime::control::{self, Bound, Handle, NameService};
 use crate::runtime::health::HealthChecker;
 use crate::runtime::log_writer::{LogWriter, Output};
 use crate::runtime::thread::{self as worker, Control, Spec};
@@ -107,8 +107,12 @@ impl Server {
         };
 
         let driver = config.driver;
-        let resolved = crate::upstream::Resolved::default();
-        let snapshot = Arc::new(Snapshot::compile(config, 1, None, n, &resolved).map_err(StartError::Config)?);
+        let name_service = NameService::new(&config);
+        let names = name_service
+            .prepare(&config, &config)
+            .map_err(StartError::Config)?;
+        let snapshot =
+            Arc::new(Snapshot::compile(config, 1, None, n, &names).map_err(StartError::Config)?);
         let control = Arc::new(Control::default());
         let hooks = Arc::new(hooks);
         let log = &snapshot.config.access_log;
@@ -141,6 +145,7 @@ impl Server {
             bound,
             log_writer,
             health,
+            name_service,
         );
         let peers = Peers::new(&links);
         // Slow password checks run here, off the workers: one thread per
@@ -271,7 +276,7 @@ impl Server {
             let _ = t.join();
         }
         self.plane.stop_access_log();
-        self.plane.stop_health_checks();
+        self.plane.stop_background();
         drained
     }
 }
@@ -280,7 +285,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.control.begin_drain();
         self.plane.signal_access_log_stop();
-        self.plane.stop_health_checks();
+        self.plane.stop_background();
         if let Some(admin) = self.admin.take() {
             admin.stop();
         }

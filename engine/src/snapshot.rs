@@ -20,7 +20,7 @@ use crate::router::Router;
 use crate::stats::labeled::Labeled;
 use crate::tls::client::UpstreamTls;
 use crate::tls::ListenerTls;
-use crate::upstream::{self, Resolved};
+use crate::upstream::{self, Names};
 
 /// A built-in answer with its bytes laid out ahead of time.
 #[derive(Debug)]
@@ -84,8 +84,8 @@ pub(crate) struct Snapshot {
     /// What the workers share about the upstream servers.
     pub(crate) upstreams: upstream::Shared,
     /// What the upstreams' server names resolved to when this generation
-    /// was compiled.
-    pub(crate) resolved: Resolved,
+    /// was compiled, and whom to ask for a fresh look.
+    pub(crate) names: Names,
     /// The per-route and per-server counters of every worker.
     pub(crate) metrics: Labeled,
     /// `Some` while the access log is enabled.
@@ -104,7 +104,7 @@ impl Snapshot {
         generation: u64,
         prev: Option<&Snapshot>,
         workers: usize,
-        resolved: &Resolved,
+        names: &Names,
     ) -> Result<Snapshot, ConfigErrors> {
         let router = Router::new(&config);
         let prev_policies: Vec<&RoutePolicy> = prev
@@ -143,7 +143,7 @@ impl Snapshot {
             .enumerate()
             .map(|(index, (r, policy))| CompiledRoute::compile(index, r, policy))
             .collect();
-        let members = upstream::members::expand(&config, resolved);
+        let members = upstream::members::expand(&config, &names.resolved);
         let upstreams = upstream::Shared::compile(&config, &members, prev.map(|p| &p.upstreams));
         let servers: Vec<(&str, SocketAddr)> = config
             .upstreams
@@ -168,7 +168,7 @@ impl Snapshot {
                 query: log.query,
             });
         Ok(Snapshot {
-            resolved: resolved.clone(),
+            names: names.clone(),
             access_log,
             log_sinks,
             generation,
@@ -235,5 +235,5 @@ impl CompiledRoute {
 /// Checks `config` as a start or reload would: compiles it, loading its
 /// key material and certificates (`ringway validate`).
 pub fn check(config: Config) -> Result<(), ConfigErrors> {
-    Snapshot::compile(config, 0, None, 1, &Resolved::default()).map(|_| ())
+    Snapshot::compile(config, 0, None, 1, &Names::default()).map(|_| ())
 }

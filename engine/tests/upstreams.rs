@@ -7,13 +7,14 @@
 mod support;
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::dns::DnsServer;
 use support::process::admin_call;
 use support::{response, wait_until, Reply, TestGateway, TestUpstream};
 
@@ -519,4 +520,61 @@ fn an_ejection_is_kept_across_a_reload() {
         .reload_source(&full_config(&with_route), ringway::Format::Toml)
         .expect("reload");
     assert_eq!(health(&gw, "up", dead), "ejected");
+}
+#[test]
+fn a_name_resolves_to_servers_and_follows_its_records() {
+    let dns = DnsServer::start();
+    // Three origins on one port, on three loopback addresses.
+    let first = TestUpstream::start(|_| Reply::Raw(response(200, "one")));
+    let port = first.addr.port();
+    let at = |ip: Ipv4Addr, body: &'static str| {
+        TestUpstream::start_on(SocketAddr::from((ip, port)), move |_| {
+            Reply::Raw(response(200, body))
+        })
+    };
+    let second = at(Ipv4Addr::new(127, 0, 0, 2), "two");
+    let third = at(Ipv4Addr::new(127, 0, 0, 3), "three");
+    dns.set(
+        "app.test",
+        vec![Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2)],
+    );
+    let toml = format!(
+        "workers = 2\n[resolver]\nnameservers = [\"{}\"]\nhosts-file = \"\"\n\
+         [[upstreams]]\nname = \"up\"\nservers = [\"app.test:{port}\"]\nresolve = \"required\"\n\
+         resolve-interval = \"1s\"\n[[routes]]\nupstream = \"up\"\n",
+        dns.addr
+    );
+    let gw = TestGateway::start(&toml, DRIVER);
+    let got = get_many(&gw, 20, "/");
+    assert!(count(&got, "one") > 0 && count(&got, "two") > 0, "{got:?}");
+    assert_eq!(count(&got, "three"), 0);
+    let s = server(&gw, "up", second.addr);
+    assert_eq!(s["name"], format!("app.test:{port}"));
+
+    dns.set(
+        "app.test",
+        vec![
+            Ipv4Addr::new(127, 0, 0, 1),
+            Ipv4Addr::new(127, 0, 0, 2),
+            Ipv4Addr::new(127, 0, 0, 3),
+        ],
+    );
+    wait_until("the third address gets traffic", || {
+        gw.client().get("/").text() == "three"
+    });
+    assert!(third.request_count() > 0);
+
+    // A name that does not resolve: a warning and no servers (503), not
+    // a failed start, unless it is required.
+    let optional = toml
+        .replace("app.test", "missing.test")
+        .replace("resolve = \"required\"\n", "");
+    let gw2 = TestGateway::start(&optional, DRIVER);
+    assert_eq!(gw2.client().get("/").status, 503);
+    let required = toml.replace("app.test", "missing.test");
+    let config = ringway_config::Config::from_toml_str(&full_config(&required)).expect("valid");
+    match ringway::Server::start(config) {
+        Ok(_) => panic!("a required name must resolve"),
+        Err(e) => assert!(e.to_string().contains("missing.test"), "{e}"),
+    }
 }

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -21,6 +21,9 @@ use event_listener::Listener as _;
 use ringway_config::{Config, ConfigError, ConfigErrors};
 
 use crate::runtime::health::{self, HealthChecker};
+use crate::runtime::resolve::{Resolver, ResolverSettings};
+use crate::upstream::members::names;
+use crate::upstream::{Names, Resolved};
 use crate::runtime::log_writer::{LogWriter, Output};
 use crate::runtime::thread::Control;
 use crate::snapshot::Snapshot;
@@ -123,6 +126,9 @@ pub struct ReloadStats {
     /// Every propagation time measured, summed, and how many.
     pub propagation_sum: Duration,
     pub propagation_count: u64,
+    /// Generations published because server names resolved to other
+    /// addresses (not counted as reloads).
+    pub address_changes: u64,
 }
 
 /// What `GET /status` shows of one worker.
@@ -155,6 +161,8 @@ pub(crate) struct Plane {
     log: LogWriter,
     /// The active health checks, given each generation's plans.
     health: HealthChecker,
+    /// The resolver of server names, once some upstream has one.
+    names: NameService,
 }
 
 /// A cloneable handle on the running gateway's control plane: reloads,
@@ -171,9 +179,10 @@ impl Handle {
         listeners: Vec<Bound>,
         log: LogWriter,
         health: HealthChecker,
+        names: NameService,
     ) -> Handle {
         health.apply(health::plans(&snapshot));
-        Handle(Arc::new(Plane {
+        let handle = Handle(Arc::new(Plane {
             snapshot: ArcSwap::new(snapshot),
             links,
             acked: event_listener::Event::new(),
@@ -189,7 +198,10 @@ impl Handle {
             }),
             log,
             health,
-        }))
+            names,
+        }));
+        handle.0.names.attach(&handle);
+        handle
     }
 
     pub(crate) fn set_workers(&self, workers: Vec<WorkerInfo>) {
@@ -313,9 +325,10 @@ impl Handle {
         self.0.log.stop();
     }
 
-    /// Stops the active health checks (at shutdown).
-    pub(crate) fn stop_health_checks(&self) {
+    /// Stops the active health checks and the resolver (at shutdown).
+    pub(crate) fn stop_background(&self) {
         self.0.health.stop();
+        self.0.names.stop();
     }
 
     /// Has the access-log writer write what is queued and end, without
@@ -365,7 +378,7 @@ impl Handle {
         let running = self.snapshot();
         check_admin(&running.config, config)?;
         // Key material (PEM, JWKS files, password hashes) loads as it would.
-        Snapshot::compile(config.clone(), 0, None, self.0.links.len(), &running.resolved)
+        Snapshot::compile(config.clone(), 0, None, self.0.links.len(), &running.names)
             .map_err(ReloadError::Invalid)?;
         let bound = self.lock().listeners.clone();
         for (i, l) in config.listeners.iter().enumerate() {
@@ -443,29 +456,16 @@ impl Handle {
         // sent the new generation, and one that cannot take it is reported
         // as lagging (propagation `None`), not as a failed reload.
         let generation = running.generation + 1;
-        let snapshot = match Snapshot::compile(config, generation, Some(&running), n, &running.resolved) {
+        let names = match self.0.names.prepare(&config, &running.config) {
+            Ok(names) => names,
+            Err(errors) => return Err(self.failed(ReloadError::Invalid(errors))),
+        };
+        let snapshot = match Snapshot::compile(config, generation, Some(&running), n, &names) {
             Ok(s) => Arc::new(s),
             Err(errors) => return Err(self.failed(ReloadError::Invalid(errors))),
         };
         self.lock().listeners = listeners;
-        // The writer learns of the generation before any worker logs a
-        // request of it.
-        self.0.log.apply(snapshot.clone(), log_output);
-        let published = self.0.started.elapsed();
-        self.0.snapshot.store(snapshot.clone());
-        self.0.health.apply(health::plans(&snapshot));
-        for (i, (link, add)) in self.0.links.iter().zip(add).enumerate() {
-            let cmd = Cmd {
-                snapshot: snapshot.clone(),
-                add,
-                remove: removed.iter().map(|b| b.configured).collect(),
-            };
-            if link.tx.try_send(cmd).is_err() {
-                tracing::error!(worker = i, generation, "worker not taking reloads");
-            }
-            link.wake.notify(1);
-        }
-        let propagation = self.wait_applied(generation, published);
+        let propagation = self.publish(&snapshot, log_output, add, &removed);
         let mut state = self.lock();
         state.stats.succeeded += 1;
         state.stats.last_success = Some(std::time::SystemTime::now());
@@ -505,6 +505,71 @@ impl Handle {
             listeners_added: added,
             listeners_removed: removed.iter().map(|b| b.actual).collect(),
         })
+    }
+
+    /// Publishes `snapshot`: the access-log writer learns of it before
+    /// any worker logs a request of it, then the health checker and every
+    /// worker (with the listeners each adds and removes); the propagation
+    /// time, `None` when some worker had not applied it in time.
+    fn publish(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        log_output: Option<Output>,
+        add: Vec<Vec<(SocketAddr, std::net::TcpListener)>>,
+        removed: &[Bound],
+    ) -> Option<Duration> {
+        let generation = snapshot.generation;
+        self.0.log.apply(snapshot.clone(), log_output);
+        let published = self.0.started.elapsed();
+        self.0.snapshot.store(snapshot.clone());
+        self.0.health.apply(health::plans(snapshot));
+        let mut add = add.into_iter();
+        for (i, link) in self.0.links.iter().enumerate() {
+            let cmd = Cmd {
+                snapshot: snapshot.clone(),
+                add: add.next().unwrap_or_default(),
+                remove: removed.iter().map(|b| b.configured).collect(),
+            };
+            if link.tx.try_send(cmd).is_err() {
+                tracing::error!(worker = i, generation, "worker not taking reloads");
+            }
+            link.wake.notify(1);
+        }
+        self.wait_applied(generation, published)
+    }
+
+    /// What the upstreams' server names resolve to changed: the running
+    /// config is published again with the new addresses (a new
+    /// generation; pools, health and counters of the addresses that stay
+    /// are kept, those that went drain).
+    pub(crate) fn republish(&self, resolved: Resolved) {
+        let _serial = self.serial();
+        if self.is_draining() {
+            return;
+        }
+        let running = self.snapshot();
+        if running.names.resolved == resolved {
+            return;
+        }
+        let names = Names {
+            resolved,
+            refresh: running.names.refresh.clone(),
+        };
+        let generation = running.generation + 1;
+        let n = self.0.links.len();
+        match Snapshot::compile(running.config.clone(), generation, Some(&running), n, &names) {
+            Ok(s) => {
+                let snapshot = Arc::new(s);
+                let propagation = self.publish(&snapshot, None, Vec::new(), &[]);
+                self.lock().stats.address_changes += 1;
+                tracing::info!(
+                    generation,
+                    propagation_us = propagation.map(|p| p.as_micros() as u64),
+                    "upstream server addresses changed"
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "upstream addresses changed but the config no longer compiles; keeping the running one"),
+        }
     }
 
     /// Serializes reloads (and dry runs, which must see a stable listener
@@ -625,6 +690,9 @@ fn restart_required(running: &Snapshot, next: &Config) -> Vec<&'static str> {
     if running.admin.address != next.admin.address {
         fields.push("admin.address");
     }
+    if running.resolver != next.resolver {
+        fields.push("resolver");
+    }
     fields
 }
 
@@ -715,4 +783,128 @@ mod tests {
         assert_eq!(max, Duration::from_micros(100));
         assert!(percentiles(&VecDeque::new()).is_none());
     }
+}
+
+/// The resolver of upstream server names: started when a config first
+/// names a server (a config without names costs no thread), told of each
+/// config's names, and publishing a new generation when their addresses
+/// change. Its `[resolver]` settings are read once, at start.
+pub(crate) struct NameService {
+    settings: ResolverSettings,
+    resolver: Mutex<Option<Arc<Resolver>>>,
+    /// Where address changes go; set once the control plane exists.
+    plane: Arc<OnceLock<Weak<Plane>>>,
+}
+
+impl NameService {
+    pub(crate) fn new(config: &Config) -> NameService {
+        let r = &config.resolver;
+        NameService {
+            settings: ResolverSettings {
+                nameservers: r.nameservers.clone(),
+                timeout: r.timeout,
+                hosts_file: r.hosts_file.clone(),
+            },
+            resolver: Mutex::new(None),
+            plane: Arc::new(OnceLock::new()),
+        }
+    }
+
+    fn attach(&self, handle: &Handle) {
+        let _ = self.plane.set(Arc::downgrade(&handle.0));
+    }
+
+    /// Resolves the names `config` has that are new (not in `running`, or
+    /// never resolved), waiting up to the resolver's timeout, and watches
+    /// all of them from now on. A name of a `resolve = "required"`
+    /// upstream that does not resolve is an error at its path; another
+    /// only warns (its upstream has no servers from it until it resolves).
+    pub(crate) fn prepare(&self, config: &Config, running: &Config) -> Result<Names, ConfigErrors> {
+        let wanted = names(config);
+        let mut slot = self.resolver.lock().unwrap_or_else(|p| p.into_inner());
+        if wanted.is_empty() && slot.is_none() {
+            return Ok(Names::default());
+        }
+        let resolver = match &*slot {
+            Some(r) => r.clone(),
+            None => {
+                let plane = self.plane.clone();
+                let started = Resolver::start(self.settings.clone(), move |resolved| {
+                    if let Some(p) = plane.get().and_then(Weak::upgrade) {
+                        Handle(p).republish(resolved);
+                    }
+                });
+                let r = Arc::new(started.map_err(|e| {
+                    ConfigErrors(vec![config_error("resolver", format!("cannot start the resolver thread: {e}"))])
+                })?);
+                *slot = Some(r.clone());
+                r
+            }
+        };
+        drop(slot);
+        let known = resolver.snapshot();
+        let fresh: Vec<(String, u16)> = wanted
+            .iter()
+            .filter(|(h, p, ..)| {
+                let seen = running.upstreams.iter().any(|u| {
+                    u.servers.iter().any(|s| {
+                        matches!(&s.address, ringway_config::ServerAddress::Name { host, port } if host == h && port == p)
+                    })
+                });
+                !seen || known.get(&(h.clone(), *p)).is_none_or(Vec::is_empty)
+            })
+            .map(|(h, p, ..)| (h.clone(), *p))
+            .collect();
+        let mut errors = Vec::new();
+        if !fresh.is_empty() {
+            if let Err(failed) = resolver.resolve_all_now(&fresh) {
+                for ((host, port), why) in failed {
+                    let required = wanted
+                        .iter()
+                        .any(|(h, p, _, req)| *h == host && *p == port && *req);
+                    match server_path(config, &host, port) {
+                        Some(path) if required => errors.push(config_error(
+                            &path,
+                            format!("{host}:{port} does not resolve ({why}) and its upstream has resolve = \"required\""),
+                        )),
+                        _ => tracing::warn!(name = %format!("{host}:{port}"), error = %why, "server name does not resolve; its upstream has no servers from it until it does"),
+                    }
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        resolver.watch(wanted.iter().map(|(h, p, every, _)| (h.clone(), *p, *every)).collect());
+        Ok(Names {
+            resolved: resolver.snapshot(),
+            refresh: Some(resolver as Arc<dyn crate::upstream::Refresh>),
+        })
+    }
+
+    fn stop(&self) {
+        let taken = self.resolver.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(r) = taken {
+            r.stop();
+        }
+    }
+}
+
+/// The path of the first `servers` entry naming `host:port` in a
+/// required upstream, else in any.
+fn server_path(config: &Config, host: &str, port: u16) -> Option<String> {
+    let mut found = None;
+    for (i, up) in config.upstreams.iter().enumerate() {
+        for (j, s) in up.servers.iter().enumerate() {
+            if matches!(&s.address, ringway_config::ServerAddress::Name { host: h, port: p } if h == host && *p == port)
+            {
+                let path = format!("upstreams[{i}].servers[{j}]");
+                if up.resolve == ringway_config::Resolve::Required {
+                    return Some(path);
+                }
+                found.get_or_insert(path);
+            }
+        }
+    }
+    found
 }

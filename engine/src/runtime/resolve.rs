@@ -19,8 +19,6 @@
 //! keeps its last good addresses (one warning per failure streak) and is
 //! retried every [`FAILED_RETRY`] at most; a name never resolved has none.
 
-// Wired into the control plane by the upstream stage.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -66,8 +64,7 @@ impl Default for ResolverSettings {
 /// A watched name: host (lower case) and port.
 pub(crate) type Key = (String, u16);
 
-/// Known addresses by (host in lower case, port); sorted, IPv4 first.
-pub(crate) type Resolved = BTreeMap<Key, Vec<SocketAddr>>;
+pub(crate) use crate::upstream::Resolved;
 
 /// Shortest time between two resolutions of a name that a refresh asks
 /// for.
@@ -1013,5 +1010,11 @@ mod tests {
             s.start_due(t0).is_empty(),
             "nothing due before the interval"
         );
+    }
+}
+
+impl crate::upstream::Refresh for Resolver {
+    fn refresh(&self, host: &str, port: u16) {
+        Resolver::refresh(self, host, port);
     }
 }

@@ -7,7 +7,7 @@
 //! name resolving to it, or two names) is one server, the first entry's.
 //! A name that has not resolved yet gives no server.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -15,7 +15,21 @@ use ringway_config::{Config, ServerAddress, Upstream};
 
 /// What the names of every upstream resolve to: by (host, port), the
 /// addresses, sorted.
-pub(crate) type Resolved = HashMap<(String, u16), Vec<SocketAddr>>;
+pub(crate) type Resolved = BTreeMap<(String, u16), Vec<SocketAddr>>;
+
+/// Asks for a name to be resolved again early (after connect failures).
+/// Implemented by the resolver; never blocks.
+pub(crate) trait Refresh: Send + Sync {
+    fn refresh(&self, host: &str, port: u16);
+}
+
+/// What a compiled config knows of server names: what they resolved to,
+/// and whom to ask for a fresh look.
+#[derive(Clone, Default)]
+pub(crate) struct Names {
+    pub(crate) resolved: Resolved,
+    pub(crate) refresh: Option<std::sync::Arc<dyn Refresh>>,
+}
 
 /// One server of an upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]

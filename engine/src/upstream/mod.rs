@@ -29,7 +29,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
@@ -43,7 +43,7 @@ use crate::tls::client::{UpstreamTls, WorkerUpstreamTls};
 use balance::{Balancer, Load, Maglev, Policy, Servers};
 pub(crate) use conn::{OpenCount, Slot, UpConn};
 use health::{GroupHealth, Health};
-pub(crate) use members::{Member, Resolved};
+pub(crate) use members::{Member, Names, Refresh, Resolved};
 
 /// One server as every worker shares it.
 pub(crate) struct SharedServer {
@@ -61,9 +61,6 @@ pub(crate) struct SharedGroup {
     pub(crate) maglev: Option<Arc<Maglev>>,
     /// Requests waiting for a connection to a server at its cap.
     pub(crate) waiting: Arc<AtomicU32>,
-    /// Set by a worker when a named server keeps failing to connect: the
-    /// resolver looks the names up again early.
-    pub(crate) refresh: Arc<AtomicBool>,
 }
 
 /// What every worker shares about the upstream servers, by upstream index.
@@ -130,7 +127,6 @@ impl Shared {
                     health,
                     maglev,
                     waiting: old.map_or_else(Arc::default, |g| g.waiting.clone()),
-                    refresh: old.map_or_else(Arc::default, |g| g.refresh.clone()),
                 }
             })
             .collect();
@@ -205,7 +201,6 @@ struct GroupState {
     hash: Option<HashKey>,
     waiting: Arc<AtomicU32>,
     group_health: Arc<GroupHealth>,
-    refresh: Arc<AtomicBool>,
     queue_size: u32,
     queue_timeout: Duration,
 }
@@ -316,6 +311,8 @@ pub(crate) struct Upstreams {
     groups: Vec<GroupState>,
     pools: Keyed<PoolKey, ServerPool>,
     budgets: Keyed<String, Budget>,
+    /// Whom to ask for a server name to be resolved again.
+    refresh: Option<Arc<dyn Refresh>>,
     max_idle: usize,
     idle_timeout: Duration,
 }
@@ -330,6 +327,7 @@ impl Upstreams {
         tls: &[Option<UpstreamTls>],
         shared: &Shared,
         stats: &[Arc<ServerStats>],
+        refresh: Option<Arc<dyn Refresh>>,
         prev: Option<&Upstreams>,
     ) -> Upstreams {
         let tls_hash = |up: &ringway_config::Upstream| {
@@ -419,7 +417,6 @@ impl Upstreams {
                 hash: hash_key,
                 waiting: g.waiting.clone(),
                 group_health: g.health.clone(),
-                refresh: g.refresh.clone(),
                 queue_size: up.queue_size,
                 queue_timeout: up.queue_timeout,
             });
@@ -429,6 +426,7 @@ impl Upstreams {
             groups,
             pools,
             budgets,
+            refresh,
             max_idle: config.limits.upstream_max_idle,
             idle_timeout: config.limits.upstream_idle_timeout,
         }
@@ -556,8 +554,11 @@ impl Upstreams {
                 );
             }
         }
-        if connect && s.name.is_some() {
-            g.refresh.store(true, Ordering::Relaxed);
+        if let (true, Some(name), Some(r)) = (connect, &s.name, &self.refresh) {
+            // At most once a second per name, the resolver says.
+            if let Some((host, port)) = name.rsplit_once(':') {
+                r.refresh(host, port.parse().unwrap_or(0));
+            }
         }
     }
 

@@ -59,6 +59,7 @@ impl Generation {
             &snap.upstream_tls,
             &snap.upstreams,
             &snap.metrics.servers_of(worker),
+            snap.names.refresh.clone(),
             prev.map(|p| &p.upstreams),
         );
         let (route_stats, consumer_stats) = if snap.metrics.enabled {
