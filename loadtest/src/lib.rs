@@ -14,7 +14,8 @@
 //!    server answers).
 //! 3. [`stats`] holds the HdrHistograms and counters each thread fills and
 //!    the main thread merges; [`report`] renders them for humans and JSON,
-//!    [`plot`] as an SVG percentile chart, [`hdrlog`] as an interval log.
+//!    [`plot`] as an SVG percentile chart, [`hdrlog`] as an interval log,
+//!    [`window`] as figures over windows of whole seconds.
 //! 4. [`targets`] evaluates the thresholds into PASS/FAIL lines and an exit
 //!    code; [`compare`] alternates two URLs and prints medians.
 //!
@@ -36,6 +37,7 @@ pub mod stats;
 pub mod targets;
 pub mod units;
 pub mod url;
+pub mod window;
 
 pub use plan::Plan;
 pub use report::Report;

@@ -19,8 +19,9 @@ use ringway_loadtest::report::Report;
 use ringway_loadtest::run::{self, MergedInterval, RunError};
 use ringway_loadtest::scenario::{self, Flags};
 use ringway_loadtest::targets::{self, EXIT_SETUP};
-use ringway_loadtest::units::{fmt_micros, fmt_rate};
+use ringway_loadtest::units::{fmt_micros, fmt_rate, parse_duration};
 use ringway_loadtest::url::Url;
+use ringway_loadtest::window::Windows;
 use ringway_loadtest::{compare, hdrlog};
 
 /// HTTP/1.1 load generator: open loop with coordinated-omission-corrected
@@ -56,6 +57,12 @@ struct Cli {
     /// Write a latency-by-percentile chart (SVG) to FILE.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
+
+    /// Also report the run in consecutive windows of DUR (whole seconds,
+    /// e.g. 10s): counts, errors and latency percentiles of each, in the
+    /// summary and the JSON.
+    #[arg(long, value_name = "DUR")]
+    window: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -264,13 +271,30 @@ fn run_single(cli: &Cli, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
         }
     };
     let plan = built.plan;
+    let mut windows = match cli.window.as_deref().map(|w| {
+        parse_duration(w)
+            .and_then(|width| Windows::new(width, plan.load.is_open(), plan.load.duration()))
+    }) {
+        None => None,
+        Some(Ok(w)) => Some(w),
+        Some(Err(e)) => {
+            eprintln!("error: --window: {e}");
+            return Ok(EXIT_SETUP);
+        }
+    };
     let live = std::io::stderr().is_terminal();
     let mut progress = Progress::new(live, &plan);
+    let mut observe = |m: &MergedInterval<'_>| {
+        progress.show(m);
+        if let Some(w) = windows.as_mut() {
+            w.add(m);
+        }
+    };
     let outcome = match &cli.hdr_log {
-        None => run::run(&plan, stop, &mut |m| progress.show(m)),
+        None => run::run(&plan, stop, &mut observe),
         Some(path) => hdrlog::scoped(path, |log| {
             run::run(&plan, stop, &mut |m| {
-                progress.show(m);
+                observe(m);
                 log(m);
             })
         })
@@ -285,6 +309,7 @@ fn run_single(cli: &Cli, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
         }
     };
     let mut report = Report::new(&plan, &outcome);
+    report.windows = windows.map(Windows::finish).unwrap_or_default();
     report.targets = targets::evaluate(&built.targets, &report);
     print!("{}", report.summary());
     std::io::stdout().flush().context("writing the report")?;

@@ -23,6 +23,7 @@ use crate::schedule::Stage;
 use crate::stats::{ErrorCounts, IntervalSummary};
 use crate::targets::TargetResult;
 use crate::units::{fmt_bytes, fmt_duration, fmt_micros, fmt_rate};
+use crate::window::{self, WindowSummary};
 
 /// An open-loop run whose sends fell below this share of the requested
 /// rate did not hold its schedule.
@@ -98,6 +99,10 @@ pub struct Report {
     /// `--no-resume`: every connection was a full handshake). None for
     /// plain HTTP.
     pub tls_resumption: Option<bool>,
+    /// Wall-clock start of the measured run as Unix seconds: the instant
+    /// the offsets of `intervals` and `windows` count from, for lining
+    /// them up with events outside the generator (a server's log, a fault).
+    pub started_unix_s: f64,
     #[serde(serialize_with = "ser_duration")]
     pub duration: Duration,
     /// Open loop: the mean requested rate.
@@ -132,6 +137,8 @@ pub struct Report {
     pub stopped_early: bool,
     pub warnings: Vec<String>,
     pub intervals: Vec<IntervalSummary>,
+    /// With `--window`: the run in windows of that many seconds.
+    pub windows: Vec<WindowSummary>,
     pub targets: Vec<TargetResult>,
 }
 
@@ -205,6 +212,10 @@ impl Report {
             drivers: out.drivers.clone(),
             pinned: out.pinned,
             tls_resumption: plan.tls.as_ref().map(|t| t.resume),
+            started_unix_s: out
+                .started
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
             duration: out.elapsed,
             requested_rate,
             stages,
@@ -228,6 +239,7 @@ impl Report {
             stopped_early: out.stopped_early,
             warnings,
             intervals: out.intervals.clone(),
+            windows: Vec::new(),
             targets: Vec::new(),
         }
     }
@@ -363,6 +375,7 @@ impl Report {
             fmt_bytes(self.bytes_written),
             self.connects
         );
+        window::render(&self.windows, &mut s);
         for w in &self.warnings {
             let _ = writeln!(s, "WARNING: {w}");
         }
@@ -394,6 +407,7 @@ pub(crate) mod tests {
             drivers: vec!["io_uring"],
             pinned: true,
             tls_resumption: None,
+            started_unix_s: 1_700_000_000.0,
             duration: Duration::from_secs(10),
             requested_rate: None,
             stages: None,
@@ -431,6 +445,7 @@ pub(crate) mod tests {
             stopped_early: false,
             warnings: vec![],
             intervals: vec![],
+            windows: vec![],
             targets: vec![],
         }
     }

@@ -69,6 +69,10 @@ fn usage_and_setup_errors_exit_2() {
         (&["--p99", "5", &url], "--p99: `5` needs a unit"),
         (&["--no-such-flag", &url], "--no-such-flag"),
         (&["ftp://127.0.0.1/"], "must start with http:// or https://"),
+        (
+            &["--window", "1500ms", &url],
+            "--window: `1.50s` is not a whole number of seconds",
+        ),
         (&[], "URL: missing"),
     ];
     for (args, want) in cases {
@@ -177,7 +181,7 @@ fn compare_prints_medians_and_ratios() {
 }
 
 #[test]
-fn json_plot_and_hdr_log_are_written() {
+fn json_plot_hdr_log_and_windows_are_written() {
     let server = ok_server();
     let dir = std::env::temp_dir().join(format!("ringway-load-out-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -197,6 +201,8 @@ fn json_plot_and_hdr_log_are_written() {
         svg.to_str().expect("utf-8"),
         "--hdr-log",
         hlog.to_str().expect("utf-8"),
+        "--window",
+        "1s",
         &server.url("/"),
     ]);
     let (out, err) = text(&o);
@@ -209,6 +215,27 @@ fn json_plot_and_hdr_log_are_written() {
     assert_eq!(report["responses"], 300);
     assert_eq!(report["statuses"]["200"], 300);
     assert!(report["service_time"]["p99_us"].as_u64().is_some());
+    assert!(report["started_unix_s"].as_f64().is_some_and(|t| t > 1e9));
+
+    // Windows of 1 s: [0, 1) and [1, 2), the second holding the last half
+    // second of the schedule and what ended after it; every response is in
+    // exactly one.
+    assert!(out.contains("  windows ") && out.contains("1-2s"), "{out}");
+    let windows = report["windows"].as_array().expect("windows");
+    let bounds: Vec<_> = windows
+        .iter()
+        .map(|w| (w["from_s"].as_u64(), w["to_s"].as_u64()))
+        .collect();
+    assert_eq!(bounds, [(Some(0), Some(1)), (Some(1), Some(2))]);
+    let sum = |key: &str| {
+        windows
+            .iter()
+            .map(|w| w[key].as_u64().expect(key))
+            .sum::<u64>()
+    };
+    assert_eq!((sum("sent"), sum("responses")), (300, 300));
+    assert!(windows[0]["latency"]["p99_us"].as_u64().is_some());
+    assert!(windows[0]["service_time"]["p99_us"].as_u64().is_some());
 
     let plot = std::fs::read_to_string(&svg).expect("svg written");
     assert!(
