@@ -12,6 +12,7 @@
 //! Shared by the workers ([`Shared`], compiled with the snapshot): each
 //! server's count of connections in use, for its `max-connections` cap.
 
+pub(crate) mod balance;
 pub(crate) mod conn;
 
 use std::cell::{Cell, RefCell};
