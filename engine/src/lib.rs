@@ -59,4 +59,6 @@ pub mod bench {
     pub use crate::http::parse::parse_request;
     pub use crate::policy::auth::{Auth, AuthCache, CacheStats, Outcome};
     pub use crate::router::{Match, Router};
+    pub use crate::upstream::balance::{hash_key, Balancer, Load, Maglev, Policy, Servers};
+    pub use crate::upstream::balance::{DEFAULT_DECAY_NS, MAGLEV_SIZE};
 }
