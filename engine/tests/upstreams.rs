@@ -127,7 +127,10 @@ fn a_server_answering_503_is_ejected_then_readmitted() {
     let gw = TestGateway::start(&toml, DRIVER);
     let got = get_many(&gw, 10, "/");
     // Each 503 was retried on the good server.
-    assert!(got.iter().all(|r| *r == (200, "good".to_string())), "{got:?}");
+    assert!(
+        got.iter().all(|r| *r == (200, "good".to_string())),
+        "{got:?}"
+    );
     assert_eq!(flaky.request_count(), 3, "ejected after three 503s");
     assert_eq!(health(&gw, "up", flaky.addr), "ejected");
     failing.store(false, Ordering::SeqCst);
@@ -144,9 +147,7 @@ fn a_503_with_retry_after_keeps_requests_away_for_that_long() {
     let h = hits.clone();
     let busy = TestUpstream::start(move |_| {
         h.fetch_add(1, Ordering::SeqCst);
-        Reply::Raw(
-            b"HTTP/1.1 503 X\r\nRetry-After: 120\r\nContent-Length: 4\r\n\r\nbusy".to_vec(),
-        )
+        Reply::Raw(b"HTTP/1.1 503 X\r\nRetry-After: 120\r\nContent-Length: 4\r\n\r\nbusy".to_vec())
     });
     let good = named("good");
     let toml = format!(
@@ -156,11 +157,17 @@ fn a_503_with_retry_after_keeps_requests_away_for_that_long() {
     );
     let gw = TestGateway::start(&toml, DRIVER);
     let got = get_many(&gw, 20, "/");
-    assert!(got.iter().all(|r| *r == (200, "good".to_string())), "{got:?}");
+    assert!(
+        got.iter().all(|r| *r == (200, "good".to_string())),
+        "{got:?}"
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 1, "one 503 with Retry-After");
     let s = server(&gw, "up", busy.addr);
     assert_eq!(s["health"], "ejected", "{s}");
-    assert!(s["ejected_for_seconds"].as_f64().expect("seconds") > 60.0, "{s}");
+    assert!(
+        s["ejected_for_seconds"].as_f64().expect("seconds") > 60.0,
+        "{s}"
+    );
 }
 
 #[test]
@@ -188,7 +195,10 @@ fn an_active_check_takes_a_failing_server_out_and_brings_it_back() {
         health(&gw, "up", flaky.addr) == "healthy" && health(&gw, "up", good.addr) == "healthy"
     });
     let got = get_many(&gw, 20, "/");
-    assert!(count(&got, "flaky") > 0 && count(&got, "good") > 0, "{got:?}");
+    assert!(
+        count(&got, "flaky") > 0 && count(&got, "good") > 0,
+        "{got:?}"
+    );
 
     failing.store(true, Ordering::SeqCst);
     wait_until("the failing server is marked unhealthy", || {
@@ -288,8 +298,14 @@ fn hash_keeps_a_key_on_one_server_and_moves_about_a_fifth_when_one_of_five_goes(
         .count();
     eprintln!("moved {moved} of {keys} keys ({moved_from_kept} from servers that stayed)");
     // About 1/5 must move (the removed server's keys); few others.
-    assert!((keys / 10..=keys * 3 / 10).contains(&moved), "moved {moved}");
-    assert!(moved_from_kept <= keys / 20, "moved from kept servers {moved_from_kept}");
+    assert!(
+        (keys / 10..=keys * 3 / 10).contains(&moved),
+        "moved {moved}"
+    );
+    assert!(
+        moved_from_kept <= keys / 20,
+        "moved from kept servers {moved_from_kept}"
+    );
 }
 
 /// `toml` as the test gateway completes it (its listener and admin
@@ -382,7 +398,10 @@ fn concurrent_gets(addr: SocketAddr, n: usize) -> Vec<u16> {
     let threads: Vec<_> = (0..n)
         .map(|_| thread::spawn(move || support::TestClient::connect(addr).get("/").status))
         .collect();
-    threads.into_iter().map(|t| t.join().expect("client")).collect()
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("client"))
+        .collect()
 }
 
 #[test]
@@ -496,10 +515,19 @@ fn a_drained_server_gets_no_new_request_and_finishes_those_in_flight() {
         .expect("reload");
     assert_eq!(health(&gw, "up", slow.addr), "draining");
     let undrain = format!("/upstreams/up/servers/{}/undrain", slow.addr);
-    assert_eq!(admin_call(gw.admin_addr(), "POST", &undrain, &[], b"").0, 200);
+    assert_eq!(
+        admin_call(gw.admin_addr(), "POST", &undrain, &[], b"").0,
+        200
+    );
     let got = get_many(&gw, 10, "/");
     assert!(count(&got, "one") > 0, "{got:?}");
-    let missing = admin_call(gw.admin_addr(), "POST", "/upstreams/up/servers/10.9.9.9:1/drain", &[], b"");
+    let missing = admin_call(
+        gw.admin_addr(),
+        "POST",
+        "/upstreams/up/servers/10.9.9.9:1/drain",
+        &[],
+        b"",
+    );
     assert_eq!(missing.0, 404);
 }
 

@@ -154,7 +154,10 @@ pub(crate) fn json(r: &Record, names: &Names<'_>, out: &mut Vec<u8>) {
         None => null(out),
     }
     key!(out, "upstream_tries");
-    opt_u64(out, (r.upstream_tries != 0).then_some(u64::from(r.upstream_tries)));
+    opt_u64(
+        out,
+        (r.upstream_tries != 0).then_some(u64::from(r.upstream_tries)),
+    );
     key!(out, "cache");
     opt_str(out, r.cache);
     key!(out, "consumer");

@@ -22,7 +22,9 @@ use super::api::Answer;
 use super::process::{unix_seconds, Process};
 use crate::runtime::control::Handle;
 use crate::stats::histogram::{Summed, BOUNDS_LE};
-use crate::stats::labeled::{RetryReason, Failure, RouteTotals, ServerTotals, CLASSES, METHODS, REFUSALS};
+use crate::stats::labeled::{
+    Failure, RetryReason, RouteTotals, ServerTotals, CLASSES, METHODS, REFUSALS,
+};
 use crate::stats::Totals;
 
 /// The exposition's content type (text format 0.0.4).
@@ -294,7 +296,10 @@ fn globals(out: &mut Exposition, t: &Totals) {
         "ringway_upstream_queued_total",
         "Requests that waited for a connection to a server at its max-connections, by outcome.",
         &[
-            (&[("outcome", "served")], t.upstream_queued - t.upstream_queue_timeouts),
+            (
+                &[("outcome", "served")],
+                t.upstream_queued - t.upstream_queue_timeouts,
+            ),
             (&[("outcome", "timeout")], t.upstream_queue_timeouts),
         ],
     );
@@ -567,7 +572,11 @@ fn server_families(out: &mut Exposition, servers: &[(&str, String, ServerTotals)
         "Requests in flight to each upstream server now.",
     );
     for (up, server, t) in servers {
-        out.sample(IN_FLIGHT, &[("upstream", up), ("server", server)], t.in_flight);
+        out.sample(
+            IN_FLIGHT,
+            &[("upstream", up), ("server", server)],
+            t.in_flight,
+        );
     }
     const EJECTIONS: &str = "ringway_upstream_ejections_total";
     out.family(
@@ -576,7 +585,11 @@ fn server_families(out: &mut Exposition, servers: &[(&str, String, ServerTotals)
         "Times passive health ejected each upstream server.",
     );
     for (up, server, t) in servers {
-        out.sample(EJECTIONS, &[("upstream", up), ("server", server)], t.ejections);
+        out.sample(
+            EJECTIONS,
+            &[("upstream", up), ("server", server)],
+            t.ejections,
+        );
     }
     const RETRIES: &str = "ringway_upstream_retries_total";
     out.family(
@@ -717,36 +730,6 @@ fn escape(out: &mut String, v: &str) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn label_values_are_escaped() {
-        let mut e = Exposition::default();
-        e.sample("m", &[("route", "a\"b\\c\nd")], 1);
-        assert_eq!(e.text, "m{route=\"a\\\"b\\\\c\\nd\"} 1\n");
-    }
-
-    #[test]
-    fn histograms_are_cumulative_and_counted() {
-        let mut h = Summed::default();
-        h.buckets[0] = 2;
-        h.buckets[3] = 1;
-        h.buckets[16] = 1;
-        h.sum_ns = 1_500_000_000;
-        let mut e = Exposition::default();
-        e.histogram("d", &[("route", "r")], &h);
-        let lines: Vec<&str> = e.text.lines().collect();
-        assert_eq!(lines[0], "d_bucket{route=\"r\",le=\"0.0001\"} 2");
-        assert_eq!(lines[3], "d_bucket{route=\"r\",le=\"0.001\"} 3");
-        assert_eq!(lines[15], "d_bucket{route=\"r\",le=\"10\"} 3");
-        assert_eq!(lines[16], "d_bucket{route=\"r\",le=\"+Inf\"} 4");
-        assert_eq!(lines[17], "d_sum{route=\"r\"} 1.5");
-        assert_eq!(lines[18], "d_count{route=\"r\"} 4");
-    }
-}
-
 /// Each server's health state (one sample per state, 1 for the current
 /// one) and its active check results.
 fn health_families(out: &mut Exposition, snapshot: &crate::snapshot::Snapshot) {
@@ -784,10 +767,44 @@ fn health_families(out: &mut Exposition, snapshot: &crate::snapshot::Snapshot) {
             for (result, n) in [("passed", &c.passed), ("failed", &c.failed)] {
                 out.sample(
                     CHECKS,
-                    &[("upstream", &g.name), ("server", &address), ("result", result)],
+                    &[
+                        ("upstream", &g.name),
+                        ("server", &address),
+                        ("result", result),
+                    ],
                     n.load(std::sync::atomic::Ordering::Relaxed),
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut e = Exposition::default();
+        e.sample("m", &[("route", "a\"b\\c\nd")], 1);
+        assert_eq!(e.text, "m{route=\"a\\\"b\\\\c\\nd\"} 1\n");
+    }
+
+    #[test]
+    fn histograms_are_cumulative_and_counted() {
+        let mut h = Summed::default();
+        h.buckets[0] = 2;
+        h.buckets[3] = 1;
+        h.buckets[16] = 1;
+        h.sum_ns = 1_500_000_000;
+        let mut e = Exposition::default();
+        e.histogram("d", &[("route", "r")], &h);
+        let lines: Vec<&str> = e.text.lines().collect();
+        assert_eq!(lines[0], "d_bucket{route=\"r\",le=\"0.0001\"} 2");
+        assert_eq!(lines[3], "d_bucket{route=\"r\",le=\"0.001\"} 3");
+        assert_eq!(lines[15], "d_bucket{route=\"r\",le=\"10\"} 3");
+        assert_eq!(lines[16], "d_bucket{route=\"r\",le=\"+Inf\"} 4");
+        assert_eq!(lines[17], "d_sum{route=\"r\"} 1.5");
+        assert_eq!(lines[18], "d_count{route=\"r\"} 4");
     }
 }

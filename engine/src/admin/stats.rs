@@ -49,7 +49,12 @@ fn document(plane: &Handle) -> Value {
         .collect();
     let mut upstreams: Vec<Value> = Vec::new();
     let now = crate::upstream::health::now_ms();
-    for (up, g) in snapshot.config.upstreams.iter().zip(&snapshot.upstreams.groups) {
+    for (up, g) in snapshot
+        .config
+        .upstreams
+        .iter()
+        .zip(&snapshot.upstreams.groups)
+    {
         let servers: Vec<Value> = m
             .servers
             .iter()

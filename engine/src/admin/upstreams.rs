@@ -115,7 +115,12 @@ pub(crate) fn drain(plane: &Handle, path: &str, method: &str) -> Option<Answer> 
         ));
     };
     s.health.set_draining(on, now_ms());
-    tracing::info!(upstream = name, server = address, draining = on, "server drain changed by the admin API");
+    tracing::info!(
+        upstream = name,
+        server = address,
+        draining = on,
+        "server drain changed by the admin API"
+    );
     Some(Answer::json(
         200,
         &json!({

@@ -194,7 +194,8 @@ mod tests {
             let config = ringway_config::Config::from_toml_str(ringway_config::DEFAULT_CONFIG)
                 .expect("default config");
             let snap = std::sync::Arc::new(
-                crate::snapshot::Snapshot::compile(config, 1, None, 1, &Default::default()).expect("compiles"),
+                crate::snapshot::Snapshot::compile(config, 1, None, 1, &Default::default())
+                    .expect("compiles"),
             );
             let g = crate::worker::Generation::new(0, snap, None);
             let (link, _inbox) = crate::worker::link::Link::new(Default::default());

@@ -190,7 +190,9 @@ pub(crate) async fn exchange<P: Peer>(
                 }
                 flight.answered(took);
                 match reason {
-                    Some(reason) if may_retry(w, g, t, &tried[..tries], server, reason, true, stats) => {
+                    Some(reason)
+                        if may_retry(w, g, t, &tried[..tries], server, reason, true, stats) =>
+                    {
                         // The answer is not relayed: its connection goes,
                         // body and all.
                         w.pool.put_headers(resp.into_headers());
@@ -227,7 +229,8 @@ pub(crate) async fn exchange<P: Peer>(
                 let Some(reason) = failure.and_then(RetryReason::of_failure) else {
                     return Err(e);
                 };
-                if f.relayed || !may_retry(w, g, t, &tried[..tries], server, reason, f.sent, stats) {
+                if f.relayed || !may_retry(w, g, t, &tried[..tries], server, reason, f.sent, stats)
+                {
                     return Err(e);
                 }
                 reason
@@ -278,7 +281,10 @@ fn may_retry(
             return false;
         }
     }
-    if !g.upstreams.may_retry(t.group, r.budget_percent, r.budget_min) {
+    if !g
+        .upstreams
+        .may_retry(t.group, r.budget_percent, r.budget_min)
+    {
         w.stats.upstream_retry_budget_exhausted.inc();
         return false;
     }
@@ -540,7 +546,7 @@ async fn connect(
                 tls.config.clone(),
                 tls.name_for(addr, g.upstreams.name_of(server)),
             )
-                .map_err(|_| Error::bad_gateway(TLS_SESSION))?;
+            .map_err(|_| Error::bad_gateway(TLS_SESSION))?;
             let mut stream = Box::new(TlsStream::new(tcp, session));
             match w.deadlines.within(deadline, stream.handshake()).await {
                 Ok(Ok(())) => Link::Tls(stream),

@@ -123,7 +123,11 @@ async fn buffer_body<S: Transport>(
     }
     conn.rbuf.reserve(len as usize - conn.rbuf.len());
     while (conn.rbuf.len() as u64) < len {
-        match w.deadlines.within_for(idle, read_more(io, &mut conn.rbuf)).await {
+        match w
+            .deadlines
+            .within_for(idle, read_more(io, &mut conn.rbuf))
+            .await
+        {
             Ok(Ok(0)) => return Err(Error::client_gone("client closed during its body")),
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(Error::client_gone("client body read failed").because(e)),
@@ -138,7 +142,12 @@ async fn buffer_body<S: Transport>(
 /// not hash (or the request lacks the field: all such requests then go
 /// to one server).
 pub(crate) fn request_key(
-    conn: &Conn, ctx: &Ctx, head: &RequestHead, g: &Generation, group: usize) -> u64 {
+    conn: &Conn,
+    ctx: &Ctx,
+    head: &RequestHead,
+    g: &Generation,
+    group: usize,
+) -> u64 {
     use crate::upstream::balance::hash_key;
     use ringway_config::HashKey;
     let Some(key) = g.upstreams.hash_key(group) else {

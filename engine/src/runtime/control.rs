@@ -21,13 +21,13 @@ use event_listener::Listener as _;
 use ringway_config::{Config, ConfigError, ConfigErrors};
 
 use crate::runtime::health::{self, HealthChecker};
-use crate::runtime::resolve::{Resolver, ResolverSettings};
-use crate::upstream::members::names;
-use crate::upstream::{Names, Resolved};
 use crate::runtime::log_writer::{LogWriter, Output};
+use crate::runtime::resolve::{Resolver, ResolverSettings};
 use crate::runtime::thread::Control;
 use crate::snapshot::Snapshot;
 use crate::stats::{Totals, WorkerStats};
+use crate::upstream::members::names;
+use crate::upstream::{Names, Resolved};
 use crate::worker::link::{CacheMsg, Cmd, Link, Purge};
 use crate::worker::WorkerInfo;
 
@@ -557,7 +557,13 @@ impl Handle {
         };
         let generation = running.generation + 1;
         let n = self.0.links.len();
-        match Snapshot::compile(running.config.clone(), generation, Some(&running), n, &names) {
+        match Snapshot::compile(
+            running.config.clone(),
+            generation,
+            Some(&running),
+            n,
+            &names,
+        ) {
             Ok(s) => {
                 let snapshot = Arc::new(s);
                 let propagation = self.publish(&snapshot, None, Vec::new(), &[]);
@@ -568,7 +574,9 @@ impl Handle {
                     "upstream server addresses changed"
                 );
             }
-            Err(e) => tracing::error!(error = %e, "upstream addresses changed but the config no longer compiles; keeping the running one"),
+            Err(e) => {
+                tracing::error!(error = %e, "upstream addresses changed but the config no longer compiles; keeping the running one")
+            }
         }
     }
 
@@ -770,21 +778,6 @@ fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_of_a_window() {
-        let samples: VecDeque<Duration> = (1..=100).map(Duration::from_micros).collect();
-        let (p50, p99, max) = percentiles(&samples).expect("samples");
-        assert_eq!(p50, Duration::from_micros(50));
-        assert_eq!(p99, Duration::from_micros(99));
-        assert_eq!(max, Duration::from_micros(100));
-        assert!(percentiles(&VecDeque::new()).is_none());
-    }
-}
-
 /// The resolver of upstream server names: started when a config first
 /// names a server (a config without names costs no thread), told of each
 /// config's names, and publishing a new generation when their addresses
@@ -835,7 +828,10 @@ impl NameService {
                     }
                 });
                 let r = Arc::new(started.map_err(|e| {
-                    ConfigErrors(vec![config_error("resolver", format!("cannot start the resolver thread: {e}"))])
+                    ConfigErrors(vec![config_error(
+                        "resolver",
+                        format!("cannot start the resolver thread: {e}"),
+                    )])
                 })?);
                 *slot = Some(r.clone());
                 r
@@ -875,7 +871,12 @@ impl NameService {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
-        resolver.watch(wanted.iter().map(|(h, p, every, _)| (h.clone(), *p, *every)).collect());
+        resolver.watch(
+            wanted
+                .iter()
+                .map(|(h, p, every, _)| (h.clone(), *p, *every))
+                .collect(),
+        );
         Ok(Names {
             resolved: resolver.snapshot(),
             refresh: Some(resolver as Arc<dyn crate::upstream::Refresh>),
@@ -883,7 +884,11 @@ impl NameService {
     }
 
     fn stop(&self) {
-        let taken = self.resolver.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let taken = self
+            .resolver
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(r) = taken {
             r.stop();
         }
@@ -907,4 +912,19 @@ fn server_path(config: &Config, host: &str, port: u16) -> Option<String> {
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_a_window() {
+        let samples: VecDeque<Duration> = (1..=100).map(Duration::from_micros).collect();
+        let (p50, p99, max) = percentiles(&samples).expect("samples");
+        assert_eq!(p50, Duration::from_micros(50));
+        assert_eq!(p99, Duration::from_micros(99));
+        assert_eq!(max, Duration::from_micros(100));
+        assert!(percentiles(&VecDeque::new()).is_none());
+    }
 }

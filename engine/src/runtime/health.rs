@@ -20,7 +20,6 @@
 //! A server that stops or starts passing its checks is logged (warn when
 //! it goes out, info when it comes back) with its upstream and address.
 
-
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -293,6 +292,65 @@ fn record(plan: &UpstreamPlan, server: &PlanServer, result: Result<(), CheckErro
     }
 }
 
+/// The plans of every upstream of `snap` with active checks.
+pub(crate) fn plans(snap: &crate::snapshot::Snapshot) -> Vec<UpstreamPlan> {
+    use ringway_config::{CheckKind, StatusMatch};
+    snap.config
+        .upstreams
+        .iter()
+        .zip(&snap.upstreams.groups)
+        .enumerate()
+        .filter_map(|(i, (up, g))| {
+            let hc = up.health_check.as_ref()?;
+            let spec = match &hc.kind {
+                CheckKind::Tcp => CheckSpec::Tcp,
+                CheckKind::Http {
+                    method,
+                    path,
+                    host,
+                    expect,
+                } => CheckSpec::Http {
+                    method: method.as_str().to_string(),
+                    path: path.clone(),
+                    host: host.clone(),
+                    expect: expect
+                        .iter()
+                        .map(|m| match *m {
+                            StatusMatch::Code(c) => c..=c,
+                            StatusMatch::Class(k) => u16::from(k) * 100..=u16::from(k) * 100 + 99,
+                        })
+                        .collect(),
+                },
+            };
+            Some(UpstreamPlan {
+                name: up.name.clone(),
+                servers: g
+                    .servers
+                    .iter()
+                    .map(|s| PlanServer {
+                        address: s.member.address,
+                        host: match &s.member.name {
+                            Some(name) => name.to_string(),
+                            None => s.member.address.to_string(),
+                        },
+                        health: s.health.clone(),
+                    })
+                    .collect(),
+                spec,
+                interval: hc.interval,
+                timeout: hc.timeout,
+                healthy_threshold: hc.healthy_threshold,
+                unhealthy_threshold: hc.unhealthy_threshold,
+                tls: snap
+                    .upstream_tls
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .map(crate::tls::client::UpstreamTls::for_worker),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,63 +454,4 @@ mod tests {
         checker.stop();
         checker.stop();
     }
-}
-
-/// The plans of every upstream of `snap` with active checks.
-pub(crate) fn plans(snap: &crate::snapshot::Snapshot) -> Vec<UpstreamPlan> {
-    use ringway_config::{CheckKind, StatusMatch};
-    snap.config
-        .upstreams
-        .iter()
-        .zip(&snap.upstreams.groups)
-        .enumerate()
-        .filter_map(|(i, (up, g))| {
-            let hc = up.health_check.as_ref()?;
-            let spec = match &hc.kind {
-                CheckKind::Tcp => CheckSpec::Tcp,
-                CheckKind::Http {
-                    method,
-                    path,
-                    host,
-                    expect,
-                } => CheckSpec::Http {
-                    method: method.as_str().to_string(),
-                    path: path.clone(),
-                    host: host.clone(),
-                    expect: expect
-                        .iter()
-                        .map(|m| match *m {
-                            StatusMatch::Code(c) => c..=c,
-                            StatusMatch::Class(k) => u16::from(k) * 100..=u16::from(k) * 100 + 99,
-                        })
-                        .collect(),
-                },
-            };
-            Some(UpstreamPlan {
-                name: up.name.clone(),
-                servers: g
-                    .servers
-                    .iter()
-                    .map(|s| PlanServer {
-                        address: s.member.address,
-                        host: match &s.member.name {
-                            Some(name) => name.to_string(),
-                            None => s.member.address.to_string(),
-                        },
-                        health: s.health.clone(),
-                    })
-                    .collect(),
-                spec,
-                interval: hc.interval,
-                timeout: hc.timeout,
-                healthy_threshold: hc.healthy_threshold,
-                unhealthy_threshold: hc.unhealthy_threshold,
-                tls: snap
-                    .upstream_tls
-                    .get(i)
-                    .and_then(Option::as_ref)
-                    .map(crate::tls::client::UpstreamTls::for_worker),
-            })
-        })
-        .collect()
 }

@@ -19,7 +19,6 @@
 //! keeps its last good addresses (one warning per failure streak) and is
 //! retried every [`FAILED_RETRY`] at most; a name never resolved has none.
 
-
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
@@ -79,6 +78,7 @@ const REFRESH_QUEUE: usize = 1024;
 /// Resolves `host` once (blocking the caller, at most `settings.timeout`):
 /// its hosts-file entries if it has any, else its A and AAAA records.
 /// Call it from outside any tokio runtime.
+#[cfg(test)]
 pub(crate) fn resolve_once(
     settings: &ResolverSettings,
     host: &str,
@@ -634,6 +634,12 @@ fn succeed(key: &Key, e: &mut Entry, addrs: Vec<SocketAddr>, now: Instant) -> bo
 #[path = "../../tests/support/dns.rs"]
 mod test_dns;
 
+impl crate::upstream::Refresh for Resolver {
+    fn refresh(&self, host: &str, port: u16) {
+        Resolver::refresh(self, host, port);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1010,11 +1016,5 @@ mod tests {
             s.start_due(t0).is_empty(),
             "nothing due before the interval"
         );
-    }
-}
-
-impl crate::upstream::Refresh for Resolver {
-    fn refresh(&self, host: &str, port: u16) {
-        Resolver::refresh(self, host, port);
     }
 }

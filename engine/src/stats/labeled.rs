@@ -132,7 +132,10 @@ impl Failure {
     pub(crate) fn is_connect(self) -> bool {
         matches!(
             self,
-            Failure::ConnectRefused | Failure::ConnectTimeout | Failure::ConnectError | Failure::Tls
+            Failure::ConnectRefused
+                | Failure::ConnectTimeout
+                | Failure::ConnectError
+                | Failure::Tls
         )
     }
 

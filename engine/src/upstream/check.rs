@@ -14,7 +14,6 @@
 //! monoio keeps an operation's buffer until the kernel gives it back, and
 //! the check owns nothing else.
 
-
 use std::io;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;

@@ -46,7 +46,6 @@
 //!   unhealthy or unknown, or no longer draining. A server without active
 //!   checks that was never ejected does not ramp.
 
-
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;

@@ -133,7 +133,10 @@ mod tests {
         let mut resolved = Resolved::new();
         resolved.insert(
             ("app.internal".into(), 80),
-            vec!["10.0.0.1:80".parse().expect("ip"), "10.0.0.2:80".parse().expect("ip")],
+            vec![
+                "10.0.0.1:80".parse().expect("ip"),
+                "10.0.0.2:80".parse().expect("ip"),
+            ],
         );
         let m = &expand(&c, &resolved)[0];
         let addrs: Vec<String> = m.iter().map(|m| m.address.to_string()).collect();
@@ -142,7 +145,10 @@ mod tests {
         assert_eq!(m[0].name, None);
         assert_eq!(m[1].entry, 1);
         assert_eq!(m[1].name.as_deref(), Some("app.internal:80"));
-        assert_eq!((m[1].weight, m[1].backup, m[1].max_connections), (3, true, Some(7)));
+        assert_eq!(
+            (m[1].weight, m[1].backup, m[1].max_connections),
+            (3, true, Some(7))
+        );
         let n = names(&c);
         assert_eq!(n.len(), 2);
         assert_eq!((n[0].0.as_str(), n[0].1), ("app.internal", 80));

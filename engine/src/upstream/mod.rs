@@ -88,9 +88,8 @@ impl Shared {
                 let servers = members
                     .iter()
                     .map(|m| {
-                        let kept = old.and_then(|g| {
-                            g.servers.iter().find(|s| s.member.address == m.address)
-                        });
+                        let kept = old
+                            .and_then(|g| g.servers.iter().find(|s| s.member.address == m.address));
                         let (open, health) = match kept {
                             Some(s) => {
                                 s.open.set_max(m.max_connections);
@@ -295,7 +294,11 @@ impl Drop for Flight {
     fn drop(&mut self) {
         let latency = self.latency.unwrap_or_else(|| self.started.elapsed());
         let load = &self.pool.load;
-        load.finish(latency, health::now_ms().saturating_mul(1_000_000), self.decay_ns);
+        load.finish(
+            latency,
+            health::now_ms().saturating_mul(1_000_000),
+            self.decay_ns,
+        );
         self.stats.in_flight.set(u64::from(load.in_flight()));
         self.stats.ewma_us.set(load.ewma_ns() as u64 / 1000);
         self.budget.in_flight.set(self.budget.in_flight.get() - 1);
@@ -395,9 +398,9 @@ impl Upstreams {
                     decay_ns: up.balance.ewma_decay.as_nanos() as f64,
                 },
                 BalancePolicy::Random => Policy::Random,
-                BalancePolicy::Hash(_) => Policy::Hash(
-                    g.maglev.clone().expect("a hashing upstream has its table"),
-                ),
+                BalancePolicy::Hash(_) => {
+                    Policy::Hash(g.maglev.clone().expect("a hashing upstream has its table"))
+                }
             };
             let hash_key = match &up.balance.policy {
                 BalancePolicy::Hash(k) => Some(k.clone()),
@@ -624,7 +627,10 @@ impl Upstreams {
             if n >= g.queue_size {
                 return None;
             }
-            match g.waiting.compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Relaxed) {
+            match g
+                .waiting
+                .compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Relaxed)
+            {
                 Ok(_) => return Some((Waiting(g.waiting.clone()), g.queue_timeout)),
                 Err(now) => n = now,
             }
