@@ -485,20 +485,31 @@ fn route_families(out: &mut Exposition, routes: &[(&str, RouteTotals)]) {
     }
 }
 
-fn server_families(out: &mut Exposition, servers: &[(&str, String, ServerTotals)]) {
-    const REQUESTS: &str = "ringway_upstream_requests_total";
-    out.family(
-        REQUESTS,
-        "counter",
-        "Requests sent (or tried) to each upstream server.",
-    );
+/// One sample per server of a family with no other label: (name, type,
+/// help) and the value of each.
+fn per_server(
+    out: &mut Exposition,
+    servers: &[(&str, String, ServerTotals)],
+    (name, kind, help): (&str, &str, &str),
+    value: impl Fn(&ServerTotals) -> u64,
+) {
+    out.family(name, kind, help);
     for (up, server, t) in servers {
-        out.sample(
-            REQUESTS,
-            &[("upstream", up), ("server", server)],
-            t.requests,
-        );
+        out.sample(name, &[("upstream", up), ("server", server)], value(t));
     }
+}
+
+fn server_families(out: &mut Exposition, servers: &[(&str, String, ServerTotals)]) {
+    per_server(
+        out,
+        servers,
+        (
+            "ringway_upstream_requests_total",
+            "counter",
+            "Requests sent (or tried) to each upstream server.",
+        ),
+        |t| t.requests,
+    );
     const RESPONSES: &str = "ringway_upstream_responses_total";
     out.family(
         RESPONSES,
@@ -547,50 +558,46 @@ fn server_families(out: &mut Exposition, servers: &[(&str, String, ServerTotals)
     for (up, server, t) in servers {
         out.histogram(HEAD, &[("upstream", up), ("server", server)], &t.head);
     }
-    const OPEN: &str = "ringway_upstream_open_connections";
-    out.family(
-        OPEN,
-        "gauge",
-        "Connections open to each upstream server now (in use or idle).",
+    per_server(
+        out,
+        servers,
+        (
+            "ringway_upstream_open_connections",
+            "gauge",
+            "Connections open to each upstream server now (in use or idle).",
+        ),
+        |t| t.open,
     );
-    for (up, server, t) in servers {
-        out.sample(OPEN, &[("upstream", up), ("server", server)], t.open);
-    }
-    const IDLE: &str = "ringway_upstream_idle_connections";
-    out.family(
-        IDLE,
-        "gauge",
-        "Idle pooled connections to each upstream server now.",
+    per_server(
+        out,
+        servers,
+        (
+            "ringway_upstream_idle_connections",
+            "gauge",
+            "Idle pooled connections to each upstream server now.",
+        ),
+        |t| t.idle,
     );
-    for (up, server, t) in servers {
-        out.sample(IDLE, &[("upstream", up), ("server", server)], t.idle);
-    }
-    const IN_FLIGHT: &str = "ringway_upstream_in_flight_requests";
-    out.family(
-        IN_FLIGHT,
-        "gauge",
-        "Requests in flight to each upstream server now.",
+    per_server(
+        out,
+        servers,
+        (
+            "ringway_upstream_in_flight_requests",
+            "gauge",
+            "Requests in flight to each upstream server now.",
+        ),
+        |t| t.in_flight,
     );
-    for (up, server, t) in servers {
-        out.sample(
-            IN_FLIGHT,
-            &[("upstream", up), ("server", server)],
-            t.in_flight,
-        );
-    }
-    const EJECTIONS: &str = "ringway_upstream_ejections_total";
-    out.family(
-        EJECTIONS,
-        "counter",
-        "Times passive health ejected each upstream server.",
+    per_server(
+        out,
+        servers,
+        (
+            "ringway_upstream_ejections_total",
+            "counter",
+            "Times passive health ejected each upstream server.",
+        ),
+        |t| t.ejections,
     );
-    for (up, server, t) in servers {
-        out.sample(
-            EJECTIONS,
-            &[("upstream", up), ("server", server)],
-            t.ejections,
-        );
-    }
     const RETRIES: &str = "ringway_upstream_retries_total";
     out.family(
         RETRIES,
