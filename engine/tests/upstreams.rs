@@ -606,3 +606,48 @@ fn a_name_resolves_to_servers_and_follows_its_records() {
         Err(e) => assert!(e.to_string().contains("missing.test"), "{e}"),
     }
 }
+
+#[test]
+fn a_try_past_per_try_timeout_is_retried_on_another_server() {
+    let slow = TestUpstream::start(|_| Reply::Delay(Duration::from_secs(3), response(200, "slow")));
+    let fast = named("fast");
+    let toml = format!(
+        "workers = 1\n[[upstreams]]\nname = \"up\"\nservers = [\"{}\", \"{}\"]\n\
+         [upstreams.outlier-detection]\nenabled = false\n\
+         [[routes]]\nupstream = \"up\"\n[routes.retry]\non = [\"timeout\"]\nper-try-timeout = \"100ms\"\nbackoff = \"0s\"\n",
+        slow.addr, fast.addr
+    );
+    let gw = TestGateway::start(&toml, DRIVER);
+    // Round robin sends the first request to the slow server: its try
+    // times out and the retry goes to the fast one.
+    let got = get_many(&gw, 2, "/");
+    assert_eq!(got, [(200, "fast".to_string()), (200, "fast".to_string())]);
+    assert_eq!(slow.request_count(), 1);
+    let s = server(&gw, "up", slow.addr);
+    assert_eq!(s["retries"]["timeout"], 1, "{s}");
+}
+
+#[test]
+fn with_every_server_out_fail_open_still_tries_one_and_fail_closed_answers_503() {
+    let dead = dead_address();
+    let toml = |fail_open: bool| {
+        format!(
+            "workers = 1\n[[upstreams]]\nname = \"up\"\nservers = [\"{dead}\"]\nfail-open = {fail_open}\n\
+             [upstreams.outlier-detection]\nconsecutive-failures = 1\nmax-ejected-percent = 100\n\
+             [[routes]]\nupstream = \"up\"\n"
+        )
+    };
+    let gw = TestGateway::start(&toml(true), DRIVER);
+    assert_eq!(gw.client().get("/").status, 502);
+    assert_eq!(health(&gw, "up", dead), "ejected");
+    // Failing open: the ejected server is still tried (and refuses).
+    assert_eq!(gw.client().get("/").status, 502);
+    assert_eq!(server(&gw, "up", dead)["errors"], 2);
+    drop(gw);
+
+    let gw = TestGateway::start(&toml(false), DRIVER);
+    assert_eq!(gw.client().get("/").status, 502);
+    assert_eq!(gw.client().get("/").status, 503, "no server is available");
+    assert_eq!(server(&gw, "up", dead)["errors"], 1);
+    gw.wait_for("the 503 counted", |t| t.upstream_no_server == 1);
+}
