@@ -651,3 +651,33 @@ fn with_every_server_out_fail_open_still_tries_one_and_fail_closed_answers_503()
     assert_eq!(server(&gw, "up", dead)["errors"], 1);
     gw.wait_for("the 503 counted", |t| t.upstream_no_server == 1);
 }
+
+#[test]
+fn hash_on_a_cookie_or_the_path_keeps_each_key_on_one_server() {
+    let ups: Vec<TestUpstream> = ["s0", "s1", "s2"].iter().map(|n| named(n)).collect();
+    for key in ["cookie:sid", "path"] {
+        let list: Vec<String> = ups.iter().map(|u| format!("\"{}\"", u.addr)).collect();
+        let toml = format!(
+            "workers = 2\n[[upstreams]]\nname = \"up\"\nservers = [{}]\n\
+             [upstreams.balance]\npolicy = \"hash\"\nkey = \"{key}\"\n[[routes]]\nupstream = \"up\"\n",
+            list.join(", ")
+        );
+        let gw = TestGateway::start(&toml, DRIVER);
+        let ask = |k: usize| {
+            // A new connection each time: any worker may take it.
+            let mut c = gw.client();
+            c.send(
+                format!(
+                    "GET /item/{k} HTTP/1.1\r\nHost: t\r\nCookie: a=1; sid=user-{k}; b=2\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            c.read_response(false).expect("answer").text()
+        };
+        let first: Vec<String> = (0..60).map(ask).collect();
+        let again: Vec<String> = (0..60).map(ask).collect();
+        assert_eq!(first, again, "{key}: each key stays on its server");
+        let distinct: std::collections::HashSet<&String> = first.iter().collect();
+        assert_eq!(distinct.len(), 3, "{key}: the keys spread: {first:?}");
+    }
+}
