@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ringway::bench::{hash_key, Balancer, Load, Maglev, Policy, Servers};
-use ringway::bench::{DEFAULT_DECAY_NS, MAGLEV_SIZE};
+use ringway::bench::{Picker, DEFAULT_DECAY_NS, MAGLEV_SIZE};
 
 const NOW_NS: u64 = 60_000_000_000;
 
@@ -95,5 +95,56 @@ fn balance(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, balance);
+/// The whole choice as a worker makes it per request, over a config's
+/// upstream of 100 servers (weights 1 to 3, slow start on, two backups):
+/// the shared health word of every server the policy looks at, then the
+/// policy.
+fn pick(c: &mut Criterion) {
+    let keys: Vec<u64> = (0..1024)
+        .map(|k| hash_key(format!("198.51.100.{k}").as_bytes()))
+        .collect();
+    let servers: Vec<String> = (0..100)
+        .map(|i| {
+            let backup = if i >= 98 { ", backup = true" } else { "" };
+            format!(
+                "{{ address = \"10.0.{}.{}:8080\", weight = {}{backup} }}",
+                i / 256,
+                i % 256,
+                1 + i % 3
+            )
+        })
+        .collect();
+    let mut g = c.benchmark_group("pick/100");
+    for (name, policy) in [
+        ("round-robin", ""),
+        (
+            "least-request",
+            "[upstreams.balance]\npolicy = \"least-request\"\n",
+        ),
+        ("ewma", "[upstreams.balance]\npolicy = \"ewma\"\n"),
+        ("random", "[upstreams.balance]\npolicy = \"random\"\n"),
+        (
+            "hash",
+            "[upstreams.balance]\npolicy = \"hash\"\nkey = \"client-ip\"\n",
+        ),
+    ] {
+        let toml = format!(
+            "[[upstreams]]\nname = \"app\"\nservers = [{}]\nslow-start = \"30s\"\n{policy}\
+             [[routes]]\nupstream = \"app\"\n[[listeners]]\naddress = \"127.0.0.1:0\"\n",
+            servers.join(", ")
+        );
+        let config = ringway_config::Config::from_toml_str(&toml).expect("valid config");
+        let picker = Picker::new(&config);
+        let mut k = 0;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                k = (k + 1) & 1023;
+                std::hint::black_box(picker.pick(keys[k]))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, balance, pick);
 criterion_main!(benches);

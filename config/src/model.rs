@@ -1371,7 +1371,8 @@ pub struct RetryOn {
     pub status_503: bool,
     /// `"504"`: the server answered 504.
     pub status_504: bool,
-    /// `"retriable-4xx"`: the server answered 409 (RFC 9110 §15.5.10).
+    /// `"retriable-4xx"`: the server answered 409 (RFC 9110 §15.5.10) or
+    /// 429 (RFC 6585 §4); retried for idempotent requests only.
     pub retriable_4xx: bool,
 }
 

@@ -61,4 +61,29 @@ pub mod bench {
     pub use crate::router::{Match, Router};
     pub use crate::upstream::balance::{hash_key, Balancer, Load, Maglev, Policy, Servers};
     pub use crate::upstream::balance::{DEFAULT_DECAY_NS, MAGLEV_SIZE};
+
+    /// Picks servers of a config's first upstream as a worker does: each
+    /// server's shared health read, backups and slow start applied, then
+    /// the policy.
+    pub struct Picker(crate::upstream::Upstreams);
+
+    impl Picker {
+        pub fn new(config: &ringway_config::Config) -> Picker {
+            use crate::upstream::{members, Names, Shared, Upstreams};
+            let members = members::expand(config, &Names::default().resolved);
+            let shared = Shared::compile(config, &members, None);
+            let stats: Vec<_> = members
+                .iter()
+                .flatten()
+                .map(|_| std::sync::Arc::default())
+                .collect();
+            let tls: Vec<_> = config.upstreams.iter().map(|_| None).collect();
+            Picker(Upstreams::new(0, config, &tls, &shared, &stats, None, None))
+        }
+
+        /// One pick for a request whose hash key is `key`.
+        pub fn pick(&self, key: u64) -> usize {
+            self.0.pick(0, key, &[]).unwrap_or(usize::MAX)
+        }
+    }
 }

@@ -115,6 +115,7 @@ pub(crate) fn drain(plane: &Handle, path: &str, method: &str) -> Option<Answer> 
         ));
     };
     s.health.set_draining(on, now_ms());
+    g.epoch.fetch_add(1, Relaxed);
     tracing::info!(
         upstream = name,
         server = address,

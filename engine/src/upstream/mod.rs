@@ -29,7 +29,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
@@ -61,6 +61,10 @@ pub(crate) struct SharedGroup {
     pub(crate) maglev: Option<Arc<Maglev>>,
     /// Requests waiting for a connection to a server at its cap.
     pub(crate) waiting: Arc<AtomicU32>,
+    /// Bumped when a server is drained or undrained: workers read the
+    /// servers' health again at their next pick (other changes they see
+    /// within a millisecond).
+    pub(crate) epoch: Arc<AtomicU64>,
 }
 
 /// What every worker shares about the upstream servers, by upstream index.
@@ -126,6 +130,7 @@ impl Shared {
                     health,
                     maglev,
                     waiting: old.map_or_else(Arc::default, |g| g.waiting.clone()),
+                    epoch: old.map_or_else(Arc::default, |g| g.epoch.clone()),
                 }
             })
             .collect();
@@ -192,6 +197,15 @@ struct GroupState {
     name: Arc<str>,
     /// Indexes into `Upstreams::servers`.
     servers: Vec<usize>,
+    /// Per server (as `servers`): its weight now (0: not available), as
+    /// last read from its shared health, and whether it is a backup.
+    weights: Box<[Cell<u32>]>,
+    backup: Box<[bool]>,
+    /// When `weights` were read: the millisecond plus one; 0 = never.
+    weights_at: Cell<u64>,
+    /// The shared epoch they were read at.
+    epoch_seen: Cell<u64>,
+    epoch: Arc<AtomicU64>,
     balancer: Balancer,
     budget: Rc<Budget>,
     outlier: Option<health::OutlierParams>,
@@ -218,43 +232,34 @@ enum Phase {
 /// A group's servers as a pick sees them now.
 struct View<'a> {
     ups: &'a Upstreams,
-    ids: &'a [usize],
-    now_ms: u64,
+    g: &'a GroupState,
     phase: Phase,
-    slow_start_ms: u64,
     /// Servers this request already tried.
     avoid: &'a [usize],
 }
 
 impl Servers for View<'_> {
     fn len(&self) -> usize {
-        self.ids.len()
+        self.g.servers.len()
     }
 
     fn weight(&self, i: usize) -> u32 {
-        let id = self.ids[i];
-        let s = &self.ups.servers[id];
-        if self.avoid.contains(&id) {
+        let id = self.g.servers[i];
+        if !self.avoid.is_empty() && self.avoid.contains(&id) {
             return 0;
         }
+        let (weight, backup) = (self.g.weights[i].get(), self.g.backup[i]);
         match self.phase {
-            Phase::Primary | Phase::Backup => {
-                if s.backup != (self.phase == Phase::Backup) || !s.health.available(self.now_ms) {
-                    return 0;
-                }
-                if self.slow_start_ms == 0 {
-                    return s.weight;
-                }
-                let pct = s.health.slow_start_percent(self.now_ms, self.slow_start_ms);
-                (s.weight.saturating_mul(pct) / 100).max(1)
-            }
-            Phase::Open if s.backup || s.health.draining() => 0,
-            Phase::Open => s.weight,
+            Phase::Primary if backup => 0,
+            Phase::Backup if !backup => 0,
+            Phase::Primary | Phase::Backup => weight,
+            Phase::Open if backup || self.ups.servers[id].health.draining() => 0,
+            Phase::Open => self.ups.servers[id].weight,
         }
     }
 
     fn load(&self, i: usize) -> &Load {
-        &self.ups.servers[self.ids[i]].pool.load
+        &self.ups.servers[self.g.servers[i]].pool.load
     }
 }
 
@@ -408,6 +413,11 @@ impl Upstreams {
             };
             groups.push(GroupState {
                 name: Arc::from(up.name.as_str()),
+                weights: ids.iter().map(|_| Cell::new(0)).collect(),
+                backup: ids.iter().map(|&id| servers[id].backup).collect(),
+                weights_at: Cell::new(0),
+                epoch_seen: Cell::new(0),
+                epoch: g.epoch.clone(),
                 servers: ids,
                 balancer: Balancer::new(policy, seed(worker, &up.name)),
                 budget: budgets
@@ -445,12 +455,11 @@ impl Upstreams {
             return Err(NoServer::Empty);
         }
         let now_ms = health::now_ms();
+        self.refresh_weights(g, now_ms);
         let mut view = View {
             ups: self,
-            ids: &g.servers,
-            now_ms,
+            g,
             phase: Phase::Primary,
-            slow_start_ms: g.slow_start_ms,
             avoid,
         };
         let now_ns = now_ms.saturating_mul(1_000_000);
@@ -488,6 +497,37 @@ impl Upstreams {
             .servers
             .iter()
             .any(|&id| !avoid.contains(&id) && self.servers[id].health.available(now_ms))
+    }
+
+    /// Reads the group's servers' shared health into this worker's
+    /// weights, at most once a millisecond (a change this worker makes
+    /// itself, an ejection say, is seen at once: it forgets the reading).
+    /// A pick then reads one weight per server, not one shared word and
+    /// a ramp computation.
+    fn refresh_weights(&self, g: &GroupState, now_ms: u64) {
+        let epoch = g.epoch.load(Ordering::Relaxed);
+        if g.weights_at.get() == now_ms + 1 && g.epoch_seen.get() == epoch {
+            return;
+        }
+        g.weights_at.set(now_ms + 1);
+        g.epoch_seen.set(epoch);
+        for (cell, &id) in g.weights.iter().zip(&g.servers) {
+            let s = &self.servers[id];
+            let w = if !s.health.available(now_ms) {
+                0
+            } else if g.slow_start_ms == 0 {
+                s.weight
+            } else {
+                let pct = s.health.slow_start_percent(now_ms, g.slow_start_ms);
+                (s.weight.saturating_mul(pct) / 100).max(1)
+            };
+            cell.set(w);
+        }
+    }
+
+    /// Makes the next pick of `group` read the servers' health again.
+    fn forget_weights(&self, group: usize) {
+        self.groups[group].weights_at.set(0);
     }
 
     /// The hash policy's key of `group`, if it has one.
@@ -549,6 +589,7 @@ impl Upstreams {
         let s = &self.servers[server];
         if let Some(o) = &g.outlier {
             if s.health.failure(health::now_ms(), o, &g.group_health) {
+                self.forget_weights(group);
                 s.stats.ejections.inc();
                 tracing::warn!(
                     upstream = %self.name(group),
@@ -573,6 +614,7 @@ impl Upstreams {
             let ms = (after.as_millis() as u64).min(o.max_ejection_ms);
             let s = &self.servers[server];
             if s.health.eject_for(health::now_ms(), ms, o, &g.group_health) {
+                self.forget_weights(group);
                 s.stats.ejections.inc();
             }
         }
