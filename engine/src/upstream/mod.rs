@@ -197,11 +197,10 @@ struct GroupState {
     name: Arc<str>,
     /// Indexes into `Upstreams::servers`.
     servers: Vec<usize>,
-    /// Per server (as `servers`): its weight now (0: not available), as
-    /// last read from its shared health, and whether it is a backup.
-    weights: Box<[Cell<u32>]>,
-    backup: Box<[bool]>,
-    /// When `weights` were read: the millisecond plus one; 0 = never.
+    /// Per server (as `servers`), side by side: what a pick reads of each.
+    slots: Box<[PickSlot]>,
+    /// When the slots' weights were read: the millisecond plus one; 0 =
+    /// never.
     weights_at: Cell<u64>,
     /// The shared epoch they were read at.
     epoch_seen: Cell<u64>,
@@ -218,6 +217,18 @@ struct GroupState {
     queue_timeout: Duration,
 }
 
+/// What a pick reads of one server on this worker: its weight as a
+/// primary and as a backup now (0: not available, or not of that kind),
+/// as last read from its shared health, and smooth round robin's running
+/// weight (carried from the previous generation for a server that stays,
+/// so frequent reloads do not restart the rotation).
+struct PickSlot {
+    primary: Cell<u32>,
+    backup: Cell<u32>,
+    running: Cell<i64>,
+    is_backup: bool,
+}
+
 /// Which servers a pick considers.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -232,7 +243,11 @@ enum Phase {
 /// A group's servers as a pick sees them now.
 struct View<'a> {
     ups: &'a Upstreams,
-    g: &'a GroupState,
+    /// The group's servers and what a pick reads of each, borrowed apart
+    /// from the group so that their bounds stay known while the running
+    /// weights change.
+    ids: &'a [usize],
+    slots: &'a [PickSlot],
     phase: Phase,
     /// Servers this request already tried.
     avoid: &'a [usize],
@@ -240,26 +255,38 @@ struct View<'a> {
 
 impl Servers for View<'_> {
     fn len(&self) -> usize {
-        self.g.servers.len()
+        self.slots.len()
     }
 
+    #[inline(always)]
     fn weight(&self, i: usize) -> u32 {
-        let id = self.g.servers[i];
-        if !self.avoid.is_empty() && self.avoid.contains(&id) {
+        let slot = &self.slots[i];
+        let weight = match self.phase {
+            Phase::Primary => slot.primary.get(),
+            Phase::Backup => slot.backup.get(),
+            Phase::Open => {
+                let s = &self.ups.servers[self.ids[i]];
+                if slot.is_backup || s.health.draining() {
+                    0
+                } else {
+                    s.weight
+                }
+            }
+        };
+        if !self.avoid.is_empty() && self.avoid.contains(&self.ids[i]) {
             return 0;
         }
-        let (weight, backup) = (self.g.weights[i].get(), self.g.backup[i]);
-        match self.phase {
-            Phase::Primary if backup => 0,
-            Phase::Backup if !backup => 0,
-            Phase::Primary | Phase::Backup => weight,
-            Phase::Open if backup || self.ups.servers[id].health.draining() => 0,
-            Phase::Open => self.ups.servers[id].weight,
-        }
+        weight
     }
 
+    #[inline]
     fn load(&self, i: usize) -> &Load {
-        &self.ups.servers[self.g.servers[i]].pool.load
+        &self.ups.servers[self.ids[i]].pool.load
+    }
+
+    #[inline(always)]
+    fn running(&self, i: usize) -> &Cell<i64> {
+        &self.slots[i].running
     }
 }
 
@@ -413,8 +440,20 @@ impl Upstreams {
             };
             groups.push(GroupState {
                 name: Arc::from(up.name.as_str()),
-                weights: ids.iter().map(|_| Cell::new(0)).collect(),
-                backup: ids.iter().map(|&id| servers[id].backup).collect(),
+                slots: ids
+                    .iter()
+                    .map(|&id| {
+                        let s: &ServerState = &servers[id];
+                        PickSlot {
+                            primary: Cell::new(0),
+                            backup: Cell::new(0),
+                            running: Cell::new(
+                                prev.map_or(0, |p| p.running_of(&up.name, s.address)),
+                            ),
+                            is_backup: s.backup,
+                        }
+                    })
+                    .collect(),
                 weights_at: Cell::new(0),
                 epoch_seen: Cell::new(0),
                 epoch: g.epoch.clone(),
@@ -458,7 +497,8 @@ impl Upstreams {
         self.refresh_weights(g, now_ms);
         let mut view = View {
             ups: self,
-            g,
+            ids: &g.servers,
+            slots: &g.slots,
             phase: Phase::Primary,
             avoid,
         };
@@ -511,7 +551,7 @@ impl Upstreams {
         }
         g.weights_at.set(now_ms + 1);
         g.epoch_seen.set(epoch);
-        for (cell, &id) in g.weights.iter().zip(&g.servers) {
+        for (slot, &id) in g.slots.iter().zip(&g.servers) {
             let s = &self.servers[id];
             let w = if !s.health.available(now_ms) {
                 0
@@ -521,8 +561,21 @@ impl Upstreams {
                 let pct = s.health.slow_start_percent(now_ms, g.slow_start_ms);
                 (s.weight.saturating_mul(pct) / 100).max(1)
             };
-            cell.set(w);
+            let (primary, backup) = if slot.is_backup { (0, w) } else { (w, 0) };
+            slot.primary.set(primary);
+            slot.backup.set(backup);
         }
+    }
+
+    /// The round-robin running weight of a server, 0 when unknown.
+    fn running_of(&self, upstream: &str, address: SocketAddr) -> i64 {
+        let Some(g) = self.groups.iter().find(|g| &*g.name == upstream) else {
+            return 0;
+        };
+        g.servers
+            .iter()
+            .position(|&id| self.servers[id].address == address)
+            .map_or(0, |i| g.slots[i].running.get())
     }
 
     /// Makes the next pick of `group` read the servers' health again.
