@@ -591,6 +591,9 @@ fn a_name_resolves_to_servers_and_follows_its_records() {
         gw.client().get("/").text() == "three"
     });
     assert!(third.request_count() > 0);
+    let stats = gw.handle().reload_stats();
+    assert!(stats.address_changes >= 1, "{stats:?}");
+    assert_eq!(stats.succeeded, 0, "an address change is not a reload");
 
     // A name that does not resolve: a warning and no servers (503), not
     // a failed start, unless it is required.

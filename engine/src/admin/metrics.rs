@@ -130,6 +130,11 @@ fn write_all(plane: &Handle, out: &mut Exposition) {
             (&[("result", "failure")], r.failed),
         ],
     );
+    out.counter(
+        "ringway_upstream_address_changes_total",
+        "Generations published because upstream server names resolved to other addresses.",
+        &[(&[], r.address_changes)],
+    );
     out.gauge(
         "ringway_config_generation",
         "The config generation new requests start on.",
