@@ -152,7 +152,6 @@ impl Snapshot {
             .flat_map(|(up, m)| m.iter().map(|m| (up.name.as_str(), m.address)))
             .collect();
         let metrics = Labeled::new(&config, &servers, workers, prev.map(|p| &p.metrics));
-        drop(servers);
         let log = &config.access_log;
         let log_sinks = match prev.and_then(|p| p.log_sinks.clone()) {
             Some(sinks) => Some(sinks),

@@ -23,18 +23,12 @@ pub(crate) fn request_values<'a>(
     head: &'a RequestHead,
     name: &'a [u8],
 ) -> impl Iterator<Item = &'a [u8]> {
-    head.headers
-        .iter()
-        .filter(move |h| head.bytes(h.name).eq_ignore_ascii_case(name))
-        .map(|h| head.bytes(h.value))
+    head.values(name)
 }
 
 /// The first value of response field `name` (lower-case).
 pub(crate) fn response_value<'a>(resp: &'a ResponseHead, name: &[u8]) -> Option<&'a [u8]> {
-    resp.headers
-        .iter()
-        .find(|h| resp.bytes(h.name).eq_ignore_ascii_case(name))
-        .map(|h| resp.bytes(h.value))
+    resp.value(name)
 }
 
 /// The end-to-end field lines of a response, as a cache stores them:

@@ -302,6 +302,14 @@ impl RequestHead {
         self.has_connection_header && connection_lists(&self.buf, &self.headers, name)
     }
 
+    /// The values of field `name` (any case), in order.
+    pub(crate) fn values<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+        self.headers
+            .iter()
+            .filter(move |h| self.bytes(h.name).eq_ignore_ascii_case(name))
+            .map(|h| self.bytes(h.value))
+    }
+
     /// Gives the span list back for reuse.
     pub fn into_headers(self) -> Vec<Header> {
         self.headers
@@ -318,13 +326,20 @@ impl ResponseHead {
         self.has_connection_header && connection_lists(&self.buf, &self.headers, name)
     }
 
+    /// The first value of field `name` (any case).
+    pub(crate) fn value(&self, name: &[u8]) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|h| self.bytes(h.name).eq_ignore_ascii_case(name))
+            .map(|h| self.bytes(h.value))
+    }
+
     /// How long `Retry-After` asks to wait (RFC 9110 §10.2.3): seconds, or
     /// until a date; `None` when absent, invalid or past.
     pub(crate) fn retry_after(&self) -> Option<std::time::Duration> {
-        let h = self.headers.iter().find(|h| {
-            h.class == Class::Other && self.bytes(h.name).eq_ignore_ascii_case(b"retry-after")
-        })?;
-        let value = std::str::from_utf8(self.bytes(h.value)).ok()?.trim();
+        let value = std::str::from_utf8(self.value(b"retry-after")?)
+            .ok()?
+            .trim();
         if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
             return value.parse().ok().map(std::time::Duration::from_secs);
         }

@@ -405,10 +405,7 @@ fn limit_key<'a>(key: &'a LimitKey, who: &Subject<'a>, ip: &'a mut [u8; 16]) -> 
         LimitKey::Consumer => who.consumer.unwrap_or("").as_bytes(),
         LimitKey::Header(name) => {
             let head = who.head;
-            head.headers
-                .iter()
-                .find(|h| head.bytes(h.name).eq_ignore_ascii_case(name.as_bytes()))
-                .map_or(&b""[..], |h| head.bytes(h.value))
+            head.values(name.as_bytes()).next().unwrap_or(b"")
         }
     }
 }

@@ -153,12 +153,6 @@ pub(crate) fn request_key(
     let Some(key) = g.upstreams.hash_key(group) else {
         return 0;
     };
-    let field = |name: &str| {
-        head.headers
-            .iter()
-            .find(|h| head.bytes(h.name).eq_ignore_ascii_case(name.as_bytes()))
-            .map(|h| head.bytes(h.value))
-    };
     match key {
         HashKey::ClientIp => {
             let ip = crate::policy::ip::client_ip(conn.peer.ip(), &g.snap.policies.trusted, head);
@@ -167,12 +161,10 @@ pub(crate) fn request_key(
                 std::net::IpAddr::V6(v6) => hash_key(&v6.octets()),
             }
         }
-        HashKey::Header(name) => field(name).map_or(0, hash_key),
+        HashKey::Header(name) => head.values(name.as_bytes()).next().map_or(0, hash_key),
         HashKey::Cookie(name) => head
-            .headers
-            .iter()
-            .filter(|h| head.bytes(h.name).eq_ignore_ascii_case(b"cookie"))
-            .flat_map(|h| head.bytes(h.value).split(|&b| b == b';'))
+            .values(b"cookie")
+            .flat_map(|v| v.split(|&b| b == b';'))
             .find_map(|pair| {
                 let pair = pair.trim_ascii();
                 let (n, v) = pair.split_at(pair.iter().position(|&b| b == b'=')?);
