@@ -33,7 +33,8 @@ SYSTEM_DEPS=(
 # bin/ then comes first on PATH, so the tests' `python3` sees them. The
 # requirement is installed when the module does not import.
 PYTHON_DEPS=(
-    # "openai:openai"
+    "openai:openai"           # AI gateway: the official OpenAI SDK (engine/tests/ai_sdk.py)
+    "anthropic:anthropic"     # AI gateway: the official Anthropic SDK against /v1/messages
     # "websockets:websockets"
 )
 TEST_VENV="${TEST_VENV:-${CARGO_TARGET_DIR:-$PWD/target}/test-venv}"

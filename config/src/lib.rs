@@ -149,6 +149,46 @@
 //! assert_eq!(config.warnings[0].path, "routes[0].require-client-cert");
 //! ```
 //!
+//! The AI gateway is three sections: `[[ai-providers]]` ([`AiProvider`]:
+//! an LLM API behind one of the upstreams, and where its keys are),
+//! `[[ai-models]]` ([`AiModel`]: the names clients ask for, each served by
+//! provider models) and a route's `[routes.ai]` ([`AiRoute`]). Keys are
+//! [`SecretSource`]s, never read by this crate.
+//!
+//! ```
+//! use ringway_config::{Action, AiProviderKind, Config, SecretSource};
+//!
+//! let config = Config::from_toml_str(r#"
+//!     [[listeners]]
+//!     address = "127.0.0.1:8080"
+//!
+//!     [[upstreams]]
+//!     name = "openai-api"
+//!     servers = ["api.openai.com:443"]
+//!     [upstreams.tls]
+//!
+//!     [[ai-providers]]
+//!     name = "openai"
+//!     type = "openai"
+//!     upstream = "openai-api"
+//!     keys = ["env:OPENAI_API_KEY"]
+//!
+//!     [[ai-models]]
+//!     name = "chat"
+//!     targets = [{ provider = "openai", model = "gpt-4o-mini" }]
+//!
+//!     [[routes]]
+//!     path-prefix = "/ai/"
+//!     [routes.ai]
+//! "#).expect("valid config");
+//!
+//! let openai = &config.ai_providers[0];
+//! assert_eq!((openai.kind, openai.base_path.as_str()), (AiProviderKind::OpenAi, "/v1"));
+//! assert_eq!(openai.keys[0].source, SecretSource::Env("OPENAI_API_KEY".into()));
+//! let Action::Ai(ai) = &config.routes[0].action else { panic!("an AI route") };
+//! assert_eq!(ai.models, [0]); // every model, when `models` is left out
+//! ```
+//!
 //! [`EXAMPLE_CONFIG`] documents every key; [`DEFAULT_CONFIG`] is what
 //! `ringway` serves when started without a config file.
 
@@ -168,12 +208,13 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    AccessLog, Action, Admin, ApiKey, AuthKind, Authenticator, Balance, BalancePolicy,
-    BasicCredential, Cache, CertificateFiles, CheckKind, CheckMethod, ClientAuth, ClientAuthMode,
-    ClientIp, ConcurrencyLimit, Config, Consumer, Driver, EncodedSlashes, HashKey, HealthCheck,
-    HostMatch, IpNet, IpRules, JwtAlgorithm, JwtKey, JwtSettings, KeyMaterial, LimitKey, Limits,
-    Listener, ListenerTls, LogFormat, LogTarget, Metrics, OutlierDetection, PathMatch, RateLimit,
-    Resolve, Resolver, Responder, Retry, RetryOn, Route, RouteCache, RouteLimits, SampleRate,
+    AccessLog, Action, Admin, AiKey, AiModel, AiProvider, AiProviderKind, AiRoute, AiStrategy,
+    AiTarget, ApiKey, AuthKind, Authenticator, Balance, BalancePolicy, BasicCredential, Cache,
+    CertificateFiles, CheckKind, CheckMethod, ClientAuth, ClientAuthMode, ClientIp,
+    ConcurrencyLimit, Config, Consumer, Driver, EncodedSlashes, HashKey, HealthCheck, HostMatch,
+    IpNet, IpRules, JwtAlgorithm, JwtKey, JwtSettings, KeyMaterial, LimitKey, Limits, Listener,
+    ListenerTls, LogFormat, LogTarget, Metrics, OutlierDetection, PathMatch, RateLimit, Resolve,
+    Resolver, Responder, Retry, RetryOn, Route, RouteCache, RouteLimits, SampleRate, SecretSource,
     Server, ServerAddress, StatusMatch, TlsVersion, UnknownSni, Upstream, UpstreamTls, Workers,
 };
 
@@ -245,8 +286,9 @@ impl Config {
     /// key reads back with [`ApiKey::plain`] false). [`Config::warnings`]
     /// are not written.
     ///
-    /// With `redact_secrets`, `admin.token`, JWT `secret`s, `password-hash`es
-    /// and API key hashes are written as `"<redacted>"`, for showing the
+    /// With `redact_secrets`, `admin.token`, JWT `secret`s, `password-hash`es,
+    /// API key hashes and inline AI provider keys are written as
+    /// `"<redacted>"`, for showing the
     /// config to someone who should not learn them; such output does not
     /// read back (the placeholder is not a valid value for any of them), so
     /// it cannot silently replace the real ones.

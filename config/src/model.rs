@@ -17,7 +17,10 @@
 //! options, not the engine's shard layout. The TLS types hold the paths of
 //! certificate, key and CA files as written, never their contents: the
 //! engine reads and parses them (and reports what it cannot use), as it
-//! does a JWT authenticator's `jwks-file`.
+//! does a JWT authenticator's `jwks-file`. The AI gateway's types, in
+//! [`ai`], hold where provider keys are, never the keys they point to.
+
+mod ai;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -26,6 +29,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use ipnet::IpNet;
+
+pub use ai::{
+    AiKey, AiModel, AiProvider, AiProviderKind, AiRoute, AiStrategy, AiTarget, SecretSource,
+};
 
 use crate::error::ConfigError;
 
@@ -70,6 +77,12 @@ pub struct Config {
     pub consumers: Vec<Consumer>,
     /// `[[authenticators]]`, in file order; [`Route::auth`] indexes into this.
     pub authenticators: Vec<Authenticator>,
+    /// `[[ai-providers]]`, in file order; [`AiTarget::provider`] indexes
+    /// into this.
+    pub ai_providers: Vec<AiProvider>,
+    /// `[[ai-models]]`, in file order; [`AiRoute::models`] indexes into
+    /// this.
+    pub ai_models: Vec<AiModel>,
     /// Settings that are allowed but risky (a `plain:` API key, a group no
     /// consumer belongs to), in source order, shaped like errors. Never
     /// written out by [`Config::to_json`] or [`Config::to_toml`].
@@ -96,6 +109,8 @@ impl PartialEq for Config {
             ip_rules,
             consumers,
             authenticators,
+            ai_providers,
+            ai_models,
             warnings,
         } = self;
         let placeless = |w: &[ConfigError]| -> Vec<(String, String)> {
@@ -119,6 +134,8 @@ impl PartialEq for Config {
             && *ip_rules == other.ip_rules
             && *consumers == other.consumers
             && *authenticators == other.authenticators
+            && *ai_providers == other.ai_providers
+            && *ai_models == other.ai_models
             && placeless(warnings) == placeless(&other.warnings)
     }
 }
@@ -895,9 +912,10 @@ pub struct Route {
     pub path: PathMatch,
     /// `methods`, upper-case, in file order; empty matches any method.
     pub methods: Vec<String>,
-    /// `upstream` or `[routes.respond]`.
+    /// `upstream`, `[routes.respond]` or `[routes.ai]`.
     pub action: Action,
-    /// `host-header`: the `Host` sent upstream instead of the client's.
+    /// `host-header`: the `Host` sent upstream instead of the client's;
+    /// only on an [`Action::Upstream`] route.
     pub host_header: Option<String>,
     /// `[routes.limits]`, defaulting to the global `[limits]`.
     pub limits: RouteLimits,
@@ -929,7 +947,8 @@ pub struct Route {
     /// `ip-allow` and `ip-deny`, checked after the global `[ip-rules]`.
     pub ip_rules: IpRules,
     /// `[routes.cache]`: `Some` when the table is present and not
-    /// `enabled = false`; never set on a [`Action::Respond`] route.
+    /// `enabled = false`; never set on a [`Action::Respond`] or
+    /// [`Action::Ai`] route.
     pub cache: Option<RouteCache>,
     /// `redirect-https`: whether a request that arrived over plain HTTP is
     /// answered 308 to the same URL with `https`; default false.
@@ -949,6 +968,8 @@ pub struct Route {
     pub access_log: bool,
     /// `[routes.retry]`: when a request is sent again; without the table
     /// (and always on a [`Action::Respond`] route), [`Retry::default`].
+    /// On an [`Action::Ai`] route it governs the tries within one
+    /// provider's upstream.
     pub retry: Retry,
 }
 
@@ -1023,6 +1044,8 @@ pub enum Action {
     Upstream(usize),
     /// Answer from the built-in responder.
     Respond(Responder),
+    /// Serve the AI gateway's models (`[routes.ai]`).
+    Ai(AiRoute),
 }
 
 /// `[routes.respond]`: a fixed response served by the gateway itself.

@@ -5,7 +5,7 @@
 //! spanned tree (`toml::de::DeTable`), walks the top level itself, and
 //! deserializes each top-level key and each element of an array of tables
 //! (`[[listeners]]`, `[[upstreams]]`, `[[routes]]`, `[[consumers]]`,
-//! `[[authenticators]]`) on its own. A typo in
+//! `[[authenticators]]`, `[[ai-providers]]`, `[[ai-models]]`) on its own. A typo in
 //! `routes[0]` then still lets `routes[3]` and `[limits]` be checked in the
 //! same run. The cost is a clone of each element's tree per attempt (a few
 //! hundred bytes per route), paid once per load. Within one element, every
@@ -46,6 +46,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "routes",
     "consumers",
     "authenticators",
+    "ai-providers",
+    "ai-models",
 ];
 
 /// The format a tree was read from: messages use its words ("table" or
@@ -129,6 +131,8 @@ pub(crate) fn document(root: DeTable<'_>, syntax: Syntax<'_>, r: &mut Reporter<'
             "routes" => doc.routes = section(value, name, key.span(), syntax, r),
             "consumers" => doc.consumers = section(value, name, key.span(), syntax, r),
             "authenticators" => doc.authenticators = section(value, name, key.span(), syntax, r),
+            "ai-providers" => doc.ai_providers = section(value, name, key.span(), syntax, r),
+            "ai-models" => doc.ai_models = section(value, name, key.span(), syntax, r),
             _ if known && syntax.holds_null(&value.span()) => {}
             "workers" => doc.workers = de(value, name, syntax, r),
             "driver" => doc.driver = de(value, name, syntax, r),

@@ -280,6 +280,97 @@ pub(crate) struct RawRoute {
     pub(crate) require_client_cert: Option<Spanned<bool>>,
     pub(crate) access_log: Option<bool>,
     pub(crate) retry: Option<Spanned<RawRetry>>,
+    pub(crate) ai: Option<Spanned<RawRouteAi>>,
+}
+
+/// `[routes.ai]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawRouteAi {
+    pub(crate) models: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) messages: Option<bool>,
+    pub(crate) max_response_size: Option<Spanned<Scalar>>,
+}
+
+/// One `[[ai-providers]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawAiProvider {
+    pub(crate) name: Option<Spanned<String>>,
+    #[serde(rename = "type")]
+    pub(crate) kind: Option<Spanned<String>>,
+    pub(crate) upstream: Option<Spanned<String>>,
+    pub(crate) base_path: Option<Spanned<String>>,
+    pub(crate) query: Option<Spanned<String>>,
+    pub(crate) key_header: Option<Spanned<String>>,
+    pub(crate) headers: Option<RawHeaders>,
+    pub(crate) keys: Option<Spanned<Vec<Spanned<RawAiKey>>>>,
+    pub(crate) timeout: Option<Spanned<Scalar>>,
+}
+
+/// One entry of a provider's `keys`: `"env:NAME"`, `"file:PATH"`, an
+/// inline key, or the table form with limits.
+#[derive(Debug)]
+pub(crate) enum RawAiKey {
+    Source(String),
+    Table(RawAiKeyTable),
+}
+
+/// The table form of a provider key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawAiKeyTable {
+    pub(crate) key: Option<Spanned<String>>,
+    pub(crate) requests_per_minute: Option<Spanned<Scalar>>,
+    pub(crate) tokens_per_minute: Option<Spanned<Scalar>>,
+}
+
+impl<'de> Deserialize<'de> for RawAiKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = RawAiKey;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    r#"a key: "env:NAME", "file:PATH" or { key = "env:NAME", requests-per-minute = N }"#,
+                )
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawAiKey, E> {
+                Ok(RawAiKey::Source(v.to_owned()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawAiKey, A::Error> {
+                RawAiKeyTable::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawAiKey::Table)
+            }
+        }
+
+        deserializer.deserialize_any(KeyVisitor)
+    }
+}
+
+/// One `[[ai-models]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawAiModel {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) strategy: Option<Spanned<String>>,
+    pub(crate) max_tokens_default: Option<Spanned<Scalar>>,
+    pub(crate) allow_groups: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) targets: Option<Spanned<Vec<Spanned<RawAiTarget>>>>,
+}
+
+/// One entry of a model's `targets`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawAiTarget {
+    pub(crate) provider: Option<Spanned<String>>,
+    pub(crate) model: Option<Spanned<String>>,
+    pub(crate) weight: Option<Spanned<Scalar>>,
+    pub(crate) priority: Option<Spanned<Scalar>>,
 }
 
 /// `[routes.retry]`.
@@ -523,6 +614,8 @@ pub(crate) struct RawDocument {
     pub(crate) routes: Section<RawRoute>,
     pub(crate) consumers: Section<RawConsumer>,
     pub(crate) authenticators: Section<RawAuthenticator>,
+    pub(crate) ai_providers: Section<RawAiProvider>,
+    pub(crate) ai_models: Section<RawAiModel>,
 }
 
 /// One array of tables (`[[routes]]`).

@@ -33,11 +33,22 @@
 //! not read back: `cipher-suites` and a certificate's `names`. Paths are
 //! written as held, which is as the file wrote them.
 //!
+//! The AI sections are left out when empty, so a config without them
+//! reads as it did before they existed; otherwise they are written with
+//! every key but those that have no
+//! "none": a provider's `query`, `key-header` and `timeout`, a model's
+//! `max-tokens-default`. A provider's `base-path` is written resolved, a
+//! route's `[routes.ai] models` as the full list it serves (all models
+//! when the file left it out). A provider key is written as its source
+//! (`"env:NAME"`, `"file:PATH"`) or, inline, as the key itself, in the
+//! table form only when it has limits.
+//!
 //! An API key is always written as `sha256:` and its hash, also when the
 //! file said `plain:`, so the output never holds a key; it then reads back
 //! with `ApiKey::plain` false and without that key's warning. Warnings are
-//! not written at all. With `redact_secrets`, JWT secrets, password hashes
-//! and API key hashes are replaced like the admin token.
+//! not written at all. With `redact_secrets`, JWT secrets, password hashes,
+//! API key hashes and inline AI provider keys are replaced like the admin
+//! token.
 //!
 //! One set of serde structs mirrors the schema and serves both formats, so
 //! TOML output costs one call to the `toml` serializer.
@@ -47,10 +58,10 @@ use std::fmt::Write as _;
 use serde::{Serialize, Serializer};
 
 use crate::model::{
-    Action, ApiKey, AuthKind, Authenticator, BalancePolicy, CheckKind, ClientAuthMode, Config,
-    Consumer, Driver, HealthCheck, HostMatch, IpRules, KeyMaterial, LimitKey, ListenerTls,
-    LogTarget, PathMatch, Retry, StatusMatch, TlsVersion, UnknownSni, Upstream, UpstreamTls,
-    Workers,
+    Action, AiKey, AiModel, AiProvider, AiRoute, ApiKey, AuthKind, Authenticator, BalancePolicy,
+    CheckKind, ClientAuthMode, Config, Consumer, Driver, HealthCheck, HostMatch, IpRules,
+    KeyMaterial, LimitKey, ListenerTls, LogTarget, PathMatch, Retry, SecretSource, StatusMatch,
+    TlsVersion, UnknownSni, Upstream, UpstreamTls, Workers,
 };
 use crate::units::{format_duration, format_rate, format_size};
 
@@ -88,7 +99,81 @@ struct Document<'a> {
     upstreams: Vec<UpstreamOut<'a>>,
     consumers: Vec<ConsumerOut<'a>>,
     authenticators: Vec<AuthenticatorOut<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ai_providers: Vec<AiProviderOut<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ai_models: Vec<AiModelOut<'a>>,
     routes: Vec<RouteOut<'a>>,
+}
+
+/// Scalars before tables, the order TOML needs.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct AiProviderOut<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    upstream: String,
+    base_path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_header: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout: Option<String>,
+    keys: Vec<AiKeyOut>,
+    /// Left out when empty, as it reads back the same.
+    #[serde(
+        serialize_with = "header_map",
+        skip_serializing_if = "<[(String, String)]>::is_empty"
+    )]
+    headers: &'a [(String, String)],
+}
+
+/// A key's source alone, or the table form when it has limits.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum AiKeyOut {
+    Source(String),
+    Table(AiKeyTableOut),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct AiKeyTableOut {
+    key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requests_per_minute: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokens_per_minute: Option<u64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct AiModelOut<'a> {
+    name: &'a str,
+    strategy: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens_default: Option<u32>,
+    allow_groups: &'a [String],
+    targets: Vec<AiTargetOut>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct AiTargetOut {
+    provider: String,
+    model: String,
+    weight: u32,
+    priority: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct AiRouteOut {
+    models: Vec<String>,
+    messages: bool,
+    max_response_size: String,
 }
 
 #[derive(Serialize)]
@@ -419,6 +504,8 @@ struct RouteOut<'a> {
     ip_deny: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     respond: Option<RespondOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ai: Option<AiRouteOut>,
     limits: RouteLimitsOut,
     rate_limits: Vec<RateLimitOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -602,6 +689,12 @@ impl<'a> Document<'a> {
                 .iter()
                 .map(|a| AuthenticatorOut::new(a, redact_secrets))
                 .collect(),
+            ai_providers: c
+                .ai_providers
+                .iter()
+                .map(|p| AiProviderOut::new(p, c, redact_secrets))
+                .collect(),
+            ai_models: c.ai_models.iter().map(|m| AiModelOut::new(m, c)).collect(),
             routes: c.routes.iter().map(|r| RouteOut::new(r, c)).collect(),
         }
     }
@@ -883,7 +976,7 @@ impl<'a> RouteOut<'a> {
             PathMatch::Exact(p) => (Some(p.as_str()), None),
             PathMatch::Prefix(p) => (None, Some(p.as_str())),
         };
-        let (upstream, respond) = match &route.action {
+        let (upstream, respond, ai) = match &route.action {
             // Validation resolved the name to this index; a config edited
             // in code to point elsewhere is written as a name that fails
             // validation, rather than as another upstream's.
@@ -894,6 +987,7 @@ impl<'a> RouteOut<'a> {
                         .map_or_else(|| format!("upstreams[{i}]"), |u| u.name.clone()),
                 ),
                 None,
+                None,
             ),
             Action::Respond(r) => (
                 None,
@@ -902,9 +996,12 @@ impl<'a> RouteOut<'a> {
                     headers: &r.headers,
                     body: &r.body,
                 }),
+                None,
             ),
+            Action::Ai(ai) => (None, None, Some(AiRouteOut::new(ai, c))),
         };
-        let proxies = upstream.is_some();
+        // An AI route proxies too, to its providers' upstreams.
+        let proxies = upstream.is_some() || ai.is_some();
         let timeout = |d| proxies.then(|| format_duration(d));
         // The keys validation allows only with `auth` and an upstream.
         let consumer_keys = proxies && !route.auth.is_empty();
@@ -921,6 +1018,7 @@ impl<'a> RouteOut<'a> {
             upstream,
             host_header: route.host_header.as_deref(),
             respond,
+            ai,
             limits: RouteLimitsOut {
                 max_body_size: format_size(route.limits.max_body_size),
                 connect_timeout: timeout(route.limits.connect_timeout),
@@ -975,6 +1073,88 @@ impl<'a> RouteOut<'a> {
                 key_headers: &cache.key_headers,
             }),
             retry: proxies.then(|| RetryOut::new(&route.retry)),
+        }
+    }
+}
+
+/// A name for index `i` of a section, or `section[i]` when there is no
+/// such element (a config edited in code): that fails to load rather than
+/// naming another element.
+fn name_at<T>(list: &[T], i: usize, section: &str, name: impl Fn(&T) -> &str) -> String {
+    list.get(i)
+        .map_or_else(|| format!("{section}[{i}]"), |e| name(e).to_owned())
+}
+
+impl<'a> AiProviderOut<'a> {
+    fn new(p: &'a AiProvider, c: &Config, redact_secrets: bool) -> Self {
+        AiProviderOut {
+            name: &p.name,
+            kind: p.kind.as_str(),
+            upstream: name_at(&c.upstreams, p.upstream, "upstreams", |u| &u.name),
+            base_path: &p.base_path,
+            query: p.query.as_deref(),
+            key_header: p.key_header.as_deref(),
+            timeout: p.timeout.map(format_duration),
+            keys: p
+                .keys
+                .iter()
+                .map(|k| AiKeyOut::new(k, redact_secrets))
+                .collect(),
+            headers: &p.headers,
+        }
+    }
+}
+
+impl AiKeyOut {
+    fn new(k: &AiKey, redact_secrets: bool) -> Self {
+        let key = match &k.source {
+            SecretSource::Env(name) => format!("env:{name}"),
+            SecretSource::File(p) => format!("file:{}", path(p)),
+            SecretSource::Inline(_) if redact_secrets => REDACTED.to_owned(),
+            SecretSource::Inline(key) => key.clone(),
+        };
+        if k.requests_per_minute.is_none() && k.tokens_per_minute.is_none() {
+            return AiKeyOut::Source(key);
+        }
+        AiKeyOut::Table(AiKeyTableOut {
+            key,
+            requests_per_minute: k.requests_per_minute.map(|n| n.get()),
+            tokens_per_minute: k.tokens_per_minute.map(|n| n.get()),
+        })
+    }
+}
+
+impl<'a> AiModelOut<'a> {
+    fn new(m: &'a AiModel, c: &Config) -> Self {
+        AiModelOut {
+            name: &m.name,
+            strategy: m.strategy.as_str(),
+            max_tokens_default: m.max_tokens_default.map(|n| n.get()),
+            allow_groups: &m.allow_groups,
+            targets: m
+                .targets
+                .iter()
+                .map(|t| AiTargetOut {
+                    provider: name_at(&c.ai_providers, t.provider, "ai-providers", |p| &p.name),
+                    model: t.model.clone(),
+                    weight: t.weight.get(),
+                    priority: t.priority,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl AiRouteOut {
+    fn new(ai: &AiRoute, c: &Config) -> Self {
+        AiRouteOut {
+            models: ai
+                .models
+                .iter()
+                .map(|&i| name_at(&c.ai_models, i, "ai-models", |m| &m.name))
+                .collect(),
+            messages: ai.messages,
+            max_response_size: format_size(ai.max_response_size as u64),
         }
     }
 }

@@ -390,6 +390,87 @@ algorithms = ["RS512"]
 jwks-file = "jwks.json"
 "#;
 
+/// The AI sections with every key, in both key forms, every provider type
+/// and strategy, and routes serving some models and all of them.
+const AI_VARIANTS: &str = r#"
+[[listeners]]
+address = "127.0.0.1:8080"
+
+[[upstreams]]
+name = "openai-api"
+servers = ["api.openai.com:443"]
+[upstreams.tls]
+
+[[upstreams]]
+name = "local"
+servers = ["127.0.0.1:11434"]
+
+[[consumers]]
+name = "alice"
+groups = ["pro"]
+
+[[ai-providers]]
+name = "openai"
+type = "openai"
+upstream = "openai-api"
+headers = { "OpenAI-Organization" = "org-1", "X-Quoted" = "a \"b\"" }
+keys = ["env:OPENAI_KEY_1", "file:/run/secrets/openai 2",
+        { key = "env:OPENAI_KEY_3", requests-per-minute = 500, tokens-per-minute = 200000 }]
+timeout = "1m30s"
+
+[[ai-providers]]
+name = "anthropic"
+type = "anthropic"
+upstream = "openai-api"
+base-path = "/anthropic/v1"
+keys = [{ key = "env:ANTHROPIC_KEY", tokens-per-minute = 1 }]
+
+[[ai-providers]]
+name = "gemini"
+type = "gemini"
+upstream = "openai-api"
+key-header = "X-Key"
+keys = ["file:gemini.key"]
+
+[[ai-providers]]
+name = "ollama"
+type = "openai-compatible"
+upstream = "local"
+query = "api-version=2024-06-01"
+
+[[ai-models]]
+name = "chat"
+max-tokens-default = 1000000
+allow-groups = ["pro"]
+targets = [
+  { provider = "openai", model = "gpt-4o-mini" },
+  { provider = "anthropic", model = "claude-3-5-haiku-latest", priority = 1000 },
+]
+
+[[ai-models]]
+name = "llama3:8b"
+strategy = "weighted"
+targets = [
+  { provider = "ollama", model = "llama3:8b", weight = 10000 },
+  { provider = "gemini", model = "gemini-1.5-flash", weight = 1, priority = 2 },
+]
+
+[[routes]]
+name = "every-model"
+path-prefix = "/ai/"
+[routes.ai]
+
+[[routes]]
+name = "one-model"
+path-prefix = "/local/"
+[routes.ai]
+models = ["llama3:8b"]
+messages = true
+max-response-size = "1KiB"
+[routes.retry]
+attempts = 3
+"#;
+
 /// A `plain:` API key, which output writes as its hash.
 const PLAIN_KEY: &str = "plain-key-for-tests-0123";
 
@@ -401,6 +482,7 @@ fn json_and_toml_read_back_as_the_same_config() {
         ("example", EXAMPLE_CONFIG),
         ("default", DEFAULT_CONFIG),
         ("every variant", EVERY_VARIANT),
+        ("ai", AI_VARIANTS),
         ("disabled admin", disabled_open_admin),
     ];
     for (case, src) in cases {

@@ -5,8 +5,9 @@ mod common;
 
 use common::valid;
 use ringway_config::{
-    Action, AuthKind, CheckKind, ClientAuthMode, Config, EncodedSlashes, KeyMaterial, PathMatch,
-    TlsVersion, UnknownSni, Workers, DEFAULT_CONFIG, EXAMPLE_CONFIG,
+    Action, AiProviderKind, AiStrategy, AuthKind, CheckKind, ClientAuthMode, Config,
+    EncodedSlashes, KeyMaterial, PathMatch, SecretSource, TlsVersion, UnknownSni, Workers,
+    DEFAULT_CONFIG, EXAMPLE_CONFIG,
 };
 
 fn respond<'a>(config: &'a Config, path: &str) -> &'a ringway_config::Responder {
@@ -533,6 +534,27 @@ fn example_config_documents_every_key() {
         "OPTIONS",
         "\"required\"",
         "\"retriable-4xx\"",
+        "[[ai-providers]]",
+        "[[ai-models]]",
+        "[routes.ai]",
+        "base-path =",
+        "key-header =",
+        "keys =",
+        "requests-per-minute =",
+        "tokens-per-minute =",
+        "strategy =",
+        "max-tokens-default =",
+        "targets =",
+        "provider =",
+        "model =",
+        "priority =",
+        "models =",
+        "messages =",
+        "max-response-size =",
+        "\"openai-compatible\"",
+        "\"gemini\"",
+        "\"weighted\"",
+        "file:",
     ] {
         assert!(
             EXAMPLE_CONFIG
@@ -598,6 +620,50 @@ fn example_uncommented() -> String {
         src.push('\n');
     }
     src
+}
+
+#[test]
+fn example_config_commented_ai_gateway_works_when_uncommented() {
+    let c = valid(&example_uncommented());
+    let provider = |name: &str| {
+        c.ai_providers
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("provider {name}"))
+    };
+    let (openai, anthropic, azure) = (provider("openai"), provider("anthropic"), provider("azure"));
+    assert_eq!(openai.kind, AiProviderKind::OpenAi);
+    assert_eq!(c.upstreams[openai.upstream].name, "openai-api");
+    assert_eq!(anthropic.kind, AiProviderKind::Anthropic);
+    assert_eq!(anthropic.base_path, "/v1");
+    assert_eq!(
+        openai.keys[1].source,
+        SecretSource::File("/run/secrets/openai-2".into())
+    );
+    assert_eq!(azure.kind, AiProviderKind::OpenAiCompatible);
+    assert_eq!(azure.key_header.as_deref(), Some("api-key"));
+
+    // One model, OpenAI first and Anthropic after it.
+    let [chat] = &c.ai_models[..] else {
+        panic!("one model")
+    };
+    assert_eq!(chat.strategy, AiStrategy::Fallback);
+    let order: Vec<(&str, u32)> = chat
+        .targets
+        .iter()
+        .map(|t| (c.ai_providers[t.provider].name.as_str(), t.priority))
+        .collect();
+    assert_eq!(order, [("openai", 0), ("anthropic", 1)]);
+
+    let llm = c
+        .routes
+        .iter()
+        .find(|r| r.name == "llm")
+        .expect("the AI route");
+    let Action::Ai(ai) = &llm.action else {
+        panic!("an AI route")
+    };
+    assert_eq!((ai.models.as_slice(), ai.messages), ([0].as_slice(), true));
 }
 
 #[test]

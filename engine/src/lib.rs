@@ -24,6 +24,7 @@ pub(crate) mod stats;
 pub(crate) mod rt;
 // L2: the concepts, each testable alone.
 pub(crate) mod access_log;
+pub(crate) mod ai;
 pub(crate) mod cache;
 pub(crate) mod policy;
 pub(crate) mod router;

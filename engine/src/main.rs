@@ -1,8 +1,9 @@
 //! The `ringway` binary: serve a config (reloading it on SIGHUP or, with
 //! `--watch`, on change; reopening the access log on SIGUSR1), validate
 //! one, run a one-line reverse proxy, or talk to a running ringway's admin
-//! API (`reload`, `status`), or hash a password for a consumer's Basic
-//! credential (`hash-password`).
+//! API (`reload`, `status`), hash a password for a consumer's Basic
+//! credential (`hash-password`), or list a config's AI models (`ai
+//! models`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -117,6 +118,13 @@ enum Command {
     },
     /// Print the embedded default config.
     DefaultConfig,
+    /// The AI gateway: `ringway ai models [-c FILE] [--json]` lists the
+    /// models a config serves, each target with its provider, in the order
+    /// they are tried.
+    Ai {
+        #[command(subcommand)]
+        command: AiCommand,
+    },
     /// Hash a password for a consumer's `basic.password-hash`.
     ///
     /// Reads the password from the first line of standard input (the line
@@ -125,6 +133,16 @@ enum Command {
     /// random salt), e.g.
     /// `printf '%s\n' "$PASSWORD" | ringway hash-password`.
     HashPassword,
+}
+
+#[derive(Subcommand)]
+enum AiCommand {
+    /// List the configured models and their targets.
+    Models {
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Where the admin API is. Defaults come from `-c FILE`'s `[admin]` table,
@@ -151,6 +169,9 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some(Command::HashPassword) => return hash_password(),
+        Some(Command::Ai {
+            command: AiCommand::Models { json },
+        }) => return cli::ai_models(cli.config.as_deref(), json),
         Some(Command::Proxy {
             listen,
             to,

@@ -11,12 +11,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use ringway_config::{Action, Config, ConfigErrors, Route};
+use ringway_config::{Action, AiRoute, Config, ConfigErrors, Route};
 
 use crate::access_log::queue::Sinks;
+use crate::ai::provider::{self as ai, Catalog};
 use crate::http::write;
 use crate::policy::{Policies, RoutePolicy};
 use crate::router::Router;
+use crate::stats::ai::AiSets;
 use crate::stats::labeled::Labeled;
 use crate::tls::client::UpstreamTls;
 use crate::tls::ListenerTls;
@@ -40,6 +42,8 @@ pub(crate) enum Handler {
     /// Forwarding to `Config::upstreams[group]` (through the cache when
     /// the route caches).
     Upstream { group: usize },
+    /// The AI API in front of the configured providers.
+    Ai(AiRoute),
 }
 
 /// One route, compiled: everything the pipeline needs to answer it.
@@ -88,6 +92,10 @@ pub(crate) struct Snapshot {
     pub(crate) names: Names,
     /// The per-route and per-server counters of every worker.
     pub(crate) metrics: Labeled,
+    /// The AI providers (their keys read) and models.
+    pub(crate) ai: Catalog,
+    /// The AI counters of every worker.
+    pub(crate) ai_stats: AiSets,
     /// `Some` while the access log is enabled.
     pub(crate) access_log: Option<LogPlan>,
     /// The access log's queues: made when the log is first enabled, then
@@ -133,6 +141,13 @@ impl Snapshot {
                 Some(Err(e)) => errors.push(e),
             }
         }
+        let ai = match ai::compile(&config) {
+            Ok(c) => c,
+            Err(e) => {
+                errors.extend(e);
+                Catalog::default()
+            }
+        };
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -152,6 +167,7 @@ impl Snapshot {
             .flat_map(|(up, m)| m.iter().map(|m| (up.name.as_str(), m.address)))
             .collect();
         let metrics = Labeled::new(&config, &servers, workers, prev.map(|p| &p.metrics));
+        let ai_stats = AiSets::new(&config, workers, prev.map(|p| &p.ai_stats));
         let log = &config.access_log;
         let log_sinks = match prev.and_then(|p| p.log_sinks.clone()) {
             Some(sinks) => Some(sinks),
@@ -172,6 +188,8 @@ impl Snapshot {
             log_sinks,
             generation,
             metrics,
+            ai,
+            ai_stats,
             upstreams,
             subject_headers: tls
                 .iter()
@@ -214,6 +232,7 @@ impl CompiledRoute {
                 })
             }
             Action::Upstream(group) => Handler::Upstream { group: *group },
+            Action::Ai(ai) => Handler::Ai(ai.clone()),
         };
         let hsts = r.hsts.as_ref().map(|v| {
             let mut line = BytesMut::new();

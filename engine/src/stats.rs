@@ -7,6 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+pub(crate) mod ai;
 pub(crate) mod histogram;
 pub(crate) mod labeled;
 

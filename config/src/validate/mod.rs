@@ -17,10 +17,12 @@
 //! `[access-log]` in [`log`]; `[client-ip]` and `[ip-rules]` in [`ip`];
 //! `[[consumers]]` in [`consumer`]; `[[authenticators]]` in [`auth`]; a
 //! route's `[routes.retry]` in [`retry`]; the
-//! TLS of listeners, upstreams and routes in [`tls`]; checks on single
+//! TLS of listeners, upstreams and routes in [`tls`]; `[[ai-providers]]`,
+//! `[[ai-models]]` and a route's `[routes.ai]` in [`ai`]; checks on single
 //! strings in [`text`].
 
 mod admin;
+mod ai;
 mod auth;
 mod cache;
 mod consumer;
@@ -167,6 +169,13 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
     let ip_rules = ip::ip_rules(doc.ip_rules.as_ref(), r);
     let consumers = consumer::consumers(&doc.consumers.items, r);
     let authenticators = auth::authenticators(&doc.authenticators.items, r);
+    let ai_providers = ai::ai_providers(&doc.ai_providers.items, &doc.upstreams.items, r);
+    let ai_models = ai::ai_models(
+        &doc.ai_models.items,
+        &doc.ai_providers.items,
+        &doc.consumers.items,
+        r,
+    );
 
     let refs = route::Refs {
         limits: limits.as_ref(),
@@ -175,6 +184,7 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
         listeners: &doc.listeners.items,
         authenticators: &doc.authenticators.items,
         consumers: &doc.consumers.items,
+        ai_models: &doc.ai_models.items,
     };
     let routes = route::routes(&doc.routes.items, &refs, r);
 
@@ -198,6 +208,8 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
         ip_rules: ip_rules?,
         consumers: consumers?,
         authenticators: authenticators?,
+        ai_providers: ai_providers?,
+        ai_models: ai_models?,
         // Filled in from the reporter once validation is over.
         warnings: Vec::new(),
     })
@@ -754,6 +766,18 @@ impl Names {
             ),
         }
     }
+}
+
+/// Every element of a section that has a name, even one that failed
+/// validation, so its users do not report it as missing.
+pub(super) fn index_by_name<T>(items: &[Item<T>]) -> HashMap<&str, usize> {
+    let mut index = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        if let Some(name) = &item.name {
+            index.entry(name.as_str()).or_insert(i);
+        }
+    }
+    index
 }
 
 /// A `name` key if present and valid, else the default `{prefix}-{index}`.

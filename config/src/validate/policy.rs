@@ -222,10 +222,22 @@ fn allow_groups(
         );
         return None;
     }
+    group_list(list, &format!("{path}.allow-groups"), &lookup.groups, r)
+}
+
+/// An `allow-groups` list at `path`, of a route or an `[[ai-models]]`:
+/// names, none twice; a group no consumer is in (not in `groups`) lets
+/// nobody in, which is warned about.
+pub(super) fn group_list(
+    list: &Spanned<Vec<Spanned<String>>>,
+    path: &str,
+    groups: &HashSet<&str>,
+    r: &mut Reporter<'_>,
+) -> Option<Vec<String>> {
     let mut out: Vec<String> = Vec::with_capacity(list.get_ref().len());
     let mut ok = true;
     for (j, g) in list.get_ref().iter().enumerate() {
-        let key = format!("{path}.allow-groups[{j}]");
+        let key = format!("{path}[{j}]");
         let problem = text::name(g.get_ref()).err().or_else(|| {
             out.iter()
                 .position(|seen| seen == g.get_ref())
@@ -241,7 +253,7 @@ fn allow_groups(
             ok = false;
             continue;
         }
-        if !lookup.groups.contains(g.get_ref().as_str()) {
+        if !groups.contains(g.get_ref().as_str()) {
             r.warn(
                 key,
                 Some(g.span()),

@@ -16,25 +16,33 @@
 //! checked by [`policy`](super::policy), its `[routes.cache]` by
 //! [`cache`](super::cache), its HTTPS keys (`redirect-https`, `hsts`,
 //! `require-client-cert`) by [`tls`](super::tls), its `[routes.retry]` by
-//! [`retry`](super::retry).
+//! [`retry`](super::retry), its `[routes.ai]` by [`ai`](super::ai).
+//!
+//! A route has one action: `upstream`, `[routes.respond]` or
+//! `[routes.ai]`. An AI route contacts upstreams (its providers'), so the
+//! upstream timeouts, `[routes.retry]` and the policy keys that need an
+//! upstream apply to it; `host-header` and `[routes.cache]` do not (each
+//! provider's requests carry its upstream's host, and answers are
+//! translated, not stored).
 
 use std::collections::HashMap;
 use std::ops::Range;
 
 use toml::Spanned;
 
+use super::ai::route_ai;
 use super::cache::route_cache;
 use super::consumer::all_groups;
 use super::policy::{self, Lookup, Policy};
 use super::retry::retry;
 use super::tls::{self, Listening, RouteTls};
-use super::{duration, integer, name_or_default, size, text, AllowZero, Names};
+use super::{duration, index_by_name, integer, name_or_default, size, text, AllowZero, Names};
 use crate::error::Reporter;
 use crate::model::{Action, Cache, HostMatch, Limits, PathMatch, Responder, Route, RouteLimits};
 use crate::parse::key_path;
 use crate::raw::{
-    Item, RawAuthenticator, RawConsumer, RawListener, RawRespond, RawRoute, RawRouteLimits,
-    RawUpstream, Scalar,
+    Item, RawAiModel, RawAuthenticator, RawConsumer, RawListener, RawRespond, RawRoute,
+    RawRouteLimits, RawUpstream, Scalar,
 };
 
 /// Statuses whose responses never carry content (RFC 9110 §15.3.5, §15.3.6,
@@ -57,6 +65,7 @@ pub(super) struct Refs<'a> {
     pub(super) listeners: &'a [Item<RawListener>],
     pub(super) authenticators: &'a [Item<RawAuthenticator>],
     pub(super) consumers: &'a [Item<RawConsumer>],
+    pub(super) ai_models: &'a [Item<RawAiModel>],
 }
 
 /// [`Refs`] resolved for lookups by name.
@@ -64,20 +73,9 @@ struct Context<'a> {
     limits: Option<&'a Limits>,
     cache: Option<&'a Cache>,
     upstream_index: HashMap<&'a str, usize>,
+    ai_models: &'a [Item<RawAiModel>],
     policy: Lookup<'a>,
     listening: Listening,
-}
-
-/// Every element of a section that has a name, even one that failed
-/// validation, so its users do not report it as missing.
-fn index_by_name<T>(items: &[Item<T>]) -> HashMap<&str, usize> {
-    let mut index = HashMap::new();
-    for (i, item) in items.iter().enumerate() {
-        if let Some(name) = &item.name {
-            index.entry(name.as_str()).or_insert(i);
-        }
-    }
-    index
 }
 
 pub(super) fn routes(
@@ -89,6 +87,7 @@ pub(super) fn routes(
         limits: refs.limits,
         cache: refs.cache,
         upstream_index: index_by_name(refs.upstreams),
+        ai_models: refs.ai_models,
         policy: Lookup {
             authenticators: index_by_name(refs.authenticators),
             groups: all_groups(refs.consumers),
@@ -150,14 +149,19 @@ fn route(
     let path_match = path_match(raw, &path, r);
     let methods = methods(raw.methods.as_deref(), &path, r);
 
-    // Whether this route proxies; `None` when its action is unclear, which
-    // is reported below, so proxy-only settings are not judged against it.
-    let proxies = match (&raw.upstream, &raw.respond) {
-        (Some(_), None) => Some(true),
-        (None, Some(_)) => Some(false),
+    // Whether this route proxies (to an upstream, or to AI providers'
+    // upstreams); `None` when its action is unclear, which is reported
+    // below, so proxy-only settings are not judged against it.
+    let proxies = match (&raw.upstream, &raw.respond, &raw.ai) {
+        (Some(_), None, None) | (None, None, Some(_)) => Some(true),
+        (None, Some(_), None) => Some(false),
         _ => None,
     };
-    let action = action(raw, &path, element, &cx.upstream_index, r);
+    let is_ai = matches!(
+        (&raw.upstream, &raw.respond, &raw.ai),
+        (None, None, Some(_))
+    );
+    let action = action(raw, &path, element, cx, r);
 
     let host_header = match &raw.host_header {
         None => Some(None),
@@ -165,6 +169,9 @@ fn route(
             let key = format!("{path}.host-header");
             if proxies == Some(false) {
                 r.error(key, Some(h.span()), PROXY_ONLY);
+                None
+            } else if is_ai {
+                r.error(key, Some(h.span()), AI_NO_HOST_HEADER);
                 None
             } else {
                 text::host_header(h.get_ref())
@@ -176,7 +183,13 @@ fn route(
     };
     let route_limits = route_limits(raw.limits.as_ref(), cx.limits, &path, proxies, r);
     let policy = policy::policy(raw, &path, proxies, &cx.policy, r);
-    let cache = route_cache(raw.cache.as_ref(), &path, proxies, cx.cache, r);
+    let cache = match &raw.cache {
+        Some(c) if is_ai => {
+            r.error(format!("{path}.cache"), Some(c.span()), AI_NO_CACHE);
+            None
+        }
+        c => route_cache(c.as_ref(), &path, proxies, cx.cache, r),
+    };
     let tls = tls::route(raw, &path, &cx.listening, r);
     let retry = retry(raw.retry.as_ref(), &path, proxies, r);
 
@@ -255,6 +268,12 @@ fn route(
 pub(super) const PROXY_ONLY: &str =
     "applies only to routes that proxy to an upstream; a [routes.respond] route contacts none";
 
+const AI_NO_HOST_HEADER: &str = "does not apply to a [routes.ai] route: each provider's \
+     requests carry the Host of its upstream";
+
+const AI_NO_CACHE: &str = "a [routes.ai] route cannot cache: its answers are translated \
+     from a provider's, per request, not served from an origin";
+
 fn path_match(raw: &RawRoute, path: &str, r: &mut Reporter<'_>) -> Option<PathMatch> {
     let (text, key, make): (&Spanned<String>, &str, fn(String) -> PathMatch) =
         match (&raw.path, &raw.path_prefix) {
@@ -310,43 +329,67 @@ fn action(
     raw: &RawRoute,
     path: &str,
     element: &Range<usize>,
-    upstream_index: &HashMap<&str, usize>,
+    cx: &Context<'_>,
     r: &mut Reporter<'_>,
 ) -> Option<Action> {
-    match (&raw.upstream, &raw.respond) {
-        (None, None) => {
-            r.error(
-                path,
-                Some(element.clone()),
-                "no action: set `upstream = \"NAME\"` to proxy, or add a [routes.respond] table to answer directly",
-            );
-            None
-        }
-        (Some(_), Some(respond)) => {
-            r.error(
-                format!("{path}.respond"),
-                Some(respond.span()),
-                "set either `upstream` (proxy) or [routes.respond] (answer directly), not both",
-            );
-            None
-        }
-        (Some(name), None) => match upstream_index.get(name.get_ref().as_str()) {
-            Some(&index) => Some(Action::Upstream(index)),
-            None => {
-                let mut message = format!("no upstream named {:?}", name.get_ref());
-                if upstream_index.is_empty() {
-                    message.push_str(" (no [[upstreams]] are defined)");
-                } else {
-                    let mut known: Vec<&str> = upstream_index.keys().copied().collect();
-                    known.sort_unstable();
-                    message.push_str(&format!("; defined upstreams: {}", known.join(", ")));
-                }
-                r.error(format!("{path}.upstream"), Some(name.span()), message);
-                None
+    // The actions written, in the order the keys are documented.
+    let written: Vec<(&str, &str, Range<usize>)> = [
+        raw.upstream
+            .as_ref()
+            .map(|u| ("upstream", "`upstream` (proxy)", u.span())),
+        raw.respond
+            .as_ref()
+            .map(|t| ("respond", "[routes.respond] (answer directly)", t.span())),
+        raw.ai
+            .as_ref()
+            .map(|t| ("ai", "[routes.ai] (serve AI models)", t.span())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if written.is_empty() {
+        r.error(
+            path,
+            Some(element.clone()),
+            "no action: set `upstream = \"NAME\"` to proxy, add a [routes.respond] table to \
+             answer directly, or a [routes.ai] table to serve AI models",
+        );
+        return None;
+    }
+    if written.len() > 1 {
+        // Reported at the later of the first two, as the one added last.
+        let (_, first, _) = &written[0];
+        let (key, second, span) = &written[1];
+        r.error(
+            format!("{path}.{key}"),
+            Some(span.clone()),
+            format!(
+                "set either {first} or {second}, not both; a route has one action: \
+                 `upstream`, [routes.respond] or [routes.ai]"
+            ),
+        );
+        return None;
+    }
+    if let Some(ai) = &raw.ai {
+        return route_ai(ai, path, cx.ai_models, r).map(Action::Ai);
+    }
+    if let Some(respond) = &raw.respond {
+        return responder(respond.get_ref(), &format!("{path}.respond"), r).map(Action::Respond);
+    }
+    let name = raw.upstream.as_ref()?;
+    match cx.upstream_index.get(name.get_ref().as_str()) {
+        Some(&index) => Some(Action::Upstream(index)),
+        None => {
+            let mut message = format!("no upstream named {:?}", name.get_ref());
+            if cx.upstream_index.is_empty() {
+                message.push_str(" (no [[upstreams]] are defined)");
+            } else {
+                let mut known: Vec<&str> = cx.upstream_index.keys().copied().collect();
+                known.sort_unstable();
+                message.push_str(&format!("; defined upstreams: {}", known.join(", ")));
             }
-        },
-        (None, Some(respond)) => {
-            responder(respond.get_ref(), &format!("{path}.respond"), r).map(Action::Respond)
+            r.error(format!("{path}.upstream"), Some(name.span()), message);
+            None
         }
     }
 }

@@ -165,7 +165,7 @@ fn upstream(
 }
 
 /// A value that is one of a few names, e.g. `resolve = "optional"`.
-fn one_of<T: Copy>(
+pub(super) fn one_of<T: Copy>(
     value: &Spanned<String>,
     path: &str,
     all: &[T],

@@ -39,6 +39,8 @@ pub(crate) struct Catalog {
     routes: Vec<String>,
     upstreams: Vec<String>,
     consumers: Vec<String>,
+    ai_models: Vec<String>,
+    ai_providers: Vec<String>,
 }
 
 impl Catalog {
@@ -52,6 +54,8 @@ impl Catalog {
             routes: c.routes.iter().map(|r| r.name.clone()).collect(),
             upstreams: c.upstreams.iter().map(|u| u.name.clone()).collect(),
             consumers: c.consumers.iter().map(|x| x.name.clone()).collect(),
+            ai_models: c.ai_models.iter().map(|x| x.name.clone()).collect(),
+            ai_providers: c.ai_providers.iter().map(|x| x.name.clone()).collect(),
         }
     }
 }
@@ -63,6 +67,8 @@ pub(crate) struct Names<'a> {
     pub(crate) route: Option<&'a str>,
     pub(crate) upstream: Option<&'a str>,
     pub(crate) consumer: Option<&'a str>,
+    pub(crate) ai_model: Option<&'a str>,
+    pub(crate) ai_provider: Option<&'a str>,
 }
 
 impl<'a> Names<'a> {
@@ -85,6 +91,8 @@ impl<'a> Names<'a> {
             route: name(&c.routes, r.route),
             upstream: name(&c.upstreams, r.upstream),
             consumer: name(&c.consumers, r.consumer),
+            ai_model: name(&c.ai_models, r.ai.map(|a| a.model)),
+            ai_provider: name(&c.ai_providers, r.ai.and_then(|a| a.provider)),
         }
     }
 }
@@ -162,6 +170,21 @@ pub(crate) fn json(r: &Record, names: &Names<'_>, out: &mut Vec<u8>) {
     opt_str(out, r.cache);
     key!(out, "consumer");
     opt_str(out, names.consumer);
+    // Only AI routes' lines have these (the others keep their layout).
+    if let Some(ai) = &r.ai {
+        key!(out, "ai_model");
+        opt_str(out, names.ai_model);
+        key!(out, "ai_provider");
+        opt_str(out, names.ai_provider);
+        key!(out, "ai_tokens_in");
+        number(out, ai.tokens_in);
+        key!(out, "ai_tokens_out");
+        number(out, ai.tokens_out);
+        key!(out, "ai_tokens_cached");
+        number(out, ai.tokens_cached);
+        key!(out, "ai_ttft");
+        opt_seconds(out, ai.ttft);
+    }
     key!(out, "error_kind");
     opt_str(out, r.error.map(|(k, _)| k.as_str()));
     key!(out, "error_side");
@@ -565,6 +588,7 @@ mod tests {
             route: Some("api"),
             upstream: Some("app"),
             consumer: Some("alice"),
+            ..Names::default()
         };
         let mut out = Vec::new();
         json(&r, &names, &mut out);

@@ -133,6 +133,20 @@ pub(crate) struct Record {
     pub(crate) error: Option<(Kind, Side)>,
     pub(crate) user_agent: Text<HEADER_MAX>,
     pub(crate) referer: Text<HEADER_MAX>,
+    /// What an AI route's request used.
+    pub(crate) ai: Option<AiRecord>,
+}
+
+/// An AI request's model, provider, tokens and first token's time; the
+/// indexes are into the generation's `ai-models` and `ai-providers`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct AiRecord {
+    pub(crate) model: u32,
+    pub(crate) provider: Option<u32>,
+    pub(crate) tokens_in: u64,
+    pub(crate) tokens_out: u64,
+    pub(crate) tokens_cached: u64,
+    pub(crate) ttft: Option<Duration>,
 }
 
 impl Record {
@@ -168,6 +182,7 @@ impl Record {
         error: None,
         user_agent: Text::EMPTY,
         referer: Text::EMPTY,
+        ai: None,
     };
 
     /// A record on the heap, for the pool of reused records.

@@ -559,6 +559,14 @@ fn routes(plane: &Handle) -> Answer {
                     json!({ "upstream": up.name, "servers": servers })
                 }
                 Action::Respond(resp) => json!({ "respond": resp.status }),
+                Action::Ai(ai) => {
+                    let models: Vec<&str> = ai
+                        .models
+                        .iter()
+                        .map(|&i| config.ai_models[i].name.as_str())
+                        .collect();
+                    json!({ "ai": models })
+                }
             };
             json!({
                 "name": r.name,

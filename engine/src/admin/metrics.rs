@@ -14,6 +14,7 @@
 //! Nothing here runs on a worker or waits for one: a scrape reads relaxed
 //! atomics, and the workers never learn that it happened.
 
+use crate::stats::ai::{provider_errors, status_label, AiSets, PairSet, PairTotals, TOKEN_TYPES};
 use std::fmt::{Display, Write as _};
 
 use ringway_config::LimitKey;
@@ -96,6 +97,7 @@ fn write_all(plane: &Handle, out: &mut Exposition) {
         .collect();
     server_families(out, &servers);
     health_families(out, &snapshot);
+    ai_families(out, &snapshot.ai_stats);
 
     out.family(
         "ringway_rate_limit_evictions_total",
@@ -486,6 +488,85 @@ fn route_families(out: &mut Exposition, routes: &[(&str, RouteTotals)]) {
         for (status, n) in REFUSALS.iter().zip(t.refused) {
             let status = status.to_string();
             out.sample(REFUSED, &[("route", name), ("status", &status)], n);
+        }
+    }
+}
+
+/// The AI gateway's families: per (model, provider) pair that is a
+/// model's target, and per provider.
+fn ai_families(out: &mut Exposition, sets: &AiSets) {
+    let pairs: Vec<(&PairSet, PairTotals)> = sets
+        .pairs
+        .iter()
+        .filter(|p| p.used)
+        .map(|p| (p, PairTotals::of(p)))
+        .collect();
+    const TOKENS: &str = "ringway_ai_tokens_total";
+    out.family(
+        TOKENS,
+        "counter",
+        "Tokens used per model and provider, by type (input includes cached; output includes reasoning).",
+    );
+    for (p, t) in &pairs {
+        for (kind, n) in TOKEN_TYPES.iter().zip(t.tokens) {
+            let labels = [
+                ("model", &*p.model),
+                ("provider", &*p.provider),
+                ("type", kind),
+            ];
+            out.sample(TOKENS, &labels, n);
+        }
+    }
+    const REQUESTS: &str = "ringway_ai_requests_total";
+    out.family(
+        REQUESTS,
+        "counter",
+        "AI requests a provider answered, per model and provider.",
+    );
+    for (p, t) in &pairs {
+        let labels = [("model", &*p.model), ("provider", &*p.provider)];
+        out.sample(REQUESTS, &labels, t.requests);
+    }
+    const FALLBACKS: &str = "ringway_ai_fallbacks_total";
+    out.family(
+        FALLBACKS,
+        "counter",
+        "Tries at a model's target that failed and went on to the next target.",
+    );
+    for (p, t) in &pairs {
+        let labels = [("model", &*p.model), ("provider", &*p.provider)];
+        out.sample(FALLBACKS, &labels, t.fallbacks);
+    }
+    const DURATION: &str = "ringway_ai_request_duration_seconds";
+    out.family(
+        DURATION,
+        "histogram",
+        "AI requests: from the request's first byte to the answer's last byte written.",
+    );
+    for (p, t) in &pairs {
+        let labels = [("model", &*p.model), ("provider", &*p.provider)];
+        out.histogram(DURATION, &labels, &t.duration);
+    }
+    const TTFT: &str = "ringway_ai_time_to_first_token_seconds";
+    out.family(
+        TTFT,
+        "histogram",
+        "AI requests: from the request's first byte to the first token written (the whole answer when not streaming).",
+    );
+    for (p, t) in &pairs {
+        let labels = [("model", &*p.model), ("provider", &*p.provider)];
+        out.histogram(TTFT, &labels, &t.ttft);
+    }
+    const ERRORS: &str = "ringway_ai_provider_errors_total";
+    out.family(
+        ERRORS,
+        "counter",
+        "Provider answers that were errors, by status (none: no answer: refused, reset or timed out).",
+    );
+    for set in &sets.providers {
+        for (i, n) in provider_errors(set).into_iter().enumerate() {
+            let labels = [("provider", &*set.provider), ("status", status_label(i))];
+            out.sample(ERRORS, &labels, n);
         }
     }
 }

@@ -1,9 +1,12 @@
-//! `ringway reload` and `ringway status`: the admin API from the shell.
+//! `ringway reload` and `ringway status`: the admin API from the shell;
+//! `ringway ai models`: what a config's AI models resolve to.
 //! What they share lives here: where the API is ([`Target`]) and how its
 //! errors are printed; the status report has its own module.
 
+mod ai;
 mod status;
 
+pub use ai::models as ai_models;
 pub use status::status;
 
 use std::net::SocketAddr;

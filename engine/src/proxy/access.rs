@@ -12,7 +12,7 @@
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::access_log::record::{Protocol, Record};
+use crate::access_log::record::{AiRecord, Protocol, Record};
 use crate::http::head::{RequestHead, Version};
 use crate::policy::ip;
 use crate::proxy::ctx::Ctx;
@@ -89,6 +89,14 @@ fn fill(r: &mut Record, conn: &Conn, ctx: &Ctx, head: Option<&RequestHead>, quer
     r.cache = ctx.cache.map(|c| c.as_str());
     r.consumer = ctx.consumer.map(|i| i as u32);
     r.error = ctx.error.as_ref().map(|e| (e.kind, e.side));
+    r.ai = ctx.ai.map(|a| AiRecord {
+        model: a.model,
+        provider: a.provider,
+        tokens_in: a.usage.input,
+        tokens_out: a.usage.output,
+        tokens_cached: a.usage.cached,
+        ttft: a.ttft,
+    });
 }
 
 /// The request line's parts and the two headers logged.

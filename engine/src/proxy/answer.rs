@@ -99,7 +99,7 @@ pub(crate) fn put_body(
         BodyOut::Chunked | BodyOut::Close => {
             let chunked = body == BodyOut::Chunked;
             filter::frame(&mut ctx.filter, data, chunked, scratch, out);
-            filter::end(chunked, out);
+            filter::end(&mut ctx.filter, chunked, out);
         }
     }
 }

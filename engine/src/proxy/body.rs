@@ -281,7 +281,9 @@ impl Copy<'_> {
                     .map_err(CopyError::Sink)
             }
             (Ok(()), Output::Filter { chunked }) => {
-                filter::end(chunked, &mut framed);
+                if let Some(f) = filter {
+                    filter::end(f, chunked, &mut framed);
+                }
                 write_all_buf(dst, &mut framed, send)
                     .await
                     .map_err(CopyError::Sink)

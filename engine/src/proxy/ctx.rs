@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::ai::Usage;
 use crate::error::Error;
 use crate::http::head::Version;
 use crate::http::request_id::RequestId;
@@ -62,6 +63,21 @@ pub(crate) struct Timings {
     pub(crate) total: Duration,
 }
 
+/// What an AI route's request used: the model asked for, the provider
+/// that answered (or was tried last), tokens and the first token's time.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct AiUse {
+    /// Index into the config's `ai-models`.
+    pub(crate) model: u32,
+    /// Index into the config's `ai-providers`.
+    pub(crate) provider: Option<u32>,
+    pub(crate) usage: Usage,
+    /// From the request's start to the first token sent.
+    pub(crate) ttft: Option<Duration>,
+    /// A provider answered (its tokens are counted).
+    pub(crate) answered: bool,
+}
+
 /// One request's context.
 pub(crate) struct Ctx {
     /// When the first byte of the request head was read.
@@ -93,6 +109,8 @@ pub(crate) struct Ctx {
     pub(crate) error: Option<Error>,
     /// What the body filter stage does to the response body.
     pub(crate) filter: BodyFilter,
+    /// Set by the AI handler.
+    pub(crate) ai: Option<AiUse>,
 }
 
 impl Ctx {
@@ -114,6 +132,7 @@ impl Ctx {
             timings: Timings::default(),
             error: None,
             filter: BodyFilter::None,
+            ai: None,
         }
     }
 

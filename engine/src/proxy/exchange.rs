@@ -113,6 +113,12 @@ pub(crate) struct Target<'a> {
     pub(crate) resendable: bool,
     /// The hash policy's key of the request (0 without one).
     pub(crate) key: u64,
+    /// The longest wait for the response head, over the route's
+    /// (`per-try-timeout`, else `response-head-timeout`).
+    pub(crate) head_timeout: Option<Duration>,
+    /// The request failed elsewhere first (an AI model's earlier
+    /// target): it counts in the group's retry budget from its first try.
+    pub(crate) fallback: bool,
 }
 
 impl Target<'_> {
@@ -164,7 +170,7 @@ pub(crate) async fn exchange<P: Peer>(
     // A stale pooled connection is resent on a fresh one, once.
     let mut fresh_only = false;
     loop {
-        let retry = tries > 0;
+        let retry = tries > 0 || t.fallback;
         let (server, slot, _waiting) = match server_for(w, g, t, &tried[..tries]).await {
             Ok(found) => found,
             Err(e) => return Err(e),
@@ -429,9 +435,8 @@ async fn try_once<P: Peer>(
     let mut ubuf = w.pool.buf();
     // One deadline for the final head, however many 1xx come first.
     let limit = t
-        .route
-        .retry
-        .per_try_timeout
+        .head_timeout
+        .or(t.route.retry.per_try_timeout)
         .unwrap_or(t.route.limits.response_head_timeout);
     let deadline = sent_at + limit;
     loop {

@@ -1,15 +1,22 @@
 //! The body filter stage: what may change a response body on its way to
-//! the client (compression and AI stream translation will live here).
+//! the client: an AI provider's event stream translated for the client
+//! (compression will live here too).
 //!
 //! A filter is an enum, not a boxed trait object, so choosing one costs no
-//! allocation; `None`, the common case, is one branch. When a filter is
+//! allocation; `None`, the common case, is one branch (the AI translator,
+//! a few hundred bytes of state, is boxed once per streamed answer). A
+//! filter may have more to say when the body ends ([`end`]): the
+//! translator's closing events. When a filter is
 //! active the body's length is no longer known ahead: the answer goes out
 //! chunked to HTTP/1.1 clients and close-delimited to HTTP/1.0 ones.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::BytesMut;
 
+use crate::ai::stream::{Events, Translator};
+use crate::ai::{error as ai_error, sse, Usage};
 use crate::http::chunked::write_chunk_header;
 use crate::worker::hooks::BodyHook;
 
@@ -21,6 +28,48 @@ pub(crate) enum BodyFilter {
     None,
     /// A test hook rewrites each piece.
     Hook(Arc<BodyHook>),
+    /// An AI provider's event stream, translated for the client.
+    Ai(Box<AiStream>),
+}
+
+/// An AI answer's stream on its way to the client: the translator, and
+/// when the first token went out.
+pub(crate) struct AiStream {
+    translator: Translator,
+    pub(crate) first_token: Option<Instant>,
+}
+
+impl AiStream {
+    pub(crate) fn new(translator: Translator) -> AiStream {
+        AiStream {
+            translator,
+            first_token: None,
+        }
+    }
+
+    fn apply(&mut self, data: &[u8], out: &mut BytesMut) {
+        self.translator.feed(data, out);
+        if self.first_token.is_none() && self.translator.started() {
+            self.first_token = Some(Instant::now());
+        }
+    }
+
+    pub(crate) fn usage(&self) -> Usage {
+        self.translator.usage()
+    }
+
+    /// The provider's stream broke off: an error event in the client's
+    /// format, then the stream's end.
+    pub(crate) fn broken(&mut self, anthropic: bool, out: &mut BytesMut) {
+        let message = "the provider's stream broke off";
+        if anthropic {
+            let body = ai_error::anthropic_envelope(message, "api_error");
+            sse::write_event(out, "error", &body);
+        } else {
+            sse::write_data(out, &ai_error::envelope(message, "api_error", None, None));
+            self.translator.finish(out);
+        }
+    }
 }
 
 impl BodyFilter {
@@ -33,6 +82,14 @@ impl BodyFilter {
         match self {
             BodyFilter::None => out.extend_from_slice(data),
             BodyFilter::Hook(f) => f(data, out),
+            BodyFilter::Ai(s) => s.apply(data, out),
+        }
+    }
+
+    /// The body ended: what the filter still has to say.
+    fn finish(&mut self, out: &mut BytesMut) {
+        if let BodyFilter::Ai(s) = self {
+            s.translator.finish(out);
         }
     }
 }
@@ -62,8 +119,22 @@ pub(crate) fn frame(
     filtered.clear();
 }
 
-/// The end of a filtered body: the last chunk when chunked.
-pub(crate) fn end(chunked: bool, out: &mut BytesMut) {
+/// The end of a filtered body: what the filter still has (framed as
+/// `frame` does), then the last chunk when chunked.
+pub(crate) fn end(filter: &mut BodyFilter, chunked: bool, out: &mut BytesMut) {
+    if matches!(filter, BodyFilter::Ai(_)) {
+        let mut rest = BytesMut::new();
+        filter.finish(&mut rest);
+        if !rest.is_empty() {
+            if chunked {
+                write_chunk_header(out, rest.len());
+                out.extend_from_slice(&rest);
+                out.extend_from_slice(b"\r\n");
+            } else {
+                out.extend_from_slice(&rest);
+            }
+        }
+    }
     if chunked {
         out.extend_from_slice(b"0\r\n\r\n");
     }
@@ -81,11 +152,11 @@ mod tests {
         let (mut scratch, mut out) = (BytesMut::new(), BytesMut::new());
         frame(&mut f, b"hello", true, &mut scratch, &mut out);
         frame(&mut f, b"", true, &mut scratch, &mut out);
-        end(true, &mut out);
+        end(&mut f, true, &mut out);
         assert_eq!(&out[..], b"5\r\nHELLO\r\n0\r\n\r\n");
         out.clear();
         frame(&mut f, b"abc", false, &mut scratch, &mut out);
-        end(false, &mut out);
+        end(&mut f, false, &mut out);
         assert_eq!(&out[..], b"ABC");
     }
 }

@@ -75,6 +75,8 @@ pub(crate) async fn forward<S: Transport>(
         idempotent,
         resendable: body == BodyKind::None,
         key: request_key(conn, ctx, head, g, group),
+        head_timeout: None,
+        fallback: false,
     };
     ctx.upstream = Some(group);
     let w = conn.w.clone();
@@ -114,12 +116,7 @@ async fn buffer_body<S: Transport>(
 ) -> Result<(), Error> {
     let w = conn.w.clone();
     if head.expect_continue && head.version == Version::Http11 {
-        conn.scratch.clear();
-        conn.scratch
-            .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-        write_all_buf(io, &mut conn.scratch, w.send_limit(&conn.g))
-            .await
-            .map_err(|e| Error::client_gone("client gone before its body").because(e))?;
+        send_continue(conn, io).await?;
     }
     conn.rbuf.reserve(len as usize - conn.rbuf.len());
     while (conn.rbuf.len() as u64) < len {
@@ -135,6 +132,17 @@ async fn buffer_body<S: Transport>(
         }
     }
     Ok(())
+}
+
+/// Tells a client that waits (`Expect: 100-continue`) to send its body.
+pub(crate) async fn send_continue<S: Transport>(conn: &mut Conn, io: &mut S) -> Result<(), Error> {
+    let w = conn.w.clone();
+    conn.scratch.clear();
+    conn.scratch
+        .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+    write_all_buf(io, &mut conn.scratch, w.send_limit(&conn.g))
+        .await
+        .map_err(|e| Error::client_gone("client gone before its body").because(e))
 }
 
 /// The hash policy's key of a request to `group`: a hash of the client

@@ -5,6 +5,7 @@
 
 pub(crate) mod accept;
 pub(crate) mod access;
+pub(crate) mod ai;
 pub(crate) mod answer;
 pub(crate) mod body;
 pub(crate) mod cached;

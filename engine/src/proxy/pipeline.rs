@@ -24,7 +24,7 @@ use crate::policy::limit::now_ns;
 use crate::policy::{ip, rate_headers, Now, Pass};
 use crate::proxy::body::{Copy, Discard, Framing, Output};
 use crate::proxy::conn::Next;
-use crate::proxy::ctx::Ctx;
+use crate::proxy::ctx::{AiUse, Ctx};
 use crate::proxy::{access, answer};
 use crate::proxy::{cached, forward};
 use crate::router::Match;
@@ -120,6 +120,7 @@ pub(crate) async fn run<S: Transport>(
             }
             next
         }
+        Handler::Ai(ai) => crate::proxy::ai::serve(conn, io, ctx, head, &g, index, ai).await,
     };
     drop(pass);
     next
@@ -321,6 +322,9 @@ pub(crate) fn log(conn: &Conn, ctx: &mut Ctx, head: Option<&RequestHead>) {
     if let Some(e) = &ctx.error {
         count_error(stats, e);
     }
+    if let Some(ai) = &ctx.ai {
+        record_ai(&conn.g, ctx, ai);
+    }
     if let Some(i) = ctx.route {
         if let Some(route) = conn.g.route_stats.get(i) {
             record_route(route, ctx);
@@ -346,6 +350,30 @@ pub(crate) fn log(conn: &Conn, ctx: &mut Ctx, head: Option<&RequestHead>) {
         });
     }
     access::record(conn, ctx, head);
+}
+
+/// Counts an AI request that a provider answered: its tokens, duration
+/// and first token's time, against its model and provider.
+fn record_ai(g: &Generation, ctx: &Ctx, ai: &AiUse) {
+    let Some(provider) = ai.provider.filter(|_| ai.answered) else {
+        return;
+    };
+    let Some(s) = g.ai_pair(ai.model as usize, provider as usize) else {
+        return;
+    };
+    s.requests.inc();
+    s.duration.observe(ctx.timings.total);
+    if let Some(t) = ai.ttft {
+        s.ttft.observe(t);
+    }
+    let u = &ai.usage;
+    for (c, n) in s
+        .tokens
+        .iter()
+        .zip([u.input, u.output, u.cached, u.reasoning])
+    {
+        c.add(n);
+    }
 }
 
 /// Counts a request in its route's metrics.
@@ -378,6 +406,8 @@ fn count_error(stats: &WorkerStats, e: &Error) {
         (Side::Upstream, Kind::BadGateway) => stats.upstream_502.inc(),
         (Side::Upstream, Kind::Unavailable) => stats.upstream_503.inc(),
         (Side::Upstream, Kind::GatewayTimeout) => stats.upstream_504.inc(),
+        // A provider's 429 passed on: counted by the AI provider errors.
+        (Side::Upstream, Kind::TooManyRequests) => {}
         (Side::Upstream, _) => stats.upstream_502.inc(),
         (Side::Downstream, Kind::Unauthorized) => stats.refused_401.inc(),
         (Side::Downstream, Kind::Forbidden) => stats.refused_403.inc(),

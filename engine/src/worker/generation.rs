@@ -8,6 +8,7 @@
 //! increment on worker-local memory; cloning the `Arc<Snapshot>` per request
 //! instead would bounce one cache line between every core.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use ringway_config::{EncodedSlashes, Limits};
 use crate::cache::store::LocalCache;
 use crate::policy::LocalPolicies;
 use crate::snapshot::Snapshot;
+use crate::stats::ai::{ModelStats, ProviderStats};
 use crate::stats::labeled::RouteStats;
 use crate::stats::Counter;
 use crate::upstream::Upstreams;
@@ -33,6 +35,14 @@ pub(crate) struct Generation {
     /// Per route: requests per consumer, for routes with
     /// `consumer-metrics` (empty when metrics are off).
     pub(crate) consumer_stats: Vec<Option<Arc<[Counter]>>>,
+    /// This worker's AI counters per (model, provider), by `model *
+    /// providers + provider` (empty when metrics are off).
+    ai_pairs: Vec<Arc<ModelStats>>,
+    /// This worker's AI provider error counters (empty when metrics are
+    /// off).
+    ai_providers: Vec<Arc<ProviderStats>>,
+    /// A xorshift state for this worker's draws (AI targets and keys).
+    random: Cell<u64>,
     /// This worker's server config per TLS listener.
     tls: Vec<(SocketAddr, WorkerTls)>,
     /// Per listener (by configured address): what encoded slashes get,
@@ -70,6 +80,14 @@ impl Generation {
         } else {
             (Vec::new(), Vec::new())
         };
+        let (ai_pairs, ai_providers) = if snap.metrics.enabled {
+            (
+                snap.ai_stats.pairs_of(worker),
+                snap.ai_stats.providers_of(worker),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let route_policies: Vec<_> = snap.routes.iter().map(|r| &r.policy).collect();
         let policies =
             LocalPolicies::new(&snap.policies, &route_policies, prev.map(|p| &p.policies));
@@ -96,6 +114,9 @@ impl Generation {
         Generation {
             route_stats,
             consumer_stats,
+            ai_pairs,
+            ai_providers,
+            random: Cell::new(0x9e37_79b9_7f4a_7c15 ^ (worker as u64 + 1)),
             listeners,
             snap,
             upstreams,
@@ -128,6 +149,31 @@ impl Generation {
         self.listeners
             .iter()
             .any(|(a, _, trust)| *a == configured && *trust)
+    }
+
+    /// The next of this worker's pseudo-random numbers (xorshift64*:
+    /// draws spread over targets and keys, nothing secret).
+    pub(crate) fn next_random(&self) -> u64 {
+        let mut x = self.random.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.random.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// This worker's counters of the (model, provider) pair, when metrics
+    /// are on.
+    pub(crate) fn ai_pair(&self, model: usize, provider: usize) -> Option<&ModelStats> {
+        let providers = self.snap.config.ai_providers.len();
+        self.ai_pairs
+            .get(model * providers + provider)
+            .map(|s| &**s)
+    }
+
+    /// This worker's error counters of a provider, when metrics are on.
+    pub(crate) fn ai_provider(&self, provider: usize) -> Option<&ProviderStats> {
+        self.ai_providers.get(provider).map(|s| &**s)
     }
 
     pub(crate) fn number(&self) -> u64 {

@@ -6,6 +6,8 @@
 pub mod chromium;
 pub mod counting;
 pub mod dns;
+pub mod llm;
+pub mod llm_fixtures;
 pub mod process;
 pub mod tls;
 

@@ -64,6 +64,8 @@ pub(super) fn revalidate(
             idempotent: true,
             resendable: true,
             key: 0,
+            head_timeout: None,
+            fallback: false,
         };
         let request_time = unix_now();
         let mut timings = Timings::default();

@@ -76,6 +76,8 @@ impl FetchFor<'_> {
             idempotent: true,
             resendable: true,
             key: crate::proxy::forward::request_key(conn, ctx, head, g, self.group),
+            head_timeout: None,
+            fallback: false,
         };
         loop {
             let rewrite = Rewrite::new(conn.tls.as_deref(), &g.snap, self.index, ctx);
