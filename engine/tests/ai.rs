@@ -237,18 +237,16 @@ fn openai_requests_pass_through_with_the_pool_key_body() {
     let sent = body_of(&seen);
     assert_eq!(sent["model"], "gpt-4o-mini");
     assert_eq!(sent["messages"], chat("fast")["messages"]);
-    let tokens = |kind| {
-        metric(
+    // Metered in the log stage, after the answer went out.
+    for (kind, want) in [("input", 9.0), ("output", 12.0), ("cached", 4.0)] {
+        wait_metric(
             &gw,
             &format!(
                 "ringway_ai_tokens_total{{model=\"fast\",provider=\"openai\",type=\"{kind}\"}}"
             ),
-        )
-    };
-    assert_eq!(
-        (tokens("input"), tokens("output"), tokens("cached")),
-        (9.0, 12.0, 4.0)
-    );
+            want,
+        );
+    }
 }
 
 #[test]
@@ -367,19 +365,17 @@ fn anthropic_streams_become_openai_chunks_with_tool_calls_body() {
             assert!(usage.is_empty(), "{chunks:?}");
         }
     }
-    let tokens = |kind| {
-        metric(
+    // Metered whether the client asked for usage or not (in the log
+    // stage, after the stream's end went out).
+    for (kind, want) in [("input", 2.0 * 502.0), ("output", 2.0 * 89.0)] {
+        wait_metric(
             &gw,
             &format!(
                 "ringway_ai_tokens_total{{model=\"smart\",provider=\"claude\",type=\"{kind}\"}}"
             ),
-        )
-    };
-    // Metered whether the client asked for usage or not.
-    assert_eq!(
-        (tokens("input"), tokens("output")),
-        (2.0 * 502.0, 2.0 * 89.0)
-    );
+            want,
+        );
+    }
     assert_eq!(body_of(&anthropic.last())["stream"], true);
 }
 

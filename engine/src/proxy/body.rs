@@ -112,6 +112,11 @@ pub(crate) struct Copy<'a> {
     pub(crate) filter: Option<&'a mut BodyFilter>,
     /// Keeps the payload (decoded, before any filter) for the cache.
     pub(crate) capture: Option<&'a mut Capture>,
+    /// With [`Output::Filter`]: bytes that go out in front of the body
+    /// (a response head held back), in one write with the body's first
+    /// output when that was already read, or on their own before the
+    /// first wait for the source. Left empty.
+    pub(crate) lead: Option<&'a mut BytesMut>,
 }
 
 impl Copy<'_> {
@@ -139,6 +144,7 @@ impl Copy<'_> {
             pool,
             mut filter,
             mut capture,
+            lead,
         } = self;
         let send = SendLimit {
             deadlines,
@@ -151,6 +157,10 @@ impl Copy<'_> {
             Output::Filter { .. } => (pool.buf(), pool.buf()),
             _ => (BytesMut::new(), BytesMut::new()),
         };
+        if let Some(lead) = lead {
+            framed.extend_from_slice(lead);
+            lead.clear();
+        }
         let mut remaining = match framing {
             Framing::Length(n) => n,
             _ => u64::MAX,
@@ -167,6 +177,13 @@ impl Copy<'_> {
                 break Ok(());
             }
             if buf.is_empty() {
+                // What a filter held back (the lead) goes out before the
+                // wait.
+                if !framed.is_empty() {
+                    if let Err(e) = write_all_buf(dst, &mut framed, send).await {
+                        break Err(CopyError::Sink(e));
+                    }
+                }
                 let n = match deadlines.within_for(idle, read_more(src, buf)).await {
                     Ok(Ok(n)) => n,
                     Ok(Err(e)) => break Err(CopyError::Source(e)),
@@ -198,7 +215,12 @@ impl Copy<'_> {
                         (Output::Filter { chunked }, Some(f)) => {
                             filter::frame(f, scratch, chunked, &mut filtered, &mut framed);
                             scratch.clear();
-                            write_all_buf(dst, &mut framed, send).await
+                            // The last output goes with the filter's end.
+                            if decoder.is_done() {
+                                Ok(())
+                            } else {
+                                write_all_buf(dst, &mut framed, send).await
+                            }
                         }
                         _ => write_all_buf(dst, scratch, send).await,
                     };
@@ -231,9 +253,14 @@ impl Copy<'_> {
                         filter::frame(f, &buf[..take], chunked, &mut filtered, &mut framed);
                     }
                     bytes::Buf::advance(buf, take);
-                    write_all_buf(dst, &mut framed, send)
-                        .await
-                        .map_err(CopyError::Sink)
+                    if remaining > 0 {
+                        write_all_buf(dst, &mut framed, send)
+                            .await
+                            .map_err(CopyError::Sink)
+                    } else {
+                        // The last output goes with the filter's end.
+                        Ok(())
+                    }
                 }
                 (Framing::Length(_), _) => {
                     let take = remaining.min(buf.len() as u64) as usize;

@@ -228,6 +228,7 @@ impl<S: Transport> Peer for ClientPeer<'_, S> {
             pool: &w.pool,
             filter: None,
             capture: None,
+            lead: None,
         };
         match copy.run(self.io, &mut conn.rbuf, up).await {
             Ok(_) => Ok(()),
@@ -405,6 +406,7 @@ pub(crate) async fn relay<S: Transport>(
             pool: &w.pool,
             filter: Some(&mut ctx.filter),
             capture,
+            lead: None,
         };
         let copied = if how.client_304 {
             copy.run(&mut up, &mut ubuf, &mut Discard).await

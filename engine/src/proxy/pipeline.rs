@@ -166,6 +166,7 @@ async fn discard_body<S: Transport>(
         pool: &w.pool,
         filter: None,
         capture: None,
+        lead: None,
     };
     copy.run(io, &mut conn.rbuf, &mut Discard)
         .await

@@ -563,34 +563,27 @@ impl Call<'_> {
         };
         let (out, keep) = end_head(conn, ctx, &mut wbuf, 200, framing, keep);
         let keep = keep && out == BodyOut::Chunked;
-        let sent = write_all_buf(io, &mut wbuf, w.send_limit(&conn.g)).await;
-        conn.wbuf = wbuf;
-        if let Err(e) = sent {
-            ctx.fail(Error::client_gone("client stopped reading the answer").because(e));
-            f.release(&w, g, false);
-            return Next::Close;
-        }
         ctx.filter = BodyFilter::Ai(Box::new(AiStream::new(translator)));
         let chunked = out == BodyOut::Chunked;
         let route = g.snap.route_config(self.index);
-        let copied = match Framing::of(f.resp.body) {
-            None => Ok(()),
-            Some(framing) => {
-                let copy = Copy {
-                    framing,
-                    output: Output::Filter { chunked },
-                    limit: u64::MAX,
-                    idle: route.limits.body_idle_timeout,
-                    scratch: &mut conn.scratch,
-                    deadlines: &w.deadlines,
-                    send_limit: g.limits().send_timeout,
-                    pool: &w.pool,
-                    filter: Some(&mut ctx.filter),
-                    capture: None,
-                };
-                copy.run(&mut f.up, &mut f.ubuf, &mut *io).await
-            }
+        // The head goes out with the first events when they came with the
+        // provider's head, so the first token costs one write; a stream
+        // without a body still gets its end.
+        let copy = Copy {
+            framing: Framing::of(f.resp.body).unwrap_or(Framing::Length(0)),
+            output: Output::Filter { chunked },
+            limit: u64::MAX,
+            idle: route.limits.body_idle_timeout,
+            scratch: &mut conn.scratch,
+            deadlines: &w.deadlines,
+            send_limit: g.limits().send_timeout,
+            pool: &w.pool,
+            filter: Some(&mut ctx.filter),
+            capture: None,
+            lead: Some(&mut wbuf),
         };
+        let copied = copy.run(&mut f.up, &mut f.ubuf, &mut *io).await;
+        conn.wbuf = wbuf;
         let (usage, ttft) = match &ctx.filter {
             BodyFilter::Ai(s) => (s.usage(), s.first_token.map(|t| t - ctx.start)),
             _ => (Usage::default(), None),

@@ -53,6 +53,7 @@ pub(super) async fn read_body<S: Transport>(
         pool: &w.pool,
         filter: None,
         capture: Some(&mut capture),
+        lead: None,
     };
     copy.run(io, &mut conn.rbuf, &mut Discard)
         .await
@@ -236,6 +237,7 @@ pub(super) async fn read_whole(
         pool: &w.pool,
         filter: None,
         capture: Some(&mut capture),
+        lead: None,
     };
     copy.run(&mut f.up, &mut f.ubuf, &mut Discard)
         .await

@@ -128,6 +128,7 @@ pub(super) fn revalidate(
                 pool: &w.pool,
                 filter: None,
                 capture: Some(&mut capture),
+                lead: None,
             };
             body_ok = copy.run(&mut up, &mut ubuf, &mut Discard).await.is_ok();
         }
