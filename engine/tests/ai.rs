@@ -399,8 +399,14 @@ fn openai_streams_are_metered_body() {
         "data: [DONE]\n\n".to_string(),
     ];
     let openai = TestUpstream::start(move |_| Reply::Raw(sse_reply(&events)));
+    // The key file's directory is the test's own: the log goes beside it.
+    let log = std::path::Path::new(&key_file("unused")).with_file_name("access.log");
     let gw = gateway(
-        &provider("openai", "openai", openai.addr, "\"sk-1\""),
+        &format!(
+            "{}\n[access-log]\nenabled = true\npath = '{}'\n",
+            provider("openai", "openai", openai.addr, "\"sk-1\""),
+            log.display()
+        ),
         "[[ai-models]]\nname = \"fast\"\ntargets = [{ provider = \"openai\", model = \"gpt-4o-mini\" }]",
         "",
     );
@@ -430,6 +436,33 @@ fn openai_streams_are_metered_body() {
         "ringway_ai_tokens_total{model=\"fast\",provider=\"openai\",type=\"output\"}",
         4.0,
     );
+    // Each stream's access log line names the model and the provider and
+    // gives its tokens and time to first token.
+    let lines = || -> Vec<Value> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    };
+    support::wait_until("two access log lines", || lines().len() == 2);
+    for line in lines() {
+        assert_eq!(line["status"], 200, "{line}");
+        assert_eq!(line["ai_model"], "fast", "{line}");
+        assert_eq!(line["ai_provider"], "openai", "{line}");
+        assert_eq!(
+            (
+                line["ai_tokens_in"].as_u64(),
+                line["ai_tokens_out"].as_u64()
+            ),
+            (Some(9), Some(2)),
+            "{line}"
+        );
+        assert_eq!(line["ai_tokens_cached"], 0, "{line}");
+        let ttft = line["ai_ttft"].as_f64().expect("ai_ttft in seconds");
+        let total = line["duration"].as_f64().expect("duration in seconds");
+        assert!(ttft > 0.0 && ttft <= total, "{line}");
+    }
 }
 
 #[test]
@@ -493,6 +526,16 @@ fn gemini_answers_are_translated_body() {
         .collect();
     assert_eq!(text, "Hi there");
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    // usageMetadata is cumulative: the stream counts its last one, once.
+    for (kind, want) in [("input", 16.0), ("output", 6.0)] {
+        wait_metric(
+            &gw,
+            &format!(
+                "ringway_ai_tokens_total{{model=\"flash\",provider=\"gemini\",type=\"{kind}\"}}"
+            ),
+            want,
+        );
+    }
 }
 
 #[test]
