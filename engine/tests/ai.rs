@@ -697,7 +697,7 @@ fn models_are_listed_for_the_consumers_groups_body() {
          [[authenticators]]\nname = \"keys\"\ntype = \"api-key\"\n\
          [[consumers]]\nname = \"alice\"\ngroups = [\"pro\"]\napi-keys = [\"plain:alice-key-1\"]\n\
          [[consumers]]\nname = \"bob\"\napi-keys = [\"plain:bob-key-12\"]\n\
-         [[routes]]\nname = \"llm\"\npath-prefix = \"/ai\"\nauth = [\"keys\"]\n[routes.ai]\n",
+         [[routes]]\nname = \"llm\"\npath-prefix = \"/ai\"\nauth = [\"keys\"]\nconsumer-metrics = true\n[routes.ai]\n",
         provider("openai", "openai", openai.addr, "\"k\"")
     );
     let gw = TestGateway::start(&toml, support::driver());
@@ -735,6 +735,14 @@ fn models_are_listed_for_the_consumers_groups_body() {
     let seen = openai.last();
     assert_eq!(seen.header("x-api-key"), None);
     assert_eq!(seen.header("authorization"), Some("Bearer k"));
+    // Tokens per consumer, on a route with consumer-metrics: alice's
+    // answer, none for bob (refused).
+    let tokens = |consumer: &str, kind: &str| {
+        format!("ringway_ai_consumer_tokens_total{{route=\"llm\",consumer=\"{consumer}\",type=\"{kind}\"}}")
+    };
+    wait_metric(&gw, &tokens("alice", "input"), 9.0);
+    wait_metric(&gw, &tokens("alice", "output"), 12.0);
+    assert_eq!(metric(&gw, &tokens("bob", "input")), 0.0);
 }
 
 #[test]

@@ -14,14 +14,14 @@
 //! Nothing here runs on a worker or waits for one: a scrape reads relaxed
 //! atomics, and the workers never learn that it happened.
 
-use crate::stats::ai::{provider_errors, status_label, AiSets, PairSet, PairTotals, TOKEN_TYPES};
 use std::fmt::{Display, Write as _};
 
-use ringway_config::LimitKey;
+use ringway_config::{Action, LimitKey};
 
 use super::api::Answer;
 use super::process::{unix_seconds, Process};
 use crate::runtime::control::Handle;
+use crate::stats::ai::{provider_errors, status_label, AiSets, PairSet, PairTotals, TOKEN_TYPES};
 use crate::stats::histogram::{Summed, BOUNDS_LE};
 use crate::stats::labeled::{
     Failure, RetryReason, RouteTotals, ServerTotals, CLASSES, METHODS, REFUSALS,
@@ -80,8 +80,31 @@ fn write_all(plane: &Handle, out: &mut Exposition) {
     for (r, set) in m.routes.iter().zip(&m.consumers) {
         let Some(set) = set else { continue };
         for (i, label) in set.labels.iter().enumerate() {
-            let n: u64 = set.workers.iter().map(|w| w[i].get()).sum();
+            let n: u64 = set.workers.iter().map(|w| w[i].requests.get()).sum();
             out.sample(CONSUMERS, &[("route", &r.name), ("consumer", label)], n);
+        }
+    }
+    const CONSUMER_TOKENS: &str = "ringway_ai_consumer_tokens_total";
+    out.family(
+        CONSUMER_TOKENS,
+        "counter",
+        "Tokens per consumer on AI routes with consumer-metrics, by type (as ringway_ai_tokens_total).",
+    );
+    let ai_routes = m
+        .routes
+        .iter()
+        .zip(&m.consumers)
+        .zip(&snapshot.config.routes);
+    for ((r, set), route) in ai_routes {
+        let (Some(set), Action::Ai(_)) = (set, &route.action) else {
+            continue;
+        };
+        for (i, label) in set.labels.iter().enumerate() {
+            for (t, kind) in TOKEN_TYPES.iter().enumerate() {
+                let n: u64 = set.workers.iter().map(|w| w[i].tokens[t].get()).sum();
+                let labels = [("route", &*r.name), ("consumer", label), ("type", kind)];
+                out.sample(CONSUMER_TOKENS, &labels, n);
+            }
         }
     }
     let servers: Vec<(&str, String, ServerTotals)> = m

@@ -54,6 +54,12 @@ impl Usage {
     pub(crate) fn total(&self) -> u64 {
         self.input + self.output
     }
+
+    /// The counts in `TOKEN_TYPES` order (input, output, cached,
+    /// reasoning), as the metrics keep them.
+    pub(crate) fn counts(&self) -> [u64; 4] {
+        [self.input, self.output, self.cached, self.reasoning]
+    }
 }
 
 /// A client's chat request in OpenAI form, parsed once and checked

@@ -332,7 +332,14 @@ pub(crate) fn log(conn: &Conn, ctx: &mut Ctx, head: Option<&RequestHead>) {
         }
         if let (Some(Some(counts)), Some(c)) = (conn.g.consumer_stats.get(i), ctx.consumer) {
             // Past the cap, the last counter is `other`.
-            counts[c.min(counts.len() - 1)].inc();
+            let s = &counts[c.min(counts.len() - 1)];
+            s.requests.inc();
+            if let Some(ai) = ctx.ai.as_ref().filter(|a| a.answered) {
+                let u = &ai.usage;
+                for (c, n) in s.tokens.iter().zip(u.counts()) {
+                    c.add(n);
+                }
+            }
         }
     }
     if let Some(hook) = &conn.w.hooks.on_log {
@@ -367,12 +374,7 @@ fn record_ai(g: &Generation, ctx: &Ctx, ai: &AiUse) {
     if let Some(t) = ai.ttft {
         s.ttft.observe(t);
     }
-    let u = &ai.usage;
-    for (c, n) in s
-        .tokens
-        .iter()
-        .zip([u.input, u.output, u.cached, u.reasoning])
-    {
+    for (c, n) in s.tokens.iter().zip(ai.usage.counts()) {
         c.add(n);
     }
 }

@@ -345,7 +345,15 @@ pub(crate) struct ConsumerSet {
     /// The `consumer` label of each counter: consumer names in config
     /// order, capped, then `other` when there are more.
     pub(crate) labels: Vec<String>,
-    pub(crate) workers: Vec<Arc<[Counter]>>,
+    pub(crate) workers: Vec<Arc<[ConsumerStats]>>,
+}
+
+/// One consumer's counters on one route and worker.
+#[derive(Debug, Default)]
+pub(crate) struct ConsumerStats {
+    pub(crate) requests: Counter,
+    /// AI routes only: tokens by [`super::ai::TOKEN_TYPES`].
+    pub(crate) tokens: [Counter; super::ai::TOKEN_TYPES.len()],
 }
 
 /// A server's upstream and address, and its counters on every worker.
@@ -447,7 +455,11 @@ impl Labeled {
                 let sets = match kept {
                     Some(c) => c.workers.clone(),
                     None => (0..workers)
-                        .map(|_| (0..labels.len()).map(|_| Counter::default()).collect())
+                        .map(|_| {
+                            (0..labels.len())
+                                .map(|_| ConsumerStats::default())
+                                .collect()
+                        })
                         .collect(),
                 };
                 Some(ConsumerSet {
@@ -473,7 +485,7 @@ impl Labeled {
     }
 
     /// A worker's per-consumer counters for each route, by route index.
-    pub(crate) fn consumers_of(&self, worker: usize) -> Vec<Option<Arc<[Counter]>>> {
+    pub(crate) fn consumers_of(&self, worker: usize) -> Vec<Option<Arc<[ConsumerStats]>>> {
         self.consumers
             .iter()
             .map(|c| c.as_ref().map(|c| c.workers[worker].clone()))

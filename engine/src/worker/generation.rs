@@ -19,8 +19,7 @@ use crate::cache::store::LocalCache;
 use crate::policy::LocalPolicies;
 use crate::snapshot::Snapshot;
 use crate::stats::ai::{ModelStats, ProviderStats};
-use crate::stats::labeled::RouteStats;
-use crate::stats::Counter;
+use crate::stats::labeled::{ConsumerStats, RouteStats};
 use crate::upstream::Upstreams;
 
 /// A worker's view of one config generation.
@@ -34,7 +33,7 @@ pub(crate) struct Generation {
     pub(crate) route_stats: Vec<Arc<RouteStats>>,
     /// Per route: requests per consumer, for routes with
     /// `consumer-metrics` (empty when metrics are off).
-    pub(crate) consumer_stats: Vec<Option<Arc<[Counter]>>>,
+    pub(crate) consumer_stats: Vec<Option<Arc<[ConsumerStats]>>>,
     /// This worker's AI counters per (model, provider), by `model *
     /// providers + provider` (empty when metrics are off).
     ai_pairs: Vec<Arc<ModelStats>>,
