@@ -597,6 +597,69 @@ fn a_rate_limited_key_rests_body() {
 }
 
 #[test]
+fn a_key_at_its_per_minute_limit_is_passed_over() {
+    // The limit counts per minute of the gateway's clock: a run that
+    // straddles a minute's end sees a third request let through, and runs
+    // again (two ends within seconds cannot happen).
+    for _ in 0..2 {
+        if a_key_at_its_per_minute_limit_body() {
+            return;
+        }
+    }
+    panic!("a key took more requests a minute than its limit, twice");
+}
+
+/// Whether the run stayed within one minute.
+fn a_key_at_its_per_minute_limit_body() -> bool {
+    let limited = TestUpstream::start(|_| Reply::Raw(json_reply(200, "", OPENAI_COMPLETION)));
+    let other = TestUpstream::start(|_| Reply::Raw(json_reply(200, "", OPENAI_COMPLETION)));
+    let providers = format!(
+        "{}{}",
+        provider(
+            "limited",
+            "openai",
+            limited.addr,
+            "{ key = \"l1\", requests-per-minute = 2 }"
+        ),
+        provider("other", "openai", other.addr, "\"o1\"")
+    );
+    let gw = gateway(
+        &providers,
+        "[[ai-models]]\nname = \"chat\"\ntargets = [\
+         { provider = \"limited\", model = \"m\", priority = 0 },\
+         { provider = \"other\", model = \"m\", priority = 1 }]\n\
+         [[ai-models]]\nname = \"only\"\ntargets = [{ provider = \"limited\", model = \"m\" }]",
+        "",
+    );
+    let answered_by = |model: &str| {
+        let r = post(&gw, "/ai/v1/chat/completions", &chat(model), "");
+        (
+            r.status,
+            r.header("x-ringway-ai-provider").unwrap_or("").to_string(),
+        )
+    };
+    let first: Vec<_> = (0..4).map(|_| answered_by("chat")).collect();
+    let only = post(&gw, "/ai/v1/chat/completions", &chat("only"), "");
+    if limited.request_count() > 2 {
+        return false;
+    }
+    let want = |p: &str| (200, p.to_string());
+    assert_eq!(
+        first,
+        [
+            want("limited"),
+            want("limited"),
+            want("other"),
+            want("other")
+        ]
+    );
+    // With no other target, the client hears 429 in the OpenAI format.
+    assert_eq!(only.status, 429, "{}", only.text());
+    assert_eq!(json_of(&only)["error"]["type"], "rate_limit_error");
+    true
+}
+
+#[test]
 fn provider_errors_reach_the_client_in_the_openai_format() {
     on_both_drivers(provider_errors_reach_the_client_body);
 }
