@@ -22,7 +22,7 @@ use bytes::BytesMut;
 use serde_json::{json, Map, Value};
 
 use super::error;
-use super::openai::{error_event, usage_json};
+use super::openai::{error_event, too_large_event, usage_json};
 use super::sse::{self, Event, Parser};
 use super::stream::Events;
 use super::{note_dropped, Answer, Chat, Invalid, Outgoing, Unreadable, Usage, Wire};
@@ -795,18 +795,10 @@ impl Events for ToOpenAi {
         if self.state.done {
             return;
         }
-        let state = &mut self.state;
-        if self
-            .parser
-            .feed(data, |ev| state.on_event(ev, out))
-            .is_err()
-        {
-            error_event(
-                out,
-                "server_error",
-                "the provider sent a stream event over 1 MiB",
-            );
-            self.state.end(out, false);
+        let ToOpenAi { parser, state } = self;
+        if parser.feed(data, |ev| state.on_event(ev, out)).is_err() {
+            too_large_event(out);
+            state.end(out, false);
         }
     }
 

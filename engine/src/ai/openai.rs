@@ -364,6 +364,11 @@ pub(crate) fn error_event(out: &mut BytesMut, kind: &str, message: &str) {
     sse::write_data(out, &error::envelope(message, kind, None, None));
 }
 
+/// The error chunk for a provider event past [`sse::MAX_EVENT`].
+pub(crate) fn too_large_event(out: &mut BytesMut) {
+    error_event(out, "server_error", sse::TOO_LARGE_MESSAGE);
+}
+
 /// Passthrough stream (OpenAI provider → OpenAI client): every event goes
 /// through as it came, except the usage-only chunk toward a client that
 /// did not ask for it. Usage is read from any chunk whose `usage` is an
@@ -442,19 +447,11 @@ impl Events for PassStream {
         if self.state.done {
             return;
         }
-        let state = &mut self.state;
-        if self
-            .parser
-            .feed(data, |ev| state.on_event(ev, out))
-            .is_err()
-        {
-            error_event(
-                out,
-                "server_error",
-                "the provider sent a stream event over 1 MiB",
-            );
+        let PassStream { parser, state } = self;
+        if parser.feed(data, |ev| state.on_event(ev, out)).is_err() {
+            too_large_event(out);
             out.extend_from_slice(sse::DONE);
-            self.state.done = true;
+            state.done = true;
         }
     }
 
@@ -772,7 +769,7 @@ mod tests {
         let out = String::from_utf8(out.to_vec()).expect("utf-8");
         assert!(
             out.starts_with(
-                "data: {\"error\":{\"message\":\"the provider sent a stream event over 1 MiB\""
+                "data: {\"error\":{\"message\":\"an event of the provider's stream passed 1 MiB\""
             ),
             "{out}"
         );

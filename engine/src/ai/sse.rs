@@ -20,6 +20,9 @@ use bytes::BytesMut;
 /// The largest event (its lines, field names included) the parser holds.
 pub(crate) const MAX_EVENT: usize = 1 << 20;
 
+/// What the client is told when the provider's stream broke that way.
+pub(crate) const TOO_LARGE_MESSAGE: &str = "an event of the provider's stream passed 1 MiB";
+
 /// The OpenAI stream's last event.
 pub(crate) const DONE: &[u8] = b"data: [DONE]\n\n";
 

@@ -71,7 +71,7 @@ impl Events for ToOpenAi {
         }
         let ToOpenAi { parser, state } = self;
         if parser.feed(data, |ev| state.on_event(ev, out)).is_err() {
-            state.fail(out, "an event of the provider's stream passed 1 MiB");
+            state.fail(out, sse::TOO_LARGE_MESSAGE);
         }
     }
 

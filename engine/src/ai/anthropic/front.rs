@@ -516,11 +516,7 @@ impl Events for FromOpenAi {
         }
         let FromOpenAi { parser, state } = self;
         if parser.feed(data, |ev| state.on_event(ev, out)).is_err() {
-            state.error(
-                out,
-                "api_error",
-                "an event of the provider's stream passed 1 MiB",
-            );
+            state.error(out, "api_error", sse::TOO_LARGE_MESSAGE);
         }
     }
 
