@@ -207,6 +207,17 @@ pub(crate) fn stream_error(wire: Wire, data: &[u8]) -> (String, String) {
     )
 }
 
+/// A stream's error object's `type` and `message` (the shape of
+/// Anthropic's `error` event and of OpenAI's error chunk), with defaults
+/// for what it leaves out.
+pub(crate) fn kind_and_message(error: &Value) -> (&str, &str) {
+    let text = |key| error.get(key).and_then(Value::as_str);
+    (
+        text("type").unwrap_or("api_error"),
+        text("message").unwrap_or("the provider's stream failed"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

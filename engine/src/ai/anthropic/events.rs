@@ -12,6 +12,7 @@ use bytes::BytesMut;
 use serde_json::{json, Value};
 
 use super::{finish_reason, put_json, to_vec, usage_json, Tokens};
+use crate::ai::error;
 use crate::ai::sse::{self, Event, Parser};
 use crate::ai::stream::Events;
 use crate::ai::Usage;
@@ -222,15 +223,8 @@ impl ToState {
                 self.done = true;
             }
             "error" => {
-                let error = v.get("error").unwrap_or(&Value::Null);
-                let kind = error
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("api_error");
-                let message = error
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("the provider's stream failed");
+                let (kind, message) =
+                    error::kind_and_message(v.get("error").unwrap_or(&Value::Null));
                 self.error(out, kind, message);
             }
             // ping, content_block_stop, and events added later.

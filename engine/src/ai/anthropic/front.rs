@@ -14,6 +14,7 @@ use bytes::BytesMut;
 use serde_json::{json, Map, Value};
 
 use super::to_vec;
+use crate::ai::error;
 use crate::ai::sse::{self, Event, Parser};
 use crate::ai::stream::Events;
 use crate::ai::{Answer, Chat, Invalid, Unreadable, Usage};
@@ -563,14 +564,7 @@ impl FromState {
             return;
         };
         if let Some(error) = v.get("error").filter(|e| e.is_object()) {
-            let kind = error
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or("api_error");
-            let message = error
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("the provider's stream failed");
+            let (kind, message) = error::kind_and_message(error);
             self.error(out, kind, message);
             return;
         }
