@@ -46,12 +46,22 @@
 #
 # One round runs every case x mode x target once, targets in alternating
 # order (direct first on odd rounds, last on even ones), each run after a
-# WARMUP run of the same kind. Per run: achieved rate, p50 and p99 (from
-# ringway-load's JSON), and the proxy's CPU per request: utime + stime of
-# its process (/proc/PID/stat) over the run, divided by the responses. The
-# report gives medians over rounds, the overhead (proxy median minus direct
-# median, p50 and p99), CPU µs per request and, with LiteLLM, the ratios
-# litellm / ringway.
+# WARMUP run of the same kind. Per run: achieved rate, p50 and p99 of the
+# latency and of the time to the first body byte (ringway-load's JSON:
+# `latency` and `first_byte`), and the proxy's CPU per request: utime +
+# stime of its process (/proc/PID/stat) over the run, divided by the
+# responses. The report gives medians over rounds, the overhead (proxy
+# median minus direct median, p50 and p99), CPU µs per request and, with
+# LiteLLM, the ratios litellm / ringway.
+#
+# For the streaming cases it also gives the time-to-first-token overhead,
+# +TTFT p50 and +TTFT p99: the same difference of medians for the first
+# body byte. The mock writes head and whole stream at once, so directly its
+# first body byte is its last; ringway writes the response head on its own
+# and then each translated event as the provider's bytes come in, so its
+# first body byte is the first event the client can read: the first
+# token's latency as the client sees it (the one to hold to at most +1 ms
+# at p99). In rate mode it counts from the intended send, as the latency.
 #
 # Exit status: 1 when a run could not be measured (a process died, no
 # responses, non-2xx answers or transport errors above 1%).
@@ -331,11 +341,16 @@ def record(args):
     transport = e["connect"] + e["reset"] + e["timeout"] + e["malformed"]
     non2xx = sum(n for s, n in r["statuses"].items() if not 200 <= int(s) < 300)
     responses = r["responses"]
+    fb = r.get("first_byte") or {}
     cpu_us = (int(t1) - int(t0)) * 1e6 / int(clk)
     print(json.dumps({
         "case": case, "mode": mode, "target": target, "round": int(rnd),
         "rate": r["achieved_rate"], "responses": responses,
         "p50_us": r["latency"]["p50_us"], "p99_us": r["latency"]["p99_us"],
+        # The first body byte: None from a ringway-load without it, or when
+        # no response had a body.
+        "fb50_us": fb["p50_us"] if fb.get("count") else None,
+        "fb99_us": fb["p99_us"] if fb.get("count") else None,
         "cpu_us_per_req": (cpu_us / responses) if responses and target != "direct" else None,
         "failed": transport + non2xx, "statuses": r["statuses"], "errors": e,
         "schedule_held": r.get("schedule_held"), "warnings": r.get("warnings", []),
@@ -345,6 +360,17 @@ def fmt_us(v):
     if v is None:
         return "-"
     return f"{v / 1000:.2f} ms" if abs(v) >= 1000 else f"{v:.0f} µs"
+
+def is_stream(case):
+    return case.endswith("-sse")
+
+def med_of(rows, key):
+    """Median of a figure over runs; None when a run lacks it."""
+    v = [r.get(key) for r in rows]
+    return statistics.median(v) if v and None not in v else None
+
+def diff(a, b):
+    return fmt_us(a - b) if None not in (a, b) else "-"
 
 def report(args):
     rows = [json.loads(l) for l in open(args[0]) if l.strip()]
@@ -373,16 +399,23 @@ def report(args):
         print(f"### {mode} mode" + (" (open loop, corrected latency)" if mode == "rate" else
                                    " (closed loop: throughput on one CPU)"))
         print()
+        # Time to first token: only a stream has a first event before its
+        # last, so only streaming cases fill the +TTFT columns.
+        streams = any(is_stream(c) for c, _ in ks)
         head = ["case"]
         for t in targets:
             head += [f"{t} rate", f"{t} p50", f"{t} p99"]
             if t != "direct":
-                head += [f"{t} +p50", f"{t} +p99", f"{t} CPU/req"]
+                head += [f"{t} +p50", f"{t} +p99"]
+                if streams:
+                    head += [f"{t} +TTFT p50", f"{t} +TTFT p99"]
+                head += [f"{t} CPU/req"]
         print("| " + " | ".join(head) + " |")
         print("|---|" + "---:|" * (len(head) - 1))
         for case, _ in ks:
             d = groups.get((case, mode, "direct"), [])
             d50, d99 = med([r["p50_us"] for r in d]), med([r["p99_us"] for r in d])
+            dfb50, dfb99 = med_of(d, "fb50_us"), med_of(d, "fb99_us")
             cells = [case]
             for t in targets:
                 g = groups.get((case, mode, t), [])
@@ -391,9 +424,13 @@ def report(args):
                 cells += [f"{rate:,.0f}/s" if rate is not None else "-", fmt_us(p50), fmt_us(p99)]
                 if t != "direct":
                     cpu = med([r["cpu_us_per_req"] for r in g if r["cpu_us_per_req"] is not None])
-                    cells += [fmt_us(p50 - d50) if None not in (p50, d50) else "-",
-                              fmt_us(p99 - d99) if None not in (p99, d99) else "-",
-                              fmt_us(cpu)]
+                    cells += [diff(p50, d50), diff(p99, d99)]
+                    if streams and is_stream(case):
+                        cells += [diff(med_of(g, "fb50_us"), dfb50),
+                                  diff(med_of(g, "fb99_us"), dfb99)]
+                    elif streams:
+                        cells += ["-", "-"]
+                    cells += [fmt_us(cpu)]
             print("| " + " | ".join(cells) + " |")
         if "litellm" in targets and "ringway" in targets:
             print()
@@ -408,8 +445,13 @@ def report(args):
                     return f"{a / b:.1f}x" if a is not None and b else "-"
                 d50 = med([r["p50_us"] for r in d]) or 0
                 d99 = med([r["p99_us"] for r in d]) or 0
+                ttft = ""
+                dfb50 = med_of(d, "fb50_us")
+                if is_stream(case) and dfb50 is not None and None not in (
+                        med_of(ll, "fb50_us"), med_of(rw, "fb50_us")):
+                    ttft = f" +TTFT p50 {ratio(lambda r: max((r['fb50_us'] or 0) - dfb50, 1))},"
                 print(f"  {case}: +p50 {ratio(lambda r: max(r['p50_us'] - d50, 1))},"
-                      f" +p99 {ratio(lambda r: max(r['p99_us'] - d99, 1))},"
+                      f" +p99 {ratio(lambda r: max(r['p99_us'] - d99, 1))},{ttft}"
                       f" CPU/req {ratio(lambda r: r['cpu_us_per_req'] or 0)},"
                       f" rate {ratio(lambda r: r['rate'])}")
     if bad:
@@ -566,6 +608,10 @@ if [[ -n $LITELLM_BIN ]]; then
 fi
 echo "$versions"
 echo "+p50/+p99: proxy median minus direct median; CPU/req: the proxy's utime+stime over the run / responses"
+if [[ " $CASES " == *-sse* ]]; then
+    echo "+TTFT p50/p99 (streams): the same for the time to the first body byte, i.e. the first token" \
+        "(directly: the mock's whole stream, one write)"
+fi
 status=0
 python3 "$PY" report "$RESULTS" || status=$?
 for f in "$TMP/gateway.log" "$TMP/mock.log"; do

@@ -46,7 +46,11 @@ struct Cli {
     #[command(flatten)]
     targets: TargetArgs,
 
-    /// Write the full report as JSON to FILE.
+    /// Write the full report as JSON to FILE. Percentiles are in µs:
+    /// `latency` to the end of each response, `first_byte` to the first
+    /// byte of its body (the first event of a stream; only responses with
+    /// a body count), both from the send (closed loop) or the intended
+    /// send (open loop).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
 

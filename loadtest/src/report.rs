@@ -8,7 +8,8 @@
 //! caused (connections still busy) and what the generator itself added
 //! (timer granularity, CPU); and a warning says when the generator did not
 //! hold the requested rate rather than letting a lower rate pass for the
-//! server's.
+//! server's. The time to the first body byte sits under the latency: for a
+//! streamed answer, the wait for its first event.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -119,6 +120,10 @@ pub struct Report {
     /// Closed loop: send to response end. Open loop: intended send to
     /// response end (corrected for coordinated omission).
     pub latency: Percentiles,
+    /// From the same start as `latency` to the arrival of the first byte
+    /// of the response body, over the responses that had one (`count`
+    /// says how many).
+    pub first_byte: Percentiles,
     /// Open loop: actual send to response end.
     pub service_time: Option<Percentiles>,
     /// Open loop: actual minus intended send time.
@@ -225,6 +230,7 @@ impl Report {
             responses: c.responses,
             unsent: c.unsent,
             latency: Percentiles::of(&out.latencies.latency),
+            first_byte: Percentiles::of(&out.latencies.first_byte),
             service_time: out.latencies.service.as_ref().map(Percentiles::of),
             send_lag: out.latencies.send_lag.as_ref().map(Percentiles::of),
             generator_lag: gen_lag,
@@ -327,6 +333,22 @@ impl Report {
             }
             None => row("", &self.latency),
         }
+        let fb = &self.first_byte;
+        if fb.count > 0 {
+            let _ = writeln!(
+                s,
+                "  first body byte  p50 {}, p99 {}{}",
+                fmt_micros(fb.p50_us),
+                fmt_micros(fb.p99_us),
+                if fb.count < self.responses {
+                    format!(" ({} of {} responses had a body)", fb.count, self.responses)
+                } else {
+                    String::new()
+                }
+            );
+        } else if self.responses > 0 {
+            let _ = writeln!(s, "  first body byte  - (no response had a body)");
+        }
         if let (Some(lag), Some(gen)) = (&self.send_lag, &self.generator_lag) {
             let _ = writeln!(
                 s,
@@ -428,6 +450,18 @@ pub(crate) mod tests {
                 p9999_us: 50_000,
                 max_us: 50_000,
             },
+            first_byte: Percentiles {
+                count: 990,
+                min_us: 50,
+                mean_us: 600.0,
+                p50_us: 500,
+                p75_us: 700,
+                p90_us: 900,
+                p99_us: 4_000,
+                p999_us: 15_000,
+                p9999_us: 40_000,
+                max_us: 40_000,
+            },
             service_time: None,
             send_lag: None,
             generator_lag: None,
@@ -461,6 +495,7 @@ pub(crate) mod tests {
             "50.0ms",
             "200: 990, 503: 10",
             "unexpected status 10",
+            "first body byte  p50 500µs, p99 4.00ms (990 of 1000 responses had a body)",
         ] {
             assert!(s.contains(want), "missing {want:?} in\n{s}");
         }
@@ -471,6 +506,8 @@ pub(crate) mod tests {
         let v: serde_json::Value =
             serde_json::from_str(&sample_report().to_json()).expect("valid JSON");
         assert_eq!(v["latency"]["p99_us"], 10_000);
+        assert_eq!(v["first_byte"]["p99_us"], 4_000);
+        assert_eq!(v["first_byte"]["count"], 990);
         assert_eq!(v["statuses"]["503"], 10);
         assert_eq!(v["duration"], 10.0);
         assert_eq!(v["errors"]["status"], 10);

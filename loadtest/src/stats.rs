@@ -162,6 +162,12 @@ pub struct Latencies {
     /// *intended* send time to response end (corrected for coordinated
     /// omission).
     pub latency: Histogram<u64>,
+    /// From the same start as `latency` to the arrival of the response's
+    /// first body byte; only responses with a body of at least one byte
+    /// are recorded. For a streamed body (server-sent events) this is
+    /// the time to the first event, where `latency` is the time to the
+    /// last.
+    pub first_byte: Histogram<u64>,
     /// Open loop only: from the actual send to response end.
     pub service: Option<Histogram<u64>>,
     /// Open loop only: actual send − intended send. Includes waiting for
@@ -177,6 +183,7 @@ impl Latencies {
         let opt = || open_loop.then(histogram);
         Latencies {
             latency: histogram(),
+            first_byte: histogram(),
             service: opt(),
             send_lag: opt(),
             gen_lag: opt(),
@@ -188,6 +195,7 @@ impl Latencies {
             a.add(b).expect("histograms share bounds");
         }
         add(&mut self.latency, &o.latency);
+        add(&mut self.first_byte, &o.first_byte);
         for (a, b) in [
             (&mut self.service, &o.service),
             (&mut self.send_lag, &o.send_lag),
@@ -295,6 +303,7 @@ mod tests {
         b.error(ErrorKind::Status);
         record(&mut a.latencies.latency, Duration::from_millis(1));
         record(&mut b.latencies.latency, Duration::from_millis(3));
+        record(&mut b.latencies.first_byte, Duration::from_millis(2));
         record(
             b.latencies.service.as_mut().expect("open loop"),
             Duration::from_millis(2),
@@ -312,9 +321,11 @@ mod tests {
         // 2 errors (one reset, one bad status) over 3 responses + 1 reset.
         assert!((ia.counters.error_rate() - 0.5).abs() < 1e-9);
         assert_eq!(ia.latencies.latency.len(), 2);
+        assert_eq!(ia.latencies.first_byte.len(), 1);
         assert_eq!(ia.latencies.service.as_ref().map(|h| h.len()), Some(1));
         // Taking resets the recorder.
         assert_eq!(a.counters.responses, 0);
         assert_eq!(a.latencies.latency.len(), 0);
+        assert_eq!(b.latencies.first_byte.len(), 0);
     }
 }

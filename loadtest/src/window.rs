@@ -46,6 +46,9 @@ pub struct WindowSummary {
     /// Closed loop: send to response end. Open loop: intended send to
     /// response end (corrected for coordinated omission).
     pub latency: Percentiles,
+    /// From the same start as `latency` to the first body byte, over the
+    /// responses that had a body.
+    pub first_byte: Percentiles,
     /// Open loop: actual send to response end.
     pub service_time: Option<Percentiles>,
 }
@@ -124,6 +127,7 @@ impl Windows {
                 errors: w.counters.errors,
                 error_rate: w.counters.error_rate(),
                 latency: Percentiles::of(&w.latencies.latency),
+                first_byte: Percentiles::of(&w.latencies.first_byte),
                 service_time: w.latencies.service.as_ref().map(Percentiles::of),
             });
         }
@@ -201,6 +205,7 @@ mod tests {
             rec.counters.sent += 1;
             let ms = if n < ok { 1 } else { 50 };
             record(&mut rec.latencies.latency, Duration::from_millis(ms));
+            record(&mut rec.latencies.first_byte, Duration::from_millis(ms));
             record(
                 rec.latencies.service.as_mut().expect("open loop"),
                 Duration::from_millis(1),
@@ -248,6 +253,12 @@ mod tests {
         assert!(ws[0].latency.p50_us.abs_diff(1000) <= 1, "{:?}", ws[0]);
         assert!(ws[0].latency.p99_us.abs_diff(50_000) <= 50, "{:?}", ws[0]);
         assert_eq!(ws[0].service_time.map(|p| p.count), Some(100));
+        assert_eq!(ws[0].first_byte.count, 100);
+        assert!(
+            ws[0].first_byte.p99_us.abs_diff(50_000) <= 50,
+            "{:?}",
+            ws[0]
+        );
         assert_eq!(ws[0].statuses, BTreeMap::from([(200, 100)]));
 
         assert_eq!((ws[1].sent, ws[1].responses), (24, 20));

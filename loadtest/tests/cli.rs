@@ -215,6 +215,9 @@ fn json_plot_hdr_log_and_windows_are_written() {
     assert_eq!(report["responses"], 300);
     assert_eq!(report["statuses"]["200"], 300);
     assert!(report["service_time"]["p99_us"].as_u64().is_some());
+    // Every answer has a body ("ok"), so every response has a first byte.
+    assert_eq!(report["first_byte"]["count"], 300);
+    assert!(out.contains("first body byte  p50 "), "{out}");
     assert!(report["started_unix_s"].as_f64().is_some_and(|t| t > 1e9));
 
     // Windows of 1 s: [0, 1) and [1, 2), the second holding the last half
@@ -236,6 +239,7 @@ fn json_plot_hdr_log_and_windows_are_written() {
     assert_eq!((sum("sent"), sum("responses")), (300, 300));
     assert!(windows[0]["latency"]["p99_us"].as_u64().is_some());
     assert!(windows[0]["service_time"]["p99_us"].as_u64().is_some());
+    assert!(windows[0]["first_byte"]["p99_us"].as_u64().is_some());
 
     let plot = std::fs::read_to_string(&svg).expect("svg written");
     assert!(

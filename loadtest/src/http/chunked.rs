@@ -47,6 +47,9 @@ pub struct ChunkedDecoder {
     size: u64,
     ext_len: usize,
     trailer_len: usize,
+    /// Whether a byte of chunk data has been consumed: the body has
+    /// content, not just framing.
+    data: bool,
 }
 
 impl Default for ChunkedDecoder {
@@ -56,6 +59,7 @@ impl Default for ChunkedDecoder {
             size: 0,
             ext_len: 0,
             trailer_len: 0,
+            data: false,
         }
     }
 }
@@ -68,6 +72,9 @@ impl ChunkedDecoder {
         let mut i = 0;
         while i < buf.len() {
             if self.state == State::Data {
+                // A chunk in `Data` has a size of at least 1 and `i` is
+                // short of the end: this takes at least one byte.
+                self.data = true;
                 let take = (buf.len() - i).min(usize::try_from(self.size).unwrap_or(usize::MAX));
                 i += take;
                 self.size -= take as u64;
@@ -141,6 +148,12 @@ impl ChunkedDecoder {
             };
         }
         Ok((i, self.state == State::Done))
+    }
+
+    /// Whether any chunk data has been consumed (a body of only the last
+    /// chunk and trailers has none).
+    pub fn has_data(&self) -> bool {
+        self.data
     }
 
     /// A byte after the size digits: whitespace or an extension until CR.
@@ -266,6 +279,22 @@ mod tests {
         ];
         for input in bad {
             check(input, Err(()));
+        }
+    }
+
+    #[test]
+    fn data_is_chunk_data_not_framing() {
+        let cases: &[(&[u8], bool)] = &[
+            (b"0\r\n\r\n", false),
+            (b"0;ext\r\nTrailer: x\r\n\r\n", false),
+            (b"5\r\n", false),
+            (b"5\r\nh", true),
+            (b"1\r\nx\r\n0\r\n\r\n", true),
+        ];
+        for &(input, want) in cases {
+            let mut d = ChunkedDecoder::default();
+            d.feed(input).expect("valid framing");
+            assert_eq!(d.has_data(), want, "{:?}", String::from_utf8_lossy(input));
         }
     }
 

@@ -13,6 +13,10 @@
 //!
 //! Interim 1xx responses (except 101, which this client never asks for)
 //! are skipped. The head must fit in 64 KiB.
+//!
+//! The parser also says when the body's first byte has been consumed (of
+//! its content: chunk data, not chunked framing), so that the caller can
+//! time it; that is one flag set per `feed`, nothing per byte.
 
 use super::chunked::ChunkedDecoder;
 
@@ -50,6 +54,8 @@ pub struct ResponseParser {
     head_request: bool,
     status: u16,
     close: bool,
+    /// A byte of the final response's body content has been consumed.
+    body_started: bool,
 }
 
 impl ResponseParser {
@@ -61,6 +67,7 @@ impl ResponseParser {
             head_request,
             status: 0,
             close: false,
+            body_started: false,
         }
     }
 
@@ -68,6 +75,14 @@ impl ResponseParser {
     /// that and after it are both "reset", but callers may care).
     pub fn in_head(&self) -> bool {
         matches!(self.state, State::Head)
+    }
+
+    /// Whether a byte of the body has been consumed: for a chunked body a
+    /// byte of chunk data, for the others any byte after the head. A
+    /// response without a body (HEAD, 204, 304, an empty one) never
+    /// starts one.
+    pub fn body_started(&self) -> bool {
+        self.body_started
     }
 
     /// Consumes bytes of this response from `buf` and returns how many it
@@ -126,15 +141,20 @@ impl ResponseParser {
                     let take = (buf.len() - pos).min(usize::try_from(*rem).unwrap_or(usize::MAX));
                     pos += take;
                     *rem -= take as u64;
+                    self.body_started |= take > 0;
                     let done = *rem == 0;
                     return Ok((pos, self.progress_if(done)));
                 }
                 State::Chunked(dec) => {
                     let (n, done) = dec.feed(&buf[pos..]).map_err(Malformed)?;
                     pos += n;
+                    self.body_started = dec.has_data();
                     return Ok((pos, self.progress_if(done)));
                 }
-                State::UntilEof => return Ok((buf.len(), Progress::NeedMore)),
+                State::UntilEof => {
+                    self.body_started |= pos < buf.len();
+                    return Ok((buf.len(), Progress::NeedMore));
+                }
             }
         }
     }
@@ -365,6 +385,62 @@ mod tests {
                 Malformed => Malformed,
             };
             expect(input, *head, want);
+        }
+    }
+
+    /// The body starts with its first content byte, whatever the splits:
+    /// each case is a response and the part of it from that byte on.
+    #[test]
+    fn body_starts_at_its_first_content_byte() {
+        let cases: &[(&str, bool, Option<&str>)] = &[
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+                false,
+                Some("hello"),
+            ),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, None),
+            ("HTTP/1.1 204 No Content\r\n\r\n", false, None),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true, None),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;e=1\r\nabc\r\n0\r\n\r\n",
+                false,
+                Some("abc\r\n0\r\n\r\n"),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: 1\r\n\r\n",
+                false,
+                None,
+            ),
+            (
+                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
+                false,
+                Some("x"),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\n\r\nuntil the end",
+                false,
+                Some("until the end"),
+            ),
+        ];
+        for &(input, head, rest) in cases {
+            let first = rest.map(|r| input.len() - r.len());
+            let bytes = input.as_bytes();
+            let mut p = ResponseParser::new(head);
+            let mut buf = Vec::new();
+            for (fed, &b) in bytes.iter().enumerate() {
+                buf.push(b);
+                let (n, _) = p.feed(&buf).expect("valid response");
+                buf.drain(..n);
+                let want = first.is_some_and(|f| fed >= f);
+                assert_eq!(p.body_started(), want, "{input:?} after {} bytes", fed + 1);
+            }
+            let mut whole = ResponseParser::new(head);
+            let _ = whole.feed(bytes).expect("valid response");
+            assert_eq!(
+                whole.body_started(),
+                first.is_some(),
+                "{input:?} in one piece"
+            );
         }
     }
 

@@ -9,7 +9,9 @@
 //! to catch up. Latency is measured from the intended time, so a stalled
 //! server is charged for every request it delayed (the coordinated
 //! omission correction of wrk2), and from the actual send (service time)
-//! beside it.
+//! beside it. The time to the response's first body byte is measured from
+//! the same start as the latency: the send in closed loop, the intended
+//! time in open loop.
 //!
 //! Failed connects back off from 10 ms doubling to 1 s, so a dead server
 //! costs a few connect attempts per second per connection instead of a
@@ -19,7 +21,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::plan::{Load, Request};
-use crate::run::io::{exchange, Connector, Failure, ReadBuf, Response};
+use crate::run::io::{exchange, Connector, Failure, FirstByte, ReadBuf, Response};
 use crate::run::worker::{sleep_until, ThreadCtx};
 use crate::schedule::Schedule;
 use crate::stats::{record, ErrorKind};
@@ -89,41 +91,42 @@ impl<'a, C: Connector> Conn<'a, C> {
         }
     }
 
-    /// Counts the attempt; returns whether a response completed (its
-    /// latency is then the caller's to record). Drops the connection when
-    /// it cannot carry another request.
-    fn settle(&mut self, req: &Request, attempt: Attempt) -> bool {
+    /// Counts the attempt; returns when the body's first byte arrived if
+    /// a response completed (its latencies are then the caller's to
+    /// record), `None` if none did. Drops the connection when it cannot
+    /// carry another request.
+    fn settle(&mut self, req: &Request, attempt: Attempt) -> Option<FirstByte> {
         let ctx = self.ctx;
         let mut rec = ctx.rec.borrow_mut();
         rec.counters.sent += 1;
         rec.counters.bytes_written += req.wire.len() as u64;
         rec.counters.bytes_read += std::mem::take(&mut self.rb.read);
-        let (ok, keep) = match attempt {
+        let (done, keep) = match attempt {
             Ok(Ok(resp)) => {
                 rec.status(resp.status);
                 if !ctx.plan.expect.contains(resp.status) {
                     rec.error(ErrorKind::Status);
                 }
-                (true, !resp.close)
+                (Some(resp.first_byte), !resp.close)
             }
             Ok(Err(Failure::Reset)) => {
                 rec.error(ErrorKind::Reset);
-                (false, false)
+                (None, false)
             }
             Ok(Err(Failure::Malformed)) => {
                 rec.error(ErrorKind::Malformed);
-                (false, false)
+                (None, false)
             }
             Err(_) => {
                 rec.error(ErrorKind::Timeout);
-                (false, false)
+                (None, false)
             }
         };
         if !keep {
             self.stream = None;
             self.rb.reset();
         }
-        ok
+        done
     }
 }
 
@@ -148,8 +151,13 @@ async fn closed_loop<C: Connector>(ctx: &ThreadCtx, connector: &C, conn: usize) 
         let attempt = c.attempt(req).await;
         now = Instant::now();
         ctx.last_send.set(ctx.last_send.get().max(sent));
-        if c.settle(req, attempt) {
-            record(&mut ctx.rec.borrow_mut().latencies.latency, now - sent);
+        if let Some(first) = c.settle(req, attempt) {
+            let mut rec = ctx.rec.borrow_mut();
+            let l = &mut rec.latencies;
+            record(&mut l.latency, now - sent);
+            if let Some(t) = first.instant(now) {
+                record(&mut l.first_byte, t - sent);
+            }
         }
     }
 }
@@ -188,7 +196,7 @@ async fn open_loop<C: Connector>(ctx: &ThreadCtx, connector: &C, conn: usize, sc
         let attempt = c.attempt(req).await;
         let done = Instant::now();
         ctx.last_send.set(ctx.last_send.get().max(sent));
-        let ok = c.settle(req, attempt);
+        let completed = c.settle(req, attempt);
         let mut rec = ctx.rec.borrow_mut();
         let l = &mut rec.latencies;
         if let Some(h) = l.send_lag.as_mut() {
@@ -197,10 +205,13 @@ async fn open_loop<C: Connector>(ctx: &ThreadCtx, connector: &C, conn: usize, sc
         if let Some(h) = l.gen_lag.as_mut() {
             record(h, sent.saturating_duration_since(intended.max(free_at)));
         }
-        if ok {
+        if let Some(first) = completed {
             record(&mut l.latency, done - intended);
             if let Some(h) = l.service.as_mut() {
                 record(h, done - sent);
+            }
+            if let Some(t) = first.instant(done) {
+                record(&mut l.first_byte, t - intended);
             }
         }
         drop(rec);

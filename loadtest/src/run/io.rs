@@ -8,10 +8,18 @@
 //! soon as the framing has accounted for them, so a 1 MiB body is read
 //! through the same 16 KiB. Requests are written from their prebuilt
 //! `Bytes` (a reference-count increment, no copy).
+//!
+//! Besides the end of the response, an exchange notes when the first byte
+//! of its body arrived: the instant the read that delivered it completed,
+//! taken right after that read is parsed. Most responses arrive in one
+//! read, and then that instant is the response's end, which the caller
+//! takes anyway: the clock is read only for a body that starts in a read
+//! before the last, once per response.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
@@ -103,6 +111,29 @@ pub(crate) struct Response {
     pub status: u16,
     /// The connection cannot be reused.
     pub close: bool,
+    pub first_byte: FirstByte,
+}
+
+/// When the first byte of a response's body arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstByte {
+    /// The body was empty, or there was none (HEAD, 204, 304).
+    Never,
+    /// In the read that also ended the response.
+    AtEnd,
+    /// In an earlier read, which completed at this instant.
+    At(Instant),
+}
+
+impl FirstByte {
+    /// The instant, given the one at which the response ended.
+    pub fn instant(self, end: Instant) -> Option<Instant> {
+        match self {
+            FirstByte::Never => None,
+            FirstByte::AtEnd => Some(end),
+            FirstByte::At(t) => Some(t),
+        }
+    }
 }
 
 /// Why an exchange failed (timeouts are the caller's).
@@ -125,6 +156,12 @@ pub(crate) async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
         return Err(Failure::Reset);
     }
     let mut parser = ResponseParser::new(req.head);
+    let mut first = None;
+    let ended = |parser: &ResponseParser, first: Option<Instant>| match first {
+        Some(t) => FirstByte::At(t),
+        None if parser.body_started() => FirstByte::AtEnd,
+        None => FirstByte::Never,
+    };
     // Bounded: every pass either finishes, fails, or reads at least one
     // byte; and the parser rejects a head over 64 KiB.
     loop {
@@ -133,9 +170,18 @@ pub(crate) async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
                 Err(_) => return Err(Failure::Malformed),
                 Ok((n, Progress::Done { status, close })) => {
                     rb.consume(n);
-                    return Ok(Response { status, close });
+                    return Ok(Response {
+                        status,
+                        close,
+                        first_byte: ended(&parser, first),
+                    });
                 }
-                Ok((n, Progress::NeedMore)) => rb.consume(n),
+                Ok((n, Progress::NeedMore)) => {
+                    rb.consume(n);
+                    if first.is_none() && parser.body_started() {
+                        first = Some(Instant::now());
+                    }
+                }
             }
         }
         rb.make_room();
@@ -151,6 +197,7 @@ pub(crate) async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
                         Ok(Response {
                             status,
                             close: true,
+                            first_byte: ended(&parser, first),
                         })
                     }
                     _ => Err(Failure::Reset),

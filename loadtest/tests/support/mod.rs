@@ -39,6 +39,9 @@ pub enum Reply {
     SendAndClose(Vec<u8>),
     /// Hold the connection for this long, then write the bytes.
     Stall(Duration, Vec<u8>),
+    /// Write the response in parts, each after holding the connection for
+    /// its pause (a streamed answer: head, then events as they come).
+    Parts(Vec<(Duration, Vec<u8>)>),
     /// Never answer; wait for the client to go away.
     Silent,
 }
@@ -176,6 +179,17 @@ fn serve(
             at: started.elapsed(),
         };
         let (bytes, close) = match handler(&seen) {
+            Reply::Parts(parts) => {
+                let status = parts.first().map_or(0, |(_, head)| status_of(head));
+                for (pause, part) in parts {
+                    std::thread::sleep(pause);
+                    if conn.write_all(&part).is_err() {
+                        return;
+                    }
+                }
+                count(sent, status);
+                continue;
+            }
             Reply::Send(b) => (b, false),
             Reply::SendAndClose(b) => (b, true),
             Reply::Stall(d, b) => {
