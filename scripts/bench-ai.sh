@@ -52,16 +52,20 @@
 # stime of its process (/proc/PID/stat) over the run, divided by the
 # responses. The report gives medians over rounds, the overhead (proxy
 # median minus direct median, p50 and p99), CPU µs per request and, with
-# LiteLLM, the ratios litellm / ringway.
+# LiteLLM, the ratios litellm / ringway. In rate mode, +svc p99 is the
+# same difference for the p99 of the service time (from the actual send,
+# so without the load generator's own lag in sending, which the corrected
+# latency includes).
 #
 # For the streaming cases it also gives the time-to-first-token overhead,
 # +TTFT p50 and +TTFT p99: the same difference of medians for the first
 # body byte. The mock writes head and whole stream at once, so directly its
-# first body byte is its last; ringway writes the response head on its own
-# and then each translated event as the provider's bytes come in, so its
-# first body byte is the first event the client can read: the first
-# token's latency as the client sees it (the one to hold to at most +1 ms
-# at p99). In rate mode it counts from the intended send, as the latency.
+# first body byte is its last; ringway writes each translated event as the
+# provider's bytes come in (with the response head when they came with the
+# provider's), so its first body byte is the first event the client can
+# read: the first token's latency as the client sees it (the one to hold to
+# at most +1 ms at p99). In rate mode it counts from the intended send, as
+# the latency.
 #
 # Exit status: 1 when a run could not be measured (a process died, no
 # responses, non-2xx answers or transport errors above 1%).
@@ -351,6 +355,8 @@ def record(args):
         # no response had a body.
         "fb50_us": fb["p50_us"] if fb.get("count") else None,
         "fb99_us": fb["p99_us"] if fb.get("count") else None,
+        # Rate mode: p99 from the actual send (the generator's own lag out).
+        "svc99_us": (r.get("service_time") or {}).get("p99_us"),
         "cpu_us_per_req": (cpu_us / responses) if responses and target != "direct" else None,
         "failed": transport + non2xx, "statuses": r["statuses"], "errors": e,
         "schedule_held": r.get("schedule_held"), "warnings": r.get("warnings", []),
@@ -407,6 +413,8 @@ def report(args):
             head += [f"{t} rate", f"{t} p50", f"{t} p99"]
             if t != "direct":
                 head += [f"{t} +p50", f"{t} +p99"]
+                if mode == "rate":
+                    head += [f"{t} +svc p99"]
                 if streams:
                     head += [f"{t} +TTFT p50", f"{t} +TTFT p99"]
                 head += [f"{t} CPU/req"]
@@ -425,6 +433,8 @@ def report(args):
                 if t != "direct":
                     cpu = med([r["cpu_us_per_req"] for r in g if r["cpu_us_per_req"] is not None])
                     cells += [diff(p50, d50), diff(p99, d99)]
+                    if mode == "rate":
+                        cells += [diff(med_of(g, "svc99_us"), med_of(d, "svc99_us"))]
                     if streams and is_stream(case):
                         cells += [diff(med_of(g, "fb50_us"), dfb50),
                                   diff(med_of(g, "fb99_us"), dfb99)]
@@ -608,6 +618,10 @@ if [[ -n $LITELLM_BIN ]]; then
 fi
 echo "$versions"
 echo "+p50/+p99: proxy median minus direct median; CPU/req: the proxy's utime+stime over the run / responses"
+if [[ " $MODES " == *" rate "* ]]; then
+    echo "+svc p99 (rate mode): the same for p99 of the service time (from the actual send, so without" \
+        "the load generator's own send lag)"
+fi
 if [[ " $CASES " == *-sse* ]]; then
     echo "+TTFT p50/p99 (streams): the same for the time to the first body byte, i.e. the first token" \
         "(directly: the mock's whole stream, one write)"

@@ -8,7 +8,10 @@
 //! text. A tool call's `partial_json` fragments pass through as OpenAI
 //! `arguments` fragments, never gathered.
 
+use std::borrow::Cow;
+
 use bytes::BytesMut;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{finish_reason, put_json, to_vec, usage_json, Tokens};
@@ -102,6 +105,25 @@ impl Events for ToOpenAi {
     }
 }
 
+/// A `content_block_delta` event's data, as far as it is read.
+#[derive(Deserialize)]
+struct BlockDelta<'a> {
+    #[serde(borrow)]
+    delta: Delta<'a>,
+}
+
+/// The `delta` of a `content_block_delta`: strings are borrowed from the
+/// event unless they hold escapes.
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    partial_json: Option<Cow<'a, str>>,
+}
+
 impl ToState {
     fn set_head(&mut self, id: &str, model: &str) {
         self.head.clear();
@@ -117,6 +139,14 @@ impl ToState {
     fn on_event(&mut self, ev: Event<'_>, out: &mut BytesMut) {
         if self.done {
             return;
+        }
+        // Most of a stream is deltas: read into borrowed fields, not a
+        // tree.
+        if ev.name == b"content_block_delta" {
+            if let Ok(d) = serde_json::from_slice::<BlockDelta<'_>>(ev.data) {
+                self.block_delta(out, &d.delta);
+                return;
+            }
         }
         // Events Anthropic adds later, and data that is not JSON, are
         // skipped: its versioning policy asks clients to ignore them.
@@ -170,31 +200,8 @@ impl ToState {
                 }
             }
             "content_block_delta" => {
-                let delta = v.get("delta").unwrap_or(&Value::Null);
-                match delta.get("type").and_then(Value::as_str) {
-                    Some("text_delta") => {
-                        if let Some(text) = delta.get("text").and_then(Value::as_str) {
-                            self.text(out, text);
-                        }
-                    }
-                    Some("input_json_delta") => {
-                        let partial = delta
-                            .get("partial_json")
-                            .and_then(Value::as_str)
-                            .unwrap_or("");
-                        if let (Some(index), false) = (self.tool, partial.is_empty()) {
-                            self.delta(out, None, |c| {
-                                c.extend_from_slice(b"{\"tool_calls\":[{\"index\":");
-                                put_json(c, &index);
-                                c.extend_from_slice(b",\"function\":{\"arguments\":");
-                                put_json(c, partial);
-                                c.extend_from_slice(b"}}]}");
-                            });
-                        }
-                    }
-                    // thinking_delta, signature_delta, citations: no
-                    // OpenAI place.
-                    _ => {}
+                if let Some(Ok(delta)) = v.get("delta").map(Delta::deserialize) {
+                    self.block_delta(out, &delta);
                 }
             }
             "message_delta" => {
@@ -228,6 +235,30 @@ impl ToState {
                 self.error(out, kind, message);
             }
             // ping, content_block_stop, and events added later.
+            _ => {}
+        }
+    }
+
+    fn block_delta(&mut self, out: &mut BytesMut, delta: &Delta<'_>) {
+        match &*delta.kind {
+            "text_delta" => {
+                if let Some(text) = &delta.text {
+                    self.text(out, text);
+                }
+            }
+            "input_json_delta" => {
+                let partial = delta.partial_json.as_deref().unwrap_or("");
+                if let (Some(index), false) = (self.tool, partial.is_empty()) {
+                    self.delta(out, None, |c| {
+                        c.extend_from_slice(b"{\"tool_calls\":[{\"index\":");
+                        put_json(c, &index);
+                        c.extend_from_slice(b",\"function\":{\"arguments\":");
+                        put_json(c, partial);
+                        c.extend_from_slice(b"}}]}");
+                    });
+                }
+            }
+            // thinking_delta, signature_delta, citations: no OpenAI place.
             _ => {}
         }
     }
