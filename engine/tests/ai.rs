@@ -869,6 +869,23 @@ fn an_error_after_the_first_byte_body() {
         "{events:?}"
     );
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+
+    // Framing that breaks in the provider's first write, with its head:
+    // the client still gets a whole head, an error event and the end.
+    let mut broken = sse_reply(&anthropic_events(&ANTHROPIC_STREAM[..2]));
+    broken.truncate(broken.len() - b"0\r\n\r\n".len());
+    broken.extend_from_slice(b"zz\r\n");
+    let anthropic = TestUpstream::start(move |_| Reply::Raw(broken.clone()));
+    let gw = gateway(
+        &provider("claude", "anthropic", anthropic.addr, "\"k\""),
+        "[[ai-models]]\nname = \"smart\"\ntargets = [{ provider = \"claude\", model = \"c\" }]",
+        "",
+    );
+    let r = post(&gw, "/ai/v1/chat/completions", &req, "");
+    assert_eq!(r.status, 200);
+    let events = data_events(&r.body);
+    assert!(events.iter().any(|e| e.contains("broke off")), "{events:?}");
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
 }
 
 #[test]

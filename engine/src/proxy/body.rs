@@ -315,6 +315,15 @@ impl Copy<'_> {
                     .await
                     .map_err(CopyError::Sink)
             }
+            (Err(e), Output::Filter { .. }) if !matches!(e, CopyError::Sink(_)) => {
+                // The source failed: what was held back (the lead, or
+                // output that was to go with the end) still goes out, so
+                // the caller's closing words follow a whole head.
+                if !framed.is_empty() {
+                    let _ = write_all_buf(dst, &mut framed, send).await;
+                }
+                Err(e)
+            }
             (r, _) => r,
         };
         for b in [framed, filtered] {
