@@ -141,7 +141,7 @@ impl Snapshot {
                 Some(Err(e)) => errors.push(e),
             }
         }
-        let ai = match ai::compile(&config) {
+        let ai = match ai::compile(&config, prev.map(|p| &p.ai)) {
             Ok(c) => c,
             Err(e) => {
                 errors.extend(e);

@@ -128,13 +128,21 @@ fn provider(name: &str, kind: &str, addr: SocketAddr, keys: &str) -> String {
     )
 }
 
-/// A gateway with `providers` and `models` and an AI route at `/ai`.
-fn gateway(providers: &str, models: &str, route_extra: &str) -> TestGateway {
-    let toml = format!(
+/// The config of a gateway with `providers` and `models` and an AI route
+/// at `/ai` (listeners and admin are the test support's).
+fn gateway_toml(providers: &str, models: &str, route_extra: &str) -> String {
+    format!(
         "workers = 1\n{providers}\n{models}\n[[routes]]\nname = \"llm\"\npath-prefix = \"/ai\"\n\
          {route_extra}\n[routes.ai]\nmessages = true\n"
-    );
-    TestGateway::start(&toml, support::driver())
+    )
+}
+
+/// A gateway with `providers` and `models` and an AI route at `/ai`.
+fn gateway(providers: &str, models: &str, route_extra: &str) -> TestGateway {
+    TestGateway::start(
+        &gateway_toml(providers, models, route_extra),
+        support::driver(),
+    )
 }
 
 fn post(gw: &TestGateway, path: &str, body: &Value, extra: &str) -> Response {
@@ -538,6 +546,11 @@ fn gemini_answers_are_translated_body() {
     }
 }
 
+/// A model served by `claude` first, then `openai`.
+const CHAT_MODEL: &str = "[[ai-models]]\nname = \"chat\"\ntargets = [\
+     { provider = \"claude\", model = \"claude-3-5-haiku-latest\", priority = 0 },\
+     { provider = \"openai\", model = \"gpt-4o-mini\", priority = 1 }]";
+
 #[test]
 fn a_rate_limited_key_rests_and_the_next_target_answers() {
     on_both_drivers(a_rate_limited_key_rests_body);
@@ -557,13 +570,7 @@ fn a_rate_limited_key_rests_body() {
         provider("claude", "anthropic", limited.addr, "\"k1\", \"k2\""),
         provider("openai", "openai", backup.addr, "\"o1\"")
     );
-    let gw = gateway(
-        &providers,
-        "[[ai-models]]\nname = \"chat\"\ntargets = [\
-         { provider = \"claude\", model = \"claude-3-5-haiku-latest\", priority = 0 },\
-         { provider = \"openai\", model = \"gpt-4o-mini\", priority = 1 }]",
-        "",
-    );
+    let gw = gateway(&providers, CHAT_MODEL, "");
     let r = post(&gw, "/ai/v1/chat/completions", &chat("chat"), "");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-ringway-ai-provider"), Some("openai"));
@@ -594,6 +601,20 @@ fn a_rate_limited_key_rests_body() {
         "ringway_ai_fallbacks_total{model=\"chat\",provider=\"claude\"}",
         2.0,
     );
+    // A reload keeps the rest of keys its providers still have.
+    let toml = format!(
+        "driver = \"{}\"\n{}\n[[listeners]]\naddress = \"127.0.0.1:0\"\n{}",
+        support::driver(),
+        gateway_toml(&providers, CHAT_MODEL, ""),
+        support::process::ADMIN
+    );
+    gw.handle()
+        .reload_source(&toml, ringway::Format::Toml)
+        .expect("reload");
+    let r = post(&gw, "/ai/v1/chat/completions", &chat("chat"), "");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-ringway-ai-provider"), Some("openai"));
+    assert_eq!(limited.request_count(), 2, "a resting key was tried again");
 }
 
 #[test]

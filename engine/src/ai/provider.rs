@@ -6,7 +6,9 @@
 //! compiled, so a missing key fails the start or the reload with the key's
 //! path, never a request. A key's state (cooling down after a 429, its
 //! per-minute request and token counts) is shared by the workers: a few
-//! atomics per key, written once per request that uses the key. The
+//! atomics per key, written once per request that uses the key; a reload
+//! keeps it for a key its provider (by name) still has with the same
+//! header line, so a key resting after a 429 is not tried again at once. The
 //! per-minute limits count in whole-minute windows, so a key may take up
 //! to its limit at the end of one minute and again at the start of the
 //! next (the simple, predictable choice; a sliding window would cost a
@@ -14,6 +16,7 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -60,6 +63,13 @@ pub(crate) struct Key {
     pub(crate) line: Bytes,
     requests_per_minute: Option<u64>,
     tokens_per_minute: Option<u64>,
+    /// Shared by the workers, and kept by a reload (see the module doc).
+    state: Arc<KeyState>,
+}
+
+/// What a key has been through: its rest and this minute's counts.
+#[derive(Debug, Default)]
+struct KeyState {
     /// Milliseconds (on the caller's clock) until which the key rests.
     cool_until: AtomicU64,
     /// The minute the counts below are for.
@@ -74,30 +84,28 @@ impl Key {
             line,
             requests_per_minute: rpm,
             tokens_per_minute: tpm,
-            cool_until: AtomicU64::new(0),
-            minute: AtomicU64::new(0),
-            requests: AtomicU64::new(0),
-            tokens: AtomicU64::new(0),
+            state: Arc::default(),
         }
     }
 
     /// Starts the counts of `minute` if they are an older minute's.
     fn roll(&self, minute: u64) {
-        let seen = self.minute.load(Relaxed);
+        let seen = self.state.minute.load(Relaxed);
         if seen != minute
             && self
+                .state
                 .minute
                 .compare_exchange(seen, minute, Relaxed, Relaxed)
                 .is_ok()
         {
-            self.requests.store(0, Relaxed);
-            self.tokens.store(0, Relaxed);
+            self.state.requests.store(0, Relaxed);
+            self.state.tokens.store(0, Relaxed);
         }
     }
 
     /// Whether the key may take a request at `now_ms`.
     fn available(&self, now_ms: u64) -> bool {
-        if self.cool_until.load(Relaxed) > now_ms {
+        if self.state.cool_until.load(Relaxed) > now_ms {
             return false;
         }
         if self.requests_per_minute.is_none() && self.tokens_per_minute.is_none() {
@@ -105,10 +113,10 @@ impl Key {
         }
         self.roll(now_ms / 60_000);
         self.requests_per_minute
-            .is_none_or(|max| self.requests.load(Relaxed) < max)
+            .is_none_or(|max| self.state.requests.load(Relaxed) < max)
             && self
                 .tokens_per_minute
-                .is_none_or(|max| self.tokens.load(Relaxed) < max)
+                .is_none_or(|max| self.state.tokens.load(Relaxed) < max)
     }
 }
 
@@ -123,7 +131,7 @@ impl Provider {
             .find(|&i| self.keys[i].available(now_ms))?;
         let key = &self.keys[i];
         if key.requests_per_minute.is_some() || key.tokens_per_minute.is_some() {
-            key.requests.fetch_add(1, Relaxed);
+            key.state.requests.fetch_add(1, Relaxed);
         }
         Some(i)
     }
@@ -131,14 +139,14 @@ impl Provider {
     /// Key `i` got 429: it rests for `after` from `now_ms`.
     pub(crate) fn cool(&self, i: usize, now_ms: u64, after: Duration) {
         let until = now_ms + after.as_millis() as u64;
-        self.keys[i].cool_until.fetch_max(until, Relaxed);
+        self.keys[i].state.cool_until.fetch_max(until, Relaxed);
     }
 
     /// Counts `tokens` used through key `i` against its per-minute limit.
     pub(crate) fn charge(&self, i: usize, tokens: u64) {
         let key = &self.keys[i];
         if key.tokens_per_minute.is_some() {
-            key.tokens.fetch_add(tokens, Relaxed);
+            key.state.tokens.fetch_add(tokens, Relaxed);
         }
     }
 
@@ -258,11 +266,17 @@ impl Model {
     }
 }
 
-/// Compiles the providers (reading their keys) and models of `config`.
-pub(crate) fn compile(config: &Config) -> Result<Catalog, Vec<ConfigError>> {
+/// Compiles the providers (reading their keys) and models of `config`;
+/// each key keeps its state from `prev`, the running catalog, when its
+/// provider has it there too.
+pub(crate) fn compile(
+    config: &Config,
+    prev: Option<&Catalog>,
+) -> Result<Catalog, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut providers = Vec::with_capacity(config.ai_providers.len());
     for (i, p) in config.ai_providers.iter().enumerate() {
+        let kept = prev.and_then(|c| c.providers.iter().find(|x| x.name == p.name));
         let wire = match p.kind {
             AiProviderKind::OpenAi | AiProviderKind::OpenAiCompatible => Wire::OpenAi,
             AiProviderKind::Anthropic => Wire::Anthropic,
@@ -309,11 +323,15 @@ pub(crate) fn compile(config: &Config) -> Result<Catalog, Vec<ConfigError>> {
                     write::header(&mut line, b"x-goog-api-key", secret.as_bytes())
                 }
             }
-            keys.push(Key::new(
+            let mut key = Key::new(
                 line.freeze(),
                 k.requests_per_minute.map(|n| u64::from(n.get())),
                 k.tokens_per_minute.map(|n| n.get()),
-            ));
+            );
+            if let Some(old) = kept.and_then(|x| x.keys.iter().find(|o| o.line == key.line)) {
+                key.state = old.state.clone();
+            }
+            keys.push(key);
         }
         if p.keys.is_empty() {
             // A provider without keys (a local server): one empty key, so
