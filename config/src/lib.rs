@@ -211,11 +211,13 @@ pub use model::{
     AccessLog, Action, Admin, AiKey, AiModel, AiProvider, AiProviderKind, AiRoute, AiStrategy,
     AiTarget, ApiKey, AuthKind, Authenticator, Balance, BalancePolicy, BasicCredential, Cache,
     CertificateFiles, CheckKind, CheckMethod, ClientAuth, ClientAuthMode, ClientIp,
-    ConcurrencyLimit, Config, Consumer, Driver, EncodedSlashes, HashKey, HealthCheck, HostMatch,
-    IpNet, IpRules, JwtAlgorithm, JwtKey, JwtSettings, KeyMaterial, LimitKey, Limits, Listener,
-    ListenerTls, LogFormat, LogTarget, Metrics, OutlierDetection, PathMatch, RateLimit, Resolve,
-    Resolver, Responder, Retry, RetryOn, Route, RouteCache, RouteLimits, SampleRate, SecretSource,
-    Server, ServerAddress, StatusMatch, TlsVersion, UnknownSni, Upstream, UpstreamTls, Workers,
+    ConcurrencyLimit, Config, Consumer, Driver, EncodedSlashes, ErrorBody, ErrorFormat, HashKey,
+    HeaderRules, HealthCheck, HostMatch, IpNet, IpRules, JwtAlgorithm, JwtKey, JwtSettings,
+    KeyMaterial, LimitKey, Limits, Listener, ListenerTls, LogFormat, LogTarget, Metrics,
+    OutlierDetection, Part, PathMatch, PathRewrite, QueryRules, RateLimit, Redirect, Resolve,
+    Resolver, Responder, Retry, RetryOn, Route, RouteCache, RouteLimits, RouteTransform,
+    SampleRate, SecretSource, Server, ServerAddress, StatusMatch, Template, TlsVersion, UnknownSni,
+    Upstream, UpstreamTls, Var, Workers,
 };
 
 /// The config used when none is given: one listener on `127.0.0.1:8080`

@@ -21,6 +21,7 @@
 //! [`ai`], hold where provider keys are, never the keys they point to.
 
 mod ai;
+mod transform;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -32,6 +33,11 @@ pub use ipnet::IpNet;
 
 pub use ai::{
     AiKey, AiModel, AiProvider, AiProviderKind, AiRoute, AiStrategy, AiTarget, SecretSource,
+};
+
+pub use transform::{
+    ErrorBody, ErrorFormat, HeaderRules, Part, PathRewrite, QueryRules, Redirect, RouteTransform,
+    Template, Var,
 };
 
 use crate::error::ConfigError;
@@ -370,6 +376,15 @@ pub struct Listener {
     /// replaced by a generated one; default false. Only for listeners whose
     /// clients are trusted to choose unique IDs (a front proxy, a mesh).
     pub trust_request_id: bool,
+    /// `[listeners.request-headers]`: applied to every request sent
+    /// upstream from this listener, before the route's own.
+    pub request_headers: Option<HeaderRules>,
+    /// `[listeners.response-headers]`: applied to every answer on this
+    /// listener (also when no route matched), before the route's own.
+    pub response_headers: Option<HeaderRules>,
+    /// `error-format`: how the gateway's own errors read on this
+    /// listener, unless the route says otherwise; default text.
+    pub error_format: ErrorFormat,
 }
 
 /// `encoded-slashes = "reject" | "decode" | "pass"`: what a request path
@@ -971,6 +986,9 @@ pub struct Route {
     /// On an [`Action::Ai`] route it governs the tries within one
     /// provider's upstream.
     pub retry: Retry,
+    /// Header rules, the path and query sent upstream, and how the
+    /// gateway's own errors read.
+    pub transform: RouteTransform,
 }
 
 impl Route {
@@ -1046,6 +1064,8 @@ pub enum Action {
     Respond(Responder),
     /// Serve the AI gateway's models (`[routes.ai]`).
     Ai(AiRoute),
+    /// Answer with a redirect (`[routes.redirect]`).
+    Redirect(Redirect),
 }
 
 /// `[routes.respond]`: a fixed response served by the gateway itself.

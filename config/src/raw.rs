@@ -88,6 +88,9 @@ pub(crate) struct RawListener {
     /// in `[listeners.tls]`); read so that validation can say so rather
     /// than serde's "unknown key".
     pub(crate) client_auth: Option<Spanned<de::IgnoredAny>>,
+    pub(crate) request_headers: Option<Spanned<RawHeaderRules>>,
+    pub(crate) response_headers: Option<Spanned<RawHeaderRules>>,
+    pub(crate) error_format: Option<Spanned<String>>,
 }
 
 /// `[listeners.tls]`.
@@ -281,6 +284,15 @@ pub(crate) struct RawRoute {
     pub(crate) access_log: Option<bool>,
     pub(crate) retry: Option<Spanned<RawRetry>>,
     pub(crate) ai: Option<Spanned<RawRouteAi>>,
+    pub(crate) request_headers: Option<Spanned<RawHeaderRules>>,
+    pub(crate) response_headers: Option<Spanned<RawHeaderRules>>,
+    pub(crate) strip_prefix: Option<Spanned<bool>>,
+    pub(crate) rewrite_prefix: Option<Spanned<String>>,
+    pub(crate) rewrite: Option<Spanned<RawRewrite>>,
+    pub(crate) query: Option<Spanned<RawQueryRules>>,
+    pub(crate) redirect: Option<Spanned<RawRedirect>>,
+    pub(crate) error_format: Option<Spanned<String>>,
+    pub(crate) error_bodies: Option<Spanned<Vec<Spanned<RawErrorBody>>>>,
 }
 
 /// `[routes.ai]`.
@@ -650,4 +662,49 @@ pub(crate) struct Item<T> {
     /// `None`, so a broken `[[upstreams]]` does not also make every route
     /// that uses it report "no upstream named ...".
     pub(crate) name: Option<String>,
+}
+
+/// `[routes.request-headers]`, `[routes.response-headers]` and the
+/// listener's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawHeaderRules {
+    pub(crate) remove: Option<Vec<Spanned<String>>>,
+    pub(crate) rename: Option<RawHeaders>,
+    pub(crate) set: Option<RawHeaders>,
+    pub(crate) add_if_absent: Option<RawHeaders>,
+    pub(crate) add: Option<RawHeaders>,
+}
+
+/// A route's `rewrite = { regex = "...", replace = "..." }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawRewrite {
+    pub(crate) regex: Option<Spanned<String>>,
+    pub(crate) replace: Option<Spanned<String>>,
+}
+
+/// `[routes.query]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawQueryRules {
+    pub(crate) remove: Option<Vec<Spanned<String>>>,
+    pub(crate) add: Option<RawHeaders>,
+}
+
+/// `[routes.redirect]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawRedirect {
+    pub(crate) status: Option<Spanned<Scalar>>,
+    pub(crate) location: Option<Spanned<String>>,
+}
+
+/// One `[[routes.error-bodies]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawErrorBody {
+    pub(crate) status: Option<Spanned<Scalar>>,
+    pub(crate) content_type: Option<Spanned<String>>,
+    pub(crate) body: Option<Spanned<String>>,
 }

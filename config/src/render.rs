@@ -59,9 +59,10 @@ use serde::{Serialize, Serializer};
 
 use crate::model::{
     Action, AiKey, AiModel, AiProvider, AiRoute, ApiKey, AuthKind, Authenticator, BalancePolicy,
-    CheckKind, ClientAuthMode, Config, Consumer, Driver, HealthCheck, HostMatch, IpRules,
-    KeyMaterial, LimitKey, ListenerTls, LogTarget, PathMatch, Retry, SecretSource, StatusMatch,
-    TlsVersion, UnknownSni, Upstream, UpstreamTls, Workers,
+    CheckKind, ClientAuthMode, Config, Consumer, Driver, ErrorFormat, HeaderRules, HealthCheck,
+    HostMatch, IpRules, KeyMaterial, LimitKey, ListenerTls, LogTarget, PathMatch, PathRewrite,
+    Retry, SecretSource, StatusMatch, Template, TlsVersion, UnknownSni, Upstream, UpstreamTls,
+    Workers,
 };
 use crate::units::{format_duration, format_rate, format_size};
 
@@ -318,8 +319,13 @@ struct ListenerOut<'a> {
     address: String,
     encoded_slashes: &'static str,
     trust_request_id: bool,
+    error_format: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<ListenerTlsOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_headers: Option<HeaderRulesOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_headers: Option<HeaderRulesOut<'a>>,
 }
 
 /// Scalars before tables, the order TOML needs.
@@ -500,6 +506,12 @@ struct RouteOut<'a> {
     require_client_cert: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     access_log: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strip_prefix: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rewrite_prefix: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_format: Option<&'static str>,
     ip_allow: Vec<String>,
     ip_deny: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -514,6 +526,80 @@ struct RouteOut<'a> {
     cache: Option<RouteCacheOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry: Option<RetryOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redirect: Option<RedirectOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_headers: Option<HeaderRulesOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_headers: Option<HeaderRulesOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rewrite: Option<RewriteOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query: Option<QueryOut<'a>>,
+    #[serde(skip_serializing_if = "<[ErrorBodyOut<'_>]>::is_empty")]
+    error_bodies: Vec<ErrorBodyOut<'a>>,
+}
+
+/// Header rules with every key, values written as their templates were.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct HeaderRulesOut<'a> {
+    remove: &'a [String],
+    #[serde(serialize_with = "header_map")]
+    rename: &'a [(String, String)],
+    #[serde(serialize_with = "template_map")]
+    set: &'a [(String, Template)],
+    #[serde(serialize_with = "template_map")]
+    add_if_absent: &'a [(String, Template)],
+    #[serde(serialize_with = "template_map")]
+    add: &'a [(String, Template)],
+}
+
+impl<'a> HeaderRulesOut<'a> {
+    fn new(h: &'a HeaderRules) -> Self {
+        HeaderRulesOut {
+            remove: &h.remove,
+            rename: &h.rename,
+            set: &h.set,
+            add_if_absent: &h.add_if_absent,
+            add: &h.add,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct RewriteOut<'a> {
+    regex: &'a str,
+    replace: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct QueryOut<'a> {
+    remove: &'a [String],
+    #[serde(serialize_with = "template_map")]
+    add: &'a [(String, Template)],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct RedirectOut<'a> {
+    status: u16,
+    location: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct ErrorBodyOut<'a> {
+    status: u16,
+    content_type: &'a str,
+    body: &'a str,
+}
+
+/// Name → template pairs as a map of the templates' text, in stored order.
+fn template_map<S: Serializer>(pairs: &&[(String, Template)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(name, t)| (name, &t.source)))
 }
 
 /// Written for every route that proxies, with every key, so it shows what
@@ -655,7 +741,10 @@ impl<'a> Document<'a> {
                     address: l.address.to_string(),
                     encoded_slashes: l.encoded_slashes.as_str(),
                     trust_request_id: l.trust_request_id,
+                    error_format: l.error_format.as_str(),
                     tls: l.tls.as_ref().map(ListenerTlsOut::new),
+                    request_headers: l.request_headers.as_ref().map(HeaderRulesOut::new),
+                    response_headers: l.response_headers.as_ref().map(HeaderRulesOut::new),
                 })
                 .collect(),
             resolver: ResolverOut {
@@ -976,6 +1065,13 @@ impl<'a> RouteOut<'a> {
             PathMatch::Exact(p) => (Some(p.as_str()), None),
             PathMatch::Prefix(p) => (None, Some(p.as_str())),
         };
+        let redirect = match &route.action {
+            Action::Redirect(r) => Some(RedirectOut {
+                status: r.status,
+                location: &r.location.source,
+            }),
+            _ => None,
+        };
         let (upstream, respond, ai) = match &route.action {
             // Validation resolved the name to this index; a config edited
             // in code to point elsewhere is written as a name that fails
@@ -999,6 +1095,21 @@ impl<'a> RouteOut<'a> {
                 None,
             ),
             Action::Ai(ai) => (None, None, Some(AiRouteOut::new(ai, c))),
+            Action::Redirect(_) => (None, None, None),
+        };
+        let t = &route.transform;
+        let (strip_prefix, rewrite_prefix, rewrite) = match &t.path {
+            None => (None, None, None),
+            Some(PathRewrite::StripPrefix) => (Some(true), None, None),
+            Some(PathRewrite::Prefix(p)) => (None, Some(p.as_str()), None),
+            Some(PathRewrite::Regex { regex, replace }) => (
+                None,
+                None,
+                Some(RewriteOut {
+                    regex,
+                    replace: &replace.source,
+                }),
+            ),
         };
         // An AI route proxies too, to its providers' upstreams.
         let proxies = upstream.is_some() || ai.is_some();
@@ -1073,6 +1184,26 @@ impl<'a> RouteOut<'a> {
                 key_headers: &cache.key_headers,
             }),
             retry: proxies.then(|| RetryOut::new(&route.retry)),
+            redirect,
+            strip_prefix,
+            rewrite_prefix,
+            rewrite,
+            error_format: t.error_format.map(ErrorFormat::as_str),
+            request_headers: t.request_headers.as_ref().map(HeaderRulesOut::new),
+            response_headers: t.response_headers.as_ref().map(HeaderRulesOut::new),
+            query: t.query.as_ref().map(|q| QueryOut {
+                remove: &q.remove,
+                add: &q.add,
+            }),
+            error_bodies: t
+                .error_bodies
+                .iter()
+                .map(|b| ErrorBodyOut {
+                    status: b.status,
+                    content_type: &b.content_type,
+                    body: &b.body.source,
+                })
+                .collect(),
         }
     }
 }

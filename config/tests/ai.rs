@@ -802,11 +802,11 @@ fn route_rules() {
             "not both",
         ),
         (
-            "no action names all three",
+            "no action names all four",
             route("methods = [\"GET\"]"),
             "routes[2]",
             "no action: set `upstream = \"NAME\"` to proxy, add a [routes.respond] table to \
-             answer directly, or a [routes.ai] table",
+             answer directly, a [routes.ai] table to serve AI models, or a [routes.redirect] table",
         ),
         (
             "ai with a cache",

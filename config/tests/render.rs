@@ -561,7 +561,8 @@ fn a_minimal_config_renders_every_default() {
       "name": "listener-0",
       "address": "127.0.0.1:8080",
       "encoded-slashes": "reject",
-      "trust-request-id": false
+      "trust-request-id": false,
+      "error-format": "text"
     }
   ],
   "upstreams": [],

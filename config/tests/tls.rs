@@ -843,6 +843,7 @@ fn tls_renders_defaults_and_leaves_out_what_is_unset() {
       "address": "127.0.0.1:8443",
       "encoded-slashes": "reject",
       "trust-request-id": false,
+      "error-format": "text",
       "tls": {
         "unknown-sni": "default",
         "min-version": "1.2",

@@ -87,4 +87,76 @@ pub mod bench {
             self.0.pick(0, key, &[]).unwrap_or(usize::MAX)
         }
     }
+
+    /// Writes heads as the upstream request stage and the response stage
+    /// do, with a route's transforms: what a request costs on top of
+    /// routing and I/O.
+    pub struct Heads {
+        snap: crate::snapshot::Snapshot,
+        ids: crate::worker::ids::Ids,
+    }
+
+    impl Heads {
+        pub fn new(config: ringway_config::Config) -> Heads {
+            let names = crate::upstream::Names::default();
+            let snap = crate::snapshot::Snapshot::compile(config, 1, None, 1, &names)
+                .expect("a config that compiles");
+            Heads {
+                snap,
+                ids: crate::worker::ids::Ids::new(0),
+            }
+        }
+
+        fn ctx(&self, route: usize, head: &RequestHead) -> crate::proxy::ctx::Ctx {
+            use crate::proxy::transform::ReqView;
+            let mut ctx = crate::proxy::ctx::Ctx::new(
+                std::time::Instant::now(),
+                self.ids.request_id(),
+                self.ids.trace(None),
+            );
+            ctx.route = Some(route);
+            if self.snap.routes[route].transforms || self.snap.listener_transforms {
+                let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+                ctx.req = Some(ReqView::of(head, peer, Some(0)));
+            }
+            ctx
+        }
+
+        /// The request head `route` sends upstream for `head`.
+        pub fn request(&self, route: usize, head: &RequestHead, out: &mut bytes::BytesMut) {
+            use crate::proxy::rewrite::{write_request_head, Cond, Rewrite};
+            let ctx = self.ctx(route, head);
+            let rw = Rewrite::new(None, &self.snap, route, &ctx);
+            let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 40000));
+            let config = self.snap.route_config(route);
+            write_request_head(out, peer, head, config, &rw, Cond::Pass);
+        }
+
+        /// `response` (a status line and fields) as the response stage
+        /// leaves it for `route`'s rules.
+        pub fn response(
+            &self,
+            route: usize,
+            head: &RequestHead,
+            response: &[u8],
+            out: &mut bytes::BytesMut,
+        ) {
+            use crate::proxy::transform::{apply, rules_of, Vars};
+            let mut ctx = self.ctx(route, head);
+            ctx.status = 200;
+            out.extend_from_slice(response);
+            let rules = rules_of(&self.snap, &ctx, false);
+            if rules.iter().any(Option::is_some) {
+                let vars = Vars {
+                    snap: &self.snap,
+                    ctx: &ctx,
+                    tls: None,
+                    server: None,
+                    captures: None,
+                    target: None,
+                };
+                apply(rules, out, 0, &vars);
+            }
+        }
+    }
 }

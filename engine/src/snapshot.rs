@@ -11,7 +11,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use ringway_config::{Action, AiRoute, Config, ConfigErrors, Route};
+use regex::Regex;
+use ringway_config::{
+    Action, AiRoute, Config, ConfigErrors, ErrorFormat, PathRewrite, Redirect, Route,
+    RouteTransform, Var,
+};
 
 use crate::access_log::queue::Sinks;
 use crate::ai::provider::{self as ai, Catalog};
@@ -44,6 +48,8 @@ pub(crate) enum Handler {
     Upstream { group: usize },
     /// The AI API in front of the configured providers.
     Ai(AiRoute),
+    /// A redirect (`[routes.redirect]`).
+    Redirect(Redirect),
 }
 
 /// One route, compiled: everything the pipeline needs to answer it.
@@ -58,6 +64,11 @@ pub(crate) struct CompiledRoute {
     pub(crate) require_client_cert: bool,
     /// The `Strict-Transport-Security` line added to answers over TLS.
     pub(crate) hsts: Option<Bytes>,
+    /// The `rewrite` regex, compiled.
+    pub(crate) rewrite: Option<Regex>,
+    /// The route has rules that change its requests or answers, or how
+    /// its errors read (see `proxy::transform`); false: none cost anything.
+    pub(crate) transforms: bool,
 }
 
 /// The access log as the workers apply it, when it is enabled.
@@ -102,6 +113,10 @@ pub(crate) struct Snapshot {
     /// carried to every later generation (records in flight stay in
     /// them), so `queue` keeps its first value until a restart.
     pub(crate) log_sinks: Option<Arc<Sinks>>,
+    /// Some listener has header rules or JSON errors.
+    pub(crate) listener_transforms: bool,
+    /// Some value uses `$tls_sni`: connections keep their SNI.
+    pub(crate) keeps_sni: bool,
 }
 
 impl Snapshot {
@@ -182,7 +197,15 @@ impl Snapshot {
                 sample: log.sample.per_million(),
                 query: log.query,
             });
+        let listener_transforms = config.listeners.iter().any(|l| {
+            l.request_headers.is_some()
+                || l.response_headers.is_some()
+                || l.error_format != ErrorFormat::Text
+        });
+        let keeps_sni = uses_sni(&config);
         Ok(Snapshot {
+            listener_transforms,
+            keeps_sni,
             names: names.clone(),
             access_log,
             log_sinks,
@@ -233,6 +256,14 @@ impl CompiledRoute {
             }
             Action::Upstream(group) => Handler::Upstream { group: *group },
             Action::Ai(ai) => Handler::Ai(ai.clone()),
+            Action::Redirect(rd) => Handler::Redirect(rd.clone()),
+        };
+        let t = &r.transform;
+        let rewrite = match &t.path {
+            Some(PathRewrite::Regex { regex, .. }) => {
+                Some(Regex::new(regex).expect("validated: the regex compiles"))
+            }
+            _ => None,
         };
         let hsts = r.hsts.as_ref().map(|v| {
             let mut line = BytesMut::new();
@@ -246,8 +277,32 @@ impl CompiledRoute {
             redirect_https: r.redirect_https.then_some(r.https_port),
             require_client_cert: r.require_client_cert,
             hsts,
+            rewrite,
+            transforms: *t != RouteTransform::default(),
         }
     }
+}
+
+/// Whether any value in `config` uses `$tls_sni`.
+fn uses_sni(config: &Config) -> bool {
+    let sni = |t: &ringway_config::Template| t.uses(|v| *v == Var::TlsSni);
+    let rules = |h: &Option<ringway_config::HeaderRules>| {
+        h.as_ref().is_some_and(|h| h.templates().any(sni))
+    };
+    config
+        .listeners
+        .iter()
+        .any(|l| rules(&l.request_headers) || rules(&l.response_headers))
+        || config.routes.iter().any(|r| {
+            let t = &r.transform;
+            rules(&t.request_headers)
+                || rules(&t.response_headers)
+                || t.query
+                    .as_ref()
+                    .is_some_and(|q| q.add.iter().any(|(_, v)| sni(v)))
+                || t.error_bodies.iter().any(|b| sni(&b.body))
+                || matches!(&r.action, Action::Redirect(rd) if sni(&rd.location))
+        })
 }
 
 /// Checks `config` as a start or reload would: compiles it, loading its

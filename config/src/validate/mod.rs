@@ -34,6 +34,7 @@ mod retry;
 mod route;
 mod text;
 mod tls;
+mod transform;
 mod upstream;
 
 use std::collections::HashMap;
@@ -45,7 +46,9 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::error::Reporter;
-use crate::model::{Config, Driver, EncodedSlashes, Limits, Listener, Metrics, Workers};
+use crate::model::{
+    Config, Driver, EncodedSlashes, ErrorFormat, Limits, Listener, Metrics, Workers,
+};
 use crate::raw::{Item, RawDocument, RawLimits, RawListener, Scalar};
 use crate::units::{self, format_duration};
 
@@ -851,14 +854,35 @@ fn listeners(items: &[Item<RawListener>], r: &mut Reporter<'_>) -> Option<Vec<Li
             .map_or(Some(EncodedSlashes::default()), |v| {
                 encoded_slashes(v, &format!("{path}.encoded-slashes"), r)
             });
-        out.push(match (name, address, tls, encoded_slashes) {
-            (Some(name), Some(address), Some(tls), Some(encoded_slashes)) => Some(Listener {
-                name,
-                address,
-                tls,
-                encoded_slashes,
-                trust_request_id: raw.trust_request_id.unwrap_or(false),
-            }),
+        let mut rules_ok = true;
+        let mut rules = |raw: &Option<Spanned<crate::raw::RawHeaderRules>>, k: &str, request| {
+            raw.as_ref().and_then(|h| {
+                let rules = transform::header_rules(h, &format!("{path}.{k}"), request, r);
+                rules_ok &= rules.is_some();
+                rules
+            })
+        };
+        let request_headers = rules(&raw.request_headers, "request-headers", true);
+        let response_headers = rules(&raw.response_headers, "response-headers", false);
+        let error_format = match &raw.error_format {
+            None => Some(ErrorFormat::default()),
+            Some(v) => transform::error_format(v, &format!("{path}.error-format"), r),
+        };
+        out.push(match (name, address, tls, encoded_slashes, error_format) {
+            (Some(name), Some(address), Some(tls), Some(encoded_slashes), Some(error_format))
+                if rules_ok =>
+            {
+                Some(Listener {
+                    name,
+                    address,
+                    tls,
+                    encoded_slashes,
+                    trust_request_id: raw.trust_request_id.unwrap_or(false),
+                    request_headers,
+                    response_headers,
+                    error_format,
+                })
+            }
             _ => None,
         });
     }

@@ -36,6 +36,7 @@ use super::consumer::all_groups;
 use super::policy::{self, Lookup, Policy};
 use super::retry::retry;
 use super::tls::{self, Listening, RouteTls};
+use super::transform::route_transform;
 use super::{duration, index_by_name, integer, name_or_default, size, text, AllowZero, Names};
 use crate::error::Reporter;
 use crate::model::{Action, Cache, HostMatch, Limits, PathMatch, Responder, Route, RouteLimits};
@@ -152,9 +153,9 @@ fn route(
     // Whether this route proxies (to an upstream, or to AI providers'
     // upstreams); `None` when its action is unclear, which is reported
     // below, so proxy-only settings are not judged against it.
-    let proxies = match (&raw.upstream, &raw.respond, &raw.ai) {
-        (Some(_), None, None) | (None, None, Some(_)) => Some(true),
-        (None, Some(_), None) => Some(false),
+    let proxies = match (&raw.upstream, &raw.respond, &raw.ai, &raw.redirect) {
+        (Some(_), None, None, None) | (None, None, Some(_), None) => Some(true),
+        (None, Some(_), None, None) | (None, None, None, Some(_)) => Some(false),
         _ => None,
     };
     let is_ai = matches!(
@@ -192,6 +193,7 @@ fn route(
     };
     let tls = tls::route(raw, &path, &cx.listening, r);
     let retry = retry(raw.retry.as_ref(), &path, proxies, r);
+    let transform = route_transform(raw, &path, path_match.as_ref(), proxies, r);
 
     let key = match (&host, &path_match, &methods) {
         (Some(host), Some(path_match), Some(methods)) => {
@@ -204,7 +206,16 @@ fn route(
     };
     let route = match (name, host, path_match, methods) {
         (Some(name), Some(host), Some(path), Some(methods)) => {
-            match (action, host_header, route_limits, policy, cache, tls, retry) {
+            match (
+                action,
+                host_header,
+                route_limits,
+                policy,
+                cache,
+                tls,
+                retry,
+                transform,
+            ) {
                 (
                     Some(action),
                     Some(host_header),
@@ -213,6 +224,7 @@ fn route(
                     Some(cache),
                     Some(tls),
                     Some(retry),
+                    Some(transform),
                 ) => {
                     let Policy {
                         auth,
@@ -255,6 +267,7 @@ fn route(
                         require_client_cert,
                         access_log: raw.access_log.unwrap_or(true),
                         retry,
+                        transform,
                     })
                 }
                 _ => None,
@@ -343,6 +356,9 @@ fn action(
         raw.ai
             .as_ref()
             .map(|t| ("ai", "[routes.ai] (serve AI models)", t.span())),
+        raw.redirect
+            .as_ref()
+            .map(|t| ("redirect", "[routes.redirect] (redirect)", t.span())),
     ]
     .into_iter()
     .flatten()
@@ -352,7 +368,8 @@ fn action(
             path,
             Some(element.clone()),
             "no action: set `upstream = \"NAME\"` to proxy, add a [routes.respond] table to \
-             answer directly, or a [routes.ai] table to serve AI models",
+             answer directly, a [routes.ai] table to serve AI models, or a [routes.redirect] \
+             table to redirect",
         );
         return None;
     }
@@ -365,13 +382,18 @@ fn action(
             Some(span.clone()),
             format!(
                 "set either {first} or {second}, not both; a route has one action: \
-                 `upstream`, [routes.respond] or [routes.ai]"
+                 `upstream`, [routes.respond], [routes.ai] or [routes.redirect]"
             ),
         );
         return None;
     }
     if let Some(ai) = &raw.ai {
         return route_ai(ai, path, cx.ai_models, r).map(Action::Ai);
+    }
+    if let Some(redirect) = &raw.redirect {
+        let captures = raw.rewrite.is_some();
+        return super::transform::redirect(redirect, &format!("{path}.redirect"), captures, r)
+            .map(Action::Redirect);
     }
     if let Some(respond) = &raw.respond {
         return responder(respond.get_ref(), &format!("{path}.respond"), r).map(Action::Respond);

@@ -567,6 +567,9 @@ fn routes(plane: &Handle) -> Answer {
                         .collect();
                     json!({ "ai": models })
                 }
+                Action::Redirect(rd) => {
+                    json!({ "redirect": { "status": rd.status, "location": rd.location.source } })
+                }
             };
             json!({
                 "name": r.name,

@@ -172,7 +172,8 @@ async fn tls_connection(
     if io.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
         w.stats.tls_resumed.inc();
     }
-    let logging = w.current().snap.access_log.is_some();
+    let snap = &w.current().snap;
+    let logging = snap.access_log.is_some() || snap.keeps_sni;
     let info = TlsInfo::of(&io.conn, tls.subject_header.as_deref(), logging);
     conn::serve(w, io, peer, listener, Some(info)).await;
 }

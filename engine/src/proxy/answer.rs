@@ -17,9 +17,11 @@ use crate::http::{date, write};
 use crate::proxy::conn::Next;
 use crate::proxy::ctx::Ctx;
 use crate::proxy::filter::{self, BodyFilter};
+use crate::proxy::transform::{self, Vars};
 use crate::rt::io::{write_all_buf, Transport};
 use crate::snapshot::Prebuilt;
 use crate::worker::conn::Conn;
+use ringway_config::ErrorFormat;
 
 /// How the body that follows a head reaches the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,9 @@ pub(crate) fn end_head(
     ctx.timings.first_byte = Some(ctx.start.elapsed());
     write::header(out, b"X-Request-Id", ctx.request_id.as_bytes());
     out.extend_from_slice(&conn.extra);
+    if ctx.req.is_some() {
+        response_rules(conn, ctx, out);
+    }
     let mut body = body;
     let mut keep = keep;
     if let Some(hook) = &conn.w.hooks.body_filter {
@@ -79,6 +84,25 @@ pub(crate) fn end_head(
     connection_line(out, ctx.version, keep);
     out.extend_from_slice(b"\r\n");
     (body, keep)
+}
+
+/// The listener's and the route's response-header rules, on the head in
+/// `out` (which starts at its status line).
+fn response_rules(conn: &Conn, ctx: &Ctx, out: &mut BytesMut) {
+    let g = &conn.g;
+    let rules = transform::rules_of(&g.snap, ctx, false);
+    if rules.iter().all(Option::is_none) {
+        return;
+    }
+    let vars = Vars {
+        snap: &g.snap,
+        ctx,
+        tls: conn.tls.as_deref(),
+        server: ctx.timings.server.map(|s| g.upstreams.address(s)),
+        captures: None,
+        target: None,
+    };
+    transform::apply(rules, out, 0, &vars);
 }
 
 /// Appends a body held in memory after its head, through the body filter
@@ -209,22 +233,124 @@ pub(crate) async fn status_only<S: Transport>(
     write::status_line(&mut wbuf, status, text.as_bytes());
     wbuf.extend_from_slice(b"Server: ringway\r\n");
     date::append_date_line(&mut wbuf);
-    wbuf.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
-    let len = text.len() as u64 + 1;
+    // The body goes after the head; it is written first (into the
+    // scratch) so that its length is known.
+    let mut content = std::mem::take(&mut conn.scratch);
+    content.clear();
+    let snap = &conn.g.snap;
+    let transforms =
+        snap.listener_transforms || ctx.route.is_some_and(|i| snap.routes[i].transforms);
+    let kind = if status >= 400 && transforms {
+        error_body(conn, ctx, status, &mut content)
+    } else {
+        None
+    };
+    match kind {
+        Some(content_type) => write::header(&mut wbuf, b"Content-Type", content_type),
+        None => {
+            wbuf.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
+            content.extend_from_slice(text.as_bytes());
+            content.extend_from_slice(b"\n");
+        }
+    }
+    let len = content.len() as u64;
     let (body, keep) = end_head(conn, ctx, &mut wbuf, status, BodyOut::Length(len), keep);
     if body == BodyOut::Length(len) {
         if !ctx.head_request {
-            wbuf.extend_from_slice(text.as_bytes());
-            wbuf.extend_from_slice(b"\n");
+            wbuf.extend_from_slice(&content);
         }
     } else {
-        let mut line = BytesMut::with_capacity(text.len() + 1);
-        line.extend_from_slice(text.as_bytes());
-        line.extend_from_slice(b"\n");
-        put_body(ctx, body, &line, &mut conn.scratch, &mut wbuf);
+        let mut scratch = BytesMut::new();
+        put_body(ctx, body, &content, &mut scratch, &mut wbuf);
     }
+    content.clear();
+    conn.scratch = content;
     conn.wbuf = wbuf;
     send(conn, io, ctx, keep).await
+}
+
+/// Writes the body of an error answer when the route or listener asks
+/// for one other than the reason as text (a custom body, or JSON);
+/// returns its content type, `None` for the plain text default.
+fn error_body<'a>(conn: &'a Conn, ctx: &Ctx, status: u16, out: &mut BytesMut) -> Option<&'a [u8]> {
+    let snap = &conn.g.snap;
+    let route = ctx.route.map(|i| &snap.route_config(i).transform);
+    if let Some(b) = route.and_then(|t| t.error_bodies.iter().find(|b| b.status == status)) {
+        let vars = Vars {
+            snap,
+            ctx,
+            tls: conn.tls.as_deref(),
+            server: ctx.timings.server.map(|s| conn.g.upstreams.address(s)),
+            captures: None,
+            target: None,
+        };
+        vars.render(&b.body, out, false);
+        return Some(b.content_type.as_bytes());
+    }
+    let format = route.and_then(|t| t.error_format).or_else(|| {
+        let l = transform::listener_index(snap, conn.listener.configured)?;
+        Some(snap.config.listeners[l].error_format)
+    });
+    if format != Some(ErrorFormat::Json) {
+        return None;
+    }
+    let message = ctx
+        .error
+        .as_ref()
+        .map_or_else(|| write::reason(status), |e| e.context);
+    out.extend_from_slice(b"{\"error\":{\"status\":");
+    out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+    out.extend_from_slice(b",\"code\":\"");
+    out.extend_from_slice(error_code(status).as_bytes());
+    out.extend_from_slice(b"\",\"message\":\"");
+    json_escape(message.as_bytes(), out);
+    out.extend_from_slice(b"\",\"request_id\":\"");
+    json_escape(ctx.request_id.as_bytes(), out);
+    out.extend_from_slice(b"\"}}\n");
+    Some(b"application/json")
+}
+
+/// The `code` of a JSON error answer.
+fn error_code(status: u16) -> &'static str {
+    match status {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        413 => "payload_too_large",
+        414 => "uri_too_long",
+        429 => "rate_limited",
+        431 => "headers_too_large",
+        500 => "internal_error",
+        501 => "not_implemented",
+        502 => "bad_gateway",
+        503 => "service_unavailable",
+        504 => "gateway_timeout",
+        s if s < 500 => "client_error",
+        _ => "server_error",
+    }
+}
+
+/// Writes `s` as the inside of a JSON string (RFC 8259 §7).
+fn json_escape(s: &[u8], out: &mut BytesMut) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for &b in s {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0..=0x1f => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 15)],
+            ]),
+            _ => out.extend_from_slice(&[b]),
+        }
+    }
 }
 
 /// The framing and keep-alive of a relayed response for this client:

@@ -15,6 +15,7 @@ use crate::http::head::Version;
 use crate::http::request_id::RequestId;
 use crate::http::trace::Trace;
 use crate::proxy::filter::BodyFilter;
+use crate::proxy::transform::ReqView;
 
 /// How the cache took part in a request (RFC 9211 vocabulary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +112,9 @@ pub(crate) struct Ctx {
     pub(crate) filter: BodyFilter,
     /// Set by the AI handler.
     pub(crate) ai: Option<AiUse>,
+    /// What values with variables need of the request: kept on routes
+    /// (and listeners) with transforms only.
+    pub(crate) req: Option<ReqView>,
 }
 
 impl Ctx {
@@ -133,6 +137,7 @@ impl Ctx {
             error: None,
             filter: BodyFilter::None,
             ai: None,
+            req: None,
         }
     }
 

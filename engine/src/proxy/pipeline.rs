@@ -25,6 +25,7 @@ use crate::policy::{ip, rate_headers, Now, Pass};
 use crate::proxy::body::{Copy, Discard, Framing, Output};
 use crate::proxy::conn::Next;
 use crate::proxy::ctx::{AiUse, Ctx};
+use crate::proxy::transform::{self, ReqView, Vars};
 use crate::proxy::{access, answer};
 use crate::proxy::{cached, forward};
 use crate::router::Match;
@@ -56,6 +57,9 @@ pub(crate) async fn run<S: Transport>(
             panic!("panic requested by test hook");
         }
     }
+    if g.snap.listener_transforms {
+        keep_request(conn, ctx, head);
+    }
     let m = g
         .snap
         .router
@@ -73,6 +77,9 @@ pub(crate) async fn run<S: Transport>(
     };
     ctx.route = Some(index);
     let route = &g.snap.routes[index];
+    if route.transforms && ctx.req.is_none() {
+        keep_request(conn, ctx, head);
+    }
     if let (Some(port), None) = (route.redirect_https, &conn.tls) {
         redirect_https(conn, head, port);
         let has_body = head.body != BodyKind::None;
@@ -121,9 +128,68 @@ pub(crate) async fn run<S: Transport>(
             next
         }
         Handler::Ai(ai) => crate::proxy::ai::serve(conn, io, ctx, head, &g, index, ai).await,
+        Handler::Redirect(rd) => {
+            let mut keep = head.keep_alive;
+            if head.body != BodyKind::None {
+                if head.expect_continue {
+                    keep = false;
+                    conn.linger = true;
+                } else if let Err(e) = discard_body(conn, io, head, route).await {
+                    return answer::error(conn, io, ctx, e, false).await;
+                }
+            }
+            location(conn, ctx, head, &g, index, rd);
+            answer::status_only(conn, io, ctx, rd.status, keep).await
+        }
     };
     drop(pass);
     next
+}
+
+/// Keeps what the route's (or listener's) values need of the request
+/// once its head is gone: only where there are transforms.
+fn keep_request(conn: &Conn, ctx: &mut Ctx, head: &RequestHead) {
+    let snap = &conn.g.snap;
+    let client = ip::client_ip(conn.peer.ip(), &snap.policies.trusted, head);
+    let listener = transform::listener_index(snap, conn.listener.configured);
+    ctx.req = Some(ReqView::of(head, client, listener));
+}
+
+/// Writes a redirect route's `Location` line into the answer's lines.
+fn location(
+    conn: &mut Conn,
+    ctx: &Ctx,
+    head: &RequestHead,
+    g: &Generation,
+    index: usize,
+    rd: &ringway_config::Redirect,
+) {
+    let config = g.snap.route_config(index);
+    let prefix_len = match &config.path {
+        ringway_config::PathMatch::Prefix(p) => p.len(),
+        ringway_config::PathMatch::Exact(_) => 0,
+    };
+    let vars = Vars {
+        snap: &g.snap,
+        ctx,
+        tls: conn.tls.as_deref(),
+        server: None,
+        captures: None,
+        target: None,
+    };
+    let extra = &mut conn.extra;
+    extra.extend_from_slice(b"Location: ");
+    transform::write_location(
+        extra,
+        &rd.location,
+        head.origin(),
+        head.path().len(),
+        prefix_len,
+        &config.transform,
+        g.snap.routes[index].rewrite.as_ref(),
+        &vars,
+    );
+    extra.extend_from_slice(b"\r\n");
 }
 
 /// Answers a refusal of a well-formed request. The connection stays open

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
-use ringway_config::Route;
+use ringway_config::{PathMatch, Route};
 
 use crate::http::head::{BodyKind, Class, RequestHead, Version};
 use crate::http::text::same_field;
@@ -18,7 +18,8 @@ use crate::http::trace::Trace;
 use crate::http::write;
 use crate::policy::RoutePolicy;
 use crate::proxy::ctx::Ctx;
-use crate::snapshot::Snapshot;
+use crate::proxy::transform::{self, Vars};
+use crate::snapshot::{CompiledRoute, Snapshot};
 use crate::worker::conn::TlsInfo;
 
 /// What a route's policies and the client connection change in the
@@ -37,6 +38,14 @@ pub(crate) struct Rewrite<'a> {
     /// The request's ID and trace context.
     pub(crate) request_id: &'a [u8],
     pub(crate) trace: &'a Trace,
+    /// Set when the route or its listener has transforms.
+    pub(crate) xf: Option<Xf<'a>>,
+}
+
+/// A route's transforms as the upstream request stage applies them.
+pub(crate) struct Xf<'a> {
+    pub(crate) vars: Vars<'a>,
+    pub(crate) route: &'a CompiledRoute,
 }
 
 impl<'a> Rewrite<'a> {
@@ -55,6 +64,17 @@ impl<'a> Rewrite<'a> {
             subject_headers: &snap.subject_headers,
             request_id: ctx.request_id.as_bytes(),
             trace: &ctx.trace,
+            xf: ctx.req.is_some().then(|| Xf {
+                vars: Vars {
+                    snap,
+                    ctx,
+                    tls,
+                    server: None,
+                    captures: None,
+                    target: None,
+                },
+                route: &snap.routes[index],
+            }),
         }
     }
 }
@@ -150,10 +170,25 @@ pub(crate) fn write_request_head(
     if head.target_authority.is_some() && origin.first() != Some(&b'/') {
         out.extend_from_slice(b"/");
     }
-    if !rw.policy.strip_params.is_empty() {
-        write_target(out, origin, rw);
-    } else {
-        out.extend_from_slice(origin);
+    match &rw.xf {
+        Some(xf) => {
+            let prefix_len = match &route.path {
+                PathMatch::Prefix(p) => p.len(),
+                PathMatch::Exact(_) => 0,
+            };
+            transform::write_target(
+                out,
+                origin,
+                head.path().len(),
+                prefix_len,
+                &route.transform,
+                xf.route.rewrite.as_ref(),
+                &rw.policy.strip_params,
+                &xf.vars,
+            );
+        }
+        None if !rw.policy.strip_params.is_empty() => write_target(out, origin, rw),
+        None => out.extend_from_slice(origin),
     }
     out.extend_from_slice(b" HTTP/1.1\r\n");
 
@@ -172,6 +207,12 @@ pub(crate) fn write_request_head(
     } else {
         b"1.1 ringway"
     };
+    let rules = rw
+        .xf
+        .as_ref()
+        .map(|xf| transform::rules_of(xf.vars.snap, xf.vars.ctx, true))
+        .filter(|r| r.iter().any(Option::is_some));
+    let fields_start = out.len();
     for (i, h) in head.headers.iter().enumerate() {
         match h.class {
             Class::Host
@@ -189,6 +230,14 @@ pub(crate) fn write_request_head(
         if rw.drops_header(name) {
             continue;
         }
+        // The route's header rules, on the client's fields as they go.
+        let name = match rules {
+            Some(rules) => match transform::fate(rules, name) {
+                Some(name) => name,
+                None => continue,
+            },
+            None => name,
+        };
         if !matches!(cond, Cond::Pass)
             && (name.eq_ignore_ascii_case(b"if-none-match")
                 || name.eq_ignore_ascii_case(b"if-modified-since"))
@@ -202,11 +251,13 @@ pub(crate) fn write_request_head(
             continue;
         }
         if Some(i) == last_xff {
-            out.extend_from_slice(b"X-Forwarded-For: ");
+            out.extend_from_slice(name);
+            out.extend_from_slice(b": ");
             out.extend_from_slice(head.bytes(h.value));
             let _ = write!(out, ", {}\r\n", peer.ip());
         } else if Some(i) == last_via {
-            out.extend_from_slice(b"Via: ");
+            out.extend_from_slice(name);
+            out.extend_from_slice(b": ");
             out.extend_from_slice(head.bytes(h.value));
             out.extend_from_slice(b", ");
             out.extend_from_slice(via_hop);
@@ -215,6 +266,8 @@ pub(crate) fn write_request_head(
             write::header(out, name, head.bytes(h.value));
         }
     }
+    // The rules see the gateway's own fields too, from here on.
+    let ours_start = out.len();
     if last_xff.is_none() {
         let _ = write!(out, "X-Forwarded-For: {}\r\n", peer.ip());
     }
@@ -247,6 +300,9 @@ pub(crate) fn write_request_head(
         if let Some(lm) = last_modified {
             write::header(out, b"If-Modified-Since", lm);
         }
+    }
+    if let (Some(rules), Some(xf)) = (rules, &rw.xf) {
+        transform::apply_fields(rules, out, fields_start, ours_start, &xf.vars);
     }
     match head.body {
         BodyKind::Length(n) => write::content_length(out, n),
