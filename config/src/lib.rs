@@ -217,6 +217,7 @@ pub use model::{
     Resolver, Responder, Retry, RetryOn, Route, RouteCache, RouteLimits, SampleRate, SecretSource,
     Server, ServerAddress, StatusMatch, TlsVersion, UnknownSni, Upstream, UpstreamTls, Workers,
 };
+pub use model::{AllowOrigins, Cors, OriginPattern};
 
 /// The config used when none is given: one listener on `127.0.0.1:8080`
 /// answering a few routes from the built-in responder.

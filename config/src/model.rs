@@ -21,6 +21,7 @@
 //! [`ai`], hold where provider keys are, never the keys they point to.
 
 mod ai;
+mod cors;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -29,6 +30,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use ipnet::IpNet;
+
+pub use cors::{AllowOrigins, Cors, OriginPattern};
 
 pub use ai::{
     AiKey, AiModel, AiProvider, AiProviderKind, AiRoute, AiStrategy, AiTarget, SecretSource,
@@ -971,6 +974,8 @@ pub struct Route {
     /// On an [`Action::Ai`] route it governs the tries within one
     /// provider's upstream.
     pub retry: Retry,
+    /// `[routes.cors]`: answering browsers' cross-origin requests.
+    pub cors: Option<Cors>,
 }
 
 impl Route {

@@ -19,6 +19,10 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod cors;
+
+pub(crate) use cors::RawCors;
+
 /// `[limits]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
@@ -281,6 +285,7 @@ pub(crate) struct RawRoute {
     pub(crate) access_log: Option<bool>,
     pub(crate) retry: Option<Spanned<RawRetry>>,
     pub(crate) ai: Option<Spanned<RawRouteAi>>,
+    pub(crate) cors: Option<Spanned<RawCors>>,
 }
 
 /// `[routes.ai]`.

@@ -50,8 +50,12 @@
 //! API key hashes and inline AI provider keys are replaced like the admin
 //! token.
 //!
+//! A route's `[routes.cors]` is written when present (see `render::cors`).
+//!
 //! One set of serde structs mirrors the schema and serves both formats, so
 //! TOML output costs one call to the `toml` serializer.
+
+mod cors;
 
 use std::fmt::Write as _;
 
@@ -514,6 +518,8 @@ struct RouteOut<'a> {
     cache: Option<RouteCacheOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry: Option<RetryOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cors: Option<cors::CorsOut<'a>>,
 }
 
 /// Written for every route that proxies, with every key, so it shows what
@@ -1073,6 +1079,7 @@ impl<'a> RouteOut<'a> {
                 key_headers: &cache.key_headers,
             }),
             retry: proxies.then(|| RetryOut::new(&route.retry)),
+            cors: route.cors.as_ref().map(cors::CorsOut::new),
         }
     }
 }

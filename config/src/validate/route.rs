@@ -33,6 +33,7 @@ use toml::Spanned;
 use super::ai::route_ai;
 use super::cache::route_cache;
 use super::consumer::all_groups;
+use super::cors::route_cors;
 use super::policy::{self, Lookup, Policy};
 use super::retry::retry;
 use super::tls::{self, Listening, RouteTls};
@@ -192,6 +193,7 @@ fn route(
     };
     let tls = tls::route(raw, &path, &cx.listening, r);
     let retry = retry(raw.retry.as_ref(), &path, proxies, r);
+    let cors = route_cors(raw.cors.as_ref(), &path, r);
 
     let key = match (&host, &path_match, &methods) {
         (Some(host), Some(path_match), Some(methods)) => {
@@ -255,6 +257,7 @@ fn route(
                         require_client_cert,
                         access_log: raw.access_log.unwrap_or(true),
                         retry,
+                        cors: None,
                     })
                 }
                 _ => None,
@@ -262,6 +265,7 @@ fn route(
         }
         _ => None,
     };
+    let route = cors.and_then(|cors| route.map(|route| Route { cors, ..route }));
     (key, route)
 }
 
