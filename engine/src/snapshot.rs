@@ -16,6 +16,7 @@ use ringway_config::{Action, AiRoute, Config, ConfigErrors, Route};
 use crate::access_log::queue::Sinks;
 use crate::ai::provider::{self as ai, Catalog};
 use crate::http::write;
+use crate::policy::cors::CorsPolicy;
 use crate::policy::{Policies, RoutePolicy};
 use crate::router::Router;
 use crate::stats::ai::AiSets;
@@ -58,6 +59,8 @@ pub(crate) struct CompiledRoute {
     pub(crate) require_client_cert: bool,
     /// The `Strict-Transport-Security` line added to answers over TLS.
     pub(crate) hsts: Option<Bytes>,
+    /// `[routes.cors]`, compiled.
+    pub(crate) cors: Option<CorsPolicy>,
 }
 
 /// The access log as the workers apply it, when it is enabled.
@@ -246,6 +249,7 @@ impl CompiledRoute {
             redirect_https: r.redirect_https.then_some(r.https_port),
             require_client_cert: r.require_client_cert,
             hsts,
+            cors: r.cors.as_ref().map(CorsPolicy::compile),
         }
     }
 }

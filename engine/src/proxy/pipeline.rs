@@ -2,7 +2,9 @@
 //! `ProxyHttp` phases):
 //!
 //! 1. route: host, path and method pick a [`CompiledRoute`] (404, 405);
-//! 2. request filters ([`request_filters`]): the body limit, HTTPS redirect
+//! 2. the CORS stage (`proxy::cors`, routes with `[routes.cors]`): a
+//!    preflight is answered here; other requests get their CORS lines;
+//!    request filters ([`request_filters`]): the body limit, HTTPS redirect
 //!    and client-certificate rules, global and route IP rules, auth, rate
 //!    and concurrency limits; a refusal is an [`Error`] like any other;
 //! 3. the handler: the built-in responder, or upstream (through the cache
@@ -26,7 +28,7 @@ use crate::proxy::body::{Copy, Discard, Framing, Output};
 use crate::proxy::conn::Next;
 use crate::proxy::ctx::{AiUse, Ctx};
 use crate::proxy::{access, answer};
-use crate::proxy::{cached, forward};
+use crate::proxy::{cached, cors, forward};
 use crate::router::Match;
 use crate::rt::io::Transport;
 use crate::snapshot::{CompiledRoute, Handler};
@@ -79,6 +81,9 @@ pub(crate) async fn run<S: Transport>(
         conn.linger |= has_body;
         let keep = head.keep_alive && !has_body;
         return answer::status_only(conn, io, ctx, 308, keep).await;
+    }
+    if let Some(next) = cors::stage(conn, io, ctx, route, head).await {
+        return next;
     }
     // Held until the answer is complete: a concurrency slot.
     let pass = match request_filters(conn, ctx, &g, route, head).await {
