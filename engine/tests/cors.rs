@@ -460,3 +460,34 @@ fn metrics_count_preflights_and_refusals() {
     );
     assert!(text.contains("\nringway_cors_refused_total 2\n"), "{text}");
 }
+
+#[test]
+fn a_preflight_is_routed_by_the_method_it_asks_about() {
+    let up = upstream();
+    let gw = TestGateway::start(
+        &format!(
+            "[[upstreams]]\nname = \"u\"\nservers = [\"{}\"]\n\
+             [[routes]]\nname = \"writes\"\npath-prefix = \"/api/\"\nmethods = [\"PUT\", \"DELETE\"]\n\
+             upstream = \"u\"\n\
+             [routes.cors]\nallow-origins = [\"{APP}\"]\nallow-methods = [\"PUT\", \"DELETE\"]\n\
+             [[routes]]\nname = \"reads\"\npath-prefix = \"/api/\"\nmethods = [\"GET\"]\nupstream = \"u\"\n",
+            up.addr
+        ),
+        driver(),
+    );
+    let mut c = gw.client();
+    let put = ask(&mut c, &preflight(APP, "PUT", ""));
+    assert_eq!(put.status, 204, "{put:?}");
+    assert_eq!(
+        put.header("access-control-allow-methods"),
+        Some("PUT, DELETE")
+    );
+    // GET goes to a route without CORS: the OPTIONS is an ordinary
+    // request, which no route takes.
+    let get = ask(&mut c, &preflight(APP, "GET", ""));
+    assert_eq!(get.status, 405);
+    assert_eq!(cors_fields(&get), []);
+    let bare = ask(&mut c, "OPTIONS /api/x HTTP/1.1\r\nHost: t");
+    assert_eq!(bare.status, 405);
+    assert_eq!(up.request_count(), 0);
+}

@@ -510,6 +510,20 @@ mod tests {
         );
         assert_eq!(v, Verdict::Refused { preflight: false });
 
+        let ask_private = "OPTIONS / HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example.com\r\n\
+                           Access-Control-Request-Method: GET\r\n\
+                           Access-Control-Request-Private-Network: true\r\n";
+        let (_, out) = judged(&p, ask_private);
+        assert!(!out.contains("Private-Network"), "not allowed: {out}");
+        let mut open = policy(&["https://app.example.com"], true);
+        open.allow_private_network = true;
+        let (v, out) = judged(&open, ask_private);
+        assert_eq!(v, Verdict::Preflight);
+        assert!(
+            out.ends_with("Access-Control-Allow-Private-Network: true\r\n"),
+            "{out}"
+        );
+
         let star = policy(&["*"], false);
         let (_, out) = judged(
             &star,

@@ -14,21 +14,47 @@
 //! from an allowed origin gets its lines in `conn.extra`; from another
 //! origin, none (counted), and it is served as usual: CORS is the
 //! browser's rule for what a page may read, not an access control.
+//!
+//! A preflight is routed by the method it asks about, not by `OPTIONS`:
+//! it asks whether the request the browser means to send may go, and
+//! that request's route (say one with `methods = ["PUT"]`) is the one
+//! whose CORS rules answer. When that route has none, the `OPTIONS`
+//! request is routed as any other.
 
 use std::net::IpAddr;
 
 use crate::error::{Error, Kind};
 use crate::http::date;
-use crate::http::head::{BodyKind, RequestHead};
+use crate::http::head::{BodyKind, Method, RequestHead};
+use crate::http::text;
 use crate::http::write;
 use crate::policy::cors::{Verdict, PREFLIGHT_VARY};
 use crate::policy::ip;
 use crate::proxy::answer::{self, end_head, send, BodyOut};
 use crate::proxy::conn::Next;
 use crate::proxy::ctx::Ctx;
+use crate::router::Match;
 use crate::rt::io::Transport;
-use crate::snapshot::CompiledRoute;
+use crate::snapshot::{CompiledRoute, Snapshot};
 use crate::worker::conn::Conn;
+
+/// The CORS route a preflight asks about: the route of its requested
+/// method, when that route has `[routes.cors]`. Costs one comparison for
+/// any request but `OPTIONS`.
+pub(crate) fn preflight_route(snap: &Snapshot, head: &RequestHead) -> Option<usize> {
+    if head.method != Method::Options {
+        return None;
+    }
+    let requested = head.values(b"access-control-request-method").next()?;
+    head.values(b"origin").next()?;
+    match snap
+        .router
+        .route(head.authority(), head.path(), text::trim(requested))
+    {
+        Match::Route(i) if snap.routes.get(i).is_some_and(|r| r.cors.is_some()) => Some(i),
+        _ => None,
+    }
+}
 
 /// Judges a request on a CORS route: `Some` when the stage answered it
 /// (a preflight), `None` when the pipeline goes on (its answer's CORS

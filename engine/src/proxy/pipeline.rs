@@ -1,10 +1,11 @@
 //! The stages every request passes, in order (on the model of pingora's
 //! `ProxyHttp` phases):
 //!
-//! 1. route: host, path and method pick a [`CompiledRoute`] (404, 405);
+//! 1. route: host, path and method pick a [`CompiledRoute`] (404, 405;
+//!    a CORS preflight by the method it asks about);
 //! 2. the CORS stage (`proxy::cors`, routes with `[routes.cors]`): a
-//!    preflight is answered here; other requests get their CORS lines;
-//!    request filters ([`request_filters`]): the body limit, HTTPS redirect
+//!    preflight is answered here, other requests get their CORS lines;
+//!    then the request filters ([`request_filters`]): the body limit, HTTPS redirect
 //!    and client-certificate rules, global and route IP rules, auth, rate
 //!    and concurrency limits; a refusal is an [`Error`] like any other;
 //! 3. the handler: the built-in responder, or upstream (through the cache
@@ -58,10 +59,13 @@ pub(crate) async fn run<S: Transport>(
             panic!("panic requested by test hook");
         }
     }
-    let m = g
-        .snap
-        .router
-        .route(head.authority(), head.path(), head.bytes(head.method_span));
+    let m = match cors::preflight_route(&g.snap, head) {
+        Some(i) => Match::Route(i),
+        None => g
+            .snap
+            .router
+            .route(head.authority(), head.path(), head.bytes(head.method_span)),
+    };
     let index = match m {
         Match::Route(i) => i,
         Match::NotFound => {
