@@ -4,7 +4,9 @@
 //! lines (the built-in responder, an upstream's head, a stored response,
 //! an error or a redirect), is completed by [`end_head`]: the response
 //! stage adds the lines every answer of the request carries (X-Request-Id,
-//! policy headers, HSTS, Cache-Status, CORS), the body filter is chosen, and the
+//! policy headers, HSTS, Cache-Status, CORS; on a CORS route it also
+//! replaces the head's own CORS fields and adds `Origin` to `Vary`), the
+//! body filter is chosen, and the
 //! framing and Connection lines and the blank line follow. So "add a header to
 //! every response" has one home, and the final status is recorded on the
 //! request's context on every path.

@@ -5,9 +5,10 @@
 //!    a CORS preflight by the method it asks about);
 //! 2. the CORS stage (`proxy::cors`, routes with `[routes.cors]`): a
 //!    preflight is answered here, other requests get their CORS lines;
-//!    then the request filters ([`request_filters`]): the body limit, HTTPS redirect
-//!    and client-certificate rules, global and route IP rules, auth, rate
-//!    and concurrency limits; a refusal is an [`Error`] like any other;
+//!    then the request filters ([`request_filters`]): the body limit,
+//!    HTTPS redirect and client-certificate rules, global and route IP
+//!    rules, auth, rate and concurrency limits; a refusal is an [`Error`]
+//!    like any other;
 //! 3. the handler: the built-in responder, or upstream (through the cache
 //!    when the route caches), whose request is rewritten by the upstream
 //!    request stage (`proxy::rewrite`) and whose response passes the
