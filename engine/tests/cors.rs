@@ -345,6 +345,9 @@ fn any_origin_without_credentials_gets_a_star_and_built_in_answers_get_it_too() 
         "the responder's own header is replaced too"
     );
     assert_eq!(values(&r, "vary"), ["Accept, Origin"]);
+    // A sandboxed frame's page may read a public answer too.
+    let sandboxed = ask(&mut c, "GET / HTTP/1.1\r\nHost: t\r\nOrigin: null");
+    assert_eq!(sandboxed.header("access-control-allow-origin"), Some("*"));
     let p = ask(
         &mut c,
         "OPTIONS / HTTP/1.1\r\nHost: t\r\nOrigin: https://any.test\r\n\

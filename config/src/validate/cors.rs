@@ -7,6 +7,7 @@
 //! `https://app.example.com`. A pattern keeps its scheme and port:
 //! `https://*.example.com` allows `https://a.example.com` and
 //! `https://a.b.example.com`, not `http://a.example.com` nor the apex.
+//! An IPv6 literal is kept compressed (RFC 5952), as browsers send it.
 //! `"*"` allows every origin and must stand alone; it cannot go with
 //! `allow-credentials`, which browsers refuse to combine with a wildcard
 //! (Fetch standard, CORS check), so the pair is an error rather than a
@@ -14,6 +15,7 @@
 //! frames and local files, which any page can produce) is refused.
 
 use std::fmt;
+use std::net::Ipv6Addr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
@@ -275,6 +277,15 @@ fn origin(text: &str) -> Result<Entry, String> {
     }
     let port_text = port.map_or_else(String::new, |p| format!(":{p}"));
     match text::host_match(host).map_err(|e| format!("{text:?}: {e}"))? {
+        // An IPv6 literal as browsers serialize it (RFC 5952: compressed).
+        HostMatch::Exact(host) if host.starts_with('[') => {
+            let ip: Ipv6Addr = host[1..host.len() - 1]
+                .parse()
+                .map_err(|_| format!("{text:?} is not a valid bracketed IPv6 address"))?;
+            Ok(Entry::Origin(OriginPattern::Exact(format!(
+                "{scheme}://[{ip}]{port_text}"
+            ))))
+        }
         HostMatch::Exact(host) => Ok(Entry::Origin(OriginPattern::Exact(format!(
             "{scheme}://{host}{port_text}"
         )))),
@@ -309,6 +320,11 @@ mod tests {
             ("https://127.0.0.1:80", exact("https://127.0.0.1:80")),
             ("http://[::1]:3000", exact("http://[::1]:3000")),
             ("http://[::1]", exact("http://[::1]")),
+            ("http://[0:0::1]:80", exact("http://[::1]")),
+            (
+                "http://[2001:DB8:0:0::1]:8080",
+                exact("http://[2001:db8::1]:8080"),
+            ),
             ("http://localhost", exact("http://localhost")),
             (
                 "https://*.example.com",

@@ -158,13 +158,11 @@ impl CorsPolicy {
         }
     }
 
-    /// Whether pages of `origin` may read this route's answers.
+    /// Whether pages of `origin` may read this route's answers. `*`
+    /// allows `null` (sandboxed frames, local files) too, as browsers
+    /// read `Access-Control-Allow-Origin: *`; a list never does, since
+    /// validation refuses `null` and no pattern matches it.
     pub(crate) fn allows(&self, origin: &[u8]) -> bool {
-        // `null` (sandboxed frames, local files) is never allowed, not
-        // even by `*` with its origin echoed.
-        if origin == b"null" {
-            return false;
-        }
         self.any
             || self.exact.iter().any(|o| **o == *origin)
             || self.patterns.iter().any(|p| p.matches(origin))
@@ -379,7 +377,7 @@ mod tests {
         }
         let any = policy(&["*"], false);
         assert!(any.allows(b"https://anything.test"));
-        assert!(!any.allows(b"null"));
+        assert!(any.allows(b"null"));
     }
 
     fn fixed(head: &str) -> String {
