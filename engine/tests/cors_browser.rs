@@ -123,8 +123,13 @@ fn settled(dom: &str) -> bool {
 
 #[test]
 fn a_page_on_another_origin_reads_what_cors_allows_and_nothing_else() {
+    for driver in DRIVERS {
+        page_on_another_origin(driver);
+    }
+}
+
+fn page_on_another_origin(d: &str) {
     let up = upstream();
-    let d = driver();
     // Both on 127.0.0.1, so the page's cookie goes to the API: the API
     // on a free port found first (one config cannot hold two listeners
     // on 127.0.0.1:0), the page on one the gateway binds. Its port is
@@ -144,14 +149,14 @@ fn a_page_on_another_origin_reads_what_cors_allows_and_nothing_else() {
         .reload_source(&src, Format::Toml)
         .unwrap_or_else(|e| panic!("reload: {e}"));
 
-    let browser = Browser::new("cors");
+    let browser = Browser::new(&format!("cors-{d}"));
     let dom = browser.dom_until(&format!("{origin}/page"), "every call settled", settled);
     let text = |id| by_id(&dom, id).unwrap_or_default();
     // Only the exposed header is readable; no cookie without credentials.
     assert_eq!(
         text("simple"),
         "200 total=7 hidden=null GET cookie=- custom=-",
-        "{dom}"
+        "{d}: {dom}"
     );
     // The preflight passed, so the PUT went with its header.
     assert_eq!(text("preflighted"), "200 PUT cookie=- custom=42", "{dom}");
