@@ -26,7 +26,7 @@ SYSTEM_DEPS=(
     "python3:python3"         # Python clients and helpers
     "node:nodejs"             # a Node.js origin server
     "promtool:prometheus"     # metrics output checked with promtool check metrics
-    "chromium:chromium"       # the status page, rendered in a headless browser
+    "chromium:chromium"       # the status page rendered, and CORS judged, by a headless browser
 )
 # Python packages: "module:pip-requirement", installed with pip into a
 # virtualenv at $TEST_VENV (Debian's own python3 refuses pip installs), whose

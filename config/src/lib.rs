@@ -219,6 +219,7 @@ pub use model::{
     SampleRate, SecretSource, Server, ServerAddress, StatusMatch, Template, TlsVersion, UnknownSni,
     Upstream, UpstreamTls, Var, Workers,
 };
+pub use model::{AllowOrigins, Cors, OriginPattern};
 
 /// The config used when none is given: one listener on `127.0.0.1:8080`
 /// answering a few routes from the built-in responder.

@@ -21,6 +21,7 @@
 //! [`ai`], hold where provider keys are, never the keys they point to.
 
 mod ai;
+mod cors;
 mod transform;
 
 use std::fmt;
@@ -30,6 +31,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use ipnet::IpNet;
+
+pub use cors::{AllowOrigins, Cors, OriginPattern};
 
 pub use ai::{
     AiKey, AiModel, AiProvider, AiProviderKind, AiRoute, AiStrategy, AiTarget, SecretSource,
@@ -989,6 +992,8 @@ pub struct Route {
     /// Header rules, the path and query sent upstream, and how the
     /// gateway's own errors read.
     pub transform: RouteTransform,
+    /// `[routes.cors]`: answering browsers' cross-origin requests.
+    pub cors: Option<Cors>,
 }
 
 impl Route {

@@ -19,6 +19,10 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod cors;
+
+pub(crate) use cors::RawCors;
+
 /// `[limits]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
@@ -293,6 +297,7 @@ pub(crate) struct RawRoute {
     pub(crate) redirect: Option<Spanned<RawRedirect>>,
     pub(crate) error_format: Option<Spanned<String>>,
     pub(crate) error_bodies: Option<Spanned<Vec<Spanned<RawErrorBody>>>>,
+    pub(crate) cors: Option<Spanned<RawCors>>,
 }
 
 /// `[routes.ai]`.

@@ -50,8 +50,12 @@
 //! API key hashes and inline AI provider keys are replaced like the admin
 //! token.
 //!
+//! A route's `[routes.cors]` is written when present (see `render::cors`).
+//!
 //! One set of serde structs mirrors the schema and serves both formats, so
 //! TOML output costs one call to the `toml` serializer.
+
+mod cors;
 
 use std::fmt::Write as _;
 
@@ -538,6 +542,8 @@ struct RouteOut<'a> {
     query: Option<QueryOut<'a>>,
     #[serde(skip_serializing_if = "<[ErrorBodyOut<'_>]>::is_empty")]
     error_bodies: Vec<ErrorBodyOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cors: Option<cors::CorsOut<'a>>,
 }
 
 /// Header rules with every key, values written as their templates were.
@@ -1204,6 +1210,7 @@ impl<'a> RouteOut<'a> {
                     body: &b.body.source,
                 })
                 .collect(),
+            cors: route.cors.as_ref().map(cors::CorsOut::new),
         }
     }
 }

@@ -474,6 +474,14 @@ fn example_config_documents_every_key() {
         "budget-min =",
         "retry-non-idempotent =",
         "retry-buffer =",
+        "[routes.cors]",
+        "allow-origins =",
+        "allow-methods =",
+        "allow-headers =",
+        "expose-headers =",
+        "allow-credentials =",
+        "max-age =",
+        "allow-private-network =",
     ];
     // Set, not only mentioned in a comment, so the example proves it parses.
     let set: Vec<&str> = EXAMPLE_CONFIG

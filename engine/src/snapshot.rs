@@ -20,6 +20,7 @@ use ringway_config::{
 use crate::access_log::queue::Sinks;
 use crate::ai::provider::{self as ai, Catalog};
 use crate::http::write;
+use crate::policy::cors::CorsPolicy;
 use crate::policy::{Policies, RoutePolicy};
 use crate::router::Router;
 use crate::stats::ai::AiSets;
@@ -69,6 +70,8 @@ pub(crate) struct CompiledRoute {
     /// The route has rules that change its requests or answers, or how
     /// its errors read (see `proxy::transform`); false: none cost anything.
     pub(crate) transforms: bool,
+    /// `[routes.cors]`, compiled.
+    pub(crate) cors: Option<CorsPolicy>,
 }
 
 /// The access log as the workers apply it, when it is enabled.
@@ -279,6 +282,7 @@ impl CompiledRoute {
             hsts,
             rewrite,
             transforms: *t != RouteTransform::default(),
+            cors: r.cors.as_ref().map(CorsPolicy::compile),
         }
     }
 }

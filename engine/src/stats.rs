@@ -82,6 +82,10 @@ counters! {
     /// TLS handshakes with upstream servers that failed (a certificate that
     /// did not verify, say); each answered 502.
     upstream_tls_failures,
+    /// CORS: preflights the gateway answered 204, and requests from an
+    /// origin (or preflights for a method) a route's `[routes.cors]` does
+    /// not allow (answered without CORS headers; a preflight gets 403).
+    cors_preflights, cors_refused,
     /// Panics caught while serving a connection.
     panics,
     /// Accept errors (e.g. out of file descriptors).

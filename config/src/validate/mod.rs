@@ -16,7 +16,7 @@
 //! [`admin`]; `[cache]` and each route's `[routes.cache]` in [`cache`];
 //! `[access-log]` in [`log`]; `[client-ip]` and `[ip-rules]` in [`ip`];
 //! `[[consumers]]` in [`consumer`]; `[[authenticators]]` in [`auth`]; a
-//! route's `[routes.retry]` in [`retry`]; the
+//! route's `[routes.retry]` in [`retry`]; `[routes.cors]` in [`cors`]; the
 //! TLS of listeners, upstreams and routes in [`tls`]; `[[ai-providers]]`,
 //! `[[ai-models]]` and a route's `[routes.ai]` in [`ai`]; checks on single
 //! strings in [`text`].
@@ -26,6 +26,7 @@ mod ai;
 mod auth;
 mod cache;
 mod consumer;
+mod cors;
 mod ip;
 mod log;
 mod policy;

@@ -33,6 +33,7 @@ use toml::Spanned;
 use super::ai::route_ai;
 use super::cache::route_cache;
 use super::consumer::all_groups;
+use super::cors::route_cors;
 use super::policy::{self, Lookup, Policy};
 use super::retry::retry;
 use super::tls::{self, Listening, RouteTls};
@@ -194,6 +195,7 @@ fn route(
     let tls = tls::route(raw, &path, &cx.listening, r);
     let retry = retry(raw.retry.as_ref(), &path, proxies, r);
     let transform = route_transform(raw, &path, path_match.as_ref(), proxies, r);
+    let cors = route_cors(raw.cors.as_ref(), &path, r);
 
     let key = match (&host, &path_match, &methods) {
         (Some(host), Some(path_match), Some(methods)) => {
@@ -268,6 +270,7 @@ fn route(
                         access_log: raw.access_log.unwrap_or(true),
                         retry,
                         transform,
+                        cors: None,
                     })
                 }
                 _ => None,
@@ -275,6 +278,7 @@ fn route(
         }
         _ => None,
     };
+    let route = cors.and_then(|cors| route.map(|route| Route { cors, ..route }));
     (key, route)
 }
 

@@ -339,6 +339,16 @@ fn globals(out: &mut Exposition, t: &Totals) {
         &[(&[], t.access_log_dropped)],
     );
     out.counter(
+        "ringway_cors_preflights_total",
+        "CORS preflights answered by the gateway (204).",
+        &[(&[], t.cors_preflights)],
+    );
+    out.counter(
+        "ringway_cors_refused_total",
+        "Requests from an origin, or preflights for a method, a route's CORS rules do not allow.",
+        &[(&[], t.cors_refused)],
+    );
+    out.counter(
         "ringway_internal_errors_total",
         "Failures of the gateway itself (a full or slow password-check queue, say).",
         &[(&[], t.internal_errors)],

@@ -11,6 +11,7 @@
 //! costs one branch.
 
 pub(crate) mod auth;
+pub(crate) mod cors;
 pub(crate) mod ip;
 pub(crate) mod limit;
 

@@ -4,7 +4,9 @@
 //! lines (the built-in responder, an upstream's head, a stored response,
 //! an error or a redirect), is completed by [`end_head`]: the response
 //! stage adds the lines every answer of the request carries (X-Request-Id,
-//! policy headers, HSTS, Cache-Status), the body filter is chosen, and the
+//! policy headers, HSTS, Cache-Status, CORS; on a CORS route it also
+//! replaces the head's own CORS fields and adds `Origin` to `Vary`), the
+//! body filter is chosen, and the
 //! framing and Connection lines and the blank line follow. So "add a header to
 //! every response" has one home, and the final status is recorded on the
 //! request's context on every path.
@@ -14,6 +16,7 @@ use bytes::BytesMut;
 use crate::error::Error;
 use crate::http::head::{BodyKind, Version};
 use crate::http::{date, write};
+use crate::policy::cors;
 use crate::proxy::conn::Next;
 use crate::proxy::ctx::Ctx;
 use crate::proxy::filter::{self, BodyFilter};
@@ -58,6 +61,11 @@ pub(crate) fn end_head(
     // The response stage: what every answer of this request carries.
     ctx.status = status;
     ctx.timings.first_byte = Some(ctx.start.elapsed());
+    let route = ctx.route.and_then(|i| conn.g.snap.routes.get(i));
+    if route.is_some_and(|r| r.cors.is_some()) {
+        // Before `conn.extra`, which holds the gateway's own CORS lines.
+        cors::fix_head(out);
+    }
     write::header(out, b"X-Request-Id", ctx.request_id.as_bytes());
     out.extend_from_slice(&conn.extra);
     if ctx.req.is_some() {

@@ -10,6 +10,7 @@ pub(crate) mod answer;
 pub(crate) mod body;
 pub(crate) mod cached;
 pub(crate) mod conn;
+pub(crate) mod cors;
 pub(crate) mod ctx;
 pub(crate) mod exchange;
 pub(crate) mod filter;

@@ -1,10 +1,14 @@
 //! The stages every request passes, in order (on the model of pingora's
 //! `ProxyHttp` phases):
 //!
-//! 1. route: host, path and method pick a [`CompiledRoute`] (404, 405);
-//! 2. request filters ([`request_filters`]): the body limit, HTTPS redirect
-//!    and client-certificate rules, global and route IP rules, auth, rate
-//!    and concurrency limits; a refusal is an [`Error`] like any other;
+//! 1. route: host, path and method pick a [`CompiledRoute`] (404, 405;
+//!    a CORS preflight by the method it asks about);
+//! 2. the CORS stage (`proxy::cors`, routes with `[routes.cors]`): a
+//!    preflight is answered here, other requests get their CORS lines;
+//!    then the request filters ([`request_filters`]): the body limit,
+//!    HTTPS redirect and client-certificate rules, global and route IP
+//!    rules, auth, rate and concurrency limits; a refusal is an [`Error`]
+//!    like any other;
 //! 3. the handler: the built-in responder, or upstream (through the cache
 //!    when the route caches), whose request is rewritten by the upstream
 //!    request stage (`proxy::rewrite`) and whose response passes the
@@ -27,7 +31,7 @@ use crate::proxy::conn::Next;
 use crate::proxy::ctx::{AiUse, Ctx};
 use crate::proxy::transform::{self, ReqView, Vars};
 use crate::proxy::{access, answer};
-use crate::proxy::{cached, forward};
+use crate::proxy::{cached, cors, forward};
 use crate::router::Match;
 use crate::rt::io::Transport;
 use crate::snapshot::{CompiledRoute, Handler};
@@ -60,10 +64,13 @@ pub(crate) async fn run<S: Transport>(
     if g.snap.listener_transforms {
         keep_request(conn, ctx, head);
     }
-    let m = g
-        .snap
-        .router
-        .route(head.authority(), head.path(), head.bytes(head.method_span));
+    let m = match cors::preflight_route(&g.snap, head) {
+        Some(i) => Match::Route(i),
+        None => g
+            .snap
+            .router
+            .route(head.authority(), head.path(), head.bytes(head.method_span)),
+    };
     let index = match m {
         Match::Route(i) => i,
         Match::NotFound => {
@@ -86,6 +93,9 @@ pub(crate) async fn run<S: Transport>(
         conn.linger |= has_body;
         let keep = head.keep_alive && !has_body;
         return answer::status_only(conn, io, ctx, 308, keep).await;
+    }
+    if let Some(next) = cors::stage(conn, io, ctx, route, head).await {
+        return next;
     }
     // Held until the answer is complete: a concurrency slot.
     let pass = match request_filters(conn, ctx, &g, route, head).await {
