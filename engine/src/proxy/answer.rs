@@ -244,6 +244,10 @@ pub(crate) async fn status_only<S: Transport>(
     // The body goes after the head; it is written first (into the
     // scratch) so that its length is known.
     let mut content = std::mem::take(&mut conn.scratch);
+    if content.capacity() == 0 {
+        // Pooled: given back with the connection's other buffers.
+        content = conn.w.pool.head_buf();
+    }
     content.clear();
     let snap = &conn.g.snap;
     let transforms =

@@ -107,12 +107,12 @@ impl Vars<'_> {
         for part in &t.parts {
             match part {
                 Part::Text(s) => out.extend_from_slice(s.as_bytes()),
-                Part::Var(v) if encode => {
-                    let start = out.len();
-                    self.var(v, out);
-                    let value = out.split_off(start);
+                Part::Var(v) if encode => VALUE.with(|value| {
+                    let mut value = value.borrow_mut();
+                    value.clear();
+                    self.var(v, &mut value);
                     percent_encode(&value, out);
-                }
+                }),
                 Part::Var(v) => self.var(v, out),
             }
         }
@@ -230,6 +230,12 @@ fn fields(buf: &[u8]) -> impl Iterator<Item = (&[u8], &[u8], &[u8])> {
             return Some((&bare[..colon], &bare[colon + 1..], line));
         }
     })
+}
+
+thread_local! {
+    /// Each worker's scratch for a variable's value before it is
+    /// percent-encoded.
+    static VALUE: RefCell<BytesMut> = RefCell::new(BytesMut::new());
 }
 
 thread_local! {
