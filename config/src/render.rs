@@ -33,6 +33,12 @@
 //! not read back: `cipher-suites` and a certificate's `names`. Paths are
 //! written as held, which is as the file wrote them.
 //!
+//! A route's transforms (header rules, `strip-prefix` when true,
+//! `rewrite-prefix`, `rewrite`, `[routes.query]`, `error-format`,
+//! `[[routes.error-bodies]]`, `[routes.redirect]`) are written only when
+//! set, with values as their templates were written; a listener always
+//! writes its `error-format`.
+//!
 //! The AI sections are left out when empty, so a config without them
 //! reads as it did before they existed; otherwise they are written with
 //! every key but those that have no

@@ -342,6 +342,44 @@ error-format = "text"
 }
 
 #[test]
+fn response_rules_apply_to_cached_answers_per_request() {
+    on_both_drivers(|| {
+        let origin = TestUpstream::start(|_| {
+            Reply::Raw(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCache-Control: max-age=600\r\n\
+                  X-Powered-By: php\r\n\r\nok"
+                    .to_vec(),
+            )
+        });
+        let routes = r#"
+[[routes]]
+name = "cached"
+path-prefix = "/c/"
+upstream = "up"
+[routes.cache]
+[routes.response-headers]
+remove = ["x-powered-by"]
+add = { "x-request" = "$request_id", "x-trace" = "$trace_id" }
+"#;
+        let gw = gateway(origin.addr, routes, "", driver());
+        let first = request(&gw, "GET /c/a HTTP/1.1\r\nHost: a\r\n\r\n");
+        let second = request(&gw, "GET /c/a HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(origin.request_count(), 1, "the second is a hit");
+        for r in [&first, &second] {
+            assert_eq!(r.status, 200);
+            assert!(r.header("x-powered-by").is_none());
+            assert_eq!(r.header("x-request"), r.header("x-request-id"));
+            assert!(r.header("x-trace").is_some_and(|t| t.len() == 32));
+        }
+        assert_ne!(
+            first.header("x-request"),
+            second.header("x-request"),
+            "a hit gets its own request's values, not the stored ones"
+        );
+    });
+}
+
+#[test]
 fn listener_rules_run_before_the_routes() {
     on_both_drivers(|| {
         let origin = TestUpstream::ok("ok");

@@ -9,12 +9,15 @@
 //!    HTTPS redirect and client-certificate rules, global and route IP
 //!    rules, auth, rate and concurrency limits; a refusal is an [`Error`]
 //!    like any other;
-//! 3. the handler: the built-in responder, or upstream (through the cache
-//!    when the route caches), whose request is rewritten by the upstream
-//!    request stage (`proxy::rewrite`) and whose response passes the
-//!    upstream response stage (`proxy::cached` decides what to store);
+//! 3. the handler: the built-in responder, a redirect, or upstream
+//!    (through the cache when the route caches), whose request is
+//!    rewritten by the upstream request stage (`proxy::rewrite`, with the
+//!    route's path, query and request-header rules from
+//!    `proxy::transform`) and whose response passes the upstream response
+//!    stage (`proxy::cached` decides what to store);
 //! 4. the response stage (`answer::end_head`) for every answer: proxied,
-//!    cached, built-in, redirects and refusals;
+//!    cached, built-in, redirects and refusals, response-header rules
+//!    last; the gateway's own error bodies follow `error-format`;
 //! 5. the body filter stage (`proxy::filter`);
 //! 6. the log stage ([`log`]), exactly once per request, whatever happened.
 
