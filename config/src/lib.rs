@@ -215,7 +215,8 @@ pub use model::{
     IpNet, IpRules, JwtAlgorithm, JwtKey, JwtSettings, KeyMaterial, LimitKey, Limits, Listener,
     ListenerTls, LogFormat, LogTarget, Metrics, OutlierDetection, PathMatch, RateLimit, Resolve,
     Resolver, Responder, Retry, RetryOn, Route, RouteCache, RouteLimits, SampleRate, SecretSource,
-    Server, ServerAddress, StatusMatch, TlsVersion, UnknownSni, Upstream, UpstreamTls, Workers,
+    Server, ServerAddress, StatusMatch, TlsVersion, Tunnels, UnknownSni, Upstream, UpstreamTls,
+    Workers,
 };
 
 /// The config used when none is given: one listener on `127.0.0.1:8080`

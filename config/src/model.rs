@@ -21,6 +21,7 @@
 //! [`ai`], hold where provider keys are, never the keys they point to.
 
 mod ai;
+mod tunnel;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -33,6 +34,7 @@ pub use ipnet::IpNet;
 pub use ai::{
     AiKey, AiModel, AiProvider, AiProviderKind, AiRoute, AiStrategy, AiTarget, SecretSource,
 };
+pub use tunnel::Tunnels;
 
 use crate::error::ConfigError;
 
@@ -971,6 +973,10 @@ pub struct Route {
     /// On an [`Action::Ai`] route it governs the tries within one
     /// provider's upstream.
     pub retry: Retry,
+    /// `upgrades` with `tunnel-idle-timeout` and `max-tunnels`: `Some`
+    /// when the route passes at least one protocol upgrade; only on an
+    /// [`Action::Upstream`] route.
+    pub tunnels: Option<Tunnels>,
 }
 
 impl Route {

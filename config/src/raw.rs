@@ -281,6 +281,9 @@ pub(crate) struct RawRoute {
     pub(crate) access_log: Option<bool>,
     pub(crate) retry: Option<Spanned<RawRetry>>,
     pub(crate) ai: Option<Spanned<RawRouteAi>>,
+    pub(crate) upgrades: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) tunnel_idle_timeout: Option<Spanned<Scalar>>,
+    pub(crate) max_tunnels: Option<Spanned<Scalar>>,
 }
 
 /// `[routes.ai]`.

@@ -500,6 +500,12 @@ struct RouteOut<'a> {
     require_client_cert: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     access_log: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upgrades: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tunnel_idle_timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tunnels: Option<u32>,
     ip_allow: Vec<String>,
     ip_deny: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1046,6 +1052,12 @@ impl<'a> RouteOut<'a> {
             hsts: route.hsts.as_deref(),
             require_client_cert: route.require_client_cert.then_some(true),
             access_log: (!route.access_log).then_some(false),
+            upgrades: route.tunnels.as_ref().map(|t| t.upgrades.as_slice()),
+            tunnel_idle_timeout: route
+                .tunnels
+                .as_ref()
+                .map(|t| format_duration(t.idle_timeout)),
+            max_tunnels: route.tunnels.as_ref().map(|t| t.max_tunnels.get()),
             ip_allow: networks(allow),
             ip_deny: networks(deny),
             rate_limits: route

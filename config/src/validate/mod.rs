@@ -17,7 +17,8 @@
 //! `[access-log]` in [`log`]; `[client-ip]` and `[ip-rules]` in [`ip`];
 //! `[[consumers]]` in [`consumer`]; `[[authenticators]]` in [`auth`]; a
 //! route's `[routes.retry]` in [`retry`]; the
-//! TLS of listeners, upstreams and routes in [`tls`]; `[[ai-providers]]`,
+//! TLS of listeners, upstreams and routes in [`tls`]; a route's
+//! `upgrades` and tunnel bounds in [`tunnel`]; `[[ai-providers]]`,
 //! `[[ai-models]]` and a route's `[routes.ai]` in [`ai`]; checks on single
 //! strings in [`text`].
 
@@ -34,6 +35,7 @@ mod retry;
 mod route;
 mod text;
 mod tls;
+mod tunnel;
 mod upstream;
 
 use std::collections::HashMap;

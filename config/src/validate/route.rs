@@ -16,7 +16,8 @@
 //! checked by [`policy`](super::policy), its `[routes.cache]` by
 //! [`cache`](super::cache), its HTTPS keys (`redirect-https`, `hsts`,
 //! `require-client-cert`) by [`tls`](super::tls), its `[routes.retry]` by
-//! [`retry`](super::retry), its `[routes.ai]` by [`ai`](super::ai).
+//! [`retry`](super::retry), its `[routes.ai]` by [`ai`](super::ai), its
+//! `upgrades` and tunnel bounds by [`tunnel`](super::tunnel).
 //!
 //! A route has one action: `upstream`, `[routes.respond]` or
 //! `[routes.ai]`. An AI route contacts upstreams (its providers'), so the
@@ -36,6 +37,7 @@ use super::consumer::all_groups;
 use super::policy::{self, Lookup, Policy};
 use super::retry::retry;
 use super::tls::{self, Listening, RouteTls};
+use super::tunnel::tunnels;
 use super::{duration, index_by_name, integer, name_or_default, size, text, AllowZero, Names};
 use crate::error::Reporter;
 use crate::model::{Action, Cache, HostMatch, Limits, PathMatch, Responder, Route, RouteLimits};
@@ -192,6 +194,7 @@ fn route(
     };
     let tls = tls::route(raw, &path, &cx.listening, r);
     let retry = retry(raw.retry.as_ref(), &path, proxies, r);
+    let tunnels = tunnels(raw, &path, proxies, is_ai, r);
 
     let key = match (&host, &path_match, &methods) {
         (Some(host), Some(path_match), Some(methods)) => {
@@ -204,7 +207,16 @@ fn route(
     };
     let route = match (name, host, path_match, methods) {
         (Some(name), Some(host), Some(path), Some(methods)) => {
-            match (action, host_header, route_limits, policy, cache, tls, retry) {
+            match (
+                action,
+                host_header,
+                route_limits,
+                policy,
+                cache,
+                tls,
+                retry,
+                tunnels,
+            ) {
                 (
                     Some(action),
                     Some(host_header),
@@ -213,6 +225,7 @@ fn route(
                     Some(cache),
                     Some(tls),
                     Some(retry),
+                    Some(tunnels),
                 ) => {
                     let Policy {
                         auth,
@@ -255,6 +268,7 @@ fn route(
                         require_client_cert,
                         access_log: raw.access_log.unwrap_or(true),
                         retry,
+                        tunnels,
                     })
                 }
                 _ => None,
