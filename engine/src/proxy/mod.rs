@@ -16,3 +16,4 @@ pub(crate) mod filter;
 pub(crate) mod forward;
 pub(crate) mod pipeline;
 pub(crate) mod rewrite;
+pub(crate) mod tunnel;

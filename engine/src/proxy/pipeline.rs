@@ -5,7 +5,8 @@
 //! 2. request filters ([`request_filters`]): the body limit, HTTPS redirect
 //!    and client-certificate rules, global and route IP rules, auth, rate
 //!    and concurrency limits; a refusal is an [`Error`] like any other;
-//! 3. the handler: the built-in responder, or upstream (through the cache
+//! 3. the handler: the built-in responder, a tunnel (`proxy::tunnel`, for
+//!    a protocol upgrade the route passes), or upstream (through the cache
 //!    when the route caches), whose request is rewritten by the upstream
 //!    request stage (`proxy::rewrite`) and whose response passes the
 //!    upstream response stage (`proxy::cached` decides what to store);
@@ -26,7 +27,7 @@ use crate::proxy::body::{Copy, Discard, Framing, Output};
 use crate::proxy::conn::Next;
 use crate::proxy::ctx::{AiUse, Ctx};
 use crate::proxy::{access, answer};
-use crate::proxy::{cached, forward};
+use crate::proxy::{cached, forward, tunnel};
 use crate::router::Match;
 use crate::rt::io::Transport;
 use crate::snapshot::{CompiledRoute, Handler};
@@ -85,6 +86,14 @@ pub(crate) async fn run<S: Transport>(
         Ok(pass) => pass,
         Err(e) => return refuse(conn, io, ctx, head, e).await,
     };
+    // A protocol upgrade the route passes goes to the tunnel handler.
+    if let (Handler::Upstream { group }, Some(t)) = (&route.handler, g.snap.tunnels.route(index)) {
+        if let Some(protocol) = t.offered(head) {
+            let next = tunnel::serve(conn, io, ctx, head, &g, index, *group, t, protocol).await;
+            drop(pass);
+            return next;
+        }
+    }
     let next = match &route.handler {
         Handler::Respond(pre) => {
             let mut keep = head.keep_alive;

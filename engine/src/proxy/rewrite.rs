@@ -37,6 +37,9 @@ pub(crate) struct Rewrite<'a> {
     /// The request's ID and trace context.
     pub(crate) request_id: &'a [u8],
     pub(crate) trace: &'a Trace,
+    /// The protocol a tunnel asks the upstream to switch to (the
+    /// client's `Upgrade` member, passed on with `Connection: upgrade`).
+    pub(crate) upgrade: Option<&'a [u8]>,
 }
 
 impl<'a> Rewrite<'a> {
@@ -55,6 +58,7 @@ impl<'a> Rewrite<'a> {
             subject_headers: &snap.subject_headers,
             request_id: ctx.request_id.as_bytes(),
             trace: &ctx.trace,
+            upgrade: None,
         }
     }
 }
@@ -247,6 +251,10 @@ pub(crate) fn write_request_head(
         if let Some(lm) = last_modified {
             write::header(out, b"If-Modified-Since", lm);
         }
+    }
+    if let Some(protocol) = rw.upgrade {
+        out.extend_from_slice(b"Connection: upgrade\r\n");
+        write::header(out, b"Upgrade", protocol);
     }
     match head.body {
         BodyKind::Length(n) => write::content_length(out, n),
