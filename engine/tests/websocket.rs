@@ -523,3 +523,43 @@ fn a_drain_gives_open_tunnels_the_drain_timeout_then_closes_them() {
         gw.wait_for("counted as drained", |t| t.tunnels_drain_closed == 1);
     });
 }
+
+#[test]
+fn a_tunnel_runs_over_a_tls_listener() {
+    on_both_drivers(|| {
+        let server = EchoServer::start();
+        let ca = support::tls::Ca::new("ws test CA");
+        let (cert, key) = support::tls::write_pair("ws-localhost", &ca.issue(&["localhost"]));
+        let top = format!(
+            "[[listeners]]\naddress = \"127.0.0.1:0\"\n[listeners.tls]\n\
+             certificates = [{{ cert = \"{}\", key = \"{}\" }}]\n",
+            cert.display(),
+            key.display()
+        );
+        let gw = gateway(server.addr, UPGRADES, &top, "hi", driver());
+        let tcp = TcpStream::connect(gw.addr).expect("connect");
+        tcp.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+        let session =
+            rustls::ClientConnection::new(support::tls::client(&ca, None), name).expect("session");
+        let stream = rustls::StreamOwned::new(session, tcp);
+        let (mut ws, resp) = tungstenite::client("ws://localhost/ws/tls", stream).expect("upgrade");
+        assert_eq!(resp.status().as_u16(), 101);
+        let big: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 253) as u8).collect();
+        ws.send(Message::binary(big.clone())).expect("send");
+        let back = loop {
+            match ws.read().expect("read") {
+                m @ Message::Binary(_) => break m,
+                _ => continue,
+            }
+        };
+        assert_eq!(back, Message::binary(big));
+        ws.close(None).expect("close");
+        while ws.read().is_ok() {}
+        drop(ws);
+        gw.wait_for("the tunnel closed", |t| {
+            t.tunnels_open == 0 && t.tunnels_opened == 1
+        });
+    });
+}
