@@ -216,8 +216,8 @@ pub use model::{
     KeyMaterial, LimitKey, Limits, Listener, ListenerTls, LogFormat, LogTarget, Metrics,
     OutlierDetection, Part, PathMatch, PathRewrite, QueryRules, RateLimit, Redirect, Resolve,
     Resolver, Responder, Retry, RetryOn, Route, RouteCache, RouteLimits, RouteTransform,
-    SampleRate, SecretSource, Server, ServerAddress, StatusMatch, Template, TlsVersion, UnknownSni,
-    Upstream, UpstreamTls, Var, Workers,
+    SampleRate, SecretSource, Server, ServerAddress, StatusMatch, Template, TlsVersion, Tunnels,
+    UnknownSni, Upstream, UpstreamTls, Var, Workers,
 };
 pub use model::{AllowOrigins, Cors, OriginPattern};
 

@@ -23,6 +23,7 @@
 mod ai;
 mod cors;
 mod transform;
+mod tunnel;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -37,6 +38,7 @@ pub use cors::{AllowOrigins, Cors, OriginPattern};
 pub use ai::{
     AiKey, AiModel, AiProvider, AiProviderKind, AiRoute, AiStrategy, AiTarget, SecretSource,
 };
+pub use tunnel::Tunnels;
 
 pub use transform::{
     ErrorBody, ErrorFormat, HeaderRules, Part, PathRewrite, QueryRules, Redirect, RouteTransform,
@@ -994,6 +996,10 @@ pub struct Route {
     pub transform: RouteTransform,
     /// `[routes.cors]`: answering browsers' cross-origin requests.
     pub cors: Option<Cors>,
+    /// `upgrades` with `tunnel-idle-timeout` and `max-tunnels`: `Some`
+    /// when the route passes at least one protocol upgrade; only on an
+    /// [`Action::Upstream`] route.
+    pub tunnels: Option<Tunnels>,
 }
 
 impl Route {

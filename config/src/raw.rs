@@ -298,6 +298,9 @@ pub(crate) struct RawRoute {
     pub(crate) error_format: Option<Spanned<String>>,
     pub(crate) error_bodies: Option<Spanned<Vec<Spanned<RawErrorBody>>>>,
     pub(crate) cors: Option<Spanned<RawCors>>,
+    pub(crate) upgrades: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) tunnel_idle_timeout: Option<Spanned<Scalar>>,
+    pub(crate) max_tunnels: Option<Spanned<Scalar>>,
 }
 
 /// `[routes.ai]`.

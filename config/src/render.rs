@@ -522,6 +522,11 @@ struct RouteOut<'a> {
     rewrite_prefix: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error_format: Option<&'static str>,
+    upgrades: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tunnel_idle_timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tunnels: Option<u32>,
     ip_allow: Vec<String>,
     ip_deny: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1169,6 +1174,12 @@ impl<'a> RouteOut<'a> {
             hsts: route.hsts.as_deref(),
             require_client_cert: route.require_client_cert.then_some(true),
             access_log: (!route.access_log).then_some(false),
+            upgrades: route.tunnels.as_ref().map(|t| t.upgrades.as_slice()),
+            tunnel_idle_timeout: route
+                .tunnels
+                .as_ref()
+                .map(|t| format_duration(t.idle_timeout)),
+            max_tunnels: route.tunnels.as_ref().map(|t| t.max_tunnels.get()),
             ip_allow: networks(allow),
             ip_deny: networks(deny),
             rate_limits: route

@@ -27,6 +27,7 @@ use crate::stats::ai::AiSets;
 use crate::stats::labeled::Labeled;
 use crate::tls::client::UpstreamTls;
 use crate::tls::ListenerTls;
+use crate::upstream::tunnel::Tunnels;
 use crate::upstream::{self, Names};
 
 /// A built-in answer with its bytes laid out ahead of time.
@@ -120,6 +121,8 @@ pub(crate) struct Snapshot {
     pub(crate) listener_transforms: bool,
     /// Some value uses `$tls_sni`: connections keep their SNI.
     pub(crate) keeps_sni: bool,
+    /// Each route's protocol upgrades and its open tunnels.
+    pub(crate) tunnels: Tunnels,
 }
 
 impl Snapshot {
@@ -186,6 +189,7 @@ impl Snapshot {
             .collect();
         let metrics = Labeled::new(&config, &servers, workers, prev.map(|p| &p.metrics));
         let ai_stats = AiSets::new(&config, workers, prev.map(|p| &p.ai_stats));
+        let tunnels = Tunnels::new(&config, prev.map(|p| &p.tunnels));
         let log = &config.access_log;
         let log_sinks = match prev.and_then(|p| p.log_sinks.clone()) {
             Some(sinks) => Some(sinks),
@@ -228,6 +232,7 @@ impl Snapshot {
             policies,
             tls,
             upstream_tls,
+            tunnels,
         })
     }
 

@@ -126,6 +126,15 @@ counters! {
     tls_failed_timeout, tls_failed_closed, tls_failed_unknown_sni,
     tls_failed_client_cert, tls_failed_incompatible, tls_failed_rejected,
     tls_failed_protocol,
+    /// Tunnels opened after a 101 Switching Protocols, and open now (gauge).
+    tunnels_opened, tunnels_open,
+    /// Upgrade requests refused because their route had `max-tunnels`
+    /// open (each answered 503).
+    tunnels_refused,
+    /// Tunnels closed by `tunnel-idle-timeout`, and by the end of a drain.
+    tunnels_idle_closed, tunnels_drain_closed,
+    /// Bytes carried by tunnels: client to upstream, upstream to client.
+    tunnel_bytes_up, tunnel_bytes_down,
 }
 
 /// Why a handshake failed, as counted.

@@ -17,7 +17,8 @@
 //! `[access-log]` in [`log`]; `[client-ip]` and `[ip-rules]` in [`ip`];
 //! `[[consumers]]` in [`consumer`]; `[[authenticators]]` in [`auth`]; a
 //! route's `[routes.retry]` in [`retry`]; `[routes.cors]` in [`cors`]; the
-//! TLS of listeners, upstreams and routes in [`tls`]; `[[ai-providers]]`,
+//! TLS of listeners, upstreams and routes in [`tls`]; a route's
+//! `upgrades` and tunnel bounds in [`tunnel`]; `[[ai-providers]]`,
 //! `[[ai-models]]` and a route's `[routes.ai]` in [`ai`]; checks on single
 //! strings in [`text`].
 
@@ -36,6 +37,7 @@ mod route;
 mod text;
 mod tls;
 mod transform;
+mod tunnel;
 mod upstream;
 
 use std::collections::HashMap;

@@ -16,7 +16,8 @@
 //! checked by [`policy`](super::policy), its `[routes.cache]` by
 //! [`cache`](super::cache), its HTTPS keys (`redirect-https`, `hsts`,
 //! `require-client-cert`) by [`tls`](super::tls), its `[routes.retry]` by
-//! [`retry`](super::retry), its `[routes.ai]` by [`ai`](super::ai).
+//! [`retry`](super::retry), its `[routes.ai]` by [`ai`](super::ai), its
+//! `upgrades` and tunnel bounds by [`tunnel`](super::tunnel).
 //!
 //! A route has one action: `upstream`, `[routes.respond]` or
 //! `[routes.ai]`. An AI route contacts upstreams (its providers'), so the
@@ -38,6 +39,7 @@ use super::policy::{self, Lookup, Policy};
 use super::retry::retry;
 use super::tls::{self, Listening, RouteTls};
 use super::transform::route_transform;
+use super::tunnel::tunnels;
 use super::{duration, index_by_name, integer, name_or_default, size, text, AllowZero, Names};
 use crate::error::Reporter;
 use crate::model::{Action, Cache, HostMatch, Limits, PathMatch, Responder, Route, RouteLimits};
@@ -196,6 +198,7 @@ fn route(
     let retry = retry(raw.retry.as_ref(), &path, proxies, r);
     let transform = route_transform(raw, &path, path_match.as_ref(), proxies, r);
     let cors = route_cors(raw.cors.as_ref(), &path, r);
+    let tunnels = tunnels(raw, &path, proxies, is_ai, r);
 
     let key = match (&host, &path_match, &methods) {
         (Some(host), Some(path_match), Some(methods)) => {
@@ -217,6 +220,7 @@ fn route(
                 tls,
                 retry,
                 transform,
+                tunnels,
             ) {
                 (
                     Some(action),
@@ -227,6 +231,7 @@ fn route(
                     Some(tls),
                     Some(retry),
                     Some(transform),
+                    Some(tunnels),
                 ) => {
                     let Policy {
                         auth,
@@ -271,6 +276,7 @@ fn route(
                         retry,
                         transform,
                         cors: None,
+                        tunnels,
                     })
                 }
                 _ => None,

@@ -362,7 +362,7 @@ pub(crate) fn path(text: &str) -> Result<(), String> {
 }
 
 /// RFC 9110 §5.6.2 `tchar`.
-fn is_tchar(c: char) -> bool {
+pub(super) fn is_tchar(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 

@@ -44,6 +44,7 @@ fn write_all(plane: &Handle, out: &mut Exposition) {
     globals(out, &t);
     cache(out, &t);
     tls(out, &t);
+    tunnels(out, &t);
     out.family(
         "ringway_tls_certificate_expiry_timestamp_seconds",
         "gauge",
@@ -428,6 +429,37 @@ fn cache(out: &mut Exposition, t: &Totals) {
         "ringway_cache_bytes",
         "Bytes of stored responses now.",
         t.cache_bytes,
+    );
+}
+
+/// Tunnels after protocol upgrades (`upgrades` on a route).
+fn tunnels(out: &mut Exposition, t: &Totals) {
+    out.counter(
+        "ringway_tunnels_opened_total",
+        "Tunnels opened after an upstream answered 101 Switching Protocols.",
+        &[(&[], t.tunnels_opened)],
+    );
+    out.gauge("ringway_tunnels_open", "Tunnels open now.", t.tunnels_open);
+    out.counter(
+        "ringway_tunnels_refused_total",
+        "Upgrade requests answered 503 because their route had max-tunnels open.",
+        &[(&[], t.tunnels_refused)],
+    );
+    out.counter(
+        "ringway_tunnels_timed_out_total",
+        "Tunnels closed by the gateway, by reason: tunnel-idle-timeout, or the end of a drain.",
+        &[
+            (&[("reason", "idle")], t.tunnels_idle_closed),
+            (&[("reason", "drain")], t.tunnels_drain_closed),
+        ],
+    );
+    out.counter(
+        "ringway_tunnel_bytes_total",
+        "Bytes carried by tunnels, by direction: up (client to upstream) and down.",
+        &[
+            (&[("direction", "up")], t.tunnel_bytes_up),
+            (&[("direction", "down")], t.tunnel_bytes_down),
+        ],
     );
 }
 

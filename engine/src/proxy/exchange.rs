@@ -84,6 +84,10 @@ pub(crate) trait Peer {
     /// Relays an interim response head; `Ok(true)` when it reached the
     /// client (no retry may repeat it then).
     async fn interim(&mut self, resp: &ResponseHead) -> Result<bool, Error>;
+    /// The request asked to switch protocols: a 101 is its final answer.
+    fn upgrades(&self) -> bool {
+        false
+    }
 }
 
 /// An exchange nobody waits on (the cache's background fetch): no body,
@@ -468,7 +472,7 @@ async fn try_once<P: Peer>(
                 });
             }
         };
-        if !(100..200).contains(&resp.status) {
+        if !(100..200).contains(&resp.status) || (resp.status == 101 && peer.upgrades()) {
             let took = sent_at.elapsed();
             stats.head.observe(took);
             stats.responses[class_index(resp.status)].inc();

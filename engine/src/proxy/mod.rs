@@ -18,3 +18,4 @@ pub(crate) mod forward;
 pub(crate) mod pipeline;
 pub(crate) mod rewrite;
 pub(crate) mod transform;
+pub(crate) mod tunnel;

@@ -9,10 +9,11 @@
 //!    HTTPS redirect and client-certificate rules, global and route IP
 //!    rules, auth, rate and concurrency limits; a refusal is an [`Error`]
 //!    like any other;
-//! 3. the handler: the built-in responder, a redirect, or upstream
-//!    (through the cache when the route caches), whose request is
-//!    rewritten by the upstream request stage (`proxy::rewrite`, with the
-//!    route's path, query and request-header rules from
+//! 3. the handler: the built-in responder, a redirect, a tunnel
+//!    (`proxy::tunnel`, for a protocol upgrade the route passes), or
+//!    upstream (through the cache when the route caches), whose request
+//!    is rewritten by the upstream request stage (`proxy::rewrite`, with
+//!    the route's path, query and request-header rules from
 //!    `proxy::transform`) and whose response passes the upstream response
 //!    stage (`proxy::cached` decides what to store);
 //! 4. the response stage (`answer::end_head`) for every answer: proxied,
@@ -34,7 +35,7 @@ use crate::proxy::conn::Next;
 use crate::proxy::ctx::{AiUse, Ctx};
 use crate::proxy::transform::{self, ReqView, Vars};
 use crate::proxy::{access, answer};
-use crate::proxy::{cached, cors, forward};
+use crate::proxy::{cached, cors, forward, tunnel};
 use crate::router::Match;
 use crate::rt::io::Transport;
 use crate::snapshot::{CompiledRoute, Handler};
@@ -105,6 +106,14 @@ pub(crate) async fn run<S: Transport>(
         Ok(pass) => pass,
         Err(e) => return refuse(conn, io, ctx, head, e).await,
     };
+    // A protocol upgrade the route passes goes to the tunnel handler.
+    if let (Handler::Upstream { group }, Some(t)) = (&route.handler, g.snap.tunnels.route(index)) {
+        if let Some(protocol) = t.offered(head) {
+            let next = tunnel::serve(conn, io, ctx, head, &g, index, *group, t, protocol).await;
+            drop(pass);
+            return next;
+        }
+    }
     let next = match &route.handler {
         Handler::Respond(pre) => {
             let mut keep = head.keep_alive;

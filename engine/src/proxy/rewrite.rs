@@ -40,6 +40,9 @@ pub(crate) struct Rewrite<'a> {
     pub(crate) trace: &'a Trace,
     /// Set when the route or its listener has transforms.
     pub(crate) xf: Option<Xf<'a>>,
+    /// The protocol a tunnel asks the upstream to switch to (the
+    /// client's `Upgrade` member, passed on with `Connection: upgrade`).
+    pub(crate) upgrade: Option<&'a [u8]>,
 }
 
 /// A route's transforms as the upstream request stage applies them.
@@ -75,6 +78,7 @@ impl<'a> Rewrite<'a> {
                 },
                 route: &snap.routes[index],
             }),
+            upgrade: None,
         }
     }
 }
@@ -303,6 +307,10 @@ pub(crate) fn write_request_head(
     }
     if let (Some(rules), Some(xf)) = (rules, &rw.xf) {
         transform::apply_fields(rules, out, fields_start, ours_start, &xf.vars);
+    }
+    if let Some(protocol) = rw.upgrade {
+        out.extend_from_slice(b"Connection: upgrade\r\n");
+        write::header(out, b"Upgrade", protocol);
     }
     match head.body {
         BodyKind::Length(n) => write::content_length(out, n),

@@ -17,6 +17,7 @@ use monoio::net::TcpStream;
 use monoio::BufResult;
 use rustls::ClientConnection;
 
+use crate::rt::io::Transport;
 use crate::stats::labeled::ServerStats;
 use crate::tls::stream::TlsStream;
 
@@ -169,6 +170,17 @@ impl AsyncWriteRent for UpConn {
         match &mut self.link {
             Link::Plain(s) => s.shutdown().await,
             Link::Tls(t) => t.shutdown().await,
+        }
+    }
+}
+
+/// Waiting on an upstream connection without a buffer: a tunnel waits on
+/// both of its ends at once.
+impl Transport for UpConn {
+    async fn wait_readable(&self) -> io::Result<()> {
+        match &self.link {
+            Link::Plain(s) => s.wait_readable().await,
+            Link::Tls(t) => t.wait_readable().await,
         }
     }
 }

@@ -23,6 +23,7 @@ pub(crate) mod check;
 pub(crate) mod conn;
 pub(crate) mod health;
 pub(crate) mod members;
+pub(crate) mod tunnel;
 
 use std::cell::{Cell, RefCell};
 use std::io;
