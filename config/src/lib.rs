@@ -210,12 +210,13 @@ pub use error::{ConfigError, ConfigErrors};
 pub use model::{
     AccessLog, Action, Admin, AiKey, AiModel, AiProvider, AiProviderKind, AiRoute, AiStrategy,
     AiTarget, ApiKey, AuthKind, Authenticator, Balance, BalancePolicy, BasicCredential, Cache,
-    CertificateFiles, CheckKind, CheckMethod, ClientAuth, ClientAuthMode, ClientIp,
-    ConcurrencyLimit, Config, Consumer, Driver, EncodedSlashes, HashKey, HealthCheck, HostMatch,
-    IpNet, IpRules, JwtAlgorithm, JwtKey, JwtSettings, KeyMaterial, LimitKey, Limits, Listener,
-    ListenerTls, LogFormat, LogTarget, Metrics, OutlierDetection, PathMatch, RateLimit, Resolve,
-    Resolver, Responder, Retry, RetryOn, Route, RouteCache, RouteLimits, SampleRate, SecretSource,
-    Server, ServerAddress, StatusMatch, TlsVersion, UnknownSni, Upstream, UpstreamTls, Workers,
+    CertificateFiles, CheckKind, CheckMethod, ClientAuth, ClientAuthMode, ClientIp, Compression,
+    ConcurrencyLimit, Config, Consumer, ContentCoding, Driver, EncodedSlashes, HashKey,
+    HealthCheck, HostMatch, IpNet, IpRules, JwtAlgorithm, JwtKey, JwtSettings, KeyMaterial,
+    LimitKey, Limits, Listener, ListenerTls, LogFormat, LogTarget, Metrics, OutlierDetection,
+    PathMatch, RateLimit, Resolve, Resolver, Responder, Retry, RetryOn, Route, RouteCache,
+    RouteLimits, SampleRate, SecretSource, Server, ServerAddress, StatusMatch, TlsVersion,
+    UnknownSni, Upstream, UpstreamTls, Workers,
 };
 
 /// The config used when none is given: one listener on `127.0.0.1:8080`

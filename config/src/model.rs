@@ -21,6 +21,7 @@
 //! [`ai`], hold where provider keys are, never the keys they point to.
 
 mod ai;
+mod compression;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -29,6 +30,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use ipnet::IpNet;
+
+pub use compression::{Compression, ContentCoding};
 
 pub use ai::{
     AiKey, AiModel, AiProvider, AiProviderKind, AiRoute, AiStrategy, AiTarget, SecretSource,
@@ -971,6 +974,9 @@ pub struct Route {
     /// On an [`Action::Ai`] route it governs the tries within one
     /// provider's upstream.
     pub retry: Retry,
+    /// `[routes.compression]`: `Some` when the table is present and not
+    /// `enabled = false`.
+    pub compression: Option<Compression>,
 }
 
 impl Route {

@@ -514,6 +514,23 @@ struct RouteOut<'a> {
     cache: Option<RouteCacheOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry: Option<RetryOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compression: Option<CompressionOut<'a>>,
+}
+
+/// Written with every key for a route that compresses; a route that does
+/// not has no `[routes.compression]`, also when its file said
+/// `enabled = false`.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct CompressionOut<'a> {
+    enabled: bool,
+    algorithms: Vec<&'static str>,
+    content_types: &'a [String],
+    min_size: String,
+    gzip_level: u8,
+    brotli_level: u8,
+    zstd_level: u8,
 }
 
 /// Written for every route that proxies, with every key, so it shows what
@@ -1073,6 +1090,15 @@ impl<'a> RouteOut<'a> {
                 key_headers: &cache.key_headers,
             }),
             retry: proxies.then(|| RetryOut::new(&route.retry)),
+            compression: route.compression.as_ref().map(|c| CompressionOut {
+                enabled: true,
+                algorithms: c.algorithms.iter().map(|a| a.as_str()).collect(),
+                content_types: &c.content_types,
+                min_size: format_size(c.min_size),
+                gzip_level: c.gzip_level,
+                brotli_level: c.brotli_level,
+                zstd_level: c.zstd_level,
+            }),
         }
     }
 }

@@ -25,6 +25,7 @@ mod admin;
 mod ai;
 mod auth;
 mod cache;
+mod compression;
 mod consumer;
 mod ip;
 mod log;

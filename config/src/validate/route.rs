@@ -32,6 +32,7 @@ use toml::Spanned;
 
 use super::ai::route_ai;
 use super::cache::route_cache;
+use super::compression::route_compression;
 use super::consumer::all_groups;
 use super::policy::{self, Lookup, Policy};
 use super::retry::retry;
@@ -192,6 +193,7 @@ fn route(
     };
     let tls = tls::route(raw, &path, &cx.listening, r);
     let retry = retry(raw.retry.as_ref(), &path, proxies, r);
+    let compression = route_compression(raw.compression.as_ref(), &path, r);
 
     let key = match (&host, &path_match, &methods) {
         (Some(host), Some(path_match), Some(methods)) => {
@@ -255,11 +257,19 @@ fn route(
                         require_client_cert,
                         access_log: raw.access_log.unwrap_or(true),
                         retry,
+                        compression: None,
                     })
                 }
                 _ => None,
             }
         }
+        _ => None,
+    };
+    let route = match (route, compression) {
+        (Some(route), Some(compression)) => Some(Route {
+            compression,
+            ..route
+        }),
         _ => None,
     };
     (key, route)
