@@ -5,7 +5,8 @@
 //! an error or a redirect), is completed by [`end_head`]: the response
 //! stage adds the lines every answer of the request carries (X-Request-Id,
 //! policy headers, HSTS, Cache-Status), the body filter is chosen, and the
-//! framing and Connection lines and the blank line follow. So "add a header to
+//! framing and Connection lines and the blank line follow. Compression
+//! (`proxy::compress`) decides here too, since it changes the head. So "add a header to
 //! every response" has one home, and the final status is recorded on the
 //! request's context on every path.
 
@@ -14,6 +15,7 @@ use bytes::BytesMut;
 use crate::error::Error;
 use crate::http::head::{BodyKind, Version};
 use crate::http::{date, write};
+use crate::proxy::compress::{self, Plan};
 use crate::proxy::conn::Next;
 use crate::proxy::ctx::Ctx;
 use crate::proxy::filter::{self, BodyFilter};
@@ -63,6 +65,23 @@ pub(crate) fn end_head(
     if let Some(hook) = &conn.w.hooks.body_filter {
         if body.has_body() && !ctx.head_request {
             ctx.filter = BodyFilter::Hook(hook.clone());
+            body = if ctx.version == Version::Http11 {
+                BodyOut::Chunked
+            } else {
+                keep = false;
+                BodyOut::Close
+            };
+        }
+    }
+    if ctx.compress != Plan::Off && !ctx.filter.is_active() && body.has_body() {
+        let length = match body {
+            BodyOut::Length(n) => Some(n),
+            _ => None,
+        };
+        let route = ctx.route.map(|i| conn.g.snap.route_config(i));
+        let c = route.and_then(|r| r.compression.as_ref());
+        if let Some(e) = c.and_then(|c| compress::on_head(c, ctx.compress, out, status, length)) {
+            ctx.filter = BodyFilter::Compress(Box::new(e));
             body = if ctx.version == Version::Http11 {
                 BodyOut::Chunked
             } else {

@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::http::head::Version;
 use crate::http::request_id::RequestId;
 use crate::http::trace::Trace;
+use crate::proxy::compress::Plan;
 use crate::proxy::filter::BodyFilter;
 
 /// How the cache took part in a request (RFC 9211 vocabulary).
@@ -109,6 +110,8 @@ pub(crate) struct Ctx {
     pub(crate) error: Option<Error>,
     /// What the body filter stage does to the response body.
     pub(crate) filter: BodyFilter,
+    /// What the route's compression decided for this request.
+    pub(crate) compress: Plan,
     /// Set by the AI handler.
     pub(crate) ai: Option<AiUse>,
 }
@@ -132,6 +135,7 @@ impl Ctx {
             timings: Timings::default(),
             error: None,
             filter: BodyFilter::None,
+            compress: Plan::Off,
             ai: None,
         }
     }

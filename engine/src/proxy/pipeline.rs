@@ -73,6 +73,9 @@ pub(crate) async fn run<S: Transport>(
     };
     ctx.route = Some(index);
     let route = &g.snap.routes[index];
+    if let Some(c) = &g.snap.route_config(index).compression {
+        ctx.compress = crate::proxy::compress::negotiate(c, head, ctx.head_request);
+    }
     if let (Some(port), None) = (route.redirect_https, &conn.tls) {
         redirect_https(conn, head, port);
         let has_body = head.body != BodyKind::None;
