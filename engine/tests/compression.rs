@@ -205,6 +205,17 @@ fn answers_that_must_go_out_as_they_came() {
     let ranged = get(&gw, "/", &format!("{accept}Range: bytes=0-99\r\n"));
     assert_eq!(ranged.header("content-encoding"), None, "Range request");
     assert_eq!(ranged.body, body.as_bytes(), "Range request");
+    let asked = get(
+        &gw,
+        "/",
+        &format!("{accept}Cache-Control: no-transform\r\n"),
+    );
+    assert_eq!(
+        asked.header("content-encoding"),
+        None,
+        "request no-transform"
+    );
+    assert_eq!(asked.body, body.as_bytes(), "request no-transform");
     for (path, status) in [("/204", 204), ("/304", 304)] {
         let r = get(&gw, path, accept);
         assert_eq!(r.status, status);
@@ -399,8 +410,10 @@ fn a_large_body_streams_compressed_without_being_held() {
 fn a_cached_route_stores_identity_and_compresses_hits() {
     on_both_drivers(|| {
         let body = json(10_000);
-        let sent = body.clone();
-        let origin = TestUpstream::start(move |_| {
+        // Larger than the piece a stored body is compressed in at a time.
+        let big = json(300_000);
+        let (sent, sent_big) = (body.clone(), big.clone());
+        let origin = TestUpstream::start(move |seen| {
             Reply::Raw(reply(
                 200,
                 &[
@@ -408,7 +421,11 @@ fn a_cached_route_stores_identity_and_compresses_hits() {
                     ("Cache-Control", "max-age=60"),
                     ("ETag", "\"e1\""),
                 ],
-                &sent,
+                if seen.target == "/big" {
+                    &sent_big
+                } else {
+                    &sent
+                },
             ))
         });
         let gw = gateway(&origin, "", "[routes.cache]\n");
@@ -452,5 +469,12 @@ fn a_cached_route_stores_identity_and_compresses_hits() {
             1,
             "one origin fetch for every client"
         );
+        for coding in ["", "gzip", "br", "zstd"] {
+            let r = get(&gw, "/big", &format!("Accept-Encoding: {coding}\r\n"));
+            let want = Some(coding).filter(|c| !c.is_empty());
+            assert_eq!(r.header("content-encoding"), want, "/big");
+            assert_eq!(decoded(&r), big.as_bytes(), "/big {coding}");
+        }
+        assert_eq!(origin.request_count(), 2, "/big fetched once");
     });
 }

@@ -12,10 +12,11 @@
 //! bytes, and the cost is CPU per hit (see `benches/benches/compress.rs`
 //! for how much per MiB).
 //!
-//! Never compressed (RFC 9110 §8.4, §15.3.7, RFC 9111 §5.2.2.6): HEAD,
-//! Range requests, 1xx/204/206/304, responses that carry a
-//! Content-Encoding or a Content-Range, `Cache-Control: no-transform`, a
-//! Content-Type not listed (or none), a Content-Length below `min-size`.
+//! Never compressed (RFC 9110 §8.4, §15.3.7, RFC 9111 §5.2.1.6,
+//! §5.2.2.6): HEAD, Range requests, requests and responses with
+//! `Cache-Control: no-transform`, 1xx/204/206/304, responses that carry a
+//! Content-Encoding or a Content-Range, a Content-Type not listed (or
+//! none), a Content-Length below `min-size`.
 //! An upstream that compressed the body itself is passed through as is.
 //! An answer that could be compressed carries `Vary: Accept-Encoding`
 //! even when this client accepted no coding, so a cache downstream does
@@ -55,7 +56,14 @@ pub(crate) enum Plan {
 /// The request side: what the answer to `head` may get on a route that
 /// compresses with `c`.
 pub(crate) fn negotiate(c: &Compression, head: &RequestHead, head_request: bool) -> Plan {
-    if head_request || head.values(b"range").next().is_some() {
+    // A client's `no-transform` asks intermediaries to leave the content
+    // alone too (RFC 9111 §5.2.1.6).
+    let no_transform = || {
+        head.values(b"cache-control")
+            .flat_map(quoted_list)
+            .any(|d| d.eq_ignore_ascii_case(b"no-transform"))
+    };
+    if head_request || head.values(b"range").next().is_some() || no_transform() {
         return Plan::Off;
     }
     match coding::negotiate(head.values(b"accept-encoding"), &c.algorithms) {
@@ -93,11 +101,9 @@ pub(crate) fn on_head(
         if name.eq_ignore_ascii_case(b"content-type") {
             let media = trim(value.split(|&b| b == b';').next().unwrap_or_default());
             typed = c.content_types.iter().any(|p| matches(p.as_bytes(), media));
-        } else if name.eq_ignore_ascii_case(b"content-encoding") {
-            if !value.is_empty() && !value.eq_ignore_ascii_case(b"identity") {
-                return None;
-            }
-        } else if name.eq_ignore_ascii_case(b"content-range") {
+        } else if name.eq_ignore_ascii_case(b"content-encoding")
+            || name.eq_ignore_ascii_case(b"content-range")
+        {
             return None;
         } else if name.eq_ignore_ascii_case(b"cache-control") {
             if quoted_list(value).any(|d| d.eq_ignore_ascii_case(b"no-transform")) {
