@@ -284,9 +284,10 @@ fn built_in_answers_are_compressed_too() {
     assert_eq!(r.header("content-encoding"), None, "{}", r.status);
 }
 
-/// An upstream that sends the head and the first `first` bytes of `body`,
-/// then waits for a go (at most 20 s) before sending the rest.
-fn held_upstream(body: Vec<u8>, first: usize) -> (std::net::SocketAddr, mpsc::Sender<()>) {
+/// An upstream that answers its first request with `first` (a head and
+/// the start of a body), then waits for a go (at most 20 s) before
+/// sending `rest`.
+fn held_upstream(first: Vec<u8>, rest: Vec<u8>) -> (std::net::SocketAddr, mpsc::Sender<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (go, wait) = mpsc::channel::<()>();
@@ -300,17 +301,92 @@ fn held_upstream(body: Vec<u8>, first: usize) -> (std::net::SocketAddr, mpsc::Se
             }
             head.push(byte[0]);
         }
-        let h = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        let _ = s.write_all(h.as_bytes());
-        let _ = s.write_all(&body[..first]);
+        let _ = s.write_all(&first);
         if wait.recv_timeout(Duration::from_secs(20)).is_ok() {
-            let _ = s.write_all(&body[first..]);
+            let _ = s.write_all(&rest);
         }
     });
     (addr, go)
+}
+
+/// A gateway compressing with gzip only in front of `addr`.
+fn gzip_gateway(addr: std::net::SocketAddr) -> TestGateway {
+    let toml = format!(
+        "workers = 1\n[[upstreams]]\nname = \"up\"\nservers = [\"{addr}\"]\n\
+         [[routes]]\nname = \"c\"\nupstream = \"up\"\n[routes.compression]\nalgorithms = [\"gzip\"]\n"
+    );
+    TestGateway::start(&toml, driver())
+}
+
+/// A client reading a chunked gzip answer as it comes.
+struct Reader {
+    s: TcpStream,
+    raw: Vec<u8>,
+    decoder: flate2::write::GzDecoder<Vec<u8>>,
+    deadline: Instant,
+}
+
+impl Reader {
+    /// Sends a gzip GET and reads the head, which must say gzip.
+    fn start(addr: std::net::SocketAddr) -> Reader {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        s.write_all(b"GET / HTTP/1.1\r\nHost: test\r\nAccept-Encoding: gzip\r\n\r\n")
+            .expect("send");
+        let mut r = Reader {
+            s,
+            raw: Vec::new(),
+            decoder: flate2::write::GzDecoder::new(Vec::new()),
+            deadline: Instant::now() + Duration::from_secs(20),
+        };
+        let head_end = loop {
+            if let Some(p) = r.raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+            r.read_more();
+        };
+        let head = String::from_utf8_lossy(&r.raw[..head_end]).into_owned();
+        assert!(head.contains("Content-Encoding: gzip\r\n"), "{head}");
+        assert!(head.contains("Transfer-Encoding: chunked\r\n"), "{head}");
+        r.raw.drain(..head_end);
+        r
+    }
+
+    fn read_more(&mut self) {
+        assert!(
+            Instant::now() < self.deadline,
+            "timed out reading the answer"
+        );
+        let mut buf = vec![0u8; 64 << 10];
+        let n = self.s.read(&mut buf).expect("read");
+        assert!(n > 0, "closed early");
+        self.raw.extend_from_slice(&buf[..n]);
+    }
+
+    /// Decodes what came; true once the body ended.
+    fn decode(&mut self) -> bool {
+        let mut payload = Vec::new();
+        let done = dechunk(&mut self.raw, &mut payload);
+        self.decoder.write_all(&payload).expect("decodes");
+        self.decoder.flush().expect("flush");
+        done
+    }
+
+    /// Reads until at least `n` bytes decoded.
+    fn until_decoded(&mut self, n: usize) {
+        while !self.decode() && self.decoder.get_ref().len() < n {
+            self.read_more();
+        }
+    }
+
+    /// Reads to the end of the body; the whole decoded body.
+    fn finish(mut self) -> Vec<u8> {
+        while !self.decode() {
+            self.read_more();
+        }
+        self.decoder.finish().expect("gzip ends")
+    }
 }
 
 /// Moves the payload of complete chunks from `raw` to `out`; true once
@@ -340,70 +416,43 @@ fn a_large_body_streams_compressed_without_being_held() {
     on_both_drivers(|| {
         let body = json(8 << 20).into_bytes();
         let first = 1 << 20;
-        let (addr, go) = held_upstream(body.clone(), first);
-        let toml = format!(
-            "workers = 1\n[[upstreams]]\nname = \"up\"\nservers = [\"{addr}\"]\n\
-             [[routes]]\nname = \"c\"\nupstream = \"up\"\n[routes.compression]\nalgorithms = [\"gzip\"]\n"
-        );
-        let gw = TestGateway::start(&toml, driver());
-        let mut s = TcpStream::connect(gw.addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(20)))
-            .expect("timeout");
-        s.write_all(b"GET / HTTP/1.1\r\nHost: test\r\nAccept-Encoding: gzip\r\n\r\n")
-            .expect("send");
-        let mut raw = Vec::new();
-        let mut buf = vec![0u8; 64 << 10];
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let head_end = loop {
-            assert!(Instant::now() < deadline, "no head");
-            let n = s.read(&mut buf).expect("read head");
-            assert!(n > 0, "closed before the head");
-            raw.extend_from_slice(&buf[..n]);
-            if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                break p + 4;
-            }
-        };
-        let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
-        assert!(head.contains("Content-Encoding: gzip\r\n"), "{head}");
-        raw.drain(..head_end);
-        let mut decoder = flate2::write::GzDecoder::new(Vec::new());
-        let mut payload = Vec::new();
+        let mut head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        head.extend_from_slice(&body[..first]);
+        let (addr, go) = held_upstream(head, body[first..].to_vec());
+        let gw = gzip_gateway(addr);
+        let mut r = Reader::start(gw.addr);
         // Before the upstream sends more than its first MiB, the client
         // decodes (nearly) all of that MiB: nothing was held back.
-        loop {
-            dechunk(&mut raw, &mut payload);
-            decoder.write_all(&payload).expect("decodes");
-            decoder.flush().expect("flush");
-            payload.clear();
-            if decoder.get_ref().len() >= first - 64 {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "only {} bytes decoded of the first {first} the upstream sent",
-                decoder.get_ref().len()
-            );
-            let n = s.read(&mut buf).expect("read body");
-            assert!(n > 0, "closed early");
-            raw.extend_from_slice(&buf[..n]);
-        }
+        r.until_decoded(first - 64);
         go.send(()).expect("upstream waits");
-        let mut done = false;
-        while !done {
-            assert!(Instant::now() < deadline, "body did not end");
-            done = dechunk(&mut raw, &mut payload);
-            decoder.write_all(&payload).expect("decodes");
-            payload.clear();
-            if !done {
-                let n = s.read(&mut buf).expect("read body");
-                assert!(n > 0, "closed early");
-                raw.extend_from_slice(&buf[..n]);
-            }
-        }
-        let all = decoder.finish().expect("gzip ends");
+        let all = r.finish();
         assert_eq!(all.len(), body.len());
         assert!(all == body, "decoded body differs");
     });
+}
+
+#[test]
+fn an_event_stream_reaches_the_client_event_by_event() {
+    let head =
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n\
+                 b\r\ndata: one\n\n\r\n"
+            .to_vec();
+    let rest = b"b\r\ndata: two\n\n\r\n0\r\n\r\n".to_vec();
+    let (addr, go) = held_upstream(head, rest);
+    let gw = gzip_gateway(addr);
+    let mut r = Reader::start(gw.addr);
+    r.until_decoded(11);
+    assert_eq!(
+        r.decoder.get_ref(),
+        b"data: one\n\n",
+        "the first event, alone"
+    );
+    go.send(()).expect("upstream waits");
+    assert_eq!(r.finish(), b"data: one\n\ndata: two\n\n");
 }
 
 #[test]
