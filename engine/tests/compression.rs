@@ -106,6 +106,7 @@ fn each_algorithm_decodes_to_the_identity_body() {
             ))
         });
         let gw = gateway(&origin, "", "");
+        let before = gw.totals();
         for coding in ["gzip", "br", "zstd"] {
             let r = get(&gw, "/", &format!("Accept-Encoding: {coding}\r\n"));
             assert_eq!(r.status, 200);
@@ -121,6 +122,14 @@ fn each_algorithm_decodes_to_the_identity_body() {
             );
             assert_eq!(decoded(&r), body.as_bytes(), "{coding}");
         }
+        gw.wait_for("counted by coding", |t| {
+            (t.compressed_gzip, t.compressed_br, t.compressed_zstd)
+                == (
+                    before.compressed_gzip + 1,
+                    before.compressed_br + 1,
+                    before.compressed_zstd + 1,
+                )
+        });
         // A client that accepts none: identity, as sent, with Vary.
         let r = get(&gw, "/", "");
         assert_eq!(r.header("content-encoding"), None);

@@ -81,6 +81,12 @@ pub(crate) fn end_head(
         let route = ctx.route.map(|i| conn.g.snap.route_config(i));
         let c = route.and_then(|r| r.compression.as_ref());
         if let Some(e) = c.and_then(|c| compress::on_head(c, ctx.compress, out, status, length)) {
+            let stats = &conn.w.stats;
+            match e {
+                compress::Encoder::Gzip(_) => stats.compressed_gzip.inc(),
+                compress::Encoder::Brotli(_) => stats.compressed_br.inc(),
+                compress::Encoder::Zstd(_) => stats.compressed_zstd.inc(),
+            }
             ctx.filter = BodyFilter::Compress(Box::new(e));
             body = if ctx.version == Version::Http11 {
                 BodyOut::Chunked
