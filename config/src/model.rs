@@ -21,6 +21,7 @@
 //! [`ai`], hold where provider keys are, never the keys they point to.
 
 mod ai;
+mod compression;
 mod cors;
 mod transform;
 mod tunnel;
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 pub use ipnet::IpNet;
 
+pub use compression::{Compression, ContentCoding};
 pub use cors::{AllowOrigins, Cors, OriginPattern};
 
 pub use ai::{
@@ -1000,6 +1002,9 @@ pub struct Route {
     /// when the route passes at least one protocol upgrade; only on an
     /// [`Action::Upstream`] route.
     pub tunnels: Option<Tunnels>,
+    /// `[routes.compression]`: `Some` when the table is present and not
+    /// `enabled = false`.
+    pub compression: Option<Compression>,
 }
 
 impl Route {

@@ -301,6 +301,20 @@ pub(crate) struct RawRoute {
     pub(crate) upgrades: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) tunnel_idle_timeout: Option<Spanned<Scalar>>,
     pub(crate) max_tunnels: Option<Spanned<Scalar>>,
+    pub(crate) compression: Option<Spanned<RawCompression>>,
+}
+
+/// `[routes.compression]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", expecting = "a table")]
+pub(crate) struct RawCompression {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) algorithms: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) content_types: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) min_size: Option<Spanned<Scalar>>,
+    pub(crate) gzip_level: Option<Spanned<Scalar>>,
+    pub(crate) brotli_level: Option<Spanned<Scalar>>,
+    pub(crate) zstd_level: Option<Spanned<Scalar>>,
 }
 
 /// `[routes.ai]`.

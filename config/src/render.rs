@@ -555,6 +555,8 @@ struct RouteOut<'a> {
     error_bodies: Vec<ErrorBodyOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cors: Option<cors::CorsOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compression: Option<CompressionOut<'a>>,
 }
 
 /// Header rules with every key, values written as their templates were.
@@ -617,6 +619,21 @@ struct ErrorBodyOut<'a> {
 /// Name → template pairs as a map of the templates' text, in stored order.
 fn template_map<S: Serializer>(pairs: &&[(String, Template)], s: S) -> Result<S::Ok, S::Error> {
     s.collect_map(pairs.iter().map(|(name, t)| (name, &t.source)))
+}
+
+/// Written with every key for a route that compresses; a route that does
+/// not has no `[routes.compression]`, also when its file said
+/// `enabled = false`.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct CompressionOut<'a> {
+    enabled: bool,
+    algorithms: Vec<&'static str>,
+    content_types: &'a [String],
+    min_size: String,
+    gzip_level: u8,
+    brotli_level: u8,
+    zstd_level: u8,
 }
 
 /// Written for every route that proxies, with every key, so it shows what
@@ -1228,6 +1245,15 @@ impl<'a> RouteOut<'a> {
                 })
                 .collect(),
             cors: route.cors.as_ref().map(cors::CorsOut::new),
+            compression: route.compression.as_ref().map(|c| CompressionOut {
+                enabled: true,
+                algorithms: c.algorithms.iter().map(|a| a.as_str()).collect(),
+                content_types: &c.content_types,
+                min_size: format_size(c.min_size),
+                gzip_level: c.gzip_level,
+                brotli_level: c.brotli_level,
+                zstd_level: c.zstd_level,
+            }),
         }
     }
 }

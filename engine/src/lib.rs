@@ -56,6 +56,7 @@ pub use worker::{Hooks, Logged, WorkerInfo};
 pub mod bench {
     pub use crate::cache::entry::{Entry, Parts};
     pub use crate::cache::store::{Identity, LocalCache, RouteCache};
+    pub use crate::http::coding::Encoder;
     pub use crate::http::head::{HeadLimits, RequestHead};
     pub use crate::http::parse::parse_request;
     pub use crate::policy::auth::{Auth, AuthCache, CacheStats, Outcome};

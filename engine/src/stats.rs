@@ -112,6 +112,8 @@ counters! {
     cache_background,
     /// Cache: entries and bytes held now (gauges).
     cache_entries, cache_bytes,
+    /// Responses compressed (`[routes.compression]`), by coding.
+    compressed_gzip, compressed_br, compressed_zstd,
     /// Access-log records dropped because the worker's queue to the log
     /// writer was full.
     access_log_dropped,

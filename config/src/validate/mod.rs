@@ -26,6 +26,7 @@ mod admin;
 mod ai;
 mod auth;
 mod cache;
+mod compression;
 mod consumer;
 mod cors;
 mod ip;

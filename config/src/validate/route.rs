@@ -33,6 +33,7 @@ use toml::Spanned;
 
 use super::ai::route_ai;
 use super::cache::route_cache;
+use super::compression::route_compression;
 use super::consumer::all_groups;
 use super::cors::route_cors;
 use super::policy::{self, Lookup, Policy};
@@ -199,6 +200,7 @@ fn route(
     let transform = route_transform(raw, &path, path_match.as_ref(), proxies, r);
     let cors = route_cors(raw.cors.as_ref(), &path, r);
     let tunnels = tunnels(raw, &path, proxies, is_ai, r);
+    let compression = route_compression(raw.compression.as_ref(), &path, r);
 
     let key = match (&host, &path_match, &methods) {
         (Some(host), Some(path_match), Some(methods)) => {
@@ -277,6 +279,7 @@ fn route(
                         transform,
                         cors: None,
                         tunnels,
+                        compression: None,
                     })
                 }
                 _ => None,
@@ -285,6 +288,13 @@ fn route(
         _ => None,
     };
     let route = cors.and_then(|cors| route.map(|route| Route { cors, ..route }));
+    let route = match (route, compression) {
+        (Some(route), Some(compression)) => Some(Route {
+            compression,
+            ..route
+        }),
+        _ => None,
+    };
     (key, route)
 }
 

@@ -299,6 +299,15 @@ fn globals(out: &mut Exposition, t: &Totals) {
         ],
     );
     out.counter(
+        "ringway_compressed_responses_total",
+        "Responses compressed on their way out ([routes.compression]), by coding.",
+        &[
+            (&[("coding", "gzip")], t.compressed_gzip),
+            (&[("coding", "br")], t.compressed_br),
+            (&[("coding", "zstd")], t.compressed_zstd),
+        ],
+    );
+    out.counter(
         "ringway_upstream_connects_total",
         "New upstream connections opened.",
         &[(&[], t.upstream_connects)],

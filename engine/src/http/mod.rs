@@ -2,6 +2,7 @@
 //! the gateway writes itself.
 
 pub(crate) mod chunked;
+pub(crate) mod coding;
 pub(crate) mod date;
 pub(crate) mod head;
 pub(crate) mod parse;

@@ -6,8 +6,9 @@
 //! stage adds the lines every answer of the request carries (X-Request-Id,
 //! policy headers, HSTS, Cache-Status, CORS; on a CORS route it also
 //! replaces the head's own CORS fields and adds `Origin` to `Vary`), the
-//! body filter is chosen, and the
-//! framing and Connection lines and the blank line follow. So "add a header to
+//! body filter is chosen, and the framing and Connection lines and the
+//! blank line follow. Compression (`proxy::compress`) decides here too,
+//! since it changes the head. So "add a header to
 //! every response" has one home, and the final status is recorded on the
 //! request's context on every path.
 
@@ -17,6 +18,7 @@ use crate::error::Error;
 use crate::http::head::{BodyKind, Version};
 use crate::http::{date, write};
 use crate::policy::cors;
+use crate::proxy::compress::{self, Plan};
 use crate::proxy::conn::Next;
 use crate::proxy::ctx::Ctx;
 use crate::proxy::filter::{self, BodyFilter};
@@ -76,6 +78,29 @@ pub(crate) fn end_head(
     if let Some(hook) = &conn.w.hooks.body_filter {
         if body.has_body() && !ctx.head_request {
             ctx.filter = BodyFilter::Hook(hook.clone());
+            body = if ctx.version == Version::Http11 {
+                BodyOut::Chunked
+            } else {
+                keep = false;
+                BodyOut::Close
+            };
+        }
+    }
+    if ctx.compress != Plan::Off && !ctx.filter.is_active() && body.has_body() {
+        let length = match body {
+            BodyOut::Length(n) => Some(n),
+            _ => None,
+        };
+        let route = ctx.route.map(|i| conn.g.snap.route_config(i));
+        let c = route.and_then(|r| r.compression.as_ref());
+        if let Some(e) = c.and_then(|c| compress::on_head(c, ctx.compress, out, status, length)) {
+            let stats = &conn.w.stats;
+            match e {
+                compress::Encoder::Gzip(_) => stats.compressed_gzip.inc(),
+                compress::Encoder::Brotli(_) => stats.compressed_br.inc(),
+                compress::Encoder::Zstd(_) => stats.compressed_zstd.inc(),
+            }
+            ctx.filter = BodyFilter::Compress(Box::new(e));
             body = if ctx.version == Version::Http11 {
                 BodyOut::Chunked
             } else {

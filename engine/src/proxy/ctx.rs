@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::http::head::Version;
 use crate::http::request_id::RequestId;
 use crate::http::trace::Trace;
+use crate::proxy::compress::Plan;
 use crate::proxy::filter::BodyFilter;
 use crate::proxy::transform::ReqView;
 
@@ -110,6 +111,8 @@ pub(crate) struct Ctx {
     pub(crate) error: Option<Error>,
     /// What the body filter stage does to the response body.
     pub(crate) filter: BodyFilter,
+    /// What the route's compression decided for this request.
+    pub(crate) compress: Plan,
     /// Set by the AI handler.
     pub(crate) ai: Option<AiUse>,
     /// What values with variables need of the request: kept on routes
@@ -136,6 +139,7 @@ impl Ctx {
             timings: Timings::default(),
             error: None,
             filter: BodyFilter::None,
+            compress: Plan::Off,
             ai: None,
             req: None,
         }

@@ -1,6 +1,6 @@
 //! The body filter stage: what may change a response body on its way to
-//! the client: an AI provider's event stream translated for the client
-//! (compression will live here too).
+//! the client: an AI provider's event stream translated for the client,
+//! or a body compressed (`proxy::compress`).
 //!
 //! A filter is an enum, not a boxed trait object, so choosing one costs no
 //! allocation; `None`, the common case, is one branch (the AI translator,
@@ -18,6 +18,7 @@ use bytes::BytesMut;
 use crate::ai::stream::{Events, Translator};
 use crate::ai::{error as ai_error, sse, Usage};
 use crate::http::chunked::write_chunk_header;
+use crate::http::coding::Encoder;
 use crate::worker::hooks::BodyHook;
 
 /// What the body filter stage does to one response body.
@@ -30,6 +31,8 @@ pub(crate) enum BodyFilter {
     Hook(Arc<BodyHook>),
     /// An AI provider's event stream, translated for the client.
     Ai(Box<AiStream>),
+    /// A body compressed on its way out.
+    Compress(Box<Encoder>),
 }
 
 /// An AI answer's stream on its way to the client: the translator, and
@@ -83,13 +86,21 @@ impl BodyFilter {
             BodyFilter::None => out.extend_from_slice(data),
             BodyFilter::Hook(f) => f(data, out),
             BodyFilter::Ai(s) => s.apply(data, out),
+            BodyFilter::Compress(e) if !data.is_empty() => e.push(data, out),
+            BodyFilter::Compress(_) => {}
         }
     }
 
     /// The body ended: what the filter still has to say.
     fn finish(&mut self, out: &mut BytesMut) {
-        if let BodyFilter::Ai(s) = self {
-            s.translator.finish(out);
+        match std::mem::take(self) {
+            BodyFilter::Ai(mut s) => {
+                s.translator.finish(out);
+                // The caller reads the usage and first token afterwards.
+                *self = BodyFilter::Ai(s);
+            }
+            BodyFilter::Compress(e) => e.finish(out),
+            other => *self = other,
         }
     }
 }
@@ -122,7 +133,7 @@ pub(crate) fn frame(
 /// The end of a filtered body: what the filter still has (framed as
 /// `frame` does), then the last chunk when chunked.
 pub(crate) fn end(filter: &mut BodyFilter, chunked: bool, out: &mut BytesMut) {
-    if matches!(filter, BodyFilter::Ai(_)) {
+    if matches!(filter, BodyFilter::Ai(_) | BodyFilter::Compress(_)) {
         let mut rest = BytesMut::new();
         filter.finish(&mut rest);
         if !rest.is_empty() {

@@ -9,6 +9,7 @@ pub(crate) mod ai;
 pub(crate) mod answer;
 pub(crate) mod body;
 pub(crate) mod cached;
+pub(crate) mod compress;
 pub(crate) mod conn;
 pub(crate) mod cors;
 pub(crate) mod ctx;

@@ -91,6 +91,9 @@ pub(crate) async fn run<S: Transport>(
     if route.transforms && ctx.req.is_none() {
         keep_request(conn, ctx, head);
     }
+    if let Some(c) = &g.snap.route_config(index).compression {
+        ctx.compress = crate::proxy::compress::negotiate(c, head, ctx.head_request);
+    }
     if let (Some(port), None) = (route.redirect_https, &conn.tls) {
         redirect_https(conn, head, port);
         let has_body = head.body != BodyKind::None;

@@ -561,6 +561,8 @@ impl Call<'_> {
         } else {
             BodyOut::Close
         };
+        // The translating filter owns this body: it is not compressed.
+        ctx.compress = crate::proxy::compress::Plan::Off;
         let (out, keep) = end_head(conn, ctx, &mut wbuf, 200, framing, keep);
         let keep = keep && out == BodyOut::Chunked;
         ctx.filter = BodyFilter::Ai(Box::new(AiStream::new(translator)));
