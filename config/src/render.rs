@@ -522,6 +522,7 @@ struct RouteOut<'a> {
     rewrite_prefix: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error_format: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     upgrades: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tunnel_idle_timeout: Option<String>,

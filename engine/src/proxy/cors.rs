@@ -30,9 +30,10 @@ use crate::http::text;
 use crate::http::write;
 use crate::policy::cors::{Verdict, PREFLIGHT_VARY};
 use crate::policy::ip;
-use crate::proxy::answer::{self, end_head, send, BodyOut};
+use crate::proxy::answer::{end_head, send, BodyOut};
 use crate::proxy::conn::Next;
 use crate::proxy::ctx::Ctx;
+use crate::proxy::pipeline::refuse;
 use crate::router::Match;
 use crate::rt::io::Transport;
 use crate::snapshot::{CompiledRoute, Snapshot};
@@ -103,19 +104,6 @@ fn ip_admits(conn: &Conn, route: &CompiledRoute, head: &RequestHead) -> bool {
     }
     let client: IpAddr = ip::client_ip(conn.peer.ip(), &policies.trusted, head);
     policies.global.admits(client) && route.policy.ip.admits(client)
-}
-
-async fn refuse<S: Transport>(
-    conn: &mut Conn,
-    io: &mut S,
-    ctx: &mut Ctx,
-    head: &RequestHead,
-    e: Error,
-) -> Next {
-    let has_body = head.body != BodyKind::None;
-    conn.linger |= has_body;
-    let keep = head.keep_alive && !has_body;
-    answer::error(conn, io, ctx, e, keep).await
 }
 
 /// Answers an allowed preflight: 204, its lines (in `conn.extra`) and the

@@ -118,19 +118,10 @@ pub(crate) async fn run<S: Transport>(
         }
     }
     let next = match &route.handler {
-        Handler::Respond(pre) => {
-            let mut keep = head.keep_alive;
-            if head.body != BodyKind::None {
-                if head.expect_continue {
-                    // The client waits before sending a body we do not need.
-                    keep = false;
-                    conn.linger = true;
-                } else if let Err(e) = discard_body(conn, io, head, route).await {
-                    return answer::error(conn, io, ctx, e, false).await;
-                }
-            }
-            answer::respond(conn, io, ctx, keep, pre).await
-        }
+        Handler::Respond(pre) => match read_away_body(conn, io, head, route).await {
+            Ok(keep) => answer::respond(conn, io, ctx, keep, pre).await,
+            Err(e) => return answer::error(conn, io, ctx, e, false).await,
+        },
         Handler::Upstream { group } => {
             // A successful unsafe request invalidates its URL in the
             // cache, whichever route it took (RFC 9111 §4.4).
@@ -153,19 +144,13 @@ pub(crate) async fn run<S: Transport>(
             next
         }
         Handler::Ai(ai) => crate::proxy::ai::serve(conn, io, ctx, head, &g, index, ai).await,
-        Handler::Redirect(rd) => {
-            let mut keep = head.keep_alive;
-            if head.body != BodyKind::None {
-                if head.expect_continue {
-                    keep = false;
-                    conn.linger = true;
-                } else if let Err(e) = discard_body(conn, io, head, route).await {
-                    return answer::error(conn, io, ctx, e, false).await;
-                }
+        Handler::Redirect(rd) => match read_away_body(conn, io, head, route).await {
+            Ok(keep) => {
+                location(conn, ctx, head, &g, index, rd);
+                answer::status_only(conn, io, ctx, rd.status, keep).await
             }
-            location(conn, ctx, head, &g, index, rd);
-            answer::status_only(conn, io, ctx, rd.status, keep).await
-        }
+            Err(e) => return answer::error(conn, io, ctx, e, false).await,
+        },
     };
     drop(pass);
     next
@@ -219,7 +204,7 @@ fn location(
 
 /// Answers a refusal of a well-formed request. The connection stays open
 /// when the request has no body (nothing unread is left behind).
-async fn refuse<S: Transport>(
+pub(crate) async fn refuse<S: Transport>(
     conn: &mut Conn,
     io: &mut S,
     ctx: &mut Ctx,
@@ -230,6 +215,28 @@ async fn refuse<S: Transport>(
     conn.linger |= has_body;
     let keep = head.keep_alive && !has_body;
     answer::error(conn, io, ctx, e, keep).await
+}
+
+/// Before the gateway answers itself (a built-in answer, a redirect):
+/// reads away a request body nobody needs. Whether the connection can
+/// stay open: not when the client waits (`Expect: 100-continue`) before
+/// sending a body.
+async fn read_away_body<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    head: &RequestHead,
+    route: &CompiledRoute,
+) -> Result<bool, Error> {
+    if head.body == BodyKind::None {
+        return Ok(head.keep_alive);
+    }
+    if head.expect_continue {
+        // The client waits before sending a body we do not need.
+        conn.linger = true;
+        return Ok(false);
+    }
+    discard_body(conn, io, head, route).await?;
+    Ok(head.keep_alive)
 }
 
 /// Reads away a request body nobody needs (the built-in responder's).
