@@ -92,6 +92,13 @@ fn echo(
             })
             .collect();
         seen.lock().expect("lock").push(head);
+        // An upstream that sets its own request ID on the 101: the client
+        // must still get exactly one, the gateway's.
+        let mut resp = resp;
+        resp.headers_mut().insert(
+            "x-request-id",
+            tungstenite::http::HeaderValue::from_static("set-by-the-upstream"),
+        );
         Ok(resp)
     };
     let Ok(mut ws) = tungstenite::accept_hdr(stream, record) else {
@@ -197,6 +204,8 @@ fn echo_large_messages_ping_and_close_pass_through_the_tunnel() {
         // The 101 passed the response stage, and the upstream was asked
         // to switch with the client's own key.
         assert_eq!(resp.status().as_u16(), 101);
+        let ids: Vec<_> = resp.headers().get_all("x-request-id").iter().collect();
+        assert_eq!(ids.len(), 1, "one X-Request-Id on the 101: {ids:?}");
         let id = resp.headers()["x-request-id"].to_str().expect("ascii");
         assert_eq!(id.len(), 32, "{id}");
         let head = server.last_head();

@@ -456,8 +456,9 @@ pub(crate) fn write_response_fields(out: &mut BytesMut, resp: &ResponseHead) {
                 continue;
             }
             c if c.is_hop_by_hop() => continue,
-            // The response stage writes the request's own.
-            Class::XRequestId if !interim => continue,
+            // The response stage writes the request's own; of 1xx heads
+            // only a 101 passes it (an interim answer is relayed as is).
+            Class::XRequestId if !interim || resp.status == 101 => continue,
             _ => {}
         }
         let name = resp.bytes(h.name);
