@@ -100,39 +100,10 @@ SERVER_CPU=1
 LOAD_CPU=$((NCPU >= 3 ? 2 : 1))
 CLK_TCK=$(getconf CLK_TCK)
 
-TMP=$(mktemp -d /tmp/ringway-bench-ws.XXXXXX)
-chmod 755 "$TMP"
-PIDS=()
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ ${KEEP_TMP:-0} == 1 ]]; then
-        log "kept $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-read -r WS_PORT RW_PORT NG_PORT < <(python3 - <<'EOF'
-import socket
-socks = []
-for _ in range(3):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(*(s.getsockname()[1] for s in socks))
-EOF
-)
+# shellcheck source=scripts/lib.sh
+source "$REPO/scripts/lib.sh"
+bench_tmp ws
+read -r WS_PORT RW_PORT NG_PORT < <(free_ports 3)
 
 # ------------------------------------------------------------------ configs
 

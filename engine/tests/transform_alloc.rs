@@ -101,18 +101,7 @@ body = "no $request_id"
         }
     };
     let mut clients: Vec<TestClient> = (0..4).map(|_| gw.client()).collect();
-    for _ in 0..200 {
-        for c in &mut clients {
-            round(c);
-        }
-    }
-    let before = support::counting::allocs();
-    for _ in 0..250 {
-        for c in &mut clients {
-            round(c);
-        }
-    }
-    let during = support::counting::allocs() - before;
+    let during = support::counting::allocs_in_steady_state(&mut clients, 200, 250, round);
     assert_eq!(
         during,
         0,

@@ -73,3 +73,25 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
+
+/// Drives `round` on each of `clients` for `warm` rounds (pools fill),
+/// then `measured` more; returns the worker allocations made during the
+/// measured ones.
+pub fn allocs_in_steady_state<C>(
+    clients: &mut [C],
+    warm: usize,
+    measured: usize,
+    round: impl Fn(&mut C),
+) -> u64 {
+    let mut run = |n: usize| {
+        for _ in 0..n {
+            for c in clients.iter_mut() {
+                round(c);
+            }
+        }
+    };
+    run(warm);
+    let before = allocs();
+    run(measured);
+    allocs() - before
+}
