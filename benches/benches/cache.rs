@@ -2,13 +2,13 @@
 //! response in a shard of 10,000 entries (plain, and selected by Vary), and
 //! laying out a response for storing.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion};
 use ringway::bench::{parse_request, HeadLimits, RequestHead};
 use ringway::bench::{Entry, Parts};
-use ringway::bench::{Identity, LocalCache, RouteCache};
+use ringway::bench::{Identity, LocalCache, RouteCache, SharedCache};
 use ringway_config::Config;
 
 const T: u64 = 1_800_000_000;
@@ -27,7 +27,7 @@ fn head(raw: &str) -> RequestHead {
         .expect("complete")
 }
 
-fn entry(vary: Option<&str>, secondary: Vec<u8>) -> Rc<Entry> {
+fn entry(vary: Option<&str>, secondary: Vec<u8>) -> Arc<Entry> {
     let mut fields = vec![
         ("Content-Type", "application/json"),
         ("Cache-Control", "max-age=600"),
@@ -37,7 +37,7 @@ fn entry(vary: Option<&str>, secondary: Vec<u8>) -> Rc<Entry> {
     if let Some(v) = vary {
         fields.push(("Vary", v));
     }
-    Rc::new(Entry::build(Parts {
+    Arc::new(Entry::build(Parts {
         status: 200,
         reason: b"OK",
         fields: fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
@@ -54,8 +54,8 @@ fn cache(c: &mut Criterion) {
          [[routes]]\nupstream = \"up\"\n[routes.cache]\nsort-query = true\n",
     )
     .expect("valid config");
-    let local = LocalCache::new(&config, None);
-    let rc: &RouteCache = local.routes[0].as_ref().expect("caching route");
+    let local = LocalCache::new(Arc::new(SharedCache::compile(&config, None)));
+    let rc: &RouteCache = local.route(0).expect("caching route");
     let mut key = Vec::new();
     for i in 0..10_000 {
         let h = head(&format!(

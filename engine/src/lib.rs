@@ -55,7 +55,7 @@ pub use worker::{Hooks, Logged, WorkerInfo};
 #[doc(hidden)]
 pub mod bench {
     pub use crate::cache::entry::{Entry, Parts};
-    pub use crate::cache::store::{Identity, LocalCache, RouteCache};
+    pub use crate::cache::store::{Identity, LocalCache, RouteCache, SharedCache};
     pub use crate::http::coding::Encoder;
     pub use crate::http::head::{HeadLimits, RequestHead};
     pub use crate::http::parse::parse_request;

@@ -147,7 +147,7 @@ impl Server {
             health,
             name_service,
         );
-        let peers = Peers::new(&links);
+        let peers = Peers::default();
         // Slow password checks run here, off the workers: one thread per
         // worker, at most four.
         let blocking = monoio::blocking::DefaultThreadPool::new(n.clamp(1, 4));

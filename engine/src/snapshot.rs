@@ -19,6 +19,7 @@ use ringway_config::{
 
 use crate::access_log::queue::Sinks;
 use crate::ai::provider::{self as ai, Catalog};
+use crate::cache::store::SharedCache;
 use crate::http::write;
 use crate::policy::cors::CorsPolicy;
 use crate::policy::{Policies, RoutePolicy};
@@ -123,6 +124,9 @@ pub(crate) struct Snapshot {
     pub(crate) keeps_sni: bool,
     /// Each route's protocol upgrades and its open tunnels.
     pub(crate) tunnels: Tunnels,
+    /// The cache every worker shares (stores carried over from the
+    /// previous generation where unchanged).
+    pub(crate) cache: Arc<SharedCache>,
 }
 
 impl Snapshot {
@@ -210,6 +214,7 @@ impl Snapshot {
                 || l.error_format != ErrorFormat::Text
         });
         let keeps_sni = uses_sni(&config);
+        let cache = Arc::new(SharedCache::compile(&config, prev.map(|p| &*p.cache)));
         Ok(Snapshot {
             listener_transforms,
             keeps_sni,
@@ -233,6 +238,7 @@ impl Snapshot {
             tls,
             upstream_tls,
             tunnels,
+            cache,
         })
     }
 

@@ -110,7 +110,8 @@ counters! {
     cache_invalidations,
     /// Cache: background revalidations started.
     cache_background,
-    /// Cache: entries and bytes held now (gauges).
+    /// Cache: entries and bytes held now (gauges), filled into the totals
+    /// from the cache all workers share; no worker sets them.
     cache_entries, cache_bytes,
     /// Responses compressed (`[routes.compression]`), by coding.
     compressed_gzip, compressed_br, compressed_zstd,

@@ -219,24 +219,22 @@ fn readyz(plane: &Handle) -> Answer {
     )
 }
 
-/// Cache figures per worker and summed.
+/// Cache figures: the cache's size (one for all workers), and its
+/// traffic per worker and summed.
 fn cache(plane: &Handle) -> Answer {
     let snapshot = plane.snapshot();
-    let mut totals = (0u64, 0u64, 0u64, 0u64);
+    let (entries, bytes) = snapshot.cache.totals();
+    let mut totals = (0u64, 0u64);
     let workers: Vec<Value> = plane
         .worker_stats()
         .iter()
         .enumerate()
         .map(|(id, s)| {
             let (hits, misses) = (s.cache_hits.get(), s.cache_misses.get());
-            totals.0 += s.cache_entries.get();
-            totals.1 += s.cache_bytes.get();
-            totals.2 += hits;
-            totals.3 += misses;
+            totals.0 += hits;
+            totals.1 += misses;
             json!({
                 "id": id,
-                "entries": s.cache_entries.get(),
-                "bytes": s.cache_bytes.get(),
                 "hits": hits,
                 "misses": misses,
                 "hit_ratio": ratio(hits, misses),
@@ -268,11 +266,11 @@ fn cache(plane: &Handle) -> Answer {
                 })))
                 .collect::<Vec<_>>(),
             "workers": workers,
-            "entries": totals.0,
-            "bytes": totals.1,
-            "hits": totals.2,
-            "misses": totals.3,
-            "hit_ratio": ratio(totals.2, totals.3),
+            "entries": entries,
+            "bytes": bytes,
+            "hits": totals.0,
+            "misses": totals.1,
+            "hit_ratio": ratio(totals.0, totals.1),
         }),
     )
 }
@@ -309,14 +307,11 @@ fn purge(plane: &Handle, req: &Request) -> Answer {
         }
     }
     let removed = plane.purge(scope);
-    let answered = removed.iter().all(Option::is_some);
-    let total: usize = removed.iter().flatten().sum();
     Answer::json(
-        if answered { 200 } else { 503 },
+        if removed.is_some() { 200 } else { 503 },
         &json!({
-            "purged": total,
-            "per_worker": removed,
-            "complete": answered,
+            "purged": removed.unwrap_or(0),
+            "complete": removed.is_some(),
         }),
     )
 }

@@ -1,32 +1,42 @@
-//! A worker's cache as one config generation sees it: the shards, which
-//! route uses which, and the fetches in flight that later misses wait for.
+//! The cache as one config generation sees it: the stores, which route
+//! uses which, and the fetches in flight that later misses wait for.
 //!
-//! Routes share one shard per worker (`[cache] size`) unless they set their
-//! own `size`. Every key starts with the route's tag, a hash of its name
-//! and cache settings, so two routes never answer from each other's
-//! entries, and a reload that changes a route's cache settings leaves its
-//! old entries unreachable (they are dropped when the shard carries over).
-//! A shard whose budget is unchanged carries over a reload with its
+//! There is one logical cache for the process, not one per worker: the
+//! stores hang off the snapshot every worker runs, so a response stored
+//! on any worker is a hit on all of them, concurrent misses for one key
+//! on any workers collapse into one origin fetch, and a purge, an
+//! invalidation or a background refresh acts once. A hit reads a store
+//! without a lock (see `shard`); what a worker keeps to itself are its
+//! scratch buffers ([`LocalCache`]).
+//!
+//! Routes share one store (`[cache] size`) unless they set their own
+//! `size`. Every key starts with the route's tag, a hash of its name and
+//! cache settings, so two routes never answer from each other's entries,
+//! and a reload that changes a route's cache settings leaves its old
+//! entries unreachable (they are dropped once the new generation runs).
+//! A store whose budget is unchanged carries over a reload with its
 //! entries.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use ringway_config::Config;
 
 use super::entry::Entry;
 use super::key::{self, KeyOptions};
-use super::shard::Shard;
+use super::shard::{Change, Shard};
 use crate::http::head::RequestHead;
-use crate::rt::notify::LocalNotify;
 
-/// Stored responses of one primary key, one per Vary selection.
+/// Stored responses of one primary key, one per Vary selection. Never
+/// changed once stored: a new variant makes a new object, so hits on
+/// other workers read it without a lock.
 #[derive(Default)]
 pub(crate) struct Object {
-    variants: Vec<Rc<Entry>>,
+    variants: Vec<Arc<Entry>>,
 }
 
 /// Responses kept per primary key for different Vary selections; a new
@@ -40,7 +50,7 @@ const MAX_VARIANTS: usize = 8;
 /// completes.
 const PASS_SECS: u64 = 60;
 
-/// Keys remembered as not stored, per shard; when full, the expired ones
+/// Keys remembered as not stored, per store; when full, the expired ones
 /// go, and if none has expired, all.
 const MAX_PASSES: usize = 4096;
 
@@ -51,49 +61,83 @@ const KEY_BUFS: usize = 1024;
 /// Bytes of a tag, the first bytes of every key.
 pub(crate) const TAG_LEN: usize = 8;
 
-/// One shard and the fetches in flight for its keys.
+/// A lock poisoned by a panic elsewhere still guards consistent data
+/// (every change under it completes before the lock is released).
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One store, shared by every worker, and the fetches in flight for its
+/// keys. Only misses take its locks; a hit reads the store without one.
 pub(crate) struct ShardRt {
-    pub(crate) shard: RefCell<Shard<Object>>,
-    /// Keys being fetched or revalidated now: later requests for them
-    /// wait for the notification (or, for stale-while-revalidate, do not
-    /// start another revalidation).
-    pending: RefCell<HashMap<Vec<u8>, Rc<LocalNotify>, ahash::RandomState>>,
+    pub(crate) shard: Shard<Object>,
+    /// Keys being fetched or revalidated now, on any worker: later
+    /// requests for them wait for the flight to land (or, for
+    /// stale-while-revalidate, do not start another revalidation).
+    pending: Mutex<HashMap<Vec<u8>, Arc<Flight>, ahash::RandomState>>,
     /// Keys whose last response could not be stored, until when (Unix
     /// seconds): requests for them go to the origin at once instead of
     /// waiting for each other's fetch, which could not serve them anyway.
-    passes: RefCell<HashMap<Vec<u8>, u64, ahash::RandomState>>,
+    passes: Mutex<HashMap<Vec<u8>, u64, ahash::RandomState>>,
     budget: usize,
-    /// Whose shard: a route's name, or `None` for the shared one.
+    /// Whose store: a route's name, or `None` for the shared one.
     owner: Option<String>,
 }
 
+/// A fetch in flight that requests on any worker may wait for.
+#[derive(Default)]
+pub(crate) struct Flight {
+    landed: AtomicBool,
+    event: event_listener::Event,
+}
+
+impl Flight {
+    /// Waits until the fetch ends, however it ends.
+    pub(crate) async fn wait(&self) {
+        while !self.landed.load(Ordering::Acquire) {
+            let listener = self.event.listen();
+            // Landed between the check and the registration: the
+            // notification is already gone.
+            if self.landed.load(Ordering::Acquire) {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    fn land(&self) {
+        self.landed.store(true, Ordering::Release);
+        self.event.notify(usize::MAX);
+    }
+}
+
 /// A route's cache settings, compiled.
+#[derive(Clone)]
 pub struct RouteCache {
-    pub(crate) shard: Rc<ShardRt>,
+    pub(crate) shard: Arc<ShardRt>,
     pub(crate) tag: [u8; TAG_LEN],
     pub(crate) options: KeyOptions,
     pub(crate) max_entry: usize,
     pub(crate) lock_timeout: Duration,
 }
 
-/// The cache of one worker for one generation.
+/// The cache of one config generation: one logical cache for the whole
+/// process, held by the snapshot every worker runs, so that a response
+/// stored on any worker answers on all of them, and its memory budget is
+/// the whole cache's.
 #[derive(Default)]
-pub struct LocalCache {
+pub struct SharedCache {
     /// Per route, when it caches.
     pub routes: Vec<Option<RouteCache>>,
-    shards: Vec<Rc<ShardRt>>,
-    /// Reused key buffers (one per request in flight), so a lookup
-    /// allocates nothing.
-    key_bufs: RefCell<Vec<Vec<u8>>>,
-    vary_buf: RefCell<Vec<u8>>,
+    shards: Vec<Arc<ShardRt>>,
 }
 
-impl LocalCache {
-    /// Compiles the cache settings of `config`, carrying over shards of
-    /// `prev` whose owner and budget are unchanged.
-    pub fn new(config: &Config, prev: Option<&LocalCache>) -> LocalCache {
-        let mut shards: Vec<Rc<ShardRt>> = Vec::new();
-        let mut tags: HashMap<*const ShardRt, HashSet<[u8; TAG_LEN]>> = HashMap::new();
+impl SharedCache {
+    /// Compiles the cache settings of `config`, carrying over stores of
+    /// `prev` whose owner and budget are unchanged (with their entries
+    /// and the fetches in flight).
+    pub fn compile(config: &Config, prev: Option<&SharedCache>) -> SharedCache {
+        let mut shards: Vec<Arc<ShardRt>> = Vec::new();
         let mut routes = Vec::with_capacity(config.routes.len());
         for route in &config.routes {
             let Some(rc) = &route.cache else {
@@ -102,34 +146,27 @@ impl LocalCache {
             };
             let owner = rc.size.map(|_| route.name.clone());
             let budget = rc.size.unwrap_or(config.cache.size);
-            let found = shards
-                .iter()
-                .find(|s| s.owner == owner && s.budget == budget)
-                .cloned();
-            let shard = found.unwrap_or_else(|| {
-                let carried = prev.and_then(|p| {
-                    p.shards
-                        .iter()
-                        .find(|s| s.owner == owner && s.budget == budget)
-                        .cloned()
-                });
-                let shard = carried.unwrap_or_else(|| {
-                    Rc::new(ShardRt {
-                        shard: RefCell::new(Shard::grouped(budget, url_key_of, group_hasher())),
-                        pending: RefCell::default(),
-                        passes: RefCell::default(),
-                        budget,
-                        owner,
-                    })
-                });
-                shards.push(shard.clone());
-                shard
-            });
-            let tag = tag_of(&route.name, rc);
-            tags.entry(Rc::as_ptr(&shard)).or_default().insert(tag);
+            let same = |s: &&Arc<ShardRt>| s.owner == owner && s.budget == budget;
+            let shard = match shards.iter().find(same) {
+                Some(s) => s.clone(),
+                None => {
+                    let carried = prev.and_then(|p| p.shards.iter().find(same).cloned());
+                    let shard = carried.unwrap_or_else(|| {
+                        Arc::new(ShardRt {
+                            shard: Shard::grouped(budget, url_key_of, group_hasher()),
+                            pending: Mutex::default(),
+                            passes: Mutex::default(),
+                            budget,
+                            owner,
+                        })
+                    });
+                    shards.push(shard.clone());
+                    shard
+                }
+            };
             routes.push(Some(RouteCache {
                 shard,
-                tag,
+                tag: tag_of(&route.name, rc),
                 options: KeyOptions {
                     sort_query: rc.sort_query,
                     drop_params: rc.ignore_params.clone(),
@@ -139,32 +176,23 @@ impl LocalCache {
                 lock_timeout: config.cache.lock_timeout,
             }));
         }
-        // Entries of routes gone or changed are unreachable: free them.
-        for s in &shards {
-            let live = &tags[&Rc::as_ptr(s)];
+        SharedCache { routes, shards }
+    }
+
+    /// Frees the entries of routes gone or changed (unreachable from this
+    /// generation on): once it is the running one, not when compiled, so
+    /// that a config only checked or refused costs the cache nothing.
+    pub(crate) fn prune(&self) {
+        let mut tags: HashMap<*const ShardRt, HashSet<[u8; TAG_LEN]>> = HashMap::new();
+        for rc in self.routes.iter().flatten() {
+            tags.entry(Arc::as_ptr(&rc.shard))
+                .or_default()
+                .insert(rc.tag);
+        }
+        for s in &self.shards {
+            let live = &tags[&Arc::as_ptr(s)];
             s.shard
-                .borrow_mut()
                 .remove_where(|k| k.len() < TAG_LEN || !live.contains(&k[..TAG_LEN]));
-        }
-        LocalCache {
-            routes,
-            shards,
-            key_bufs: RefCell::default(),
-            vary_buf: RefCell::default(),
-        }
-    }
-
-    /// A key buffer to build a key in; give it back with [`Self::put_key`].
-    pub(crate) fn take_key(&self) -> Vec<u8> {
-        let mut k = self.key_bufs.borrow_mut().pop().unwrap_or_default();
-        k.clear();
-        k
-    }
-
-    pub(crate) fn put_key(&self, k: Vec<u8>) {
-        let mut bufs = self.key_bufs.borrow_mut();
-        if bufs.len() < KEY_BUFS {
-            bufs.push(k);
         }
     }
 
@@ -173,38 +201,18 @@ impl LocalCache {
         !self.shards.is_empty()
     }
 
-    /// Writes into `out` the key of `head`'s URL (no consumer or
-    /// key-header part) under every caching route, for invalidation; read
-    /// them back with [`each_key`]. One buffer, so it can come from the
-    /// key pool and allocate nothing.
-    /// Both schemes: a change made over one is a change for the other.
-    pub(crate) fn url_keys(&self, out: &mut Vec<u8>, head: &RequestHead) {
-        out.clear();
-        let mut k = self.take_key();
-        for rc in self.routes.iter().flatten() {
-            for https in [false, true] {
-                rc.key(&mut k, head, https, Identity::default());
-                let len = TAG_LEN + url_part(&k).len();
-                out.extend_from_slice(&(len as u32).to_le_bytes());
-                out.extend_from_slice(&k[..len]);
-            }
-        }
-        self.put_key(k);
-    }
-
-    /// Entries and bytes over all shards.
+    /// Entries and bytes over all stores.
     pub(crate) fn totals(&self) -> (usize, usize) {
-        self.shards.iter().fold((0, 0), |(n, b), s| {
-            let shard = s.shard.borrow();
-            (n + shard.len(), b + shard.used())
-        })
+        self.shards
+            .iter()
+            .fold((0, 0), |(n, b), s| (n + s.shard.len(), b + s.shard.used()))
     }
 
     /// Removes every entry; how many.
     pub(crate) fn purge_all(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.shard.borrow_mut().remove_where(|_| true))
+            .map(|s| s.shard.remove_where(|_| true))
             .sum()
     }
 
@@ -218,7 +226,6 @@ impl LocalCache {
             .iter()
             .map(|s| {
                 s.shard
-                    .borrow_mut()
                     .remove_where(|k| without_scheme(url_part(k)).starts_with(prefix))
             })
             .sum()
@@ -255,7 +262,7 @@ impl LocalCache {
             if let Some(end) = want.iter().position(|&b| b == 0) {
                 want.truncate(end);
             }
-            removed += rc.shard.shard.borrow_mut().remove_where(|k| {
+            removed += rc.shard.shard.remove_where(|k| {
                 k.len() >= TAG_LEN
                     && k[..TAG_LEN] == rc.tag
                     && without_scheme(url_part(k)) == without_scheme(&want)
@@ -268,10 +275,69 @@ impl LocalCache {
     /// hash is `h` ([`url_hash`]), under every consumer and key-header
     /// value; how many. Costs what was stored under it, not a scan.
     pub(crate) fn invalidate(&self, h: u64) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.shard.borrow_mut().remove_group(h))
-            .sum()
+        self.shards.iter().map(|s| s.shard.remove_group(h)).sum()
+    }
+}
+
+/// One worker's view of the cache: the generation's shared cache, and
+/// the worker's own scratch buffers, so that a lookup allocates nothing.
+pub struct LocalCache {
+    pub(crate) shared: Arc<SharedCache>,
+    /// Reused key buffers (one per request in flight).
+    key_bufs: RefCell<Vec<Vec<u8>>>,
+    vary_buf: RefCell<Vec<u8>>,
+}
+
+impl LocalCache {
+    pub fn new(shared: Arc<SharedCache>) -> LocalCache {
+        LocalCache {
+            shared,
+            key_bufs: RefCell::default(),
+            vary_buf: RefCell::default(),
+        }
+    }
+
+    /// The cache settings of route `index`, when it caches.
+    pub fn route(&self, index: usize) -> Option<&RouteCache> {
+        self.shared.routes.get(index)?.as_ref()
+    }
+
+    /// A key buffer to build a key in; give it back with [`Self::put_key`].
+    pub(crate) fn take_key(&self) -> Vec<u8> {
+        let mut k = self.key_bufs.borrow_mut().pop().unwrap_or_default();
+        k.clear();
+        k
+    }
+
+    pub(crate) fn put_key(&self, k: Vec<u8>) {
+        let mut bufs = self.key_bufs.borrow_mut();
+        if bufs.len() < KEY_BUFS {
+            bufs.push(k);
+        }
+    }
+
+    /// Does any route cache?
+    pub(crate) fn caches(&self) -> bool {
+        self.shared.caches()
+    }
+
+    /// Writes into `out` the key of `head`'s URL (no consumer or
+    /// key-header part) under every caching route, for invalidation; read
+    /// them back with [`each_key`]. One buffer, so it can come from the
+    /// key pool and allocate nothing.
+    /// Both schemes: a change made over one is a change for the other.
+    pub(crate) fn url_keys(&self, out: &mut Vec<u8>, head: &RequestHead) {
+        out.clear();
+        let mut k = self.take_key();
+        for rc in self.shared.routes.iter().flatten() {
+            for https in [false, true] {
+                rc.key(&mut k, head, https, Identity::default());
+                let len = TAG_LEN + url_part(&k).len();
+                out.extend_from_slice(&(len as u32).to_le_bytes());
+                out.extend_from_slice(&k[..len]);
+            }
+        }
+        self.put_key(k);
     }
 }
 
@@ -304,11 +370,11 @@ fn normalise_url(url: &str) -> Vec<u8> {
     out
 }
 
-/// Bytes the variants of a key hold: each entry, its `Rc` header, and its
-/// slot in the list.
-fn weigh(variants: &Vec<Rc<Entry>>) -> usize {
+/// Bytes the variants of a key hold: each entry, its `Arc` header, and
+/// its slot in the list.
+fn weigh(variants: &Vec<Arc<Entry>>) -> usize {
     variants.iter().map(|e| e.weight + 16).sum::<usize>()
-        + variants.capacity() * std::mem::size_of::<Rc<Entry>>()
+        + variants.capacity() * std::mem::size_of::<Arc<Entry>>()
 }
 
 /// The keys [`LocalCache::url_keys`] wrote.
@@ -406,22 +472,24 @@ impl RouteCache {
     }
 
     /// The stored response for `key` that `head` selects (Vary), if any.
-    pub fn lookup(&self, cache: &LocalCache, key: &[u8], head: &RequestHead) -> Option<Rc<Entry>> {
-        let mut shard = self.shard.shard.borrow_mut();
-        let object = shard.get(key)?;
+    /// Takes no lock and allocates nothing: a hit costs the store's
+    /// lock-free read and one reference count.
+    pub fn lookup(&self, cache: &LocalCache, key: &[u8], head: &RequestHead) -> Option<Arc<Entry>> {
         let mut scratch = cache.vary_buf.borrow_mut();
-        object
-            .variants
-            .iter()
-            .find(|e| {
-                if e.vary.is_empty() {
-                    return e.secondary.is_empty();
-                }
-                scratch.clear();
-                key::secondary(&mut scratch, &e.vary, |n, each| visit(head, n, each));
-                *scratch == e.secondary
-            })
-            .cloned()
+        self.shard.shard.get(key, |object| {
+            object
+                .variants
+                .iter()
+                .find(|e| {
+                    if e.vary.is_empty() {
+                        return e.secondary.is_empty();
+                    }
+                    scratch.clear();
+                    key::secondary(&mut scratch, &e.vary, |n, each| visit(head, n, each));
+                    *scratch == e.secondary
+                })
+                .cloned()
+        })?
     }
 
     /// The secondary key `head` has for a response varying on `names`.
@@ -432,60 +500,60 @@ impl RouteCache {
     }
 
     /// Stores `entry` under `key`, replacing the variant with the same
-    /// secondary key. False when the shard refused it (too large).
-    pub fn insert(&self, key: &[u8], entry: Rc<Entry>) -> bool {
-        let mut shard = self.shard.shard.borrow_mut();
+    /// secondary key. False when the store refused it (too large).
+    pub fn insert(&self, key: &[u8], entry: Arc<Entry>) -> bool {
         if entry.vary_any {
             // `Vary: *` matches no later request (§4.1): nothing to keep,
             // and what was stored is superseded.
-            shard.remove(key);
+            self.shard.shard.remove(key);
             return false;
         }
-        let mut object = Object {
-            variants: shard
-                .peek_mut(key)
-                .map(|o| std::mem::take(&mut o.variants))
-                .unwrap_or_default(),
-        };
-        object
-            .variants
-            .retain(|e| e.secondary != entry.secondary && e.vary == entry.vary);
-        if object.variants.len() >= MAX_VARIANTS {
-            object.variants.remove(0);
-        }
-        object.variants.push(entry);
-        let weight = weigh(&object.variants);
-        shard.insert(key, object, weight)
+        self.shard.shard.update(key, |old| {
+            let kept = old.map_or(&[][..], |o| &o.variants[..]);
+            let mut variants: Vec<Arc<Entry>> = kept
+                .iter()
+                .filter(|e| e.secondary != entry.secondary && e.vary == entry.vary)
+                .cloned()
+                .collect();
+            if variants.len() >= MAX_VARIANTS {
+                variants.remove(0);
+            }
+            variants.push(entry);
+            let weight = weigh(&variants);
+            Change::Put(Object { variants }, weight)
+        })
     }
 
     /// Drops one stored response (a variant) of `key`.
-    pub(crate) fn remove_entry(&self, key: &[u8], entry: &Rc<Entry>) {
-        let mut shard = self.shard.shard.borrow_mut();
-        let Some(object) = shard.peek_mut(key) else {
-            return;
-        };
-        object.variants.retain(|e| !Rc::ptr_eq(e, entry));
-        if object.variants.is_empty() {
-            shard.remove(key);
-            return;
-        }
-        let variants = std::mem::take(&mut object.variants);
-        let weight = weigh(&variants);
-        shard.insert(key, Object { variants }, weight);
+    pub(crate) fn remove_entry(&self, key: &[u8], entry: &Arc<Entry>) {
+        self.shard.shard.update(key, |old| {
+            let Some(old) = old.filter(|o| o.variants.iter().any(|e| Arc::ptr_eq(e, entry))) else {
+                return Change::Keep;
+            };
+            let variants: Vec<Arc<Entry>> = old
+                .variants
+                .iter()
+                .filter(|e| !Arc::ptr_eq(e, entry))
+                .cloned()
+                .collect();
+            if variants.is_empty() {
+                return Change::Remove;
+            }
+            let weight = weigh(&variants);
+            Change::Put(Object { variants }, weight)
+        });
     }
 
     /// Does `key` skip collapsing (its last response was not stored)?
     pub(crate) fn passes(&self, key: &[u8], now: u64) -> bool {
-        self.shard
-            .passes
-            .borrow()
+        locked(&self.shard.passes)
             .get(key)
             .is_some_and(|&until| now < until)
     }
 
     /// Remembers whether the response just fetched for `key` was stored.
     pub(crate) fn note_stored(&self, key: &[u8], stored: bool, now: u64) {
-        let mut passes = self.shard.passes.borrow_mut();
+        let mut passes = locked(&self.shard.passes);
         if stored {
             passes.remove(key);
             return;
@@ -504,44 +572,48 @@ impl RouteCache {
         }
     }
 
-    /// The fetch in flight for `key`, if any.
-    pub(crate) fn pending(&self, key: &[u8]) -> Option<Rc<LocalNotify>> {
-        self.shard.pending.borrow().get(key).cloned()
+    /// The fetch in flight for `key` on any worker, if any.
+    pub(crate) fn pending(&self, key: &[u8]) -> Option<Arc<Flight>> {
+        locked(&self.shard.pending).get(key).cloned()
     }
 
-    /// Registers a fetch for `key`; the returned guard wakes the waiters
-    /// and unregisters when dropped (whatever way the fetch ends).
-    pub(crate) fn lead(&self, key: &[u8]) -> Leading {
-        let notify = Rc::new(LocalNotify::default());
-        self.shard
-            .pending
-            .borrow_mut()
-            .insert(key.to_vec(), notify.clone());
-        Leading {
+    /// Registers a fetch for `key`, or, when one is in flight already on
+    /// any worker, gives that one to wait for: one atomic step, so two
+    /// workers missing at once never both lead. The guard lands the
+    /// flight, waking its waiters, and unregisters when dropped (whatever
+    /// way the fetch ends).
+    pub(crate) fn lead(&self, key: &[u8]) -> Result<Leading, Arc<Flight>> {
+        let mut pending = locked(&self.shard.pending);
+        if let Some(flight) = pending.get(key) {
+            return Err(flight.clone());
+        }
+        let flight = Arc::new(Flight::default());
+        pending.insert(key.to_vec(), flight.clone());
+        Ok(Leading {
             shard: self.shard.clone(),
             key: key.to_vec(),
-            notify,
-        }
+            flight,
+        })
     }
 }
 
 /// A fetch other requests for the same key wait for.
 pub(crate) struct Leading {
-    shard: Rc<ShardRt>,
+    shard: Arc<ShardRt>,
     key: Vec<u8>,
-    notify: Rc<LocalNotify>,
+    flight: Arc<Flight>,
 }
 
 impl Drop for Leading {
     fn drop(&mut self) {
-        let mut pending = self.shard.pending.borrow_mut();
+        let mut pending = locked(&self.shard.pending);
         if pending
             .get(&self.key)
-            .is_some_and(|n| Rc::ptr_eq(n, &self.notify))
+            .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
         {
             pending.remove(&self.key);
         }
         drop(pending);
-        self.notify.fire();
+        self.flight.land();
     }
 }

@@ -199,8 +199,7 @@ mod tests {
                     .expect("compiles"),
             );
             let g = crate::worker::Generation::new(0, snap, None);
-            let (link, _inbox) = crate::worker::link::Link::new(Default::default());
-            let peers = crate::worker::link::Peers::new(&[link]);
+            let peers = crate::worker::link::Peers::default();
             let w = Rc::new(Worker::new(
                 0,
                 Default::default(),

@@ -130,7 +130,7 @@ pub(crate) async fn run<S: Transport>(
                 g.cache.url_keys(&mut keys, head);
                 keys
             });
-            let next = if g.cache.routes[index].is_some() {
+            let next = if g.cache.route(index).is_some() {
                 cached::serve(conn, io, ctx, head, &g, index, *group).await
             } else {
                 forward::forward(conn, io, ctx, head, &g, index, *group).await

@@ -277,34 +277,38 @@ impl Handle {
             .collect()
     }
 
-    /// Counters summed over all workers.
+    /// Counters summed over all workers, and the cache's size (one cache
+    /// for all of them).
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for l in &self.0.links {
             t.add(&l.stats);
         }
+        let (entries, bytes) = self.snapshot().cache.totals();
+        t.cache_entries = entries as u64;
+        t.cache_bytes = bytes as u64;
         t
     }
 
-    /// Purges the cache on every worker; entries removed per worker, in
-    /// worker order (`None` for a worker that did not answer in time).
-    pub(crate) fn purge(&self, scope: Purge) -> Vec<Option<usize>> {
-        let mut replies = Vec::new();
+    /// Purges the cache (one for all workers) through the first worker
+    /// that takes it: how many entries went, `None` when no worker
+    /// answered in time.
+    pub(crate) fn purge(&self, scope: Purge) -> Option<usize> {
         for link in &self.0.links {
             let (tx, rx) = crossbeam_channel::bounded(1);
-            let msg = CacheMsg::Purge {
+            let msg = CacheMsg {
                 scope: scope.clone(),
                 reply: tx,
             };
-            // A full queue: wait for room rather than skip a worker.
-            let sent = link.cache_tx.send_timeout(msg, ACK_TIMEOUT).is_ok();
+            if link.cache_tx.send_timeout(msg, ACK_TIMEOUT).is_err() {
+                continue;
+            }
             link.wake.notify(1);
-            replies.push(sent.then_some(rx));
+            if let Ok(removed) = rx.recv_timeout(ACK_TIMEOUT) {
+                return Some(removed);
+            }
         }
-        replies
-            .into_iter()
-            .map(|rx| rx.and_then(|rx| rx.recv_timeout(ACK_TIMEOUT).ok()))
-            .collect()
+        None
     }
 
     /// Per-worker counters, in worker order.
@@ -522,6 +526,7 @@ impl Handle {
         self.0.log.apply(snapshot.clone(), log_output);
         let published = self.0.started.elapsed();
         self.0.snapshot.store(snapshot.clone());
+        snapshot.cache.prune();
         self.0.health.apply(health::plans(snapshot));
         let mut add = add.into_iter();
         for (i, link) in self.0.links.iter().enumerate() {

@@ -273,36 +273,18 @@ async fn take_reloads(w: Rc<Worker>, r: Reloads) {
     }
 }
 
-/// Applies invalidations from other workers and purges from the admin API.
+/// Runs purges from the admin API (on the cache all workers share).
 fn take_cache_messages(w: &Rc<Worker>, r: &Reloads) {
     let g = w.current();
-    if r.link.cache_overflow.swap(false, Ordering::AcqRel) {
-        let removed = g.cache.purge_all();
-        tracing::warn!(
-            worker = w.id,
-            removed,
-            "cache invalidation queue overflowed; cache cleared"
-        );
+    while let Ok(CacheMsg { scope, reply }) = r.inbox.cache.try_recv() {
+        let cache = &g.cache.shared;
+        let removed = match &scope {
+            Purge::All => cache.purge_all(),
+            Purge::Url(url) => cache.purge_url(url),
+            Purge::Prefix(prefix) => cache.purge_prefix(prefix),
+        };
+        let _ = reply.send(removed);
     }
-    while let Ok(msg) = r.inbox.cache.try_recv() {
-        match msg {
-            CacheMsg::Invalidate(h) => {
-                g.cache.invalidate(h);
-                w.stats.cache_invalidations.inc();
-            }
-            CacheMsg::Purge { scope, reply } => {
-                let removed = match &scope {
-                    Purge::All => g.cache.purge_all(),
-                    Purge::Url(url) => g.cache.purge_url(url),
-                    Purge::Prefix(prefix) => g.cache.purge_prefix(prefix),
-                };
-                let _ = reply.send(removed);
-            }
-        }
-    }
-    let (entries, bytes) = g.cache.totals();
-    w.stats.cache_entries.set(entries as u64);
-    w.stats.cache_bytes.set(bytes as u64);
 }
 
 /// Switches the worker to a new generation. Requests in flight keep the

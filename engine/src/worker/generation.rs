@@ -90,7 +90,7 @@ impl Generation {
         let route_policies: Vec<_> = snap.routes.iter().map(|r| &r.policy).collect();
         let policies =
             LocalPolicies::new(&snap.policies, &route_policies, prev.map(|p| &p.policies));
-        let cache = LocalCache::new(&snap.config, prev.map(|p| &p.cache));
+        let cache = LocalCache::new(snap.cache.clone());
         let tls = snap
             .tls
             .iter()

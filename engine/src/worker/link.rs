@@ -32,30 +32,21 @@ pub(crate) enum Purge {
     Prefix(String),
 }
 
-/// A cache message to a worker.
-pub(crate) enum CacheMsg {
-    /// Another worker saw a successful unsafe request: drop the stored
-    /// responses of the URL key (tag and URL, RFC 9111 §4.4) with this
-    /// hash (`cache::store::url_hash`). A hash, so sending allocates
-    /// nothing.
-    Invalidate(u64),
-    /// From the admin API; the worker replies with how many entries went.
-    Purge {
-        scope: Purge,
-        reply: crossbeam_channel::Sender<usize>,
-    },
+/// A purge from the admin API, run by one worker for the whole (shared)
+/// cache, so that the memory it frees is freed where the cache's memory
+/// is counted; the worker replies with how many entries went.
+pub(crate) struct CacheMsg {
+    pub(crate) scope: Purge,
+    pub(crate) reply: crossbeam_channel::Sender<usize>,
 }
 
-/// Cache messages queued per worker; past this an invalidation makes the
-/// worker drop its whole cache instead (correct, if costly), and says so.
-const CACHE_QUEUE: usize = 4096;
+/// Purges queued per worker (the admin API waits for each).
+const CACHE_QUEUE: usize = 16;
 
 /// The control plane's line to one worker.
 pub(crate) struct Link {
     pub(crate) tx: crossbeam_channel::Sender<Cmd>,
     pub(crate) cache_tx: crossbeam_channel::Sender<CacheMsg>,
-    /// Set when an invalidation did not fit in the queue.
-    pub(crate) cache_overflow: std::sync::atomic::AtomicBool,
     /// Rung after a command is queued.
     pub(crate) wake: event_listener::Event,
     /// The generation the worker runs.
@@ -76,7 +67,6 @@ impl Link {
         let link = Link {
             tx,
             cache_tx,
-            cache_overflow: std::sync::atomic::AtomicBool::new(false),
             wake: event_listener::Event::new(),
             applied: AtomicU64::new(0),
             applied_at: AtomicU64::new(0),
@@ -98,22 +88,14 @@ pub(crate) struct Inbox {
     pub(crate) cache: crossbeam_channel::Receiver<CacheMsg>,
 }
 
-/// What the workers share with each other: every worker's link, to reach
-/// the others, and the count of client connections open in the gateway.
-#[derive(Clone)]
+/// What the workers share with each other: the count of client
+/// connections open in the gateway.
+#[derive(Clone, Default)]
 pub(crate) struct Peers {
-    pub(crate) links: Arc<[Arc<Link>]>,
     pub(crate) clients: Arc<AtomicUsize>,
 }
 
 impl Peers {
-    pub(crate) fn new(links: &[Arc<Link>]) -> Peers {
-        Peers {
-            links: links.iter().cloned().collect(),
-            clients: Arc::new(AtomicUsize::new(0)),
-        }
-    }
-
     /// Takes a place for a new client connection unless the gateway holds
     /// `max` already (`max-connections`); give it back with
     /// [`Peers::close_client`]. One atomic per accepted connection.
@@ -135,19 +117,5 @@ impl Peers {
 
     pub(crate) fn close_client(&self) {
         self.clients.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// Tells every worker but `from` to drop the stored responses of the
-    /// URL key with hash `h`.
-    pub(crate) fn invalidate_elsewhere(&self, from: usize, h: u64) {
-        for (i, link) in self.links.iter().enumerate() {
-            if i == from {
-                continue;
-            }
-            if link.cache_tx.try_send(CacheMsg::Invalidate(h)).is_err() {
-                link.cache_overflow.store(true, Ordering::Release);
-            }
-            link.wake.notify(1);
-        }
     }
 }

@@ -101,12 +101,6 @@ impl Worker {
         }
     }
 
-    /// Drops the stored responses of the URL key with hash `h` on the
-    /// other workers too.
-    pub(crate) fn invalidate_elsewhere(&self, h: u64) {
-        self.peers.invalidate_elsewhere(self.id, h);
-    }
-
     /// Starts tracking a listener's accept loop.
     pub(crate) fn add_accepting(&self, a: Accepting) {
         self.accepting.borrow_mut().push(a);

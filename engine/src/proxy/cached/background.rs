@@ -3,6 +3,7 @@
 //! stale response; its result is stored when it may be.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::BytesMut;
 
@@ -20,7 +21,6 @@ use crate::worker::conn::Conn;
 use crate::worker::Generation;
 
 use super::fill::revalidation;
-use super::note_size;
 
 /// Starts one revalidation of `stale` in the background; requests in the
 /// meantime are answered from it.
@@ -33,12 +33,15 @@ pub(super) fn revalidate(
     group: usize,
     key: &[u8],
     head: &RequestHead,
-    stale: &Rc<Entry>,
+    stale: &Arc<Entry>,
 ) {
-    let Some(rc) = g.cache.routes[index].as_ref() else {
+    let Some(rc) = g.cache.route(index) else {
         return;
     };
-    let leading = rc.lead(key);
+    // Another worker may have started one since the caller looked.
+    let Ok(leading) = rc.lead(key) else {
+        return;
+    };
     let route = g.snap.route_config(index);
     let rewrite = Rewrite::new(conn.tls.as_deref(), &g.snap, index, ctx);
     let mut req = BytesMut::with_capacity(1024);
@@ -53,7 +56,7 @@ pub(super) fn revalidate(
     let watcher = w.clone();
     let task = async move {
         let _leading = leading;
-        let Some(rc) = g.cache.routes[index].as_ref() else {
+        let Some(rc) = g.cache.route(index) else {
             return;
         };
         let route = g.snap.route_config(index);
@@ -78,16 +81,14 @@ pub(super) fn revalidate(
             // About another representation: the stored one is outdated.
             f.release(&w, &g, bodiless);
             rc.remove_entry(&key, &stale);
-            note_size(&w, &g);
             return;
         }
         if f.resp.status == 304 {
             let fresh = stale.refreshed(end_to_end(&f.resp), request_time, now);
             f.release(&w, &g, bodiless);
-            if rc.insert(&key, Rc::new(fresh)) {
+            if rc.insert(&key, Arc::new(fresh)) {
                 w.stats.cache_revalidated.inc();
             }
-            note_size(&w, &g);
             return;
         }
         if f.resp.status >= 500 {
@@ -143,7 +144,7 @@ pub(super) fn revalidate(
                     Vec::from(&b"\x00unmatched"[..])
                 };
                 let entry = build_entry(&resp, secondary, exact(raw), request_time, now);
-                if rc.insert(&key, Rc::new(entry)) {
+                if rc.insert(&key, Arc::new(entry)) {
                     w.stats.cache_stored.inc();
                 }
             }
@@ -153,7 +154,6 @@ pub(super) fn revalidate(
             }
             None => {}
         }
-        note_size(&w, &g);
         Fetched {
             up,
             server,

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::BytesMut;
 
@@ -27,7 +28,7 @@ use crate::rt::io::Transport;
 use crate::worker::conn::Conn;
 use crate::worker::{Generation, Worker};
 
-use super::{answer_stored, note_size, Served};
+use super::{answer_stored, Served};
 
 /// One fetch from the origin for a cache key.
 pub(super) struct FetchFor<'a> {
@@ -63,7 +64,7 @@ impl FetchFor<'_> {
         io: &mut S,
         ctx: &mut Ctx,
         head: &RequestHead,
-        mut stale: Option<Rc<Entry>>,
+        mut stale: Option<Arc<Entry>>,
     ) -> Next {
         let g = self.g;
         let w = conn.w.clone();
@@ -119,7 +120,7 @@ impl FetchFor<'_> {
                     continue;
                 }
                 if f.resp.status == 304 {
-                    let fresh = Rc::new(s.refreshed(end_to_end(&f.resp), request_time, now));
+                    let fresh = Arc::new(s.refreshed(end_to_end(&f.resp), request_time, now));
                     let done = f.resp.body == BodyKind::None;
                     f.release(&w, g, done);
                     self.store(&w, fresh.clone());
@@ -152,7 +153,7 @@ impl FetchFor<'_> {
         ctx: &mut Ctx,
         head: &RequestHead,
         f: crate::proxy::exchange::Fetched,
-        stale: Option<&Rc<Entry>>,
+        stale: Option<&Arc<Entry>>,
         request_time: u64,
         response_time: u64,
     ) -> Next {
@@ -217,13 +218,12 @@ impl FetchFor<'_> {
                 let resp = &relayed.resp;
                 let secondary = RouteCache::secondary_of(&vary_of(resp), head);
                 let entry = build_entry(resp, secondary, exact(raw), request_time, response_time);
-                self.store(&w, Rc::new(entry));
+                self.store(&w, Arc::new(entry));
             }
             None if relayed.body_ok && !request_caused => {
                 // Superseded by a response that is not kept.
                 if let Some(s) = stale {
                     self.rc.remove_entry(self.key, s);
-                    note_size(&w, self.g);
                 }
             }
             None => {}
@@ -231,10 +231,9 @@ impl FetchFor<'_> {
         relayed.done(&w)
     }
 
-    fn store(&self, w: &Worker, entry: Rc<Entry>) {
+    fn store(&self, w: &Worker, entry: Arc<Entry>) {
         if self.rc.insert(self.key, entry) {
             w.stats.cache_stored.inc();
         }
-        note_size(w, self.g);
     }
 }

@@ -105,8 +105,9 @@ async fn serve_keyed<S: Transport>(
     group: usize,
     key: &mut Vec<u8>,
 ) -> Next {
-    let rc = g.cache.routes[index]
-        .as_ref()
+    let rc = g
+        .cache
+        .route(index)
         .expect("serve is called for caching routes");
     let w = conn.w.clone();
     let bypass_reason = match head.method {
@@ -180,22 +181,24 @@ async fn serve_keyed<S: Transport>(
             let _ = write!(conn.extra, "Cache-Status: ringway; fwd={fwd}\r\n");
             return forward::forward(conn, io, ctx, head, g, index, group).await;
         }
-        // Collapse with a fetch in flight for the same key: wait for it,
-        // then look again (once). Not for a key whose last response was
-        // not stored: that fetch could not answer this request.
+        // Collapse with a fetch in flight for the same key on any worker:
+        // wait for it, then look again (once). Not for a key whose last
+        // response was not stored: that fetch could not answer this
+        // request.
         if rc.passes(key, now) {
             break (true, None);
         }
-        match rc.pending(key) {
-            Some(fetching) if !collapsed && !rc.lock_timeout.is_zero() => {
+        match rc.lead(key) {
+            Ok(leading) => break (false, Some(leading)),
+            Err(fetching) if !collapsed && !rc.lock_timeout.is_zero() => {
                 collapsed = true;
                 w.stats.cache_collapsed.inc();
                 let deadline = Instant::now() + rc.lock_timeout;
                 let _ = w.deadlines.within(deadline, fetching.wait()).await;
             }
-            // Lead the fetch unless another still runs (its wait timed
-            // out).
-            _ => break (false, rc.pending(key).is_none().then(|| rc.lead(key))),
+            // Waited once already (the fetch outlived `lock-timeout`), or
+            // collapsing is off: to the origin, without leading.
+            Err(_) => break (false, None),
         }
     };
     w.stats.cache_misses.inc();
@@ -214,18 +217,17 @@ async fn serve_keyed<S: Transport>(
 
 /// After a successful unsafe request (RFC 9111 §4.4): drops the stored
 /// responses of its URL, as every caching route keys it, for every consumer
-/// and key-header value, on this worker and (through their queues) the
-/// others. `keys` are [`LocalCache::url_keys`] of the request.
+/// and key-header value, once for every worker (the cache is one).
+/// `keys` are [`LocalCache::url_keys`] of the request.
 ///
 /// [`LocalCache::url_keys`]: crate::cache::store::LocalCache::url_keys
 pub(crate) fn invalidate(w: &Worker, g: &Generation, keys: &[u8]) {
     for key in crate::cache::store::each_key(keys) {
-        let h = crate::cache::store::url_hash(key);
-        g.cache.invalidate(h);
-        w.stats.cache_invalidations.inc();
-        w.invalidate_elsewhere(h);
+        g.cache
+            .shared
+            .invalidate(crate::cache::store::url_hash(key));
     }
-    note_size(w, g);
+    w.stats.cache_invalidations.inc();
 }
 
 /// Forwards past the cache, saying why.
@@ -241,13 +243,6 @@ fn bypass(conn: &mut Conn, ctx: &mut Ctx, why: &str) {
         conn.extra,
         "Cache-Status: ringway; fwd=bypass; detail={why}\r\n"
     );
-}
-
-/// Updates the worker's cache gauges.
-fn note_size(w: &Worker, g: &Generation) {
-    let (entries, bytes) = g.cache.totals();
-    w.stats.cache_entries.set(entries as u64);
-    w.stats.cache_bytes.set(bytes as u64);
 }
 
 fn write_cache_status(out: &mut BytesMut, served: Served, ttl: i64) {
