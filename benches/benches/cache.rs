@@ -1,6 +1,7 @@
 //! The cache's per-request work: building a key and finding the stored
-//! response in a shard of 10,000 entries (plain, and selected by Vary), and
-//! laying out a response for storing.
+//! response in a store of 10,000 entries (plain, selected by Vary, and
+//! while another thread hits the same entry), and laying out a response
+//! for storing.
 
 use std::sync::Arc;
 
@@ -12,6 +13,10 @@ use ringway::bench::{Identity, LocalCache, RouteCache, SharedCache};
 use ringway_config::Config;
 
 const T: u64 = 1_800_000_000;
+
+const PLAIN: &str =
+    "GET /api/items/4242?b=2&a=1 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: bench\r\n\
+                     Accept: */*\r\n\r\n";
 
 fn head(raw: &str) -> RequestHead {
     let limits = HeadLimits {
@@ -78,10 +83,7 @@ fn cache(c: &mut Criterion) {
     );
 
     let mut group = c.benchmark_group("cache");
-    let plain = head(
-        "GET /api/items/4242?b=2&a=1 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: bench\r\n\
-         Accept: */*\r\n\r\n",
-    );
+    let plain = head(PLAIN);
     group.bench_function("key+lookup/hit", |b| {
         b.iter(|| {
             rc.key(&mut key, &plain, false, Identity::default());
@@ -94,6 +96,34 @@ fn cache(c: &mut Criterion) {
             std::hint::black_box(rc.lookup(&local, &key, &varied).expect("hit"))
         })
     });
+    // The same hit while another thread hits the same entry without
+    // pause, as a second worker would: the entry's reference count and the
+    // store's hit counter are then written from two cores.
+    {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let other = {
+            let stop = stop.clone();
+            let shared = local.shared();
+            std::thread::spawn(move || {
+                let plain = head(PLAIN);
+                let local = LocalCache::new(shared);
+                let rc = local.route(0).expect("caching route");
+                let mut key = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    rc.key(&mut key, &plain, false, Identity::default());
+                    std::hint::black_box(rc.lookup(&local, &key, &plain));
+                }
+            })
+        };
+        group.bench_function("key+lookup/hit-shared-with-another-thread", |b| {
+            b.iter(|| {
+                rc.key(&mut key, &plain, false, Identity::default());
+                std::hint::black_box(rc.lookup(&local, &key, &plain).expect("hit"))
+            })
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        other.join().expect("the other thread");
+    }
     let missing = head("GET /api/other?x=1 HTTP/1.1\r\nHost: shop.example\r\n\r\n");
     group.bench_function("key+lookup/miss", |b| {
         b.iter(|| {

@@ -254,17 +254,19 @@ impl Default for Metrics {
     }
 }
 
-/// `[cache]`: the HTTP cache's (RFC 9111) shared shard and the defaults
+/// `[cache]`: the HTTP cache's (RFC 9111) shared store and the defaults
 /// of routes that cache.
 ///
-/// Each worker holds its own shard of `size` bytes, shared by every route
-/// that caches without a `size` of its own (see [`RouteCache::size`]).
+/// The cache is one for all workers: a store of `size` bytes, shared by
+/// every route that caches without a `size` of its own (see
+/// [`RouteCache::size`]).
 /// Caching itself is turned on per route; the defaults apply when the
 /// table is absent.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Cache {
-    /// `size`: the shared shard's budget per worker, in bytes, counting
-    /// keys and overhead; 64 KiB to 1 TiB, default 64 MiB.
+    /// `size`: the budget of the store caching routes share (one for all
+    /// workers), in bytes, counting keys and overhead; 64 KiB to 1 TiB,
+    /// default 64 MiB.
     pub size: usize,
     /// `max-entry-size`: the largest response body a route stores unless
     /// it sets its own; larger bodies stream through unstored. At least 1
@@ -1017,12 +1019,12 @@ impl Route {
 /// `[routes.cache]` of a route that caches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RouteCache {
-    /// `size`: the route's own shard budget per worker, with the bounds of
-    /// [`Cache::size`]; `None` = the shared shard.
+    /// `size`: the budget of the route's own store, with the bounds of
+    /// [`Cache::size`]; `None` = the shared store.
     pub size: Option<usize>,
     /// `max-entry-size`, resolved (the route's value, else
     /// [`Cache::max_entry_size`]): the largest body stored. At least 1 byte
-    /// and at most half of the shard the route uses.
+    /// and at most half of the store the route uses.
     pub max_entry_size: usize,
     /// `sort-query`: whether query parameters are sorted in the key, so
     /// `?a=1&b=2` and `?b=2&a=1` share an entry; default false.

@@ -514,7 +514,7 @@ fn errors_carry_the_toml_path_and_the_json_position() {
             "",
             "cache.max-entry-size",
             "\"1MiB\" }",
-            "an entry may use at most half a shard",
+            "an entry may use at most half a store",
         ),
         (
             "cache as an array",

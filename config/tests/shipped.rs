@@ -206,7 +206,7 @@ fn example_config_shows_a_caching_route_and_leaves_the_default_without_one() {
         .iter()
         .find_map(|r| r.cache.as_ref())
         .expect("cache");
-    // Its own shard, and every key option shown.
+    // Its own store, and every key option shown.
     assert!(cache.size.is_some());
     assert!(cache.sort_query);
     assert!(!cache.ignore_params.is_empty() && !cache.key_headers.is_empty());
@@ -586,7 +586,7 @@ fn example_config_documents_every_key() {
         "longer prefix",
         "listing methods",
         "written first",
-        "half a shard",
+        "half a store",
         "per worker",
         "308 Permanent Redirect",
         "SNI",

@@ -447,7 +447,7 @@ fn cache() {
     let route = |body: &str| {
         format!("[[routes]]\npath = \"/c\"\nupstream = \"app\"\n[routes.cache]\n{body}")
     };
-    let half = "an entry may use at most half a shard";
+    let half = "an entry may use at most half a store";
     let cases = [
         (
             "size too small",
@@ -478,10 +478,10 @@ fn cache() {
             "[cache]\nsize = \"1MiB\"".to_owned(),
             "cache.size",
             "max-entry-size (1MiB, the default) is more than half of size (1MiB): \
-             an entry may use at most half a shard",
+             an entry may use at most half a store",
         ),
         (
-            "entry over half the shard",
+            "entry over half the store",
             "[cache]\nmax-entry-size = \"33MiB\"".to_owned(),
             "cache.max-entry-size",
             "max-entry-size (33MiB) is more than half of size (64MiB)",
@@ -577,19 +577,19 @@ fn cache() {
             route("size = \"1MiB\""),
             "routes[1].cache.size",
             "max-entry-size (1MiB, from [cache]) is more than half of this route's size (1MiB): \
-             an entry may use at most half a shard",
+             an entry may use at most half a store",
         ),
         (
-            "route entry over half the shared shard",
+            "route entry over half the shared store",
             route("max-entry-size = \"33MiB\""),
             "routes[1].cache.max-entry-size",
-            "max-entry-size (33MiB) is more than half of the shared shard, cache.size (64MiB)",
+            "max-entry-size (33MiB) is more than half of the shared store, cache.size (64MiB)",
         ),
         (
             "route entry over half a small shared shard",
             format!("[cache]\nsize = \"1MiB\"\nmax-entry-size = \"1KiB\"\n{}", route("max-entry-size = \"513KiB\"")),
             "routes[1].cache.max-entry-size",
-            "more than half of the shared shard, cache.size (1MiB)",
+            "more than half of the shared store, cache.size (1MiB)",
         ),
         (
             "route entry over half its own shard",

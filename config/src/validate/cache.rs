@@ -1,12 +1,12 @@
-//! `[cache]` → [`Cache`] and `[routes.cache]` → [`RouteCache`]: shard
+//! `[cache]` → [`Cache`] and `[routes.cache]` → [`RouteCache`]: store
 //! budgets, the largest entry stored, and what goes into a cache key.
 //!
-//! Each worker keeps its cache in shards under a byte budget: one shared by
-//! every caching route (`[cache] size`), plus one per route that sets a
-//! `size` of its own. The rule spanning keys comes from the shard: an entry
+//! The cache (one for all workers) keeps its entries in stores under a
+//! byte budget: one shared by every caching route (`[cache] size`), plus
+//! one per route that sets a `size` of its own. The rule spanning keys comes from the store: an entry
 //! may use at most half of it, since a larger one would flush nearly
-//! everything else (the engine's shard refuses it). So `max-entry-size` is
-//! checked against the shard the route really uses, which for a route
+//! everything else (the engine's store refuses it). So `max-entry-size` is
+//! checked against the store the route really uses, which for a route
 //! without `size` is the shared one, and an inherited `max-entry-size` is
 //! checked too: a route `size` too small for it is an error at `size`.
 //!
@@ -29,10 +29,10 @@ use crate::model::{Cache, RouteCache};
 use crate::raw::{RawCache, RawRouteCache, Scalar};
 use crate::units::format_size;
 
-/// Shard `size` bounds, per worker. Below 64 KiB a shard holds a handful of
+/// Shard `size` bounds, per worker. Below 64 KiB a store holds a handful of
 /// responses, whose keys and overhead already count against it; 1 TiB is
 /// far above any host's memory, and low enough to catch a unit typo.
-const SHARD_SIZE: RangeInclusive<u64> = 64 << 10..=1 << 40;
+const STORE_SIZE: RangeInclusive<u64> = 64 << 10..=1 << 40;
 /// `lock-timeout` ceiling: each waiting request holds its client's
 /// connection, and after a minute the origin is better asked directly.
 const LOCK_TIMEOUT_MAX: Duration = Duration::from_secs(60);
@@ -48,7 +48,7 @@ pub(super) fn cache(raw: Option<&Spanned<RawCache>>, r: &mut Reporter<'_>) -> Op
     let c = raw.map_or(&empty, Spanned::get_ref);
 
     let size = c.size.as_ref().map_or(Some(defaults::CACHE_SIZE), |v| {
-        shard_size(v, "cache.size", r)
+        store_size(v, "cache.size", r)
     });
     let max_entry_size = c
         .max_entry_size
@@ -78,8 +78,8 @@ pub(super) fn cache(raw: Option<&Spanned<RawCache>>, r: &mut Reporter<'_>) -> Op
             } else {
                 ", the default"
             };
-            let shard = format!("size ({})", show_size(size));
-            r.error(path, span, half_a_shard(entry, from, &shard));
+            let store = format!("size ({})", show_size(size));
+            r.error(path, span, half_a_store(entry, from, &store));
             fits = false;
         }
     }
@@ -116,7 +116,7 @@ pub(super) fn route_cache(
 
     let size = match &c.size {
         None => Some(None),
-        Some(v) => shard_size(v, &key("size"), r).map(Some),
+        Some(v) => store_size(v, &key("size"), r).map(Some),
     };
     let max_entry_size = match &c.max_entry_size {
         None => global.map(|g| g.max_entry_size),
@@ -124,25 +124,25 @@ pub(super) fn route_cache(
     };
 
     let mut fits = true;
-    let shard = match size {
+    let store = match size {
         Some(Some(own)) => Some((own, format!("this route's size ({})", show_size(own)))),
         Some(None) => global.map(|g| {
-            let shared = format!("the shared shard, cache.size ({})", show_size(g.size));
+            let shared = format!("the shared store, cache.size ({})", show_size(g.size));
             (g.size, shared)
         }),
         None => None,
     };
-    if let (Some((shard, shard_text)), Some(entry)) = (shard, max_entry_size) {
-        if entry > shard / 2 {
+    if let (Some((store, store_text)), Some(entry)) = (store, max_entry_size) {
+        if entry > store / 2 {
             // Without a max-entry-size of its own, the route's `size` is
-            // what is too small: the inherited value fits the shared shard.
+            // what is too small: the inherited value fits the shared store.
             let (at, span, from) = match (&c.max_entry_size, &c.size) {
                 (None, Some(s)) => ("size", s.span(), ", from [cache]"),
                 (Some(e), _) => ("max-entry-size", e.span(), ""),
-                // Not reached: [cache] holds its entry size to its own shard.
+                // Not reached: [cache] holds its entry size to its own store.
                 (None, None) => ("max-entry-size", raw.span(), ", from [cache]"),
             };
-            r.error(key(at), Some(span), half_a_shard(entry, from, &shard_text));
+            r.error(key(at), Some(span), half_a_store(entry, from, &store_text));
             fits = false;
         }
     }
@@ -170,21 +170,21 @@ fn show_size(bytes: usize) -> String {
 }
 
 /// Why `max-entry-size` does not fit: `from` says where an inherited value
-/// came from, `shard` names the shard and its size.
-fn half_a_shard(entry: usize, from: &str, shard: &str) -> String {
+/// came from, `store` names the store and its size.
+fn half_a_store(entry: usize, from: &str, store: &str) -> String {
     format!(
-        "max-entry-size ({}{from}) is more than half of {shard}: an entry may use at most \
-         half a shard, since a larger one would flush nearly everything else",
+        "max-entry-size ({}{from}) is more than half of {store}: an entry may use at most \
+         half a store, since a larger one would flush nearly everything else",
         show_size(entry)
     )
 }
 
-/// A shard budget (`cache.size`, a route's `size`).
-fn shard_size(value: &Spanned<Scalar>, path: &str, r: &mut Reporter<'_>) -> Option<usize> {
+/// A store budget (`cache.size`, a route's `size`).
+fn store_size(value: &Spanned<Scalar>, path: &str, r: &mut Reporter<'_>) -> Option<usize> {
     let bytes = size(value, path, r)?;
-    let problem = if bytes < *SHARD_SIZE.start() {
-        Some("must be at least 64KiB: a smaller shard holds only a handful of responses")
-    } else if bytes > *SHARD_SIZE.end() {
+    let problem = if bytes < *STORE_SIZE.start() {
+        Some("must be at least 64KiB: a smaller store holds only a handful of responses")
+    } else if bytes > *STORE_SIZE.end() {
         Some("must be at most 1TiB; the budget is per worker")
     } else {
         None
@@ -196,7 +196,7 @@ fn shard_size(value: &Spanned<Scalar>, path: &str, r: &mut Reporter<'_>) -> Opti
     to_usize(Some(bytes), path, Some(value.span()), r)
 }
 
-/// A `max-entry-size`, before it is held against a shard.
+/// A `max-entry-size`, before it is held against a store.
 fn entry_size(value: &Spanned<Scalar>, path: &str, r: &mut Reporter<'_>) -> Option<usize> {
     match size(value, path, r)? {
         0 => {

@@ -297,6 +297,11 @@ impl LocalCache {
         }
     }
 
+    /// The cache this view is of.
+    pub fn shared(&self) -> Arc<SharedCache> {
+        self.shared.clone()
+    }
+
     /// The cache settings of route `index`, when it caches.
     pub fn route(&self, index: usize) -> Option<&RouteCache> {
         self.shared.routes.get(index)?.as_ref()
