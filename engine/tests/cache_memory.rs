@@ -1,13 +1,15 @@
 //! The cache's byte budget holds for the memory it really uses.
 //!
 //! A counting global allocator tracks the live bytes allocated on the
-//! worker thread (`ringway-w*`). After a warm-up that fills the worker's
-//! buffer pools on an uncached route, thousands of distinct responses go
-//! through a caching route with a 4 MiB shard, far more than fits. The
-//! worker's live bytes then grow by what the cache holds; that growth must
-//! match the bytes the shard accounts (keys, heads, bodies and per-entry
-//! overhead) within 5% of the budget, and the accounted bytes must stay
-//! within the budget. Purging everything gives the memory back.
+//! worker threads (`ringway-w*`). Two workers share one cache: after a
+//! warm-up that fills both workers' buffer pools on an uncached route,
+//! thousands of distinct responses go through a caching route with a
+//! 4 MiB store, far more than fits, over connections that land on both
+//! workers. The workers' live bytes then grow by what the cache holds;
+//! that growth must match the bytes the store accounts (keys, heads,
+//! bodies and per-entry overhead) within 5% of the budget, and the
+//! accounted bytes must stay within the budget: the budget is the whole
+//! cache's, not each worker's. Purging everything gives the memory back.
 
 mod support;
 
@@ -77,20 +79,46 @@ fn the_budget_holds_for_real_memory() {
     const BUDGET: i64 = 4 << 20;
     let addr = origin();
     let toml = format!(
-        "workers = 1\n[cache]\nsize = \"4MiB\"\n\
+        "workers = 2\n[cache]\nsize = \"4MiB\"\n\
          [[upstreams]]\nname = \"up\"\nservers = [\"{addr}\"]\n\
          [[routes]]\npath-prefix = \"/c/\"\nupstream = \"up\"\n[routes.cache]\n\
          [[routes]]\npath-prefix = \"/plain/\"\nupstream = \"up\"\n"
     );
     let gw = TestGateway::start(&toml, DRIVERS[0]);
-    let mut c = gw.client();
-    for i in 0..300 {
-        assert_eq!(c.get(&format!("/plain/{i}")).status, 200);
+    // Connections land on either worker (the kernel's choice): open them
+    // until both workers have some, then use them in turn.
+    let served = |gw: &TestGateway| -> Vec<u64> {
+        gw.handle().workers().iter().map(|w| w.requests).collect()
+    };
+    let mut clients = Vec::new();
+    while clients.len() < 8 || served(&gw).contains(&0) {
+        assert!(clients.len() < 64, "no connection reached one worker");
+        let mut c = gw.client();
+        assert_eq!(c.get("/plain/first").status, 200);
+        clients.push(c);
+        gw.wait_for("the request counted", |t| {
+            t.requests >= clients.len() as u64
+        });
+    }
+    let n = clients.len();
+    for i in 0..600 {
+        assert_eq!(clients[i % n].get(&format!("/plain/{i}")).status, 200);
     }
     let before = live();
     for i in 0..12_000 {
-        assert_eq!(c.get(&format!("/c/{i}")).status, 200);
+        assert_eq!(clients[i % n].get(&format!("/c/{i}")).status, 200);
     }
+    let (_, doc) = admin_call(gw.admin_addr(), "GET", "/cache", &[], b"");
+    let stored: Vec<u64> = doc["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .map(|w| w["stored"].as_u64().expect("stored"))
+        .collect();
+    assert!(
+        stored.iter().all(|&n| n > 0),
+        "both workers stored entries: {stored:?}"
+    );
     let t = gw.totals();
     let accounted = t.cache_bytes as i64;
     let grown = live() - before;

@@ -143,7 +143,15 @@ impl<V> Shard<V> {
             group_of,
             group_hasher,
             hasher: ahash::RandomState::new(),
-            map: Map::default(),
+            // A removed entry is freed once no hit can still be reading
+            // it; reclaiming at every removal (rather than in batches of
+            // 32 per thread) keeps what the budget no longer counts from
+            // holding on to bodies of up to `max-entry-size` each. Hits
+            // never retire anything, so they do not pay for it.
+            map: papaya::HashMap::builder()
+                .hasher(ahash::RandomState::new())
+                .collector(seize::Collector::new().batch_size(1))
+                .build(),
             books: Mutex::new(Books {
                 used: 0,
                 small_used: 0,
