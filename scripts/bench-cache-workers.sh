@@ -78,24 +78,15 @@ CLK_TCK=$(getconf CLK_TCK)
 bench_tmp cache-workers
 read -r ORIGIN_PORT RW_PORT ADMIN_PORT < <(free_ports 3)
 
-mkdir -p "$TMP/www" "$TMP/origin"
+mkdir -p "$TMP/www"
 head -c "$BODY_SIZE" /dev/zero | tr '\0' 'c' >"$TMP/www/body"
-cat >"$TMP/origin.conf" <<EOF
-worker_processes 1;
-pid $TMP/origin.pid;
-error_log $TMP/origin-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log $TMP/origin-access.log;
-    client_body_temp_path $TMP/origin/body;
-    proxy_temp_path $TMP/origin/proxy;
-    fastcgi_temp_path $TMP/origin/fastcgi;
-    uwsgi_temp_path $TMP/origin/uwsgi;
-    scgi_temp_path $TMP/origin/scgi;
-    keepalive_requests 100000000;
-    keepalive_timeout 600s;
+{
+    nginx_common origin
+    cat <<EOF
     server {
         listen 127.0.0.1:$ORIGIN_PORT;
+        # Each line one origin fetch.
+        access_log $TMP/origin-access.log;
         root $TMP/www;
         location /k/ {
             add_header Cache-Control "max-age=3600" always;
@@ -104,6 +95,7 @@ http {
     }
 }
 EOF
+} >"$TMP/origin.conf"
 taskset -c 1 "$NGINX" -p "$TMP" -e "$TMP/origin-error.log" -c "$TMP/origin.conf" -g 'daemon off;' \
     >"$TMP/origin.out" 2>&1 &
 PIDS+=("$!")

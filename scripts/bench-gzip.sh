@@ -113,25 +113,6 @@ EOF
 
 # ------------------------------------------------------------------ configs
 
-nginx_common() {
-    local name=$1
-    mkdir -p "$TMP/$name"
-    cat <<EOF
-worker_processes 1;
-pid $TMP/$name.pid;
-error_log $TMP/$name-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/$name/body;
-    proxy_temp_path $TMP/$name/proxy;
-    fastcgi_temp_path $TMP/$name/fastcgi;
-    uwsgi_temp_path $TMP/$name/uwsgi;
-    scgi_temp_path $TMP/$name/scgi;
-    keepalive_requests 1000000;
-EOF
-}
-
 {
     nginx_common origin
     cat <<EOF

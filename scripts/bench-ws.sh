@@ -107,19 +107,9 @@ read -r WS_PORT RW_PORT NG_PORT < <(free_ports 3)
 
 # ------------------------------------------------------------------ configs
 
-mkdir -p "$TMP/nginx"
-cat >"$TMP/nginx.conf" <<EOF
-worker_processes 1;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx-error.log warn;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
+{
+    nginx_common nginx 8192
+    cat <<EOF
     upstream ws {
         server 127.0.0.1:$WS_PORT;
     }
@@ -136,6 +126,7 @@ http {
     }
 }
 EOF
+} >"$TMP/nginx.conf"
 
 cat >"$TMP/ringway.toml" <<EOF
 workers = 1

@@ -4,7 +4,7 @@
 mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -413,25 +413,11 @@ fn concurrent_misses_collapse_into_one_fetch() {
 }
 
 fn concurrent_misses_collapse_into_one_fetch_body() {
-    // The origin holds its answer until the other seven requests wait for
-    // it (or 10 s pass), so the test does not depend on timing.
-    let gateway_handle: Arc<Mutex<Option<ringway::Handle>>> = Arc::default();
-    let h = gateway_handle.clone();
-    let origin = TestUpstream::start(move |_| {
-        let until = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < until {
-            let waiting = h
-                .lock()
-                .expect("lock")
-                .as_ref()
-                .map_or(0, |h| h.totals().cache_collapsed);
-            if waiting >= 7 {
-                break;
-            }
-            thread::sleep(Duration::from_millis(2));
-        }
-        Reply::Raw(reply(200, &[("Cache-Control", "max-age=60")], "slow body"))
-    });
+    // The origin holds its answer until the other seven requests wait.
+    let (origin, gateway_handle) = TestUpstream::holding_until_collapsed(
+        7,
+        reply(200, &[("Cache-Control", "max-age=60")], "slow body"),
+    );
     let gw = gateway(&origin, 1, "", "");
     *gateway_handle.lock().expect("lock") = Some(gw.handle());
     let addr = gw.addr;

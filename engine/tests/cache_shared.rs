@@ -9,7 +9,7 @@
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -103,25 +103,11 @@ fn a_response_stored_by_one_of_four_workers_is_a_hit_on_all_four() {
 
 fn concurrent_misses_on_all_workers_make_one_fetch(workers: usize) {
     const CLIENTS: usize = 64;
-    // The origin holds its answer until every other request waits for it
-    // (or 20 s pass), so the test does not depend on timing.
-    let handle: Arc<Mutex<Option<ringway::Handle>>> = Arc::default();
-    let h = handle.clone();
-    let origin = TestUpstream::start(move |_| {
-        let until = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < until {
-            let waiting = h
-                .lock()
-                .expect("lock")
-                .as_ref()
-                .map_or(0, |h| h.totals().cache_collapsed);
-            if waiting >= CLIENTS as u64 - 1 {
-                break;
-            }
-            thread::sleep(Duration::from_millis(2));
-        }
-        Reply::Raw(reply(&[("Cache-Control", "max-age=600")], "fetched once"))
-    });
+    // The origin holds its answer until every other request waits for it.
+    let (origin, handle) = TestUpstream::holding_until_collapsed(
+        CLIENTS as u64 - 1,
+        reply(&[("Cache-Control", "max-age=600")], "fetched once"),
+    );
     let toml = format!(
         "workers = {workers}\n[cache]\nlock-timeout = \"30s\"\n\
          [[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n\

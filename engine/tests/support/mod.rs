@@ -110,6 +110,34 @@ impl TestUpstream {
         TestUpstream::start_on("127.0.0.1:0".parse().expect("addr"), handler)
     }
 
+    /// An origin that holds every answer (`reply`) until the gateway put in
+    /// the returned slot counts `waiting` requests collapsed onto a fetch
+    /// in flight (or 20 s pass), so a test of collapsing does not depend
+    /// on timing.
+    pub fn holding_until_collapsed(
+        waiting: u64,
+        reply: Vec<u8>,
+    ) -> (TestUpstream, Arc<Mutex<Option<ringway::Handle>>>) {
+        let gateway: Arc<Mutex<Option<ringway::Handle>>> = Arc::default();
+        let g = gateway.clone();
+        let origin = TestUpstream::start(move |_| {
+            let until = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < until {
+                let collapsed = g
+                    .lock()
+                    .expect("lock")
+                    .as_ref()
+                    .map_or(0, |h| h.totals().cache_collapsed);
+                if collapsed >= waiting {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(2));
+            }
+            Reply::Raw(reply.clone())
+        });
+        (origin, gateway)
+    }
+
     /// An upstream on `addr` (one that was stopped comes back on its
     /// address this way).
     pub fn start_on(
