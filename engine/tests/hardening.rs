@@ -246,6 +246,37 @@ fn relayed_responses_without_date_get_one_body() {
 }
 
 #[test]
+fn a_304_made_from_a_relayed_response_has_a_date() {
+    on_both_drivers(a_304_made_from_a_relayed_response_has_a_date_body);
+}
+
+/// RFC 9110 §6.6.1 and §15.4.5: when the cache answers a client's
+/// matching If-None-Match with 304 while it fetches the response, the 304
+/// carries a Date although the origin sent none.
+fn a_304_made_from_a_relayed_response_has_a_date_body() {
+    let origin = TestUpstream::start(|_| {
+        Reply::Raw(
+            b"HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\n\r\nhi"
+                .to_vec(),
+        )
+    });
+    let toml = format!(
+        "workers = 1\n[[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n\
+         [[routes]]\nname = \"cached\"\nupstream = \"up\"\n[routes.cache]\n",
+        origin.addr
+    );
+    let gw = TestGateway::start(&toml, driver());
+    let r = send(
+        gw.addr,
+        "GET /c HTTP/1.1\r\nHost: test\r\nIf-None-Match: \"v1\"\r\n\r\n",
+    );
+    assert_eq!(r.status, 304);
+    assert_eq!(origin.request_count(), 1);
+    let date = r.header("date").expect("a Date on the 304");
+    httpdate::parse_http_date(date).expect("an IMF-fixdate");
+}
+
+#[test]
 fn later_http_1_minor_versions_are_http_1_1() {
     on_both_drivers(later_http_1_minor_versions_are_http_1_1_body);
 }

@@ -356,6 +356,9 @@ pub(crate) async fn relay<S: Transport>(
             }
         }
         wbuf.extend_from_slice(b"Via: 1.1 ringway\r\n");
+        if !resp.headers.iter().any(|h| h.class == Class::Date) {
+            date::append_date_line(&mut wbuf);
+        }
         304
     } else {
         write_response_fields(&mut wbuf, &resp);
