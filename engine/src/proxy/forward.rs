@@ -451,8 +451,10 @@ pub(crate) fn write_response_fields(out: &mut BytesMut, resp: &ResponseHead) {
     write::status_line(out, resp.status, reason);
     let interim = (100..200).contains(&resp.status);
     let last_via = resp.headers.iter().rposition(|h| h.class == Class::Via);
+    let mut has_date = false;
     for (i, h) in resp.headers.iter().enumerate() {
         let value = resp.bytes(h.value);
+        has_date |= h.class == Class::Date;
         match h.class {
             // A bodiless response keeps the length it announces (HEAD,
             // 304); 1xx and 204 must not carry one (RFC 9110 §8.6).
@@ -484,7 +486,7 @@ pub(crate) fn write_response_fields(out: &mut BytesMut, resp: &ResponseHead) {
     if last_via.is_none() {
         out.extend_from_slice(b"Via: 1.1 ringway\r\n");
     }
-    if !interim && !resp.headers.iter().any(|h| h.class == Class::Date) {
+    if !interim && !has_date {
         date::append_date_line(out);
     }
 }
