@@ -119,6 +119,7 @@ fn head(credential: &str) -> RequestHead {
         max_headers: 100,
         max_target: 8 * 1024,
         slashes: ringway_config::EncodedSlashes::Reject,
+        underscores: ringway_config::UnderscoresInHeaders::Drop,
     };
     parse_request(
         &mut BytesMut::from(text.as_bytes()),

@@ -24,6 +24,7 @@ fn head(raw: &str) -> RequestHead {
         max_headers: 100,
         max_target: 8 * 1024,
         slashes: ringway_config::EncodedSlashes::Reject,
+        underscores: ringway_config::UnderscoresInHeaders::Drop,
     };
     let mut buf = BytesMut::from(raw.as_bytes());
     let mut spans = Vec::new();

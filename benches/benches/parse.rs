@@ -13,6 +13,7 @@ fn parse(c: &mut Criterion) {
         max_headers: 100,
         max_target: 8 * 1024,
         slashes: ringway_config::EncodedSlashes::Reject,
+        underscores: ringway_config::UnderscoresInHeaders::Drop,
     };
     for (name, bytes) in HEADS {
         let mut group = c.benchmark_group(format!("head/{name}"));

@@ -59,6 +59,7 @@ fn request(path: &str) -> ringway::bench::RequestHead {
         max_headers: 100,
         max_target: 8192,
         slashes: EncodedSlashes::Reject,
+        underscores: ringway_config::UnderscoresInHeaders::Drop,
     };
     let mut buf = BytesMut::from(raw.as_bytes());
     let mut headers = Vec::new();

@@ -217,7 +217,7 @@ pub use model::{
     LogTarget, Metrics, OutlierDetection, Part, PathMatch, PathRewrite, QueryRules, RateLimit,
     Redirect, Resolve, Resolver, Responder, Retry, RetryOn, Route, RouteCache, RouteLimits,
     RouteTransform, SampleRate, SecretSource, Server, ServerAddress, StatusMatch, Template,
-    TlsVersion, Tunnels, UnknownSni, Upstream, UpstreamTls, Var, Workers,
+    TlsVersion, Tunnels, UnderscoresInHeaders, UnknownSni, Upstream, UpstreamTls, Var, Workers,
 };
 pub use model::{AllowOrigins, Cors, OriginPattern};
 

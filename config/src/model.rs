@@ -380,6 +380,9 @@ pub struct Listener {
     /// `encoded-slashes`: what a request whose path holds `%2F` or `%5C`
     /// gets; default [`EncodedSlashes::Reject`].
     pub encoded_slashes: EncodedSlashes,
+    /// `underscores-in-headers`: what a request header whose name holds
+    /// `_` gets; default [`UnderscoresInHeaders::Drop`].
+    pub underscores_in_headers: UnderscoresInHeaders,
     /// `trust-request-id`: a client's `X-Request-Id` is kept (when it is 1
     /// to 128 visible ASCII characters without commas) instead of being
     /// replaced by a generated one; default false. Only for listeners whose
@@ -434,6 +437,41 @@ impl EncodedSlashes {
             EncodedSlashes::Reject => "reject",
             EncodedSlashes::Decode => "decode",
             EncodedSlashes::Pass => "pass",
+        }
+    }
+}
+
+/// `underscores-in-headers = "drop" | "pass"`: what a request header
+/// field whose name holds an underscore gets.
+///
+/// CGI-style servers (PHP, Rack, WSGI) read `X_Forwarded_For` and
+/// `X-Forwarded-For` as one variable, so a name the gateway writes or
+/// interprets, spelt with underscores, could slip a client's value past
+/// it. Dropped fields are counted
+/// (`ringway_headers_dropped_total{reason="underscore"}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum UnderscoresInHeaders {
+    /// `"drop"`: every such field is removed before routing, policies
+    /// and forwarding, as nginx does by default (the default).
+    #[default]
+    Drop,
+    /// `"pass"`: such fields are kept, except those whose dash spelling
+    /// the gateway manages (framing, Host, hop-by-hop fields, Expect,
+    /// X-Forwarded-*, Forwarded, X-Real-IP, Via, X-Request-Id, trace
+    /// context), which are always removed.
+    Pass,
+}
+
+impl UnderscoresInHeaders {
+    /// Every value, in the order the config documents them.
+    pub const ALL: [UnderscoresInHeaders; 2] =
+        [UnderscoresInHeaders::Drop, UnderscoresInHeaders::Pass];
+
+    /// The name used in the config, e.g. `"drop"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnderscoresInHeaders::Drop => "drop",
+            UnderscoresInHeaders::Pass => "pass",
         }
     }
 }

@@ -87,6 +87,7 @@ pub(crate) struct RawListener {
     pub(crate) address: Option<Spanned<String>>,
     pub(crate) tls: Option<Spanned<RawListenerTls>>,
     pub(crate) encoded_slashes: Option<Spanned<String>>,
+    pub(crate) underscores_in_headers: Option<Spanned<String>>,
     pub(crate) trust_request_id: Option<bool>,
     /// Only ever an error (client certificates need TLS: the table belongs
     /// in `[listeners.tls]`); read so that validation can say so rather

@@ -328,6 +328,7 @@ struct ListenerOut<'a> {
     name: &'a str,
     address: String,
     encoded_slashes: &'static str,
+    underscores_in_headers: &'static str,
     trust_request_id: bool,
     error_format: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -775,6 +776,7 @@ impl<'a> Document<'a> {
                     name: &l.name,
                     address: l.address.to_string(),
                     encoded_slashes: l.encoded_slashes.as_str(),
+                    underscores_in_headers: l.underscores_in_headers.as_str(),
                     trust_request_id: l.trust_request_id,
                     error_format: l.error_format.as_str(),
                     tls: l.tls.as_ref().map(ListenerTlsOut::new),

@@ -19,7 +19,8 @@ const TOKEN: &str = "Zm9vYmFyYmF6cXV4-_~!0123";
 /// without their own shard, inheriting or setting `max-entry-size`, and
 /// turned off, TLS on a listener (with client certificates), on
 /// upstreams (with every key and with none) and a route's HTTPS keys,
-/// every `encoded-slashes`, a listener that trusts client request IDs,
+/// every `encoded-slashes`, a listener passing underscores in header names
+/// and one trusting client request IDs,
 /// upstreams with and without a connection cap, servers given by name,
 /// with their own cap and as backups, every balancing policy and hash key
 /// kind, both health check types, outlier detection turned off, a
@@ -67,6 +68,7 @@ queue = 1
 name = "public"
 address = "0.0.0.0:80"
 encoded-slashes = "decode"
+underscores-in-headers = "pass"
 trust-request-id = true
 
 [[listeners]]
@@ -561,6 +563,7 @@ fn a_minimal_config_renders_every_default() {
       "name": "listener-0",
       "address": "127.0.0.1:8080",
       "encoded-slashes": "reject",
+      "underscores-in-headers": "drop",
       "trust-request-id": false,
       "error-format": "text"
     }
@@ -614,6 +617,8 @@ fn values_are_written_in_their_largest_exact_unit() {
         r#""encoded-slashes": "decode""#,
         r#""encoded-slashes": "reject""#,
         r#""encoded-slashes": "pass""#,
+        r#""underscores-in-headers": "pass""#,
+        r#""underscores-in-headers": "drop""#,
         r#""trust-request-id": true"#,
         r#""trust-request-id": false"#,
         r#""max-body-size": "0B""#,
@@ -919,6 +924,7 @@ upstream = "u"
         max_connections in 1u64..=10_000_000,
         upstream_connections in prop::option::of(1u32..=10_000_000),
         slashes in prop::sample::select(vec!["reject", "decode", "pass"]),
+        underscores in prop::sample::select(vec!["drop", "pass"]),
         trust_request_id in any::<bool>(),
         workers in prop::option::of(1usize..=1024),
         weight in 1u32..=10_000,
@@ -946,6 +952,7 @@ max-connections = {max_connections}
 [[listeners]]
 address = "127.0.0.1:8080"
 encoded-slashes = "{slashes}"
+underscores-in-headers = "{underscores}"
 trust-request-id = {trust_request_id}
 [[upstreams]]
 name = "u"

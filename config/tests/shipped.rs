@@ -6,8 +6,8 @@ mod common;
 use common::valid;
 use ringway_config::{
     Action, AiProviderKind, AiStrategy, AuthKind, CheckKind, ClientAuthMode, Config,
-    EncodedSlashes, KeyMaterial, PathMatch, SecretSource, TlsVersion, UnknownSni, Workers,
-    DEFAULT_CONFIG, EXAMPLE_CONFIG,
+    EncodedSlashes, KeyMaterial, PathMatch, SecretSource, TlsVersion, UnderscoresInHeaders,
+    UnknownSni, Workers, DEFAULT_CONFIG, EXAMPLE_CONFIG,
 };
 
 fn respond<'a>(config: &'a Config, path: &str) -> &'a ringway_config::Responder {
@@ -154,6 +154,10 @@ fn example_config_caps_one_upstream_keeps_encoded_slashes_refused_and_replaces_r
         .listeners
         .iter()
         .all(|l| l.encoded_slashes == EncodedSlashes::Reject));
+    assert!(c
+        .listeners
+        .iter()
+        .all(|l| l.underscores_in_headers == UnderscoresInHeaders::Drop));
     assert!(c.listeners.iter().all(|l| !l.trust_request_id));
 }
 
@@ -364,6 +368,7 @@ fn example_config_documents_every_key() {
         "upstream-max-idle =",
         "max-connections =",
         "encoded-slashes =",
+        "underscores-in-headers =",
         "trust-request-id =",
         "[access-log]",
         "path =",

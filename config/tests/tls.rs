@@ -842,6 +842,7 @@ fn tls_renders_defaults_and_leaves_out_what_is_unset() {
       "name": "listener-1",
       "address": "127.0.0.1:8443",
       "encoded-slashes": "reject",
+      "underscores-in-headers": "drop",
       "trust-request-id": false,
       "error-format": "text",
       "tls": {

@@ -9,7 +9,8 @@ use common::valid;
 use proptest::prelude::*;
 use ringway_config::{
     AccessLog, Action, Admin, Cache, Config, Driver, EncodedSlashes, HostMatch, LogFormat,
-    LogTarget, PathMatch, Responder, RouteCache, RouteLimits, SampleRate, Workers,
+    LogTarget, PathMatch, Responder, RouteCache, RouteLimits, SampleRate, UnderscoresInHeaders,
+    Workers,
 };
 
 const MINIMAL: &str = r#"
@@ -71,6 +72,11 @@ fn minimal_config_gets_every_default() {
 
     assert_eq!(c.listeners[0].name, "listener-0");
     assert_eq!(c.listeners[0].encoded_slashes, EncodedSlashes::Reject);
+    assert_eq!(
+        c.listeners[0].underscores_in_headers,
+        UnderscoresInHeaders::Drop,
+        "names with underscores dropped by default, as nginx"
+    );
     assert!(
         !c.listeners[0].trust_request_id,
         "client IDs replaced by default"
@@ -228,11 +234,13 @@ token = "s3cret-Token_0123~!"
 name = "v6"
 address = "[::1]:9000"
 encoded-slashes = "pass"
+underscores-in-headers = "pass"
 trust-request-id = true
 
 [[listeners]]
 address = "127.0.0.1:9000"
 encoded-slashes = "decode"
+underscores-in-headers = "drop"
 
 [[upstreams]]
 name = "a"
@@ -294,6 +302,15 @@ body = "not here\n"
     );
     let slashes: Vec<EncodedSlashes> = c.listeners.iter().map(|l| l.encoded_slashes).collect();
     assert_eq!(slashes, [EncodedSlashes::Pass, EncodedSlashes::Decode]);
+    let underscores: Vec<UnderscoresInHeaders> = c
+        .listeners
+        .iter()
+        .map(|l| l.underscores_in_headers)
+        .collect();
+    assert_eq!(
+        underscores,
+        [UnderscoresInHeaders::Pass, UnderscoresInHeaders::Drop]
+    );
     let trust: Vec<bool> = c.listeners.iter().map(|l| l.trust_request_id).collect();
     assert_eq!(trust, [true, false]);
     assert_eq!(c.upstreams[0].max_connections.map(|n| n.get()), Some(100));

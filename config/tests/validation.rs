@@ -846,6 +846,33 @@ fn listeners() {
             "unknown key `encoded-slashes`",
         ),
         (
+            "underscores unknown",
+            second("address = \"127.0.0.1:8081\"\nunderscores-in-headers = \"allow\""),
+            "listeners[1].underscores-in-headers",
+            "expected \"drop\" or \"pass\", found \"allow\"",
+        ),
+        (
+            "underscores case",
+            second("address = \"127.0.0.1:8081\"\nunderscores-in-headers = \"Drop\""),
+            "listeners[1].underscores-in-headers",
+            "expected \"drop\" or \"pass\", found \"Drop\"",
+        ),
+        (
+            "underscores type",
+            second("address = \"127.0.0.1:8081\"\nunderscores-in-headers = false"),
+            "listeners[1].underscores-in-headers",
+            "expected a string",
+        ),
+        (
+            "underscores in tls",
+            second(
+                "address = \"127.0.0.1:8081\"\n[listeners.tls]\n\
+                 certificates = [{ cert = \"c\", key = \"k\" }]\nunderscores-in-headers = \"pass\"",
+            ),
+            "listeners[1].tls.underscores-in-headers",
+            "unknown key `underscores-in-headers`",
+        ),
+        (
             "trust request id word",
             second("address = \"127.0.0.1:8081\"\ntrust-request-id = \"yes\""),
             "listeners[1].trust-request-id",

@@ -138,6 +138,10 @@ counters! {
     tunnels_idle_closed, tunnels_drain_closed,
     /// Bytes carried by tunnels: client to upstream, upstream to client.
     tunnel_bytes_up, tunnel_bytes_down,
+    /// Fields removed on the way through: request header fields whose
+    /// name holds `_` (`underscores-in-headers`), and trailer fields that
+    /// may not be trailers (RFC 9110 §6.5.1), in either direction.
+    headers_dropped_underscore, headers_dropped_trailer,
 }
 
 /// Why a handshake failed, as counted.

@@ -51,7 +51,8 @@ use toml::Spanned;
 
 use crate::error::Reporter;
 use crate::model::{
-    Config, Driver, EncodedSlashes, ErrorFormat, Limits, Listener, Metrics, Workers,
+    Config, Driver, EncodedSlashes, ErrorFormat, Limits, Listener, Metrics, UnderscoresInHeaders,
+    Workers,
 };
 use crate::raw::{Item, RawDocument, RawLimits, RawListener, Scalar};
 use crate::units::{self, format_duration};
@@ -858,6 +859,12 @@ fn listeners(items: &[Item<RawListener>], r: &mut Reporter<'_>) -> Option<Vec<Li
             .map_or(Some(EncodedSlashes::default()), |v| {
                 encoded_slashes(v, &format!("{path}.encoded-slashes"), r)
             });
+        let underscores = raw
+            .underscores_in_headers
+            .as_ref()
+            .map_or(Some(UnderscoresInHeaders::default()), |v| {
+                underscores_in_headers(v, &format!("{path}.underscores-in-headers"), r)
+            });
         let mut rules_ok = true;
         let mut rules = |raw: &Option<Spanned<crate::raw::RawHeaderRules>>, k: &str, request| {
             raw.as_ref().and_then(|h| {
@@ -872,25 +879,58 @@ fn listeners(items: &[Item<RawListener>], r: &mut Reporter<'_>) -> Option<Vec<Li
             None => Some(ErrorFormat::default()),
             Some(v) => transform::error_format(v, &format!("{path}.error-format"), r),
         };
-        out.push(match (name, address, tls, encoded_slashes, error_format) {
-            (Some(name), Some(address), Some(tls), Some(encoded_slashes), Some(error_format))
-                if rules_ok =>
-            {
-                Some(Listener {
-                    name,
-                    address,
-                    tls,
-                    encoded_slashes,
-                    trust_request_id: raw.trust_request_id.unwrap_or(false),
-                    request_headers,
-                    response_headers,
-                    error_format,
-                })
-            }
+        let parts = (
+            name,
+            address,
+            tls,
+            encoded_slashes,
+            underscores,
+            error_format,
+        );
+        out.push(match parts {
+            (
+                Some(name),
+                Some(address),
+                Some(tls),
+                Some(encoded_slashes),
+                Some(underscores_in_headers),
+                Some(error_format),
+            ) if rules_ok => Some(Listener {
+                name,
+                address,
+                tls,
+                encoded_slashes,
+                underscores_in_headers,
+                trust_request_id: raw.trust_request_id.unwrap_or(false),
+                request_headers,
+                response_headers,
+                error_format,
+            }),
             _ => None,
         });
     }
     out.into_iter().collect()
+}
+
+/// A listener's `underscores-in-headers`.
+fn underscores_in_headers(
+    value: &Spanned<String>,
+    path: &str,
+    r: &mut Reporter<'_>,
+) -> Option<UnderscoresInHeaders> {
+    let text = value.get_ref().as_str();
+    if let Some(&found) = UnderscoresInHeaders::ALL
+        .iter()
+        .find(|v| v.as_str() == text)
+    {
+        return Some(found);
+    }
+    r.error(
+        path,
+        Some(value.span()),
+        format!("expected \"drop\" or \"pass\", found {text:?}"),
+    );
+    None
 }
 
 /// A listener's `encoded-slashes`.

@@ -261,6 +261,14 @@ fn globals(out: &mut Exposition, t: &Totals) {
         ],
     );
     out.counter(
+        "ringway_headers_dropped_total",
+        "Fields removed on the way through, by reason: request header names with an underscore (underscores-in-headers), trailer fields not allowed in trailers (RFC 9110 6.5.1).",
+        &[
+            (&[("reason", "underscore")], t.headers_dropped_underscore),
+            (&[("reason", "trailer")], t.headers_dropped_trailer),
+        ],
+    );
+    out.counter(
         "ringway_interim_responses_total",
         "Interim (1xx) responses relayed to clients before a final one.",
         &[(&[], t.responses_1xx)],

@@ -2,9 +2,12 @@
 //! stream through the gateway.
 //!
 //! The decoder never copies: it walks the bytes it is shown, reports where
-//! chunk data lies, and says where the message ends. The proxy forwards a
-//! validated chunked body verbatim (extensions and trailers included), and
-//! only de-chunks when the receiver cannot take chunked (HTTP/1.0 clients).
+//! chunk data lies, where the trailer section starts and where the message
+//! ends. The proxy forwards a validated chunked body verbatim (extensions
+//! included), holding back only a trailer section that has fields, to
+//! drop those that may not be trailers (RFC 9110 §6.5.1, at most
+//! [`MAX_TRAILERS`] bytes); it de-chunks only when the receiver cannot
+//! take chunked (HTTP/1.0 clients).
 //!
 //! It is strict on purpose, because lenient chunk parsing is a classic
 //! request-smuggling hole: line endings must be CRLF, sizes are bare hex
@@ -13,10 +16,12 @@
 
 use std::ops::Range;
 
+use crate::http::text::same_field;
+
 /// Longest chunk-size line (size, extensions) we accept.
 const MAX_SIZE_LINE: usize = 4096;
 /// Largest trailer section we accept.
-const MAX_TRAILERS: usize = 16 * 1024;
+pub(crate) const MAX_TRAILERS: usize = 16 * 1024;
 
 /// Why a chunked body is malformed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +90,10 @@ pub(crate) struct Progress {
     pub(crate) consumed: usize,
     /// The terminating chunk and trailer section were seen.
     pub(crate) done: bool,
+    /// Where the trailer section (its fields and the final CRLF) starts
+    /// in the input: `consumed` when it was not reached, 0 when it had
+    /// started before.
+    pub(crate) trailers_at: usize,
 }
 
 /// Incremental, allocation-free chunked decoder.
@@ -132,6 +141,7 @@ impl ChunkedDecoder {
         mut data: impl FnMut(Range<usize>),
     ) -> Result<Progress, ChunkError> {
         let mut i = 0;
+        let mut trailers_at = self.in_trailers().then_some(0);
         while i < buf.len() {
             match self.state {
                 State::Data => {
@@ -151,6 +161,9 @@ impl ChunkedDecoder {
             let b = buf[i];
             i += 1;
             self.step(b)?;
+            if trailers_at.is_none() && self.state == State::TrailerStart {
+                trailers_at = Some(i);
+            }
             if self.state == State::Done {
                 break;
             }
@@ -158,7 +171,16 @@ impl ChunkedDecoder {
         Ok(Progress {
             consumed: i,
             done: self.state == State::Done,
+            trailers_at: trailers_at.unwrap_or(i),
         })
+    }
+
+    /// The last chunk was read: what comes is the trailer section.
+    fn in_trailers(&self) -> bool {
+        matches!(
+            self.state,
+            State::TrailerStart | State::TrailerLine { .. } | State::TrailerLf { .. }
+        )
     }
 
     fn line_byte(&mut self) -> Result<(), ChunkError> {
@@ -338,6 +360,94 @@ impl ChunkedDecoder {
     }
 }
 
+/// May a field named `name` be sent as a trailer? Not those a recipient
+/// must see before the content (RFC 9110 §6.5.1): framing, routing,
+/// authentication and cookies, request modifiers (controls and
+/// conditionals), response controls, the content's own metadata
+/// (`Content-*`), and hop-by-hop fields (§7.6.1). Underscore spellings
+/// count as the dash ones, as CGI-style servers read them.
+pub(crate) fn allowed_in_trailer(name: &[u8]) -> bool {
+    const NOT_TRAILERS: &[&[u8]] = &[
+        // Framing and routing.
+        b"transfer-encoding",
+        b"content-length",
+        b"host",
+        // Hop-by-hop.
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        // Authentication and state.
+        b"authorization",
+        b"proxy-authorization",
+        b"www-authenticate",
+        b"proxy-authenticate",
+        b"authentication-info",
+        b"proxy-authentication-info",
+        b"cookie",
+        b"set-cookie",
+        // Request modifiers: controls and conditionals.
+        b"cache-control",
+        b"expect",
+        b"max-forwards",
+        b"pragma",
+        b"range",
+        b"if-match",
+        b"if-none-match",
+        b"if-modified-since",
+        b"if-unmodified-since",
+        b"if-range",
+        // Response controls.
+        b"age",
+        b"expires",
+        b"date",
+        b"location",
+        b"retry-after",
+        b"vary",
+        b"warning",
+        // What the gateway writes on the way through.
+        b"x-forwarded-for",
+        b"x-forwarded-host",
+        b"x-forwarded-proto",
+        b"forwarded",
+        b"via",
+        b"x-request-id",
+    ];
+    let content = b"content-";
+    if name.len() > content.len() && same_field(&name[..content.len()], content) {
+        return false;
+    }
+    !NOT_TRAILERS.iter().any(|n| same_field(name, n))
+}
+
+/// Removes from a whole, validated trailer section (field lines, then the
+/// final CRLF) the fields that may not be trailers
+/// ([`allowed_in_trailer`]), in place. Returns how many were removed.
+pub(crate) fn drop_disallowed_trailers(section: &mut bytes::BytesMut) -> u32 {
+    let mut read = 0;
+    let mut write = 0;
+    let mut dropped = 0;
+    while read < section.len() {
+        let end = section[read..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(section.len(), |p| read + p + 1);
+        let line = &section[read..end];
+        let name = &line[..line.iter().position(|&b| b == b':').unwrap_or(0)];
+        if !name.is_empty() && !allowed_in_trailer(name) {
+            dropped += 1;
+        } else {
+            section.copy_within(read..end, write);
+            write += end - read;
+        }
+        read = end;
+    }
+    section.truncate(write);
+    dropped
+}
+
 fn hex_val(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -444,6 +554,52 @@ mod tests {
                 String::from_utf8_lossy(input)
             );
         }
+    }
+
+    /// RFC 9110 §6.5.1: fields needed before the content never travel as
+    /// trailers; others (checksums, timings, gRPC status) do.
+    #[test]
+    fn disallowed_trailer_fields_are_dropped() {
+        let cases: &[(&[u8], &[u8], u32)] = &[
+            (b"\r\n", b"\r\n", 0),
+            (b"X-Checksum: abc\r\ngrpc-status: 0\r\n\r\n", b"X-Checksum: abc\r\ngrpc-status: 0\r\n\r\n", 0),
+            (
+                b"Content-Length: 5\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\nHost: evil\r\n\r\n",
+                b"X-A: 1\r\n\r\n",
+                3,
+            ),
+            (
+                b"Content-Type: text/html\r\ncontent_encoding: gzip\r\nAuthorization: x\r\nSet-Cookie: a=b\r\nCache-Control: no-store\r\nConnection: close\r\nX_Forwarded_For: 1.2.3.4\r\nServer-Timing: db;dur=5\r\n\r\n",
+                b"Server-Timing: db;dur=5\r\n\r\n",
+                7,
+            ),
+        ];
+        for (input, want, dropped) in cases {
+            let mut section = bytes::BytesMut::from(*input);
+            assert_eq!(drop_disallowed_trailers(&mut section), *dropped);
+            assert_eq!(&section[..], *want, "{}", String::from_utf8_lossy(input));
+        }
+        assert!(allowed_in_trailer(b"Content"));
+        assert!(!allowed_in_trailer(b"CONTENT-MD5"));
+    }
+
+    #[test]
+    fn reports_where_the_trailer_section_starts() {
+        let input = b"3\r\nabc\r\n0\r\nX: 1\r\n\r\n";
+        let at = input.len() - b"X: 1\r\n\r\n".len();
+        let mut d = ChunkedDecoder::new();
+        let p = d.decode(input, |_| {}).expect("valid");
+        assert_eq!((p.trailers_at, p.consumed, p.done), (at, input.len(), true));
+        // Split inside the section: the second part is all trailers.
+        let mut d = ChunkedDecoder::new();
+        let first = d.decode(&input[..at + 2], |_| {}).expect("valid");
+        assert_eq!((first.trailers_at, first.done), (at, false));
+        let second = d.decode(&input[at + 2..], |_| {}).expect("valid");
+        assert_eq!((second.trailers_at, second.done), (0, true));
+        // Not reached yet.
+        let mut d = ChunkedDecoder::new();
+        let p = d.decode(b"3\r\nab", |_| {}).expect("valid");
+        assert_eq!(p.trailers_at, p.consumed);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 
-use ringway_config::EncodedSlashes;
+use ringway_config::{EncodedSlashes, UnderscoresInHeaders};
 
 use crate::http::text::list_contains;
 
@@ -76,6 +76,8 @@ pub(crate) enum Class {
     /// W3C Trace Context's fields (`http::trace`).
     Traceparent,
     Tracestate,
+    /// `date` (RFC 9110 §6.6.1): a relayed response without one gets ours.
+    Date,
 }
 
 impl Class {
@@ -92,6 +94,7 @@ impl Class {
             (2, b't') if is("te") => Class::Te,
             (3, b'v') if is("via") => Class::Via,
             (4, b'h') if is("host") => Class::Host,
+            (4, b'd') if is("date") => Class::Date,
             (6, b'e') if is("expect") => Class::Expect,
             (7, b't') if is("trailer") => Class::Trailer,
             (7, b'u') if is("upgrade") => Class::Upgrade,
@@ -107,6 +110,32 @@ impl Class {
             (17, b't') if is("transfer-encoding") => Class::TransferEncoding,
             (17, b'x') if is("x-forwarded-proto") => Class::XForwardedProto,
             _ => Class::Other,
+        }
+    }
+
+    /// Is a request field named `name` (of class `Other`) left out for
+    /// the underscore in it? With `pass`, only when its dash spelling is a
+    /// field the gateway manages: CGI-style servers read both as one.
+    #[inline]
+    pub(crate) fn drops_underscored(name: &[u8], rule: UnderscoresInHeaders) -> bool {
+        if !name.contains(&b'_') {
+            return false;
+        }
+        match rule {
+            UnderscoresInHeaders::Drop => true,
+            UnderscoresInHeaders::Pass => {
+                // The longest managed name, x-forwarded-proto, has 17 bytes.
+                let mut dashed = [0u8; 17];
+                let Some(dashed) = dashed.get_mut(..name.len()) else {
+                    return false;
+                };
+                for (d, &b) in dashed.iter_mut().zip(name) {
+                    *d = if b == b'_' { b'-' } else { b };
+                }
+                Class::of(dashed) != Class::Other
+                    || dashed.eq_ignore_ascii_case(b"forwarded")
+                    || dashed.eq_ignore_ascii_case(b"x-real-ip")
+            }
         }
     }
 
@@ -212,6 +241,9 @@ pub struct HeadLimits {
     /// What a percent-encoded `/` or `\\` in the path gets (the
     /// listener's `encoded-slashes`).
     pub slashes: EncodedSlashes,
+    /// What a field whose name holds `_` gets (the listener's
+    /// `underscores-in-headers`).
+    pub underscores: UnderscoresInHeaders,
 }
 
 /// A parsed request head.
@@ -236,6 +268,8 @@ pub struct RequestHead {
     pub(crate) keep_alive: bool,
     pub(crate) expect_continue: bool,
     pub(crate) has_connection_header: bool,
+    /// Fields left out of `headers` for an underscore in their name.
+    pub(crate) underscores_dropped: u32,
 }
 
 /// A parsed response head.

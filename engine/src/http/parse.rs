@@ -49,6 +49,12 @@ pub fn parse_request(
         Err(httparse::Error::TooManyHeaders) => {
             return Err(req_err(Kind::HeadTooLarge, "too many header fields"))
         }
+        // httparse knows HTTP/1.0 and 1.1 only; a later 1.x is read as 1.1
+        // (RFC 9110 §2.5), rewritten in place on this rare path. Once: the
+        // rewrite leaves no later minor version behind.
+        Err(httparse::Error::Version) if newer_minor_as_1_1(buf, request_version_at) => {
+            return parse_request(buf, limits, headers);
+        }
         Err(e) => return Err(req_err(Kind::BadRequest, parse_error(e))),
     };
     if len > limits.max_head {
@@ -70,11 +76,20 @@ pub fn parse_request(
     let method_span = Span::of(base, method_bytes);
     let target = Span::of(base, target_bytes);
     headers.reserve(req.headers.len());
+    let mut underscores_dropped = 0;
     for h in req.headers.iter() {
+        let name = h.name.as_bytes();
+        let class = Class::of(name);
+        // Left out here, so routing, policies, the cache key and the
+        // upstream all see the same fields.
+        if class == Class::Other && Class::drops_underscored(name, limits.underscores) {
+            underscores_dropped += 1;
+            continue;
+        }
         headers.push(Header {
-            name: Span::of(base, h.name.as_bytes()),
+            name: Span::of(base, name),
             value: Span::of(base, h.value),
-            class: Class::of(h.name.as_bytes()),
+            class,
         });
     }
     let method = Method::of(method_bytes);
@@ -96,6 +111,7 @@ pub fn parse_request(
         keep_alive: fields.keep_alive,
         expect_continue: fields.expect_continue,
         has_connection_header: fields.has_connection,
+        underscores_dropped,
     }))
 }
 
@@ -109,6 +125,41 @@ fn partial_request_check(buf: &[u8], limits: HeadLimits) -> Result<(), Error> {
         return Err(req_err(Kind::HeadTooLarge, "request head too large"));
     }
     Ok(())
+}
+
+/// Where the HTTP-version of the request line in `buf` starts: after the
+/// method and the target, each ended by one space (any empty lines before
+/// the request line skipped, RFC 9112 §2.2).
+fn request_version_at(buf: &[u8]) -> Option<usize> {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let line = &buf[start..];
+    let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+    let method_end = line.iter().position(|&b| b == b' ')?;
+    let target_len = line[method_end + 1..].iter().position(|&b| b == b' ')?;
+    Some(start + method_end + 1 + target_len + 1)
+}
+
+/// Rewrites `HTTP/1.x` (a minor version above 1) to `HTTP/1.1`:
+/// a recipient treats a later minor version of the major it speaks as the
+/// highest it knows (RFC 9110 §2.5), and the bytes are ours to change
+/// (the version is never relayed, the gateway writes its own). False when
+/// the version there is anything else (HTTP/2.0, `HTTP/1.12`, garbage).
+/// `at` finds where the version starts.
+fn newer_minor_as_1_1(buf: &mut [u8], at: impl Fn(&[u8]) -> Option<usize>) -> bool {
+    let Some(version) = at(buf).and_then(|at| buf.get_mut(at..)) else {
+        return false;
+    };
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor, rest @ ..]
+            if minor.is_ascii_digit()
+                && *minor > b'1'
+                && matches!(rest.first(), None | Some(b'\r' | b'\n' | b' ')) =>
+        {
+            *minor = b'1';
+            true
+        }
+        _ => false,
+    }
 }
 
 fn parse_error(e: httparse::Error) -> &'static str {
@@ -326,6 +377,10 @@ pub(crate) fn parse_response(
             return Ok(None);
         }
         Ok(httparse::Status::Complete(len)) => len,
+        // As for requests: an HTTP/1.x status line is read as 1.1.
+        Err(httparse::Error::Version) if newer_minor_as_1_1(buf, |_| Some(0)) => {
+            return parse_response(buf, max_head, head_request, headers);
+        }
         Err(_) => return Err(Error::bad_gateway("malformed upstream response head")),
     };
     if len > max_head {
@@ -365,7 +420,9 @@ fn response_fields(
     head_request: bool,
     headers: &[Header],
 ) -> Result<(BodyKind, bool, bool), Error> {
-    if !(100..=999).contains(&code) {
+    // RFC 9110 §15: a status code is 100 to 599; anything else (httparse
+    // takes any three digits) is a bad response, never relayed or stored.
+    if !(100..=599).contains(&code) {
         return Err(Error::bad_gateway("invalid upstream status code"));
     }
     let mut content_length: Option<u64> = None;
@@ -439,6 +496,7 @@ mod tests {
         max_headers: 32,
         max_target: 1024,
         slashes: ringway_config::EncodedSlashes::Reject,
+        underscores: ringway_config::UnderscoresInHeaders::Drop,
     };
 
     fn req(s: &[u8]) -> Result<Option<RequestHead>, Error> {
@@ -538,6 +596,42 @@ mod tests {
                 String::from_utf8_lossy(input)
             );
         }
+    }
+
+    /// RFC 9110 §2.5: a later HTTP/1.x minor version is handled as 1.1,
+    /// whether it arrives whole or a byte at a time; other versions stay
+    /// refused.
+    #[test]
+    fn later_minor_versions_are_read_as_1_1() {
+        for input in [
+            &b"GET /a HTTP/1.2\r\nHost: a\r\n\r\n"[..],
+            b"\r\nGET /a HTTP/1.9\r\nHost: a\r\n\r\n",
+        ] {
+            let head = req(input).expect("valid").expect("complete");
+            assert_eq!(head.version, Version::Http11);
+            assert!(head.keep_alive);
+            assert_eq!(head.path(), b"/a");
+        }
+        let whole = b"GET /a HTTP/1.2\r\nHost: a\r\n\r\n";
+        let mut buf = BytesMut::new();
+        let mut parsed = None;
+        for &b in whole {
+            buf.extend_from_slice(&[b]);
+            parsed = parse_request(&mut buf, LIMITS, &mut Vec::new()).expect("never refused");
+        }
+        assert_eq!(parsed.expect("complete").version, Version::Http11);
+        for input in [
+            &b"GET / HTTP/1.12\r\nHost: a\r\n\r\n"[..],
+            b"GET / HTTP/3.0\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.x\r\nHost: a\r\n\r\n",
+        ] {
+            assert_eq!(kind(input), Some(Kind::BadRequest));
+        }
+        let r = res(b"HTTP/1.2 200 OK\r\nContent-Length: 1\r\n\r\n", false).expect("valid");
+        assert_eq!(
+            (r.status, r.body, r.reusable),
+            (200, BodyKind::Length(1), true)
+        );
     }
 
     #[test]
@@ -653,6 +747,11 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nX : a\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n",
             b"HTTP/1.1 2000 OK\r\n\r\n",
+            // RFC 9110 §15: status codes run from 100 to 599.
+            b"HTTP/1.1 600 Beyond\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 999 X\r\n\r\n",
+            b"HTTP/1.1 099 X\r\n\r\n",
+            b"HTTP/2.0 200 OK\r\n\r\n",
             b"garbage\r\n\r\n",
             b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
         ];

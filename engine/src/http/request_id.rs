@@ -173,6 +173,7 @@ mod tests {
             max_headers: 32,
             max_target: 1024,
             slashes: ringway_config::EncodedSlashes::Reject,
+            underscores: ringway_config::UnderscoresInHeaders::Drop,
         };
         crate::http::parse::parse_request(&mut buf, limits, &mut Vec::new())
             .expect("valid")

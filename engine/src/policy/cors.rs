@@ -431,6 +431,7 @@ mod tests {
             max_headers: 32,
             max_target: 1024,
             slashes: ringway_config::EncodedSlashes::Reject,
+            underscores: ringway_config::UnderscoresInHeaders::Drop,
         };
         let mut buf = BytesMut::from(format!("{lines}\r\n").as_bytes());
         crate::http::parse::parse_request(&mut buf, limits, &mut Vec::new())

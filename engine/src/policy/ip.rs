@@ -252,6 +252,7 @@ mod tests {
                 max_headers: 64,
                 max_target: 8192,
                 slashes: ringway_config::EncodedSlashes::Reject,
+                underscores: ringway_config::UnderscoresInHeaders::Drop,
             };
             let head = parse_request(&mut buf, limits, &mut headers)
                 .expect("parses")

@@ -4,10 +4,12 @@
 //!
 //! Bodies are never gathered: each read is written on before the next read,
 //! so memory per transfer is one pooled buffer whatever the body size. A
-//! validated chunked body is forwarded byte for byte; the only copies are on
-//! the re-framing paths (de-chunking for HTTP/1.0 clients, chunking a
-//! close-delimited upstream body for HTTP/1.1 clients) and through a body
-//! filter.
+//! validated chunked body is forwarded byte for byte, but for a trailer
+//! section with fields, which is held (at most 16 KiB, the decoder's
+//! bound) to drop the fields that may not be trailers (RFC 9110 §6.5.1);
+//! the only other copies are on the re-framing paths (de-chunking for
+//! HTTP/1.0 clients, chunking a close-delimited upstream body for HTTP/1.1
+//! clients) and through a body filter.
 
 use std::io;
 use std::time::Duration;
@@ -15,11 +17,14 @@ use std::time::Duration;
 use bytes::BytesMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
-use crate::http::chunked::{write_chunk_header, ChunkError, ChunkedDecoder};
+use crate::http::chunked::{
+    drop_disallowed_trailers, write_chunk_header, ChunkError, ChunkedDecoder,
+};
 use crate::http::head::BodyKind;
 use crate::proxy::filter::{self, BodyFilter};
 use crate::rt::deadline::Deadlines;
 use crate::rt::io::{read_more, write_all_buf, Pool, SendLimit};
+use crate::stats::Counter;
 
 /// How the incoming body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +122,9 @@ pub(crate) struct Copy<'a> {
     /// output when that was already read, or on their own before the
     /// first wait for the source. Left empty.
     pub(crate) lead: Option<&'a mut BytesMut>,
+    /// Counts the trailer fields dropped from a chunked body relayed
+    /// with [`Output::Same`].
+    pub(crate) trailers_dropped: Option<&'a Counter>,
 }
 
 impl Copy<'_> {
@@ -145,6 +153,7 @@ impl Copy<'_> {
             mut filter,
             mut capture,
             lead,
+            trailers_dropped,
         } = self;
         let send = SendLimit {
             deadlines,
@@ -167,6 +176,9 @@ impl Copy<'_> {
         };
         let mut decoder = ChunkedDecoder::new();
         let mut payload = 0u64;
+        // A trailer section with fields is held in `scratch` (unused on
+        // the verbatim path) until it is whole.
+        let mut holding_trailers = false;
         let result = loop {
             let done = match framing {
                 Framing::Length(_) => remaining == 0,
@@ -237,7 +249,34 @@ impl Copy<'_> {
                         Err(e) => break Err(CopyError::Framing(e)),
                     };
                     payload = decoder.data_total();
-                    send_front(dst, buf, progress.consumed, output, send).await
+                    let section = &buf[progress.trailers_at..progress.consumed];
+                    let plain_end = progress.done && !holding_trailers && section == b"\r\n";
+                    if output != Output::Same
+                        || progress.trailers_at == progress.consumed
+                        || plain_end
+                    {
+                        send_front(dst, buf, progress.consumed, output, send).await
+                    } else {
+                        if !holding_trailers {
+                            scratch.clear();
+                            holding_trailers = true;
+                        }
+                        scratch.extend_from_slice(section);
+                        let sent = send_front(dst, buf, progress.trailers_at, output, send).await;
+                        bytes::Buf::advance(buf, progress.consumed - progress.trailers_at);
+                        match sent {
+                            Ok(()) if progress.done => {
+                                let dropped = drop_disallowed_trailers(scratch);
+                                if let Some(c) = trailers_dropped.filter(|_| dropped > 0) {
+                                    c.add(u64::from(dropped));
+                                }
+                                write_all_buf(dst, scratch, send)
+                                    .await
+                                    .map_err(CopyError::Sink)
+                            }
+                            r => r,
+                        }
+                    }
                 }
                 (_, Output::Filter { chunked }) => {
                     let take = match framing {

@@ -256,6 +256,7 @@ async fn next_step<S: Transport>(conn: &mut Conn, io: &mut S, since: Instant) ->
         max_headers: limits.max_headers,
         max_target: limits.max_target_len,
         slashes: conn.g.encoded_slashes(conn.listener.configured),
+        underscores: conn.g.underscores(conn.listener.configured),
     };
     if conn.headers.capacity() == 0 {
         conn.headers = conn.w.pool.headers();
@@ -269,7 +270,14 @@ async fn next_step<S: Transport>(conn: &mut Conn, io: &mut S, since: Instant) ->
         io,
     );
     match w.deadlines.within(deadline, reading).await {
-        Ok(Ok(Some(head))) => Step::Request(head),
+        Ok(Ok(Some(head))) => {
+            if head.underscores_dropped > 0 {
+                w.stats
+                    .headers_dropped_underscore
+                    .add(u64::from(head.underscores_dropped));
+            }
+            Step::Request(head)
+        }
         Ok(Ok(None)) => Step::Close,
         Ok(Err(e)) => Step::Reject(e),
         Err(_) => {

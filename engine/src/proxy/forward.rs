@@ -13,7 +13,7 @@ use bytes::{Buf, BytesMut};
 
 use crate::error::{Error, Kind};
 use crate::http::head::{BodyKind, Class, RequestHead, ResponseHead, Version};
-use crate::http::write;
+use crate::http::{date, write};
 use crate::proxy::answer::{self, end_head, relay_framing, BodyOut};
 use crate::proxy::body::{Capture, Copy, CopyError, Discard, Framing, Output};
 use crate::proxy::conn::Next;
@@ -229,6 +229,7 @@ impl<S: Transport> Peer for ClientPeer<'_, S> {
             filter: None,
             capture: None,
             lead: None,
+            trailers_dropped: Some(&w.stats.headers_dropped_trailer),
         };
         match copy.run(self.io, &mut conn.rbuf, up).await {
             Ok(_) => Ok(()),
@@ -355,6 +356,9 @@ pub(crate) async fn relay<S: Transport>(
             }
         }
         wbuf.extend_from_slice(b"Via: 1.1 ringway\r\n");
+        if !resp.headers.iter().any(|h| h.class == Class::Date) {
+            date::append_date_line(&mut wbuf);
+        }
         304
     } else {
         write_response_fields(&mut wbuf, &resp);
@@ -407,6 +411,7 @@ pub(crate) async fn relay<S: Transport>(
             filter: Some(&mut ctx.filter),
             capture,
             lead: None,
+            trailers_dropped: Some(&w.stats.headers_dropped_trailer),
         };
         let copied = if how.client_304 {
             copy.run(&mut up, &mut ubuf, &mut Discard).await
@@ -433,7 +438,9 @@ pub(crate) async fn relay<S: Transport>(
 }
 
 /// Writes the status line and the end-to-end fields of an upstream's
-/// response, with our Via hop; the response stage and framing follow.
+/// response, with our Via hop and, on a final response that has none, our
+/// Date (RFC 9110 §6.6.1: a recipient with a clock adds one to a response
+/// it forwards); the response stage and framing follow.
 pub(crate) fn write_response_fields(out: &mut BytesMut, resp: &ResponseHead) {
     let reason = resp.bytes(resp.reason);
     let reason = if reason.is_empty() {
@@ -444,8 +451,10 @@ pub(crate) fn write_response_fields(out: &mut BytesMut, resp: &ResponseHead) {
     write::status_line(out, resp.status, reason);
     let interim = (100..200).contains(&resp.status);
     let last_via = resp.headers.iter().rposition(|h| h.class == Class::Via);
+    let mut has_date = false;
     for (i, h) in resp.headers.iter().enumerate() {
         let value = resp.bytes(h.value);
+        has_date |= h.class == Class::Date;
         match h.class {
             // A bodiless response keeps the length it announces (HEAD,
             // 304); 1xx and 204 must not carry one (RFC 9110 §8.6).
@@ -476,5 +485,8 @@ pub(crate) fn write_response_fields(out: &mut BytesMut, resp: &ResponseHead) {
     }
     if last_via.is_none() {
         out.extend_from_slice(b"Via: 1.1 ringway\r\n");
+    }
+    if !interim && !has_date {
+        date::append_date_line(out);
     }
 }

@@ -265,6 +265,7 @@ async fn discard_body<S: Transport>(
         filter: None,
         capture: None,
         lead: None,
+        trailers_dropped: None,
     };
     copy.run(io, &mut conn.rbuf, &mut Discard)
         .await

@@ -201,6 +201,13 @@ pub(crate) fn date(unix: i64) -> String {
     text.get(5..16).unwrap_or(&text).to_string()
 }
 
+/// Is `e` rustls refusing a handshake because [`SniResolver`] had no
+/// certificate for the name (`unknown-sni = "reject"`)? rustls reports it
+/// only as this message.
+pub(crate) fn is_unknown_sni(e: &rustls::Error) -> bool {
+    matches!(e, rustls::Error::General(m) if m.contains("no server certificate"))
+}
+
 /// Chooses a listener's certificate by SNI.
 #[derive(Debug)]
 pub(crate) struct SniResolver {

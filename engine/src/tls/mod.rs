@@ -309,9 +309,7 @@ pub(crate) fn handshake_failure(e: &std::io::Error) -> crate::stats::HandshakeFa
         };
     };
     match tls {
-        rustls::Error::General(m) if m.contains("no server certificate") => {
-            crate::stats::HandshakeFailure::UnknownSni
-        }
+        e if certs::is_unknown_sni(e) => crate::stats::HandshakeFailure::UnknownSni,
         rustls::Error::NoCertificatesPresented | rustls::Error::InvalidCertificate(_) => {
             crate::stats::HandshakeFailure::ClientCert
         }

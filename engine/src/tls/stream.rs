@@ -117,7 +117,11 @@ where
             Ok(state) => self.plaintext = state.plaintext_bytes_to_read(),
             Err(e) => {
                 // Send the alert rustls queued, then fail.
-                let _ = self.flush_tls().await;
+                if super::certs::is_unknown_sni(&e) {
+                    let _ = self.send_unrecognized_name().await;
+                } else {
+                    let _ = self.flush_tls().await;
+                }
                 return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }
         }
@@ -136,6 +140,31 @@ where
         }
         self.tx.clear();
         Ok(())
+    }
+
+    /// Refuses a ClientHello whose name matches no certificate with the
+    /// `unrecognized_name` alert (RFC 6066 §3), where rustls would send
+    /// `access_denied`. No keys exist before a ServerHello, so the alert
+    /// rustls queued is a plaintext record and its description byte is
+    /// rewritten; anything else rustls queued goes out unchanged.
+    async fn send_unrecognized_name(&mut self) -> io::Result<()> {
+        const ACCESS_DENIED: u8 = 49;
+        const UNRECOGNIZED_NAME: u8 = 112;
+        self.tx.clear();
+        while self.conn.wants_write() {
+            self.conn.write_tls(&mut self.tx)?;
+        }
+        // ContentType alert (21), a version, length 2, level fatal (2).
+        if let [21, _, _, 0, 2, 2, description] = &mut self.tx[..] {
+            if *description == ACCESS_DENIED {
+                *description = UNRECOGNIZED_NAME;
+            }
+        }
+        let buf = std::mem::take(&mut self.tx);
+        let (res, mut buf) = self.io.write_all(buf).await;
+        buf.clear();
+        self.tx = buf;
+        res.map(drop)
     }
 
     /// Bytes a read can return without touching the socket.

@@ -157,6 +157,7 @@ max-tunnels = 2
             max_headers: 64,
             max_target: 1024,
             slashes: ringway_config::EncodedSlashes::Reject,
+            underscores: ringway_config::UnderscoresInHeaders::Drop,
         };
         let mut headers = Vec::new();
         parse_request(&mut buf, limits, &mut headers)

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringway_config::{EncodedSlashes, Limits};
+use ringway_config::{EncodedSlashes, Limits, UnderscoresInHeaders};
 
 use crate::cache::store::LocalCache;
 use crate::policy::LocalPolicies;
@@ -45,8 +45,9 @@ pub(crate) struct Generation {
     /// This worker's server config per TLS listener.
     tls: Vec<(SocketAddr, WorkerTls)>,
     /// Per listener (by configured address): what encoded slashes get,
-    /// and whether a client's request ID is kept.
-    listeners: Vec<(SocketAddr, EncodedSlashes, bool)>,
+    /// whether a client's request ID is kept, and what header names with
+    /// underscores get.
+    listeners: Vec<(SocketAddr, EncodedSlashes, bool, UnderscoresInHeaders)>,
 }
 
 /// A TLS listener as one worker serves it.
@@ -108,7 +109,10 @@ impl Generation {
             .config
             .listeners
             .iter()
-            .map(|l| (l.address, l.encoded_slashes, l.trust_request_id))
+            .map(|l| {
+                let u = l.underscores_in_headers;
+                (l.address, l.encoded_slashes, l.trust_request_id, u)
+            })
             .collect();
         Generation {
             route_stats,
@@ -138,8 +142,17 @@ impl Generation {
     pub(crate) fn encoded_slashes(&self, configured: SocketAddr) -> EncodedSlashes {
         self.listeners
             .iter()
-            .find(|(a, _, _)| *a == configured)
-            .map_or(EncodedSlashes::Reject, |(_, s, _)| *s)
+            .find(|(a, _, _, _)| *a == configured)
+            .map_or(EncodedSlashes::Reject, |(_, s, _, _)| *s)
+    }
+
+    /// What a request field whose name holds `_` gets on the listener
+    /// configured as `configured` (dropped when it is gone).
+    pub(crate) fn underscores(&self, configured: SocketAddr) -> UnderscoresInHeaders {
+        self.listeners
+            .iter()
+            .find(|(a, _, _, _)| *a == configured)
+            .map_or(UnderscoresInHeaders::Drop, |(_, _, _, u)| *u)
     }
 
     /// Whether a client's `X-Request-Id` is kept on the listener
@@ -147,7 +160,7 @@ impl Generation {
     pub(crate) fn trusts_request_id(&self, configured: SocketAddr) -> bool {
         self.listeners
             .iter()
-            .any(|(a, _, trust)| *a == configured && *trust)
+            .any(|(a, _, trust, _)| *a == configured && *trust)
     }
 
     /// The next of this worker's pseudo-random numbers (xorshift64*:

@@ -162,6 +162,7 @@ pub(super) fn request(target: &str, headers: &[String]) -> RequestHead {
         max_headers: 64,
         max_target: 8 << 10,
         slashes: ringway_config::EncodedSlashes::Reject,
+        underscores: ringway_config::UnderscoresInHeaders::Drop,
     };
     parse_request(
         &mut BytesMut::from(text.as_bytes()),

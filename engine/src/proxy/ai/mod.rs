@@ -583,6 +583,7 @@ impl Call<'_> {
             filter: Some(&mut ctx.filter),
             capture: None,
             lead: Some(&mut wbuf),
+            trailers_dropped: None,
         };
         let copied = copy.run(&mut f.up, &mut f.ubuf, &mut *io).await;
         conn.wbuf = wbuf;

@@ -54,6 +54,7 @@ pub(super) async fn read_body<S: Transport>(
         filter: None,
         capture: Some(&mut capture),
         lead: None,
+        trailers_dropped: None,
     };
     copy.run(io, &mut conn.rbuf, &mut Discard)
         .await
@@ -238,6 +239,7 @@ pub(super) async fn read_whole(
         filter: None,
         capture: Some(&mut capture),
         lead: None,
+        trailers_dropped: None,
     };
     copy.run(&mut f.up, &mut f.ubuf, &mut Discard)
         .await

@@ -130,6 +130,7 @@ pub(super) fn revalidate(
                 filter: None,
                 capture: Some(&mut capture),
                 lead: None,
+                trailers_dropped: None,
             };
             body_ok = copy.run(&mut up, &mut ubuf, &mut Discard).await.is_ok();
         }
