@@ -350,3 +350,32 @@ fn a_large_chunked_body_still_streams() {
         assert_eq!(r.text(), ((100 << 10) + 3).to_string());
     }
 }
+
+#[test]
+fn a_small_chunked_body_is_kept_for_a_retry() {
+    for driver in DRIVERS {
+        let busy = TestUpstream::start(|_| Reply::Raw(response(503, "busy")));
+        let echo = TestUpstream::start(|req| {
+            Reply::Raw(response(200, &String::from_utf8_lossy(&req.body)))
+        });
+        let toml = format!(
+            "workers = 1\n[[upstreams]]\nname = \"up\"\nservers = [\"{}\", \"{}\"]\n\
+             [[routes]]\nupstream = \"up\"\n[routes.retry]\nattempts = 2\non = [\"503\"]\n",
+            busy.addr, echo.addr
+        );
+        let gw = TestGateway::start(&toml, driver);
+        // Round robin: one of the two requests tries the busy server
+        // first, and its chunked body goes again to the other.
+        for _ in 0..2 {
+            let mut c = gw.client();
+            c.send(
+                b"PUT /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+                  4\r\nsame\r\n5\r\n body\r\n0\r\n\r\n",
+            );
+            let r = c.read_response(false).expect("answer");
+            assert_eq!((r.status, r.text().as_str()), (200, "same body"));
+        }
+        assert_eq!(busy.request_count(), 1);
+        assert_eq!(gw.totals().upstream_retries, 1);
+    }
+}
