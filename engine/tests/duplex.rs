@@ -379,3 +379,92 @@ fn a_small_chunked_body_is_kept_for_a_retry() {
         assert_eq!(gw.totals().upstream_retries, 1);
     }
 }
+
+/// An HTTPS origin that reads one request head, answers `answer`, and
+/// closes a moment later without reading the body. (The moment matters:
+/// over TLS the gateway reads the answer only once a write fails, and a
+/// reset that overtakes the answer can take it with it.)
+fn tls_refusing_origin(ca: &support::tls::Ca, answer: &'static [u8]) -> std::net::SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let cert = ca.issue(&["origin.test"]);
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let chain = vec![CertificateDer::from_pem_slice(cert.cert.as_bytes()).expect("cert")];
+    let key = PrivateKeyDer::from_pem_slice(cert.key.as_bytes()).expect("key");
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server config"),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let config = config.clone();
+            thread::spawn(move || {
+                let conn = rustls::ServerConnection::new(config).expect("session");
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match tls.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let _ = tls.write_all(answer);
+                let _ = tls.flush();
+                thread::sleep(Duration::from_millis(300));
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn an_early_answer_from_a_tls_upstream_that_closes_is_relayed() {
+    for driver in DRIVERS {
+        let ca = support::tls::Ca::new("Origin CA");
+        let ca_file = support::tls::write("duplex-origin-ca.pem", &ca.pem());
+        let origin = tls_refusing_origin(
+            &ca,
+            b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo big!",
+        );
+        let toml = format!(
+            "workers = 1\n[[upstreams]]\nname = \"secure\"\nservers = [\"{origin}\"]\n\
+             [upstreams.tls]\nca = \"{}\"\nserver-name = \"origin.test\"\n\
+             [[routes]]\nupstream = \"secure\"\n",
+            ca_file.display()
+        );
+        let gw = TestGateway::start(&toml, driver);
+        let mut c = gw.client();
+        let total: usize = 64 << 20;
+        c.send(
+            format!("PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: {total}\r\n\r\n")
+                .as_bytes(),
+        );
+        let mut writer = c.stream.try_clone().expect("clone");
+        let stopped = Arc::new(AtomicBool::new(false));
+        let done = stopped.clone();
+        let uploader = thread::spawn(move || {
+            let chunk = vec![b'x'; 64 << 10];
+            let mut sent = 0;
+            while sent < total && !done.load(Ordering::SeqCst) {
+                if writer.write_all(&chunk).is_err() {
+                    break;
+                }
+                sent += chunk.len();
+            }
+        });
+        let r = c.read_response(false).expect("an answer during the upload");
+        assert_eq!((r.status, r.text().as_str()), (413, "too big!"));
+        assert_eq!(r.header("connection"), Some("close"));
+        assert!(c.is_closed());
+        stopped.store(true, Ordering::SeqCst);
+        uploader.join().expect("uploader");
+    }
+}

@@ -26,7 +26,8 @@
 //! 8 KiB, or buffered within `retry-buffer` — never come here), and the
 //! read that watches for an answer is cancelled once the body is sent. A
 //! TLS upstream's two directions share one session, so there the body is
-//! written first and an answer is read only after it (as before).
+//! written first and an answer is read only after it, or after a write
+//! failed (an upstream that answered and closed).
 //! Interim heads other than 100 that arrive during the upload are passed
 //! over, not relayed.
 
@@ -38,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use monoio::buf::IoBufMut;
-use monoio::io::{CancelHandle, CancelableAsyncReadRent, Canceller, OwnedReadHalf};
+use monoio::io::{AsyncReadRent, CancelHandle, CancelableAsyncReadRent, Canceller, OwnedReadHalf};
 use monoio::net::TcpStream;
 
 use crate::http::parse::{peek_response, Peek};
@@ -213,6 +214,31 @@ where
             let (_, buf) = watching.await;
             *ubuf = buf;
             Err(e)
+        }
+    }
+}
+
+/// After a write of the body failed on a connection that could not be
+/// split (TLS): whether the upstream had sent a final head before it
+/// closed, now in `ubuf`.
+pub(crate) async fn answered_before_close<R: AsyncReadRent>(
+    deadlines: &Deadlines,
+    up: &mut R,
+    ubuf: &mut BytesMut,
+) -> bool {
+    let until = Instant::now() + CLOSING_WAIT;
+    loop {
+        match peek_response(ubuf) {
+            Peek::Interim(_, len) => {
+                ubuf.advance(len);
+                continue;
+            }
+            Peek::Final if !ubuf.is_empty() => return true,
+            _ => {}
+        }
+        match deadlines.within(until, read_more(up, ubuf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return false,
         }
     }
 }

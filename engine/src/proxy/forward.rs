@@ -383,11 +383,20 @@ impl<S: Transport> Peer for ClientPeer<'_, S> {
                     Err(e) => (up, Err(request_body_error(e))),
                 }
             }
-            // TLS: the body first, then the answer.
-            Err(mut up) => {
-                let sent = self.copy(framing, &mut up).await;
-                (up, sent.map(|()| Sent::Whole).map_err(request_body_error))
-            }
+            // TLS: the body first, then the answer; after a failed write,
+            // an answer the upstream sent before it closed is still read.
+            Err(mut up) => match self.copy(framing, &mut up).await {
+                Ok(()) => (up, Ok(Sent::Whole)),
+                Err(CopyError::Sink(e)) if duplex::is_gone(&e) => {
+                    if duplex::answered_before_close(&w.deadlines, &mut up, ubuf).await {
+                        self.unread = true;
+                        (up, Ok(Sent::Early))
+                    } else {
+                        (up, Err(request_body_error(CopyError::Sink(e))))
+                    }
+                }
+                Err(e) => (up, Err(request_body_error(e))),
+            },
         }
     }
 
