@@ -80,6 +80,19 @@ fn gateway(up: std::net::SocketAddr, driver: &str) -> TestGateway {
     TestGateway::proxy_to(up, "", driver)
 }
 
+/// A gateway proxying to `up` whose log records are kept.
+fn logged_gateway(up: std::net::SocketAddr, driver: &str) -> (TestGateway, Records) {
+    let records = Records::default();
+    let toml = format!(
+        "workers = 1\n[[upstreams]]\nname = \"up\"\nservers = [\"{up}\"]\n\
+         [[routes]]\nname = \"all\"\nupstream = \"up\"\n"
+    );
+    (
+        TestGateway::start_with(&toml, driver, records.hooks()),
+        records,
+    )
+}
+
 #[test]
 fn an_early_answer_is_relayed_while_the_client_still_uploads() {
     for driver in DRIVERS {
@@ -89,7 +102,7 @@ fn an_early_answer_is_relayed_while_the_client_still_uploads() {
             let _ =
                 w.write_all(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo big!");
         });
-        let gw = gateway(up.addr, driver);
+        let (gw, records) = logged_gateway(up.addr, driver);
         let mut c = gw.client();
         let total: usize = 64 << 20;
         c.send(
@@ -132,6 +145,9 @@ fn an_early_answer_is_relayed_while_the_client_still_uploads() {
         });
         let t = gw.totals();
         assert_eq!(t.upstream_expect_timeouts, 0);
+        // Logged as the answer it was, not as an upstream failure.
+        let logged = records.nth(1);
+        assert_eq!((logged.status, logged.error), (413, None));
         // The gateway goes on serving.
         let ok = TestUpstream::ok("fine");
         let gw2 = gateway(ok.addr, driver);
