@@ -285,18 +285,6 @@ struct ClientPeer<'a, S> {
 }
 
 impl<S: Transport> ClientPeer<'_, S> {
-    /// Tells the client to send its body.
-    async fn send_continue(&mut self) -> Result<(), Error> {
-        let conn = &mut *self.conn;
-        let w = conn.w.clone();
-        conn.scratch.clear();
-        conn.scratch
-            .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-        write_all_buf(self.io, &mut conn.scratch, w.send_limit(&conn.g))
-            .await
-            .map_err(|e| Error::client_gone("client gone before its body").because(e))
-    }
-
     /// Copies the client's body to `dst` (the whole connection, or its
     /// write half).
     async fn copy<W: monoio::io::AsyncWriteRent>(
@@ -358,7 +346,7 @@ impl<S: Transport> Peer for ClientPeer<'_, S> {
                 Expectation::TimedOut => w.stats.upstream_expect_timeouts.inc(),
                 Expectation::Continue | Expectation::NotAwaited => {}
             }
-            if let Err(e) = self.send_continue().await {
+            if let Err(e) = send_continue(self.conn, self.io).await {
                 return (up, Err(e));
             }
         }
