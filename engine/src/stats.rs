@@ -73,6 +73,10 @@ counters! {
     /// Requests resent on a fresh connection after a pooled one turned
     /// out closed by the upstream.
     upstream_stale_resends,
+    /// Requests whose upstream answered before their whole body was sent
+    /// (the upload stopped there), and forwarded `Expect: 100-continue`
+    /// the upstream did not answer in time (the gateway sent its own 100).
+    upstream_early_answers, upstream_expect_timeouts,
     /// Requests answered 503 because their upstream had no server to
     /// offer (none resolved, or none available and no fail-open).
     upstream_no_server,

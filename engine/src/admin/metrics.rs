@@ -331,6 +331,16 @@ fn globals(out: &mut Exposition, t: &Totals) {
         &[(&[], t.upstream_stale_resends)],
     );
     out.counter(
+        "ringway_upstream_early_answers_total",
+        "Requests whose upstream answered before their whole body was sent.",
+        &[(&[], t.upstream_early_answers)],
+    );
+    out.counter(
+        "ringway_upstream_expect_timeouts_total",
+        "Forwarded Expect: 100-continue the upstream did not answer in time.",
+        &[(&[], t.upstream_expect_timeouts)],
+    );
+    out.counter(
         "ringway_upstream_retry_budget_exhausted_total",
         "Retries not made because the upstream's retry budget was spent.",
         &[(&[], t.upstream_retry_budget_exhausted)],

@@ -487,6 +487,36 @@ fn response_fields(
     Ok((body, reusable, has_connection))
 }
 
+/// What the front of an upstream's answer is, without taking it: read
+/// while a request body is still going up, where only an interim head may
+/// be passed over (RFC 9110 §15.2) and a final one ends the upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peek {
+    /// More bytes are needed.
+    Partial,
+    /// A whole 1xx head of this status and length.
+    Interim(u16, usize),
+    /// A final head (whole or not), or bytes that are no head at all: the
+    /// full parser says which.
+    Final,
+}
+
+/// Peeks at the response head at the front of `buf`.
+pub(crate) fn peek_response(buf: &[u8]) -> Peek {
+    let mut raw = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADER_CAP];
+    let mut res = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut res, buf, &mut raw);
+    match (parsed, res.code) {
+        (Ok(httparse::Status::Complete(len)), Some(code)) if (100..200).contains(&code) => {
+            Peek::Interim(code, len)
+        }
+        (Ok(httparse::Status::Partial), None) => Peek::Partial,
+        (Ok(httparse::Status::Partial), Some(code)) if (100..200).contains(&code) => Peek::Partial,
+        _ => Peek::Final,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -761,6 +791,33 @@ mod tests {
                 e.kind,
                 Kind::BadGateway,
                 "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn peek_tells_interim_from_final_heads() {
+        let cases: &[(&[u8], Peek)] = &[
+            (b"", Peek::Partial),
+            (b"HTTP/1.1 10", Peek::Partial),
+            (b"HTTP/1.1 100 Continue\r\n", Peek::Partial),
+            (b"HTTP/1.1 100 Continue\r\n\r\n", Peek::Interim(100, 25)),
+            (
+                b"HTTP/1.1 103 Early Hints\r\nLink: <a>\r\n\r\nHTTP",
+                Peek::Interim(103, 39),
+            ),
+            // A final head ends the upload as soon as its status is known.
+            (b"HTTP/1.1 413 Content Too Large\r\n", Peek::Final),
+            (b"HTTP/1.1 401 No\r\nContent-Length: 0\r\n\r\n", Peek::Final),
+            // Not a head at all: the full parser says what is wrong.
+            (b"garbage\r\n\r\n", Peek::Final),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                peek_response(input),
+                *want,
+                "{:?}",
                 String::from_utf8_lossy(input)
             );
         }

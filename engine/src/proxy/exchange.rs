@@ -76,11 +76,24 @@ impl Fetched {
     }
 }
 
+/// How sending a request body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// All of it went (or there was none).
+    Whole,
+    /// The upstream answered (or closed) before it all went: the answer is
+    /// read as usual, and the connection is not reused.
+    Early,
+}
+
 /// What the client side of an exchange does besides waiting: stream a
 /// request body after the head, and relay interim (1xx) responses.
 pub(crate) trait Peer {
-    /// Sends the request body (if any) on `up`, after the head.
-    async fn send_body(&mut self, up: &mut UpConn) -> Result<(), Error>;
+    /// Sends the request body (if any) on `up`, after the head; what the
+    /// upstream answered meanwhile goes to `ubuf`. Gives the connection
+    /// back.
+    async fn send_body(&mut self, up: UpConn, ubuf: &mut BytesMut)
+        -> (UpConn, Result<Sent, Error>);
     /// Relays an interim response head; `Ok(true)` when it reached the
     /// client (no retry may repeat it then).
     async fn interim(&mut self, resp: &ResponseHead) -> Result<bool, Error>;
@@ -95,8 +108,8 @@ pub(crate) trait Peer {
 pub(crate) struct NoPeer;
 
 impl Peer for NoPeer {
-    async fn send_body(&mut self, _: &mut UpConn) -> Result<(), Error> {
-        Ok(())
+    async fn send_body(&mut self, up: UpConn, _: &mut BytesMut) -> (UpConn, Result<Sent, Error>) {
+        (up, Ok(Sent::Whole))
     }
 
     async fn interim(&mut self, _: &ResponseHead) -> Result<bool, Error> {
@@ -429,14 +442,20 @@ async fn try_once<P: Peer>(
         // of it went: count it as sent.
         return Err(failed(send_error(e), true, reused));
     }
-    peer.send_body(&mut up)
-        .await
-        .map_err(|e| failed(e, true, false))?;
+    let mut ubuf = w.pool.buf();
+    let (back, sent) = peer.send_body(up, &mut ubuf).await;
+    let mut up = back;
+    let early = match sent {
+        Ok(sent) => sent == Sent::Early,
+        Err(e) => {
+            w.pool.put_buf(ubuf);
+            return Err(failed(e, true, false));
+        }
+    };
 
     // Response head, skipping or relaying interim responses. Once an
     // interim response reached the client, no retry may repeat it.
     let mut relayed = false;
-    let mut ubuf = w.pool.buf();
     // One deadline for the final head, however many 1xx come first.
     let limit = t
         .head_timeout
@@ -473,6 +492,13 @@ async fn try_once<P: Peer>(
             }
         };
         if !(100..200).contains(&resp.status) || (resp.status == 101 && peer.upgrades()) {
+            let mut resp = resp;
+            if early {
+                // The rest of the body was never sent: the connection is
+                // mid-message (RFC 9112 §9.6).
+                resp.reusable = false;
+                w.stats.upstream_early_answers.inc();
+            }
             let took = sent_at.elapsed();
             stats.head.observe(took);
             stats.responses[class_index(resp.status)].inc();

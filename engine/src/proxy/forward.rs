@@ -5,23 +5,30 @@
 //!
 //! Small bodies travel in the same write as their head (one syscall for a
 //! typical request or response); larger ones stream through a pooled
-//! buffer.
+//! buffer, while the upstream's side is read for an early answer
+//! (`duplex`). A chunked request body within `retry-buffer` is read and
+//! checked whole before its head goes (RFC 9112 §7.1): a malformed one
+//! never reaches the origin, at the cost of holding up to that much per
+//! request (64 KiB by default) and one copy of it into the head's write.
 
 use std::io;
 
 use bytes::{Buf, BytesMut};
 
 use crate::error::{Error, Kind};
+use crate::http::chunked::ChunkedDecoder;
 use crate::http::head::{BodyKind, Class, RequestHead, ResponseHead, Version};
 use crate::http::{date, write};
 use crate::proxy::answer::{self, end_head, relay_framing, BodyOut};
 use crate::proxy::body::{Capture, Copy, CopyError, Discard, Framing, Output};
 use crate::proxy::conn::Next;
 use crate::proxy::ctx::Ctx;
-use crate::proxy::exchange::{counted, exchange, Fetched, Peer, Target};
+use crate::proxy::duplex::{self, Expectation};
+use crate::proxy::exchange::{counted, exchange, Fetched, Peer, Sent, Target};
 use crate::proxy::rewrite::{write_request_head, Cond, Rewrite};
 use crate::rt::io::{read_more, write_all_buf, Transport};
 use crate::stats::labeled::{BODY_TIMEOUT, SEND_TIMEOUT};
+use crate::upstream::conn::Link;
 use crate::upstream::UpConn;
 use crate::worker::conn::Conn;
 use crate::worker::Generation;
@@ -46,17 +53,22 @@ pub(crate) async fn forward<S: Transport>(
     req.clear();
     write_request_head(&mut req, conn.peer, head, route, &rewrite, Cond::Pass);
     // Coalesce a small, already-buffered body with the head; keep a body
-    // within `retry-buffer` whole when the request may be sent again.
+    // within `retry-buffer` whole when the request may be sent again. A
+    // client that waits for 100 first lets the upstream decide instead
+    // (its expectation is forwarded).
     let mut body = head.body;
     let idempotent = head.method.is_idempotent();
+    let expect = head.expect_continue && head.version == Version::Http11;
+    let idle = route.limits.body_idle_timeout;
     if let BodyKind::Length(n) = head.body {
         let retry = &route.retry;
         let keep = retry.attempts > 1
             && (idempotent || retry.retry_non_idempotent)
+            && !expect
             && n <= retry.retry_buffer
             && n <= route.limits.max_body_size;
         if keep && (conn.rbuf.len() as u64) < n {
-            if let Err(e) = buffer_body(conn, io, head, n, route.limits.body_idle_timeout).await {
+            if let Err(e) = buffer_body(conn, io, n, idle).await {
                 req.clear();
                 conn.wbuf = req;
                 return answer::error(conn, io, ctx, e, false).await;
@@ -67,6 +79,30 @@ pub(crate) async fn forward<S: Transport>(
             conn.rbuf.advance(n as usize);
             body = BodyKind::None;
         }
+    }
+    if head.body == BodyKind::Chunked && !expect && route.retry.retry_buffer > 0 {
+        let limit = route.retry.retry_buffer.min(route.limits.max_body_size);
+        match buffer_chunked(conn, io, limit, route.limits.max_body_size, idle).await {
+            Ok(Some(len)) => {
+                req.extend_from_slice(&conn.rbuf[..len]);
+                conn.rbuf.advance(len);
+                body = BodyKind::None;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                req.clear();
+                conn.wbuf = req;
+                return answer::error(conn, io, ctx, e, false).await;
+            }
+        }
+    }
+    let expect = expect && body != BodyKind::None;
+    if expect {
+        // The expectation goes on to the upstream (RFC 9110 §10.1.1): it
+        // joins the end of the head just written.
+        debug_assert!(req.ends_with(b"\r\n\r\n"), "the head alone is in req");
+        req.truncate(req.len() - 2);
+        req.extend_from_slice(b"Expect: 100-continue\r\n\r\n");
     }
     let target = Target {
         route,
@@ -85,16 +121,24 @@ pub(crate) async fn forward<S: Transport>(
         io: &mut *io,
         body,
         version: head.version,
-        expect_continue: head.expect_continue && head.version == Version::Http11,
+        expect_continue: expect,
         limit: route.limits.max_body_size,
-        idle: route.limits.body_idle_timeout,
+        idle,
+        unread: false,
     };
     let fetched = exchange(&w, g, &target, &mut req, &mut peer, &mut ctx.timings).await;
+    let unread = peer.unread;
     req.clear();
     conn.wbuf = req;
+    if unread {
+        // The upstream answered before the client's body was all read:
+        // the connection closes after the answer, reading away a little
+        // of what still comes so the close does not lose the answer.
+        conn.linger = true;
+    }
     match fetched {
         Ok(f) => {
-            let keep = head.keep_alive;
+            let keep = head.keep_alive && !unread;
             let w = conn.w.clone();
             relay(conn, io, ctx, g, f, keep, Relay::default())
                 .await
@@ -105,33 +149,70 @@ pub(crate) async fn forward<S: Transport>(
 }
 
 /// Reads the rest of a `len`-byte request body into `conn.rbuf`, so that
-/// it can be sent again (after `100 Continue` when the client waits for
-/// one).
+/// it can be sent again.
 async fn buffer_body<S: Transport>(
     conn: &mut Conn,
     io: &mut S,
-    head: &RequestHead,
     len: u64,
     idle: std::time::Duration,
 ) -> Result<(), Error> {
-    let w = conn.w.clone();
-    if head.expect_continue && head.version == Version::Http11 {
-        send_continue(conn, io).await?;
-    }
     conn.rbuf.reserve(len as usize - conn.rbuf.len());
     while (conn.rbuf.len() as u64) < len {
-        match w
-            .deadlines
-            .within_for(idle, read_more(io, &mut conn.rbuf))
-            .await
-        {
-            Ok(Ok(0)) => return Err(Error::client_gone("client closed during its body")),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(Error::client_gone("client body read failed").because(e)),
-            Err(_) => return Err(Error::downstream(Kind::Timeout, "client body idle timeout")),
-        }
+        read_body_more(conn, io, idle).await?;
     }
     Ok(())
+}
+
+/// Reads a chunked request body into `conn.rbuf` and checks its framing
+/// before anything goes upstream, while it stays within `within` bytes as
+/// received: a malformed one is refused (400) with the origin having seen
+/// nothing, where a streamed one would already have reached it, head and
+/// all (RFC 9112 §7.1). `Some(length)` when it is whole; `None` when it
+/// grew past `within` (it then streams, as a large body does).
+async fn buffer_chunked<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    within: u64,
+    max_body: u64,
+    idle: std::time::Duration,
+) -> Result<Option<usize>, Error> {
+    let mut decoder = ChunkedDecoder::new();
+    let mut checked = 0;
+    loop {
+        let progress = decoder
+            .decode(&conn.rbuf[checked..], |_| {})
+            .map_err(|e| request_body_error(CopyError::Framing(e)))?;
+        checked += progress.consumed;
+        if decoder.data_total() > max_body {
+            return Err(request_body_error(CopyError::TooLarge));
+        }
+        if decoder.is_done() {
+            return Ok(Some(checked));
+        }
+        if conn.rbuf.len() as u64 >= within {
+            return Ok(None);
+        }
+        read_body_more(conn, io, idle).await?;
+    }
+}
+
+/// Reads more of a request body into `conn.rbuf`, within `idle`.
+async fn read_body_more<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    idle: std::time::Duration,
+) -> Result<(), Error> {
+    let w = conn.w.clone();
+    match w
+        .deadlines
+        .within_for(idle, read_more(io, &mut conn.rbuf))
+        .await
+    {
+        Ok(Ok(0)) => Err(Error::client_gone("client closed during its body")),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(Error::client_gone("client body read failed").because(e)),
+        Err(_) => Err(Error::downstream(Kind::Timeout, "client body idle timeout")),
+    }
 }
 
 /// Tells a client that waits (`Expect: 100-continue`) to send its body.
@@ -194,29 +275,25 @@ struct ClientPeer<'a, S> {
     /// The part of the request body still to send.
     body: BodyKind,
     version: Version,
+    /// The client waits for 100 before its body, and the upstream was
+    /// asked the same.
     expect_continue: bool,
     limit: u64,
     idle: std::time::Duration,
+    /// The upstream answered before the client's body was all read.
+    unread: bool,
 }
 
-impl<S: Transport> Peer for ClientPeer<'_, S> {
-    async fn send_body(&mut self, up: &mut UpConn) -> Result<(), Error> {
-        let framing = match self.body {
-            BodyKind::Length(n) => Framing::Length(n),
-            BodyKind::Chunked => Framing::Chunked,
-            _ => return Ok(()),
-        };
+impl<S: Transport> ClientPeer<'_, S> {
+    /// Copies the client's body to `dst` (the whole connection, or its
+    /// write half).
+    async fn copy<W: monoio::io::AsyncWriteRent>(
+        &mut self,
+        framing: Framing,
+        dst: &mut W,
+    ) -> Result<(), CopyError> {
         let conn = &mut *self.conn;
         let w = conn.w.clone();
-        let send = w.send_limit(&conn.g);
-        if self.expect_continue {
-            conn.scratch.clear();
-            conn.scratch
-                .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-            write_all_buf(self.io, &mut conn.scratch, send)
-                .await
-                .map_err(|e| Error::client_gone("client gone before its body").because(e))?;
-        }
         let copy = Copy {
             framing,
             output: Output::Same,
@@ -224,16 +301,91 @@ impl<S: Transport> Peer for ClientPeer<'_, S> {
             idle: self.idle,
             scratch: &mut conn.scratch,
             deadlines: &w.deadlines,
-            send_limit: send.limit,
+            send_limit: w.send_limit(&conn.g).limit,
             pool: &w.pool,
             filter: None,
             capture: None,
             lead: None,
             trailers_dropped: Some(&w.stats.headers_dropped_trailer),
         };
-        match copy.run(self.io, &mut conn.rbuf, up).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(request_body_error(e)),
+        copy.run(self.io, &mut conn.rbuf, dst).await
+    }
+}
+
+impl<S: Transport> Peer for ClientPeer<'_, S> {
+    async fn send_body(
+        &mut self,
+        mut up: UpConn,
+        ubuf: &mut BytesMut,
+    ) -> (UpConn, Result<Sent, Error>) {
+        let framing = match self.body {
+            BodyKind::Length(n) => Framing::Length(n),
+            BodyKind::Chunked => Framing::Chunked,
+            _ => return (up, Ok(Sent::Whole)),
+        };
+        let w = self.conn.w.clone();
+        if self.expect_continue {
+            // Asked once: a retry's upstream gets the body straight away.
+            self.expect_continue = false;
+            let max_head = self.conn.g.limits().max_head_size;
+            // Over TLS a readable socket may hold no answer (a session
+            // ticket), so the answer is not awaited there: the body goes
+            // at once, as RFC 9110 §10.1.1 lets a client do.
+            let asked = match up.link {
+                Link::Tls(_) => Expectation::NotAwaited,
+                Link::Plain(_) => {
+                    duplex::await_continue(&w.deadlines, &mut up, ubuf, max_head).await
+                }
+            };
+            match asked {
+                Expectation::Answered => {
+                    // Refused before the body (or gone): the client is
+                    // told so and its body is never read.
+                    self.unread = true;
+                    return (up, Ok(Sent::Early));
+                }
+                Expectation::TimedOut => w.stats.upstream_expect_timeouts.inc(),
+                Expectation::Continue | Expectation::NotAwaited => {}
+            }
+            if let Err(e) = send_continue(self.conn, self.io).await {
+                return (up, Err(e));
+            }
+        }
+        match up.split() {
+            Ok(mut halves) => {
+                let sent = {
+                    let (read, write) = (&mut halves.read, &mut halves.write);
+                    let send = self.copy(framing, write);
+                    let gone =
+                        |e: &CopyError| matches!(e, CopyError::Sink(e) if duplex::is_gone(e));
+                    duplex::send_watching(read, ubuf, &w.deadlines, send, gone).await
+                };
+                let up = halves.join();
+                match sent {
+                    Ok(None) => (up, Ok(Sent::Whole)),
+                    Ok(Some(_)) => {
+                        // The copy stopped mid-way: what the client still
+                        // sends is not read.
+                        self.unread = true;
+                        (up, Ok(Sent::Early))
+                    }
+                    Err(e) => (up, Err(request_body_error(e))),
+                }
+            }
+            // TLS: the body first, then the answer; after a failed write,
+            // an answer the upstream sent before it closed is still read.
+            Err(mut up) => match self.copy(framing, &mut up).await {
+                Ok(()) => (up, Ok(Sent::Whole)),
+                Err(CopyError::Sink(e)) if duplex::is_gone(&e) => {
+                    if duplex::answered_before_close(&w.deadlines, &mut up, ubuf).await {
+                        self.unread = true;
+                        (up, Ok(Sent::Early))
+                    } else {
+                        (up, Err(request_body_error(CopyError::Sink(e))))
+                    }
+                }
+                Err(e) => (up, Err(request_body_error(e))),
+            },
         }
     }
 

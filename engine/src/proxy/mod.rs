@@ -13,6 +13,7 @@ pub(crate) mod compress;
 pub(crate) mod conn;
 pub(crate) mod cors;
 pub(crate) mod ctx;
+pub(crate) mod duplex;
 pub(crate) mod exchange;
 pub(crate) mod filter;
 pub(crate) mod forward;

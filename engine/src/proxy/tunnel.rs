@@ -34,7 +34,7 @@ use crate::http::write;
 use crate::proxy::answer::{self, end_head, BodyOut};
 use crate::proxy::conn::Next;
 use crate::proxy::ctx::Ctx;
-use crate::proxy::exchange::{exchange, Fetched, Peer, Target};
+use crate::proxy::exchange::{exchange, Fetched, Peer, Sent, Target};
 use crate::proxy::forward::{self, Relay};
 use crate::proxy::rewrite::{write_request_head, Cond, Rewrite};
 use crate::rt::deadline::Deadlines;
@@ -183,8 +183,8 @@ async fn switch<S: Transport>(
 struct Upgrading;
 
 impl Peer for Upgrading {
-    async fn send_body(&mut self, _: &mut UpConn) -> Result<(), Error> {
-        Ok(())
+    async fn send_body(&mut self, up: UpConn, _: &mut BytesMut) -> (UpConn, Result<Sent, Error>) {
+        (up, Ok(Sent::Whole))
     }
 
     async fn interim(&mut self, _: &ResponseHead) -> Result<bool, Error> {

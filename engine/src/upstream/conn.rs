@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, OwnedReadHalf, OwnedWriteHalf, Splitable};
 use monoio::net::TcpStream;
 use monoio::BufResult;
 use rustls::ClientConnection;
@@ -170,6 +170,51 @@ impl AsyncWriteRent for UpConn {
         match &mut self.link {
             Link::Plain(s) => s.shutdown().await,
             Link::Tls(t) => t.shutdown().await,
+        }
+    }
+}
+
+/// A plain connection's two directions, apart: a request body is written
+/// on one while the answer is read on the other (an upstream may answer
+/// before it has read the whole body).
+pub(crate) struct Halves {
+    pub(crate) read: OwnedReadHalf<TcpStream>,
+    pub(crate) write: OwnedWriteHalf<TcpStream>,
+    slot: Option<Slot>,
+    open: OpenGauge,
+}
+
+impl UpConn {
+    /// Splits a plain connection (one small allocation, for the length of
+    /// one body); a TLS one, whose two directions share one session, is
+    /// given back whole.
+    pub(crate) fn split(self) -> Result<Halves, UpConn> {
+        match self.link {
+            Link::Plain(tcp) => {
+                let (read, write) = tcp.into_split();
+                Ok(Halves {
+                    read,
+                    write,
+                    slot: self.slot,
+                    open: self._open,
+                })
+            }
+            link => Err(UpConn { link, ..self }),
+        }
+    }
+}
+
+impl Halves {
+    /// The connection whole again.
+    pub(crate) fn join(self) -> UpConn {
+        let tcp = self
+            .read
+            .reunite(self.write)
+            .expect("both halves come from one split");
+        UpConn {
+            link: Link::Plain(tcp),
+            slot: self.slot,
+            _open: self.open,
         }
     }
 }

@@ -338,6 +338,16 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Seen> {
         headers,
         ..Seen::default()
     };
+    // A server that reads the body tells a client that waits to send it
+    // (RFC 9110 §10.1.1).
+    let waits = seen
+        .header("expect")
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    if waits {
+        r.get_ref()
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .ok()?;
+    }
     if seen.header("transfer-encoding").is_some() {
         seen.chunked = true;
         loop {
