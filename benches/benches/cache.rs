@@ -45,6 +45,7 @@ fn entry(vary: Option<&str>, secondary: Vec<u8>) -> Rc<Entry> {
         request_time: T,
         response_time: T,
         secondary,
+        targeted: b"",
     }))
 }
 
