@@ -402,6 +402,12 @@ fn targeted_body() {
         "{invalid:?}"
     );
     assert_eq!(seen(&origin, "/cdn"), 1);
+    // Answers the cache lets through leave them out too.
+    let mut c = gw.client();
+    c.send(b"POST /cdn HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n\r\n");
+    let post = c.read_response(false).expect("response");
+    assert!(cache_status(&post).contains("bypass"), "{post:?}");
+    assert!(post.header("cdn-cache-control").is_none(), "{post:?}");
 }
 
 #[test]

@@ -96,9 +96,15 @@ pub(crate) async fn forward<S: Transport>(
         Ok(f) => {
             let keep = head.keep_alive;
             let w = conn.w.clone();
-            relay(conn, io, ctx, g, f, keep, Relay::default())
-                .await
-                .done(&w)
+            // The targeted fields of a caching route (RFC 9213) are the
+            // cache's, on the answers it lets through too.
+            let cache = &g.snap.config.cache;
+            let how = Relay {
+                strip_targeted: (route.cache.is_some() && !cache.forward_targeted)
+                    .then_some(cache.targeted_field.as_bytes()),
+                ..Relay::default()
+            };
+            relay(conn, io, ctx, g, f, keep, how).await.done(&w)
         }
         Err(e) => answer::error(conn, io, ctx, e, false).await,
     }
