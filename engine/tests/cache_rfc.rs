@@ -199,6 +199,40 @@ fn close_delimited_body() {
     assert_eq!(count.load(Ordering::SeqCst), 2);
 }
 
+#[test]
+fn a_final_transfer_coding_other_than_chunked_runs_to_the_close_rfc9112_6_3() {
+    on_both_drivers(transfer_coded_body);
+}
+
+fn transfer_coded_body() {
+    let origin = TestUpstream::start(|_| {
+        Reply::RawClose(
+            b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nTransfer-Encoding: gzip\r\n\r\ncoded bytes"
+                .to_vec(),
+        )
+    });
+    let gw = gateway(&origin, "", "");
+    for _ in 0..2 {
+        let raw = support::exchange(gw.addr, b"GET /te HTTP/1.1\r\nHost: test\r\n\r\n", 1 << 16);
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+        assert!(text.contains("\r\nTransfer-Encoding: gzip\r\n"), "{text}");
+        assert!(text.contains("\r\nConnection: close\r\n"), "{text}");
+        assert!(!text.contains("Content-Length"), "{text}");
+        assert!(text.contains("detail=transfer-coding"), "{text}");
+        assert!(text.ends_with("\r\n\r\ncoded bytes"), "{text}");
+    }
+    // Not stored: a hit could not send it with a length.
+    assert_eq!(seen(&origin, "/te"), 2);
+    // An HTTP/1.0 client may not get a Transfer-Encoding (§6.1).
+    let raw = support::exchange(gw.addr, b"GET /te HTTP/1.0\r\nHost: test\r\n\r\n", 1 << 16);
+    assert!(
+        raw.starts_with(b"HTTP/1.1 502 "),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+}
+
 /// 100 bytes: `0123456789` ten times.
 fn hundred() -> String {
     "0123456789".repeat(10)

@@ -155,6 +155,11 @@ pub(crate) fn verdict(
     if !explicit && response_value(resp, b"last-modified").is_none() {
         return Err("no-lifetime");
     }
+    // A body in a transfer coding (RFC 9112 §6.3) is not the
+    // representation: a hit could not send it with a Content-Length.
+    if resp.transfer_coded {
+        return Err("transfer-coding");
+    }
     // A cookie set for one client must not reach every client; nginx and
     // Varnish refuse these by default too.
     if response_value(resp, b"set-cookie").is_some() {

@@ -375,8 +375,26 @@ pub(crate) async fn relay<S: Transport>(
     let w = conn.w.clone();
     let route = g.snap.route_config(ctx.route.unwrap_or(0));
     let keep = keep && !conn.listener.closing.is_fired();
+    // A body in a transfer coding other than chunked (RFC 9112 §6.3) goes
+    // out as it came, with its Transfer-Encoding, to the close; an HTTP/1.0
+    // client may not be sent one (§6.1).
+    let coded = resp.transfer_coded && !how.client_304;
+    if coded && ctx.version != Version::Http11 {
+        let e = Error::bad_gateway("transfer-coded response for an HTTP/1.0 client");
+        let next = answer::error(conn, io, ctx, e, false).await;
+        return Relayed {
+            next,
+            body_ok: false,
+            resp,
+            ubuf,
+        };
+    }
     let (mut output, body_out, keep) = if how.client_304 {
         (Output::Same, BodyOut::None, keep)
+    } else if coded {
+        // No filter may re-code it either.
+        ctx.compress = crate::proxy::compress::Plan::Off;
+        (Output::Same, BodyOut::Close, false)
     } else {
         relay_framing(resp.body, ctx.version, keep)
     };
@@ -403,6 +421,13 @@ pub(crate) async fn relay<S: Transport>(
         304
     } else {
         write_response_fields_except(&mut wbuf, &resp, how.strip_targeted);
+        if coded {
+            for h in resp.headers.iter() {
+                if h.class == Class::TransferEncoding {
+                    write::header(&mut wbuf, b"Transfer-Encoding", resp.bytes(h.value));
+                }
+            }
+        }
         resp.status
     };
     let (body_out, mut keep) = end_head(conn, ctx, &mut wbuf, status, body_out, keep);
