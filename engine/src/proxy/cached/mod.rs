@@ -13,8 +13,9 @@
 //! answered from a stored GET and otherwise forwarded. A GET with Range is
 //! answered from a stored 200 (`range`); on a miss the whole
 //! representation is fetched when it fits `range-fetch-max`. Interim (1xx)
-//! responses reach the client and are never stored. Unsafe methods are forwarded and, when they succeed,
-//! invalidate the target's stored responses on every worker.
+//! responses reach the client and are never stored. Unsafe methods are
+//! forwarded and, when they succeed, invalidate the target's stored
+//! responses on every worker.
 //!
 //! Every answer carries `Cache-Status`.
 
