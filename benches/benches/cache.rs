@@ -51,6 +51,7 @@ fn entry(vary: Option<&str>, secondary: Vec<u8>) -> Arc<Entry> {
         request_time: T,
         response_time: T,
         secondary,
+        targeted: b"",
     }))
 }
 

@@ -276,6 +276,16 @@ pub struct Cache {
     /// first request's fetch before going to the origin themselves; 0s to
     /// 60s, default 5s; zero turns request collapsing off.
     pub lock_timeout: Duration,
+    /// `targeted-field`: the response field, lower-case, that directs this
+    /// cache alone (RFC 9213): when present and valid it overrides
+    /// `CDN-Cache-Control`, which overrides `Cache-Control` (and
+    /// `Expires`); default `ringway-cache-control`. Never `cache-control`
+    /// or `cdn-cache-control`.
+    pub targeted_field: String,
+    /// `forward-targeted`: whether `CDN-Cache-Control` and the targeted
+    /// field reach the client on answers of caching routes; default false
+    /// (they are meant for this cache).
+    pub forward_targeted: bool,
 }
 
 /// `[access-log]`: a line per request, to a file or standard output.
@@ -1074,6 +1084,17 @@ pub struct RouteCache {
     /// added to the key; at most 8, none twice, never `host` (always in
     /// the key).
     pub key_headers: Vec<String>,
+    /// `range-fetch-max`, resolved (default: `max_entry_size`): on a miss
+    /// for a Range request, the whole representation is fetched, stored
+    /// and the range answered from it when its length is at most this;
+    /// a larger one (or 0 here) lets the origin answer the range itself.
+    /// At most `max_entry_size`.
+    pub range_fetch_max: usize,
+    /// `serve-stale-on-error`: whether a stale stored response answers
+    /// when the origin fails (5xx, a connection error, a connection closed
+    /// before a response) even without `stale-if-error`; never past
+    /// `must-revalidate`, `proxy-revalidate` or `no-cache`. Default false.
+    pub serve_stale_on_error: bool,
 }
 
 /// The limits a route may override.

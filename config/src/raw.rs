@@ -65,6 +65,8 @@ pub(crate) struct RawCache {
     pub(crate) size: Option<Spanned<Scalar>>,
     pub(crate) max_entry_size: Option<Spanned<Scalar>>,
     pub(crate) lock_timeout: Option<Spanned<Scalar>>,
+    pub(crate) targeted_field: Option<Spanned<String>>,
+    pub(crate) forward_targeted: Option<bool>,
 }
 
 /// `[access-log]`.
@@ -453,6 +455,8 @@ pub(crate) struct RawRouteCache {
     pub(crate) sort_query: Option<bool>,
     pub(crate) ignore_params: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) key_headers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) range_fetch_max: Option<Spanned<Scalar>>,
+    pub(crate) serve_stale_on_error: Option<bool>,
 }
 
 /// `[client-ip]`.

@@ -99,7 +99,7 @@ struct Document<'a> {
     driver: &'static str,
     drain_timeout: String,
     limits: LimitsOut,
-    cache: CacheOut,
+    cache: CacheOut<'a>,
     metrics: MetricsOut,
     access_log: AccessLogOut,
     admin: AdminOut<'a>,
@@ -296,10 +296,12 @@ struct LimitsOut {
 
 #[derive(Serialize)]
 #[serde(rename_all = "kebab-case")]
-struct CacheOut {
+struct CacheOut<'a> {
     size: String,
     max_entry_size: String,
     lock_timeout: String,
+    targeted_field: &'a str,
+    forward_targeted: bool,
 }
 
 #[derive(Serialize)]
@@ -667,6 +669,8 @@ struct RouteCacheOut<'a> {
     sort_query: bool,
     ignore_params: &'a [String],
     key_headers: &'a [String],
+    range_fetch_max: String,
+    serve_stale_on_error: bool,
 }
 
 #[derive(Serialize)]
@@ -745,6 +749,8 @@ impl<'a> Document<'a> {
                 size: format_size(c.cache.size as u64),
                 max_entry_size: format_size(c.cache.max_entry_size as u64),
                 lock_timeout: format_duration(c.cache.lock_timeout),
+                targeted_field: &c.cache.targeted_field,
+                forward_targeted: c.cache.forward_targeted,
             },
             metrics: MetricsOut {
                 enabled: c.metrics.enabled,
@@ -1225,6 +1231,8 @@ impl<'a> RouteOut<'a> {
                 sort_query: cache.sort_query,
                 ignore_params: &cache.ignore_params,
                 key_headers: &cache.key_headers,
+                range_fetch_max: format_size(cache.range_fetch_max as u64),
+                serve_stale_on_error: cache.serve_stale_on_error,
             }),
             retry: proxies.then(|| RetryOut::new(&route.retry)),
             redirect,

@@ -55,6 +55,8 @@ token = "Zm9vYmFyYmF6cXV4-_~!0123"
 size = "100MB"
 max-entry-size = 12345
 lock-timeout = "0s"
+targeted-field = "X-Edge-Cache"
+forward-targeted = true
 
 [access-log]
 enabled = true
@@ -202,6 +204,8 @@ retry-buffer = "16MiB"
 [routes.cache]
 size = "3MiB"
 max-entry-size = "1536KiB"
+range-fetch-max = "1KiB"
+serve-stale-on-error = true
 sort-query = true
 ignore-params = ["utm_source", "a[]", "caf%C3%A9", "Utm_Source"]
 key-headers = ["Accept-Language", "X-Tenant"]
@@ -530,7 +534,9 @@ fn a_minimal_config_renders_every_default() {
   "cache": {
     "size": "64MiB",
     "max-entry-size": "1MiB",
-    "lock-timeout": "5s"
+    "lock-timeout": "5s",
+    "targeted-field": "ringway-cache-control",
+    "forward-targeted": false
   },
   "metrics": {
     "enabled": true
@@ -812,7 +818,8 @@ fn keys_a_route_may_not_set_are_left_out() {
         assert!(!plain.contains(key), "{key} in {plain}");
     }
     // A route cache on the shared shard has no `size`, and its
-    // max-entry-size is written resolved from [cache].
+    // max-entry-size (and range-fetch-max, from it) is written resolved
+    // from [cache].
     assert!(
         policed.contains(
             r#""cache": {
@@ -820,7 +827,9 @@ fn keys_a_route_may_not_set_are_left_out() {
         "max-entry-size": "12345B",
         "sort-query": false,
         "ignore-params": [],
-        "key-headers": []
+        "key-headers": [],
+        "range-fetch-max": "12345B",
+        "serve-stale-on-error": false
       }"#
         ),
         "{policed}"

@@ -55,6 +55,8 @@ fn minimal_config_gets_every_default() {
             size: 64 << 20,
             max_entry_size: 1 << 20,
             lock_timeout: Duration::from_secs(5),
+            targeted_field: "ringway-cache-control".into(),
+            forward_targeted: false,
         }
     );
     assert_eq!(
@@ -165,6 +167,8 @@ key-headers = ["accept"]
             size: 1_000_000_000,
             max_entry_size: 8 << 20,
             lock_timeout: Duration::ZERO,
+            targeted_field: "ringway-cache-control".into(),
+            forward_targeted: false,
         }
     );
     let cache = |name: &str| {
@@ -183,6 +187,8 @@ key-headers = ["accept"]
             sort_query: false,
             ignore_params: vec![],
             key_headers: vec![],
+            range_fetch_max: 8 << 20,
+            serve_stale_on_error: false,
         })
     );
     assert_eq!(
@@ -194,6 +200,8 @@ key-headers = ["accept"]
             // As written: parameter names are case-sensitive.
             ignore_params: vec!["utm_source".into(), "UTM_SOURCE".into(), "fbclid".into()],
             key_headers: vec!["accept-language".into(), "x-tenant".into()],
+            range_fetch_max: 4 << 20,
+            serve_stale_on_error: false,
         })
     );
     let inherits = cache("inherits").expect("caches");

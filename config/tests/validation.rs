@@ -505,6 +505,60 @@ fn cache() {
             "expected a size",
         ),
         (
+            "targeted field not a token",
+            "[cache]\ntargeted-field = \"Ringway Cache\"".to_owned(),
+            "cache.targeted-field",
+            "",
+        ),
+        (
+            "targeted field empty",
+            "[cache]\ntargeted-field = \"\"".to_owned(),
+            "cache.targeted-field",
+            "empty header name",
+        ),
+        (
+            "targeted field is Cache-Control",
+            "[cache]\ntargeted-field = \"Cache-Control\"".to_owned(),
+            "cache.targeted-field",
+            "is read anyway",
+        ),
+        (
+            "targeted field is CDN-Cache-Control",
+            "[cache]\ntargeted-field = \"cdn-cache-control\"".to_owned(),
+            "cache.targeted-field",
+            "is read anyway",
+        ),
+        (
+            "forward targeted not a bool",
+            "[cache]\nforward-targeted = \"no\"".to_owned(),
+            "cache.forward-targeted",
+            "",
+        ),
+        (
+            "range fetch max over the entry size",
+            route("max-entry-size = \"1MiB\"\nrange-fetch-max = \"2MiB\""),
+            "routes[1].cache.range-fetch-max",
+            "must be at most max-entry-size (1MiB)",
+        ),
+        (
+            "range fetch max over the inherited entry size",
+            route("range-fetch-max = \"1025KiB\""),
+            "routes[1].cache.range-fetch-max",
+            "must be at most max-entry-size (1MiB)",
+        ),
+        (
+            "range fetch max not a size",
+            route("range-fetch-max = \"lots\""),
+            "routes[1].cache.range-fetch-max",
+            "",
+        ),
+        (
+            "serve stale on error not a bool",
+            route("serve-stale-on-error = 1"),
+            "routes[1].cache.serve-stale-on-error",
+            "",
+        ),
+        (
             "lock timeout too long",
             "[cache]\nlock-timeout = \"61s\"".to_owned(),
             "cache.lock-timeout",
@@ -520,8 +574,8 @@ fn cache() {
             "unknown global key",
             "[cache]\nsizee = \"1GiB\"".to_owned(),
             "cache.sizee",
-            "unknown key `sizee`, expected one of `size`, `max-entry-size`, `lock-timeout`; \
-             did you mean `size`?",
+            "unknown key `sizee`, expected one of `size`, `max-entry-size`, `lock-timeout`, \
+             `targeted-field`, `forward-targeted`; did you mean `size`?",
         ),
         (
             "array of tables",
@@ -689,7 +743,8 @@ fn cache() {
             route("ignore-param = [\"a\"]"),
             "routes[1].cache.ignore-param",
             "unknown key `ignore-param`, expected one of `enabled`, `size`, `max-entry-size`, \
-             `sort-query`, `ignore-params`, `key-headers`; did you mean `ignore-params`?",
+             `sort-query`, `ignore-params`, `key-headers`, `range-fetch-max`, \
+             `serve-stale-on-error`; did you mean `ignore-params`?",
         ),
         (
             "route cache not a table",
@@ -715,6 +770,9 @@ fn cache() {
         "[cache]\nsize = \"64KiB\"\nmax-entry-size = \"32KiB\"\nlock-timeout = \"0s\"".to_owned(),
         "[cache]\nsize = \"1TiB\"\nmax-entry-size = \"512GiB\"\nlock-timeout = \"60s\"".to_owned(),
         "[cache]\nmax-entry-size = 1".to_owned(),
+        "[cache]\ntargeted-field = \"X-Edge-Cache-Control\"\nforward-targeted = true".to_owned(),
+        route("range-fetch-max = 0\nserve-stale-on-error = true"),
+        route("max-entry-size = \"2MiB\"\nrange-fetch-max = \"2MiB\""),
         route(""),
         route("size = \"2MiB\""),
         route("size = \"128KiB\"\nmax-entry-size = \"64KiB\""),

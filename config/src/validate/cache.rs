@@ -10,6 +10,11 @@
 //! without `size` is the shared one, and an inherited `max-entry-size` is
 //! checked too: a route `size` too small for it is an error at `size`.
 //!
+//! `range-fetch-max` may not pass `max-entry-size`: the whole
+//! representation a Range miss fetches is worth fetching only when it can
+//! be stored. `targeted-field` names the RFC 9213 field for this cache; it
+//! cannot be `Cache-Control` or `CDN-Cache-Control`, which it outranks.
+//!
 //! Key options are checked so that each can match something (RFC 9111
 //! §2, §4.1 leave the key to the cache): a parameter name holding `&`, `=`
 //! or `#` could never be a name in a query string, and `host` is in every
@@ -84,10 +89,17 @@ pub(super) fn cache(raw: Option<&Spanned<RawCache>>, r: &mut Reporter<'_>) -> Op
         }
     }
 
+    let targeted_field = c.targeted_field.as_ref().map_or_else(
+        || Some(defaults::CACHE_TARGETED_FIELD.to_owned()),
+        |v| targeted_field(v, r),
+    );
+
     Some(Cache {
         size: size.filter(|_| fits)?,
         max_entry_size: max_entry_size?,
         lock_timeout: lock_timeout?,
+        targeted_field: targeted_field?,
+        forward_targeted: c.forward_targeted.unwrap_or(false),
     })
 }
 
@@ -155,7 +167,31 @@ pub(super) fn route_cache(
         .as_ref()
         .map_or(Some(Vec::new()), |l| key_headers(l, &key("key-headers"), r));
 
+    let range_fetch_max = match (&c.range_fetch_max, max_entry_size) {
+        (None, entry) => entry,
+        (Some(v), entry) => match (super::size(v, &key("range-fetch-max"), r), entry) {
+            (None, _) | (_, None) => None,
+            (Some(bytes), Some(entry)) if bytes > entry as u64 => {
+                r.error(
+                    key("range-fetch-max"),
+                    Some(v.span()),
+                    format!(
+                        "must be at most max-entry-size ({}): a whole representation \
+                             fetched for a range is kept only when it can be stored",
+                        show_size(entry)
+                    ),
+                );
+                None
+            }
+            (Some(bytes), Some(_)) => {
+                to_usize(Some(bytes), &key("range-fetch-max"), Some(v.span()), r)
+            }
+        },
+    };
+
     let route = RouteCache {
+        range_fetch_max: range_fetch_max?,
+        serve_stale_on_error: c.serve_stale_on_error.unwrap_or(false),
         size: size?,
         max_entry_size: max_entry_size.filter(|_| fits)?,
         sort_query: c.sort_query.unwrap_or(false),
@@ -205,6 +241,23 @@ fn entry_size(value: &Spanned<Scalar>, path: &str, r: &mut Reporter<'_>) -> Opti
         }
         bytes => to_usize(Some(bytes), path, Some(value.span()), r),
     }
+}
+
+/// `targeted-field`: a field name, kept lower-case; not one of the two
+/// fields it is ranked against.
+fn targeted_field(value: &Spanned<String>, r: &mut Reporter<'_>) -> Option<String> {
+    let path = "cache.targeted-field";
+    let problem = match text::header_token(value.get_ref()) {
+        Err(message) => message,
+        Ok(lower) if lower == "cache-control" || lower == "cdn-cache-control" => format!(
+            "{:?} is read anyway; the targeted field is a third one, that only this \
+             cache obeys (RFC 9213), such as \"Ringway-Cache-Control\"",
+            value.get_ref()
+        ),
+        Ok(lower) => return Some(lower),
+    };
+    r.error(path, Some(value.span()), problem);
+    None
 }
 
 fn lock_timeout(value: &Spanned<Scalar>, r: &mut Reporter<'_>) -> Option<Duration> {

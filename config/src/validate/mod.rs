@@ -89,6 +89,7 @@ mod defaults {
     pub(super) const CACHE_SIZE: usize = 64 << 20;
     pub(super) const CACHE_MAX_ENTRY_SIZE: usize = 1 << 20;
     pub(super) const CACHE_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+    pub(super) const CACHE_TARGETED_FIELD: &str = "ringway-cache-control";
     pub(super) const ACCESS_LOG_QUEUE: i64 = 8192;
     pub(super) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
     pub(super) const TLS_SESSION_CACHE: usize = 4096;

@@ -8,8 +8,189 @@
 //! counts as 0 (stale at once, §4.2.1 "invalid ... treated as stale"), and
 //! `no-cache`/`private` with field names are taken unqualified (the whole
 //! response), the conservative reading the RFC allows (§5.2.2.4, §5.2.2.7).
+//!
+//! Targeted fields (RFC 9213) direct one class of cache: `CDN-Cache-Control`
+//! every CDN, and a field named for ringway (`Ringway-Cache-Control` unless
+//! configured otherwise) this cache alone. The most specific one present
+//! with a valid, non-empty value wins and `Cache-Control` and `Expires` are
+//! then ignored by this cache (§2.2); one that does not parse as a
+//! Structured Fields Dictionary (RFC 8941 §3.2) is ignored as if absent
+//! (§2.1).
 
 use crate::http::text::{quoted_list, trim};
+
+/// `CDN-Cache-Control` (RFC 9213 §3), lower-case.
+pub(crate) const CDN_CACHE_CONTROL: &[u8] = b"cdn-cache-control";
+
+/// Which field the directives a cache obeys came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The ringway-targeted field (configured name).
+    Targeted,
+    /// `CDN-Cache-Control`.
+    Cdn,
+    /// `Cache-Control` (and `Expires` applies).
+    CacheControl,
+}
+
+/// The response directives this cache obeys (RFC 9213 §2.2): those of the
+/// field named `targeted` (lower-case; empty for none) when its value is
+/// valid and non-empty, else `CDN-Cache-Control`'s, else Cache-Control's.
+/// `values(name)` gives every value of field `name`, in order.
+pub(crate) fn effective<'n, 'a, I>(
+    values: impl Fn(&'n [u8]) -> I,
+    targeted: &'n [u8],
+) -> (ResponseDirectives, Source)
+where
+    I: Iterator<Item = &'a [u8]>,
+{
+    let usable = |name: &'n [u8]| {
+        let present = values(name).any(|v| !trim(v).is_empty());
+        (present && values(name).all(valid_dictionary))
+            .then(|| ResponseDirectives::parse(values(name)))
+    };
+    if !targeted.is_empty() {
+        if let Some(d) = usable(targeted) {
+            return (d, Source::Targeted);
+        }
+    }
+    if let Some(d) = usable(CDN_CACHE_CONTROL) {
+        return (d, Source::Cdn);
+    }
+    (
+        ResponseDirectives::parse(values(b"cache-control")),
+        Source::CacheControl,
+    )
+}
+
+/// Is `v` a Structured Fields Dictionary (RFC 8941 §3.2), or empty (one
+/// field line of a list may be)? Inner lists are refused: no cache
+/// directive takes one, and a field this cache cannot read is better
+/// ignored whole (RFC 9213 §2.1).
+pub(crate) fn valid_dictionary(v: &[u8]) -> bool {
+    let mut rest = trim(v);
+    if rest.is_empty() {
+        return true;
+    }
+    loop {
+        let Some(after) = sf_key(rest) else {
+            return false;
+        };
+        rest = after;
+        if let Some(after) = rest.strip_prefix(b"=") {
+            let Some(after) = bare_item(after) else {
+                return false;
+            };
+            rest = after;
+        }
+        // Parameters: `;key[=bare-item]`.
+        while let Some(after) = rest.strip_prefix(b";") {
+            let after = trim_start(after);
+            let Some(after) = sf_key(after) else {
+                return false;
+            };
+            rest = after;
+            if let Some(after) = rest.strip_prefix(b"=") {
+                let Some(after) = bare_item(after) else {
+                    return false;
+                };
+                rest = after;
+            }
+        }
+        rest = trim_start(rest);
+        if rest.is_empty() {
+            return true;
+        }
+        let Some(after) = rest.strip_prefix(b",") else {
+            return false;
+        };
+        rest = trim_start(after);
+        if rest.is_empty() {
+            // A trailing comma is an error (RFC 8941 §4.2.2).
+            return false;
+        }
+    }
+}
+
+fn trim_start(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    s
+}
+
+/// `key = ( lcalpha / "*" ) *( lcalpha / DIGIT / "_" / "-" / "." / "*" )`.
+fn sf_key(s: &[u8]) -> Option<&[u8]> {
+    match s.first() {
+        Some(b'a'..=b'z' | b'*') => {}
+        _ => return None,
+    }
+    let end = s
+        .iter()
+        .position(|&b| !matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' | b'*'))
+        .unwrap_or(s.len());
+    Some(&s[end..])
+}
+
+/// An integer, decimal, string, token, byte sequence or boolean.
+fn bare_item(s: &[u8]) -> Option<&[u8]> {
+    match *s.first()? {
+        b'-' | b'0'..=b'9' => {
+            let body = s.strip_prefix(b"-").unwrap_or(s);
+            let int = body.iter().take_while(|b| b.is_ascii_digit()).count();
+            if int == 0 || int > 15 {
+                return None;
+            }
+            let after = &body[int..];
+            match after.strip_prefix(b".") {
+                Some(frac) => {
+                    let n = frac.iter().take_while(|b| b.is_ascii_digit()).count();
+                    (int <= 12 && (1..=3).contains(&n)).then(|| &frac[n..])
+                }
+                None => Some(after),
+            }
+        }
+        b'"' => {
+            let mut i = 1;
+            while i < s.len() {
+                match s[i] {
+                    b'\\' => match s.get(i + 1) {
+                        Some(b'"' | b'\\') => i += 2,
+                        _ => return None,
+                    },
+                    b'"' => return Some(&s[i + 1..]),
+                    0x20..=0x7e => i += 1,
+                    _ => return None,
+                }
+            }
+            None
+        }
+        b'?' => match s.get(1) {
+            Some(b'0' | b'1') => Some(&s[2..]),
+            _ => None,
+        },
+        b':' => {
+            let body = &s[1..];
+            let end = body.iter().position(|&b| b == b':')?;
+            body[..end]
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+                .then(|| &body[end + 1..])
+        }
+        b'a'..=b'z' | b'A'..=b'Z' | b'*' => {
+            let end = s
+                .iter()
+                .position(|&b| !(is_tchar(b) || b == b':' || b == b'/'))
+                .unwrap_or(s.len());
+            Some(&s[end..])
+        }
+        _ => None,
+    }
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
 
 /// Delta-seconds past this are clamped to it (§1.2.2: at least 2^31).
 pub(crate) const DELTA_MAX: u64 = 1 << 31;
@@ -221,6 +402,91 @@ mod tests {
         for (value, want) in cases {
             assert_eq!(&req(value), want, "{value:?}");
         }
+    }
+
+    #[test]
+    fn structured_dictionaries_of_rfc8941_3_2() {
+        for ok in [
+            "",
+            "max-age=60",
+            "max-age=60, no-store",
+            "no-cache, private=\"x-a, x-b\", s-maxage=10",
+            "a=?1, b=?0, c=1.5, d=tok/en:x, e=:aGVsbG8=:, f=-3",
+            "max-age=60;foo=bar;baz",
+            "*x=1",
+        ] {
+            assert!(valid_dictionary(ok.as_bytes()), "{ok:?}");
+        }
+        for bad in [
+            "Max-Age=60",
+            "max-age=",
+            "max-age=60,",
+            ", max-age=60",
+            "max-age=60 no-store",
+            "max-age=(1 2)",
+            "max-age=\"unterminated",
+            "max-age=1234567890123456",
+            "1max=2",
+            "a=?2",
+        ] {
+            assert!(!valid_dictionary(bad.as_bytes()), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_most_specific_targeted_field_wins_rfc9213_2_2() {
+        type Lines = &'static [(&'static str, &'static str)];
+        let pick = |lines: Lines| {
+            effective(
+                |name: &[u8]| {
+                    lines
+                        .iter()
+                        .filter(move |(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v.as_bytes())
+                },
+                b"ringway-cache-control",
+            )
+        };
+        let (d, from) = pick(&[
+            ("cache-control", "max-age=10"),
+            ("cdn-cache-control", "max-age=20"),
+            ("ringway-cache-control", "max-age=30"),
+        ]);
+        assert_eq!((d.max_age, from), (Some(30), Source::Targeted));
+        let (d, from) = pick(&[
+            ("cache-control", "max-age=10"),
+            ("cdn-cache-control", "max-age=20"),
+        ]);
+        assert_eq!((d.max_age, from), (Some(20), Source::Cdn));
+        // An invalid or empty targeted field is ignored (§2.1).
+        let (d, from) = pick(&[
+            ("cache-control", "max-age=10"),
+            ("cdn-cache-control", "max-age=20"),
+            ("ringway-cache-control", "Max-Age=30"),
+        ]);
+        assert_eq!((d.max_age, from), (Some(20), Source::Cdn));
+        let (d, from) = pick(&[("cache-control", "max-age=10"), ("cdn-cache-control", " ")]);
+        assert_eq!((d.max_age, from), (Some(10), Source::CacheControl));
+        // A targeted field wins even when it allows less.
+        let (d, _) = pick(&[
+            ("cache-control", "public, max-age=600"),
+            ("cdn-cache-control", "no-store"),
+        ]);
+        assert!(d.no_store && !d.public && d.max_age.is_none());
+        // Several lines are one dictionary; one bad line spoils the field.
+        let (d, from) = pick(&[
+            ("cdn-cache-control", "max-age=20"),
+            ("cdn-cache-control", "stale-if-error=5"),
+        ]);
+        assert_eq!(
+            (d.max_age, d.stale_if_error, from),
+            (Some(20), Some(5), Source::Cdn)
+        );
+        let (_, from) = pick(&[
+            ("cdn-cache-control", "max-age=20"),
+            ("cdn-cache-control", "oops oops"),
+        ]);
+        assert_eq!(from, Source::CacheControl);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::{Bytes, BytesMut};
 
 use super::conditional::Validators;
-use super::directives::ResponseDirectives;
+use super::directives::{self, Source};
 use super::freshness::Stored;
 use super::key;
 use crate::http::write;
@@ -59,6 +59,9 @@ pub struct Entry {
     pub(crate) vary: Vec<Vec<u8>>,
     /// `Vary: *`: no request can be shown to match (never stored).
     pub(crate) vary_any: bool,
+    /// The head holds `CDN-Cache-Control` or the targeted field (RFC
+    /// 9213), which a hit leaves out unless they are forwarded.
+    targeted_lines: bool,
     pub(crate) secondary: Vec<u8>,
     /// Bytes this entry holds, for the shard's budget.
     pub(crate) weight: usize,
@@ -71,11 +74,10 @@ pub(crate) fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// An HTTP-date as seconds since the epoch; `None` when invalid.
+/// An HTTP-date (any format of RFC 9110 §5.6.7) as seconds since the
+/// epoch; `None` when invalid.
 pub(crate) fn http_date(value: &[u8]) -> Option<u64> {
-    let s = std::str::from_utf8(value).ok()?;
-    let t = httpdate::parse_http_date(s.trim()).ok()?;
-    t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
+    crate::http::date::parse(value)
 }
 
 fn format_date(out: &mut BytesMut, secs: u64) {
@@ -95,6 +97,9 @@ pub struct Parts<'a, I> {
     pub response_time: u64,
     /// The secondary key of the request that fetched it.
     pub secondary: Vec<u8>,
+    /// The ringway-targeted field's name, lower-case (RFC 9213); empty for
+    /// none.
+    pub targeted: &'a [u8],
 }
 
 impl Entry {
@@ -112,11 +117,18 @@ impl Entry {
         write::status_line(&mut head, parts.status, reason);
         let mut fields = Vec::with_capacity(16);
         let mut age = None;
+        let mut age_invalid = false;
         let mut has_date = false;
         for (name, value) in parts.fields {
             if name.eq_ignore_ascii_case(b"age") {
-                // Kept as a number: a hit sends its own Age.
-                age = parse_delta(value).or(age);
+                // Kept as a number: a hit sends its own Age. The first
+                // value counts (RFC 9111 §5.1).
+                if age.is_none() && !age_invalid {
+                    match super::freshness::age_value(value) {
+                        Ok(a) => age = Some(a),
+                        Err(()) => age_invalid = true,
+                    }
+                }
                 continue;
             }
             if name.eq_ignore_ascii_case(b"via") && value == VIA_HOP {
@@ -147,17 +159,19 @@ impl Entry {
                 request_time: parts.request_time,
                 response_time: parts.response_time,
                 age,
+                age_invalid,
                 ..Stored::default()
             },
             lifetime: 0,
             vary: Vec::new(),
             vary_any: false,
+            targeted_lines: false,
             secondary: parts.secondary,
             weight: 0,
         };
         let head_capacity = head.capacity();
         entry.head = head.freeze();
-        entry.parse_fields();
+        entry.parse_fields(parts.targeted);
         entry.weight = head_capacity
             + entry.body.len()
             + entry.fields.capacity() * std::mem::size_of::<Field>()
@@ -168,11 +182,20 @@ impl Entry {
     }
 
     /// Reads what freshness and Vary need from the stored fields.
-    fn parse_fields(&mut self) {
-        let cc = self.values(b"cache-control");
-        self.stored.directives = ResponseDirectives::parse(cc);
+    fn parse_fields(&mut self, targeted: &[u8]) {
+        let (directives, source) = directives::effective(|name| self.values(name), targeted);
+        self.stored.directives = directives;
         self.stored.date = self.value(b"date").and_then(http_date);
-        self.stored.expires = self.value(b"expires").map(http_date);
+        // A targeted field in use overrides Expires too (RFC 9213 §2.2).
+        self.stored.expires = match source {
+            Source::CacheControl => self.value(b"expires").map(http_date),
+            Source::Targeted | Source::Cdn => None,
+        };
+        self.targeted_lines = self.fields.iter().any(|f| {
+            let name = self.field_name(f);
+            name.eq_ignore_ascii_case(directives::CDN_CACHE_CONTROL)
+                || (!targeted.is_empty() && name.eq_ignore_ascii_case(targeted))
+        });
         self.stored.last_modified = self.value(b"last-modified").and_then(http_date);
         let mut vary = Vec::new();
         let mut any = false;
@@ -200,6 +223,13 @@ impl Entry {
             .iter()
             .filter(move |f| self.field_name(f).eq_ignore_ascii_case(name))
             .map(|f| self.field_value(f))
+    }
+
+    /// Every stored field line (name, value), in order.
+    pub(crate) fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.fields
+            .iter()
+            .map(|f| (self.field_name(f), self.field_value(f)))
     }
 
     /// The first value of field `name`.
@@ -232,6 +262,7 @@ impl Entry {
     pub(crate) fn refreshed<'a>(
         &'a self,
         update: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+        targeted: &'a [u8],
         request_time: u64,
         response_time: u64,
     ) -> Entry {
@@ -259,7 +290,32 @@ impl Entry {
             request_time,
             response_time,
             secondary,
+            targeted,
         })
+    }
+
+    /// Writes the stored head (status line and field lines) for a client:
+    /// as stored, or without `CDN-Cache-Control` and the field named
+    /// `targeted` unless `forward` (RFC 9213: they direct this cache).
+    pub(crate) fn write_head(&self, out: &mut BytesMut, forward: bool, targeted: &[u8]) {
+        if forward || !self.targeted_lines {
+            out.extend_from_slice(&self.head);
+            return;
+        }
+        let status_end = self
+            .fields
+            .first()
+            .map_or(self.head.len(), |f| f.name.0 as usize);
+        out.extend_from_slice(&self.head[..status_end]);
+        for f in &self.fields {
+            let name = self.field_name(f);
+            if name.eq_ignore_ascii_case(directives::CDN_CACHE_CONTROL)
+                || (!targeted.is_empty() && name.eq_ignore_ascii_case(targeted))
+            {
+                continue;
+            }
+            out.extend_from_slice(&self.head[f.name.0 as usize..f.value.1 as usize + 2]);
+        }
     }
 
     /// Writes the field lines a 304 to a client repeats.
@@ -294,18 +350,6 @@ fn push_field(head: &mut BytesMut, fields: &mut Vec<Field>, name: &[u8], value: 
     });
 }
 
-fn parse_delta(v: &[u8]) -> Option<u64> {
-    let v = crate::http::text::trim(v);
-    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut n: u64 = 0;
-    for &d in v {
-        n = n.saturating_mul(10).saturating_add(u64::from(d - b'0'));
-    }
-    Some(n.min(super::directives::DELTA_MAX))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +369,7 @@ mod tests {
             request_time: T,
             response_time: T,
             secondary: Vec::new(),
+            targeted: b"ringway-cache-control",
         })
     }
 
@@ -356,6 +401,53 @@ mod tests {
     }
 
     #[test]
+    fn age_uses_the_first_value_rfc9111_5_1() {
+        let d = date(T);
+        let e = entry(&[
+            ("Cache-Control", "max-age=60"),
+            ("Date", &d),
+            ("Age", "5, 30"),
+        ]);
+        assert_eq!((e.age(T), e.lifetime), (5, 60));
+        let e = entry(&[
+            ("Cache-Control", "max-age=60"),
+            ("Date", &d),
+            ("Age", "7"),
+            ("Age", "40"),
+        ]);
+        assert_eq!(e.age(T), 7);
+        // An invalid first value: stale at once.
+        let e = entry(&[
+            ("Cache-Control", "max-age=60"),
+            ("Date", &d),
+            ("Age", "x, 5"),
+        ]);
+        assert_eq!(e.lifetime, 0);
+    }
+
+    #[test]
+    fn targeted_fields_override_and_are_left_out_for_clients_rfc9213() {
+        let e = entry(&[
+            ("Cache-Control", "no-store"),
+            ("Expires", "0"),
+            ("CDN-Cache-Control", "max-age=30"),
+            ("Ringway-Cache-Control", "max-age=90"),
+            ("X-Keep", "1"),
+        ]);
+        assert_eq!(e.lifetime, 90);
+        assert!(!e.stored.directives.no_store);
+        let mut out = BytesMut::new();
+        e.write_head(&mut out, false, b"ringway-cache-control");
+        let head = std::str::from_utf8(&out).expect("ascii");
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\nCache-Control: no-store\r\n"));
+        assert!(head.contains("X-Keep: 1\r\n") && head.ends_with("Via: 1.1 ringway\r\n"));
+        assert!(!head.contains("CDN-Cache-Control") && !head.contains("Ringway-"));
+        out.clear();
+        e.write_head(&mut out, true, b"ringway-cache-control");
+        assert_eq!(&out[..], &e.head[..]);
+    }
+
+    #[test]
     fn a_missing_date_is_added() {
         let e = entry(&[("Cache-Control", "max-age=60")]);
         assert_eq!(e.stored.date, Some(T));
@@ -379,7 +471,7 @@ mod tests {
             (b"X-Version", b"2"),
             (b"Date", d.as_bytes()),
         ];
-        let r = e.refreshed(update.iter().copied(), T + 100, T + 100);
+        let r = e.refreshed(update.iter().copied(), b"", T + 100, T + 100);
         let head = std::str::from_utf8(&r.head).expect("ascii");
         assert!(head.contains("X-Keep: yes\r\n"));
         assert!(head.contains("X-Version: 2\r\n") && !head.contains("X-Version: 1"));

@@ -4,6 +4,11 @@
 //!
 //! Times are whole seconds since the Unix epoch, the resolution of the
 //! HTTP-date and delta-seconds they come from.
+//!
+//! `Age` is a single delta-seconds, but may arrive as a list or on several
+//! lines: the first value counts (RFC 9111 §5.1), and one that is not a
+//! delta-seconds makes the response stale, since nothing then bounds how
+//! old it already was.
 
 use super::directives::{RequestDirectives, ResponseDirectives};
 
@@ -33,6 +38,8 @@ pub(crate) struct Stored {
     pub(crate) last_modified: Option<u64>,
     /// `Age`, if present and valid.
     pub(crate) age: Option<u64>,
+    /// `Age` was present but its first value invalid: stale at once.
+    pub(crate) age_invalid: bool,
     /// When the request that produced it was sent, and the response came.
     pub(crate) request_time: u64,
     pub(crate) response_time: u64,
@@ -41,6 +48,9 @@ pub(crate) struct Stored {
 impl Stored {
     /// The freshness lifetime in seconds for a shared cache (§4.2.1).
     pub(crate) fn lifetime(&self) -> u64 {
+        if self.age_invalid {
+            return 0;
+        }
         let d = &self.directives;
         if let Some(s) = d.s_maxage {
             return s;
@@ -73,6 +83,21 @@ impl Stored {
         let resident_time = now.saturating_sub(self.response_time);
         corrected_initial_age.saturating_add(resident_time)
     }
+}
+
+/// The value of an `Age` field line (§5.1): its first list member as
+/// delta-seconds (clamped like every delta, §1.2.2), `Err` when that is not
+/// one. Later members, and later lines, are ignored.
+pub(crate) fn age_value(line: &[u8]) -> Result<u64, ()> {
+    let first = crate::http::text::list(line).next().ok_or(())?;
+    if !first.iter().all(u8::is_ascii_digit) {
+        return Err(());
+    }
+    let mut n: u64 = 0;
+    for &d in first {
+        n = n.saturating_mul(10).saturating_add(u64::from(d - b'0'));
+    }
+    Ok(n.min(super::directives::DELTA_MAX))
 }
 
 /// Whether a stored response may answer a request without contacting the
@@ -199,6 +224,34 @@ mod tests {
         for (i, (s, want)) in cases.iter().enumerate() {
             assert_eq!(s.lifetime(), *want, "case {i}");
         }
+    }
+
+    #[test]
+    fn age_takes_the_first_value_rfc9111_5_1() {
+        let cases: &[(&str, Result<u64, ()>)] = &[
+            ("10", Ok(10)),
+            (" 10 ", Ok(10)),
+            ("10, 20", Ok(10)),
+            ("10,abc", Ok(10)),
+            (", 7", Ok(7)),
+            (
+                "99999999999999999999",
+                Ok(super::super::directives::DELTA_MAX),
+            ),
+            ("", Err(())),
+            ("-1", Err(())),
+            ("1.5", Err(())),
+            ("abc, 10", Err(())),
+        ];
+        for (v, want) in cases {
+            assert_eq!(age_value(v.as_bytes()), *want, "{v:?}");
+        }
+        // An invalid Age makes the response stale.
+        let s = Stored {
+            age_invalid: true,
+            ..stored("max-age=600")
+        };
+        assert_eq!(s.lifetime(), 0);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::cache::conditional::Preconditions;
-use crate::cache::directives::{RequestDirectives, ResponseDirectives};
+use crate::cache::directives::{effective, RequestDirectives, Source};
 use crate::cache::entry::{http_date, Entry, Parts};
 use crate::cache::key::vary_names;
 use crate::cache::storable::{storable, Exchange};
@@ -82,15 +82,20 @@ pub(crate) fn may_serve_while_revalidating(e: &Entry, age: u64, req: &RequestDir
     !explicit_refusal && age >= e.lifetime && age - e.lifetime <= window
 }
 
-/// RFC 5861 §4: serve stale when the origin fails, within the window.
-pub(crate) fn may_serve_on_error(e: &Entry, now: u64) -> bool {
+/// RFC 5861 §4: serve stale when the origin fails (a 5xx, a connection
+/// error, a connection closed before a response), within the window
+/// `stale-if-error` gives, or at any staleness when the route's
+/// `serve-stale-on-error` allows it; never past a directive that forbids
+/// serving stale (RFC 9111 §4.2.4).
+pub(crate) fn may_serve_on_error(e: &Entry, now: u64, route_allows: bool) -> bool {
     let res = &e.stored.directives;
-    let Some(window) = res.stale_if_error else {
+    if res.must_revalidate || res.proxy_revalidate || res.no_cache {
         return false;
-    };
-    let age = e.age(now);
-    !(res.must_revalidate || res.proxy_revalidate || res.no_cache)
-        && age.saturating_sub(e.lifetime) <= window
+    }
+    match res.stale_if_error {
+        Some(window) if e.age(now).saturating_sub(e.lifetime) <= window => true,
+        _ => route_allows,
+    }
 }
 
 /// Does a 304 describe the stored response? Its ETag, if it has one, must
@@ -115,13 +120,19 @@ pub(crate) fn verdict(
     authorization: bool,
     resp: &ResponseHead,
     max_entry: usize,
+    targeted: &[u8],
 ) -> Result<bool, &'static str> {
-    let res = ResponseDirectives::parse(
-        resp.headers
-            .iter()
-            .filter(|h| resp.bytes(h.name).eq_ignore_ascii_case(b"cache-control"))
-            .map(|h| resp.bytes(h.value)),
+    let (res, source) = effective(
+        |name| {
+            resp.headers
+                .iter()
+                .filter(move |h| resp.bytes(h.name).eq_ignore_ascii_case(name))
+                .map(|h| resp.bytes(h.value))
+        },
+        targeted,
     );
+    // A targeted field in use overrides Expires too (RFC 9213 §2.2).
+    let expires = source == Source::CacheControl && response_value(resp, b"expires").is_some();
     let vary_any = resp
         .headers
         .iter()
@@ -133,18 +144,21 @@ pub(crate) fn verdict(
         authorization,
         status: resp.status,
         response: &res,
-        expires: response_value(resp, b"expires").is_some(),
+        expires,
         vary_any,
     })
     .map_err(|why| why.detail())?;
     // Storable by default (a 200, say) but with neither an explicit
     // lifetime nor a Last-Modified to reckon one from or revalidate with:
     // stale at once and not revalidatable, so storing it gains nothing.
-    let explicit = res.max_age.is_some()
-        || res.s_maxage.is_some()
-        || response_value(resp, b"expires").is_some();
+    let explicit = res.max_age.is_some() || res.s_maxage.is_some() || expires;
     if !explicit && response_value(resp, b"last-modified").is_none() {
         return Err("no-lifetime");
+    }
+    // A body in a transfer coding (RFC 9112 §6.3) is not the
+    // representation: a hit could not send it with a Content-Length.
+    if resp.transfer_coded {
+        return Err("transfer-coding");
     }
     // A cookie set for one client must not reach every client; nginx and
     // Varnish refuse these by default too.
@@ -175,6 +189,7 @@ pub(crate) fn build_entry(
     body: Bytes,
     request_time: u64,
     response_time: u64,
+    targeted: &[u8],
 ) -> Entry {
     Entry::build(Parts {
         status: resp.status,
@@ -184,6 +199,7 @@ pub(crate) fn build_entry(
         request_time,
         response_time,
         secondary,
+        targeted,
     })
 }
 

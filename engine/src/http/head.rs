@@ -283,6 +283,10 @@ pub(crate) struct ResponseHead {
     /// The upstream will keep the connection open after this response.
     pub(crate) reusable: bool,
     pub(crate) has_connection_header: bool,
+    /// The body carries a transfer coding that does not end in chunked
+    /// (RFC 9112 §6.3): it runs to the close and is relayed with its
+    /// Transfer-Encoding.
+    pub(crate) transfer_coded: bool,
 }
 
 /// A target whose encoded slashes were decoded: what routing, the cache

@@ -6,7 +6,9 @@
 //! both Content-Length and Transfer-Encoding, differing or malformed
 //! Content-Length, a transfer coding other than a lone `chunked`, obs-fold,
 //! whitespace before a colon, bare CR, control bytes, or a missing or
-//! duplicated Host is rejected, never repaired.
+//! duplicated Host is rejected, never repaired. A response whose final
+//! transfer coding is not chunked is read to the close (§6.3) and marked,
+//! so that it is relayed with its codings.
 
 use std::mem::MaybeUninit;
 
@@ -410,6 +412,7 @@ pub(crate) fn parse_response(
         body: fields.0,
         reusable: fields.1,
         has_connection_header: fields.2,
+        transfer_coded: fields.3,
     }))
 }
 
@@ -419,7 +422,7 @@ fn response_fields(
     version: Version,
     head_request: bool,
     headers: &[Header],
-) -> Result<(BodyKind, bool, bool), Error> {
+) -> Result<(BodyKind, bool, bool, bool), Error> {
     // RFC 9110 §15: a status code is 100 to 599; anything else (httparse
     // takes any three digits) is a bad response, never relayed or stored.
     if !(100..=599).contains(&code) {
@@ -427,6 +430,8 @@ fn response_fields(
     }
     let mut content_length: Option<u64> = None;
     let mut te: Option<bool> = None; // Some(true): exactly chunked
+                                     // The last coding listed is chunked.
+    let mut final_chunked = false;
     let mut conn_close = false;
     let mut conn_keep_alive = false;
     let mut has_connection = false;
@@ -442,6 +447,9 @@ fn response_fields(
             Class::TransferEncoding => {
                 let only_chunked = trim(value).eq_ignore_ascii_case(b"chunked");
                 te = Some(te.is_none() && only_chunked);
+                if let Some(last) = list(value).last() {
+                    final_chunked = last.eq_ignore_ascii_case(b"chunked");
+                }
             }
             Class::Connection => {
                 has_connection = true;
@@ -456,7 +464,12 @@ fn response_fields(
             "upstream sent both Content-Length and Transfer-Encoding",
         ));
     }
-    if te == Some(false) {
+    // RFC 9112 §6.3: a response whose final transfer coding is not
+    // chunked is delimited by the close of the connection, and relayed with
+    // its codings. One that ends in chunked after other codings would have
+    // to be re-coded for the client: refused.
+    let transfer_coded = te == Some(false) && !final_chunked;
+    if te == Some(false) && final_chunked {
         return Err(Error::bad_gateway(
             "upstream transfer coding other than chunked",
         ));
@@ -470,6 +483,8 @@ fn response_fields(
     let no_body = head_request || (100..200).contains(&code) || code == 204 || code == 304;
     let body = if no_body {
         BodyKind::None
+    } else if transfer_coded {
+        BodyKind::UntilClose
     } else if te.is_some() {
         BodyKind::Chunked
     } else {
@@ -484,7 +499,8 @@ fn response_fields(
         Version::Http10 => conn_keep_alive && !conn_close,
     };
     let reusable = keep && body != BodyKind::UntilClose;
-    Ok((body, reusable, has_connection))
+    let coded = transfer_coded && body == BodyKind::UntilClose;
+    Ok((body, reusable, has_connection, coded))
 }
 
 /// What the front of an upstream's answer is, without taking it: read
@@ -766,6 +782,42 @@ mod tests {
     }
 
     #[test]
+    fn a_final_coding_other_than_chunked_runs_to_the_close_rfc9112_6_3() {
+        let cases: &[(&[u8], bool, BodyKind, bool)] = &[
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+                false,
+                BodyKind::UntilClose,
+                true,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
+                false,
+                BodyKind::UntilClose,
+                true,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+                true,
+                BodyKind::None,
+                false,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                false,
+                BodyKind::Chunked,
+                false,
+            ),
+        ];
+        for (input, head, body, coded) in cases {
+            let r = res(input, *head).expect("valid");
+            let text = String::from_utf8_lossy(input);
+            assert_eq!((r.body, r.transfer_coded), (*body, *coded), "{text}");
+            assert!(!r.reusable || r.body != BodyKind::UntilClose, "{text}");
+        }
+    }
+
+    #[test]
     fn bad_upstream_responses_are_502() {
         let cases: &[&[u8]] = &[
             b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
@@ -773,6 +825,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"HTTP/1.0 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nX : a\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n",

@@ -140,9 +140,15 @@ pub(crate) async fn forward<S: Transport>(
         Ok(f) => {
             let keep = head.keep_alive && !unread;
             let w = conn.w.clone();
-            relay(conn, io, ctx, g, f, keep, Relay::default())
-                .await
-                .done(&w)
+            // The targeted fields of a caching route (RFC 9213) are the
+            // cache's, on the answers it lets through too.
+            let cache = &g.snap.config.cache;
+            let how = Relay {
+                strip_targeted: (route.cache.is_some() && !cache.forward_targeted)
+                    .then_some(cache.targeted_field.as_bytes()),
+                ..Relay::default()
+            };
+            relay(conn, io, ctx, g, f, keep, how).await.done(&w)
         }
         Err(e) => answer::error(conn, io, ctx, e, false).await,
     }
@@ -390,20 +396,53 @@ impl<S: Transport> Peer for ClientPeer<'_, S> {
     }
 
     async fn interim(&mut self, resp: &ResponseHead) -> Result<bool, Error> {
-        // 1xx go to clients that understand them (HTTP/1.1).
-        if self.version != Version::Http11 {
-            return Ok(false);
-        }
-        let conn = &mut *self.conn;
-        conn.scratch.clear();
-        write_response_fields(&mut conn.scratch, resp);
-        conn.scratch.extend_from_slice(b"\r\n");
-        conn.w.stats.response(resp.status);
-        let w = conn.w.clone();
-        write_all_buf(self.io, &mut conn.scratch, w.send_limit(&conn.g))
-            .await
-            .map_err(|e| Error::client_gone("client gone during an interim response").because(e))?;
-        Ok(true)
+        relay_interim(self.conn, self.io, self.version, resp).await
+    }
+}
+
+/// Relays an interim (1xx) response head to the client, when it speaks
+/// HTTP/1.1 (RFC 9110 §15.2); `Ok(true)` when it went out.
+async fn relay_interim<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    version: Version,
+    resp: &ResponseHead,
+) -> Result<bool, Error> {
+    if version != Version::Http11 {
+        return Ok(false);
+    }
+    conn.scratch.clear();
+    write_response_fields(&mut conn.scratch, resp);
+    conn.scratch.extend_from_slice(b"\r\n");
+    conn.w.stats.response(resp.status);
+    let w = conn.w.clone();
+    write_all_buf(io, &mut conn.scratch, w.send_limit(&conn.g))
+        .await
+        .map_err(|e| Error::client_gone("client gone during an interim response").because(e))?;
+    Ok(true)
+}
+
+/// The client's side of an exchange without a request body (the cache's
+/// fetch for a GET): only interim responses reach it.
+pub(crate) struct Interim<'a, S> {
+    conn: &'a mut Conn,
+    io: &'a mut S,
+    version: Version,
+}
+
+impl<'a, S> Interim<'a, S> {
+    pub(crate) fn new(conn: &'a mut Conn, io: &'a mut S, version: Version) -> Self {
+        Interim { conn, io, version }
+    }
+}
+
+impl<S: Transport> Peer for Interim<'_, S> {
+    async fn send_body(&mut self, up: UpConn, _: &mut BytesMut) -> (UpConn, Result<Sent, Error>) {
+        (up, Ok(Sent::Whole))
+    }
+
+    async fn interim(&mut self, resp: &ResponseHead) -> Result<bool, Error> {
+        relay_interim(self.conn, self.io, self.version, resp).await
     }
 }
 
@@ -440,6 +479,9 @@ pub(crate) struct Relay<'a> {
     pub(crate) client_304: bool,
     /// Where the cache keeps the body.
     pub(crate) capture: Option<&'a mut Capture>,
+    /// On a caching route that keeps them to itself: leave out
+    /// `CDN-Cache-Control` and the field of this name (RFC 9213).
+    pub(crate) strip_targeted: Option<&'a [u8]>,
 }
 
 /// What a relay did.
@@ -486,8 +528,26 @@ pub(crate) async fn relay<S: Transport>(
     let w = conn.w.clone();
     let route = g.snap.route_config(ctx.route.unwrap_or(0));
     let keep = keep && !conn.listener.closing.is_fired();
+    // A body in a transfer coding other than chunked (RFC 9112 §6.3) goes
+    // out as it came, with its Transfer-Encoding, to the close; an HTTP/1.0
+    // client may not be sent one (§6.1).
+    let coded = resp.transfer_coded && !how.client_304;
+    if coded && ctx.version != Version::Http11 {
+        let e = Error::bad_gateway("transfer-coded response for an HTTP/1.0 client");
+        let next = answer::error(conn, io, ctx, e, false).await;
+        return Relayed {
+            next,
+            body_ok: false,
+            resp,
+            ubuf,
+        };
+    }
     let (mut output, body_out, keep) = if how.client_304 {
         (Output::Same, BodyOut::None, keep)
+    } else if coded {
+        // No filter may re-code it either.
+        ctx.compress = crate::proxy::compress::Plan::Off;
+        (Output::Same, BodyOut::Close, false)
     } else {
         relay_framing(resp.body, ctx.version, keep)
     };
@@ -501,6 +561,9 @@ pub(crate) async fn relay<S: Transport>(
         // Everything but the representation's own metadata, which a 304
         // leaves out (RFC 9110 §15.4.5).
         for (name, value) in crate::cache::response::end_to_end(&resp) {
+            if how.strip_targeted.is_some_and(|t| targeted(name, t)) {
+                continue;
+            }
             if !crate::cache::response::is_content_field(name)
                 || crate::cache::entry::is_not_modified_field(name)
             {
@@ -513,7 +576,14 @@ pub(crate) async fn relay<S: Transport>(
         }
         304
     } else {
-        write_response_fields(&mut wbuf, &resp);
+        write_response_fields_except(&mut wbuf, &resp, how.strip_targeted);
+        if coded {
+            for h in resp.headers.iter() {
+                if h.class == Class::TransferEncoding {
+                    write::header(&mut wbuf, b"Transfer-Encoding", resp.bytes(h.value));
+                }
+            }
+        }
         resp.status
     };
     let (body_out, mut keep) = end_head(conn, ctx, &mut wbuf, status, body_out, keep);
@@ -594,6 +664,22 @@ pub(crate) async fn relay<S: Transport>(
 /// Date (RFC 9110 §6.6.1: a recipient with a clock adds one to a response
 /// it forwards); the response stage and framing follow.
 pub(crate) fn write_response_fields(out: &mut BytesMut, resp: &ResponseHead) {
+    write_response_fields_except(out, resp, None);
+}
+
+/// `CDN-Cache-Control` or the targeted field `name` (RFC 9213)?
+fn targeted(field: &[u8], name: &[u8]) -> bool {
+    field.eq_ignore_ascii_case(crate::cache::directives::CDN_CACHE_CONTROL)
+        || (!name.is_empty() && field.eq_ignore_ascii_case(name))
+}
+
+/// [`write_response_fields`], leaving out the targeted fields when a
+/// caching route keeps them (`strip_targeted`, see [`Relay`]).
+fn write_response_fields_except(
+    out: &mut BytesMut,
+    resp: &ResponseHead,
+    strip_targeted: Option<&[u8]>,
+) {
     let reason = resp.bytes(resp.reason);
     let reason = if reason.is_empty() {
         write::reason(resp.status).as_bytes()
@@ -623,6 +709,9 @@ pub(crate) fn write_response_fields(out: &mut BytesMut, resp: &ResponseHead) {
             _ => {}
         }
         let name = resp.bytes(h.name);
+        if strip_targeted.is_some_and(|t| targeted(name, t)) {
+            continue;
+        }
         let ours = h.class == Class::Via;
         if !ours && resp.has_connection_header && resp.connection_lists(name) {
             continue;

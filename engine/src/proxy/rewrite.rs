@@ -146,8 +146,9 @@ fn param_name(param: &[u8]) -> &[u8] {
 pub(crate) enum Cond<'a> {
     /// The client's preconditions go as they are.
     Pass,
-    /// The client's If-None-Match and If-Modified-Since are left out: the
-    /// cache fetches the whole response and answers them itself.
+    /// The client's If-None-Match, If-Modified-Since, Range and If-Range
+    /// are left out: the cache fetches the whole response and answers them
+    /// itself.
     Strip,
     /// Revalidation of a stored response: its validators replace the
     /// client's.
@@ -242,9 +243,13 @@ pub(crate) fn write_request_head(
             },
             None => name,
         };
+        // The cache fetches whole representations: it answers ranges
+        // from them itself.
         if !matches!(cond, Cond::Pass)
             && (name.eq_ignore_ascii_case(b"if-none-match")
-                || name.eq_ignore_ascii_case(b"if-modified-since"))
+                || name.eq_ignore_ascii_case(b"if-modified-since")
+                || name.eq_ignore_ascii_case(b"range")
+                || name.eq_ignore_ascii_case(b"if-range"))
         {
             continue;
         }

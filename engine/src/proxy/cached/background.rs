@@ -84,7 +84,8 @@ pub(super) fn revalidate(
             return;
         }
         if f.resp.status == 304 {
-            let fresh = stale.refreshed(end_to_end(&f.resp), request_time, now);
+            let targeted = g.snap.config.cache.targeted_field.as_bytes();
+            let fresh = stale.refreshed(end_to_end(&f.resp), targeted, request_time, now);
             f.release(&w, &g, bodiless);
             if rc.insert(&key, Arc::new(fresh)) {
                 w.stats.cache_revalidated.inc();
@@ -103,6 +104,7 @@ pub(super) fn revalidate(
             authorization,
             &f.resp,
             rc.max_entry,
+            g.snap.config.cache.targeted_field.as_bytes(),
         );
         let mut capture = Capture {
             buf: verdict.is_ok().then(BytesMut::new),
@@ -144,7 +146,8 @@ pub(super) fn revalidate(
                 } else {
                     Vec::from(&b"\x00unmatched"[..])
                 };
-                let entry = build_entry(&resp, secondary, exact(raw), request_time, now);
+                let targeted = g.snap.config.cache.targeted_field.as_bytes();
+                let entry = build_entry(&resp, secondary, exact(raw), request_time, now, targeted);
                 if rc.insert(&key, Arc::new(entry)) {
                     w.stats.cache_stored.inc();
                 }

@@ -21,8 +21,8 @@ use crate::proxy::answer;
 use crate::proxy::body::Capture;
 use crate::proxy::conn::Next;
 use crate::proxy::ctx::{CacheUse, Ctx};
-use crate::proxy::exchange::{exchange, NoPeer, Target};
-use crate::proxy::forward::{relay, Relay};
+use crate::proxy::exchange::{exchange, Target};
+use crate::proxy::forward::{relay, Interim, Relay};
 use crate::proxy::rewrite::{write_request_head, Cond, Rewrite};
 use crate::rt::io::Transport;
 use crate::worker::conn::Conn;
@@ -43,6 +43,9 @@ pub(super) struct FetchFor<'a> {
     pub(crate) pass: bool,
     /// Requests for the same key wait until this is dropped.
     pub(crate) _leading: Option<Leading>,
+    /// A GET with Range: a full 200 is read whole and the range answered
+    /// from it (`super::range::miss`).
+    pub(crate) range: bool,
 }
 
 /// The conditional request that revalidates `stale`, if it can be.
@@ -70,6 +73,7 @@ impl FetchFor<'_> {
         let w = conn.w.clone();
         let route = g.snap.route_config(self.index);
         ctx.upstream = Some(self.group);
+        let stale_ok = route.cache.as_ref().is_some_and(|c| c.serve_stale_on_error);
         let target = Target {
             route,
             group: self.group,
@@ -92,14 +96,20 @@ impl FetchFor<'_> {
             req.clear();
             write_request_head(&mut req, conn.peer, head, route, &rewrite, cond);
             let request_time = unix_now();
-            let fetched = exchange(&w, g, &target, &mut req, &mut NoPeer, &mut ctx.timings).await;
+            // 1xx (103 Early Hints, say) reach the client on a caching
+            // route too, and are never stored (RFC 9110 §15.2).
+            let mut peer = Interim::new(conn, io, ctx.version);
+            let fetched = exchange(&w, g, &target, &mut req, &mut peer, &mut ctx.timings).await;
             req.clear();
             conn.wbuf = req;
             let now = unix_now();
             let f = match fetched {
                 Ok(f) => f,
                 Err(e) => {
-                    if let Some(s) = stale.as_ref().filter(|s| may_serve_on_error(s, now)) {
+                    if let Some(s) = stale
+                        .as_ref()
+                        .filter(|s| may_serve_on_error(s, now, stale_ok))
+                    {
                         w.stats.cache_stale.inc();
                         let served = Served::StaleIfError(e.status().unwrap_or(502));
                         ctx.fail(e);
@@ -120,7 +130,9 @@ impl FetchFor<'_> {
                     continue;
                 }
                 if f.resp.status == 304 {
-                    let fresh = Arc::new(s.refreshed(end_to_end(&f.resp), request_time, now));
+                    let targeted = g.snap.config.cache.targeted_field.as_bytes();
+                    let update = end_to_end(&f.resp);
+                    let fresh = Arc::new(s.refreshed(update, targeted, request_time, now));
                     let done = f.resp.body == BodyKind::None;
                     f.release(&w, g, done);
                     self.store(&w, fresh.clone());
@@ -129,7 +141,7 @@ impl FetchFor<'_> {
                     return answer_stored(conn, io, ctx, head, &fresh, age, Served::Revalidated)
                         .await;
                 }
-                if f.resp.status >= 500 && may_serve_on_error(s, now) {
+                if f.resp.status >= 500 && may_serve_on_error(s, now, stale_ok) {
                     let status = f.resp.status;
                     f.release(&w, g, false);
                     w.stats.cache_stale.inc();
@@ -137,6 +149,14 @@ impl FetchFor<'_> {
                     return answer_stored(conn, io, ctx, head, s, s.age(now), served).await;
                 }
             }
+            let f = if self.range {
+                match super::range::miss(&self, conn, io, ctx, head, f, request_time, now).await {
+                    Ok(next) => return next,
+                    Err(f) => f,
+                }
+            } else {
+                f
+            };
             ctx.cache = Some(CacheUse::Miss);
             return self
                 .relay(conn, io, ctx, head, f, stale.as_ref(), request_time, now)
@@ -160,7 +180,14 @@ impl FetchFor<'_> {
         let w = conn.w.clone();
         let resp = &f.resp;
         let authorization = request_values(head, b"authorization").next().is_some();
-        let verdict = verdict(&self.req_dir, authorization, resp, self.rc.max_entry);
+        let targeted = self.g.snap.config.cache.targeted_field.as_bytes();
+        let verdict = verdict(
+            &self.req_dir,
+            authorization,
+            resp,
+            self.rc.max_entry,
+            targeted,
+        );
         // Not stored because of this request (its no-store or credentials)
         // says nothing about the next one: the stored response stays and
         // the key keeps collapsing.
@@ -203,9 +230,11 @@ impl FetchFor<'_> {
             }),
             limit: self.rc.max_entry,
         };
+        let cfg = &self.g.snap.config.cache;
         let how = Relay {
             client_304,
             capture: Some(&mut capture),
+            strip_targeted: (!cfg.forward_targeted).then_some(targeted),
         };
         let relayed = relay(conn, io, ctx, self.g, f, head.keep_alive, how).await;
         // Store what arrived whole.
@@ -217,7 +246,9 @@ impl FetchFor<'_> {
             Some(raw) => {
                 let resp = &relayed.resp;
                 let secondary = RouteCache::secondary_of(&vary_of(resp), head);
-                let entry = build_entry(resp, secondary, exact(raw), request_time, response_time);
+                let body = exact(raw);
+                let entry =
+                    build_entry(resp, secondary, body, request_time, response_time, targeted);
                 self.store(&w, Arc::new(entry));
             }
             None if relayed.body_ok && !request_caused => {
@@ -231,7 +262,7 @@ impl FetchFor<'_> {
         relayed.done(&w)
     }
 
-    fn store(&self, w: &Worker, entry: Arc<Entry>) {
+    pub(super) fn store(&self, w: &Worker, entry: Arc<Entry>) {
         if self.rc.insert(self.key, entry) {
             w.stats.cache_stored.inc();
         }

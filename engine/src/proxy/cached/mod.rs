@@ -9,14 +9,19 @@
 //! a full response is streamed to the client and, when storable, kept.
 //! Stale responses may be served while one background revalidation runs
 //! (`stale-while-revalidate`, `background`) or when the origin fails
-//! (`stale-if-error`). HEAD is answered from a stored GET and otherwise
-//! forwarded. Unsafe methods are forwarded and, when they succeed,
-//! invalidate the target's stored responses on every worker.
+//! (`stale-if-error`, or the route's `serve-stale-on-error`). HEAD is
+//! answered from a stored GET and otherwise forwarded. A GET with Range is
+//! answered from a stored 200 (`range`); on a miss the whole
+//! representation is fetched when it fits `range-fetch-max`. Interim (1xx)
+//! responses reach the client and are never stored. Unsafe methods are
+//! forwarded and, when they succeed, invalidate the target's stored
+//! responses on every worker.
 //!
 //! Every answer carries `Cache-Status`.
 
 mod background;
 mod fill;
+mod range;
 
 use std::fmt::Write as _;
 use std::rc::Rc;
@@ -113,10 +118,6 @@ async fn serve_keyed<S: Transport>(
     let bypass_reason = match head.method {
         // Unsafe methods invalidate after the answer (see `invalidate`).
         Method::Get | Method::Head if head.body != BodyKind::None => Some("body"),
-        // Ranges are not stored; the origin answers them.
-        Method::Get | Method::Head if request_values(head, b"range").next().is_some() => {
-            Some("range")
-        }
         Method::Get | Method::Head => None,
         _ => Some("method"),
     };
@@ -201,6 +202,15 @@ async fn serve_keyed<S: Transport>(
             Err(_) => break (false, None),
         }
     };
+    // A Range miss fetches the whole representation to store, unless the
+    // route turned that off or the key is known not to be stored: then
+    // the origin answers the range.
+    let range = range::requested(head).is_some();
+    let fetch_whole = rc_cfg_range_fetch(g, index) > 0;
+    if range && (pass || !fetch_whole) {
+        bypass(conn, ctx, "range");
+        return forward::forward(conn, io, ctx, head, g, index, group).await;
+    }
     w.stats.cache_misses.inc();
     let fetch = FetchFor {
         g,
@@ -211,6 +221,7 @@ async fn serve_keyed<S: Transport>(
         req_dir,
         pass,
         _leading: leading,
+        range,
     };
     fetch.run(conn, io, ctx, head, stale).await
 }
@@ -228,6 +239,15 @@ pub(crate) fn invalidate(w: &Worker, g: &Generation, keys: &[u8]) {
             .invalidate(crate::cache::store::url_hash(key));
     }
     w.stats.cache_invalidations.inc();
+}
+
+/// The route's `range-fetch-max` (0: Range misses go to the origin).
+fn rc_cfg_range_fetch(g: &Generation, index: usize) -> usize {
+    g.snap
+        .route_config(index)
+        .cache
+        .as_ref()
+        .map_or(0, |c| c.range_fetch_max)
 }
 
 /// Forwards past the cache, saying why.
@@ -288,6 +308,12 @@ async fn answer_stored<S: Transport>(
     let pre = preconditions(head);
     let not_modified =
         e.status == 200 && is_conditional(&pre) && conditional::not_modified(&pre, &e.validators());
+    if !not_modified {
+        if let Some(plan) = range::plan_for(head, e) {
+            let status = |out: &mut BytesMut| write_cache_status(out, served, ttl(e, age));
+            return range::answer(conn, io, ctx, head, e, age, plan, status).await;
+        }
+    }
     let keep = head.keep_alive && !conn.listener.closing.is_fired();
     let mut wbuf = std::mem::take(&mut conn.wbuf);
     wbuf.clear();
@@ -296,7 +322,12 @@ async fn answer_stored<S: Transport>(
         e.write_not_modified_fields(&mut wbuf);
         304
     } else {
-        wbuf.extend_from_slice(&e.head);
+        let cfg = &conn.g.snap.config.cache;
+        e.write_head(
+            &mut wbuf,
+            cfg.forward_targeted,
+            cfg.targeted_field.as_bytes(),
+        );
         e.status
     };
     // Integers by itoa: a hit formats two per answer.
