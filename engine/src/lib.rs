@@ -39,6 +39,10 @@ pub(crate) mod proxy;
 pub mod admin;
 pub(crate) mod runtime;
 pub(crate) mod server;
+// The invariants `fuzz/` checks (and the seed corpus, in the tests).
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use error::{Kind, Side};
 pub use policy::auth::hash_password;

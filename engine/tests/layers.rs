@@ -30,7 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("L4 request pipeline", &["proxy"]),
     (
         "L5 server, control plane, admin",
-        &["runtime", "admin", "server"],
+        &["runtime", "admin", "server", "fuzzing"],
     ),
 ];
 
