@@ -16,7 +16,7 @@
 use std::ops::Range;
 
 use bytes::BytesMut;
-use ringway_config::{Config, ContentCoding, EncodedSlashes};
+use ringway_config::{Config, ContentCoding, EncodedSlashes, UnderscoresInHeaders};
 
 use crate::ai::{anthropic, gemini, openai, sse, stream::Events, stream::Translator};
 use crate::cache::conditional::{not_modified, Preconditions, Validators};
@@ -138,6 +138,11 @@ pub fn request_head(data: &[u8]) {
             0 => EncodedSlashes::Pass,
             1 => EncodedSlashes::Reject,
             _ => EncodedSlashes::Decode,
+        },
+        underscores: if knobs & 0x80 != 0 {
+            UnderscoresInHeaders::Pass
+        } else {
+            UnderscoresInHeaders::Drop
         },
     };
     let mut spans = Vec::new();

@@ -16,7 +16,7 @@ use std::io;
 use bytes::{Buf, BytesMut};
 
 use crate::error::{Error, Kind};
-use crate::http::chunked::ChunkedDecoder;
+use crate::http::chunked::{drop_disallowed_trailers, ChunkedDecoder};
 use crate::http::head::{BodyKind, Class, RequestHead, ResponseHead, Version};
 use crate::http::{date, write};
 use crate::proxy::answer::{self, end_head, relay_framing, BodyOut};
@@ -83,9 +83,19 @@ pub(crate) async fn forward<S: Transport>(
     if head.body == BodyKind::Chunked && !expect && route.retry.retry_buffer > 0 {
         let limit = route.retry.retry_buffer.min(route.limits.max_body_size);
         match buffer_chunked(conn, io, limit, route.limits.max_body_size, idle).await {
-            Ok(Some(len)) => {
-                req.extend_from_slice(&conn.rbuf[..len]);
-                conn.rbuf.advance(len);
+            Ok(Some(whole)) => {
+                // The trailer section loses the fields that may not be
+                // trailers (RFC 9110 §6.5.1), as on a streamed body.
+                req.extend_from_slice(&conn.rbuf[..whole.trailers_at]);
+                conn.scratch.clear();
+                conn.scratch
+                    .extend_from_slice(&conn.rbuf[whole.trailers_at..whole.len]);
+                let dropped = drop_disallowed_trailers(&mut conn.scratch);
+                if dropped > 0 {
+                    conn.w.stats.headers_dropped_trailer.add(u64::from(dropped));
+                }
+                req.extend_from_slice(&conn.scratch);
+                conn.rbuf.advance(whole.len);
                 body = BodyKind::None;
             }
             Ok(None) => {}
@@ -173,33 +183,48 @@ async fn buffer_body<S: Transport>(
 /// before anything goes upstream, while it stays within `within` bytes as
 /// received: a malformed one is refused (400) with the origin having seen
 /// nothing, where a streamed one would already have reached it, head and
-/// all (RFC 9112 §7.1). `Some(length)` when it is whole; `None` when it
-/// grew past `within` (it then streams, as a large body does).
+/// all (RFC 9112 §7.1). `Some` when it is whole; `None` when it grew
+/// past `within` (it then streams, as a large body does).
 async fn buffer_chunked<S: Transport>(
     conn: &mut Conn,
     io: &mut S,
     within: u64,
     max_body: u64,
     idle: std::time::Duration,
-) -> Result<Option<usize>, Error> {
+) -> Result<Option<WholeChunked>, Error> {
     let mut decoder = ChunkedDecoder::new();
     let mut checked = 0;
+    let mut trailers_at = None;
     loop {
         let progress = decoder
             .decode(&conn.rbuf[checked..], |_| {})
             .map_err(|e| request_body_error(CopyError::Framing(e)))?;
+        if trailers_at.is_none() && (progress.trailers_at < progress.consumed || progress.done) {
+            trailers_at = Some(checked + progress.trailers_at);
+        }
         checked += progress.consumed;
         if decoder.data_total() > max_body {
             return Err(request_body_error(CopyError::TooLarge));
         }
         if decoder.is_done() {
-            return Ok(Some(checked));
+            return Ok(Some(WholeChunked {
+                len: checked,
+                trailers_at: trailers_at.unwrap_or(checked),
+            }));
         }
         if conn.rbuf.len() as u64 >= within {
             return Ok(None);
         }
         read_body_more(conn, io, idle).await?;
     }
+}
+
+/// A chunked request body read whole into `conn.rbuf`.
+struct WholeChunked {
+    /// Its length, to the end of the trailer section.
+    len: usize,
+    /// Where its trailer section (fields and the final CRLF) starts.
+    trailers_at: usize,
 }
 
 /// Reads more of a request body into `conn.rbuf`, within `idle`.
