@@ -8,55 +8,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use support::cached::{cache_status, call, gateway, get, reply, seen};
 use support::process::admin_call;
 use support::{
     driver, on_both_drivers, Reply, Response, TestClient, TestGateway, TestUpstream, DRIVERS,
 };
-
-/// A response with these header lines and body.
-fn reply(status: u16, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
-    let mut out = format!("HTTP/1.1 {status} X\r\n");
-    for (n, v) in headers {
-        out.push_str(&format!("{n}: {v}\r\n"));
-    }
-    out.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    out.into_bytes()
-}
-
-/// A gateway whose one route caches, in front of `origin`.
-fn gateway(origin: &TestUpstream, workers: usize, route_cache: &str, extra: &str) -> TestGateway {
-    let toml = format!(
-        "workers = {workers}\n{extra}\n[[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n\
-         [[routes]]\nname = \"cached\"\nupstream = \"up\"\n[routes.cache]\n{route_cache}\n",
-        origin.addr
-    );
-    TestGateway::start(&toml, driver())
-}
-
-/// Sends a request with extra header lines and reads the answer.
-fn call(c: &mut TestClient, method: &str, path: &str, headers: &str) -> Response {
-    c.send(format!("{method} {path} HTTP/1.1\r\nHost: test\r\n{headers}\r\n").as_bytes());
-    c.read_response(method == "HEAD").expect("response")
-}
-
-fn get(gw: &TestGateway, path: &str, headers: &str) -> Response {
-    call(&mut gw.client(), "GET", path, headers)
-}
-
-/// GET requests the origin saw for `target`.
-fn seen(origin: &TestUpstream, target: &str) -> usize {
-    origin
-        .seen
-        .lock()
-        .expect("lock")
-        .iter()
-        .filter(|s| s.target == target && s.method == "GET")
-        .count()
-}
-
-fn status_of(r: &Response) -> &str {
-    r.header("cache-status").unwrap_or("")
-}
 
 #[test]
 fn fresh_responses_are_answered_from_memory() {
@@ -78,13 +34,16 @@ fn fresh_responses_are_answered_from_memory() {
         let first = call(&mut c, "GET", "/a", "");
         assert_eq!(first.status, 200);
         assert_eq!(first.text(), "body of /a");
-        assert!(status_of(&first).contains("fwd=miss"), "{first:?}");
-        assert!(status_of(&first).contains("stored"), "{first:?}");
+        assert!(cache_status(&first).contains("fwd=miss"), "{first:?}");
+        assert!(cache_status(&first).contains("stored"), "{first:?}");
         for _ in 0..3 {
             let hit = call(&mut c, "GET", "/a", "");
             assert_eq!(hit.status, 200);
             assert_eq!(hit.text(), "body of /a");
-            assert!(status_of(&hit).starts_with("ringway; hit; ttl="), "{hit:?}");
+            assert!(
+                cache_status(&hit).starts_with("ringway; hit; ttl="),
+                "{hit:?}"
+            );
             assert!(hit.header("age").is_some());
             assert_eq!(hit.header("etag"), Some("\"v1\""));
             assert_eq!(hit.header("via"), Some("1.1 ringway"));
@@ -94,9 +53,9 @@ fn fresh_responses_are_answered_from_memory() {
         assert_eq!(head.status, 200);
         assert_eq!(head.header("content-length"), Some("10"));
         assert!(head.body.is_empty());
-        assert!(status_of(&head).contains("hit"));
+        assert!(cache_status(&head).contains("hit"));
         // Another query is another key.
-        assert!(status_of(&call(&mut c, "GET", "/a?x=1", "")).contains("fwd=miss"));
+        assert!(cache_status(&call(&mut c, "GET", "/a?x=1", "")).contains("fwd=miss"));
         assert_eq!(seen(&origin, "/a"), 1, "one fetch for /a");
         assert_eq!(seen(&origin, "/a?x=1"), 1);
         let t = gw.totals();
@@ -150,7 +109,7 @@ fn what_may_not_be_stored_is_fetched_every_time_body() {
     for (path, headers, detail) in cases {
         for _ in 0..2 {
             let r = get(&gw, path, headers);
-            assert!(status_of(&r).contains(detail), "{path}: {r:?}");
+            assert!(cache_status(&r).contains(detail), "{path}: {r:?}");
         }
         assert_eq!(seen(&origin, path), 2, "{path} fetched each time");
     }
@@ -194,12 +153,12 @@ fn stale_responses_are_revalidated_and_a_304_is_merged_body() {
     });
     let gw = gateway(&origin, 1, "", "");
     let first = get(&gw, "/r", "");
-    assert!(status_of(&first).contains("stored"));
+    assert!(cache_status(&first).contains("stored"));
     let second = get(&gw, "/r", "");
     assert_eq!(second.status, 200);
     assert_eq!(second.text(), "payload");
     assert!(
-        status_of(&second).contains("fwd=stale; fwd-status=304"),
+        cache_status(&second).contains("fwd=stale; fwd-status=304"),
         "{second:?}"
     );
     assert_eq!(second.header("x-version"), Some("2"), "304 fields replace");
@@ -208,12 +167,15 @@ fn stale_responses_are_revalidated_and_a_304_is_merged_body() {
     assert_eq!(sent.header("if-none-match"), Some("\"v1\""));
     // Now fresh for 60 s (the 304's Cache-Control): a hit.
     let third = get(&gw, "/r", "");
-    assert!(status_of(&third).contains("hit"), "{third:?}");
+    assert!(cache_status(&third).contains("hit"), "{third:?}");
     assert_eq!(third.header("x-version"), Some("2"));
     assert_eq!(seen(&origin, "/r"), 2);
     // A client's no-cache forces revalidation of a fresh response.
     let forced = get(&gw, "/r", "Cache-Control: no-cache\r\n");
-    assert!(status_of(&forced).contains("fwd-status=304"), "{forced:?}");
+    assert!(
+        cache_status(&forced).contains("fwd-status=304"),
+        "{forced:?}"
+    );
     assert_eq!(seen(&origin, "/r"), 3);
     assert_eq!(gw.totals().cache_revalidated, 2);
 }
@@ -236,11 +198,11 @@ fn request_directives_are_honoured_body() {
     assert_eq!(r.status, 200);
     // min-fresh beyond what is left: refetched (no validators: a full GET).
     let r = get(&gw, "/d", "Cache-Control: min-fresh=1000\r\n");
-    assert!(status_of(&r).contains("fwd=stale"), "{r:?}");
+    assert!(cache_status(&r).contains("fwd=stale"), "{r:?}");
     assert_eq!(seen(&origin, "/d"), 2);
     // max-age=10 accepts what was just fetched (age 0 s).
     let r = get(&gw, "/d", "Cache-Control: max-age=10\r\n");
-    assert!(status_of(&r).contains("hit"), "{r:?}");
+    assert!(cache_status(&r).contains("hit"), "{r:?}");
     assert_eq!(seen(&origin, "/d"), 2);
 }
 
@@ -276,11 +238,11 @@ fn response_directives_are_honoured_body() {
     // must-revalidate: a client's max-stale does not get it served stale.
     get(&gw, "/must", "");
     let r = get(&gw, "/must", "Cache-Control: max-stale=600\r\n");
-    assert!(status_of(&r).contains("fwd-status=304"), "{r:?}");
+    assert!(cache_status(&r).contains("fwd-status=304"), "{r:?}");
     // s-maxage wins over max-age for a shared cache.
     get(&gw, "/shared", "");
     let r = get(&gw, "/shared", "");
-    assert!(status_of(&r).contains("hit"), "{r:?}");
+    assert!(cache_status(&r).contains("hit"), "{r:?}");
     assert_eq!(seen(&origin, "/shared"), 1);
 }
 
@@ -295,7 +257,7 @@ fn max_stale_accepts_a_stale_response_body() {
     let gw = gateway(&origin, 1, "", "");
     get(&gw, "/s", "");
     let r = get(&gw, "/s", "Cache-Control: max-stale=3600\r\n");
-    assert!(status_of(&r).contains("hit; ttl="), "{r:?}");
+    assert!(cache_status(&r).contains("hit; ttl="), "{r:?}");
     assert_eq!(seen(&origin, "/s"), 1);
 }
 
@@ -328,7 +290,7 @@ fn conditional_clients_get_304_from_the_cache_body() {
     let r = get(&gw, "/c", "");
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "content");
-    assert!(status_of(&r).contains("hit"));
+    assert!(cache_status(&r).contains("hit"));
     // Hits: If-None-Match (weak comparison), If-Modified-Since.
     let r = get(&gw, "/c", "If-None-Match: \"zz\", W/\"e1\"\r\n");
     assert_eq!(r.status, 304);
@@ -369,7 +331,7 @@ fn vary_keeps_one_response_per_selection_body() {
     }
     assert_eq!(seen(&origin, "/v"), 3, "three selections, one fetch each");
     let r = get(&gw, "/v", "Accept-Language:  en \r\n");
-    assert!(status_of(&r).contains("hit"), "whitespace is normalised");
+    assert!(cache_status(&r).contains("hit"), "whitespace is normalised");
 }
 
 #[test]
@@ -395,7 +357,7 @@ fn unsafe_methods_invalidate_on_every_worker_body() {
     c.send(b"POST /item HTTP/1.1\r\nHost: test\r\nContent-Length: 2\r\n\r\nhi");
     let r = c.read_response(false).expect("response");
     assert_eq!(r.status, 204);
-    assert!(status_of(&r).contains("fwd=bypass"));
+    assert!(cache_status(&r).contains("fwd=bypass"));
     // Once, for every worker (the cache is one).
     gw.wait_for("invalidated", |t| t.cache_invalidations >= 1);
     for _ in 0..16 {
@@ -437,7 +399,7 @@ fn concurrent_misses_collapse_into_one_fetch_body() {
     assert_eq!(seen(&origin, "/slow"), 1, "one fetch for eight clients");
     let collapsed = answers
         .iter()
-        .filter(|r| status_of(r).contains("collapsed"))
+        .filter(|r| cache_status(r).contains("collapsed"))
         .count();
     assert_eq!(collapsed, 7);
     assert_eq!(gw.totals().cache_collapsed, 7);
@@ -502,7 +464,7 @@ fn stale_while_revalidate_answers_at_once_and_refreshes_once_body() {
     for _ in 0..5 {
         let r = get(&gw, "/swr", "");
         assert_eq!(r.text(), "v1");
-        assert!(status_of(&r).contains("stale-while-revalidate"), "{r:?}");
+        assert!(cache_status(&r).contains("stale-while-revalidate"), "{r:?}");
     }
     release.store(true, Ordering::SeqCst);
     gw.wait_for("background fetch stored", |t| t.cache_stored >= 2);
@@ -542,14 +504,14 @@ fn stale_if_error_hides_an_origin_failure_body() {
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "good");
     assert!(
-        status_of(&r).contains("fwd-status=503") && status_of(&r).contains("stale-if-error"),
+        cache_status(&r).contains("fwd-status=503") && cache_status(&r).contains("stale-if-error"),
         "{r:?}"
     );
     // An origin that drops the connection: 502 hidden the same way.
     closing.store(true, Ordering::SeqCst);
     let r = get(&gw, "/e", "");
     assert_eq!(r.text(), "good");
-    assert!(status_of(&r).contains("fwd-status=502"), "{r:?}");
+    assert!(cache_status(&r).contains("fwd-status=502"), "{r:?}");
     // Without stale-if-error the failure goes through.
     let plain = TestUpstream::start(|_| Reply::Raw(reply(503, &[], "down")));
     let gw2 = gateway(&plain, 1, "", "");
@@ -590,14 +552,14 @@ fn large_and_broken_bodies_stream_through_unstored_body() {
     for _ in 0..2 {
         let r = get(&gw, "/big", "");
         assert_eq!(r.body.len(), 5000);
-        assert!(status_of(&r).contains("detail=too-large"), "{r:?}");
+        assert!(cache_status(&r).contains("detail=too-large"), "{r:?}");
     }
     assert_eq!(seen(&origin, "/big"), 2);
     // Chunked, small: stored, and the hit carries the decoded payload.
     assert_eq!(get(&gw, "/chunked", "").text(), "hello world");
     let hit = get(&gw, "/chunked", "");
     assert_eq!(hit.text(), "hello world");
-    assert!(status_of(&hit).contains("hit"));
+    assert!(cache_status(&hit).contains("hit"));
     assert_eq!(seen(&origin, "/chunked"), 1);
     // Chunked past the limit: delivered whole, not stored.
     for _ in 0..2 {
@@ -628,7 +590,10 @@ fn ranges_and_bodies_bypass_the_cache_body() {
     let gw = gateway(&origin, 1, "range-fetch-max = 0", "");
     for _ in 0..2 {
         let r = get(&gw, "/p", "Range: bytes=0-1\r\n");
-        assert!(status_of(&r).contains("fwd=bypass; detail=range"), "{r:?}");
+        assert!(
+            cache_status(&r).contains("fwd=bypass; detail=range"),
+            "{r:?}"
+        );
     }
     assert_eq!(seen(&origin, "/p"), 2);
 }
@@ -654,9 +619,12 @@ fn key_options_sort_and_drop_query_parameters_and_add_headers_body() {
     );
     get(&gw, "/k?b=2&a=1", "X-Tenant: t1\r\n");
     let r = get(&gw, "/k?a=1&utm_source=mail&b=2", "X-Tenant: t1\r\n");
-    assert!(status_of(&r).contains("hit"), "{r:?}");
+    assert!(cache_status(&r).contains("hit"), "{r:?}");
     let r = get(&gw, "/k?a=1&b=2", "X-Tenant: t2\r\n");
-    assert!(status_of(&r).contains("fwd=miss"), "another tenant: {r:?}");
+    assert!(
+        cache_status(&r).contains("fwd=miss"),
+        "another tenant: {r:?}"
+    );
     assert_eq!(r.text(), "/k?a=1&b=2|t2");
     // An unsafe request on the URL drops the responses of every tenant.
     let mut c = gw.client();
@@ -664,7 +632,7 @@ fn key_options_sort_and_drop_query_parameters_and_add_headers_body() {
     assert_eq!(c.read_response(false).expect("response").status, 200);
     for tenant in ["t1", "t2"] {
         let r = get(&gw, "/k?a=1&b=2", &format!("X-Tenant: {tenant}\r\n"));
-        assert!(status_of(&r).contains("fwd=miss"), "{tenant}: {r:?}");
+        assert!(cache_status(&r).contains("fwd=miss"), "{tenant}: {r:?}");
     }
 }
 
@@ -764,14 +732,14 @@ fn entries_survive_a_reload_that_keeps_the_route_cache_settings_body() {
     gw.handle()
         .reload_source(&more, ringway::Format::Toml)
         .expect("reload");
-    assert!(status_of(&get(&gw, "/x", "")).contains("hit"));
+    assert!(cache_status(&get(&gw, "/x", "")).contains("hit"));
     assert_eq!(seen(&origin, "/x"), 1);
     // The route's cache settings change: its old entries are gone.
     let changed = format!("{base}sort-query = true\n{listen}");
     gw.handle()
         .reload_source(&changed, ringway::Format::Toml)
         .expect("reload");
-    assert!(status_of(&get(&gw, "/x", "")).contains("fwd=miss"));
+    assert!(cache_status(&get(&gw, "/x", "")).contains("fwd=miss"));
     assert_eq!(seen(&origin, "/x"), 2);
 }
 
@@ -849,7 +817,7 @@ fn a_304_for_another_representation_is_not_merged_body() {
     // With the same ETag, the 304 refreshes the stored response.
     let r = get(&gw, "/m", "X-N: 3\r\n");
     assert_eq!(r.text(), "body 2", "{r:?}");
-    assert!(status_of(&r).contains("fwd-status=304"), "{r:?}");
+    assert!(cache_status(&r).contains("fwd-status=304"), "{r:?}");
 }
 
 #[test]
@@ -876,12 +844,12 @@ fn a_refresh_with_vary_star_drops_the_stored_response_body() {
     });
     let gw = gateway(&origin, 1, "", "");
     get(&gw, "/star", "");
-    assert!(status_of(&get(&gw, "/star", "")).contains("stale-while-revalidate"));
+    assert!(cache_status(&get(&gw, "/star", "")).contains("stale-while-revalidate"));
     gw.wait_for("the background refresh ran", |t| {
         t.cache_background == 1 && t.cache_entries == 0
     });
     let r = get(&gw, "/star", "");
-    assert!(status_of(&r).contains("detail=vary-star"), "{r:?}");
+    assert!(cache_status(&r).contains("detail=vary-star"), "{r:?}");
 }
 
 #[test]
@@ -908,7 +876,7 @@ fn a_client_cannot_evict_what_its_own_request_keeps_from_being_stored_body() {
     assert_eq!(r.text(), "body 2");
     let r = get(&gw, "/keep", "X-N: 3\r\n");
     assert_eq!(r.text(), "body 1", "the stored response stays: {r:?}");
-    assert!(status_of(&r).contains("hit"));
+    assert!(cache_status(&r).contains("hit"));
 }
 
 #[test]
@@ -932,13 +900,13 @@ fn an_unsafe_request_on_another_route_invalidates_too_body() {
     );
     let gw = TestGateway::start(&toml, driver());
     get(&gw, "/items", "");
-    assert!(status_of(&get(&gw, "/items", "")).contains("hit"));
+    assert!(cache_status(&get(&gw, "/items", "")).contains("hit"));
     let mut c = gw.client();
     c.send(b"POST /items HTTP/1.1\r\nHost: test\r\nContent-Length: 1\r\n\r\nx");
     let r = c.read_response(false).expect("response");
     assert_eq!(r.status, 201);
     assert!(r.header("cache-status").is_none(), "not a caching route");
-    assert!(status_of(&get(&gw, "/items", "")).contains("fwd=miss"));
+    assert!(cache_status(&get(&gw, "/items", "")).contains("fwd=miss"));
 }
 
 #[test]

@@ -12,47 +12,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime};
 
-use support::{driver, on_both_drivers, Reply, Response, TestClient, TestGateway, TestUpstream};
-
-/// A response with these header lines and body.
-fn reply(status: u16, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
-    let mut out = format!("HTTP/1.1 {status} X\r\n");
-    for (n, v) in headers {
-        out.push_str(&format!("{n}: {v}\r\n"));
-    }
-    out.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    out.into_bytes()
-}
-
-/// A gateway whose one route caches, in front of `origin`.
-fn gateway(origin: &TestUpstream, route_cache: &str, extra: &str) -> TestGateway {
-    let toml = format!(
-        "workers = 1\n{extra}\n[[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n\
-         [[routes]]\nname = \"cached\"\nupstream = \"up\"\n[routes.cache]\n{route_cache}\n",
-        origin.addr
-    );
-    TestGateway::start(&toml, driver())
-}
-
-fn call(c: &mut TestClient, method: &str, path: &str, headers: &str) -> Response {
-    c.send(format!("{method} {path} HTTP/1.1\r\nHost: test\r\n{headers}\r\n").as_bytes());
-    c.read_response(method == "HEAD").expect("response")
-}
-
-fn get(gw: &TestGateway, path: &str, headers: &str) -> Response {
-    call(&mut gw.client(), "GET", path, headers)
-}
-
-/// GET requests the origin saw for `target`.
-fn seen(origin: &TestUpstream, target: &str) -> usize {
-    origin
-        .seen
-        .lock()
-        .expect("lock")
-        .iter()
-        .filter(|s| s.target == target && s.method == "GET")
-        .count()
-}
+use support::cached::{cache_status, call, gateway, gateway_at, get, reply, seen};
+use support::{on_both_drivers, Reply, Response, TestUpstream};
 
 /// An origin that writes `answer(n)` for its n-th request (from 0) and
 /// then resets the connection (RST, not FIN); returns its address and
@@ -89,19 +50,6 @@ fn resetting_origin(
     (addr, count)
 }
 
-/// A gateway caching in front of a server at `addr`.
-fn gateway_to(addr: SocketAddr, route_cache: &str) -> TestGateway {
-    let toml = format!(
-        "workers = 1\n[[upstreams]]\nname = \"up\"\nservers = [\"{addr}\"]\n\
-         [[routes]]\nname = \"cached\"\nupstream = \"up\"\n[routes.cache]\n{route_cache}\n"
-    );
-    TestGateway::start(&toml, driver())
-}
-
-fn cache_status(r: &Response) -> &str {
-    r.header("cache-status").unwrap_or("")
-}
-
 fn age(r: &Response) -> u64 {
     r.header("age").and_then(|a| a.parse().ok()).expect("Age")
 }
@@ -122,7 +70,7 @@ fn age_body() {
         h.extend_from_slice(age);
         Reply::Raw(reply(200, &h, "aged"))
     });
-    let gw = gateway(&origin, "", "");
+    let gw = gateway(&origin, 1, "", "");
     for (path, first) in [("/list", 30), ("/lines", 40)] {
         get(&gw, path, "");
         let hit = get(&gw, path, "");
@@ -147,7 +95,7 @@ fn interim_body() {
         r.extend(reply(200, &[("Cache-Control", "max-age=60")], "page"));
         Reply::Raw(r)
     });
-    let gw = gateway(&origin, "", "");
+    let gw = gateway(&origin, 1, "", "");
     let mut c = gw.client();
     c.send(b"GET /p HTTP/1.1\r\nHost: test\r\n\r\n");
     let hints = c.read_response(false).expect("103");
@@ -177,7 +125,7 @@ fn close_delimited_body() {
                 .to_vec(),
         )
     });
-    let gw = gateway(&origin, "", "");
+    let gw = gateway(&origin, 1, "", "");
     let first = get(&gw, "/clean", "");
     assert_eq!(first.text(), "until close");
     let hit = get(&gw, "/clean", "");
@@ -188,7 +136,7 @@ fn close_delimited_body() {
     let (addr, count) = resetting_origin(|_| {
         b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\n\r\ncut short".to_vec()
     });
-    let gw = gateway_to(addr, "");
+    let gw = gateway_at(addr, 1, "", "");
     for _ in 0..2 {
         let mut c = gw.client();
         c.send(b"GET /reset HTTP/1.1\r\nHost: test\r\n\r\n");
@@ -211,7 +159,7 @@ fn transfer_coded_body() {
                 .to_vec(),
         )
     });
-    let gw = gateway(&origin, "", "");
+    let gw = gateway(&origin, 1, "", "");
     for _ in 0..2 {
         let raw = support::exchange(gw.addr, b"GET /te HTTP/1.1\r\nHost: test\r\n\r\n", 1 << 16);
         let text = String::from_utf8_lossy(&raw);
@@ -271,7 +219,7 @@ fn ranges_are_answered_from_a_stored_response_rfc9110_14() {
 
 fn ranges_body() {
     let origin = range_origin();
-    let gw = gateway(&origin, "", "");
+    let gw = gateway(&origin, 1, "", "");
     // A miss fetches the whole representation (no Range upstream), stores
     // it and answers the range (§14.2).
     let first = get(&gw, "/r", "Range: bytes=0-4\r\n");
@@ -339,7 +287,7 @@ fn ranges_body() {
 #[test]
 fn if_range_needs_a_strong_validator_rfc9110_13_1_5() {
     let origin = range_origin();
-    let gw = gateway(&origin, "", "");
+    let gw = gateway(&origin, 1, "", "");
     get(&gw, "/r", "");
     let cases = [
         ("If-Range: \"v1\"\r\n", 206),
@@ -364,7 +312,7 @@ fn if_range_needs_a_strong_validator_rfc9110_13_1_5() {
 #[test]
 fn a_range_miss_over_range_fetch_max_goes_to_the_origin_rfc9110_14_2() {
     let origin = range_origin();
-    let gw = gateway(&origin, "range-fetch-max = \"64B\"", "");
+    let gw = gateway(&origin, 1, "range-fetch-max = \"64B\"", "");
     let r = get(&gw, "/r", "Range: bytes=0-4\r\n");
     assert_eq!(r.status, 206);
     assert_eq!(
@@ -378,7 +326,7 @@ fn a_range_miss_over_range_fetch_max_goes_to_the_origin_rfc9110_14_2() {
     );
     // Turned off: straight to the origin, one request.
     let origin = range_origin();
-    let gw = gateway(&origin, "range-fetch-max = 0", "");
+    let gw = gateway(&origin, 1, "range-fetch-max = 0", "");
     let r = get(&gw, "/r", "Range: bytes=0-4\r\n");
     assert_eq!(r.header("x-range"), Some("bytes=0-4"));
     assert!(cache_status(&r).contains("detail=range"), "{r:?}");
@@ -418,7 +366,7 @@ fn targeted_body() {
         };
         Reply::Raw(reply(200, h, "t"))
     });
-    let gw = gateway(&origin, "", "");
+    let gw = gateway(&origin, 1, "", "");
     let first = get(&gw, "/cdn", "");
     assert!(cache_status(&first).contains("stored"), "{first:?}");
     assert_eq!(first.header("cache-control"), Some("no-store"));
@@ -459,6 +407,7 @@ fn targeted_field_name_and_forwarding_are_configurable_rfc9213_2_1() {
     });
     let gw = gateway(
         &origin,
+        1,
         "",
         "[cache]\ntargeted-field = \"Edge-CC\"\nforward-targeted = true",
     );
@@ -506,7 +455,7 @@ fn stale_on_close_body() {
                 Reply::Close
             }
         });
-        let gw = gateway(&origin, route, "");
+        let gw = gateway(&origin, 1, route, "");
         assert_eq!(get(&gw, "/s", "").text(), "old");
         down.store(true, Ordering::SeqCst);
         let r = get(&gw, "/s", "");
@@ -529,7 +478,7 @@ fn stale_on_close_body() {
         ),
         _ => Vec::new(),
     });
-    let gw = gateway_to(addr, "serve-stale-on-error = true");
+    let gw = gateway_at(addr, 1, "serve-stale-on-error = true", "");
     assert_eq!(get(&gw, "/s", "").text(), "old");
     let r = get(&gw, "/s", "");
     assert_eq!((r.status, r.text().as_str()), (200, "old"), "{r:?}");
@@ -569,7 +518,7 @@ fn expires_in_every_http_date_format_rfc9110_5_6_7() {
         };
         Reply::Raw(reply(200, &[("Expires", &expires)], "x"))
     });
-    let gw = gateway(&origin, "", "");
+    let gw = gateway(&origin, 1, "", "");
     for path in ["/rfc850", "/asctime", "/imf"] {
         get(&gw, path, "");
         let hit = get(&gw, path, "");

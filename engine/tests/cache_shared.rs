@@ -14,42 +14,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::cached::{cache_status, gateway, get, reply, seen};
 use support::process::admin_call;
 use support::{driver, Reply, Response, TestClient, TestGateway, TestUpstream};
-
-fn reply(headers: &[(&str, &str)], body: &str) -> Vec<u8> {
-    let mut out = String::from("HTTP/1.1 200 OK\r\n");
-    for (n, v) in headers {
-        out.push_str(&format!("{n}: {v}\r\n"));
-    }
-    out.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    out.into_bytes()
-}
-
-fn gateway(origin: &TestUpstream, workers: usize) -> TestGateway {
-    let toml = format!(
-        "workers = {workers}\n[[upstreams]]\nname = \"up\"\nservers = [\"{}\"]\n\
-         [[routes]]\nname = \"cached\"\nupstream = \"up\"\n[routes.cache]\n",
-        origin.addr
-    );
-    TestGateway::start(&toml, driver())
-}
-
-/// One GET on a new connection.
-fn get(gw: &TestGateway, path: &str) -> Response {
-    let mut c = gw.client();
-    c.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
-    c.read_response(false).expect("response")
-}
-
-fn seen(origin: &TestUpstream, target: &str) -> usize {
-    let seen = origin.seen.lock().expect("lock");
-    seen.iter().filter(|s| s.target == target).count()
-}
-
-fn cache_status(r: &Response) -> &str {
-    r.header("cache-status").unwrap_or("")
-}
 
 /// Cache hits per worker, from the admin API.
 fn hits_per_worker(gw: &TestGateway) -> Vec<u64> {
@@ -64,13 +31,14 @@ fn hits_per_worker(gw: &TestGateway) -> Vec<u64> {
 }
 
 fn a_response_stored_by_one_worker_is_a_hit_on_all(workers: usize) {
-    let origin =
-        TestUpstream::start(|_| Reply::Raw(reply(&[("Cache-Control", "max-age=600")], "one copy")));
-    let gw = gateway(&origin, workers);
-    let first = get(&gw, "/shared");
+    let origin = TestUpstream::start(|_| {
+        Reply::Raw(reply(200, &[("Cache-Control", "max-age=600")], "one copy"))
+    });
+    let gw = gateway(&origin, workers, "", "");
+    let first = get(&gw, "/shared", "");
     assert!(cache_status(&first).contains("fwd=miss"), "{first:?}");
     for i in 0..100 {
-        let r = get(&gw, "/shared");
+        let r = get(&gw, "/shared", "");
         assert_eq!(r.text(), "one copy");
         assert!(
             cache_status(&r).contains("; hit"),
@@ -106,7 +74,7 @@ fn concurrent_misses_on_all_workers_make_one_fetch(workers: usize) {
     // The origin holds its answer until every other request waits for it.
     let (origin, handle) = TestUpstream::holding_until_collapsed(
         CLIENTS as u64 - 1,
-        reply(&[("Cache-Control", "max-age=600")], "fetched once"),
+        reply(200, &[("Cache-Control", "max-age=600")], "fetched once"),
     );
     let toml = format!(
         "workers = {workers}\n[cache]\nlock-timeout = \"30s\"\n\
@@ -156,11 +124,12 @@ fn sixty_four_concurrent_misses_on_four_workers_make_one_fetch() {
 
 #[test]
 fn a_purge_through_one_worker_is_a_miss_on_every_worker() {
-    let origin =
-        TestUpstream::start(|_| Reply::Raw(reply(&[("Cache-Control", "max-age=600")], "purge me")));
-    let gw = gateway(&origin, 2);
+    let origin = TestUpstream::start(|_| {
+        Reply::Raw(reply(200, &[("Cache-Control", "max-age=600")], "purge me"))
+    });
+    let gw = gateway(&origin, 2, "", "");
     for _ in 0..20 {
-        get(&gw, "/p");
+        get(&gw, "/p", "");
     }
     assert_eq!(seen(&origin, "/p"), 1);
     let (status, body) = admin_call(
@@ -173,10 +142,10 @@ fn a_purge_through_one_worker_is_a_miss_on_every_worker() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["purged"], Value::from(1), "one entry for all workers");
     let before = hits_per_worker(&gw);
-    let first = get(&gw, "/p");
+    let first = get(&gw, "/p", "");
     assert!(cache_status(&first).contains("fwd=miss"), "{first:?}");
     for _ in 0..60 {
-        let r = get(&gw, "/p");
+        let r = get(&gw, "/p", "");
         assert!(cache_status(&r).contains("; hit"), "{}", cache_status(&r));
     }
     assert_eq!(
@@ -204,17 +173,18 @@ fn a_stale_while_revalidate_refresh_runs_once_for_all_workers() {
         };
         let cc = format!("max-age={max_age}, stale-while-revalidate=600");
         Reply::Raw(reply(
-            &[("Cache-Control", &cc), ("ETag", "\"v1\"")],
+            200,
+            &[("Cache-Control", cc.as_str()), ("ETag", "\"v1\"")],
             "refresh me",
         ))
     });
-    let gw = gateway(&origin, 2);
-    assert_eq!(get(&gw, "/swr").text(), "refresh me");
+    let gw = gateway(&origin, 2, "", "");
+    assert_eq!(get(&gw, "/swr", "").text(), "refresh me");
     // Stale after one second (Age is whole seconds): wait for the first
     // stale answer, then many more on new connections.
     let until = Instant::now() + Duration::from_secs(10);
     loop {
-        let r = get(&gw, "/swr");
+        let r = get(&gw, "/swr", "");
         if cache_status(&r).contains("stale-while-revalidate") {
             break;
         }
@@ -222,7 +192,7 @@ fn a_stale_while_revalidate_refresh_runs_once_for_all_workers() {
         thread::sleep(Duration::from_millis(50));
     }
     for _ in 0..60 {
-        assert_eq!(get(&gw, "/swr").text(), "refresh me");
+        assert_eq!(get(&gw, "/swr", "").text(), "refresh me");
     }
     gw.wait_for("the refresh landed", |t| {
         t.cache_revalidated + t.cache_stored >= 2

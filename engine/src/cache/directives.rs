@@ -73,29 +73,16 @@ pub(crate) fn valid_dictionary(v: &[u8]) -> bool {
         return true;
     }
     loop {
-        let Some(after) = sf_key(rest) else {
+        let Some(after) = sf_member(rest) else {
             return false;
         };
         rest = after;
-        if let Some(after) = rest.strip_prefix(b"=") {
-            let Some(after) = bare_item(after) else {
-                return false;
-            };
-            rest = after;
-        }
         // Parameters: `;key[=bare-item]`.
         while let Some(after) = rest.strip_prefix(b";") {
-            let after = trim_start(after);
-            let Some(after) = sf_key(after) else {
+            let Some(after) = sf_member(trim_start(after)) else {
                 return false;
             };
             rest = after;
-            if let Some(after) = rest.strip_prefix(b"=") {
-                let Some(after) = bare_item(after) else {
-                    return false;
-                };
-                rest = after;
-            }
         }
         rest = trim_start(rest);
         if rest.is_empty() {
@@ -109,6 +96,16 @@ pub(crate) fn valid_dictionary(v: &[u8]) -> bool {
             // A trailing comma is an error (RFC 8941 §4.2.2).
             return false;
         }
+    }
+}
+
+/// `key[=bare-item]` at the front of `v`; what follows it, or `None` when
+/// it is malformed.
+fn sf_member(v: &[u8]) -> Option<&[u8]> {
+    let rest = sf_key(v)?;
+    match rest.strip_prefix(b"=") {
+        Some(after) => bare_item(after),
+        None => Some(rest),
     }
 }
 

@@ -12,7 +12,7 @@
 //! every response" has one home, and the final status is recorded on the
 //! request's context on every path.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::error::Error;
 use crate::http::head::{BodyKind, Version};
@@ -23,7 +23,7 @@ use crate::proxy::conn::Next;
 use crate::proxy::ctx::Ctx;
 use crate::proxy::filter::{self, BodyFilter};
 use crate::proxy::transform::{self, Vars};
-use crate::rt::io::{write_all_buf, Transport};
+use crate::rt::io::{write_all_buf, write_bytes, Transport};
 use crate::snapshot::Prebuilt;
 use crate::worker::conn::Conn;
 use ringway_config::ErrorFormat;
@@ -181,6 +181,29 @@ pub(crate) async fn write_out<S: Transport>(conn: &mut Conn, io: &mut S, ctx: &m
             false
         }
     }
+}
+
+/// Writes `conn.wbuf`, then `body` (a stored body too large to copy into
+/// it, written from its own memory); `false` when the client stopped
+/// reading.
+pub(crate) async fn write_out_with<S: Transport>(
+    conn: &mut Conn,
+    io: &mut S,
+    ctx: &mut Ctx,
+    body: Option<Bytes>,
+) -> bool {
+    if !write_out(conn, io, ctx).await {
+        return false;
+    }
+    let Some(body) = body else {
+        return true;
+    };
+    let w = conn.w.clone();
+    if let Err(err) = write_bytes(io, body, w.send_limit(&conn.g)).await {
+        ctx.fail(Error::client_gone("client stopped reading the body").because(err));
+        return false;
+    }
+    true
 }
 
 /// Writes `conn.wbuf` to the client; `Close` when that fails or `keep`

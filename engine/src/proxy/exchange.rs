@@ -30,6 +30,7 @@ use ringway_config::Route;
 use crate::error::{Error, Kind, Retry};
 use crate::http::head::ResponseHead;
 use crate::http::parse;
+use crate::proxy::body::{Capture, Copy, Discard, Framing, Output};
 use crate::proxy::ctx::Timings;
 use crate::rt::io::{read_more, write_all_keep};
 use crate::stats::labeled::{
@@ -73,6 +74,39 @@ impl Fetched {
         if reusable {
             g.upstreams.put_idle(self.server, self.up);
         }
+    }
+
+    /// Reads the whole body, keeping up to `capture`'s limit of it (the
+    /// cache's fetches, which write nothing to a client); `true` when it
+    /// all arrived.
+    pub(crate) async fn capture_body(
+        &mut self,
+        w: &Worker,
+        g: &Generation,
+        idle: Duration,
+        scratch: &mut BytesMut,
+        capture: &mut Capture,
+    ) -> bool {
+        let Some(framing) = Framing::of(self.resp.body) else {
+            return true;
+        };
+        let copy = Copy {
+            framing,
+            output: Output::Discard,
+            limit: u64::MAX,
+            idle,
+            scratch,
+            deadlines: &w.deadlines,
+            send_limit: g.limits().send_timeout,
+            pool: &w.pool,
+            filter: None,
+            capture: Some(capture),
+            lead: None,
+            trailers_dropped: None,
+        };
+        copy.run(&mut self.up, &mut self.ubuf, &mut Discard)
+            .await
+            .is_ok()
     }
 }
 

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod cached;
 pub mod chromium;
 pub mod counting;
 pub mod dns;

@@ -13,9 +13,9 @@ use crate::cache::response::{
     build_entry, end_to_end, exact, request_values, same_etag, vary_of, verdict,
 };
 use crate::http::head::{BodyKind, RequestHead};
-use crate::proxy::body::{Capture, Copy, Discard, Framing, Output};
+use crate::proxy::body::Capture;
 use crate::proxy::ctx::{Ctx, Timings};
-use crate::proxy::exchange::{exchange, Fetched, NoPeer, Target};
+use crate::proxy::exchange::{exchange, NoPeer, Target};
 use crate::proxy::rewrite::{write_request_head, Rewrite};
 use crate::worker::conn::Conn;
 use crate::worker::Generation;
@@ -72,7 +72,7 @@ pub(super) fn revalidate(
         };
         let request_time = unix_now();
         let mut timings = Timings::default();
-        let Ok(f) = exchange(&w, &g, &target, &mut req, &mut NoPeer, &mut timings).await else {
+        let Ok(mut f) = exchange(&w, &g, &target, &mut req, &mut NoPeer, &mut timings).await else {
             return;
         };
         let now = unix_now();
@@ -110,44 +110,24 @@ pub(super) fn revalidate(
             buf: verdict.is_ok().then(BytesMut::new),
             limit: rc.max_entry,
         };
-        let Fetched {
-            mut up,
-            server,
-            mut ubuf,
-            resp,
-            flight,
-        } = f;
-        let mut body_ok = true;
-        if let Some(framing) = Framing::of(resp.body) {
-            let mut scratch = BytesMut::new();
-            let copy = Copy {
-                framing,
-                output: Output::Discard,
-                limit: u64::MAX,
-                idle: route.limits.body_idle_timeout,
-                scratch: &mut scratch,
-                deadlines: &w.deadlines,
-                send_limit: g.limits().send_timeout,
-                pool: &w.pool,
-                filter: None,
-                capture: Some(&mut capture),
-                lead: None,
-                trailers_dropped: None,
-            };
-            body_ok = copy.run(&mut up, &mut ubuf, &mut Discard).await.is_ok();
-        }
+        let mut scratch = BytesMut::new();
+        let idle = route.limits.body_idle_timeout;
+        let body_ok = f
+            .capture_body(&w, &g, idle, &mut scratch, &mut capture)
+            .await;
         match capture.buf.take().filter(|_| body_ok) {
             Some(raw) => {
                 // Selected by the same request fields as the stale one, or
                 // by others than the ones at hand: then the next miss
                 // stores it instead.
-                let secondary = if vary_of(&resp) == stale.vary {
+                let secondary = if vary_of(&f.resp) == stale.vary {
                     stale.secondary.clone()
                 } else {
                     Vec::from(&b"\x00unmatched"[..])
                 };
                 let targeted = g.snap.config.cache.targeted_field.as_bytes();
-                let entry = build_entry(&resp, secondary, exact(raw), request_time, now, targeted);
+                let entry =
+                    build_entry(&f.resp, secondary, exact(raw), request_time, now, targeted);
                 if rc.insert(&key, Arc::new(entry)) {
                     w.stats.cache_stored.inc();
                 }
@@ -158,14 +138,7 @@ pub(super) fn revalidate(
             }
             None => {}
         }
-        Fetched {
-            up,
-            server,
-            ubuf,
-            resp,
-            flight,
-        }
-        .release(&w, &g, body_ok);
+        f.release(&w, &g, body_ok);
     };
     monoio::spawn(async move {
         if crate::rt::panic::catch_unwind(task).await.is_err() {

@@ -40,12 +40,12 @@ use crate::cache::store::Identity;
 use crate::error::{Error, Kind};
 use crate::http::head::{BodyKind, Method, RequestHead};
 use crate::http::write;
-use crate::proxy::answer::{end_head, write_out, BodyOut};
+use crate::proxy::answer::{end_head, write_out, write_out_with, BodyOut};
 use crate::proxy::conn::Next;
 use crate::proxy::ctx::{CacheUse, Ctx};
 use crate::proxy::filter;
 use crate::proxy::forward::{self, COALESCE_MAX};
-use crate::rt::io::{write_bytes, Transport};
+use crate::rt::io::Transport;
 use crate::worker::conn::Conn;
 use crate::worker::{Generation, Worker};
 use fill::FetchFor;
@@ -360,15 +360,8 @@ async fn answer_stored<S: Transport>(
         }
     }
     conn.wbuf = wbuf;
-    if !write_out(conn, io, ctx).await {
+    if !write_out_with(conn, io, ctx, body).await {
         return Next::Close;
-    }
-    if let Some(body) = body {
-        let w = conn.w.clone();
-        if let Err(err) = write_bytes(io, body, w.send_limit(&conn.g)).await {
-            ctx.fail(Error::client_gone("client stopped reading the body").because(err));
-            return Next::Close;
-        }
     }
     if let Some(body) = filtered {
         let chunked = framing == BodyOut::Chunked;

@@ -23,13 +23,13 @@ use crate::cache::store::RouteCache;
 use crate::error::Error;
 use crate::http::head::{BodyKind, Method, RequestHead};
 use crate::http::write;
-use crate::proxy::answer::{end_head, put_body, write_out, BodyOut};
-use crate::proxy::body::{Capture, Copy, Discard, Framing, Output};
+use crate::proxy::answer::{end_head, put_body, write_out_with, BodyOut};
+use crate::proxy::body::Capture;
 use crate::proxy::conn::Next;
 use crate::proxy::ctx::{CacheUse, Ctx};
 use crate::proxy::exchange::Fetched;
 use crate::proxy::forward::{self, COALESCE_MAX};
-use crate::rt::io::{write_bytes, Transport};
+use crate::rt::io::Transport;
 use crate::worker::conn::Conn;
 
 use super::fill::FetchFor;
@@ -136,17 +136,7 @@ pub(super) async fn answer<S: Transport>(
         }
     }
     conn.wbuf = wbuf;
-    if !write_out(conn, io, ctx).await {
-        return Next::Close;
-    }
-    if let Some(body) = large {
-        let w = conn.w.clone();
-        if let Err(err) = write_bytes(io, body, w.send_limit(&conn.g)).await {
-            ctx.fail(Error::client_gone("client stopped reading the body").because(err));
-            return Next::Close;
-        }
-    }
-    if keep {
+    if write_out_with(conn, io, ctx, large).await && keep {
         Next::KeepAlive
     } else {
         Next::Close
@@ -240,39 +230,12 @@ pub(super) async fn miss<S: Transport>(
         buf: Some(BytesMut::with_capacity(n)),
         limit: n,
     };
-    let Fetched {
-        mut up,
-        server,
-        mut ubuf,
-        resp,
-        flight,
-    } = f;
-    let mut body_ok = true;
-    if let Some(framing) = Framing::of(resp.body) {
-        let copy = Copy {
-            framing,
-            output: Output::Discard,
-            limit: u64::MAX,
-            idle: route.limits.body_idle_timeout,
-            scratch: &mut conn.scratch,
-            deadlines: &w.deadlines,
-            send_limit: g.limits().send_timeout,
-            pool: &w.pool,
-            filter: None,
-            capture: Some(&mut capture),
-            lead: None,
-            trailers_dropped: None,
-        };
-        body_ok = copy.run(&mut up, &mut ubuf, &mut Discard).await.is_ok();
-    }
+    let mut fetched = f;
+    let idle = route.limits.body_idle_timeout;
+    let body_ok = fetched
+        .capture_body(&w, g, idle, &mut conn.scratch, &mut capture)
+        .await;
     let raw = capture.buf.take().filter(|_| body_ok);
-    let fetched = Fetched {
-        up,
-        server,
-        ubuf,
-        resp,
-        flight,
-    };
     let Some(raw) = raw else {
         fetched.release(&w, g, false);
         let e = Error::bad_gateway("upstream body aborted");
@@ -345,17 +308,7 @@ async fn whole<S: Transport>(
         other => put_body(ctx, other, &e.body, &mut conn.scratch, &mut wbuf),
     }
     conn.wbuf = wbuf;
-    if !write_out(conn, io, ctx).await {
-        return Next::Close;
-    }
-    if let Some(body) = large {
-        let w = conn.w.clone();
-        if let Err(err) = write_bytes(io, body, w.send_limit(&conn.g)).await {
-            ctx.fail(Error::client_gone("client stopped reading the body").because(err));
-            return Next::Close;
-        }
-    }
-    if keep {
+    if write_out_with(conn, io, ctx, large).await && keep {
         Next::KeepAlive
     } else {
         Next::Close
