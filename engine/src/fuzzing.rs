@@ -53,6 +53,14 @@ fn pieces(seed: u8, len: usize) -> Vec<Range<usize>> {
     out
 }
 
+/// Name and value pairs (field lines, or SSE events' names and data).
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// One read of all of `len` bytes.
+fn at_once(len: usize) -> Vec<Range<usize>> {
+    std::iter::once(0..len).collect()
+}
+
 /// An outcome to compare: the error's kind and context, or what was read.
 fn error_of(e: &Error) -> String {
     format!("{:?}: {}", e.kind, e.context)
@@ -67,7 +75,7 @@ struct RequestMeaning {
     origin: Vec<u8>,
     authority: Vec<u8>,
     http10: bool,
-    fields: Vec<(Vec<u8>, Vec<u8>)>,
+    fields: Pairs,
     body: String,
     keep_alive: bool,
     expect_continue: bool,
@@ -88,7 +96,7 @@ fn request_meaning(head: &RequestHead) -> RequestMeaning {
     }
 }
 
-fn fields(buf: &[u8], headers: &[Header]) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn fields(buf: &[u8], headers: &[Header]) -> Pairs {
     headers
         .iter()
         .map(|h| (h.name.get(buf).to_vec(), h.value.get(buf).to_vec()))
@@ -191,7 +199,7 @@ struct ResponseMeaning {
     version: Vec<u8>,
     status: u16,
     reason: Vec<u8>,
-    fields: Vec<(Vec<u8>, Vec<u8>)>,
+    fields: Pairs,
     body: String,
     reusable: bool,
     retry_after: bool,
@@ -311,7 +319,7 @@ pub fn chunked(data: &[u8]) {
     let Some((&knobs, input)) = data.split_first() else {
         return;
     };
-    let whole = decode_in_reads(input, &[0..input.len()]);
+    let whole = decode_in_reads(input, &at_once(input.len()));
     assert_eq!(whole, decode_in_reads(input, &pieces(knobs, input.len())));
     if let Ok((consumed, _)) = whole.outcome {
         assert!(consumed <= input.len());
@@ -513,7 +521,7 @@ pub fn config(data: &[u8]) {
 }
 
 /// Events as the SSE parser delivers them, fed in `reads`.
-fn sse_events(input: &[u8], reads: &[Range<usize>]) -> (Vec<(Vec<u8>, Vec<u8>)>, bool) {
+fn sse_events(input: &[u8], reads: &[Range<usize>]) -> (Pairs, bool) {
     let mut parser = sse::Parser::new();
     let mut events = Vec::new();
     let mut push = |e: sse::Event<'_>| events.push((e.name.to_vec(), e.data.to_vec()));
@@ -553,7 +561,7 @@ pub fn ai_stream(data: &[u8]) {
         return;
     };
     let reads = pieces(knobs, input.len());
-    let whole = [0..input.len()];
+    let whole = at_once(input.len());
     let whole = &whole[..];
     assert_eq!(sse_events(input, whole), sse_events(input, &reads));
     let include_usage = knobs & 1 != 0;
@@ -588,11 +596,14 @@ pub fn ai_stream(data: &[u8]) {
 mod tests {
     use super::*;
 
+    /// A target's check.
+    type Check = fn(&[u8]);
+
     /// Every seed of every target, run through its checks.
     #[test]
     fn the_seed_corpus_keeps_its_invariants() {
         let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
-        let targets: [(&str, fn(&[u8])); 6] = [
+        let targets: [(&str, Check); 6] = [
             ("request_head", request_head),
             ("response_head", response_head),
             ("chunked", chunked),
