@@ -25,6 +25,7 @@ mod range;
 
 use std::fmt::Write as _;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -134,6 +135,7 @@ async fn serve_keyed<S: Transport>(
     };
     rc.key(key, head, tls.is_some(), who);
     let mut collapsed = false;
+    let mut rechecked = false;
     let mut stale;
     let (pass, leading) = loop {
         let now = unix_now();
@@ -190,7 +192,20 @@ async fn serve_keyed<S: Transport>(
             break (true, None);
         }
         match rc.lead(key) {
-            Ok(leading) => break (false, Some(leading)),
+            Ok(leading) => {
+                // Another worker's fetch may have stored the key between
+                // the look above and the lead (workers run at once): one
+                // more look finds it, instead of a second fetch.
+                let stored = rc.lookup(&g.cache, key, head);
+                let newer =
+                    stored.is_some_and(|e| stale.as_ref().is_none_or(|s| !Arc::ptr_eq(s, &e)));
+                if newer && !rechecked {
+                    rechecked = true;
+                    drop(leading);
+                    continue;
+                }
+                break (false, Some(leading));
+            }
             Err(fetching) if !collapsed && !rc.lock_timeout.is_zero() => {
                 collapsed = true;
                 w.stats.cache_collapsed.inc();
