@@ -54,9 +54,11 @@ pub fn parse_request(
         // httparse knows HTTP/1.0 and 1.1 only; a later 1.x is read as 1.1
         // (RFC 9110 §2.5), rewritten in place on this rare path. Once: the
         // rewrite leaves no later minor version behind.
-        Err(httparse::Error::Version) if newer_minor_as_1_1(buf, request_version_at) => {
-            return parse_request(buf, limits, headers);
-        }
+        Err(httparse::Error::Version) => match newer_minor_as_1_1(buf, request_version_at) {
+            Minor::Rewritten => return parse_request(buf, limits, headers),
+            Minor::Undecided => return partial_request_check(buf, limits).map(|()| None),
+            Minor::Other => return Err(req_err(Kind::BadRequest, "invalid HTTP version")),
+        },
         Err(e) => return Err(req_err(Kind::BadRequest, parse_error(e))),
     };
     if len > limits.max_head {
@@ -141,26 +143,43 @@ fn request_version_at(buf: &[u8]) -> Option<usize> {
     Some(start + method_end + 1 + target_len + 1)
 }
 
+/// What [`newer_minor_as_1_1`] made of a version httparse refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Minor {
+    /// It was `HTTP/1.x` with x above 1, now `HTTP/1.1`.
+    Rewritten,
+    /// It may be one, but its end has not arrived: read more first (a
+    /// rewrite now could meet a byte that makes it no version at all).
+    Undecided,
+    /// Anything else (HTTP/2.0, `HTTP/1.12`, garbage).
+    Other,
+}
+
 /// Rewrites `HTTP/1.x` (a minor version above 1) to `HTTP/1.1`:
 /// a recipient treats a later minor version of the major it speaks as the
 /// highest it knows (RFC 9110 §2.5), and the bytes are ours to change
-/// (the version is never relayed, the gateway writes its own). False when
-/// the version there is anything else (HTTP/2.0, `HTTP/1.12`, garbage).
-/// `at` finds where the version starts.
-fn newer_minor_as_1_1(buf: &mut [u8], at: impl Fn(&[u8]) -> Option<usize>) -> bool {
+/// (the version is never relayed, the gateway writes its own). Only once
+/// the byte after the version has arrived, so that how the head was split
+/// across reads never changes the answer. `at` finds where the version
+/// starts.
+fn newer_minor_as_1_1(buf: &mut [u8], at: impl Fn(&[u8]) -> Option<usize>) -> Minor {
     let Some(version) = at(buf).and_then(|at| buf.get_mut(at..)) else {
-        return false;
+        return Minor::Other;
     };
     match version {
         [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor, rest @ ..]
-            if minor.is_ascii_digit()
-                && *minor > b'1'
-                && matches!(rest.first(), None | Some(b'\r' | b'\n' | b' ')) =>
+            if minor.is_ascii_digit() && *minor > b'1' =>
         {
-            *minor = b'1';
-            true
+            match rest.first() {
+                None => Minor::Undecided,
+                Some(b'\r' | b'\n' | b' ') => {
+                    *minor = b'1';
+                    Minor::Rewritten
+                }
+                Some(_) => Minor::Other,
+            }
         }
-        _ => false,
+        _ => Minor::Other,
     }
 }
 
@@ -380,8 +399,14 @@ pub(crate) fn parse_response(
         }
         Ok(httparse::Status::Complete(len)) => len,
         // As for requests: an HTTP/1.x status line is read as 1.1.
-        Err(httparse::Error::Version) if newer_minor_as_1_1(buf, |_| Some(0)) => {
-            return parse_response(buf, max_head, head_request, headers);
+        // httparse skips empty lines before the status line.
+        Err(httparse::Error::Version) => {
+            let at = |b: &[u8]| b.iter().position(|&c| c != b'\r' && c != b'\n');
+            match newer_minor_as_1_1(buf, at) {
+                Minor::Rewritten => return parse_response(buf, max_head, head_request, headers),
+                Minor::Undecided if buf.len() < max_head => return Ok(None),
+                _ => return Err(Error::bad_gateway("malformed upstream response head")),
+            }
         }
         Err(_) => return Err(Error::bad_gateway("malformed upstream response head")),
     };
@@ -673,11 +698,29 @@ mod tests {
         ] {
             assert_eq!(kind(input), Some(Kind::BadRequest));
         }
-        let r = res(b"HTTP/1.2 200 OK\r\nContent-Length: 1\r\n\r\n", false).expect("valid");
-        assert_eq!(
-            (r.status, r.body, r.reusable),
-            (200, BodyKind::Length(1), true)
-        );
+        for input in [
+            &b"HTTP/1.2 200 OK\r\nContent-Length: 1\r\n\r\n"[..],
+            b"\r\nHTTP/1.2 200 OK\r\nContent-Length: 1\r\n\r\n",
+        ] {
+            let r = res(input, false).expect("valid");
+            assert_eq!(
+                (r.status, r.body, r.reusable),
+                (200, BodyKind::Length(1), true)
+            );
+        }
+        // Found by the request_head fuzz target: a version cut off at its
+        // minor digit is not rewritten until its next byte says whether it
+        // is one, so the split does not change the answer.
+        let bad = b"GET / HTTP/1.3Q\nH.1\r\nH/*\r\n\r\n";
+        let whole = parse_request(&mut BytesMut::from(&bad[..]), LIMITS, &mut Vec::new());
+        let mut buf = BytesMut::from(&bad[..14]);
+        assert!(matches!(parse_request(&mut buf, LIMITS, &mut Vec::new()), Ok(None)));
+        buf.extend_from_slice(&bad[14..]);
+        let split = parse_request(&mut buf, LIMITS, &mut Vec::new());
+        match (whole, split) {
+            (Err(a), Err(b)) => assert_eq!(a.context, b.context),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
