@@ -250,7 +250,12 @@ pub fn response_head(data: &[u8]) {
         }
         (Ok(None), Ok(None)) => return,
         (Err(a), Err(b)) => {
-            assert_eq!(error_of(a), error_of(b), "a split changed the error");
+            // As for requests: the head's size limit is checked on what
+            // has arrived, possibly before a malformed byte past it.
+            let limit = |e: &Error| e.context == "upstream response head too large";
+            if !limit(a) && !limit(b) {
+                assert_eq!(error_of(a), error_of(b), "a split changed the error");
+            }
             return;
         }
         (a, b) => panic!("whole: {a:?}\nsplit: {b:?}"),

@@ -121,14 +121,34 @@ pub fn parse_request(
 
 /// With an incomplete head, decides whether waiting for more is allowed.
 fn partial_request_check(buf: &[u8], limits: HeadLimits) -> Result<(), Error> {
-    if !buf.contains(&b'\n') && buf.len() > limits.max_target + 32 {
-        // No end of the request line yet: the target is what is long.
+    // The target as far as it has come, measured as a complete head's is:
+    // a head refused for it is refused however it was split.
+    if target_len_so_far(buf) > limits.max_target {
         return Err(req_err(Kind::TargetTooLong, "request target too long"));
     }
     if buf.len() >= limits.max_head {
         return Err(req_err(Kind::HeadTooLarge, "request head too large"));
     }
     Ok(())
+}
+
+/// The length of the request target in `buf`'s request line, or of as
+/// much of it as has arrived (any empty lines before the line skipped).
+fn target_len_so_far(buf: &[u8]) -> usize {
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let line = &buf[start..];
+    let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+    let Some(method_end) = line.iter().position(|&b| b == b' ') else {
+        return 0;
+    };
+    let target = &line[method_end + 1..];
+    target
+        .iter()
+        .position(|&b| b == b' ' || b == b'\r')
+        .unwrap_or(target.len())
 }
 
 /// Where the HTTP-version of the request line in `buf` starts: after the
@@ -714,7 +734,10 @@ mod tests {
         let bad = b"GET / HTTP/1.3Q\nH.1\r\nH/*\r\n\r\n";
         let whole = parse_request(&mut BytesMut::from(&bad[..]), LIMITS, &mut Vec::new());
         let mut buf = BytesMut::from(&bad[..14]);
-        assert!(matches!(parse_request(&mut buf, LIMITS, &mut Vec::new()), Ok(None)));
+        assert!(matches!(
+            parse_request(&mut buf, LIMITS, &mut Vec::new()),
+            Ok(None)
+        ));
         buf.extend_from_slice(&bad[14..]);
         let split = parse_request(&mut buf, LIMITS, &mut Vec::new());
         match (whole, split) {
