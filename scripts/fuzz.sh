@@ -6,7 +6,9 @@
 #
 # EXECS defaults to 100000 (a CI-sized run); TARGETs default to every
 # target (`cargo fuzz list`). FUZZ_MAX_TIME=S also stops each target after
-# S seconds (CI uses it). Prints executions and exec/s per target; exits
+# S seconds (CI uses it). FUZZ_SEED=N fixes libFuzzer's random seed (CI
+# uses 1, so a run explores the same inputs each time; 0, the default,
+# picks a new one). Prints executions and exec/s per target; exits
 # non-zero at the first crash or broken invariant, whose input is kept in
 # fuzz/artifacts/TARGET/ (replay it: `cargo fuzz run --sanitizer none
 # --codegen-units 16 TARGET fuzz/artifacts/TARGET/crash-...`, or add it to
@@ -36,6 +38,7 @@ FUZZ_BUILD=(--sanitizer none --codegen-units 16)
 EXECS=${1:-100000}
 shift || true
 MAX_TIME=${FUZZ_MAX_TIME:-0}
+SEED=${FUZZ_SEED:-0}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/fuzz/target}
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -67,7 +70,7 @@ for t in "${targets[@]}"; do
     echo "== $t: $EXECS executions$limit"
     rc=0
     cargo fuzz run "${FUZZ_BUILD[@]}" "$t" "$work" "fuzz/corpus/$t" -- \
-        -runs="$EXECS" -max_total_time="$MAX_TIME" -timeout=10 \
+        -runs="$EXECS" -max_total_time="$MAX_TIME" -timeout=10 -seed="$SEED" \
         -artifact_prefix="$artifacts/" -print_final_stats=1 >"$log" 2>&1 || rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
