@@ -93,6 +93,27 @@ fn logged_gateway(up: std::net::SocketAddr, driver: &str) -> (TestGateway, Recor
     )
 }
 
+/// Writes `total` bytes of body on `c`'s connection from a thread, until
+/// the gateway stops taking them or `stop` is set; the thread returns how
+/// many bytes went.
+fn upload(c: &TestClient, total: usize) -> (Arc<AtomicBool>, thread::JoinHandle<usize>) {
+    let mut writer = c.stream.try_clone().expect("clone");
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = stop.clone();
+    let uploader = thread::spawn(move || {
+        let chunk = vec![b'x'; 64 << 10];
+        let mut sent = 0;
+        while sent < total && !done.load(Ordering::SeqCst) {
+            if writer.write_all(&chunk).is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+        sent
+    });
+    (stop, uploader)
+}
+
 #[test]
 fn an_early_answer_is_relayed_while_the_client_still_uploads() {
     for driver in DRIVERS {
@@ -111,20 +132,7 @@ fn an_early_answer_is_relayed_while_the_client_still_uploads() {
         );
         // The upload goes on in the background until the gateway stops
         // taking it.
-        let mut writer = c.stream.try_clone().expect("clone");
-        let stopped = Arc::new(AtomicBool::new(false));
-        let done = stopped.clone();
-        let uploader = thread::spawn(move || {
-            let chunk = vec![b'x'; 64 << 10];
-            let mut sent = 0;
-            while sent < total && !done.load(Ordering::SeqCst) {
-                if writer.write_all(&chunk).is_err() {
-                    break;
-                }
-                sent += chunk.len();
-            }
-            sent
-        });
+        let (stopped, uploader) = upload(&c, total);
         let r = c.read_response(false).expect("an answer during the upload");
         assert_eq!(r.status, 413, "the upstream's answer, not a 502");
         assert_eq!(r.text(), "too big!");
@@ -177,19 +185,7 @@ fn an_early_answer_from_an_upstream_that_stays_open_stops_the_upload() {
         c.send(
             format!("POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: {total}\r\n\r\n").as_bytes(),
         );
-        let mut writer = c.stream.try_clone().expect("clone");
-        let stopped = Arc::new(AtomicBool::new(false));
-        let done = stopped.clone();
-        let uploader = thread::spawn(move || {
-            let chunk = vec![b'y'; 64 << 10];
-            let mut sent = 0;
-            while sent < total && !done.load(Ordering::SeqCst) {
-                if writer.write_all(&chunk).is_err() {
-                    break;
-                }
-                sent += chunk.len();
-            }
-        });
+        let (stopped, uploader) = upload(&c, total);
         let r = c.read_response(false).expect("the upstream's answer");
         assert_eq!((r.status, r.text().as_str()), (401, "no"));
         assert_eq!(r.header("connection"), Some("close"), "{:?}", r.headers);
@@ -463,19 +459,7 @@ fn an_early_answer_from_a_tls_upstream_that_closes_is_relayed() {
             format!("PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: {total}\r\n\r\n")
                 .as_bytes(),
         );
-        let mut writer = c.stream.try_clone().expect("clone");
-        let stopped = Arc::new(AtomicBool::new(false));
-        let done = stopped.clone();
-        let uploader = thread::spawn(move || {
-            let chunk = vec![b'x'; 64 << 10];
-            let mut sent = 0;
-            while sent < total && !done.load(Ordering::SeqCst) {
-                if writer.write_all(&chunk).is_err() {
-                    break;
-                }
-                sent += chunk.len();
-            }
-        });
+        let (stopped, uploader) = upload(&c, total);
         let r = c.read_response(false).expect("an answer during the upload");
         assert_eq!((r.status, r.text().as_str()), (413, "too big!"));
         assert_eq!(r.header("connection"), Some("close"));
