@@ -93,10 +93,15 @@ fn logged_gateway(up: std::net::SocketAddr, driver: &str) -> (TestGateway, Recor
     )
 }
 
-/// Writes `total` bytes of body on `c`'s connection from a thread, until
-/// the gateway stops taking them or `stop` is set; the thread returns how
-/// many bytes went.
-fn upload(c: &TestClient, total: usize) -> (Arc<AtomicBool>, thread::JoinHandle<usize>) {
+/// Sends `request` (method and target) with a `total`-byte body: the head,
+/// then the body from a thread, until the gateway stops taking it or
+/// `stop` is set; the thread returns how many bytes went.
+fn upload(
+    c: &mut TestClient,
+    request: &str,
+    total: usize,
+) -> (Arc<AtomicBool>, thread::JoinHandle<usize>) {
+    c.send(format!("{request} HTTP/1.1\r\nHost: t\r\nContent-Length: {total}\r\n\r\n").as_bytes());
     let mut writer = c.stream.try_clone().expect("clone");
     let stop = Arc::new(AtomicBool::new(false));
     let done = stop.clone();
@@ -126,13 +131,9 @@ fn an_early_answer_is_relayed_while_the_client_still_uploads() {
         let (gw, records) = logged_gateway(up.addr, driver);
         let mut c = gw.client();
         let total: usize = 64 << 20;
-        c.send(
-            format!("PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: {total}\r\n\r\n")
-                .as_bytes(),
-        );
         // The upload goes on in the background until the gateway stops
         // taking it.
-        let (stopped, uploader) = upload(&c, total);
+        let (stopped, uploader) = upload(&mut c, "PUT /upload", total);
         let r = c.read_response(false).expect("an answer during the upload");
         assert_eq!(r.status, 413, "the upstream's answer, not a 502");
         assert_eq!(r.text(), "too big!");
@@ -182,10 +183,7 @@ fn an_early_answer_from_an_upstream_that_stays_open_stops_the_upload() {
         let gw = gateway(up.addr, driver);
         let mut c = gw.client();
         let total: usize = 64 << 20;
-        c.send(
-            format!("POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: {total}\r\n\r\n").as_bytes(),
-        );
-        let (stopped, uploader) = upload(&c, total);
+        let (stopped, uploader) = upload(&mut c, "POST /p", total);
         let r = c.read_response(false).expect("the upstream's answer");
         assert_eq!((r.status, r.text().as_str()), (401, "no"));
         assert_eq!(r.header("connection"), Some("close"), "{:?}", r.headers);
@@ -455,11 +453,7 @@ fn an_early_answer_from_a_tls_upstream_that_closes_is_relayed() {
         let gw = TestGateway::start(&toml, driver);
         let mut c = gw.client();
         let total: usize = 64 << 20;
-        c.send(
-            format!("PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: {total}\r\n\r\n")
-                .as_bytes(),
-        );
-        let (stopped, uploader) = upload(&c, total);
+        let (stopped, uploader) = upload(&mut c, "PUT /upload", total);
         let r = c.read_response(false).expect("an answer during the upload");
         assert_eq!((r.status, r.text().as_str()), (413, "too big!"));
         assert_eq!(r.header("connection"), Some("close"));
