@@ -26,6 +26,19 @@
 # it grows when two workers share one cache (the entries' reference counts
 # and hit counters are then written from two cores).
 #
+# LAYOUT=per-cpu measures scaling on such a machine instead: every CPU the
+# gateway uses also runs one load thread with CONNECTIONS connections, so
+# each worker brings its own share of load and nothing else competes.
+#              rw-1w     worker CPU 0; load 1 thread on CPU 0,
+#                        CONNECTIONS connections
+#              rw-2w     workers CPUs 0,1; load 2 threads on CPUs 0,1,
+#                        2 x CONNECTIONS connections (the kernel spreads
+#                        them over both workers, so hits cross cores)
+#              base-2w   as rw-2w with BASELINE's binary
+#   origin   on CPU 0 in every mode (it serves only the misses).
+# Requests per second should then scale with workers when nothing but the
+# CPUs is shared; rw-2w/rw-1w is that scaling.
+#
 # Rounds run every mode once, the order rotating by one per round; the
 # medians per mode follow, then the ratios rw-2w/rw-1w and rw-2w/base-2w.
 #
@@ -38,6 +51,8 @@
 #   BASELINE     path to another ringway binary to run as base-2w (default:
 #                none; e.g. one built from the commit before the shared
 #                cache)
+#   LAYOUT       split: load and origin on CPU 1; per-cpu: a load thread
+#                beside every worker, as above                   (default split)
 #   REBUILD      1: cargo build --release first                  (default 1)
 #   KEEP_TMP=1   keep the temp dir
 set -euo pipefail
@@ -49,6 +64,7 @@ KEYS=${KEYS:-2000}
 BODY_SIZE=${BODY_SIZE:-1024}
 BASELINE=${BASELINE:-}
 REBUILD=${REBUILD:-1}
+LAYOUT=${LAYOUT:-split}
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RINGWAY=$REPO/target/release/ringway
@@ -63,6 +79,9 @@ source "$REPO/scripts/lib.sh"
 [[ $KEYS =~ ^[0-9]+$ && $KEYS -ge 1 && $KEYS -le 100000 ]] || die "KEYS must be 1..100000"
 [[ $BODY_SIZE =~ ^[0-9]+$ && $BODY_SIZE -ge 1 && $BODY_SIZE -le 65536 ]] || die "BODY_SIZE must be 1..65536"
 [[ -z $BASELINE || -x $BASELINE ]] || die "BASELINE is not an executable: $BASELINE"
+[[ $LAYOUT == split || $LAYOUT == per-cpu ]] || die "LAYOUT must be split or per-cpu"
+ORIGIN_CPU=1
+[[ $LAYOUT == per-cpu ]] && ORIGIN_CPU=0
 
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || {
     export DEBIAN_FRONTEND=noninteractive
@@ -96,7 +115,7 @@ head -c "$BODY_SIZE" /dev/zero | tr '\0' 'c' >"$TMP/www/body"
 }
 EOF
 } >"$TMP/origin.conf"
-taskset -c 1 "$NGINX" -p "$TMP" -e "$TMP/origin-error.log" -c "$TMP/origin.conf" -g 'daemon off;' \
+taskset -c "$ORIGIN_CPU" "$NGINX" -p "$TMP" -e "$TMP/origin-error.log" -c "$TMP/origin.conf" -g 'daemon off;' \
     >"$TMP/origin.out" 2>&1 &
 PIDS+=("$!")
 
@@ -157,7 +176,12 @@ run() {   # mode round
     local origin_before
     origin_before=$(wc -l <"$TMP/origin-access.log")
     t0=$(cpu_ticks "$pid")
-    "$LOADGEN" -s "$TMP/scenario.toml" -c "$CONNECTIONS" -t 1 --cpus 1 -d "$DURATION" \
+    local load_cpus=1 threads=1
+    if [[ $LAYOUT == per-cpu ]]; then
+        load_cpus=$cpus
+        threads=$(tr ',' '\n' <<<"$cpus" | wc -l)
+    fi
+    "$LOADGEN" -s "$TMP/scenario.toml" -c "$((CONNECTIONS * threads))" -t "$threads" --cpus "$load_cpus" -d "$DURATION" \
         --json "$TMP/$mode-$round.json" "http://127.0.0.1:$RW_PORT/" >/dev/null 2>&1 || true
     t1=$(cpu_ticks "$pid")
     counts=$(cache_counts)
@@ -179,7 +203,7 @@ print("\t".join(str(x) for x in [mode, rnd, d["achieved_rate"], lat["p50_us"], l
 EOF
 }
 
-log "load average: $(cut -d' ' -f1-3 /proc/loadavg); modes ${MODES[*]}; $KEYS keys, $ROUNDS rounds of $DURATION"
+log "load average: $(cut -d' ' -f1-3 /proc/loadavg); layout $LAYOUT; modes ${MODES[*]}; $KEYS keys, $ROUNDS rounds of $DURATION"
 : >"$TMP/results.tsv"
 for ((round = 0; round < ROUNDS; round++)); do
     for ((i = 0; i < ${#MODES[@]}; i++)); do

@@ -211,13 +211,14 @@ pub use model::{
     AccessLog, Action, Admin, AiKey, AiModel, AiProvider, AiProviderKind, AiRoute, AiStrategy,
     AiTarget, ApiKey, AuthKind, Authenticator, Balance, BalancePolicy, BasicCredential, Cache,
     CertificateFiles, CheckKind, CheckMethod, ClientAuth, ClientAuthMode, ClientIp, Compression,
-    ConcurrencyLimit, Config, Consumer, ContentCoding, Driver, EncodedSlashes, ErrorBody,
-    ErrorFormat, HashKey, HeaderRules, HealthCheck, HostMatch, IpNet, IpRules, JwtAlgorithm,
-    JwtKey, JwtSettings, KeyMaterial, LimitKey, Limits, Listener, ListenerTls, LogFormat,
-    LogTarget, Metrics, OutlierDetection, Part, PathMatch, PathRewrite, QueryRules, RateLimit,
-    Redirect, Resolve, Resolver, Responder, Retry, RetryOn, Route, RouteCache, RouteLimits,
-    RouteTransform, SampleRate, SecretSource, Server, ServerAddress, StatusMatch, Template,
-    TlsVersion, Tunnels, UnderscoresInHeaders, UnknownSni, Upstream, UpstreamTls, Var, Workers,
+    ConcurrencyLimit, Config, ConnectionBalance, Consumer, ContentCoding, Driver, EncodedSlashes,
+    ErrorBody, ErrorFormat, HashKey, HeaderRules, HealthCheck, HostMatch, IpNet, IpRules,
+    JwtAlgorithm, JwtKey, JwtSettings, KeyMaterial, LimitKey, Limits, Listener, ListenerTls,
+    LogFormat, LogTarget, Metrics, OutlierDetection, Part, PathMatch, PathRewrite, QueryRules,
+    RateLimit, Redirect, Resolve, Resolver, Responder, Retry, RetryOn, Route, RouteCache,
+    RouteLimits, RouteTransform, SampleRate, SecretSource, Server, ServerAddress, StatusMatch,
+    Template, TlsVersion, Tunnels, UnderscoresInHeaders, UnknownSni, Upstream, UpstreamTls, Var,
+    Workers,
 };
 pub use model::{AllowOrigins, Cors, OriginPattern};
 

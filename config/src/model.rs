@@ -61,6 +61,9 @@ pub struct Config {
     pub workers: Workers,
     /// `driver`: the I/O driver each worker's runtime uses.
     pub driver: Driver,
+    /// `connection-balance`: how new connections are spread over the
+    /// workers.
+    pub connection_balance: ConnectionBalance,
     /// `drain-timeout`: how long a shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
     /// `[limits]`: global protocol limits and timeouts.
@@ -108,6 +111,7 @@ impl PartialEq for Config {
         let Config {
             workers,
             driver,
+            connection_balance,
             drain_timeout,
             limits,
             admin,
@@ -133,6 +137,7 @@ impl PartialEq for Config {
         };
         *workers == other.workers
             && *driver == other.driver
+            && *connection_balance == other.connection_balance
             && *drain_timeout == other.drain_timeout
             && *limits == other.limits
             && *admin == other.admin
@@ -163,6 +168,19 @@ pub enum Driver {
     IoUring,
     /// epoll readiness with non-blocking syscalls, always.
     Epoll,
+}
+
+/// `connection-balance = "hash" | "cpu"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConnectionBalance {
+    /// The kernel picks a worker by a hash of the connection's addresses
+    /// (the default).
+    #[default]
+    Hash,
+    /// A new connection goes to the worker pinned to the CPU the kernel
+    /// received it on, when there is one (else by hash): the connection's
+    /// packets and its worker stay on one CPU.
+    Cpu,
 }
 
 /// `workers = "auto" | 1..=1024`.

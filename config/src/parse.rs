@@ -32,6 +32,7 @@ use crate::raw::{Item, RawDocument, Section};
 const TOP_LEVEL_KEYS: &[&str] = &[
     "workers",
     "driver",
+    "connection-balance",
     "drain-timeout",
     "limits",
     "admin",
@@ -136,6 +137,7 @@ pub(crate) fn document(root: DeTable<'_>, syntax: Syntax<'_>, r: &mut Reporter<'
             _ if known && syntax.holds_null(&value.span()) => {}
             "workers" => doc.workers = de(value, name, syntax, r),
             "driver" => doc.driver = de(value, name, syntax, r),
+            "connection-balance" => doc.connection_balance = de(value, name, syntax, r),
             "drain-timeout" => doc.drain_timeout = de(value, name, syntax, r),
             "limits" => doc.limits = table(value, name, syntax, r),
             "admin" => doc.admin = table(value, name, syntax, r),

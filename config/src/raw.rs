@@ -639,6 +639,7 @@ impl<'de> Deserialize<'de> for Scalar {
 pub(crate) struct RawDocument {
     pub(crate) workers: Option<Spanned<Scalar>>,
     pub(crate) driver: Option<Spanned<String>>,
+    pub(crate) connection_balance: Option<Spanned<String>>,
     pub(crate) drain_timeout: Option<Spanned<Scalar>>,
     pub(crate) limits: Option<Spanned<RawLimits>>,
     pub(crate) admin: Option<Spanned<RawAdmin>>,

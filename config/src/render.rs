@@ -69,10 +69,10 @@ use serde::{Serialize, Serializer};
 
 use crate::model::{
     Action, AiKey, AiModel, AiProvider, AiRoute, ApiKey, AuthKind, Authenticator, BalancePolicy,
-    CheckKind, ClientAuthMode, Config, Consumer, Driver, ErrorFormat, HeaderRules, HealthCheck,
-    HostMatch, IpRules, KeyMaterial, LimitKey, ListenerTls, LogTarget, PathMatch, PathRewrite,
-    Retry, SecretSource, StatusMatch, Template, TlsVersion, UnknownSni, Upstream, UpstreamTls,
-    Workers,
+    CheckKind, ClientAuthMode, Config, ConnectionBalance, Consumer, Driver, ErrorFormat,
+    HeaderRules, HealthCheck, HostMatch, IpRules, KeyMaterial, LimitKey, ListenerTls, LogTarget,
+    PathMatch, PathRewrite, Retry, SecretSource, StatusMatch, Template, TlsVersion, UnknownSni,
+    Upstream, UpstreamTls, Workers,
 };
 use crate::units::{format_duration, format_rate, format_size};
 
@@ -97,6 +97,7 @@ pub(crate) fn toml(config: &Config) -> String {
 struct Document<'a> {
     workers: WorkersOut,
     driver: &'static str,
+    connection_balance: &'static str,
     drain_timeout: String,
     limits: LimitsOut,
     cache: CacheOut<'a>,
@@ -728,6 +729,10 @@ impl<'a> Document<'a> {
             driver: match c.driver {
                 Driver::IoUring => "io_uring",
                 Driver::Epoll => "epoll",
+            },
+            connection_balance: match c.connection_balance {
+                ConnectionBalance::Hash => "hash",
+                ConnectionBalance::Cpu => "cpu",
             },
             drain_timeout: format_duration(c.drain_timeout),
             limits: LimitsOut {

@@ -30,6 +30,7 @@ const TOKEN: &str = "Zm9vYmFyYmF6cXV4-_~!0123";
 const EVERY_VARIANT: &str = r#"
 workers = 3
 driver = "epoll"
+connection-balance = "cpu"
 drain-timeout = "0s"
 
 [limits]
@@ -515,6 +516,7 @@ fn a_minimal_config_renders_every_default() {
     let want = r#"{
   "workers": "auto",
   "driver": "io_uring",
+  "connection-balance": "hash",
   "drain-timeout": "10s",
   "limits": {
     "max-target-length": "8KiB",

@@ -352,6 +352,7 @@ fn example_config_documents_every_key() {
     let keys = [
         "workers =",
         "driver =",
+        "connection-balance =",
         "drain-timeout =",
         "[limits]",
         "max-target-length =",

@@ -8,9 +8,9 @@ use std::time::Duration;
 use common::valid;
 use proptest::prelude::*;
 use ringway_config::{
-    AccessLog, Action, Admin, Cache, Config, Driver, EncodedSlashes, HostMatch, LogFormat,
-    LogTarget, PathMatch, Responder, RouteCache, RouteLimits, SampleRate, UnderscoresInHeaders,
-    Workers,
+    AccessLog, Action, Admin, Cache, Config, ConnectionBalance, Driver, EncodedSlashes, HostMatch,
+    LogFormat, LogTarget, PathMatch, Responder, RouteCache, RouteLimits, SampleRate,
+    UnderscoresInHeaders, Workers,
 };
 
 const MINIMAL: &str = r#"
@@ -26,6 +26,7 @@ fn minimal_config_gets_every_default() {
     let c = valid(MINIMAL);
     assert_eq!(c.workers, Workers::Auto);
     assert_eq!(c.driver, Driver::IoUring);
+    assert_eq!(c.connection_balance, ConnectionBalance::Hash);
     assert_eq!(c.drain_timeout, Duration::from_secs(10));
     let l = &c.limits;
     assert_eq!(l.max_target_len, 8 * 1024);
@@ -218,6 +219,7 @@ fn values_convert_to_their_types() {
         r#"
 workers = 4
 driver = "epoll"
+connection-balance = "cpu"
 drain-timeout = "0s"
 
 [limits]
@@ -290,6 +292,7 @@ body = "not here\n"
         Workers::Count(NonZeroUsize::new(4).expect("4 > 0"))
     );
     assert_eq!(c.driver, Driver::Epoll);
+    assert_eq!(c.connection_balance, ConnectionBalance::Cpu);
     assert_eq!(c.drain_timeout, Duration::ZERO);
     assert_eq!(c.limits.max_target_len, 4096);
     assert_eq!(c.limits.max_head_size, 16384);

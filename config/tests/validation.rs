@@ -47,6 +47,13 @@ fn global_settings() {
             "expected \"epoll\" or \"io_uring\", found \"uring\"",
         ),
         (
+            "connection-balance word",
+            "connection-balance = \"round-robin\"",
+            "",
+            "connection-balance",
+            "expected \"hash\" or \"cpu\", found \"round-robin\"",
+        ),
+        (
             "drain bare number",
             "drain-timeout = 10",
             "",

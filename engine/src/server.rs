@@ -75,13 +75,14 @@ impl Server {
         };
         let plan = cpus::plan(requested, &cpus::allowed_cpus(), cpus::cgroup_cpu_limit());
         let n = plan.len();
+        let steer = control::Steer::new(config.connection_balance, &plan);
 
         let mut per_worker: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
         let mut bound = Vec::new();
         for (index, l) in config.listeners.iter().enumerate() {
             let ours: Vec<SocketAddr> = bound.iter().map(|b: &Bound| b.actual).collect();
             let (actual, sockets) =
-                control::bind_all(l.address, n, &ours).map_err(|source| StartError::Bind {
+                control::bind_all(l.address, &steer, &ours).map_err(|source| StartError::Bind {
                     index,
                     address: l.address,
                     source,
@@ -142,7 +143,7 @@ impl Server {
             snapshot.clone(),
             links.clone(),
             control.clone(),
-            bound,
+            control::Listening { bound, steer },
             log_writer,
             health,
             name_service,

@@ -51,8 +51,8 @@ use toml::Spanned;
 
 use crate::error::Reporter;
 use crate::model::{
-    Config, Driver, EncodedSlashes, ErrorFormat, Limits, Listener, Metrics, UnderscoresInHeaders,
-    Workers,
+    Config, ConnectionBalance, Driver, EncodedSlashes, ErrorFormat, Limits, Listener, Metrics,
+    UnderscoresInHeaders, Workers,
 };
 use crate::raw::{Item, RawDocument, RawLimits, RawListener, Scalar};
 use crate::units::{self, format_duration};
@@ -137,6 +137,7 @@ const MAX_CONNECTIONS: RangeInclusive<i64> = 1..=10_000_000;
 pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config> {
     let workers = workers(doc.workers.as_ref(), r);
     let driver = driver(doc.driver.as_ref(), r);
+    let connection_balance = connection_balance(doc.connection_balance.as_ref(), r);
     // Zero is allowed: it means "close connections at once on shutdown".
     let drain_timeout = doc
         .drain_timeout
@@ -203,6 +204,7 @@ pub(crate) fn validate(doc: RawDocument, r: &mut Reporter<'_>) -> Option<Config>
     Some(Config {
         workers: workers?,
         driver: driver?,
+        connection_balance: connection_balance?,
         drain_timeout: drain_timeout?,
         limits: limits?,
         admin: admin?,
@@ -236,6 +238,27 @@ fn driver(value: Option<&Spanned<String>>, r: &mut Reporter<'_>) -> Option<Drive
                 "driver",
                 Some(value.span()),
                 format!("expected \"epoll\" or \"io_uring\", found {other:?}"),
+            );
+            None
+        }
+    }
+}
+
+fn connection_balance(
+    value: Option<&Spanned<String>>,
+    r: &mut Reporter<'_>,
+) -> Option<ConnectionBalance> {
+    let Some(value) = value else {
+        return Some(ConnectionBalance::default());
+    };
+    match value.get_ref().as_str() {
+        "hash" => Some(ConnectionBalance::Hash),
+        "cpu" => Some(ConnectionBalance::Cpu),
+        other => {
+            r.error(
+                "connection-balance",
+                Some(value.span()),
+                format!("expected \"hash\" or \"cpu\", found {other:?}"),
             );
             None
         }

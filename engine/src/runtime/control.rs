@@ -49,6 +49,48 @@ pub(crate) struct Bound {
     pub(crate) actual: SocketAddr,
 }
 
+/// Which worker the kernel gives a new connection (`connection-balance`),
+/// fixed at start: one listening socket per worker and address, each
+/// preferring its worker's CPU or not.
+#[derive(Debug, Clone)]
+pub(crate) enum Steer {
+    /// By a hash of the connection's addresses, over this many workers.
+    Hash(usize),
+    /// The worker on the CPU that received the connection (SO_INCOMING_CPU
+    /// on each worker's socket), by hash where none is; per worker, its
+    /// CPU.
+    Cpu(Vec<usize>),
+}
+
+impl Steer {
+    pub(crate) fn new(balance: ringway_config::ConnectionBalance, cpus: &[usize]) -> Steer {
+        match balance {
+            ringway_config::ConnectionBalance::Hash => Steer::Hash(cpus.len()),
+            ringway_config::ConnectionBalance::Cpu => Steer::Cpu(cpus.to_vec()),
+        }
+    }
+
+    fn workers(&self) -> usize {
+        match self {
+            Steer::Hash(n) => *n,
+            Steer::Cpu(cpus) => cpus.len(),
+        }
+    }
+
+    fn cpu(&self, worker: usize) -> Option<usize> {
+        match self {
+            Steer::Hash(_) => None,
+            Steer::Cpu(cpus) => cpus.get(worker).copied(),
+        }
+    }
+}
+
+/// The listeners bound at start, and how every listener is bound.
+pub(crate) struct Listening {
+    pub(crate) bound: Vec<Bound>,
+    pub(crate) steer: Steer,
+}
+
 /// Where a config came from, for messages and the file to re-read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -142,6 +184,7 @@ pub struct WorkerStatus {
 
 struct State {
     listeners: Vec<Bound>,
+    steer: Steer,
     stats: ReloadStats,
     propagation: VecDeque<Duration>,
 }
@@ -176,7 +219,7 @@ impl Handle {
         snapshot: Arc<Snapshot>,
         links: Vec<Arc<Link>>,
         control: Arc<Control>,
-        listeners: Vec<Bound>,
+        listening: Listening,
         log: LogWriter,
         health: HealthChecker,
         names: NameService,
@@ -192,7 +235,8 @@ impl Handle {
             file: OnceLock::new(),
             serial: Mutex::new(()),
             state: Mutex::new(State {
-                listeners,
+                listeners: listening.bound,
+                steer: listening.steer,
                 stats: ReloadStats::default(),
                 propagation: VecDeque::new(),
             }),
@@ -409,6 +453,7 @@ impl Handle {
         // effective config shows what is really in force.
         config.workers = running.config.workers;
         config.driver = running.config.driver;
+        config.connection_balance = running.config.connection_balance;
         config.admin.enabled = running.config.admin.enabled;
         config.admin.address = running.config.admin.address;
         if let Some(sinks) = &running.log_sinks {
@@ -423,7 +468,10 @@ impl Handle {
         let n = self.0.links.len();
         let mut add: Vec<Vec<(SocketAddr, std::net::TcpListener)>> =
             (0..n).map(|_| Vec::new()).collect();
-        let previous = self.lock().listeners.clone();
+        let (previous, steer) = {
+            let state = self.lock();
+            (state.listeners.clone(), state.steer.clone())
+        };
         let mut listeners = Vec::with_capacity(config.listeners.len());
         let mut added = Vec::new();
         for (i, l) in config.listeners.iter().enumerate() {
@@ -436,7 +484,7 @@ impl Handle {
                 .chain(&listeners)
                 .map(|b| b.actual)
                 .collect();
-            match bind_all(l.address, n, &ours) {
+            match bind_all(l.address, &steer, &ours) {
                 Ok((actual, sockets)) => {
                     for (w, s) in add.iter_mut().zip(sockets) {
                         w.push((l.address, s));
@@ -697,6 +745,9 @@ fn restart_required(running: &Snapshot, next: &Config) -> Vec<&'static str> {
     if running.driver != next.driver {
         fields.push("driver");
     }
+    if running.connection_balance != next.connection_balance {
+        fields.push("connection-balance");
+    }
     if running.admin.enabled != next.admin.enabled {
         fields.push("admin.enabled");
     }
@@ -718,24 +769,26 @@ fn percentiles(samples: &VecDeque<Duration>) -> Option<(Duration, Duration, Dura
     Some((at(0.5), at(0.99), max))
 }
 
-/// Binds `addr` once per worker with SO_REUSEPORT. Port 0 resolves to one
-/// port that every worker then shares.
+/// Binds `addr` once per worker with SO_REUSEPORT, each socket preferring
+/// its worker's CPU when `steer` says so. Port 0 resolves to one port that
+/// every worker then shares.
 ///
 /// `ours` are the addresses this gateway already listens on: an address
 /// that overlaps one of them (same port, same or wildcard IP) is not probed,
 /// so a reload may move a listener from `0.0.0.0:8080` to `127.0.0.1:8080`.
 pub(crate) fn bind_all(
     addr: SocketAddr,
-    workers: usize,
+    steer: &Steer,
     ours: &[SocketAddr],
 ) -> std::io::Result<(SocketAddr, Vec<std::net::TcpListener>)> {
     if !ours.iter().any(|o| overlaps(*o, addr)) {
         probe(addr)?;
     }
     let mut address = addr;
+    let workers = steer.workers();
     let mut sockets = Vec::with_capacity(workers);
-    for _ in 0..workers {
-        let s = bind_reuseport(address)?;
+    for worker in 0..workers {
+        let s = bind_reuseport(address, steer.cpu(worker))?;
         if address.port() == 0 {
             address = s.local_addr()?;
         }
@@ -769,11 +822,17 @@ fn probe(addr: SocketAddr) -> std::io::Result<()> {
     socket.bind(&addr.into())
 }
 
-fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+/// With `cpu`, the socket takes the connections the kernel receives on
+/// that CPU (SO_INCOMING_CPU: since Linux 6.2 the SO_REUSEPORT group picks
+/// the socket whose CPU matches, before its hash).
+fn bind_reuseport(addr: SocketAddr, cpu: Option<usize>) -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
+    if let Some(cpu) = cpu {
+        socket.set_cpu_affinity(cpu)?;
+    }
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
