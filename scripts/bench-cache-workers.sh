@@ -27,17 +27,19 @@
 # and hit counters are then written from two cores).
 #
 # LAYOUT=per-cpu measures scaling on such a machine instead: every CPU the
-# gateway uses also runs one load thread with CONNECTIONS connections, so
-# each worker brings its own share of load and nothing else competes.
+# gateway uses also runs one load thread with CONNECTIONS connections, and
+# the gateway runs with connection-balance = "cpu", so each load thread's
+# connections go to the worker on its CPU: each worker brings its own
+# share of load, and what the workers share is the cache (every key is
+# requested on both, so hits on one entry come from both cores).
 #              rw-1w     worker CPU 0; load 1 thread on CPU 0,
 #                        CONNECTIONS connections
 #              rw-2w     workers CPUs 0,1; load 2 threads on CPUs 0,1,
-#                        2 x CONNECTIONS connections (the kernel spreads
-#                        them over both workers, so hits cross cores)
-#              base-2w   as rw-2w with BASELINE's binary
+#                        2 x CONNECTIONS connections
+#              base-2w   as rw-2w with BASELINE's binary (which must know
+#                        connection-balance)
 #   origin   on CPU 0 in every mode (it serves only the misses).
-# Requests per second should then scale with workers when nothing but the
-# CPUs is shared; rw-2w/rw-1w is that scaling.
+# rw-2w/rw-1w is then how requests per second scale with workers.
 #
 # Rounds run every mode once, the order rotating by one per round; the
 # medians per mode follow, then the ratios rw-2w/rw-1w and rw-2w/base-2w.
@@ -128,9 +130,14 @@ with open(path, "w") as f:
         f.write(f'[[requests]]\npath = "/k/{i}"\n')
 EOF
 
+# Only per-cpu names the key, so that a split run may take a baseline
+# from before it.
+BALANCE=
+[[ $LAYOUT == per-cpu ]] && BALANCE='connection-balance = "cpu"'
 config() {   # workers
     cat <<EOF
 workers = $1
+$BALANCE
 [admin]
 address = "127.0.0.1:$ADMIN_PORT"
 [cache]
@@ -231,4 +238,15 @@ def ratio(a, b):
         print(f"{a} / {b}: req/s {x[0]/y[0]:.2f}x, CPU/resp {x[6]/y[6]:.2f}x, hit rate {x[3]*100:.2f}% vs {y[3]*100:.2f}%, origin fetches {x[5]:.0f} vs {y[5]:.0f}")
 ratio("rw-2w", "rw-1w")
 ratio("rw-2w", "base-2w")
+# Per round (the modes of one round ran back to back): the spread of the
+# req/s ratio, which the machine's drift between rounds leaves out.
+rates = {}
+for r in rows:
+    rates.setdefault(r[1], {})[r[0]] = float(r[2])
+def per_round(a, b):
+    rs = sorted(v[a] / v[b] for v in rates.values() if a in v and b in v)
+    if rs:
+        print(f"{a} / {b} req/s per round: min {rs[0]:.2f}x, median {statistics.median(rs):.2f}x, max {rs[-1]:.2f}x ({len(rs)} rounds)")
+per_round("rw-2w", "rw-1w")
+per_round("rw-2w", "base-2w")
 EOF
