@@ -114,9 +114,10 @@ counters! {
     cache_invalidations,
     /// Cache: background revalidations started.
     cache_background,
-    /// Cache: entries and bytes held now (gauges), filled into the totals
-    /// from the cache all workers share; no worker sets them.
-    cache_entries, cache_bytes,
+    /// Cache: entries and bytes held now (gauges), and entries evicted to
+    /// keep within the budget, filled into the totals from the cache all
+    /// workers share; no worker sets them.
+    cache_entries, cache_bytes, cache_evictions,
     /// Responses compressed (`[routes.compression]`), by coding.
     compressed_gzip, compressed_br, compressed_zstd,
     /// Access-log records dropped because the worker's queue to the log

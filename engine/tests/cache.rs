@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use support::cached::{cache_status, call, gateway, get, reply, seen};
 use support::process::admin_call;
 use support::{
-    driver, on_both_drivers, Reply, Response, TestClient, TestGateway, TestUpstream, DRIVERS,
+    driver, exchange, on_both_drivers, Reply, Response, TestClient, TestGateway, TestUpstream,
+    DRIVERS,
 };
 
 #[test]
@@ -770,6 +771,9 @@ fn the_byte_budget_holds_body() {
         let r = call(&mut c, "GET", &format!("/f/{i}"), "");
         assert_eq!(r.status, 200);
     }
+    // A response is stored once it has been relayed whole, which may be
+    // just after the client read it.
+    gw.wait_for("all 400 stored", |t| t.cache_stored == 400);
     let t = gw.totals();
     assert!(t.cache_bytes <= 64 * 1024, "{} bytes", t.cache_bytes);
     assert!(
@@ -781,6 +785,26 @@ fn the_byte_budget_holds_body() {
         t.cache_entries > 20 && t.cache_entries < 70,
         "{}",
         t.cache_entries
+    );
+    // Each of the 400 responses was stored once, and is still there or
+    // was evicted for the budget.
+    assert_eq!(t.cache_entries + t.cache_evictions, 400, "{t:?}");
+    let (status, doc) = admin_call(gw.admin_addr(), "GET", "/cache", &[], b"");
+    assert_eq!(status, 200);
+    assert_eq!(doc["evictions"], t.cache_evictions, "{doc}");
+    let admin = gw.admin_addr();
+    let metrics = exchange(
+        admin,
+        format!("GET /metrics HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n").as_bytes(),
+        usize::MAX,
+    );
+    let metrics = String::from_utf8(metrics).expect("utf-8");
+    assert!(
+        metrics.contains(&format!(
+            "\nringway_cache_evictions_total {}\n",
+            t.cache_evictions
+        )),
+        "{metrics}"
     );
 }
 

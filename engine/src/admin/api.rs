@@ -223,7 +223,7 @@ fn readyz(plane: &Handle) -> Answer {
 /// traffic per worker and summed.
 fn cache(plane: &Handle) -> Answer {
     let snapshot = plane.snapshot();
-    let (entries, bytes) = snapshot.cache.totals();
+    let held = snapshot.cache.totals();
     let mut totals = (0u64, 0u64);
     let workers: Vec<Value> = plane
         .worker_stats()
@@ -266,8 +266,9 @@ fn cache(plane: &Handle) -> Answer {
                 })))
                 .collect::<Vec<_>>(),
             "workers": workers,
-            "entries": entries,
-            "bytes": bytes,
+            "entries": held.entries,
+            "bytes": held.bytes,
+            "evictions": held.evictions,
             "hits": totals.0,
             "misses": totals.1,
             "hit_ratio": ratio(totals.0, totals.1),

@@ -447,6 +447,11 @@ fn cache(out: &mut Exposition, t: &Totals) {
             (&[("reason", "body")], t.cache_bypass_body),
         ],
     );
+    out.counter(
+        "ringway_cache_evictions_total",
+        "Stored responses evicted to keep the cache within its size.",
+        &[(&[], t.cache_evictions)],
+    );
     out.gauge(
         "ringway_cache_entries",
         "Responses stored now.",

@@ -181,6 +181,11 @@ impl<V> Shard<V> {
         self.map.len()
     }
 
+    /// Entries evicted to keep within the budget, since the store began.
+    pub(crate) fn evictions(&self) -> u64 {
+        self.books().stats.evictions
+    }
+
     #[cfg(test)]
     pub(crate) fn stats(&self) -> ShardStats {
         self.books().stats

@@ -121,6 +121,16 @@ pub struct RouteCache {
     pub(crate) lock_timeout: Duration,
 }
 
+/// What the stores of a generation hold now, and have evicted.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Held {
+    pub(crate) entries: u64,
+    pub(crate) bytes: u64,
+    /// Entries evicted to keep within a budget, since each store began (a
+    /// store lasts across reloads that keep its owner and budget).
+    pub(crate) evictions: u64,
+}
+
 /// The cache of one config generation: one logical cache for the whole
 /// process, held by the snapshot every worker runs, so that a response
 /// stored on any worker answers on all of them, and its memory budget is
@@ -202,10 +212,14 @@ impl SharedCache {
     }
 
     /// Entries and bytes over all stores.
-    pub(crate) fn totals(&self) -> (usize, usize) {
-        self.shards
-            .iter()
-            .fold((0, 0), |(n, b), s| (n + s.shard.len(), b + s.shard.used()))
+    pub(crate) fn totals(&self) -> Held {
+        let mut held = Held::default();
+        for s in &self.shards {
+            held.entries += s.shard.len() as u64;
+            held.bytes += s.shard.used() as u64;
+            held.evictions += s.shard.evictions();
+        }
+        held
     }
 
     /// Removes every entry; how many.

@@ -328,9 +328,10 @@ impl Handle {
         for l in &self.0.links {
             t.add(&l.stats);
         }
-        let (entries, bytes) = self.snapshot().cache.totals();
-        t.cache_entries = entries as u64;
-        t.cache_bytes = bytes as u64;
+        let held = self.snapshot().cache.totals();
+        t.cache_entries = held.entries;
+        t.cache_bytes = held.bytes;
+        t.cache_evictions = held.evictions;
         t
     }
 
