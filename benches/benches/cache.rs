@@ -98,10 +98,20 @@ fn cache(c: &mut Criterion) {
             std::hint::black_box(rc.lookup(&local, &key, &varied).expect("hit"))
         })
     });
-    // The same hit while another thread hits the same entry without
-    // pause, as a second worker would: the entry's reference count and the
-    // store's hit counter are then written from two cores.
-    {
+    // What a fresh hit on the request path does: read the entry in place
+    // (no reference count) and copy its head and small body out.
+    let mut out = BytesMut::with_capacity(4096);
+    group.bench_function("key+peek/hit", |b| {
+        b.iter(|| {
+            rc.key(&mut key, &plain, false, Identity::default());
+            std::hint::black_box(rc.peek(&local, &key, &plain, |e| copy_out(e, &mut out)))
+        })
+    });
+    // The same hits while another thread hits the same entry without
+    // pause, the same way, as a second worker would: with `lookup` the
+    // entry's reference count is then written from two cores; with `peek`
+    // nothing is (the hit counter saturates).
+    for peek in [false, true] {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let other = {
             let stop = stop.clone();
@@ -111,16 +121,33 @@ fn cache(c: &mut Criterion) {
                 let local = LocalCache::new(shared);
                 let rc = local.route(0).expect("caching route");
                 let mut key = Vec::new();
+                let mut out = BytesMut::with_capacity(4096);
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     rc.key(&mut key, &plain, false, Identity::default());
-                    std::hint::black_box(rc.lookup(&local, &key, &plain));
+                    if peek {
+                        std::hint::black_box(
+                            rc.peek(&local, &key, &plain, |e| copy_out(e, &mut out)),
+                        );
+                    } else {
+                        std::hint::black_box(rc.lookup(&local, &key, &plain));
+                    }
                 }
             })
         };
-        group.bench_function("key+lookup/hit-shared-with-another-thread", |b| {
+        let name = if peek {
+            "key+peek/hit-shared-with-another-thread"
+        } else {
+            "key+lookup/hit-shared-with-another-thread"
+        };
+        group.bench_function(name, |b| {
             b.iter(|| {
                 rc.key(&mut key, &plain, false, Identity::default());
-                std::hint::black_box(rc.lookup(&local, &key, &plain).expect("hit"))
+                if peek {
+                    std::hint::black_box(rc.peek(&local, &key, &plain, |e| copy_out(e, &mut out)))
+                        .expect("hit");
+                } else {
+                    std::hint::black_box(rc.lookup(&local, &key, &plain).expect("hit"));
+                }
             })
         });
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -137,6 +164,14 @@ fn cache(c: &mut Criterion) {
         b.iter(|| std::hint::black_box(entry(None, Vec::new())))
     });
     group.finish();
+}
+
+/// A hit's copy of a stored response: its head and its body.
+fn copy_out(e: &Entry, out: &mut BytesMut) -> usize {
+    out.clear();
+    e.write_head(out, false, b"ringway-cache-control");
+    out.extend_from_slice(e.body());
+    out.len()
 }
 
 criterion_group!(benches, cache);

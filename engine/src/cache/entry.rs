@@ -294,10 +294,15 @@ impl Entry {
         })
     }
 
+    /// The stored body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
     /// Writes the stored head (status line and field lines) for a client:
     /// as stored, or without `CDN-Cache-Control` and the field named
     /// `targeted` unless `forward` (RFC 9213: they direct this cache).
-    pub(crate) fn write_head(&self, out: &mut BytesMut, forward: bool, targeted: &[u8]) {
+    pub fn write_head(&self, out: &mut BytesMut, forward: bool, targeted: &[u8]) {
         if forward || !self.targeted_lines {
             out.extend_from_slice(&self.head);
             return;

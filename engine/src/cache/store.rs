@@ -494,8 +494,22 @@ impl RouteCache {
     /// Takes no lock and allocates nothing: a hit costs the store's
     /// lock-free read and one reference count.
     pub fn lookup(&self, cache: &LocalCache, key: &[u8], head: &RequestHead) -> Option<Arc<Entry>> {
+        self.peek(cache, key, head, Arc::clone)
+    }
+
+    /// What `read` makes of the stored response for `key` that `head`
+    /// selects, if any, read in place: the store keeps the entry while
+    /// `read` runs (which must not wait for anything), and nothing is
+    /// written to the entry, not even a reference count.
+    pub fn peek<R>(
+        &self,
+        cache: &LocalCache,
+        key: &[u8],
+        head: &RequestHead,
+        read: impl FnOnce(&Arc<Entry>) -> R,
+    ) -> Option<R> {
         let mut scratch = cache.vary_buf.borrow_mut();
-        self.shard.shard.get(key, |object| {
+        let found = self.shard.shard.get(key, |object| {
             object
                 .variants
                 .iter()
@@ -507,8 +521,9 @@ impl RouteCache {
                     key::secondary(&mut scratch, &e.vary, |n, each| visit(head, n, each));
                     *scratch == e.secondary
                 })
-                .cloned()
-        })?
+                .map(read)
+        });
+        found?
     }
 
     /// The secondary key `head` has for a response varying on `names`.

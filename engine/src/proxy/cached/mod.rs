@@ -1,8 +1,8 @@
 //! The cache on the request path of a route that caches (RFC 9111 as a
 //! shared cache, RFC 5861, RFC 9211).
 //!
-//! GET: look the key up in the worker's shard; a fresh (or acceptably
-//! stale) response is answered from memory, with 304 when the client's
+//! GET: look the key up in the store every worker shares; a fresh (or
+//! acceptably stale) response is answered from memory, with 304 when the client's
 //! validators match. Otherwise one request per key fetches from the origin
 //! (others wait for it, up to `lock-timeout`), conditionally when a stored
 //! response has validators (`fill`); a 304 refreshes the stored response,
@@ -50,6 +50,14 @@ use crate::rt::io::Transport;
 use crate::worker::conn::Conn;
 use crate::worker::{Generation, Worker};
 use fill::FetchFor;
+
+/// What a look in the store found.
+enum Looked {
+    /// A fresh hit, laid out.
+    Laid(Laid),
+    /// Any other stored response, with its age and use.
+    Entry(Arc<Entry>, u64, Use),
+}
 
 /// The piece of a stored body a filter takes at a time (64 KiB: well
 /// under a millisecond of gzip at level 6 between two writes).
@@ -139,9 +147,27 @@ async fn serve_keyed<S: Transport>(
     let mut stale;
     let (pass, leading) = loop {
         let now = unix_now();
-        if let Some(e) = rc.lookup(&g.cache, key, head) {
+        // A fresh hit is laid out while the store holds the entry, without
+        // a reference of its own: the hit then writes nothing that other
+        // workers read (no reference count bouncing between cores).
+        let looked = rc.peek(&g.cache, key, head, |e| {
             let age = e.age(now);
-            match usable(e.lifetime, age, &req_dir, &e.stored.directives) {
+            let fit = usable(e.lifetime, age, &req_dir, &e.stored.directives);
+            if fit == Use::Fresh {
+                let served = Served::Hit { collapsed };
+                if let Prepared::Laid(laid) = lay_out(conn, ctx, head, e, age, served) {
+                    return Looked::Laid(laid);
+                }
+            }
+            Looked::Entry(e.clone(), age, fit)
+        });
+        match looked {
+            None => stale = None,
+            Some(Looked::Laid(laid)) => {
+                w.stats.cache_hits.inc();
+                return send_laid(conn, io, ctx, laid).await;
+            }
+            Some(Looked::Entry(e, age, fit)) => match fit {
                 Use::Fresh => {
                     w.stats.cache_hits.inc();
                     let served = Served::Hit { collapsed };
@@ -161,9 +187,7 @@ async fn serve_keyed<S: Transport>(
                     return answer_stored(conn, io, ctx, head, &e, age, served).await;
                 }
                 Use::Revalidate => stale = Some(e),
-            }
-        } else {
-            stale = None;
+            },
         }
         if req_dir.only_if_cached {
             // §5.2.1.7: nothing usable stored, and the client forbids
@@ -309,7 +333,8 @@ fn write_cache_status(out: &mut BytesMut, served: Served, ttl: i64) {
 
 /// Answers from a stored response: 304 when the client's validators
 /// match, else the whole response (its body handed to the kernel as the
-/// stored `Bytes`, or in one write with the head when small).
+/// stored `Bytes`, or in one write with the head when small), or the
+/// ranges asked for.
 async fn answer_stored<S: Transport>(
     conn: &mut Conn,
     io: &mut S,
@@ -319,14 +344,50 @@ async fn answer_stored<S: Transport>(
     age: u64,
     served: Served,
 ) -> Next {
+    match lay_out(conn, ctx, head, e, age, served) {
+        Prepared::Laid(laid) => send_laid(conn, io, ctx, laid).await,
+        Prepared::Range(plan) => {
+            let status = |out: &mut BytesMut| write_cache_status(out, served, ttl(e, age));
+            range::answer(conn, io, ctx, head, e, age, plan, status).await
+        }
+    }
+}
+
+/// A stored response laid out for the client: its head, and a small body,
+/// in the connection's write buffer. It holds no reference on the entry,
+/// only the `Bytes` of a large body.
+struct Laid {
+    /// Written after the buffer, as it is.
+    body: Option<Bytes>,
+    /// Framed through the response filter (compression) piece by piece.
+    filtered: Option<Bytes>,
+    framing: BodyOut,
+    keep: bool,
+}
+
+/// What [`lay_out`] made of a stored response.
+enum Prepared {
+    Laid(Laid),
+    /// Ranges were asked for: answered from the entry by `range::answer`.
+    Range(crate::cache::range::Plan),
+}
+
+/// The synchronous part of [`answer_stored`]: everything up to the writes.
+fn lay_out(
+    conn: &mut Conn,
+    ctx: &mut Ctx,
+    head: &RequestHead,
+    e: &Entry,
+    age: u64,
+    served: Served,
+) -> Prepared {
     ctx.cache = Some(served.cache_use());
     let pre = preconditions(head);
     let not_modified =
         e.status == 200 && is_conditional(&pre) && conditional::not_modified(&pre, &e.validators());
     if !not_modified {
         if let Some(plan) = range::plan_for(head, e) {
-            let status = |out: &mut BytesMut| write_cache_status(out, served, ttl(e, age));
-            return range::answer(conn, io, ctx, head, e, age, plan, status).await;
+            return Prepared::Range(plan);
         }
     }
     let keep = head.keep_alive && !conn.listener.closing.is_fired();
@@ -375,6 +436,22 @@ async fn answer_stored<S: Transport>(
         }
     }
     conn.wbuf = wbuf;
+    Prepared::Laid(Laid {
+        body,
+        filtered,
+        framing,
+        keep,
+    })
+}
+
+/// The writes of [`answer_stored`].
+async fn send_laid<S: Transport>(conn: &mut Conn, io: &mut S, ctx: &mut Ctx, laid: Laid) -> Next {
+    let Laid {
+        body,
+        filtered,
+        framing,
+        keep,
+    } = laid;
     if !write_out_with(conn, io, ctx, body).await {
         return Next::Close;
     }
