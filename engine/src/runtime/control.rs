@@ -66,7 +66,16 @@ impl Steer {
     pub(crate) fn new(balance: ringway_config::ConnectionBalance, cpus: &[usize]) -> Steer {
         match balance {
             ringway_config::ConnectionBalance::Hash => Steer::Hash(cpus.len()),
-            ringway_config::ConnectionBalance::Cpu => Steer::Cpu(cpus.to_vec()),
+            ringway_config::ConnectionBalance::Cpu => {
+                if let Some(release) = kernel_before(6, 2) {
+                    tracing::warn!(
+                        kernel = %release,
+                        "connection-balance = \"cpu\" needs Linux 6.2 or later; \
+                         this kernel spreads connections by hash"
+                    );
+                }
+                Steer::Cpu(cpus.to_vec())
+            }
         }
     }
 
@@ -82,6 +91,24 @@ impl Steer {
             Steer::Hash(_) => None,
             Steer::Cpu(cpus) => cpus.get(worker).copied(),
         }
+    }
+}
+
+/// The running kernel's release when it is older than `major.minor`
+/// (`None` when newer, or when it cannot be told).
+fn kernel_before(major: u32, minor: u32) -> Option<String> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    let release = release.trim();
+    release_before(release, major, minor).then(|| release.to_string())
+}
+
+/// Is a kernel release such as "6.18.44-generic" older than
+/// `major.minor`? False when it does not start with two numbers.
+fn release_before(release: &str, major: u32, minor: u32) -> bool {
+    let mut parts = release.split(['.', '-']).map(|p| p.parse::<u32>().ok());
+    match (parts.next(), parts.next()) {
+        (Some(Some(a)), Some(Some(b))) => (a, b) < (major, minor),
+        _ => false,
     }
 }
 
@@ -184,7 +211,6 @@ pub struct WorkerStatus {
 
 struct State {
     listeners: Vec<Bound>,
-    steer: Steer,
     stats: ReloadStats,
     propagation: VecDeque<Duration>,
 }
@@ -206,6 +232,8 @@ pub(crate) struct Plane {
     health: HealthChecker,
     /// The resolver of server names, once some upstream has one.
     names: NameService,
+    /// How listeners are bound, fixed at start.
+    steer: Steer,
 }
 
 /// A cloneable handle on the running gateway's control plane: reloads,
@@ -236,13 +264,13 @@ impl Handle {
             serial: Mutex::new(()),
             state: Mutex::new(State {
                 listeners: listening.bound,
-                steer: listening.steer,
                 stats: ReloadStats::default(),
                 propagation: VecDeque::new(),
             }),
             log,
             health,
             names,
+            steer: listening.steer,
         }));
         handle.0.names.attach(&handle);
         handle
@@ -469,10 +497,7 @@ impl Handle {
         let n = self.0.links.len();
         let mut add: Vec<Vec<(SocketAddr, std::net::TcpListener)>> =
             (0..n).map(|_| Vec::new()).collect();
-        let (previous, steer) = {
-            let state = self.lock();
-            (state.listeners.clone(), state.steer.clone())
-        };
+        let previous = self.lock().listeners.clone();
         let mut listeners = Vec::with_capacity(config.listeners.len());
         let mut added = Vec::new();
         for (i, l) in config.listeners.iter().enumerate() {
@@ -485,7 +510,7 @@ impl Handle {
                 .chain(&listeners)
                 .map(|b| b.actual)
                 .collect();
-            match bind_all(l.address, &steer, &ours) {
+            match bind_all(l.address, &self.0.steer, &ours) {
                 Ok((actual, sockets)) => {
                     for (w, s) in add.iter_mut().zip(sockets) {
                         w.push((l.address, s));
@@ -991,5 +1016,15 @@ mod tests {
         assert_eq!(p99, Duration::from_micros(99));
         assert_eq!(max, Duration::from_micros(100));
         assert!(percentiles(&VecDeque::new()).is_none());
+    }
+
+    #[test]
+    fn kernel_releases_compare_by_major_and_minor() {
+        assert!(release_before("6.1.0-18-amd64", 6, 2));
+        assert!(release_before("5.15.0", 6, 2));
+        assert!(!release_before("6.2.0", 6, 2));
+        assert!(!release_before("6.18.44-fc-v1252", 6, 2));
+        assert!(!release_before("7.0", 6, 2));
+        assert!(!release_before("weird", 6, 2));
     }
 }
