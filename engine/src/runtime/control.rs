@@ -52,7 +52,7 @@ pub(crate) struct Bound {
 /// Which worker the kernel gives a new connection (`connection-balance`),
 /// fixed at start: one listening socket per worker and address, each
 /// preferring its worker's CPU or not.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) enum Steer {
     /// By a hash of the connection's addresses, over this many workers.
     Hash(usize),

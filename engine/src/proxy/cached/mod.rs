@@ -2,11 +2,12 @@
 //! shared cache, RFC 5861, RFC 9211).
 //!
 //! GET: look the key up in the store every worker shares; a fresh (or
-//! acceptably stale) response is answered from memory, with 304 when the client's
-//! validators match. Otherwise one request per key fetches from the origin
-//! (others wait for it, up to `lock-timeout`), conditionally when a stored
-//! response has validators (`fill`); a 304 refreshes the stored response,
-//! a full response is streamed to the client and, when storable, kept.
+//! acceptably stale) response is answered from memory, with 304 when the
+//! client's validators match. Otherwise one request per key fetches from
+//! the origin (others wait for it, up to `lock-timeout`), conditionally
+//! when a stored response has validators (`fill`); a 304 refreshes the
+//! stored response, a full response is streamed to the client and, when
+//! storable, kept.
 //! Stale responses may be served while one background revalidation runs
 //! (`stale-while-revalidate`, `background`) or when the origin fails
 //! (`stale-if-error`, or the route's `serve-stale-on-error`). HEAD is
